@@ -1,0 +1,19 @@
+//! tickcast broadcasts real-time game state over UDP (unicast and IP
+//! multicast) and measures, exactly, what each receiver got: loss,
+//! reordering, duplicates, staleness and one-way latency.
+//!
+//! The core is sans-IO: [`wire`] (the protocol's bytes), [`tracker`]
+//! (sequence numbers and loss), [`ingest`] (decode → track → apply →
+//! measure), [`world`] (the shared entity table), [`schedule`] (tick
+//! deadlines) and [`sim`] (the built-in moving world) never read a clock or
+//! touch a socket. [`broadcaster`] and [`receiver`] are the thin runtime
+//! around them.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod ingest;
+pub mod stats;
+pub mod tracker;
+pub mod wire;
+pub mod world;

@@ -1,0 +1,261 @@
+//! A receiver's figures, as plain data. Each counter is defined here once, in
+//! words, and the same words stand in `proto/PROTOCOL.md` ("Figures").
+//!
+//! Invariants, tested: `received + lost == expected`, `lost` never negative,
+//! `duplicates`, `stale` and `malformed` never count toward `received`.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Largest latency the histograms resolve (10 s); larger samples are clamped.
+pub const LATENCY_MAX_NS: u64 = 10_000_000_000;
+
+/// A latency histogram in nanoseconds, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3).expect("constant bounds are valid")
+}
+
+/// Everything a receiver measures. Read it from any thread with
+/// `Receiver::figures`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Figures {
+    /// Sequenced packets the broadcaster sent in the span this receiver saw:
+    /// per session, highest − lowest sequence number received + 1, the highest
+    /// raised to a goodbye's final sequence number; summed over sessions.
+    pub expected: u64,
+    /// Distinct sequenced packets received (each sequence number once).
+    pub received: u64,
+    /// `expected − received`. Never negative; a duplicate cannot hide a loss.
+    pub lost: u64,
+    /// Arrivals of a sequence number already received in that session.
+    pub duplicates: u64,
+    /// Fresh arrivals after a higher sequence number of the same session.
+    pub reordered: u64,
+    /// Intact, non-duplicate datagrams not applied because what they carry is
+    /// older than what is applied: a snapshot part whose every entity already
+    /// has an equal or newer tick, any packet of a replaced session, or a
+    /// packet more than 65,536 numbers behind the highest.
+    pub stale: u64,
+    /// Datagrams the decoder rejected (see `wire::DecodeError`).
+    pub malformed: u64,
+    /// New session ids seen after the first: broadcaster restarts.
+    pub restarts: u64,
+    /// Datagrams the kernel dropped at this receiver's socket(s) for lack of
+    /// buffer space (SO_RXQ_OVFL on Linux); 0 where the OS does not report it.
+    pub socket_drops: u64,
+    /// Times the newest applied tick advanced: ticks of which at least one
+    /// part was applied and which were newer than every tick applied before.
+    pub ticks_applied: u64,
+    /// Entity records written into the world.
+    pub entities_applied: u64,
+    /// Entity records not written because an equal or newer tick was applied.
+    pub entities_stale: u64,
+    /// Entity records refused because their id is beyond the world's capacity.
+    pub entities_rejected: u64,
+    /// Every datagram handed to the receiver, whatever became of it.
+    pub datagrams: u64,
+    /// Bytes of those datagrams.
+    pub bytes: u64,
+    /// RFC 3550 interarrival jitter, in nanoseconds, over fresh packets.
+    pub jitter_ns: f64,
+    /// One-way latency of fresh snapshot parts: arrival − actual send time (ns).
+    pub latency: Histogram<u64>,
+    /// One-way latency of fresh snapshot parts: arrival − scheduled tick time
+    /// (ns). It includes the sender's lateness, so a stalled sender cannot hide.
+    pub latency_scheduled: Histogram<u64>,
+    /// Latency samples that came out negative (clocks not shared); recorded as 0.
+    pub latency_negative: u64,
+    /// Packets sent by the current session, from its latest report or goodbye.
+    pub sender_packets_sent: Option<u64>,
+    /// Ticks the current session skipped, from its latest sender report.
+    pub sender_ticks_skipped: Option<u64>,
+    /// A goodbye of the current session was received.
+    pub goodbye: bool,
+    /// The newest tick applied (the Count).
+    pub count: Option<u64>,
+}
+
+impl Default for Figures {
+    fn default() -> Figures {
+        Figures {
+            expected: 0,
+            received: 0,
+            lost: 0,
+            duplicates: 0,
+            reordered: 0,
+            stale: 0,
+            malformed: 0,
+            restarts: 0,
+            socket_drops: 0,
+            ticks_applied: 0,
+            entities_applied: 0,
+            entities_stale: 0,
+            entities_rejected: 0,
+            datagrams: 0,
+            bytes: 0,
+            jitter_ns: 0.0,
+            latency: latency_histogram(),
+            latency_scheduled: latency_histogram(),
+            latency_negative: 0,
+            sender_packets_sent: None,
+            sender_ticks_skipped: None,
+            goodbye: false,
+            count: None,
+        }
+    }
+}
+
+impl Figures {
+    /// `lost / expected`, or 0 when nothing was expected.
+    pub fn loss_ratio(&self) -> f64 {
+        ratio(self.lost, self.expected)
+    }
+
+    /// Loss fraction over the interval since `earlier` was taken: lost packets
+    /// over expected packets in between (0 when none were expected; clamped at
+    /// 0 when late arrivals repaid earlier loss).
+    pub fn interval_loss(&self, earlier: &Figures) -> f64 {
+        let expected = self.expected.saturating_sub(earlier.expected);
+        let received = self.received.saturating_sub(earlier.received);
+        ratio(expected.saturating_sub(received), expected)
+    }
+
+    /// The figures as a flat, serializable summary (latencies in µs).
+    pub fn summary(&self) -> Summary {
+        Summary {
+            expected: self.expected,
+            received: self.received,
+            lost: self.lost,
+            loss_ratio: self.loss_ratio(),
+            duplicates: self.duplicates,
+            reordered: self.reordered,
+            stale: self.stale,
+            malformed: self.malformed,
+            restarts: self.restarts,
+            socket_drops: self.socket_drops,
+            ticks_applied: self.ticks_applied,
+            entities_applied: self.entities_applied,
+            entities_stale: self.entities_stale,
+            entities_rejected: self.entities_rejected,
+            datagrams: self.datagrams,
+            bytes: self.bytes,
+            jitter_us: self.jitter_ns / 1e3,
+            latency_us: LatencySummary::of(&self.latency),
+            latency_scheduled_us: LatencySummary::of(&self.latency_scheduled),
+            latency_negative: self.latency_negative,
+            sender_packets_sent: self.sender_packets_sent,
+            sender_ticks_skipped: self.sender_ticks_skipped,
+            goodbye: self.goodbye,
+            count: self.count,
+        }
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Percentiles of a latency histogram, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Samples recorded.
+    pub samples: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl LatencySummary {
+    /// Summarises a nanosecond histogram in microseconds.
+    pub fn of(h: &Histogram<u64>) -> LatencySummary {
+        if h.is_empty() {
+            return LatencySummary::default();
+        }
+        let us = |ns: u64| ns as f64 / 1e3;
+        LatencySummary {
+            samples: h.len(),
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+}
+
+/// [`Figures`] flattened for JSON and tables; field meanings as there.
+#[derive(Clone, Debug, Serialize)]
+#[allow(missing_docs)]
+pub struct Summary {
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    /// `lost / expected`.
+    pub loss_ratio: f64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    pub stale: u64,
+    pub malformed: u64,
+    pub restarts: u64,
+    pub socket_drops: u64,
+    pub ticks_applied: u64,
+    pub entities_applied: u64,
+    pub entities_stale: u64,
+    pub entities_rejected: u64,
+    pub datagrams: u64,
+    pub bytes: u64,
+    pub jitter_us: f64,
+    /// Arrival − actual send time.
+    pub latency_us: LatencySummary,
+    /// Arrival − scheduled tick time.
+    pub latency_scheduled_us: LatencySummary,
+    pub latency_negative: u64,
+    pub sender_packets_sent: Option<u64>,
+    pub sender_ticks_skipped: Option<u64>,
+    pub goodbye: bool,
+    pub count: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_loss_is_the_share_lost_in_between() {
+        let a = Figures {
+            expected: 100,
+            received: 100,
+            ..Figures::default()
+        };
+        let b = Figures {
+            expected: 200,
+            received: 190,
+            ..Figures::default()
+        };
+        assert_eq!(b.interval_loss(&a), 0.1);
+        assert_eq!(a.interval_loss(&a), 0.0);
+    }
+
+    #[test]
+    fn latency_summary_is_in_microseconds() {
+        let mut h = latency_histogram();
+        for ns in [10_000u64, 20_000, 30_000] {
+            h.record(ns).unwrap();
+        }
+        let s = LatencySummary::of(&h);
+        assert_eq!(s.samples, 3);
+        assert!((s.p50 - 20.0).abs() < 0.05 && (s.max - 30.0).abs() < 0.05, "{s:?}");
+    }
+}

@@ -1,0 +1,511 @@
+//! The wire format, protocol v1: the only module that knows how packets are
+//! laid out in bytes (the spec is `proto/PROTOCOL.md`).
+//!
+//! Encoding goes through serde and bincode `=2.0.1` with fixed-width
+//! little-endian integers ([`CONFIG`]); nothing outside this module names
+//! bincode, so the codec can be swapped without a wire change. The byte-exact
+//! vectors in `proto/vectors/` freeze the bytes.
+//!
+//! # Guarantees
+//!
+//! * No input can make [`decode`] panic or allocate more than the datagram
+//!   could describe: a snapshot's entity count is bounded by the bytes that
+//!   are actually there, and every rejection is a small `Copy` [`DecodeError`].
+//! * A packet that decodes is valid as the spec defines it: known magic,
+//!   version, kind and flags; no trailing bytes; `part < parts`; finite
+//!   coordinates within [`MAX_COORD`].
+//! * Sizes are derived from the field types once ([`HEADER_LEN`] and friends)
+//!   and a test checks them against what bincode writes.
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The first four bytes of every tickcast datagram.
+pub const MAGIC: [u8; 4] = *b"TKCS";
+/// The protocol version this module speaks. Receivers reject any other.
+pub const VERSION: u8 = 1;
+/// Largest UDP payload over IPv4, and so the largest datagram tickcast sends.
+pub const MAX_DATAGRAM: usize = 65_507;
+/// Default payload budget: snapshot datagrams are split to fit in this many bytes.
+pub const DEFAULT_PAYLOAD_BUDGET: usize = 1200;
+/// Largest absolute value a coordinate may have; larger or non-finite values are rejected.
+pub const MAX_COORD: f32 = 1.0e9;
+
+/// bincode settings that define the byte layout: little-endian, fixed-width
+/// integers, and a decode limit of one datagram.
+const CONFIG: bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Fixint,
+    bincode::config::Limit<MAX_DATAGRAM>,
+> = bincode::config::standard()
+    .with_little_endian()
+    .with_fixed_int_encoding()
+    .with_limit::<MAX_DATAGRAM>();
+
+const U8: usize = 1;
+const U16: usize = 2;
+const U32: usize = 4;
+const U64: usize = 8;
+
+/// Bytes of the common header: magic, version, kind, flags, session, seq.
+pub const HEADER_LEN: usize = MAGIC.len() + U8 + U8 + U16 + U64 + U32;
+/// Bytes of a snapshot part's fixed fields after the header, including the
+/// entity count (bincode writes a sequence length as a u64).
+pub const SNAPSHOT_FIXED_LEN: usize = HEADER_LEN + 3 * U64 + 2 * U16 + U64;
+/// Bytes of one entity record: id and three f32 coordinates.
+pub const ENTITY_LEN: usize = U32 + 3 * U32;
+/// Bytes of a whole sender report datagram.
+pub const SENDER_REPORT_LEN: usize = HEADER_LEN + 4 * U64;
+/// Bytes of a whole goodbye datagram.
+pub const GOODBYE_LEN: usize = HEADER_LEN + U64 + U32 + U64;
+
+/// Packet kinds, the header's `kind` byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// One part of a tick's snapshot: entity records.
+    Snapshot = 1,
+    /// Periodic count of what this session has sent.
+    SenderReport = 2,
+    /// The session is ending; carries the final sequence number.
+    Goodbye = 3,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        match b {
+            1 => Some(Kind::Snapshot),
+            2 => Some(Kind::SenderReport),
+            3 => Some(Kind::Goodbye),
+            _ => None,
+        }
+    }
+
+    /// The name used in the spec, the vectors and the dissector.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Snapshot => "snapshot",
+            Kind::SenderReport => "sender_report",
+            Kind::Goodbye => "goodbye",
+        }
+    }
+}
+
+/// One entity's position in a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    /// Entity id, chosen by the broadcaster.
+    pub id: u32,
+    /// X coordinate, in world units.
+    pub x: f32,
+    /// Y coordinate, in world units.
+    pub y: f32,
+    /// Z coordinate, in world units.
+    pub z: f32,
+}
+
+/// Fixed fields of a snapshot part (its entity records travel beside it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotHead {
+    /// The tick number, the Count a game client shows.
+    pub tick: u64,
+    /// When this tick was due: nanoseconds since the Unix epoch (CLOCK_REALTIME).
+    pub scheduled_ns: u64,
+    /// When this datagram was sent: nanoseconds since the Unix epoch.
+    pub sent_ns: u64,
+    /// This part's index, `0..parts`.
+    pub part: u16,
+    /// How many parts this tick was split into.
+    pub parts: u16,
+}
+
+/// The periodic sender report: what this session has sent so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderReport {
+    /// When this report was sent: nanoseconds since the Unix epoch.
+    pub sent_ns: u64,
+    /// Sequenced packets this session has sent, this report included.
+    pub packets_sent: u64,
+    /// Ticks sent so far.
+    pub ticks_sent: u64,
+    /// Ticks skipped so far because their deadline could not be met.
+    pub ticks_skipped: u64,
+}
+
+/// The goodbye sent (several times, each copy sequenced) at clean shutdown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Goodbye {
+    /// When this copy was sent: nanoseconds since the Unix epoch.
+    pub sent_ns: u64,
+    /// Sequence number of the session's very last packet (the last goodbye copy).
+    pub final_seq: u32,
+    /// Sequenced packets this session sends in all, every goodbye copy included.
+    pub packets_sent: u64,
+}
+
+/// What a packet says, after its header.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Body {
+    /// A snapshot part; its entities are in the buffer passed to [`decode`] / [`encode`].
+    Snapshot(SnapshotHead),
+    /// A sender report.
+    SenderReport(SenderReport),
+    /// A goodbye.
+    Goodbye(Goodbye),
+}
+
+impl Body {
+    /// This body's packet kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Snapshot(_) => Kind::Snapshot,
+            Body::SenderReport(_) => Kind::SenderReport,
+            Body::Goodbye(_) => Kind::Goodbye,
+        }
+    }
+}
+
+/// A parsed packet: header fields and body.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Packet {
+    /// Random id the broadcaster picked at start.
+    pub session: u64,
+    /// Packet sequence number (RFC 1982 serial arithmetic, 32 bits).
+    pub seq: u32,
+    /// The kind-specific fields.
+    pub body: Body,
+}
+
+/// Why a datagram was rejected. Small and `Copy`: rejection allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Shorter than the common header.
+    #[error("datagram shorter than the {HEADER_LEN}-byte header")]
+    TooShort,
+    /// The first four bytes are not [`MAGIC`].
+    #[error("bad magic")]
+    BadMagic,
+    /// A version this decoder does not speak.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u8),
+    /// A kind byte this version does not define.
+    #[error("unknown packet kind {0}")]
+    UnknownKind(u8),
+    /// Flag bits set that this version does not define.
+    #[error("unknown flags {0:#06x}")]
+    UnknownFlags(u16),
+    /// The body ended before its fields did.
+    #[error("truncated body")]
+    Truncated,
+    /// Bytes left over after the body.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+    /// `parts` is zero or `part >= parts`.
+    #[error("impossible part index")]
+    BadPart,
+    /// A coordinate is NaN, infinite or beyond [`MAX_COORD`].
+    #[error("coordinate not finite or out of range")]
+    BadCoordinate,
+}
+
+/// Why a packet could not be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The output buffer is too small for the packet.
+    #[error("output buffer too small: need {need} bytes, have {have}")]
+    BufferTooSmall {
+        /// Bytes the packet needs.
+        need: usize,
+        /// Bytes the buffer has.
+        have: usize,
+    },
+    /// Entities were given with a body that is not a snapshot.
+    #[error("entities given for a packet that is not a snapshot")]
+    EntitiesWithoutSnapshot,
+}
+
+/// The header as bincode sees it.
+#[derive(Serialize, Deserialize)]
+struct WireHeader {
+    magic: [u8; 4],
+    version: u8,
+    kind: u8,
+    flags: u16,
+    session: u64,
+    seq: u32,
+}
+
+/// Bytes that `packet` with `entities` encodes to.
+pub fn encoded_len(body: &Body, entities: usize) -> usize {
+    match body {
+        Body::Snapshot(_) => SNAPSHOT_FIXED_LEN + entities * ENTITY_LEN,
+        Body::SenderReport(_) => SENDER_REPORT_LEN,
+        Body::Goodbye(_) => GOODBYE_LEN,
+    }
+}
+
+/// How many entity records fit in one snapshot datagram of `budget` bytes,
+/// or `None` if the budget cannot hold even one (or exceeds [`MAX_DATAGRAM`]).
+pub fn entities_per_part(budget: usize) -> Option<usize> {
+    if budget > MAX_DATAGRAM || budget < SNAPSHOT_FIXED_LEN + ENTITY_LEN {
+        return None;
+    }
+    Some((budget - SNAPSHOT_FIXED_LEN) / ENTITY_LEN)
+}
+
+/// Encodes `packet` (with `entities`, for a snapshot) into `out`; returns the
+/// datagram's length.
+pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<usize, EncodeError> {
+    let need = encoded_len(&packet.body, entities.len());
+    if out.len() < need {
+        return Err(EncodeError::BufferTooSmall {
+            need,
+            have: out.len(),
+        });
+    }
+    let header = WireHeader {
+        magic: MAGIC,
+        version: VERSION,
+        kind: packet.body.kind() as u8,
+        flags: 0,
+        session: packet.session,
+        seq: packet.seq,
+    };
+    let written = match &packet.body {
+        Body::Snapshot(head) => write(&(header, head, entities), out),
+        _ if !entities.is_empty() => return Err(EncodeError::EntitiesWithoutSnapshot),
+        Body::SenderReport(r) => write(&(header, r), out),
+        Body::Goodbye(g) => write(&(header, g), out),
+    };
+    debug_assert_eq!(written, need, "derived length disagrees with bincode");
+    Ok(written)
+}
+
+fn write<T: Serialize>(value: &T, out: &mut [u8]) -> usize {
+    // The length was checked against the derived size, and a test proves the
+    // derived sizes equal bincode's, so this cannot fail.
+    bincode::serde::encode_into_slice(value, out, CONFIG).expect("buffer length checked")
+}
+
+/// Decodes one datagram. For a snapshot, `entities` is cleared and filled
+/// with its records (the buffer is reused to keep the hot path allocation-free);
+/// for other kinds it is left empty.
+pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
+    entities.clear();
+    if datagram.len() < HEADER_LEN {
+        return Err(DecodeError::TooShort);
+    }
+    let (h, _): (WireHeader, usize) =
+        bincode::serde::decode_from_slice(&datagram[..HEADER_LEN], CONFIG)
+            .map_err(|_| DecodeError::TooShort)?;
+    if h.magic != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if h.version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(h.version));
+    }
+    let kind = Kind::from_u8(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
+    if h.flags != 0 {
+        return Err(DecodeError::UnknownFlags(h.flags));
+    }
+    let rest = &datagram[HEADER_LEN..];
+    let (body, used) = match kind {
+        Kind::Snapshot => {
+            let (head, n): (SnapshotHead, usize) = read(rest)?;
+            let fits = (rest.len() - n).saturating_sub(U64) / ENTITY_LEN;
+            let (_, m) = bincode::serde::seed_decode_from_slice(
+                EntitiesInto {
+                    out: entities,
+                    fits,
+                },
+                &rest[n..],
+                CONFIG,
+            )
+            .map_err(|_| DecodeError::Truncated)?;
+            if head.parts == 0 || head.part >= head.parts {
+                return Err(DecodeError::BadPart);
+            }
+            if !entities.iter().all(|e| coord_ok(e.x) && coord_ok(e.y) && coord_ok(e.z)) {
+                return Err(DecodeError::BadCoordinate);
+            }
+            (Body::Snapshot(head), n + m)
+        }
+        Kind::SenderReport => {
+            let (r, n) = read(rest)?;
+            (Body::SenderReport(r), n)
+        }
+        Kind::Goodbye => {
+            let (g, n) = read(rest)?;
+            (Body::Goodbye(g), n)
+        }
+    };
+    if used != rest.len() {
+        entities.clear();
+        return Err(DecodeError::TrailingBytes(rest.len() - used));
+    }
+    Ok(Packet {
+        session: h.session,
+        seq: h.seq,
+        body,
+    })
+}
+
+fn coord_ok(v: f32) -> bool {
+    // NaN fails the comparison, so it is rejected too.
+    v.abs() <= MAX_COORD
+}
+
+fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), DecodeError> {
+    bincode::serde::decode_from_slice(bytes, CONFIG).map_err(|_| DecodeError::Truncated)
+}
+
+/// Decodes a sequence of entities into a reused buffer, reserving no more
+/// than the datagram's remaining bytes could hold.
+struct EntitiesInto<'a> {
+    out: &'a mut Vec<Entity>,
+    fits: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for EntitiesInto<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntitiesInto<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence of entity records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let claimed = seq.size_hint().unwrap_or(0);
+        // A lying count fails at the end of the data, after at most `fits` records.
+        self.out.reserve(claimed.min(self.fits));
+        while let Some(e) = seq.next_element::<Entity>()? {
+            self.out.push(e);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_snapshot() -> (Packet, Vec<Entity>) {
+        let p = Packet {
+            session: 0x0123_4567_89ab_cdef,
+            seq: u32::MAX,
+            body: Body::Snapshot(SnapshotHead {
+                tick: 7,
+                scheduled_ns: 1_000,
+                sent_ns: 1_050,
+                part: 1,
+                parts: 2,
+            }),
+        };
+        let e = vec![
+            Entity {
+                id: 1,
+                x: 1.5,
+                y: -2.0,
+                z: 0.25,
+            },
+            Entity {
+                id: 2,
+                x: 0.0,
+                y: 100.0,
+                z: -0.5,
+            },
+        ];
+        (p, e)
+    }
+
+    #[test]
+    fn derived_sizes_match_what_bincode_writes() {
+        let (p, e) = sample_snapshot();
+        let mut buf = [0xa5u8; 256];
+        assert_eq!(encode(&p, &e, &mut buf).unwrap(), SNAPSHOT_FIXED_LEN + 2 * ENTITY_LEN);
+        assert_eq!(encode(&p, &[], &mut buf).unwrap(), SNAPSHOT_FIXED_LEN);
+        let r = Packet {
+            body: Body::SenderReport(SenderReport::default()),
+            ..p
+        };
+        assert_eq!(encode(&r, &[], &mut buf).unwrap(), SENDER_REPORT_LEN);
+        let g = Packet {
+            body: Body::Goodbye(Goodbye::default()),
+            ..p
+        };
+        assert_eq!(encode(&g, &[], &mut buf).unwrap(), GOODBYE_LEN);
+        assert_eq!(HEADER_LEN, 20);
+    }
+
+    #[test]
+    fn round_trip_reuses_entity_buffer() {
+        let (p, e) = sample_snapshot();
+        let mut buf = [0u8; 256];
+        let n = encode(&p, &e, &mut buf).unwrap();
+        let mut out = vec![Entity::default(); 9];
+        assert_eq!(decode(&buf[..n], &mut out).unwrap(), p);
+        assert_eq!(out, e);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected_without_panic() {
+        let (p, e) = sample_snapshot();
+        let mut buf = [0u8; 256];
+        let n = encode(&p, &e, &mut buf).unwrap();
+        let mut out = Vec::new();
+        for len in 0..n {
+            assert!(decode(&buf[..len], &mut out).is_err(), "len {len}");
+            assert!(out.is_empty() || len >= SNAPSHOT_FIXED_LEN);
+        }
+    }
+
+    #[test]
+    fn lying_entity_count_is_bounded_by_the_bytes_present() {
+        let (p, e) = sample_snapshot();
+        let mut buf = [0u8; 256];
+        let n = encode(&p, &e, &mut buf).unwrap();
+        buf[SNAPSHOT_FIXED_LEN - 8..SNAPSHOT_FIXED_LEN].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut out = Vec::new();
+        assert_eq!(decode(&buf[..n], &mut out), Err(DecodeError::Truncated));
+        // Two records fit in the bytes present; Vec rounds a small reservation up to 4.
+        assert!(out.capacity() <= 4, "{}", out.capacity());
+    }
+
+    #[test]
+    fn invalid_fields_are_rejected_with_their_reason() {
+        let (p, e) = sample_snapshot();
+        let mut buf = [0u8; 256];
+        let n = encode(&p, &e, &mut buf).unwrap();
+        let mut out = Vec::new();
+        let mut bad = |at: usize, v: u8| {
+            let mut b = buf;
+            b[at] = v;
+            decode(&b[..n], &mut out)
+        };
+        assert_eq!(bad(0, b'X'), Err(DecodeError::BadMagic));
+        assert_eq!(bad(4, 2), Err(DecodeError::UnsupportedVersion(2)));
+        assert_eq!(bad(5, 99), Err(DecodeError::UnknownKind(99)));
+        assert_eq!(bad(6, 1), Err(DecodeError::UnknownFlags(1)));
+        // part (offset 44) = parts (2)
+        assert_eq!(bad(HEADER_LEN + 24, 2), Err(DecodeError::BadPart));
+        let mut b = buf;
+        b[SNAPSHOT_FIXED_LEN + 4..SNAPSHOT_FIXED_LEN + 8].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert_eq!(decode(&b[..n], &mut out), Err(DecodeError::BadCoordinate));
+        let mut long = buf.to_vec();
+        long.truncate(n);
+        long.push(0);
+        assert_eq!(decode(&long, &mut out), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn budget_split_is_derived_from_sizes() {
+        assert_eq!(entities_per_part(1200), Some((1200 - SNAPSHOT_FIXED_LEN) / 16));
+        assert_eq!(entities_per_part(SNAPSHOT_FIXED_LEN + ENTITY_LEN - 1), None);
+        assert_eq!(entities_per_part(MAX_DATAGRAM + 1), None);
+    }
+}

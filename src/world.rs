@@ -1,0 +1,296 @@
+//! The receiver's world state: the latest applied position of every entity,
+//! written by the one receiver thread and read by any number of other threads.
+//!
+//! # Why a seqlock per entity
+//!
+//! Every datagram is applied the moment it arrives, at up to millions of
+//! entity updates a second, while a game's render or logic threads read.
+//! A `Mutex`/`RwLock` would make the receiver wait on readers; copying the
+//! world into a fresh `Arc` per datagram (RCU, `arc-swap`) costs a copy of
+//! every entity per datagram. Instead each entity slot is a sequence lock made
+//! of atomics: the writer bumps the slot's version to odd, stores the fields,
+//! and bumps it to even; a reader retries if it saw an odd or changed version.
+//! So the writer is wait-free and never waits on a reader, readers never
+//! block it, and a reader always sees one entity's `(tick, x, y, z)` from the
+//! same update. There is no cross-entity snapshot: entities arrive in
+//! independent parts, and a reader sees each at the tick it was last updated.
+//! All of it is safe Rust (`Ordering` per Boehm, "Can seqlocks get along
+//! with programming language memory models?", 2012).
+//!
+//! # Bounds
+//!
+//! Slots live in pages of [`PAGE`] entities allocated on first write, and ids
+//! at or above `capacity` are rejected (counted by the caller), so memory is
+//! bounded by `capacity` whatever arrives.
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::wire::Entity;
+
+/// Entities per lazily allocated page.
+pub const PAGE: usize = 1024;
+/// Default entity capacity: ids `0..DEFAULT_CAPACITY` are accepted.
+pub const DEFAULT_CAPACITY: u32 = 1 << 20;
+
+#[derive(Default)]
+struct Slot {
+    version: AtomicU32,
+    epoch: AtomicU32,
+    tick: AtomicU64,
+    x: AtomicU32,
+    y: AtomicU32,
+    z: AtomicU32,
+}
+
+/// One entity as a reader sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EntityState {
+    /// Entity id.
+    pub id: u32,
+    /// Tick (Count) of the update that set this position.
+    pub tick: u64,
+    /// X coordinate.
+    pub x: f32,
+    /// Y coordinate.
+    pub y: f32,
+    /// Z coordinate.
+    pub z: f32,
+}
+
+/// What applying one snapshot part did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Entities whose position was updated.
+    pub applied: u32,
+    /// Entities not updated because an equal or newer tick was already applied.
+    pub stale: u32,
+    /// Entities rejected because their id is at or above the capacity.
+    pub rejected: u32,
+}
+
+/// The shared world. Share it as `Arc<World>`; only one thread may call
+/// [`World::apply`] (the receiver thread), any thread may read.
+pub struct World {
+    pages: Box<[OnceLock<Box<[Slot]>>]>,
+    capacity: u32,
+    count: AtomicU64,
+    epoch_of_count: AtomicU32,
+    len: AtomicU32,
+}
+
+impl World {
+    /// A world accepting ids `0..capacity`; memory grows a page at a time.
+    pub fn new(capacity: u32) -> World {
+        let pages = (capacity as usize).div_ceil(PAGE);
+        World {
+            pages: (0..pages).map(|_| OnceLock::new()).collect(),
+            capacity,
+            count: AtomicU64::new(0),
+            epoch_of_count: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+        }
+    }
+
+    /// Ids accepted are `0..capacity()`.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Distinct entities ever applied.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed) as usize
+    }
+
+    /// True before any entity was applied.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of slot memory allocated so far.
+    pub fn allocated_bytes(&self) -> usize {
+        let pages = self.pages.iter().filter(|p| p.get().is_some()).count();
+        pages * PAGE * std::mem::size_of::<Slot>()
+    }
+
+    /// The newest tick applied (the Count a game client shows), or `None`
+    /// before the first one.
+    pub fn count(&self) -> Option<u64> {
+        match self.epoch_of_count.load(Ordering::Acquire) {
+            0 => None,
+            _ => Some(self.count.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn slot(&self, id: u32) -> Option<&Slot> {
+        let page = self.pages.get(id as usize / PAGE)?.get()?;
+        page.get(id as usize % PAGE)
+    }
+
+    /// The latest state of entity `id`, or `None` if it was never applied.
+    /// Never blocks the writer; retries only while that entity is mid-write.
+    pub fn get(&self, id: u32) -> Option<EntityState> {
+        let slot = self.slot(id)?;
+        loop {
+            let v1 = slot.version.load(Ordering::Acquire);
+            if v1 == 0 {
+                return None;
+            }
+            if v1 % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let state = EntityState {
+                id,
+                tick: slot.tick.load(Ordering::Relaxed),
+                x: f32::from_bits(slot.x.load(Ordering::Relaxed)),
+                y: f32::from_bits(slot.y.load(Ordering::Relaxed)),
+                z: f32::from_bits(slot.z.load(Ordering::Relaxed)),
+            };
+            fence(Ordering::Acquire);
+            if slot.version.load(Ordering::Relaxed) == v1 {
+                return Some(state);
+            }
+        }
+    }
+
+    /// Appends every applied entity, in id order, to `out`.
+    pub fn read_all(&self, out: &mut Vec<EntityState>) {
+        for (p, page) in self.pages.iter().enumerate() {
+            if page.get().is_some() {
+                let base = (p * PAGE) as u32;
+                out.extend((base..base + PAGE as u32).filter_map(|id| self.get(id)));
+            }
+        }
+    }
+
+    /// Applies one snapshot part of `tick` in session `epoch` (the receiver's
+    /// count of sessions, starting at 1): each entity is written if the world
+    /// holds an older epoch, or the same epoch and an older tick, for it.
+    ///
+    /// Single writer: call from one thread only (the receiver thread).
+    pub fn apply(&self, epoch: u32, tick: u64, entities: &[Entity]) -> ApplyOutcome {
+        let mut out = ApplyOutcome::default();
+        for e in entities {
+            if e.id >= self.capacity {
+                out.rejected += 1;
+                continue;
+            }
+            let page = self.pages[e.id as usize / PAGE]
+                .get_or_init(|| (0..PAGE).map(|_| Slot::default()).collect());
+            let slot = &page[e.id as usize % PAGE];
+            let v = slot.version.load(Ordering::Relaxed);
+            // Only this thread writes, so these plain loads see its own last stores.
+            let (old_epoch, old_tick) = (
+                slot.epoch.load(Ordering::Relaxed),
+                slot.tick.load(Ordering::Relaxed),
+            );
+            if v != 0 && (old_epoch, old_tick) >= (epoch, tick) {
+                out.stale += 1;
+                continue;
+            }
+            slot.version.store(v.wrapping_add(1) | 1, Ordering::Relaxed);
+            fence(Ordering::Release);
+            slot.epoch.store(epoch, Ordering::Relaxed);
+            slot.tick.store(tick, Ordering::Relaxed);
+            slot.x.store(e.x.to_bits(), Ordering::Relaxed);
+            slot.y.store(e.y.to_bits(), Ordering::Relaxed);
+            slot.z.store(e.z.to_bits(), Ordering::Relaxed);
+            slot.version.store((v | 1).wrapping_add(1).max(2), Ordering::Release);
+            if v == 0 {
+                self.len.fetch_add(1, Ordering::Relaxed);
+            }
+            out.applied += 1;
+        }
+        if out.applied > 0 || entities.is_empty() {
+            self.note_tick(epoch, tick);
+        }
+        out
+    }
+
+    fn note_tick(&self, epoch: u32, tick: u64) {
+        let (e, c) = (
+            self.epoch_of_count.load(Ordering::Relaxed),
+            self.count.load(Ordering::Relaxed),
+        );
+        if (epoch, tick) > (e, c) {
+            self.count.store(tick, Ordering::Relaxed);
+            self.epoch_of_count.store(epoch, Ordering::Release);
+        }
+    }
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .field("count", &self.count())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn e(id: u32, v: f32) -> Entity {
+        Entity { id, x: v, y: v, z: v }
+    }
+
+    #[test]
+    fn newer_ticks_apply_and_older_ones_are_stale() {
+        let w = World::new(4096);
+        assert_eq!(w.apply(1, 10, &[e(1, 1.0), e(2, 2.0)]).applied, 2);
+        let late = w.apply(1, 9, &[e(1, 9.0), e(3, 3.0)]);
+        assert_eq!(late, ApplyOutcome { applied: 1, stale: 1, rejected: 0 });
+        assert_eq!(w.get(1).unwrap().x, 1.0);
+        assert_eq!(w.get(3).unwrap().tick, 9);
+        // Same tick again is stale too.
+        assert_eq!(w.apply(1, 10, &[e(2, 5.0)]).stale, 1);
+        assert_eq!(w.count(), Some(10));
+        assert_eq!(w.len(), 3);
+    }
+
+    #[test]
+    fn a_new_epoch_overrides_higher_ticks() {
+        let w = World::new(64);
+        w.apply(1, 1_000, &[e(5, 1.0)]);
+        assert_eq!(w.apply(2, 0, &[e(5, 2.0)]).applied, 1);
+        assert_eq!(w.get(5).unwrap(), EntityState { id: 5, tick: 0, x: 2.0, y: 2.0, z: 2.0 });
+        assert_eq!(w.count(), Some(0));
+    }
+
+    #[test]
+    fn ids_beyond_capacity_are_rejected_and_memory_is_bounded() {
+        let w = World::new(2 * PAGE as u32);
+        let out = w.apply(1, 1, &[e(u32::MAX, 0.0), e(2 * PAGE as u32, 0.0), e(0, 0.0)]);
+        assert_eq!(out, ApplyOutcome { applied: 1, stale: 0, rejected: 2 });
+        assert_eq!(w.allocated_bytes(), PAGE * std::mem::size_of::<Slot>());
+        assert!(w.get(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn readers_never_see_a_torn_entity() {
+        // The writer always stores x == y == z == tick; a torn read would differ.
+        let w = Arc::new(World::new(PAGE as u32));
+        let reader = {
+            let w = Arc::clone(&w);
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while w.get(7).map(|s| s.tick) != Some(200_000) {
+                    if let Some(s) = w.get(7) {
+                        assert!(s.x == s.tick as f32 && s.y == s.x && s.z == s.x, "{s:?}");
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        };
+        for t in 1..=200_000u64 {
+            w.apply(1, t, &[e(7, t as f32)]);
+        }
+        assert!(reader.join().unwrap() > 0);
+    }
+}
