@@ -153,3 +153,161 @@ impl Ingest {
         f
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Goodbye, Packet, SenderReport, SnapshotHead};
+
+    /// A crafted snapshot part of `tick` carrying entity ids `ids`, sent at `sent_ns`.
+    fn part(session: u64, seq: u32, tick: u64, ids: &[u32], sent_ns: u64) -> Vec<u8> {
+        let entities: Vec<Entity> = ids
+            .iter()
+            .map(|&id| Entity {
+                id,
+                x: tick as f32,
+                y: 0.0,
+                z: 0.0,
+            })
+            .collect();
+        let p = Packet {
+            session,
+            seq,
+            body: Body::Snapshot(SnapshotHead {
+                tick,
+                scheduled_ns: sent_ns - 1_000,
+                sent_ns,
+                part: 0,
+                parts: 1,
+            }),
+        };
+        let mut buf = vec![0; wire::MAX_DATAGRAM];
+        let n = wire::encode(&p, &entities, &mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    fn control(session: u64, seq: u32, body: Body) -> Vec<u8> {
+        let mut buf = vec![0; 128];
+        let n = wire::encode(&Packet { session, seq, body }, &[], &mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    #[test]
+    fn crafted_stream_gives_exact_counts() {
+        let w = World::new(1024);
+        let mut ing = Ingest::new();
+        let s = 0xfeed;
+        let base = u32::MAX - 2; // wraps after three packets
+        let seq = |i: u32| base.wrapping_add(i);
+        let mut feed = |d: &[u8]| ing.handle(d, T0 + 50_000, &w);
+        // Ticks 1..=6, one part each, entities 0 and 1; seq i carries tick i+1.
+        assert_eq!(feed(&part(s, seq(0), 1, &[0, 1], T0)), Outcome::Applied { applied: 2 });
+        feed(&part(s, seq(1), 2, &[0, 1], T0));
+        // seq 2 (tick 3) lost; seq 3 (tick 4) arrives, then seq 2 late: stale (tick 3 < 4).
+        feed(&part(s, seq(3), 4, &[0, 1], T0));
+        assert_eq!(feed(&part(s, seq(2), 3, &[0, 1], T0)), Outcome::Stale);
+        // Duplicate of seq 3.
+        assert_eq!(feed(&part(s, seq(3), 4, &[0, 1], T0)), Outcome::Duplicate);
+        // seq 4 lost; seq 5 (tick 6) arrives.
+        feed(&part(s, seq(5), 6, &[0, 1], T0));
+        // Garbage.
+        assert!(matches!(feed(b"not a tickcast datagram at all"), Outcome::Malformed(_)));
+        assert!(matches!(feed(&[]), Outcome::Malformed(DecodeError::TooShort)));
+        let f = ing.figures();
+        assert_eq!((f.expected, f.received, f.lost), (6, 5, 1));
+        assert_eq!((f.duplicates, f.reordered, f.stale, f.malformed), (1, 1, 1, 2));
+        assert_eq!((f.ticks_applied, f.count, f.restarts), (4, Some(6), 0));
+        assert_eq!((f.entities_applied, f.entities_stale), (8, 2));
+        assert_eq!(f.datagrams, 8);
+        assert_eq!(f.latency.len(), 5, "fresh snapshot parts only");
+        assert_eq!(w.get(1).unwrap().tick, 6);
+        assert_eq!(f.received + f.lost, f.expected);
+    }
+
+    #[test]
+    fn late_part_of_an_older_tick_applies_its_own_entities() {
+        // Tick 10 in two parts (entities 0..2 and 2..4); part B arrives after tick 11's part A.
+        let w = World::new(64);
+        let mut ing = Ingest::new();
+        ing.handle(&part(1, 0, 10, &[0, 1], T0), T0, &w);
+        ing.handle(&part(1, 2, 11, &[0, 1], T0), T0, &w);
+        assert_eq!(ing.handle(&part(1, 1, 10, &[2, 3], T0), T0, &w), Outcome::Applied { applied: 2 });
+        let f = ing.figures();
+        assert_eq!((f.reordered, f.stale, f.ticks_applied), (1, 0, 2));
+        assert_eq!(w.get(2).unwrap().tick, 10);
+        assert_eq!(w.count(), Some(11));
+    }
+
+    #[test]
+    fn restart_resyncs_at_once_and_old_session_is_stale() {
+        let w = World::new(64);
+        let mut ing = Ingest::new();
+        ing.handle(&part(1, 100, 5_000, &[0], T0), T0, &w);
+        // New broadcaster: ticks start again from 0 and still apply at once.
+        assert_eq!(ing.handle(&part(2, 7, 0, &[0], T0), T0, &w), Outcome::Applied { applied: 1 });
+        assert_eq!(ing.handle(&part(1, 101, 5_001, &[0], T0), T0, &w), Outcome::Stale);
+        let f = ing.figures();
+        assert_eq!((f.restarts, f.stale, f.expected, f.received, f.lost), (1, 1, 2, 2, 0));
+        assert_eq!(w.get(0).unwrap().tick, 0);
+        assert_eq!(f.count, Some(0));
+    }
+
+    #[test]
+    fn goodbye_counts_tail_loss_and_report_is_recorded() {
+        let w = World::new(64);
+        let mut ing = Ingest::new();
+        ing.handle(&part(3, 0, 1, &[0], T0), T0, &w);
+        let report = SenderReport {
+            sent_ns: T0,
+            packets_sent: 2,
+            ticks_sent: 1,
+            ticks_skipped: 4,
+        };
+        ing.handle(&control(3, 1, Body::SenderReport(report)), T0, &w);
+        // seq 2, 3 (data) and goodbye copies 4, 5 lost; copy 6 arrives.
+        let bye = Goodbye {
+            sent_ns: T0,
+            final_seq: 6,
+            packets_sent: 7,
+        };
+        assert_eq!(ing.handle(&control(3, 6, Body::Goodbye(bye)), T0, &w), Outcome::Control);
+        let f = ing.figures();
+        assert_eq!((f.expected, f.received, f.lost), (7, 3, 4));
+        assert_eq!((f.sender_packets_sent, f.goodbye), (Some(7), true));
+    }
+
+    #[test]
+    fn latency_and_jitter_follow_their_definitions() {
+        let w = World::new(64);
+        let mut ing = Ingest::new();
+        // Transit times 10 µs, 30 µs, 10 µs: D = 20 µs twice.
+        for (i, transit) in [10_000u64, 30_000, 10_000].into_iter().enumerate() {
+            let sent = T0 + i as u64 * 16_666_667;
+            ing.handle(&part(1, i as u32, i as u64, &[0], sent), sent + transit, &w);
+        }
+        let f = ing.figures();
+        let j1 = 20_000.0 / 16.0;
+        let j2 = j1 + (20_000.0 - j1) / 16.0;
+        assert!((f.jitter_ns - j2).abs() < 1e-6, "{}", f.jitter_ns);
+        assert_eq!(f.latency.len(), 3);
+        assert!(f.latency.equivalent(f.latency.max(), 30_000));
+        // Scheduled time is 1 µs before send time in `part`.
+        assert!(f.latency_scheduled.equivalent(f.latency_scheduled.max(), 31_000));
+        // A clock behind the sender gives negative samples, counted and clamped.
+        ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000, &w);
+        assert_eq!(ing.figures().latency_negative, 2);
+    }
+
+    #[test]
+    fn ids_beyond_capacity_are_counted_not_applied() {
+        let w = World::new(16);
+        let mut ing = Ingest::new();
+        ing.handle(&part(1, 0, 1, &[3, 16, u32::MAX], T0), T0, &w);
+        let f = ing.figures();
+        assert_eq!((f.entities_applied, f.entities_rejected), (1, 2));
+    }
+}

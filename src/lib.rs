@@ -13,6 +13,8 @@
 
 pub mod clock;
 pub mod ingest;
+pub mod net;
+pub mod receiver;
 pub mod stats;
 pub mod tracker;
 pub mod wire;
