@@ -1,0 +1,1166 @@
+//! The broadcaster runtime: one UDP socket and one thread that sends the
+//! [`sim`](crate::sim) world's snapshots on the [`schedule`](crate::schedule)'s
+//! deadlines to every destination and the multicast group. This is the thin
+//! layer that owns the clock, the socket and the thread; what to send and
+//! when is decided by the sans-IO modules.
+//!
+//! # Guarantees
+//!
+//! * **One sequence.** Snapshot parts, sender reports and goodbyes share one
+//!   32-bit sequence that starts at `first_seq` (random by default, like RTP)
+//!   and goes up by exactly one per sequenced packet, wrapping. A packet is
+//!   numbered once and sent to every target, so each receiver sees the same
+//!   numbers.
+//! * **Exact counts.** `packets_sent` counts sequenced packets (numbers used),
+//!   whatever became of their sends; each sender report's `packets_sent`
+//!   includes the report itself; the goodbye is sent as [`GOODBYE_COPIES`]
+//!   sequenced copies, each naming the last copy's number as `final_seq` and
+//!   the session's total, all copies included, as `packets_sent`.
+//! * **Absolute deadlines.** Tick `k` is due at `t0 + deadline(k)` of the
+//!   schedule (no drift), and its parts carry `scheduled_ns = wall0 +
+//!   deadline(k)`, where `wall0` is [`clock::now_ns`] read next to `t0`. A
+//!   tick whose slot has passed is skipped and counted, never sent in a burst.
+//! * **A run of `d` sends `ceil(d × rate)` ticks** (ticks `0..n` with
+//!   `deadline < d`), fewer only by the ticks skipped, then says goodbye.
+//! * **Send errors are counted, never fatal.** The first error of each kind
+//!   is kept as text for the CLI to print.
+//! * **No allocation per tick.** Positions, the datagram buffer and the
+//!   lateness samples awaiting publication are reused buffers; the figures
+//!   are published with `try_lock`, so a reader never stalls the thread.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::panic;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::clock;
+use crate::schedule::{Action, Schedule};
+use crate::sim::SimWorld;
+use crate::stats::{self, LatencySummary, LATENCY_MAX_NS};
+use crate::wire::{self, Body, Entity, Goodbye, Packet, SenderReport, SnapshotHead};
+
+/// Highest tick rate accepted, in hertz.
+pub const MAX_RATE_HZ: f64 = 10_000.0;
+/// Smallest payload budget: a snapshot part holding one entity.
+pub const MIN_PAYLOAD_BUDGET: usize = wire::SNAPSHOT_FIXED_LEN + wire::ENTITY_LEN;
+/// Largest payload budget: the largest UDP payload.
+pub const MAX_PAYLOAD_BUDGET: usize = wire::MAX_DATAGRAM;
+/// How many copies of the goodbye are sent, each sequenced.
+pub const GOODBYE_COPIES: u32 = 3;
+/// Name of the broadcasting thread.
+pub const THREAD_NAME: &str = "tickcast-broadcast";
+
+/// Longest the thread sleeps without looking at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(5);
+/// Lateness samples kept while a reader holds the figures' lock; when full,
+/// the thread waits for the lock rather than allocating.
+const PENDING_SAMPLES: usize = 1024;
+
+/// What to broadcast, where and how fast. Build it with `..Default::default()`
+/// and check it with [`BroadcastConfig::validate`] (which
+/// [`Broadcaster::start`] also does).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BroadcastConfig {
+    /// Unicast destinations; every packet goes to each.
+    pub destinations: Vec<SocketAddr>,
+    /// Multicast group (address and port); every packet goes to it too.
+    pub group: Option<SocketAddr>,
+    /// Outgoing interface for an IPv4 group, by its address (default
+    /// 127.0.0.1). An IPv6 group uses the system's default interface.
+    pub interface: IpAddr,
+    /// Multicast TTL (IPv4) or hop limit (IPv6), at most 255 (default 1: this subnet).
+    pub multicast_ttl: u32,
+    /// Whether this host's own members of the group receive it (default true).
+    pub multicast_loop: bool,
+    /// Local address to send from (default 0.0.0.0:0; see [`BroadcastConfig::bind_addr`]).
+    pub bind: SocketAddr,
+    /// Entities in the simulated world (default 100).
+    pub entities: u32,
+    /// Ticks per second, in (0, 10000], taken to the nearest µHz (default 60).
+    pub rate_hz: f64,
+    /// How long to run; `None` runs until stopped (default `None`).
+    pub duration: Option<Duration>,
+    /// Seed of the simulated world (default 1).
+    pub seed: u64,
+    /// Largest snapshot datagram, in bytes (default [`wire::DEFAULT_PAYLOAD_BUDGET`]).
+    pub payload_budget: usize,
+    /// How often a sender report is sent (default 1 s; must not be zero).
+    pub report_interval: Duration,
+    /// Before each deadline, sleep until `deadline − spin`, then busy-spin to
+    /// the deadline (default 200 µs; zero only sleeps).
+    pub spin: Duration,
+    /// Session id; `None` picks a random one.
+    pub session: Option<u64>,
+    /// Sequence number of the first packet; `None` picks a random one, like RTP.
+    pub first_seq: Option<u32>,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            destinations: Vec::new(),
+            group: None,
+            interface: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            multicast_ttl: 1,
+            multicast_loop: true,
+            bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            entities: 100,
+            rate_hz: 60.0,
+            duration: None,
+            seed: 1,
+            payload_budget: wire::DEFAULT_PAYLOAD_BUDGET,
+            report_interval: Duration::from_secs(1),
+            spin: Duration::from_micros(200),
+            session: None,
+            first_seq: None,
+        }
+    }
+}
+
+/// Why a [`BroadcastConfig`] cannot run.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Nowhere to send.
+    #[error("no destination and no multicast group given")]
+    NoDestination,
+    /// The rate is not a usable number of ticks per second.
+    #[error("tick rate {0} Hz is not in (0, {MAX_RATE_HZ}] (at 1 µHz resolution)")]
+    BadRate(f64),
+    /// The payload budget cannot hold one entity, or exceeds a UDP datagram.
+    #[error("payload budget {0} bytes is outside {MIN_PAYLOAD_BUDGET}..={MAX_PAYLOAD_BUDGET}")]
+    BadPayloadBudget(usize),
+    /// The group address is not a multicast address.
+    #[error("group address {0} is not a multicast address")]
+    GroupNotMulticast(SocketAddr),
+    /// An IPv4 group needs an IPv4 interface address.
+    #[error("multicast interface {interface} is not an IPv4 address, as group {group} needs")]
+    InterfaceFamily {
+        /// The configured interface.
+        interface: IpAddr,
+        /// The IPv4 group.
+        group: SocketAddr,
+    },
+    /// The multicast TTL does not fit in the IP header.
+    #[error("multicast TTL {0} is above 255")]
+    BadTtl(u32),
+    /// A tick would need more parts than the `u16` part count can number.
+    #[error(
+        "{entities} entities at {per_part} per part need {parts} parts, more than the 65535 a tick can have"
+    )]
+    TooManyParts {
+        /// Entities configured.
+        entities: u32,
+        /// Entities that fit in one part at the payload budget.
+        per_part: usize,
+        /// Parts a tick would need.
+        parts: u64,
+    },
+    /// Reports cannot be sent every zero seconds.
+    #[error("report interval must be greater than zero")]
+    ZeroReportInterval,
+    /// A target's address family differs from the socket's.
+    #[error("cannot send to {addr} from a socket bound to {bind}: address families differ")]
+    FamilyMismatch {
+        /// The destination or group.
+        addr: SocketAddr,
+        /// The address the socket would bind.
+        bind: SocketAddr,
+    },
+}
+
+impl BroadcastConfig {
+    /// Checks that this configuration can run; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.destinations.is_empty() && self.group.is_none() {
+            return Err(ConfigError::NoDestination);
+        }
+        let rate_ok = self.rate_hz > 0.0 && self.rate_hz <= MAX_RATE_HZ;
+        if !rate_ok || Schedule::from_rate_hz(self.rate_hz).is_none() {
+            return Err(ConfigError::BadRate(self.rate_hz));
+        }
+        let per_part = wire::entities_per_part(self.payload_budget)
+            .ok_or(ConfigError::BadPayloadBudget(self.payload_budget))?;
+        if let Some(group) = self.group {
+            if !group.ip().is_multicast() {
+                return Err(ConfigError::GroupNotMulticast(group));
+            }
+            if group.is_ipv4() && !self.interface.is_ipv4() {
+                return Err(ConfigError::InterfaceFamily {
+                    interface: self.interface,
+                    group,
+                });
+            }
+            if self.multicast_ttl > 255 {
+                return Err(ConfigError::BadTtl(self.multicast_ttl));
+            }
+        }
+        let parts = parts_for(self.entities, per_part);
+        if parts > u64::from(u16::MAX) {
+            return Err(ConfigError::TooManyParts {
+                entities: self.entities,
+                per_part,
+                parts,
+            });
+        }
+        if self.report_interval.is_zero() {
+            return Err(ConfigError::ZeroReportInterval);
+        }
+        let bind = self.bind_addr();
+        if let Some(addr) = self.targets().find(|a| a.is_ipv4() != bind.is_ipv4()) {
+            return Err(ConfigError::FamilyMismatch { addr, bind });
+        }
+        Ok(())
+    }
+
+    /// The address the socket binds: [`BroadcastConfig::bind`], except that
+    /// the default `0.0.0.0:0` becomes `[::]:0` when every target is IPv6.
+    pub fn bind_addr(&self) -> SocketAddr {
+        let default = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let mut targets = self.targets().peekable();
+        if self.bind == default && targets.peek().is_some() && targets.all(|a| a.is_ipv6()) {
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
+        } else {
+            self.bind
+        }
+    }
+
+    /// Every address a packet is sent to: the destinations, then the group.
+    fn targets(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.destinations.iter().copied().chain(self.group)
+    }
+}
+
+/// Parts a tick of `entities` needs: at least one, so an empty world still ticks.
+fn parts_for(entities: u32, per_part: usize) -> u64 {
+    u64::from(entities).div_ceil(per_part as u64).max(1)
+}
+
+/// Why a broadcaster could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BroadcastError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The socket could not be created.
+    #[error("cannot create a UDP socket for {addr}: {source}")]
+    Socket {
+        /// The address it was for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The local address could not be bound (in use, not available, …).
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address that could not be bound.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A multicast socket option was refused.
+    #[error("cannot set up sending to multicast group {group}: {source}")]
+    Multicast {
+        /// The group.
+        group: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The thread could not be spawned.
+    #[error("cannot start the broadcast thread: {0}")]
+    Spawn(#[source] io::Error),
+}
+
+/// What a broadcaster has done so far. Counters only go up.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BroadcastFigures {
+    /// The session id every packet carries.
+    pub session: u64,
+    /// Ticks whose snapshot was sent (all its parts).
+    pub ticks_sent: u64,
+    /// Ticks given up because their slot passed before they could be sent.
+    pub ticks_skipped: u64,
+    /// Sequenced packets: sequence numbers used (snapshot parts, reports and
+    /// goodbye copies), each counted once however many targets it went to.
+    pub packets_sent: u64,
+    /// Datagrams the OS accepted: one per packet per target, failures excluded.
+    pub datagrams_sent: u64,
+    /// Bytes of those datagrams (UDP payload).
+    pub bytes_sent: u64,
+    /// Sends the OS refused. Never fatal.
+    pub send_errors: u64,
+    /// The most recent send error of a kind not seen before, as text.
+    pub last_error: Option<String>,
+    /// How late each sent tick went out: actual start − deadline, in ns.
+    pub lateness: Histogram<u64>,
+}
+
+impl Default for BroadcastFigures {
+    fn default() -> Self {
+        BroadcastFigures {
+            session: 0,
+            ticks_sent: 0,
+            ticks_skipped: 0,
+            packets_sent: 0,
+            datagrams_sent: 0,
+            bytes_sent: 0,
+            send_errors: 0,
+            last_error: None,
+            lateness: stats::latency_histogram(),
+        }
+    }
+}
+
+impl BroadcastFigures {
+    /// The figures as a flat, serializable summary (lateness in µs).
+    pub fn summary(&self) -> BroadcastSummary {
+        BroadcastSummary {
+            session: self.session,
+            ticks_sent: self.ticks_sent,
+            ticks_skipped: self.ticks_skipped,
+            packets_sent: self.packets_sent,
+            datagrams_sent: self.datagrams_sent,
+            bytes_sent: self.bytes_sent,
+            send_errors: self.send_errors,
+            last_error: self.last_error.clone(),
+            lateness_us: LatencySummary::of(&self.lateness),
+        }
+    }
+}
+
+/// [`BroadcastFigures`] flattened for JSON and tables; field meanings as there.
+#[derive(Clone, Debug, Serialize)]
+#[allow(missing_docs)]
+pub struct BroadcastSummary {
+    pub session: u64,
+    pub ticks_sent: u64,
+    pub ticks_skipped: u64,
+    pub packets_sent: u64,
+    pub datagrams_sent: u64,
+    pub bytes_sent: u64,
+    pub send_errors: u64,
+    pub last_error: Option<String>,
+    /// Tick lateness percentiles, in µs.
+    pub lateness_us: LatencySummary,
+}
+
+/// Stops a running broadcaster from any thread (a Ctrl-C handler, say),
+/// while another waits on [`Broadcaster::wait`].
+#[derive(Clone, Debug)]
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    thread: Thread,
+}
+
+impl StopHandle {
+    /// Asks the broadcast thread to send its goodbye and finish. Returns at
+    /// once; idempotent.
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// A running broadcast: one socket, one thread named [`THREAD_NAME`].
+/// Dropping it stops the broadcast, like [`Broadcaster::stop`].
+#[derive(Debug)]
+pub struct Broadcaster {
+    session: u64,
+    local_addr: SocketAddr,
+    shared: Arc<Mutex<BroadcastFigures>>,
+    stopper: StopHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Broadcaster {
+    /// Validates `config`, opens and binds the socket, and starts the thread.
+    pub fn start(config: BroadcastConfig) -> Result<Broadcaster, BroadcastError> {
+        config.validate()?;
+        let addr = config.bind_addr();
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+            .map_err(|source| BroadcastError::Socket { addr, source })?;
+        if let Some(group) = config.group {
+            set_multicast(&socket, group, &config)
+                .map_err(|source| BroadcastError::Multicast { group, source })?;
+        }
+        socket
+            .bind(&addr.into())
+            .map_err(|source| BroadcastError::Bind { addr, source })?;
+        let socket = UdpSocket::from(socket);
+        let local_addr = socket
+            .local_addr()
+            .map_err(|source| BroadcastError::Bind { addr, source })?;
+
+        let session = config.session.unwrap_or_else(rand::random);
+        let first_seq = config.first_seq.unwrap_or_else(rand::random);
+        let shared = Arc::new(Mutex::new(BroadcastFigures {
+            session,
+            ..BroadcastFigures::default()
+        }));
+        let flag = Arc::new(AtomicBool::new(false));
+        let runner = Runner::new(&config, socket, session, first_seq, &shared, &flag);
+        let thread = thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || runner.run())
+            .map_err(BroadcastError::Spawn)?;
+        Ok(Broadcaster {
+            session,
+            local_addr,
+            shared,
+            stopper: StopHandle {
+                flag,
+                thread: thread.thread().clone(),
+            },
+            thread: Some(thread),
+        })
+    }
+
+    /// The session id of this broadcast.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// The local address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The figures so far (published by the thread after every tick).
+    pub fn figures(&self) -> BroadcastFigures {
+        lock(&self.shared).clone()
+    }
+
+    /// Whether the thread has finished (its duration ran out, or it was stopped).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().map_or(true, JoinHandle::is_finished)
+    }
+
+    /// A handle that stops this broadcaster from elsewhere.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stopper.clone()
+    }
+
+    /// Stops now: the thread sends the goodbye and exits. Returns the final figures.
+    pub fn stop(mut self) -> BroadcastFigures {
+        self.stopper.stop();
+        self.join()
+    }
+
+    /// Waits until the broadcast ends on its own and returns the final
+    /// figures. This needs a `duration`: without one it returns only once a
+    /// [`StopHandle`] stops the broadcast.
+    pub fn wait(mut self) -> BroadcastFigures {
+        self.join()
+    }
+
+    fn join(&mut self) -> BroadcastFigures {
+        if let Some(thread) = self.thread.take() {
+            if let Err(panicked) = thread.join() {
+                panic::resume_unwind(panicked);
+            }
+        }
+        lock(&self.shared).clone()
+    }
+}
+
+impl Drop for Broadcaster {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stopper.stop();
+            // A panic of the thread has nowhere to go from a drop.
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The figures are plain counters, valid whatever a panicking reader left.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn set_multicast(socket: &Socket, group: SocketAddr, config: &BroadcastConfig) -> io::Result<()> {
+    match (group.ip(), config.interface) {
+        (IpAddr::V4(_), IpAddr::V4(interface)) => {
+            socket.set_multicast_if_v4(&interface)?;
+            socket.set_multicast_ttl_v4(config.multicast_ttl)?;
+            socket.set_multicast_loop_v4(config.multicast_loop)
+        }
+        (IpAddr::V6(_), _) => {
+            socket.set_multicast_hops_v6(config.multicast_ttl)?;
+            socket.set_multicast_loop_v6(config.multicast_loop)
+        }
+        (IpAddr::V4(_), IpAddr::V6(_)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an IPv4 group needs an IPv4 interface address",
+        )),
+    }
+}
+
+/// Local copies of the counters, published to the shared figures after each tick.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    ticks_sent: u64,
+    ticks_skipped: u64,
+    packets_sent: u64,
+    datagrams_sent: u64,
+    bytes_sent: u64,
+    send_errors: u64,
+}
+
+/// The sending half of the thread: numbers, encodes, sends and counts packets.
+struct Output {
+    socket: UdpSocket,
+    targets: Vec<SocketAddr>,
+    session: u64,
+    seq: u32,
+    buf: Vec<u8>,
+    counts: Counts,
+    errors_seen: Vec<io::ErrorKind>,
+    pending_error: Option<String>,
+    pending_late: Vec<u64>,
+    shared: Arc<Mutex<BroadcastFigures>>,
+}
+
+impl Output {
+    /// Numbers `body` with the next sequence number, encodes it and sends it
+    /// to every target. Returns the number used.
+    fn send(&mut self, body: Body, entities: &[Entity]) -> u32 {
+        let seq = self.seq;
+        self.seq = seq.wrapping_add(1);
+        self.counts.packets_sent += 1;
+        let packet = Packet {
+            session: self.session,
+            seq,
+            body,
+        };
+        let len = wire::encode(&packet, entities, &mut self.buf)
+            .expect("validated budget, computed parts and bounded sim positions always encode");
+        let datagram = &self.buf[..len];
+        for target in &self.targets {
+            match self.socket.send_to(datagram, target) {
+                Ok(n) => {
+                    self.counts.datagrams_sent += 1;
+                    self.counts.bytes_sent += n as u64;
+                }
+                Err(e) => {
+                    self.counts.send_errors += 1;
+                    if !self.errors_seen.contains(&e.kind()) {
+                        self.errors_seen.push(e.kind());
+                        self.pending_error = Some(format!("sending to {target}: {e}"));
+                    }
+                }
+            }
+        }
+        seq
+    }
+
+    fn send_report(&mut self) {
+        let report = SenderReport {
+            sent_ns: clock::now_ns(),
+            packets_sent: self.counts.packets_sent + 1,
+            ticks_sent: self.counts.ticks_sent,
+            ticks_skipped: self.counts.ticks_skipped,
+        };
+        self.send(Body::SenderReport(report), &[]);
+    }
+
+    fn send_goodbye(&mut self) {
+        let last = u64::from(GOODBYE_COPIES);
+        let goodbye = Goodbye {
+            sent_ns: 0,
+            final_seq: self.seq.wrapping_add(GOODBYE_COPIES - 1),
+            packets_sent: self.counts.packets_sent + last,
+        };
+        for _ in 0..GOODBYE_COPIES {
+            let copy = Goodbye {
+                sent_ns: clock::now_ns(),
+                ..goodbye
+            };
+            self.send(Body::Goodbye(copy), &[]);
+        }
+    }
+
+    /// Publishes the counters and pending samples. Without `force` it gives
+    /// up if a reader holds the lock, unless the pending samples are full.
+    fn publish(&mut self, force: bool) {
+        let mut figures = match self.shared.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock)
+                if !force && self.pending_late.len() < PENDING_SAMPLES =>
+            {
+                return
+            }
+            Err(TryLockError::WouldBlock) => lock(&self.shared),
+        };
+        let c = self.counts;
+        figures.ticks_sent = c.ticks_sent;
+        figures.ticks_skipped = c.ticks_skipped;
+        figures.packets_sent = c.packets_sent;
+        figures.datagrams_sent = c.datagrams_sent;
+        figures.bytes_sent = c.bytes_sent;
+        figures.send_errors = c.send_errors;
+        if let Some(e) = self.pending_error.take() {
+            figures.last_error = Some(e);
+        }
+        for ns in self.pending_late.drain(..) {
+            figures.lateness.saturating_record(ns);
+        }
+    }
+}
+
+/// Everything the broadcast thread owns.
+struct Runner {
+    schedule: Schedule,
+    /// Ticks to run: the ticks due within the duration.
+    limit: Option<u64>,
+    rate_hz: f64,
+    spin: Duration,
+    report_interval: Duration,
+    per_part: usize,
+    world: SimWorld,
+    out: Output,
+    stop: Arc<AtomicBool>,
+}
+
+impl Runner {
+    fn new(
+        config: &BroadcastConfig,
+        socket: UdpSocket,
+        session: u64,
+        first_seq: u32,
+        shared: &Arc<Mutex<BroadcastFigures>>,
+        stop: &Arc<AtomicBool>,
+    ) -> Runner {
+        let schedule = Schedule::from_rate_hz(config.rate_hz).expect("validated rate");
+        let per_part = wire::entities_per_part(config.payload_budget).expect("validated budget");
+        let buf_len = config
+            .payload_budget
+            .max(wire::SENDER_REPORT_LEN)
+            .max(wire::GOODBYE_LEN);
+        Runner {
+            limit: config.duration.map(|d| schedule.ticks_within(d)),
+            schedule,
+            rate_hz: config.rate_hz,
+            spin: config.spin,
+            report_interval: config.report_interval,
+            per_part,
+            world: SimWorld::new(config.entities, config.seed),
+            out: Output {
+                socket,
+                targets: config.targets().collect(),
+                session,
+                seq: first_seq,
+                buf: vec![0; buf_len],
+                counts: Counts::default(),
+                errors_seen: Vec::new(),
+                pending_error: None,
+                pending_late: Vec::with_capacity(PENDING_SAMPLES),
+                shared: Arc::clone(shared),
+            },
+            stop: Arc::clone(stop),
+        }
+    }
+
+    fn run(mut self) {
+        let t0 = Instant::now();
+        let wall0 = clock::now_ns();
+        let mut next_report = self.report_interval;
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            if self.limit.is_some_and(|n| self.schedule.next_tick() >= n) {
+                break;
+            }
+            match self.schedule.poll(t0.elapsed()) {
+                Action::Wait { until } => self.wait_until(t0, until),
+                Action::Send {
+                    tick,
+                    late,
+                    skipped,
+                } => {
+                    if let Some(n) = self.limit.filter(|&n| tick >= n) {
+                        // Only the ticks within the duration count as skipped.
+                        self.out.counts.ticks_skipped += n - (tick - skipped);
+                        break;
+                    }
+                    self.out.counts.ticks_skipped += skipped;
+                    let deadline = u64::try_from(self.schedule.deadline(tick).as_nanos());
+                    let scheduled_ns = wall0.saturating_add(deadline.unwrap_or(u64::MAX));
+                    self.send_tick(tick, scheduled_ns);
+                    self.out.counts.ticks_sent += 1;
+                    let late_ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
+                    self.out.pending_late.push(late_ns.min(LATENCY_MAX_NS));
+                    let now = t0.elapsed();
+                    if now >= next_report {
+                        self.out.send_report();
+                        next_report = next_multiple(now, self.report_interval);
+                    }
+                    self.out.publish(false);
+                }
+            }
+        }
+        self.out.send_goodbye();
+        self.out.publish(true);
+    }
+
+    /// Sends tick `tick` as parts of at most `per_part` entities (one empty
+    /// part when the world is empty).
+    fn send_tick(&mut self, tick: u64, scheduled_ns: u64) {
+        let entities = self.world.positions(tick, self.rate_hz);
+        let parts = parts_for(entities.len() as u32, self.per_part);
+        let parts = u16::try_from(parts).expect("validated part count");
+        for part in 0..parts {
+            let from = (usize::from(part) * self.per_part).min(entities.len());
+            let to = (from + self.per_part).min(entities.len());
+            let head = SnapshotHead {
+                tick,
+                scheduled_ns,
+                sent_ns: clock::now_ns(),
+                part,
+                parts,
+            };
+            self.out.send(Body::Snapshot(head), &entities[from..to]);
+        }
+    }
+
+    /// Sleeps until `until − spin`, then spins to `until`; returns early if
+    /// stopped, looking at the stop flag at least every [`STOP_CHECK`].
+    fn wait_until(&self, t0: Instant, until: Duration) {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let now = t0.elapsed();
+            if now >= until {
+                return;
+            }
+            let left = until - now;
+            if left > self.spin {
+                thread::park_timeout((left - self.spin).min(STOP_CHECK));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// The first multiple of `interval` after `now`.
+fn next_multiple(now: Duration, interval: Duration) -> Duration {
+    let step = interval.as_nanos();
+    let ns = (now.as_nanos() / step + 1) * step;
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A receiving socket on 127.0.0.1 with room for a whole test run.
+    fn receiver() -> UdpSocket {
+        let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        socket2::SockRef::from(&sock)
+            .set_recv_buffer_size(1 << 22)
+            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock
+    }
+
+    /// Every packet received until the last goodbye copy (or a quiet timeout),
+    /// with its entities and datagram length.
+    fn collect(sock: &UdpSocket) -> Vec<(Packet, Vec<Entity>, usize)> {
+        let mut buf = vec![0u8; wire::MAX_DATAGRAM];
+        let mut got = Vec::new();
+        let mut goodbyes = 0;
+        for _ in 0..100_000 {
+            let Ok(n) = sock.recv(&mut buf) else { break };
+            let mut entities = Vec::new();
+            let packet = wire::decode(&buf[..n], &mut entities).expect("every datagram decodes");
+            if matches!(packet.body, Body::Goodbye(_)) {
+                goodbyes += 1;
+            }
+            got.push((packet, entities, n));
+            if goodbyes == GOODBYE_COPIES {
+                break;
+            }
+        }
+        got
+    }
+
+    fn config_to(sock: &UdpSocket) -> BroadcastConfig {
+        BroadcastConfig {
+            destinations: vec![sock.local_addr().unwrap()],
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ..BroadcastConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_run_is_one_contiguous_sequence_that_covers_every_entity_each_tick() {
+        let sock = receiver();
+        let first_seq = u32::MAX - 5;
+        let config = BroadcastConfig {
+            entities: 200,
+            rate_hz: 60.0,
+            duration: Some(Duration::from_millis(300)),
+            seed: 9,
+            report_interval: Duration::from_millis(100),
+            first_seq: Some(first_seq),
+            ..config_to(&sock)
+        };
+        let b = Broadcaster::start(config).unwrap();
+        let session = b.session();
+        let got = collect(&sock);
+        let figures = b.wait();
+
+        // One session, one sequence, +1 each packet, wrapping past u32::MAX.
+        assert!(got.iter().all(|(p, _, _)| p.session == session));
+        assert_eq!(got[0].0.seq, first_seq);
+        for w in got.windows(2) {
+            assert_eq!(w[1].0.seq, w[0].0.seq.wrapping_add(1));
+        }
+        // u32::MAX - 5 + 6 packets wraps to 0 (only 6 were sent if every tick was skipped).
+        let wrapped = got.iter().any(|(p, _, _)| p.seq == 0);
+        assert_eq!(wrapped, got.len() > 6);
+
+        // Each tick: parts 0..3 in order, together ids 0..200 once each, at
+        // the world's positions; scheduled times exactly a deadline apart.
+        let per_part = wire::entities_per_part(wire::DEFAULT_PAYLOAD_BUDGET).unwrap();
+        let parts = 200usize.div_ceil(per_part) as u16;
+        let mut ticks: BTreeMap<u64, (Vec<u16>, Vec<Entity>, u64)> = BTreeMap::new();
+        let mut last_tick = None;
+        let mut world = SimWorld::new(200, 9);
+        let schedule = Schedule::from_rate_hz(60.0).unwrap();
+        for (i, (p, entities, _)) in got.iter().enumerate() {
+            match p.body {
+                Body::Snapshot(h) => {
+                    assert_eq!(h.parts, parts);
+                    assert!(last_tick <= Some(h.tick), "ticks go forward");
+                    last_tick = Some(h.tick);
+                    let t = ticks
+                        .entry(h.tick)
+                        .or_insert((vec![], vec![], h.scheduled_ns));
+                    assert_eq!(t.2, h.scheduled_ns, "one scheduled time per tick");
+                    t.0.push(h.part);
+                    t.1.extend_from_slice(entities);
+                }
+                Body::SenderReport(r) => {
+                    assert_eq!(r.packets_sent, i as u64 + 1, "a report counts itself");
+                    assert_eq!(r.ticks_sent, ticks.len() as u64);
+                }
+                Body::Goodbye(_) => assert!(i >= got.len() - GOODBYE_COPIES as usize),
+            }
+        }
+        let (&first, first_t) = ticks.iter().next().unwrap();
+        for (&tick, (part_ids, entities, scheduled_ns)) in &ticks {
+            assert_eq!(*part_ids, (0..parts).collect::<Vec<_>>(), "tick {tick}");
+            assert_eq!(
+                entities.as_slice(),
+                world.positions(tick, 60.0),
+                "tick {tick}"
+            );
+            let apart = schedule.deadline(tick) - schedule.deadline(first);
+            assert_eq!(scheduled_ns - first_t.2, apart.as_nanos() as u64);
+        }
+        assert!(
+            *ticks.keys().last().unwrap() < 18,
+            "0.3 s at 60 Hz is ticks 0..18"
+        );
+
+        // The goodbye: three copies, naming the last one and the total.
+        let goodbyes: Vec<Goodbye> = got[got.len() - 3..]
+            .iter()
+            .map(|(p, _, _)| match p.body {
+                Body::Goodbye(g) => g,
+                other => panic!("expected a goodbye, got {other:?}"),
+            })
+            .collect();
+        let last = got.last().unwrap().0.seq;
+        for g in &goodbyes {
+            assert_eq!(g.final_seq, last);
+            assert_eq!(g.packets_sent, got.len() as u64);
+        }
+
+        // The figures agree with what arrived (loopback loses nothing).
+        assert_eq!(figures.session, session);
+        assert_eq!(figures.ticks_sent, ticks.len() as u64);
+        assert_eq!(figures.ticks_sent + figures.ticks_skipped, 18);
+        assert_eq!(figures.packets_sent, got.len() as u64);
+        assert_eq!(figures.datagrams_sent, got.len() as u64);
+        let bytes: usize = got.iter().map(|(_, _, n)| n).sum();
+        assert_eq!(figures.bytes_sent, bytes as u64);
+        assert_eq!(figures.send_errors, 0);
+        assert_eq!(figures.last_error, None);
+        assert_eq!(figures.lateness.len(), figures.ticks_sent);
+        assert_eq!(figures.summary().lateness_us.samples, figures.ticks_sent);
+    }
+
+    #[test]
+    fn an_empty_world_still_sends_one_empty_part_per_tick() {
+        let sock = receiver();
+        let config = BroadcastConfig {
+            entities: 0,
+            duration: Some(Duration::from_millis(50)),
+            ..config_to(&sock)
+        };
+        let b = Broadcaster::start(config).unwrap();
+        let got = collect(&sock);
+        let figures = b.wait();
+        let snapshots: Vec<_> = got
+            .iter()
+            .filter_map(|(p, e, _)| match p.body {
+                Body::Snapshot(h) => Some((h, e.len())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(snapshots.len() as u64, figures.ticks_sent);
+        assert!(snapshots
+            .iter()
+            .all(|(h, n)| h.part == 0 && h.parts == 1 && *n == 0));
+        assert_eq!(figures.ticks_sent + figures.ticks_skipped, 3);
+    }
+
+    #[test]
+    fn stop_ends_an_unbounded_run_with_the_goodbye() {
+        let sock = receiver();
+        let config = BroadcastConfig {
+            entities: 10,
+            spin: Duration::ZERO,
+            ..config_to(&sock)
+        };
+        let b = Broadcaster::start(config).unwrap();
+        thread::sleep(Duration::from_millis(50));
+        assert!(!b.is_finished());
+        let stopper = b.stop_handle();
+        stopper.stop();
+        let got = collect(&sock);
+        let figures = b.wait();
+        let (last, _, _) = got.last().unwrap();
+        match last.body {
+            Body::Goodbye(g) => {
+                assert_eq!(g.final_seq, last.seq);
+                assert_eq!(g.packets_sent, got.len() as u64);
+            }
+            other => panic!("expected a goodbye, got {other:?}"),
+        }
+        assert_eq!(figures.packets_sent, got.len() as u64);
+    }
+
+    #[test]
+    fn dropping_the_broadcaster_stops_it() {
+        let sock = receiver();
+        let b = Broadcaster::start(BroadcastConfig {
+            entities: 1,
+            ..config_to(&sock)
+        })
+        .unwrap();
+        drop(b);
+        let got = collect(&sock);
+        assert!(matches!(got.last().unwrap().0.body, Body::Goodbye(_)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failing_target_is_counted_and_the_others_still_get_everything() {
+        // Linux refuses to send to port 0 with EINVAL before anything leaves.
+        let sock = receiver();
+        let mut config = BroadcastConfig {
+            entities: 5,
+            duration: Some(Duration::from_millis(50)),
+            ..config_to(&sock)
+        };
+        config
+            .destinations
+            .insert(0, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let b = Broadcaster::start(config).unwrap();
+        let got = collect(&sock);
+        let figures = b.wait();
+        assert_eq!(figures.send_errors, figures.packets_sent);
+        assert_eq!(figures.datagrams_sent, figures.packets_sent);
+        assert_eq!(figures.packets_sent, got.len() as u64);
+        let message = figures.last_error.expect("the error is kept");
+        assert!(message.starts_with("sending to 127.0.0.1:0: "), "{message}");
+    }
+
+    #[test]
+    fn an_address_in_use_is_a_bind_error_naming_it() {
+        let taken = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = Broadcaster::start(BroadcastConfig {
+            destinations: vec![addr],
+            bind: addr,
+            ..BroadcastConfig::default()
+        })
+        .unwrap_err();
+        assert!(matches!(&err, BroadcastError::Bind { addr: a, .. } if *a == addr));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot bind {addr}: ")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validate_rejects_each_bad_config_with_its_message() {
+        let ok = BroadcastConfig {
+            destinations: vec!["127.0.0.1:9000".parse().unwrap()],
+            ..BroadcastConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let group = |g: &str| BroadcastConfig {
+            group: Some(g.parse().unwrap()),
+            ..ok.clone()
+        };
+        let cases: Vec<(BroadcastConfig, ConfigError, &str)> = vec![
+            (
+                BroadcastConfig::default(),
+                ConfigError::NoDestination,
+                "no destination and no multicast group given",
+            ),
+            (
+                BroadcastConfig {
+                    rate_hz: 0.0,
+                    ..ok.clone()
+                },
+                ConfigError::BadRate(0.0),
+                "tick rate 0 Hz is not in (0, 10000] (at 1 µHz resolution)",
+            ),
+            (
+                BroadcastConfig {
+                    rate_hz: 10_001.0,
+                    ..ok.clone()
+                },
+                ConfigError::BadRate(10_001.0),
+                "tick rate 10001 Hz is not in (0, 10000] (at 1 µHz resolution)",
+            ),
+            (
+                BroadcastConfig {
+                    payload_budget: 60,
+                    ..ok.clone()
+                },
+                ConfigError::BadPayloadBudget(60),
+                "payload budget 60 bytes is outside 72..=65507",
+            ),
+            (
+                BroadcastConfig {
+                    payload_budget: 70_000,
+                    ..ok.clone()
+                },
+                ConfigError::BadPayloadBudget(70_000),
+                "payload budget 70000 bytes is outside 72..=65507",
+            ),
+            (
+                group("10.0.0.1:5000"),
+                ConfigError::GroupNotMulticast("10.0.0.1:5000".parse().unwrap()),
+                "group address 10.0.0.1:5000 is not a multicast address",
+            ),
+            (
+                BroadcastConfig {
+                    interface: "::1".parse().unwrap(),
+                    ..group("239.1.2.3:5000")
+                },
+                ConfigError::InterfaceFamily {
+                    interface: "::1".parse().unwrap(),
+                    group: "239.1.2.3:5000".parse().unwrap(),
+                },
+                "multicast interface ::1 is not an IPv4 address, as group 239.1.2.3:5000 needs",
+            ),
+            (
+                BroadcastConfig {
+                    multicast_ttl: 256,
+                    ..group("239.1.2.3:5000")
+                },
+                ConfigError::BadTtl(256),
+                "multicast TTL 256 is above 255",
+            ),
+            (
+                BroadcastConfig {
+                    entities: 5_000_000,
+                    ..ok.clone()
+                },
+                ConfigError::TooManyParts {
+                    entities: 5_000_000,
+                    per_part: 71,
+                    parts: 70_423,
+                },
+                "5000000 entities at 71 per part need 70423 parts, more than the 65535 a tick can have",
+            ),
+            (
+                BroadcastConfig {
+                    report_interval: Duration::ZERO,
+                    ..ok.clone()
+                },
+                ConfigError::ZeroReportInterval,
+                "report interval must be greater than zero",
+            ),
+            (
+                BroadcastConfig {
+                    destinations: vec!["127.0.0.1:9000".parse().unwrap(), "[::1]:9000".parse().unwrap()],
+                    ..ok.clone()
+                },
+                ConfigError::FamilyMismatch {
+                    addr: "[::1]:9000".parse().unwrap(),
+                    bind: "0.0.0.0:0".parse().unwrap(),
+                },
+                "cannot send to [::1]:9000 from a socket bound to 0.0.0.0:0: address families differ",
+            ),
+        ];
+        for (config, error, message) in cases {
+            let got = config.validate().unwrap_err();
+            assert_eq!(got, error);
+            assert_eq!(got.to_string(), message);
+            // start refuses it with the same message, before opening anything.
+            let started = Broadcaster::start(config).unwrap_err();
+            assert!(matches!(started, BroadcastError::Config(ref e) if *e == error));
+            assert_eq!(started.to_string(), message);
+        }
+        assert_eq!(MIN_PAYLOAD_BUDGET, 72);
+        assert_eq!(wire::entities_per_part(MIN_PAYLOAD_BUDGET), Some(1));
+        assert_eq!(wire::entities_per_part(MIN_PAYLOAD_BUDGET - 1), None);
+        assert!(wire::entities_per_part(MAX_PAYLOAD_BUDGET).is_some());
+        assert_eq!(wire::entities_per_part(MAX_PAYLOAD_BUDGET + 1), None);
+    }
+
+    #[test]
+    fn the_default_bind_follows_ipv6_targets() {
+        let v6 = BroadcastConfig {
+            destinations: vec!["[::1]:9000".parse().unwrap()],
+            ..BroadcastConfig::default()
+        };
+        assert_eq!(v6.bind_addr(), "[::]:0".parse().unwrap());
+        assert_eq!(v6.validate(), Ok(()));
+        let v4 = BroadcastConfig {
+            destinations: vec!["127.0.0.1:9000".parse().unwrap()],
+            ..BroadcastConfig::default()
+        };
+        assert_eq!(v4.bind_addr(), "0.0.0.0:0".parse().unwrap());
+        assert_eq!(
+            BroadcastConfig::default().bind_addr(),
+            "0.0.0.0:0".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn next_report_is_the_next_whole_interval() {
+        let s = Duration::from_secs(1);
+        assert_eq!(
+            next_multiple(Duration::from_millis(1000), s),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            next_multiple(Duration::from_millis(3500), s),
+            Duration::from_secs(4)
+        );
+    }
+}
