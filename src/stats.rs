@@ -1,8 +1,11 @@
 //! A receiver's figures, as plain data. Each counter is defined here once, in
 //! words, and the same words stand in `proto/PROTOCOL.md` ("Figures").
 //!
-//! Invariants, tested: `received + lost == expected`, `lost` never negative,
-//! `duplicates`, `stale` and `malformed` never count toward `received`.
+//! Invariants, tested: `received + lost == expected`, `lost` never negative;
+//! duplicates, malformed datagrams and packets stale by sequence (replaced
+//! session, beyond the window) never count toward `received`. A fresh
+//! snapshot part whose entities are all stale counts in both `received` (it
+//! arrived, so it is not lost) and `stale` (it was not applied).
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -35,7 +38,7 @@ pub struct Figures {
     /// Intact, non-duplicate datagrams not applied because what they carry is
     /// older than what is applied: a snapshot part whose every entity already
     /// has an equal or newer tick, any packet of a replaced session, or a
-    /// packet more than 65,536 numbers behind the highest.
+    /// packet 65,536 or more numbers behind the highest.
     pub stale: u64,
     /// Datagrams the decoder rejected (see `wire::DecodeError`).
     pub malformed: u64,
@@ -57,7 +60,7 @@ pub struct Figures {
     pub datagrams: u64,
     /// Bytes of those datagrams.
     pub bytes: u64,
-    /// RFC 3550 interarrival jitter, in nanoseconds, over fresh packets.
+    /// RFC 3550 interarrival jitter, in nanoseconds, over fresh snapshot parts.
     pub jitter_ns: f64,
     /// One-way latency of fresh snapshot parts: arrival − actual send time (ns).
     pub latency: Histogram<u64>,
@@ -256,6 +259,9 @@ mod tests {
         }
         let s = LatencySummary::of(&h);
         assert_eq!(s.samples, 3);
-        assert!((s.p50 - 20.0).abs() < 0.05 && (s.max - 30.0).abs() < 0.05, "{s:?}");
+        assert!(
+            (s.p50 - 20.0).abs() < 0.05 && (s.max - 30.0).abs() < 0.05,
+            "{s:?}"
+        );
     }
 }

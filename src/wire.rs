@@ -207,6 +207,9 @@ pub enum DecodeError {
     /// A coordinate is NaN, infinite or beyond [`MAX_COORD`].
     #[error("coordinate not finite or out of range")]
     BadCoordinate,
+    /// Longer than [`MAX_DATAGRAM`] (possible over IPv6); no sender may send it.
+    #[error("datagram longer than {MAX_DATAGRAM} bytes")]
+    TooLong,
 }
 
 /// Why a packet could not be encoded.
@@ -223,6 +226,18 @@ pub enum EncodeError {
     /// Entities were given with a body that is not a snapshot.
     #[error("entities given for a packet that is not a snapshot")]
     EntitiesWithoutSnapshot,
+    /// The packet would exceed [`MAX_DATAGRAM`].
+    #[error("packet of {need} bytes exceeds the {MAX_DATAGRAM}-byte datagram limit")]
+    TooLarge {
+        /// Bytes the packet needs.
+        need: usize,
+    },
+    /// `parts` is zero or `part >= parts`.
+    #[error("impossible part index")]
+    BadPart,
+    /// A coordinate is NaN, infinite or beyond [`MAX_COORD`].
+    #[error("coordinate not finite or out of range")]
+    BadCoordinate,
 }
 
 /// The header as bincode sees it.
@@ -236,7 +251,7 @@ struct WireHeader {
     seq: u32,
 }
 
-/// Bytes that `packet` with `entities` encodes to.
+/// Bytes a packet with `body` and `entities` entity records encodes to.
 pub fn encoded_len(body: &Body, entities: usize) -> usize {
     match body {
         Body::Snapshot(_) => SNAPSHOT_FIXED_LEN + entities * ENTITY_LEN,
@@ -248,16 +263,27 @@ pub fn encoded_len(body: &Body, entities: usize) -> usize {
 /// How many entity records fit in one snapshot datagram of `budget` bytes,
 /// or `None` if the budget cannot hold even one (or exceeds [`MAX_DATAGRAM`]).
 pub fn entities_per_part(budget: usize) -> Option<usize> {
-    if budget > MAX_DATAGRAM || budget < SNAPSHOT_FIXED_LEN + ENTITY_LEN {
+    if !(SNAPSHOT_FIXED_LEN + ENTITY_LEN..=MAX_DATAGRAM).contains(&budget) {
         return None;
     }
     Some((budget - SNAPSHOT_FIXED_LEN) / ENTITY_LEN)
 }
 
 /// Encodes `packet` (with `entities`, for a snapshot) into `out`; returns the
-/// datagram's length.
+/// datagram's length. Refuses anything [`decode`] would reject.
 pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<usize, EncodeError> {
     let need = encoded_len(&packet.body, entities.len());
+    if need > MAX_DATAGRAM {
+        return Err(EncodeError::TooLarge { need });
+    }
+    if let Body::Snapshot(h) = &packet.body {
+        if h.parts == 0 || h.part >= h.parts {
+            return Err(EncodeError::BadPart);
+        }
+        if !entities_ok(entities) {
+            return Err(EncodeError::BadCoordinate);
+        }
+    }
     if out.len() < need {
         return Err(EncodeError::BufferTooSmall {
             need,
@@ -290,9 +316,20 @@ fn write<T: Serialize>(value: &T, out: &mut [u8]) -> usize {
 
 /// Decodes one datagram. For a snapshot, `entities` is cleared and filled
 /// with its records (the buffer is reused to keep the hot path allocation-free);
-/// for other kinds it is left empty.
+/// for other kinds, and on any error, it is left empty.
 pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
     entities.clear();
+    let result = decode_inner(datagram, entities);
+    if result.is_err() {
+        entities.clear();
+    }
+    result
+}
+
+fn decode_inner(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
+    if datagram.len() > MAX_DATAGRAM {
+        return Err(DecodeError::TooLong);
+    }
     if datagram.len() < HEADER_LEN {
         return Err(DecodeError::TooShort);
     }
@@ -326,7 +363,7 @@ pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, Dec
             if head.parts == 0 || head.part >= head.parts {
                 return Err(DecodeError::BadPart);
             }
-            if !entities.iter().all(|e| coord_ok(e.x) && coord_ok(e.y) && coord_ok(e.z)) {
+            if !entities_ok(entities) {
                 return Err(DecodeError::BadCoordinate);
             }
             (Body::Snapshot(head), n + m)
@@ -341,7 +378,6 @@ pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, Dec
         }
     };
     if used != rest.len() {
-        entities.clear();
         return Err(DecodeError::TrailingBytes(rest.len() - used));
     }
     Ok(Packet {
@@ -351,9 +387,10 @@ pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, Dec
     })
 }
 
-fn coord_ok(v: f32) -> bool {
+fn entities_ok(entities: &[Entity]) -> bool {
     // NaN fails the comparison, so it is rejected too.
-    v.abs() <= MAX_COORD
+    let ok = |v: f32| v.abs() <= MAX_COORD;
+    entities.iter().all(|e| ok(e.x) && ok(e.y) && ok(e.z))
 }
 
 fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), DecodeError> {
@@ -427,7 +464,10 @@ mod tests {
     fn derived_sizes_match_what_bincode_writes() {
         let (p, e) = sample_snapshot();
         let mut buf = [0xa5u8; 256];
-        assert_eq!(encode(&p, &e, &mut buf).unwrap(), SNAPSHOT_FIXED_LEN + 2 * ENTITY_LEN);
+        assert_eq!(
+            encode(&p, &e, &mut buf).unwrap(),
+            SNAPSHOT_FIXED_LEN + 2 * ENTITY_LEN
+        );
         assert_eq!(encode(&p, &[], &mut buf).unwrap(), SNAPSHOT_FIXED_LEN);
         let r = Packet {
             body: Body::SenderReport(SenderReport::default()),
@@ -503,8 +543,46 @@ mod tests {
     }
 
     #[test]
+    fn encode_refuses_what_decode_would_reject() {
+        let (mut p, mut e) = sample_snapshot();
+        let mut buf = vec![0u8; MAX_DATAGRAM + 64];
+        let big = vec![Entity::default(); entities_per_part(MAX_DATAGRAM).unwrap() + 1];
+        assert!(matches!(
+            encode(&p, &big, &mut buf),
+            Err(EncodeError::TooLarge { .. })
+        ));
+        e[1].y = f32::INFINITY;
+        assert_eq!(encode(&p, &e, &mut buf), Err(EncodeError::BadCoordinate));
+        p.body = Body::Snapshot(SnapshotHead {
+            part: 2,
+            parts: 2,
+            ..SnapshotHead::default()
+        });
+        assert_eq!(encode(&p, &[], &mut buf), Err(EncodeError::BadPart));
+        assert_eq!(
+            decode(&buf[..MAX_DATAGRAM + 1], &mut Vec::new()),
+            Err(DecodeError::TooLong)
+        );
+    }
+
+    #[test]
+    fn failed_decode_leaves_no_entities_behind() {
+        let (p, mut e) = sample_snapshot();
+        let mut buf = [0u8; 256];
+        let n = encode(&p, &e, &mut buf).unwrap();
+        e[1].z = 5.0;
+        buf[n - 4..n].copy_from_slice(&f32::NAN.to_le_bytes());
+        let mut out = Vec::new();
+        assert_eq!(decode(&buf[..n], &mut out), Err(DecodeError::BadCoordinate));
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn budget_split_is_derived_from_sizes() {
-        assert_eq!(entities_per_part(1200), Some((1200 - SNAPSHOT_FIXED_LEN) / 16));
+        assert_eq!(
+            entities_per_part(1200),
+            Some((1200 - SNAPSHOT_FIXED_LEN) / 16)
+        );
         assert_eq!(entities_per_part(SNAPSHOT_FIXED_LEN + ENTITY_LEN - 1), None);
         assert_eq!(entities_per_part(MAX_DATAGRAM + 1), None);
     }
