@@ -1,1 +1,102 @@
-fn main(){}
+//! Micro-benchmarks of the hot paths, per entity and per packet:
+//! encode a full snapshot part, decode + apply it to the world, and the
+//! sequence tracker. Run with `cargo bench --bench codec`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+
+use tickcast::ingest::Ingest;
+use tickcast::tracker::Tracker;
+use tickcast::wire::{self, Body, Entity, Packet, SnapshotHead};
+use tickcast::world::World;
+
+fn part(n: usize) -> (Packet, Vec<Entity>) {
+    let entities = (0..n as u32)
+        .map(|id| Entity {
+            id,
+            x: id as f32,
+            y: 1.5,
+            z: -2.0,
+        })
+        .collect();
+    let head = SnapshotHead {
+        tick: 1,
+        scheduled_ns: 1,
+        sent_ns: 2,
+        part: 0,
+        parts: 1,
+    };
+    (
+        Packet {
+            session: 1,
+            seq: 1,
+            body: Body::Snapshot(head),
+        },
+        entities,
+    )
+}
+
+fn codec(c: &mut Criterion) {
+    let per_part = wire::entities_per_part(wire::DEFAULT_PAYLOAD_BUDGET).unwrap();
+    let (packet, entities) = part(per_part);
+    let mut buf = vec![0u8; wire::MAX_DATAGRAM];
+    let len = wire::encode(&packet, &entities, &mut buf).unwrap();
+    let datagram = buf[..len].to_vec();
+
+    let mut g = c.benchmark_group("per_entity");
+    g.throughput(Throughput::Elements(per_part as u64));
+    g.bench_function("encode", |b| {
+        b.iter(|| wire::encode(black_box(&packet), black_box(&entities), &mut buf).unwrap())
+    });
+    let mut scratch = Vec::with_capacity(per_part);
+    g.bench_function("decode", |b| {
+        b.iter(|| wire::decode(black_box(&datagram), &mut scratch).unwrap())
+    });
+    let world = World::new(1 << 16);
+    let mut tick = 0u64;
+    g.bench_function("decode_and_apply", |b| {
+        b.iter(|| {
+            let p = wire::decode(black_box(&datagram), &mut scratch).unwrap();
+            tick += 1;
+            black_box(p);
+            world.apply(1, tick, &scratch)
+        })
+    });
+    g.finish();
+
+    // The whole receive pipeline per datagram (decode, track, apply, measure),
+    // each datagram with a fresh sequence number and tick.
+    let mut g = c.benchmark_group("per_datagram");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("ingest", |b| {
+        let mut ingest = Ingest::new();
+        let world = World::new(1 << 16);
+        let mut seq = 0u32;
+        b.iter_batched_ref(
+            || {
+                seq = seq.wrapping_add(1);
+                let mut p = packet;
+                p.seq = seq;
+                if let Body::Snapshot(h) = &mut p.body {
+                    h.tick = seq as u64;
+                }
+                let n = wire::encode(&p, &entities, &mut buf).unwrap();
+                buf[..n].to_vec()
+            },
+            |d| ingest.handle(d, 10, &world),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("tracker_in_order", |b| {
+        let mut t = Tracker::new();
+        let mut seq = u32::MAX - 1_000;
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            t.on_packet(1, black_box(seq))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec);
+criterion_main!(benches);

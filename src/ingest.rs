@@ -110,11 +110,11 @@ impl Ingest {
                     self.tracker.count_stale();
                     return Outcome::Stale;
                 }
-                if out.applied > 0 || self.entities.is_empty() {
-                    if f.count.is_none_or(|c| head.tick > c) {
-                        f.ticks_applied += 1;
-                        f.count = Some(head.tick);
-                    }
+                if (out.applied > 0 || self.entities.is_empty())
+                    && f.count.is_none_or(|c| head.tick > c)
+                {
+                    f.ticks_applied += 1;
+                    f.count = Some(head.tick);
                 }
                 Outcome::Applied {
                     applied: out.applied,
@@ -205,7 +205,10 @@ mod tests {
         let seq = |i: u32| base.wrapping_add(i);
         let mut feed = |d: &[u8]| ing.handle(d, T0 + 50_000, &w);
         // Ticks 1..=6, one part each, entities 0 and 1; seq i carries tick i+1.
-        assert_eq!(feed(&part(s, seq(0), 1, &[0, 1], T0)), Outcome::Applied { applied: 2 });
+        assert_eq!(
+            feed(&part(s, seq(0), 1, &[0, 1], T0)),
+            Outcome::Applied { applied: 2 }
+        );
         feed(&part(s, seq(1), 2, &[0, 1], T0));
         // seq 2 (tick 3) lost; seq 3 (tick 4) arrives, then seq 2 late: stale (tick 3 < 4).
         feed(&part(s, seq(3), 4, &[0, 1], T0));
@@ -215,11 +218,20 @@ mod tests {
         // seq 4 lost; seq 5 (tick 6) arrives.
         feed(&part(s, seq(5), 6, &[0, 1], T0));
         // Garbage.
-        assert!(matches!(feed(b"not a tickcast datagram at all"), Outcome::Malformed(_)));
-        assert!(matches!(feed(&[]), Outcome::Malformed(DecodeError::TooShort)));
+        assert!(matches!(
+            feed(b"not a tickcast datagram at all"),
+            Outcome::Malformed(_)
+        ));
+        assert!(matches!(
+            feed(&[]),
+            Outcome::Malformed(DecodeError::TooShort)
+        ));
         let f = ing.figures();
         assert_eq!((f.expected, f.received, f.lost), (6, 5, 1));
-        assert_eq!((f.duplicates, f.reordered, f.stale, f.malformed), (1, 1, 1, 2));
+        assert_eq!(
+            (f.duplicates, f.reordered, f.stale, f.malformed),
+            (1, 1, 1, 2)
+        );
         assert_eq!((f.ticks_applied, f.count, f.restarts), (4, Some(6), 0));
         assert_eq!((f.entities_applied, f.entities_stale), (8, 2));
         assert_eq!(f.datagrams, 8);
@@ -235,7 +247,10 @@ mod tests {
         let mut ing = Ingest::new();
         ing.handle(&part(1, 0, 10, &[0, 1], T0), T0, &w);
         ing.handle(&part(1, 2, 11, &[0, 1], T0), T0, &w);
-        assert_eq!(ing.handle(&part(1, 1, 10, &[2, 3], T0), T0, &w), Outcome::Applied { applied: 2 });
+        assert_eq!(
+            ing.handle(&part(1, 1, 10, &[2, 3], T0), T0, &w),
+            Outcome::Applied { applied: 2 }
+        );
         let f = ing.figures();
         assert_eq!((f.reordered, f.stale, f.ticks_applied), (1, 0, 2));
         assert_eq!(w.get(2).unwrap().tick, 10);
@@ -248,10 +263,19 @@ mod tests {
         let mut ing = Ingest::new();
         ing.handle(&part(1, 100, 5_000, &[0], T0), T0, &w);
         // New broadcaster: ticks start again from 0 and still apply at once.
-        assert_eq!(ing.handle(&part(2, 7, 0, &[0], T0), T0, &w), Outcome::Applied { applied: 1 });
-        assert_eq!(ing.handle(&part(1, 101, 5_001, &[0], T0), T0, &w), Outcome::Stale);
+        assert_eq!(
+            ing.handle(&part(2, 7, 0, &[0], T0), T0, &w),
+            Outcome::Applied { applied: 1 }
+        );
+        assert_eq!(
+            ing.handle(&part(1, 101, 5_001, &[0], T0), T0, &w),
+            Outcome::Stale
+        );
         let f = ing.figures();
-        assert_eq!((f.restarts, f.stale, f.expected, f.received, f.lost), (1, 1, 2, 2, 0));
+        assert_eq!(
+            (f.restarts, f.stale, f.expected, f.received, f.lost),
+            (1, 1, 2, 2, 0)
+        );
         assert_eq!(w.get(0).unwrap().tick, 0);
         assert_eq!(f.count, Some(0));
     }
@@ -274,7 +298,10 @@ mod tests {
             final_seq: 6,
             packets_sent: 7,
         };
-        assert_eq!(ing.handle(&control(3, 6, Body::Goodbye(bye)), T0, &w), Outcome::Control);
+        assert_eq!(
+            ing.handle(&control(3, 6, Body::Goodbye(bye)), T0, &w),
+            Outcome::Control
+        );
         let f = ing.figures();
         assert_eq!((f.expected, f.received, f.lost), (7, 3, 4));
         assert_eq!((f.sender_packets_sent, f.goodbye), (Some(7), true));
@@ -296,7 +323,9 @@ mod tests {
         assert_eq!(f.latency.len(), 3);
         assert!(f.latency.equivalent(f.latency.max(), 30_000));
         // Scheduled time is 1 µs before send time in `part`.
-        assert!(f.latency_scheduled.equivalent(f.latency_scheduled.max(), 31_000));
+        assert!(f
+            .latency_scheduled
+            .equivalent(f.latency_scheduled.max(), 31_000));
         // A clock behind the sender gives negative samples, counted and clamped.
         ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000, &w);
         assert_eq!(ing.figures().latency_negative, 2);

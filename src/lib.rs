@@ -11,10 +11,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod broadcaster;
 pub mod clock;
 pub mod ingest;
 pub mod net;
 pub mod receiver;
+pub mod report;
+pub mod schedule;
+pub mod sim;
 pub mod stats;
 pub mod tracker;
 pub mod wire;

@@ -67,10 +67,12 @@ fn domain(addr: &SocketAddr) -> Domain {
 }
 
 fn bind(socket: &Socket, addr: SocketAddr) -> Result<(), NetError> {
-    socket.bind(&SockAddr::from(addr)).map_err(|e| match e.kind() {
-        io::ErrorKind::AddrInUse => NetError::InUse { addr },
-        _ => NetError::Bind { addr, source: e },
-    })
+    socket
+        .bind(&SockAddr::from(addr))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => NetError::InUse { addr },
+            _ => NetError::Bind { addr, source: e },
+        })
 }
 
 /// Index of the interface that has address `ip`, for IPv6 multicast joins.
@@ -137,7 +139,10 @@ pub fn multicast_socket(
         return Err(NetError::NotMulticast(g));
     }
     if g.is_ipv4() != interface.is_ipv4() {
-        return Err(NetError::FamilyMismatch { group: g, interface });
+        return Err(NetError::FamilyMismatch {
+            group: g,
+            interface,
+        });
     }
     let socket = Socket::new(domain(&group), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
@@ -209,8 +214,12 @@ pub fn recv_counting_drops(
     #[cfg(not(target_os = "linux"))]
     {
         let _ = cmsg;
-        let n = nix::sys::socket::recv(socket.as_raw_fd(), buf, nix::sys::socket::MsgFlags::MSG_DONTWAIT)
-            .map_err(io::Error::from)?;
+        let n = nix::sys::socket::recv(
+            socket.as_raw_fd(),
+            buf,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
         Ok((n, None))
     }
 }

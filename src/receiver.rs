@@ -118,12 +118,19 @@ impl Receiver {
             sockets.push(net::unicast_socket(addr, config.recv_buffer)?);
         }
         if let Some(group) = config.group {
-            sockets.push(net::multicast_socket(group, config.interface, config.recv_buffer)?);
+            sockets.push(net::multicast_socket(
+                group,
+                config.interface,
+                config.recv_buffer,
+            )?);
         }
         if sockets.is_empty() {
             return Err(ReceiverError::NothingToListen);
         }
-        let local_addrs = sockets.iter().map(|s| s.local_addr()).collect::<Result<_, _>>()?;
+        let local_addrs = sockets
+            .iter()
+            .map(|s| s.local_addr())
+            .collect::<Result<_, _>>()?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut sockets: Vec<UdpSocket> = sockets.into_iter().map(UdpSocket::from_std).collect();
@@ -135,10 +142,12 @@ impl Receiver {
             stop: AtomicBool::new(false),
         });
         let world = Arc::new(World::new(config.capacity));
-        let thread = std::thread::Builder::new().name("tickcast-receive".into()).spawn({
-            let (shared, world) = (Arc::clone(&shared), Arc::clone(&world));
-            move || run(poll, sockets, &shared, &world)
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("tickcast-receive".into())
+            .spawn({
+                let (shared, world) = (Arc::clone(&shared), Arc::clone(&world));
+                move || run(poll, sockets, &shared, &world)
+            })?;
         Ok(Receiver {
             shared,
             world,
@@ -186,7 +195,8 @@ impl Receiver {
         match self.thread.take() {
             Some(t) => {
                 woken?;
-                t.join().map_err(|_| io::Error::other("receiver thread panicked"))?
+                t.join()
+                    .map_err(|_| io::Error::other("receiver thread panicked"))?
             }
             None => Ok(()),
         }

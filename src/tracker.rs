@@ -192,7 +192,9 @@ impl Tracker {
             }
         };
         match verdict {
-            Verdict::Fresh { reordered: true, .. } => self.totals.reordered += 1,
+            Verdict::Fresh {
+                reordered: true, ..
+            } => self.totals.reordered += 1,
             Verdict::Duplicate => self.totals.duplicates += 1,
             Verdict::Stale => self.totals.stale += 1,
             Verdict::Fresh { .. } => {}
@@ -287,7 +289,11 @@ mod tests {
         // before 2^32, a 600-packet stream each, so each one crosses it.
         for start in (u32::MAX - 300)..=u32::MAX {
             let mut t = Tracker::new();
-            let v = feed(&mut t, 1, &(0..600).map(|i| start.wrapping_add(i)).collect::<Vec<_>>());
+            let v = feed(
+                &mut t,
+                1,
+                &(0..600).map(|i| start.wrapping_add(i)).collect::<Vec<_>>(),
+            );
             assert_eq!(v[0], NEW);
             assert!(v[1..].iter().all(|&v| v == FRESH), "start {start}");
             let c = t.counts();
@@ -302,7 +308,18 @@ mod tests {
             let mut t = Tracker::new();
             // 0 1 3 2 2 5 (4 lost) 1 (dup)
             let v = feed(&mut t, 9, &[s(0), s(1), s(3), s(2), s(2), s(5), s(1)]);
-            assert_eq!(v, [NEW, FRESH, FRESH, LATE, Verdict::Duplicate, FRESH, Verdict::Duplicate]);
+            assert_eq!(
+                v,
+                [
+                    NEW,
+                    FRESH,
+                    FRESH,
+                    LATE,
+                    Verdict::Duplicate,
+                    FRESH,
+                    Verdict::Duplicate
+                ]
+            );
             let c = t.counts();
             assert_eq!((c.expected, c.received, c.lost()), (6, 5, 1));
             assert_eq!((c.duplicates, c.reordered), (2, 1));
@@ -315,7 +332,10 @@ mod tests {
         let mut t = Tracker::new();
         feed(&mut t, 1, &[10, 11, 11, 13]);
         let c = t.counts();
-        assert_eq!((c.expected, c.received, c.lost(), c.duplicates), (4, 3, 1, 1));
+        assert_eq!(
+            (c.expected, c.received, c.lost(), c.duplicates),
+            (4, 3, 1, 1)
+        );
     }
 
     #[test]
@@ -351,7 +371,10 @@ mod tests {
         }
         // One window behind the highest is still remembered as a duplicate.
         let highest = n - 1;
-        assert_eq!(t.on_packet(1, highest - (WINDOW as u32 - 1)), Verdict::Duplicate);
+        assert_eq!(
+            t.on_packet(1, highest - (WINDOW as u32 - 1)),
+            Verdict::Duplicate
+        );
         assert_eq!(t.on_packet(1, highest - WINDOW as u32), Verdict::Stale);
         assert_eq!(t.counts().lost(), 0);
     }

@@ -196,7 +196,8 @@ impl World {
             slot.x.store(e.x.to_bits(), Ordering::Relaxed);
             slot.y.store(e.y.to_bits(), Ordering::Relaxed);
             slot.z.store(e.z.to_bits(), Ordering::Relaxed);
-            slot.version.store((v | 1).wrapping_add(1).max(2), Ordering::Release);
+            slot.version
+                .store((v | 1).wrapping_add(1).max(2), Ordering::Release);
             if v == 0 {
                 self.len.fetch_add(1, Ordering::Relaxed);
             }
@@ -236,7 +237,12 @@ mod tests {
     use std::sync::Arc;
 
     fn e(id: u32, v: f32) -> Entity {
-        Entity { id, x: v, y: v, z: v }
+        Entity {
+            id,
+            x: v,
+            y: v,
+            z: v,
+        }
     }
 
     #[test]
@@ -244,7 +250,14 @@ mod tests {
         let w = World::new(4096);
         assert_eq!(w.apply(1, 10, &[e(1, 1.0), e(2, 2.0)]).applied, 2);
         let late = w.apply(1, 9, &[e(1, 9.0), e(3, 3.0)]);
-        assert_eq!(late, ApplyOutcome { applied: 1, stale: 1, rejected: 0 });
+        assert_eq!(
+            late,
+            ApplyOutcome {
+                applied: 1,
+                stale: 1,
+                rejected: 0
+            }
+        );
         assert_eq!(w.get(1).unwrap().x, 1.0);
         assert_eq!(w.get(3).unwrap().tick, 9);
         // Same tick again is stale too.
@@ -258,15 +271,35 @@ mod tests {
         let w = World::new(64);
         w.apply(1, 1_000, &[e(5, 1.0)]);
         assert_eq!(w.apply(2, 0, &[e(5, 2.0)]).applied, 1);
-        assert_eq!(w.get(5).unwrap(), EntityState { id: 5, tick: 0, x: 2.0, y: 2.0, z: 2.0 });
+        assert_eq!(
+            w.get(5).unwrap(),
+            EntityState {
+                id: 5,
+                tick: 0,
+                x: 2.0,
+                y: 2.0,
+                z: 2.0
+            }
+        );
         assert_eq!(w.count(), Some(0));
     }
 
     #[test]
     fn ids_beyond_capacity_are_rejected_and_memory_is_bounded() {
         let w = World::new(2 * PAGE as u32);
-        let out = w.apply(1, 1, &[e(u32::MAX, 0.0), e(2 * PAGE as u32, 0.0), e(0, 0.0)]);
-        assert_eq!(out, ApplyOutcome { applied: 1, stale: 0, rejected: 2 });
+        let out = w.apply(
+            1,
+            1,
+            &[e(u32::MAX, 0.0), e(2 * PAGE as u32, 0.0), e(0, 0.0)],
+        );
+        assert_eq!(
+            out,
+            ApplyOutcome {
+                applied: 1,
+                stale: 0,
+                rejected: 2
+            }
+        );
         assert_eq!(w.allocated_bytes(), PAGE * std::mem::size_of::<Slot>());
         assert!(w.get(u32::MAX).is_none());
     }

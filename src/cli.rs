@@ -1,0 +1,341 @@
+//! The `tickcast` command line: clap derive structs for the raw flags, turned
+//! into the library's validated configs, and the three commands. Everything
+//! that does work lives in the library; this file parses, wires and prints.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use tickcast::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
+use tickcast::receiver::{Receiver, ReceiverConfig};
+use tickcast::report;
+use tickcast::stats::Figures;
+
+/// Default port for `broadcast --to` and `receive --bind` when none is given.
+const DEFAULT_PORT: u16 = 47_474;
+/// How long receivers keep listening after the broadcaster stops, so its
+/// goodbye (and anything still in flight) is counted.
+const GRACE: Duration = Duration::from_millis(200);
+
+/// Broadcast real-time game state over UDP and measure exactly what each receiver gets.
+#[derive(Parser, Debug)]
+#[command(name = "tickcast", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Tick a simulated world and send every tick's snapshot to receivers.
+    Broadcast(BroadcastArgs),
+    /// Receive a stream, apply it, and report loss, reordering, duplicates and latency.
+    Receive(ReceiveArgs),
+    /// One broadcaster and several receivers on loopback, then a table of their figures.
+    Demo(DemoArgs),
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 10s, 500ms, 2m)"))
+}
+
+#[derive(Args, Debug)]
+struct WorldArgs {
+    /// Number of entities in the simulated world.
+    #[arg(long, default_value_t = 100)]
+    entities: u32,
+    /// Ticks per second.
+    #[arg(long, value_name = "HZ", default_value_t = 60.0)]
+    rate: f64,
+    /// Seed of the simulated world's motion.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Largest datagram to send, in bytes; a tick is split into parts that fit.
+    #[arg(long, value_name = "BYTES", default_value_t = tickcast::wire::DEFAULT_PAYLOAD_BUDGET)]
+    payload_budget: usize,
+}
+
+#[derive(Args, Debug)]
+struct BroadcastArgs {
+    /// Unicast destination (repeatable). Default 127.0.0.1:47474 when no --group is given.
+    #[arg(long = "to", value_name = "ADDR:PORT")]
+    to: Vec<SocketAddr>,
+    /// Multicast group to send to, e.g. 239.255.74.74:47474.
+    #[arg(long, value_name = "ADDR:PORT")]
+    group: Option<SocketAddr>,
+    /// Local address of the interface multicast leaves through.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    interface: IpAddr,
+    /// Multicast TTL (hops); 1 stays on the local network.
+    #[arg(long, default_value_t = 1)]
+    ttl: u32,
+    #[command(flatten)]
+    world: WorldArgs,
+    /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Print the final figures as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ReceiveArgs {
+    /// Unicast address to listen on. Default 127.0.0.1:47474 when no --group is given.
+    #[arg(long, value_name = "ADDR:PORT")]
+    bind: Option<SocketAddr>,
+    /// Multicast group to join, e.g. 239.255.74.74:47474.
+    #[arg(long, value_name = "ADDR:PORT")]
+    group: Option<SocketAddr>,
+    /// Local address of the interface to join the group on.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    interface: IpAddr,
+    /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Print the final figures as one JSON object on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Entity ids accepted are 0..CAPACITY (bounds memory).
+    #[arg(long, default_value_t = tickcast::world::DEFAULT_CAPACITY)]
+    capacity: u32,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// How long the broadcaster runs.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    duration: Duration,
+    /// Number of receivers.
+    #[arg(long, default_value_t = 3)]
+    receivers: usize,
+    #[command(flatten)]
+    world: WorldArgs,
+}
+
+/// Parses the command line and runs it; bad flags get one line and exit code 2.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("tickcast: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tickcast: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let stop = ctrl_c()?;
+    match cli.command {
+        Command::Broadcast(a) => broadcast(a, &stop),
+        Command::Receive(a) => receive(a, &stop),
+        Command::Demo(a) => demo(a, &stop),
+    }
+}
+
+/// A channel that receives one message per Ctrl-C.
+fn ctrl_c() -> Result<mpsc::Receiver<()>> {
+    let (tx, rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(rx)
+}
+
+/// Calls `tick` once a second until `duration` passes (if any) or Ctrl-C.
+/// Returns true if it ended because of Ctrl-C.
+fn every_second(
+    stop: &mpsc::Receiver<()>,
+    duration: Option<Duration>,
+    mut tick: impl FnMut(Duration) -> bool,
+) -> bool {
+    let start = Instant::now();
+    let mut next = Duration::from_secs(1);
+    loop {
+        let end = duration.map_or(next, |d| d.min(next));
+        let wait = end.saturating_sub(start.elapsed());
+        match stop.recv_timeout(wait) {
+            Ok(()) => return true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let elapsed = start.elapsed();
+        if duration.is_some_and(|d| elapsed >= d) {
+            return false;
+        }
+        if elapsed >= next {
+            if !tick(elapsed) {
+                return false;
+            }
+            next += Duration::from_secs(1);
+        }
+    }
+}
+
+fn world_config(w: &WorldArgs, config: BroadcastConfig) -> BroadcastConfig {
+    BroadcastConfig {
+        entities: w.entities,
+        rate_hz: w.rate,
+        seed: w.seed,
+        payload_budget: w.payload_budget,
+        ..config
+    }
+}
+
+fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    let mut to = a.to.clone();
+    if to.is_empty() && a.group.is_none() {
+        to.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT));
+    }
+    let config = world_config(
+        &a.world,
+        BroadcastConfig {
+            destinations: to.clone(),
+            group: a.group,
+            interface: a.interface,
+            multicast_ttl: a.ttl,
+            duration: a.duration,
+            ..BroadcastConfig::default()
+        },
+    );
+    let b = Broadcaster::start(config)?;
+    let targets: Vec<String> = to
+        .iter()
+        .map(|d| d.to_string())
+        .chain(a.group.map(|g| format!("group {g}")))
+        .collect();
+    eprintln!(
+        "broadcasting {} entities at {} Hz from {} to {} (session {:016x})",
+        a.world.entities,
+        a.world.rate,
+        b.local_addr(),
+        targets.join(", "),
+        b.session()
+    );
+    every_second(stop, a.duration, |t| {
+        eprintln!("{}", broadcast_line(t, &b.figures()));
+        !b.is_finished()
+    });
+    let f = b.stop();
+    if a.json {
+        println!("{}", serde_json::to_string(&f.summary())?);
+    } else {
+        eprintln!("{}", broadcast_line(Duration::ZERO, &f).trim_start());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn broadcast_line(t: Duration, f: &BroadcastFigures) -> String {
+    let s = f.summary();
+    let mut line = format!(
+        "{:>5.1}s  ticks sent {}  skipped {}  packets {}  datagrams {}  send errors {}  lateness p50 {} p99 {} max {}",
+        t.as_secs_f64(),
+        s.ticks_sent,
+        s.ticks_skipped,
+        s.packets_sent,
+        s.datagrams_sent,
+        s.send_errors,
+        report::us(s.lateness_us.p50),
+        report::us(s.lateness_us.p99),
+        report::us(s.lateness_us.max),
+    );
+    if let Some(e) = &s.last_error {
+        line.push_str(&format!("  (last error: {e})"));
+    }
+    line
+}
+
+fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    let bind = match (a.bind, a.group) {
+        (None, None) => Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT)),
+        (b, _) => b,
+    };
+    let r = Receiver::start(ReceiverConfig {
+        bind,
+        group: a.group,
+        interface: a.interface,
+        capacity: a.capacity,
+        ..ReceiverConfig::default()
+    })?;
+    let listening: Vec<String> = r.local_addrs().iter().map(|a| a.to_string()).collect();
+    eprintln!("receiving on {}", listening.join(", "));
+    let mut prev = Figures::default();
+    every_second(stop, a.duration, |t| {
+        let now = r.figures();
+        eprintln!("{}", report::live_line("", t, &now, &prev));
+        prev = now;
+        r.is_running()
+    });
+    let s = r.stop().context("receiver thread failed")?.summary();
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        eprint!("{}", report::summary(&s));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    if a.receivers == 0 {
+        bail!("--receivers must be at least 1");
+    }
+    let receivers = (0..a.receivers)
+        .map(|_| Receiver::start(ReceiverConfig::unicast((Ipv4Addr::LOCALHOST, 0).into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let b = Broadcaster::start(world_config(
+        &a.world,
+        BroadcastConfig {
+            destinations: receivers.iter().map(|r| r.local_addr()).collect(),
+            duration: Some(a.duration),
+            ..BroadcastConfig::default()
+        },
+    ))?;
+    eprintln!(
+        "demo: 1 broadcaster ({} entities at {} Hz) -> {} receivers on loopback for {:?}; Ctrl-C ends early",
+        a.world.entities,
+        a.world.rate,
+        receivers.len(),
+        a.duration
+    );
+    let mut prev: Vec<Figures> = vec![Figures::default(); receivers.len()];
+    every_second(stop, Some(a.duration), |t| {
+        eprintln!("{}", broadcast_line(t, &b.figures()));
+        for (i, r) in receivers.iter().enumerate() {
+            let now = r.figures();
+            eprintln!(
+                "{}",
+                report::live_line(&format!("  rx{i} "), t, &now, &prev[i])
+            );
+            prev[i] = now;
+        }
+        !b.is_finished()
+    });
+    let bf = b.stop();
+    std::thread::sleep(GRACE);
+    let mut rows = Vec::new();
+    for (i, r) in receivers.into_iter().enumerate() {
+        let name = format!("rx{i} {}", r.local_addr());
+        rows.push((name, r.stop().context("receiver thread failed")?.summary()));
+    }
+    println!(
+        "\nbroadcaster: {}",
+        broadcast_line(a.duration, &bf).trim_start()
+    );
+    println!("{}", report::table(&rows));
+    Ok(ExitCode::SUCCESS)
+}

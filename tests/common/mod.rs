@@ -1,0 +1,128 @@
+//! Shared helpers for the integration tests: crafting datagrams and a
+//! scripted stream whose exact figures are known in advance.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use tickcast::wire::{self, Body, Entity, Goodbye, Packet, SenderReport, SnapshotHead};
+
+/// A datagram of `session`/`seq` with `body`, and entities `ids` for a snapshot.
+pub fn datagram(session: u64, seq: u32, body: Body, ids: &[u32]) -> Vec<u8> {
+    let entities: Vec<Entity> = ids
+        .iter()
+        .map(|&id| Entity {
+            id,
+            x: 1.0,
+            y: 2.0,
+            z: 3.0,
+        })
+        .collect();
+    let mut buf = vec![0; wire::MAX_DATAGRAM];
+    let n = wire::encode(&Packet { session, seq, body }, &entities, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// A one-part snapshot of `tick` for entities 0 and 1, stamped now.
+pub fn snap(session: u64, seq: u32, tick: u64) -> Vec<u8> {
+    let now = tickcast::clock::now_ns();
+    let head = SnapshotHead {
+        tick,
+        scheduled_ns: now,
+        sent_ns: now,
+        part: 0,
+        parts: 1,
+    };
+    datagram(session, seq, Body::Snapshot(head), &[0, 1])
+}
+
+/// The figures a receiver must report after [`scripted_stream`], exactly.
+pub struct Expected {
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    pub stale: u64,
+    pub malformed: u64,
+    pub restarts: u64,
+    pub ticks_applied: u64,
+    pub datagrams: u64,
+}
+
+/// A stream that exercises every figure: a wrap, a gap, a late stale part,
+/// a duplicate, garbage, a sender report, a restart, a late packet of the old
+/// session and a goodbye announcing lost tail packets.
+pub fn scripted_stream() -> (Vec<Vec<u8>>, Expected) {
+    let (a, b) = (0xaaaa_0000_0000_0001u64, 0xbbbb_0000_0000_0002u64);
+    let s = |i: u32| (u32::MAX - 3).wrapping_add(i);
+    let report = SenderReport {
+        sent_ns: 1,
+        packets_sent: 7,
+        ticks_sent: 6,
+        ticks_skipped: 0,
+    };
+    let bye = Goodbye {
+        sent_ns: 1,
+        final_seq: 104,
+        packets_sent: 5,
+    };
+    let mut truncated = snap(a, s(9), 9);
+    truncated.truncate(30);
+    let d = vec![
+        snap(a, s(0), 1),
+        snap(a, s(1), 2),
+        snap(a, s(3), 4), // s(2) arrives late below, s(4) is lost
+        snap(a, s(2), 3), // reordered and stale: tick 3 < applied tick 4
+        snap(a, s(3), 4), // duplicate
+        snap(a, s(5), 6), // crosses the wrap: s(4) == 0
+        b"definitely not tickcast".to_vec(),
+        truncated,
+        vec![0xff; 64],
+        datagram(a, s(6), Body::SenderReport(report), &[]),
+        snap(b, 100, 0),  // restart: new session, ticks from 0
+        snap(a, s(7), 7), // late packet of the replaced session: stale
+        snap(b, 101, 1),
+        // goodbye copies 102 and 103 lost; 104 arrives
+        datagram(b, 104, Body::Goodbye(bye), &[]),
+    ];
+    let n = d.len() as u64;
+    (
+        d,
+        Expected {
+            expected: 7 + 5,
+            received: 6 + 3,
+            lost: 1 + 2,
+            duplicates: 1,
+            reordered: 1,
+            stale: 2,
+            malformed: 3,
+            restarts: 1,
+            ticks_applied: 4 + 2,
+            datagrams: n,
+        },
+    )
+}
+
+/// Sends each datagram to `to` from one socket, in order, pausing briefly
+/// between them so the receiver sees them in that order. Bounded: one pass.
+pub fn send_all(to: SocketAddr, datagrams: &[Vec<u8>]) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in datagrams {
+        s.send_to(d, to).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
