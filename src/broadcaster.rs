@@ -41,7 +41,7 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock;
-use crate::schedule::{Action, Schedule};
+use crate::schedule::{Action, Schedule, WakeMargin};
 use crate::sim::SimWorld;
 use crate::stats::{self, LatencySummary, LATENCY_MAX_NS};
 use crate::wire::{self, Body, Entity, Goodbye, Packet, SenderReport, SnapshotHead};
@@ -93,8 +93,10 @@ pub struct BroadcastConfig {
     pub payload_budget: usize,
     /// How often a sender report is sent (default 1 s; must not be zero).
     pub report_interval: Duration,
-    /// Before each deadline, sleep until `deadline − spin`, then busy-spin to
-    /// the deadline (default 200 µs; zero only sleeps).
+    /// Least time to busy-spin before each deadline instead of sleeping
+    /// (default 50 µs). The sender adds what it measures its sleeps
+    /// overshooting by (see [`WakeMargin`]), so ticks leave on time on hosts
+    /// whose timers wake late; zero with a quiet host only sleeps.
     pub spin: Duration,
     /// Session id; `None` picks a random one.
     pub session: Option<u64>,
@@ -117,7 +119,7 @@ impl Default for BroadcastConfig {
             seed: 1,
             payload_budget: wire::DEFAULT_PAYLOAD_BUDGET,
             report_interval: Duration::from_secs(1),
-            spin: Duration::from_micros(200),
+            spin: Duration::from_micros(50),
             session: None,
             first_seq: None,
         }
@@ -624,7 +626,7 @@ struct Runner {
     /// Ticks to run: the ticks due within the duration.
     limit: Option<u64>,
     rate_hz: f64,
-    spin: Duration,
+    wake: WakeMargin,
     report_interval: Duration,
     per_part: usize,
     world: SimWorld,
@@ -651,7 +653,7 @@ impl Runner {
             limit: config.duration.map(|d| schedule.ticks_within(d)),
             schedule,
             rate_hz: config.rate_hz,
-            spin: config.spin,
+            wake: WakeMargin::new(config.spin),
             report_interval: config.report_interval,
             per_part,
             world: SimWorld::new(config.entities, config.seed),
@@ -672,6 +674,10 @@ impl Runner {
     }
 
     fn run(mut self) {
+        // Linux rounds a sleeping thread's wake-up up by its timer slack
+        // (50 µs by default); this thread wants its deadlines, not batching.
+        #[cfg(target_os = "linux")]
+        let _ = nix::sys::prctl::set_timerslack(1);
         let t0 = Instant::now();
         let wall0 = clock::now_ns();
         let mut next_report = self.report_interval;
@@ -736,7 +742,7 @@ impl Runner {
 
     /// Sleeps until `until − spin`, then spins to `until`; returns early if
     /// stopped, looking at the stop flag at least every [`STOP_CHECK`].
-    fn wait_until(&self, t0: Instant, until: Duration) {
+    fn wait_until(&mut self, t0: Instant, until: Duration) {
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
@@ -746,8 +752,12 @@ impl Runner {
                 return;
             }
             let left = until - now;
-            if left > self.spin {
-                thread::park_timeout((left - self.spin).min(STOP_CHECK));
+            let margin = self.wake.margin();
+            if left > margin {
+                let asked = (left - margin).min(STOP_CHECK);
+                let before = t0.elapsed();
+                thread::park_timeout(asked);
+                self.wake.record(asked, t0.elapsed() - before);
             } else {
                 std::hint::spin_loop();
             }

@@ -151,6 +151,54 @@ fn duration_from_ns(ns: u128) -> Duration {
     }
 }
 
+/// How many recent sleeps [`WakeMargin`] remembers.
+pub const WAKE_SAMPLES: usize = 32;
+/// The most [`WakeMargin`] will ever spin before a deadline.
+pub const MAX_WAKE_MARGIN: Duration = Duration::from_millis(2);
+
+/// Learns how late this machine wakes a sleeping thread, so the sender can
+/// sleep until `deadline − margin` and busy-spin only the last stretch.
+///
+/// Sans-IO: the caller reports each sleep (asked vs. actually slept). The
+/// margin is `base` plus the 90th-percentile overshoot of the last
+/// [`WAKE_SAMPLES`] sleeps, capped at [`MAX_WAKE_MARGIN`]. On a quiet host it
+/// stays near `base`; on a virtual machine whose timer wakes hundreds of
+/// microseconds late it grows to cover that, at the cost of spinning longer.
+#[derive(Clone, Debug)]
+pub struct WakeMargin {
+    base: Duration,
+    recent: [Duration; WAKE_SAMPLES],
+    next: usize,
+    margin: Duration,
+}
+
+impl WakeMargin {
+    /// A margin that starts at `base` (the configured minimum spin).
+    pub fn new(base: Duration) -> WakeMargin {
+        WakeMargin {
+            base,
+            recent: [Duration::ZERO; WAKE_SAMPLES],
+            next: 0,
+            margin: base.min(MAX_WAKE_MARGIN),
+        }
+    }
+
+    /// Time to spin before a deadline rather than sleep.
+    pub fn margin(&self) -> Duration {
+        self.margin
+    }
+
+    /// Records one sleep: `asked` for, `slept` in fact.
+    pub fn record(&mut self, asked: Duration, slept: Duration) {
+        self.recent[self.next] = slept.saturating_sub(asked);
+        self.next = (self.next + 1) % WAKE_SAMPLES;
+        let mut sorted = self.recent;
+        sorted.sort_unstable();
+        let p90 = sorted[WAKE_SAMPLES * 9 / 10];
+        self.margin = (self.base + p90).min(MAX_WAKE_MARGIN);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +348,28 @@ mod tests {
         ));
         let mut r = Schedule::from_rate_hz(10_000.0).unwrap();
         assert!(matches!(r.poll(Duration::MAX), Action::Send { .. }));
+    }
+
+    #[test]
+    fn wake_margin_covers_typical_overshoot_and_is_capped() {
+        let base = Duration::from_micros(50);
+        let mut m = WakeMargin::new(base);
+        assert_eq!(m.margin(), base);
+        let ms = Duration::from_millis(10);
+        // A host that wakes 300 µs late most of the time, 5 ms late rarely.
+        for i in 0..WAKE_SAMPLES {
+            let late = if i == 7 { 5_000 } else { 300 };
+            m.record(ms, ms + Duration::from_micros(late));
+        }
+        assert_eq!(m.margin(), base + Duration::from_micros(300));
+        for _ in 0..WAKE_SAMPLES {
+            m.record(ms, ms + Duration::from_millis(9));
+        }
+        assert_eq!(m.margin(), MAX_WAKE_MARGIN);
+        // Waking early (a spurious unpark) counts as no overshoot.
+        for _ in 0..WAKE_SAMPLES {
+            m.record(ms, Duration::ZERO);
+        }
+        assert_eq!(m.margin(), base);
     }
 }
