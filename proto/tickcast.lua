@@ -1,0 +1,311 @@
+-- Wireshark dissector for the tickcast wire protocol (proto/PROTOCOL.md).
+--
+-- Use:  tshark -X lua_script:proto/tickcast.lua -i eth0 -f "udp port 47474"
+--       wireshark -X lua_script:proto/tickcast.lua
+-- or copy this file into Wireshark's personal plugins folder
+-- (Help > About > Folders > Personal Lua Plugins).
+--
+-- Every datagram starts with the 20-byte common header (magic "TKCS",
+-- version, kind, flags, session, seq); all integers are little-endian and
+-- f32 coordinates are IEEE-754 binary32, little-endian. The dissector is
+-- registered on UDP ports 47474 (stream) and 47475 (subscriptions), and as a
+-- heuristic on every UDP datagram whose first four bytes are "TKCS", so a
+-- stream on any port is decoded.
+--
+-- Each kind's fields are decoded at their spec offsets; padding is shown as
+-- padding. Anything a v1 decoder would reject (short, truncated, trailing
+-- bytes, unknown version/kind, flags, impossible part, bad coordinate) gets
+-- an expert info entry instead of a Lua error, so no input can break it.
+
+local tickcast = Proto("tickcast", "tickcast game state")
+
+local HEADER_LEN = 20
+local SNAPSHOT_FIXED_LEN = 56
+local ENTITY_LEN = 16
+local MAX_COORD = 1.0e9
+
+local kind_names = {
+    [1] = "snapshot",
+    [2] = "sender_report",
+    [3] = "goodbye",
+    [16] = "subscribe",
+    [17] = "challenge",
+    [18] = "confirm",
+    [19] = "accept",
+    [20] = "refuse",
+    [21] = "unsubscribe",
+    [22] = "ping",
+    [23] = "pong",
+}
+
+local reason_names = {
+    [1] = "full",
+}
+
+local f = tickcast.fields
+-- Common header.
+f.magic = ProtoField.string("tickcast.magic", "Magic")
+f.version = ProtoField.uint8("tickcast.version", "Version", base.DEC)
+f.kind = ProtoField.uint8("tickcast.kind", "Kind", base.DEC, kind_names)
+f.flags = ProtoField.uint16("tickcast.flags", "Flags", base.HEX)
+f.session = ProtoField.uint64("tickcast.session", "Session", base.HEX)
+f.seq = ProtoField.uint32("tickcast.seq", "Sequence number", base.DEC)
+-- Times shared by several kinds.
+f.sent_ns = ProtoField.uint64("tickcast.sent_ns", "Sent (ns since epoch)", base.DEC)
+-- Snapshot.
+f.tick = ProtoField.uint64("tickcast.tick", "Tick", base.DEC)
+f.scheduled_ns = ProtoField.uint64("tickcast.scheduled_ns", "Scheduled (ns since epoch)", base.DEC)
+f.part = ProtoField.uint16("tickcast.part", "Part", base.DEC)
+f.parts = ProtoField.uint16("tickcast.parts", "Parts", base.DEC)
+f.entity_count = ProtoField.uint64("tickcast.entity_count", "Entity count", base.DEC)
+f.entity = ProtoField.bytes("tickcast.entity", "Entity record")
+f.entity_id = ProtoField.uint32("tickcast.entity.id", "Id", base.DEC)
+f.entity_x = ProtoField.float("tickcast.entity.x", "X")
+f.entity_y = ProtoField.float("tickcast.entity.y", "Y")
+f.entity_z = ProtoField.float("tickcast.entity.z", "Z")
+-- Sender report.
+f.report_packets_sent = ProtoField.uint64("tickcast.report.packets_sent", "Packets sent", base.DEC)
+f.report_ticks_sent = ProtoField.uint64("tickcast.report.ticks_sent", "Ticks sent", base.DEC)
+f.report_ticks_skipped = ProtoField.uint64("tickcast.report.ticks_skipped", "Ticks skipped", base.DEC)
+-- Goodbye.
+f.goodbye_final_seq = ProtoField.uint32("tickcast.goodbye.final_seq", "Final sequence number", base.DEC)
+f.goodbye_packets_sent = ProtoField.uint64("tickcast.goodbye.packets_sent", "Packets sent", base.DEC)
+-- Subscription and control kinds.
+f.nonce = ProtoField.uint64("tickcast.nonce", "Nonce", base.HEX)
+f.cookie_bucket = ProtoField.uint64("tickcast.cookie.bucket", "Cookie time bucket", base.DEC)
+f.cookie_mac = ProtoField.bytes("tickcast.cookie.mac", "Cookie MAC")
+f.lease_ms = ProtoField.uint32("tickcast.lease_ms", "Lease (ms)", base.DEC)
+f.reason = ProtoField.uint8("tickcast.reason", "Reason", base.DEC, reason_names)
+f.ping_sent_ns = ProtoField.uint64("tickcast.ping.sent_ns", "Ping sent (ns, receiver clock)", base.DEC)
+f.pong_ping_sent_ns = ProtoField.uint64("tickcast.pong.ping_sent_ns", "Ping sent (ns, echoed)", base.DEC)
+f.pong_bc_recv_ns = ProtoField.uint64("tickcast.pong.bc_recv_ns", "Ping received (ns, broadcaster clock)", base.DEC)
+f.padding = ProtoField.bytes("tickcast.padding", "Padding")
+f.trailing = ProtoField.bytes("tickcast.trailing", "Trailing bytes")
+
+local e = {
+    too_short = ProtoExpert.new("tickcast.too_short", "Shorter than the 20-byte header",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    truncated = ProtoExpert.new("tickcast.truncated", "Body shorter than its fields",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    trailing = ProtoExpert.new("tickcast.trailing_bytes", "Bytes after the body",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    bad_length = ProtoExpert.new("tickcast.bad_length", "Length is not the kind's fixed length",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    version = ProtoExpert.new("tickcast.unsupported_version", "Unsupported protocol version",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    kind = ProtoExpert.new("tickcast.unknown_kind", "Unknown packet kind",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    flags = ProtoExpert.new("tickcast.unknown_flags", "Reserved flag bits set",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    bad_part = ProtoExpert.new("tickcast.bad_part", "Impossible part index (parts = 0 or part >= parts)",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    bad_coord = ProtoExpert.new("tickcast.bad_coordinate", "Coordinate NaN, infinite or beyond 1e9",
+        expert.group.MALFORMED, expert.severity.ERROR),
+    padding = ProtoExpert.new("tickcast.padding_not_zero", "Padding is not all zero",
+        expert.group.PROTOCOL, expert.severity.WARN),
+}
+tickcast.experts = { e.too_short, e.truncated, e.trailing, e.bad_length, e.version, e.kind,
+    e.flags, e.bad_part, e.bad_coord, e.padding }
+
+-- Layouts of the fixed-size kinds: the fields in order, then (for kinds
+-- padded so that no reply is larger than its request) zero padding up to
+-- `len`. `len` is the exact datagram length the spec requires.
+local U64, U32, U8 = 8, 4, 1
+local layouts = {
+    [2] = { len = 52, fields = {
+        { f.sent_ns, U64 }, { f.report_packets_sent, U64 },
+        { f.report_ticks_sent, U64 }, { f.report_ticks_skipped, U64 } } },
+    [3] = { len = 40, fields = {
+        { f.sent_ns, U64 }, { f.goodbye_final_seq, U32 }, { f.goodbye_packets_sent, U64 } } },
+    [16] = { len = 52, padded = true, fields = { { f.nonce, U64 } } },
+    [17] = { len = 52, fields = {
+        { f.nonce, U64 }, { f.cookie_bucket, U64 }, { f.cookie_mac, 16 } } },
+    [18] = { len = 52, padded = true, fields = {
+        { f.nonce, U64 }, { f.cookie_bucket, U64 }, { f.cookie_mac, 16 } } },
+    [19] = { len = 32, fields = { { f.nonce, U64 }, { f.lease_ms, U32 } } },
+    [20] = { len = 29, fields = { { f.nonce, U64 }, { f.reason, U8 } } },
+    [21] = { len = 52, fields = {
+        { f.nonce, U64 }, { f.cookie_bucket, U64 }, { f.cookie_mac, 16 } } },
+    [22] = { len = 44, padded = true, fields = { { f.nonce, U64 }, { f.ping_sent_ns, U64 } } },
+    [23] = { len = 44, fields = {
+        { f.nonce, U64 }, { f.pong_ping_sent_ns, U64 }, { f.pong_bc_recv_ns, U64 } } },
+}
+
+local function kind_name(k)
+    return kind_names[k] or ("kind " .. k)
+end
+
+-- The UInt64 at `off` as a Lua number when it fits exactly (< 2^53), else nil.
+local function small(range)
+    local v = range:le_uint64()
+    if v > UInt64(0xffffffff, 0x1fffff) then
+        return nil
+    end
+    return v:tonumber()
+end
+
+-- Adds `tvb[off..len)` as trailing bytes with an expert, if any are left.
+local function trailing(tvb, tree, off)
+    local len = tvb:len()
+    if len > off then
+        tree:add(f.trailing, tvb(off, len - off))
+            :add_proto_expert_info(e.trailing, string.format("%d bytes after the body", len - off))
+    end
+end
+
+local function bad_coord(v)
+    return v ~= v or v > MAX_COORD or v < -MAX_COORD
+end
+
+local function dissect_snapshot(tvb, pinfo, tree)
+    local len = tvb:len()
+    if len < SNAPSHOT_FIXED_LEN then
+        tree:add_proto_expert_info(e.truncated,
+            string.format("snapshot needs %d bytes before its records, has %d", SNAPSHOT_FIXED_LEN, len))
+        return "snapshot (truncated)"
+    end
+    tree:add_le(f.tick, tvb(20, 8))
+    tree:add_le(f.scheduled_ns, tvb(28, 8))
+    tree:add_le(f.sent_ns, tvb(36, 8))
+    local part_item = tree:add_le(f.part, tvb(44, 2))
+    tree:add_le(f.parts, tvb(46, 2))
+    local count_item = tree:add_le(f.entity_count, tvb(48, 8))
+    local part, parts = tvb(44, 2):le_uint(), tvb(46, 2):le_uint()
+    if parts == 0 or part >= parts then
+        part_item:add_proto_expert_info(e.bad_part, string.format("part %d of %d", part, parts))
+    end
+    local room = math.floor((len - SNAPSHOT_FIXED_LEN) / ENTITY_LEN)
+    local count = small(tvb(48, 8))
+    local n = count
+    if count == nil or count > room then
+        count_item:add_proto_expert_info(e.truncated,
+            string.format("count %s needs %s record bytes, %d present",
+                tostring(tvb(48, 8):le_uint64()), count and tostring(count * ENTITY_LEN) or "more",
+                len - SNAPSHOT_FIXED_LEN))
+        n = room
+    end
+    for i = 0, n - 1 do
+        local off = SNAPSHOT_FIXED_LEN + i * ENTITY_LEN
+        local rec = tvb(off, ENTITY_LEN)
+        local id = tvb(off, 4):le_uint()
+        local x, y, z = tvb(off + 4, 4):le_float(), tvb(off + 8, 4):le_float(), tvb(off + 12, 4):le_float()
+        local sub = tree:add(f.entity, rec)
+        sub:set_text(string.format("Entity %d: (%g, %g, %g)", id, x, y, z))
+        sub:add_le(f.entity_id, tvb(off, 4))
+        for j, c in ipairs({ { f.entity_x, x }, { f.entity_y, y }, { f.entity_z, z } }) do
+            local item = sub:add_le(c[1], tvb(off + 4 * j, 4))
+            if bad_coord(c[2]) then
+                item:add_proto_expert_info(e.bad_coord)
+            end
+        end
+    end
+    if n == count then
+        trailing(tvb, tree, SNAPSHOT_FIXED_LEN + n * ENTITY_LEN)
+    end
+    return string.format("snapshot tick=%s part %d/%d, %s entities",
+        tostring(tvb(20, 8):le_uint64()), part, parts, tostring(tvb(48, 8):le_uint64()))
+end
+
+local function dissect_fixed(tvb, pinfo, tree, kind, layout)
+    local len = tvb:len()
+    local off = HEADER_LEN
+    local summary = kind_name(kind)
+    for _, fl in ipairs(layout.fields) do
+        local field, size = fl[1], fl[2]
+        if off + size > len then
+            tree:add_proto_expert_info(e.truncated,
+                string.format("%s needs %d bytes, has %d", kind_name(kind), layout.len, len))
+            return summary .. " (truncated)"
+        end
+        tree:add_le(field, tvb(off, size))
+        off = off + size
+    end
+    if layout.padded then
+        if len < layout.len then
+            tree:add_proto_expert_info(e.bad_length,
+                string.format("%s is padded to %d bytes, has %d", kind_name(kind), layout.len, len))
+        end
+        local pad_len = math.min(len, layout.len) - off
+        if pad_len > 0 then
+            local pad = tvb(off, pad_len)
+            local item = tree:add(f.padding, pad)
+            for i = 0, pad_len - 1 do
+                if pad(i, 1):uint() ~= 0 then
+                    item:add_proto_expert_info(e.padding)
+                    break
+                end
+            end
+        end
+        off = math.min(len, layout.len)
+    end
+    trailing(tvb, tree, off)
+    if layout.fields[1][1] == f.nonce then
+        summary = summary .. string.format(" nonce=0x%s", tvb(20, 8):le_uint64():tohex())
+    end
+    if kind == 3 then
+        summary = summary .. string.format(" final_seq=%d", tvb(28, 4):le_uint())
+    elseif kind == 20 then
+        local r = tvb(28, 1):uint()
+        summary = summary .. " reason=" .. (reason_names[r] or tostring(r))
+    elseif kind == 19 then
+        summary = summary .. string.format(" lease=%d ms", tvb(28, 4):le_uint())
+    end
+    return summary
+end
+
+function tickcast.dissector(tvb, pinfo, tree)
+    local len = tvb:len()
+    if len < 4 or tvb(0, 4):string() ~= "TKCS" then
+        return 0
+    end
+    pinfo.cols.protocol = "TICKCAST"
+    local root = tree:add(tickcast, tvb(), "tickcast")
+    root:add(f.magic, tvb(0, 4))
+    if len < HEADER_LEN then
+        root:add_proto_expert_info(e.too_short,
+            string.format("%d bytes, the header alone is %d", len, HEADER_LEN))
+        pinfo.cols.info = "tickcast (shorter than the header)"
+        return len
+    end
+    local version_item = root:add(f.version, tvb(4, 1))
+    local kind_item = root:add(f.kind, tvb(5, 1))
+    local flags_item = root:add_le(f.flags, tvb(6, 2))
+    root:add_le(f.session, tvb(8, 8))
+    root:add_le(f.seq, tvb(16, 4))
+    local version, kind, flags = tvb(4, 1):uint(), tvb(5, 1):uint(), tvb(6, 2):le_uint()
+    local seq = tvb(16, 4):le_uint()
+    if version ~= 1 then
+        version_item:add_proto_expert_info(e.version, string.format("version %d, this dissector speaks 1", version))
+    end
+    if flags ~= 0 then
+        flags_item:add_proto_expert_info(e.flags, string.format("flags 0x%04x, every bit is reserved", flags))
+    end
+    local summary
+    if kind == 1 then
+        summary = dissect_snapshot(tvb, pinfo, root)
+    elseif layouts[kind] then
+        summary = dissect_fixed(tvb, pinfo, root, kind, layouts[kind])
+    else
+        kind_item:add_proto_expert_info(e.kind, string.format("kind %d is not defined", kind))
+        summary = kind_name(kind)
+        if len > HEADER_LEN then
+            root:add(f.trailing, tvb(HEADER_LEN, len - HEADER_LEN))
+        end
+    end
+    root:append_text(string.format(", %s, seq %d", summary, seq))
+    pinfo.cols.info = string.format("%s seq=%d", summary, seq)
+    return len
+end
+
+local function heuristic(tvb, pinfo, tree)
+    if tvb:len() < 4 or tvb(0, 4):string() ~= "TKCS" then
+        return false
+    end
+    tickcast.dissector(tvb, pinfo, tree)
+    return true
+end
+
+local udp_port = DissectorTable.get("udp.port")
+udp_port:add(47474, tickcast)
+udp_port:add(47475, tickcast)
+tickcast:register_heuristic("udp", heuristic)
