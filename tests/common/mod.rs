@@ -126,3 +126,62 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A free UDP port on 127.0.0.1: bind a throwaway socket to port 0 and read
+/// the port the OS picked (the socket is closed on return).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain socket on 127.0.0.1 that listens in on a broadcast, as one more
+/// destination: room for a few seconds of traffic, reads time out after 1 s.
+pub fn tap() -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&sock)
+        .set_recv_buffer_size(4 << 20)
+        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    sock
+}
+
+/// Every packet `sock` receives, decoded, up to and including the first
+/// goodbye. Bounded: gives up (returning what it has) after `timeout` or
+/// 1,000,000 datagrams. Datagrams that do not decode are skipped.
+pub fn collect_until_goodbye(sock: &UdpSocket, timeout: Duration) -> Vec<Packet> {
+    let start = Instant::now();
+    let mut buf = vec![0u8; wire::MAX_DATAGRAM];
+    let mut entities = Vec::new();
+    let mut got = Vec::new();
+    for _ in 0..1_000_000 {
+        if start.elapsed() >= timeout {
+            break;
+        }
+        let Ok(n) = sock.recv(&mut buf) else {
+            continue;
+        };
+        let Ok(packet) = wire::decode(&buf[..n], &mut entities) else {
+            continue;
+        };
+        let goodbye = matches!(packet.body, Body::Goodbye(_));
+        got.push(packet);
+        if goodbye {
+            break;
+        }
+    }
+    got
+}
+
+/// The highest snapshot tick among `packets`.
+pub fn last_tick(packets: &[Packet]) -> Option<u64> {
+    packets
+        .iter()
+        .filter_map(|p| match p.body {
+            Body::Snapshot(h) => Some(h.tick),
+            _ => None,
+        })
+        .max()
+}

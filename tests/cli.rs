@@ -1,0 +1,368 @@
+//! The `tickcast` binary, run as a user runs it: exact JSON for a crafted
+//! stream, Ctrl-C and duration ends, the demo's table, and one clear line
+//! (never a panic) for bad input. Every child is killed if a test fails.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use common::{collect_until_goodbye, scripted_stream, send_all, tap};
+use tickcast::wire::Body;
+
+/// Longest wait for a child to print a line or to exit.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running `tickcast`, killed and reaped on drop if it is still running
+/// (so a failing test leaves no process behind).
+struct Tickcast {
+    child: Child,
+    /// stderr, a line at a time, from a reader thread.
+    stderr: mpsc::Receiver<String>,
+    /// stderr lines taken so far.
+    seen: Vec<String>,
+    stdout: Option<JoinHandle<String>>,
+}
+
+/// What a finished `tickcast` left.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Tickcast {
+    fn spawn(args: &[&str]) -> Tickcast {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let (tx, stderr) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        Tickcast {
+            child,
+            stderr,
+            seen: Vec::new(),
+            stdout: Some(stdout),
+        }
+    }
+
+    /// Waits for the first stderr line that starts with `prefix` and returns
+    /// the rest of it.
+    fn wait_for_line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.to_string();
+                    }
+                }
+                Err(e) => panic!("no line {prefix:?} on stderr ({e}); got {:?}", self.seen),
+            }
+        }
+    }
+
+    /// The address a `receive` listens on, from its `receiving on` line.
+    fn receiving_on(&mut self) -> SocketAddr {
+        let rest = self.wait_for_line("receiving on ");
+        rest.split(", ").next().unwrap().parse().unwrap()
+    }
+
+    fn interrupt(&self) {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGINT).unwrap();
+    }
+
+    /// Waits (at most `limit`) for the child to exit and collects its output.
+    fn finish(&mut self, limit: Duration) -> Finished {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tickcast still running after {limit:?}; stderr so far {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The pipes close with the process: the readers finish.
+        while let Ok(line) = self.stderr.recv_timeout(PATIENCE) {
+            self.seen.push(line);
+        }
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        Finished {
+            status,
+            stdout,
+            stderr: self.seen.join("\n"),
+        }
+    }
+}
+
+impl Drop for Tickcast {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `tickcast args` to its end.
+fn run(args: &[&str]) -> Finished {
+    Tickcast::spawn(args).finish(PATIENCE)
+}
+
+fn json(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"))
+}
+
+fn u64_at(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a u64 in {v}"))
+}
+
+/// The keys every receive JSON must have, with latency percentiles.
+fn assert_receive_keys(v: &Value) {
+    for key in [
+        "expected",
+        "received",
+        "lost",
+        "loss_ratio",
+        "duplicates",
+        "reordered",
+        "stale",
+        "malformed",
+        "restarts",
+        "socket_drops",
+        "ticks_applied",
+        "jitter_us",
+        "latency_us",
+    ] {
+        assert!(v.get(key).is_some(), "no {key} in {v}");
+    }
+    for key in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(
+            v["latency_us"][key].is_number(),
+            "no latency_us.{key} in {v}"
+        );
+    }
+}
+
+#[test]
+fn receive_json_matches_the_scripted_stream_exactly() {
+    let mut rx = Tickcast::spawn(&[
+        "receive",
+        "--bind",
+        "127.0.0.1:0",
+        "--duration",
+        "2s",
+        "--json",
+    ]);
+    let addr = rx.receiving_on();
+    let (datagrams, e) = scripted_stream();
+    send_all(addr, &datagrams);
+    let done = rx.finish(PATIENCE);
+    assert!(done.status.success(), "{}", done.stderr);
+    let v = json(&done.stdout);
+    assert_receive_keys(&v);
+    for (key, want) in [
+        ("expected", e.expected),
+        ("received", e.received),
+        ("lost", e.lost),
+        ("duplicates", e.duplicates),
+        ("reordered", e.reordered),
+        ("stale", e.stale),
+        ("malformed", e.malformed),
+        ("restarts", e.restarts),
+        ("ticks_applied", e.ticks_applied),
+        ("datagrams", e.datagrams),
+    ] {
+        assert_eq!(u64_at(&v, key), want, "{key} in {v}");
+    }
+    assert_eq!(
+        u64_at(&v, "received") + u64_at(&v, "lost"),
+        u64_at(&v, "expected")
+    );
+    let ratio = v["loss_ratio"].as_f64().unwrap();
+    assert_eq!(ratio, e.lost as f64 / e.expected as f64);
+}
+
+#[test]
+fn ctrl_c_ends_receive_with_the_summary() {
+    let mut rx = Tickcast::spawn(&["receive", "--bind", "127.0.0.1:0"]);
+    rx.receiving_on();
+    rx.interrupt();
+    let done = rx.finish(Duration::from_secs(5));
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    assert!(done.stderr.contains("expected"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("latency from send time"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.stdout, "");
+}
+
+#[test]
+fn ctrl_c_ends_receive_with_json() {
+    let mut rx = Tickcast::spawn(&["receive", "--bind", "127.0.0.1:0", "--json"]);
+    rx.receiving_on();
+    rx.interrupt();
+    let done = rx.finish(Duration::from_secs(5));
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let v = json(&done.stdout);
+    assert_receive_keys(&v);
+    // Nothing was sent: every count is exactly zero.
+    for key in ["expected", "received", "lost", "datagrams", "ticks_applied"] {
+        assert_eq!(u64_at(&v, key), 0, "{key} in {v}");
+    }
+}
+
+#[test]
+fn ctrl_c_ends_broadcast_with_a_goodbye() {
+    let sock = tap();
+    let to = sock.local_addr().unwrap().to_string();
+    let mut tx = Tickcast::spawn(&["broadcast", "--to", &to]);
+    tx.wait_for_line("broadcasting ");
+    // Wait for the stream to flow before interrupting it.
+    let mut buf = vec![0u8; tickcast::wire::MAX_DATAGRAM];
+    let flowing = (0..10).any(|_| sock.recv(&mut buf).is_ok());
+    assert!(flowing, "no datagram in 10 s");
+    tx.interrupt();
+    let done = tx.finish(Duration::from_secs(5));
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let packets = collect_until_goodbye(&sock, PATIENCE);
+    let last = packets.last().expect("packets after the first");
+    assert!(
+        matches!(last.body, Body::Goodbye(_)),
+        "no goodbye; last packet {last:?}"
+    );
+}
+
+#[test]
+fn broadcast_duration_is_measured_in_ticks() {
+    let sock = tap();
+    let to = sock.local_addr().unwrap().to_string();
+    let done = run(&["broadcast", "--to", &to, "--duration", "1s", "--json"]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let v = json(&done.stdout);
+    let ticks = u64_at(&v, "ticks_sent") + u64_at(&v, "ticks_skipped");
+    assert_eq!(ticks, 60, "{v}");
+    let packets = collect_until_goodbye(&sock, PATIENCE);
+    assert!(matches!(
+        packets.last().map(|p| p.body),
+        Some(Body::Goodbye(_))
+    ));
+}
+
+#[test]
+fn demo_prints_a_row_per_receiver_with_no_loss() {
+    let done = run(&["demo", "--duration", "2s", "--receivers", "2"]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let header = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("receiver "))
+        .unwrap_or_else(|| panic!("no table header in {:?}", done.stdout));
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    let lost = columns.iter().position(|&c| c == "lost").unwrap();
+    let rows: Vec<&str> = done
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("rx"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", done.stdout);
+    for row in rows {
+        // The name column may hold spaces ("rx0 127.0.0.1:port"): count the
+        // other columns from the right.
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let at = cells.len() - (columns.len() - lost);
+        assert_eq!(cells[at], "0", "lost in {row:?} (header {header:?})");
+    }
+}
+
+/// One clear line on stderr, a non-zero exit and nothing on stdout.
+fn assert_one_line_error(args: &[&str]) -> String {
+    let done = run(args);
+    let line = done.stderr.trim();
+    assert!(!done.status.success(), "{args:?} succeeded: {line}");
+    assert_eq!(line.lines().count(), 1, "{args:?}: {line:?}");
+    assert!(line.starts_with("tickcast:"), "{args:?}: {line:?}");
+    assert!(!line.contains("panicked"), "{args:?}: {line:?}");
+    assert!(
+        !line.to_lowercase().contains("backtrace"),
+        "{args:?}: {line:?}"
+    );
+    assert_eq!(done.stdout, "", "{args:?}");
+    line.to_string()
+}
+
+#[test]
+fn bad_input_gets_one_line_and_a_non_zero_exit() {
+    let cases: &[&[&str]] = &[
+        &["receive", "--duration", "5parsecs"],
+        &["broadcast", "--rate", "abc"],
+        &["broadcast", "--rate", "0", "--duration", "1s"],
+        &["broadcast", "--payload-budget", "10", "--duration", "1s"],
+        &["receive", "--nonsense"],
+        // Not an address of this host: bind fails, nothing is sent.
+        &["receive", "--bind", "203.0.113.7:9"],
+        &["receive", "--group", "127.0.0.1:5000"],
+    ];
+    for args in cases {
+        assert_one_line_error(args);
+    }
+}
+
+#[test]
+fn port_in_use_gets_one_line_and_a_non_zero_exit() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let line = assert_one_line_error(&["receive", "--bind", &addr, "--duration", "1s"]);
+    assert!(line.contains("in use"), "{line}");
+}
+
+/// Regression: a bind error printed the OS reason twice ("cannot bind X:
+/// Cannot assign requested address (os error 99): Cannot assign requested
+/// address (os error 99)"), because the error's message embeds its source
+/// and the CLI prints the source chain too.
+#[test]
+#[ignore = "bug in src/: NetError::Bind's message repeats its source; remove this once fixed"]
+fn bind_error_names_the_os_reason_once() {
+    let line = assert_one_line_error(&["receive", "--bind", "203.0.113.7:9"]);
+    let reason = "(os error";
+    assert_eq!(line.matches(reason).count(), 1, "{line}");
+}
