@@ -1,0 +1,649 @@
+//! The Wireshark dissector, `proto/tickcast.lua`, checked with tshark:
+//!
+//! * against the project's own traffic: dumpcap captures a real broadcaster
+//!   and receiver on loopback, and every captured datagram must decode to
+//!   what the broadcaster sent (one session, consecutive sequence numbers,
+//!   the simulated world's exact entity bytes for each tick and seed, a
+//!   goodbye naming the last number);
+//! * against the spec's vectors, `proto/vectors/*.hex`, turned into a pcap
+//!   with text2pcap: every valid vector decodes to exactly the fields its
+//!   comments give, and every invalid one raises the matching expert info.
+//!
+//! Without tshark (or root, for capturing) each test prints one line,
+//! "skipped: needs root and tshark", and passes; in CI (`CI=true`) it fails
+//! instead, so CI cannot go green without running it.
+
+#[path = "netns/proc.rs"]
+mod proc;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use proc::{figure, have, is_root, skip, Proc};
+use tickcast::sim::SimWorld;
+
+const SKIP: &str = "skipped: needs root and tshark";
+/// Longest wait for a process to get ready or to finish.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Every field the dissector defines that these tests read, in the order
+/// tshark prints them.
+const FIELDS: &[&str] = &[
+    "frame.number",
+    "udp.srcport",
+    "udp.dstport",
+    "tickcast.magic",
+    "tickcast.version",
+    "tickcast.kind",
+    "tickcast.flags",
+    "tickcast.session",
+    "tickcast.seq",
+    "tickcast.tick",
+    "tickcast.scheduled_ns",
+    "tickcast.sent_ns",
+    "tickcast.part",
+    "tickcast.parts",
+    "tickcast.entity_count",
+    "tickcast.entity",
+    "tickcast.entity.id",
+    "tickcast.entity.x",
+    "tickcast.entity.y",
+    "tickcast.entity.z",
+    "tickcast.report.packets_sent",
+    "tickcast.report.ticks_sent",
+    "tickcast.report.ticks_skipped",
+    "tickcast.goodbye.final_seq",
+    "tickcast.goodbye.packets_sent",
+    "tickcast.nonce",
+    "tickcast.cookie.bucket",
+    "tickcast.cookie.mac",
+    "tickcast.lease_ms",
+    "tickcast.reason",
+    "tickcast.ping.sent_ns",
+    "tickcast.pong.ping_sent_ns",
+    "tickcast.pong.bc_recv_ns",
+    "tickcast.padding",
+    "tickcast.trailing",
+    "_ws.expert",
+    // The dissector's expert infos, by name.
+    "tickcast.too_short",
+    "tickcast.truncated",
+    "tickcast.trailing_bytes",
+    "tickcast.bad_length",
+    "tickcast.unsupported_version",
+    "tickcast.unknown_kind",
+    "tickcast.unknown_flags",
+    "tickcast.bad_part",
+    "tickcast.bad_coordinate",
+    "tickcast.padding_not_zero",
+];
+
+/// Kind numbers by the names the spec and the vectors use.
+const KINDS: &[(&str, u64)] = &[
+    ("snapshot", 1),
+    ("sender_report", 2),
+    ("goodbye", 3),
+    ("subscribe", 16),
+    ("challenge", 17),
+    ("confirm", 18),
+    ("accept", 19),
+    ("refuse", 20),
+    ("unsubscribe", 21),
+    ("ping", 22),
+    ("pong", 23),
+];
+
+fn lua_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/tickcast.lua")
+}
+
+/// A scratch directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tickcast-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One decoded frame: field name → the values of its occurrences (only
+/// fields that occur).
+type Frame = BTreeMap<String, Vec<String>>;
+
+/// Decodes `pcap` with the Lua dissector and returns every frame's fields.
+fn decode(pcap: &Path) -> Vec<Frame> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-n")
+        .arg("-r")
+        .arg(pcap)
+        .arg("-X")
+        .arg(format!("lua_script:{}", lua_script().display()))
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
+        .args(["-E", "aggregator=|", "-E", "quote=n"]);
+    for f in FIELDS {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tshark failed: {stderr}");
+    assert!(
+        !stderr.contains("Lua") && !stderr.to_lowercase().contains("error"),
+        "tshark complained while loading or running the dissector:\n{stderr}"
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            assert_eq!(cols.len(), FIELDS.len(), "tshark row: {line:?}");
+            FIELDS
+                .iter()
+                .zip(cols)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(f, v)| (f.to_string(), v.split('|').map(str::to_string).collect()))
+                .collect()
+        })
+        .collect()
+}
+
+/// An unsigned integer as tshark prints it: decimal, or hex after `0x`.
+fn parse_uint(s: &str) -> u64 {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .unwrap_or_else(|_| panic!("not an integer: {s:?}"))
+}
+
+/// The single value of `field` in `frame`, as an integer.
+fn uint(frame: &Frame, field: &str) -> u64 {
+    let v = one(frame, field);
+    parse_uint(v)
+}
+
+fn one<'a>(frame: &'a Frame, field: &str) -> &'a str {
+    match frame.get(field).map(Vec::as_slice) {
+        Some([v]) => v,
+        other => panic!("{field}: expected one value, got {other:?} in {frame:?}"),
+    }
+}
+
+fn all<'a>(frame: &'a Frame, field: &str) -> &'a [String] {
+    frame.get(field).map_or(&[], Vec::as_slice)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A free UDP port on loopback (bound, then released).
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tickcast() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tickcast"))
+}
+
+/// Starts dumpcap (the capture engine tshark itself uses) on `lo` with
+/// `filter`, writing `pcap`, and waits until it is capturing.
+fn capture(filter: &str, pcap: &Path) -> Proc {
+    let mut p = Proc::spawn(
+        "dumpcap",
+        Command::new("dumpcap")
+            .args(["-i", "lo", "-f", filter, "-a", "duration:120", "-w"])
+            .arg(pcap),
+    );
+    // dumpcap opens the interface and sets the filter before it names the file.
+    p.wait_for("File:", PATIENCE);
+    p
+}
+
+/// Stops a capture started by [`capture`] and waits for the file to be complete.
+fn stop_capture(mut p: Proc) {
+    // Let the last datagrams reach the capture buffer first.
+    std::thread::sleep(Duration::from_millis(300));
+    p.signal(Signal::SIGINT);
+    let (status, _) = p.finish(PATIENCE);
+    assert!(status.success(), "dumpcap: {status}");
+}
+
+const ENTITIES: u32 = 150;
+const SEED: u64 = 4242;
+const RATE_HZ: f64 = 60.0;
+
+/// A real broadcaster → receiver stream on loopback, captured and decoded:
+/// every datagram is tickcast, and every field is what was sent.
+#[test]
+fn dissector_decodes_a_captured_stream_exactly() {
+    if !(is_root() && have("tshark") && have("dumpcap")) {
+        return skip(SKIP);
+    }
+    let dir = TempDir::new("dissector");
+    let pcap = dir.0.join("stream.pcapng");
+    let port = free_port();
+    let cap = capture(&format!("udp port {port}"), &pcap);
+
+    let mut rx = Proc::spawn(
+        "receiver",
+        tickcast().args([
+            "receive",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--duration",
+            "60s",
+            "--json",
+        ]),
+    );
+    rx.wait_for("receiving on", PATIENCE);
+    // 150 entities at the default 1200-byte budget (71 per part): 3 parts a
+    // tick. 1.2 s so the run has a sender report (after the tick at 1 s).
+    let bc = Proc::spawn(
+        "broadcaster",
+        tickcast().args([
+            "broadcast",
+            "--to",
+            &format!("127.0.0.1:{port}"),
+            "--entities",
+            &ENTITIES.to_string(),
+            "--seed",
+            &SEED.to_string(),
+            "--rate",
+            "60",
+            "--duration",
+            "1200ms",
+            "--json",
+        ]),
+    );
+    let bc = bc.json(PATIENCE);
+    std::thread::sleep(Duration::from_millis(200));
+    rx.signal(Signal::SIGINT);
+    let rx = rx.json(PATIENCE);
+    stop_capture(cap);
+
+    let frames = decode(&pcap);
+    let packets_sent = figure(&bc, "packets_sent");
+    assert_eq!(figure(&rx, "lost"), 0, "receiver: {rx}");
+    assert_eq!(
+        frames.len() as u64,
+        packets_sent,
+        "every datagram sent is captured once: {bc}"
+    );
+    check_stream(&frames, &bc);
+    println!(
+        "dissector: {} captured datagrams decoded; session {:#018x}, seq {}..={}",
+        frames.len(),
+        figure(&bc, "session"),
+        one(&frames[0], "tickcast.seq"),
+        one(frames.last().unwrap(), "tickcast.seq")
+    );
+}
+
+/// Checks a captured stream of one session against what the broadcaster
+/// said it sent and what the simulated world holds at each tick.
+fn check_stream(frames: &[Frame], bc: &serde_json::Value) {
+    let session = figure(bc, "session");
+    let packets_sent = figure(bc, "packets_sent");
+    let first_seq = uint(&frames[0], "tickcast.seq") as u32;
+    let last_seq = first_seq.wrapping_add(packets_sent as u32 - 1);
+    let per_part = (tickcast::wire::DEFAULT_PAYLOAD_BUDGET - tickcast::wire::SNAPSHOT_FIXED_LEN)
+        / tickcast::wire::ENTITY_LEN;
+    let parts = (ENTITIES as usize).div_ceil(per_part) as u64;
+    assert_eq!(parts, 3, "the test wants a tick to span 3 parts");
+    let mut world = SimWorld::new(ENTITIES, SEED);
+    let (mut snapshots, mut reports, mut goodbyes) = (0u64, 0u64, 0u64);
+    let mut tick_parts: Option<(u64, u64, u64)> = None; // (tick, next part, scheduled_ns)
+    for (i, f) in frames.iter().enumerate() {
+        let n = i as u64;
+        assert_eq!(one(f, "tickcast.magic"), "TKCS", "{f:?}");
+        assert_eq!(uint(f, "tickcast.version"), 1, "{f:?}");
+        assert_eq!(uint(f, "tickcast.flags"), 0, "{f:?}");
+        assert_eq!(uint(f, "tickcast.session"), session, "{f:?}");
+        assert_eq!(
+            uint(f, "tickcast.seq") as u32,
+            first_seq.wrapping_add(n as u32),
+            "seq goes up by one per datagram: {f:?}"
+        );
+        assert!(f.get("_ws.expert").is_none(), "no expert info: {f:?}");
+        assert!(f.get("tickcast.trailing").is_none(), "{f:?}");
+        match uint(f, "tickcast.kind") {
+            1 => {
+                snapshots += 1;
+                let tick = uint(f, "tickcast.tick");
+                let part = uint(f, "tickcast.part");
+                let scheduled = uint(f, "tickcast.scheduled_ns");
+                assert_eq!(uint(f, "tickcast.parts"), parts, "{f:?}");
+                match tick_parts {
+                    Some((t, next, s)) if next < parts => {
+                        assert_eq!(
+                            (tick, part, scheduled),
+                            (t, next, s),
+                            "parts of a tick in order, one schedule: {f:?}"
+                        );
+                    }
+                    prev => {
+                        assert_eq!(part, 0, "a tick starts at part 0: {f:?}");
+                        if let Some((t, _, _)) = prev {
+                            assert!(tick > t, "ticks go forward: {f:?}");
+                        }
+                    }
+                }
+                tick_parts = Some((tick, part + 1, scheduled));
+                let lo = part as usize * per_part;
+                let want =
+                    &world.positions(tick, RATE_HZ)[lo..(lo + per_part).min(ENTITIES as usize)];
+                assert_eq!(uint(f, "tickcast.entity_count"), want.len() as u64, "{f:?}");
+                let records = all(f, "tickcast.entity");
+                let ids = all(f, "tickcast.entity.id");
+                let xs = all(f, "tickcast.entity.x");
+                let ys = all(f, "tickcast.entity.y");
+                let zs = all(f, "tickcast.entity.z");
+                assert_eq!(records.len(), want.len(), "{f:?}");
+                for (j, e) in want.iter().enumerate() {
+                    let mut bytes = e.id.to_le_bytes().to_vec();
+                    for c in [e.x, e.y, e.z] {
+                        bytes.extend_from_slice(&c.to_le_bytes());
+                    }
+                    assert_eq!(
+                        records[j],
+                        hex(&bytes),
+                        "tick {tick} entity {}: record bytes",
+                        e.id
+                    );
+                    assert_eq!(parse_uint(&ids[j]), u64::from(e.id));
+                    // tshark prints floats to 6 significant digits; the bytes above are exact.
+                    for (shown, c) in [(&xs[j], e.x), (&ys[j], e.y), (&zs[j], e.z)] {
+                        let shown: f64 = shown.parse().unwrap();
+                        let c = f64::from(c);
+                        assert!(
+                            (shown - c).abs() <= 1e-5 * c.abs().max(1.0),
+                            "tick {tick} entity {}: shown {shown}, sent {c}",
+                            e.id
+                        );
+                    }
+                }
+            }
+            2 => {
+                reports += 1;
+                assert_eq!(
+                    uint(f, "tickcast.report.packets_sent"),
+                    n + 1,
+                    "a report counts itself: {f:?}"
+                );
+                assert_eq!(
+                    uint(f, "tickcast.report.ticks_sent"),
+                    snapshots / parts,
+                    "{f:?}"
+                );
+                assert!(f.contains_key("tickcast.sent_ns"), "{f:?}");
+            }
+            3 => {
+                goodbyes += 1;
+                assert_eq!(
+                    uint(f, "tickcast.goodbye.final_seq") as u32,
+                    last_seq,
+                    "{f:?}"
+                );
+                assert_eq!(
+                    uint(f, "tickcast.goodbye.packets_sent"),
+                    packets_sent,
+                    "{f:?}"
+                );
+            }
+            k => panic!("kind {k} in a broadcast stream: {f:?}"),
+        }
+    }
+    assert_eq!(goodbyes, 3, "three goodbye copies end the stream");
+    assert!(reports >= 1, "a 1.2 s run sends a sender report");
+    assert_eq!(snapshots, figure(bc, "ticks_sent") * parts);
+    assert_eq!(snapshots + reports + goodbyes, packets_sent);
+}
+
+/// What a vector file says (format in `proto/vectors/README.md`).
+#[derive(Debug, Default)]
+struct Vector {
+    name: String,
+    bytes: Vec<u8>,
+    kind: Option<String>,
+    expect: Option<String>,
+    fields: Vec<(String, String)>,
+    entities: Vec<(u32, [f32; 3])>,
+}
+
+fn load_vectors() -> Vec<Vector> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/vectors");
+    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "hex"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| parse_vector(p)).collect()
+}
+
+fn parse_vector(path: &Path) -> Vector {
+    let mut v = Vector {
+        name: path.file_name().unwrap().to_string_lossy().into_owned(),
+        ..Vector::default()
+    };
+    for line in fs::read_to_string(path).unwrap().lines() {
+        let line = line.trim();
+        if let Some(comment) = line.strip_prefix('#') {
+            let Some((key, value)) = comment.trim().split_once(": ") else {
+                continue;
+            };
+            let value = value.trim();
+            match key {
+                "kind" => v.kind = Some(value.to_string()),
+                "expect" => v.expect = Some(value.trim_start_matches("error ").to_string()),
+                "field" => {
+                    let (name, value) = value.split_once(" = ").expect("field: name = value");
+                    v.fields
+                        .push((name.trim().to_string(), value.trim().to_string()));
+                }
+                "entity" => {
+                    let w: Vec<&str> = value.split_whitespace().collect();
+                    let c = |i: usize| w[i].parse::<f32>().unwrap();
+                    v.entities.push((w[0].parse().unwrap(), [c(1), c(2), c(3)]));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let data = line.split('#').next().unwrap();
+        v.bytes
+            .extend(data.split_whitespace().map(|b| {
+                u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("{}: {b:?}", v.name))
+            }));
+    }
+    v
+}
+
+/// The dissector field that shows a vector's `# field:` of a packet `kind`.
+fn field_name(kind: &str, field: &str) -> &'static str {
+    match (kind, field) {
+        (_, "session") => "tickcast.session",
+        (_, "seq") => "tickcast.seq",
+        ("snapshot", "tick") => "tickcast.tick",
+        ("snapshot", "scheduled_ns") => "tickcast.scheduled_ns",
+        ("snapshot" | "sender_report" | "goodbye", "sent_ns") => "tickcast.sent_ns",
+        ("snapshot", "part") => "tickcast.part",
+        ("snapshot", "parts") => "tickcast.parts",
+        ("snapshot", "count") => "tickcast.entity_count",
+        ("sender_report", "packets_sent") => "tickcast.report.packets_sent",
+        ("sender_report", "ticks_sent") => "tickcast.report.ticks_sent",
+        ("sender_report", "ticks_skipped") => "tickcast.report.ticks_skipped",
+        ("goodbye", "final_seq") => "tickcast.goodbye.final_seq",
+        ("goodbye", "packets_sent") => "tickcast.goodbye.packets_sent",
+        (_, "nonce") => "tickcast.nonce",
+        (_, "bucket" | "cookie.bucket" | "cookie_bucket") => "tickcast.cookie.bucket",
+        (_, "mac" | "cookie.mac" | "cookie_mac") => "tickcast.cookie.mac",
+        (_, "lease_ms") => "tickcast.lease_ms",
+        (_, "reason") => "tickcast.reason",
+        ("ping", "sent_ns") => "tickcast.ping.sent_ns",
+        ("pong", "ping_sent_ns") => "tickcast.pong.ping_sent_ns",
+        ("pong", "bc_recv_ns") => "tickcast.pong.bc_recv_ns",
+        _ => panic!("the dissector test does not know field {field:?} of {kind:?}: add it"),
+    }
+}
+
+/// The expert info the dissector raises for a vector's expected error.
+fn expert_for(error: &str) -> &'static str {
+    let variant = error.split('(').next().unwrap();
+    match variant {
+        "TooShort" => "tickcast.too_short",
+        "UnsupportedVersion" => "tickcast.unsupported_version",
+        "UnknownKind" => "tickcast.unknown_kind",
+        "UnknownFlags" => "tickcast.unknown_flags",
+        "Truncated" => "tickcast.truncated",
+        "TrailingBytes" => "tickcast.trailing_bytes",
+        "BadPart" => "tickcast.bad_part",
+        "BadCoordinate" => "tickcast.bad_coordinate",
+        "BadLength" => "tickcast.bad_length",
+        "BadPadding" | "NonZeroPadding" => "tickcast.padding_not_zero",
+        _ => panic!("the dissector test does not know error {error:?}: add it"),
+    }
+}
+
+/// Whether `error` is `UnknownKind(k)` for a kind the dissector decodes.
+fn unknown_kind_the_dissector_knows(error: &str) -> bool {
+    error
+        .strip_prefix("UnknownKind(")
+        .and_then(|k| k.strip_suffix(')'))
+        .and_then(|k| k.parse::<u64>().ok())
+        .is_some_and(|k| KINDS.iter().any(|&(_, n)| n == k))
+}
+
+/// Every vector in `proto/vectors/`, through text2pcap and tshark: valid
+/// ones decode to exactly their `# field:` and `# entity:` comments, invalid
+/// ones raise the expert info matching their `# expect:` reason.
+#[test]
+fn dissector_decodes_every_vector_as_its_comments_say() {
+    if !(have("tshark") && have("text2pcap")) {
+        return skip(SKIP);
+    }
+    // A zero-byte datagram cannot be written as a hex dump; it holds no field.
+    let vectors: Vec<Vector> = load_vectors()
+        .into_iter()
+        .filter(|v| !v.bytes.is_empty())
+        .collect();
+    let dir = TempDir::new("vectors");
+    let dump: String = vectors
+        .iter()
+        .map(|v| {
+            let bytes: Vec<String> = v.bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("000000 {}\n\n", bytes.join(" "))
+        })
+        .collect();
+    let (txt, pcap) = (dir.0.join("vectors.txt"), dir.0.join("vectors.pcap"));
+    fs::write(&txt, dump).unwrap();
+    // UDP to 47474, the dissector's registered port.
+    let out = Command::new("text2pcap")
+        .args(["-q", "-4", "10.77.0.1,10.77.0.2", "-u", "40000,47474"])
+        .arg(&txt)
+        .arg(&pcap)
+        .output()
+        .expect("text2pcap runs");
+    assert!(
+        out.status.success(),
+        "text2pcap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = decode(&pcap);
+    assert_eq!(frames.len(), vectors.len(), "one frame per vector");
+    let mut kinds_seen = Vec::new();
+    for (v, f) in vectors.iter().zip(&frames) {
+        match (&v.kind, &v.expect) {
+            (Some(kind), None) => {
+                let number = KINDS
+                    .iter()
+                    .find(|(n, _)| n == kind)
+                    .unwrap_or_else(|| panic!("{}: kind {kind:?} unknown to this test", v.name))
+                    .1;
+                assert_eq!(uint(f, "tickcast.kind"), number, "{}: {f:?}", v.name);
+                assert!(
+                    f.get("_ws.expert").is_none(),
+                    "{}: expert info on a valid vector: {f:?}",
+                    v.name
+                );
+                for (name, value) in &v.fields {
+                    let field = field_name(kind, name);
+                    let shown = one(f, field);
+                    if value.starts_with("0x") && field == "tickcast.cookie.mac" {
+                        assert_eq!(shown, value.trim_start_matches("0x"), "{}: {name}", v.name);
+                    } else if field == "tickcast.cookie.mac" {
+                        assert_eq!(shown, value.replace([' ', ':'], ""), "{}: {name}", v.name);
+                    } else {
+                        assert_eq!(parse_uint(shown), parse_uint(value), "{}: {name}", v.name);
+                    }
+                }
+                let records = all(f, "tickcast.entity");
+                assert_eq!(records.len(), v.entities.len(), "{}", v.name);
+                for (record, (id, c)) in records.iter().zip(&v.entities) {
+                    let mut bytes = id.to_le_bytes().to_vec();
+                    for x in c {
+                        bytes.extend_from_slice(&x.to_le_bytes());
+                    }
+                    assert_eq!(*record, hex(&bytes), "{}: entity {id}", v.name);
+                }
+                kinds_seen.push(number);
+            }
+            (None, Some(error)) if error.starts_with("BadMagic") => {
+                assert!(
+                    f.get("tickcast.magic").is_none(),
+                    "{}: a datagram without the magic is not tickcast: {f:?}",
+                    v.name
+                );
+            }
+            (None, Some(error)) if unknown_kind_the_dissector_knows(error) => {
+                // A v1 vector rejecting a kind the subscription protocol
+                // defines: the dissector reads it as that kind, and its length
+                // (or padding) is wrong for it.
+                assert!(
+                    f.contains_key("tickcast.bad_length")
+                        || f.contains_key("tickcast.truncated")
+                        || f.contains_key("tickcast.trailing_bytes"),
+                    "{}: expected a length expert for {error}: {f:?}",
+                    v.name
+                );
+            }
+            (None, Some(error)) => {
+                let expert = expert_for(error);
+                assert!(
+                    f.contains_key(expert),
+                    "{}: expected expert {expert} for {error}: {f:?}",
+                    v.name
+                );
+            }
+            _ => panic!("{}: needs exactly one of kind/expect", v.name),
+        }
+    }
+    kinds_seen.sort();
+    kinds_seen.dedup();
+    println!(
+        "dissector: {} vectors decoded; kinds with a valid vector: {kinds_seen:?}",
+        vectors.len()
+    );
+}
