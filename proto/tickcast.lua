@@ -38,6 +38,9 @@ local kind_names = {
     [23] = "pong",
 }
 
+-- Subscription kinds a receiver sends (the others come from the broadcaster).
+local from_receiver = { [16] = true, [18] = true, [21] = true, [22] = true }
+
 local reason_names = {
     [1] = "full",
 }
@@ -89,8 +92,6 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     trailing = ProtoExpert.new("tickcast.trailing_bytes", "Bytes after the body",
         expert.group.MALFORMED, expert.severity.ERROR),
-    bad_length = ProtoExpert.new("tickcast.bad_length", "Length is not the kind's fixed length",
-        expert.group.MALFORMED, expert.severity.ERROR),
     version = ProtoExpert.new("tickcast.unsupported_version", "Unsupported protocol version",
         expert.group.MALFORMED, expert.severity.ERROR),
     kind = ProtoExpert.new("tickcast.unknown_kind", "Unknown packet kind",
@@ -101,15 +102,16 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     bad_coord = ProtoExpert.new("tickcast.bad_coordinate", "Coordinate NaN, infinite or beyond 1e9",
         expert.group.MALFORMED, expert.severity.ERROR),
-    padding = ProtoExpert.new("tickcast.padding_not_zero", "Padding is not all zero",
-        expert.group.PROTOCOL, expert.severity.WARN),
+    padding = ProtoExpert.new("tickcast.bad_padding", "Padding holds a non-zero byte",
+        expert.group.MALFORMED, expert.severity.ERROR),
 }
-tickcast.experts = { e.too_short, e.truncated, e.trailing, e.bad_length, e.version, e.kind,
+tickcast.experts = { e.too_short, e.truncated, e.trailing, e.version, e.kind,
     e.flags, e.bad_part, e.bad_coord, e.padding }
 
--- Layouts of the fixed-size kinds: the fields in order, then (for kinds
--- padded so that no reply is larger than its request) zero padding up to
--- `len`. `len` is the exact datagram length the spec requires.
+-- Layouts of the fixed-size kinds (PROTOCOL.md, "Lengths and limits"): the
+-- fields in order, then, for the kinds padded so that no reply is larger
+-- than the request (subscribe, confirm, ping), zero padding up to `len`.
+-- `len` is the exact datagram length the spec requires.
 local U64, U32, U8 = 8, 4, 1
 local layouts = {
     [2] = { len = 52, fields = {
@@ -222,7 +224,7 @@ local function dissect_fixed(tvb, pinfo, tree, kind, layout)
     end
     if layout.padded then
         if len < layout.len then
-            tree:add_proto_expert_info(e.bad_length,
+            tree:add_proto_expert_info(e.truncated,
                 string.format("%s is padded to %d bytes, has %d", kind_name(kind), layout.len, len))
         end
         local pad_len = math.min(len, layout.len) - off
@@ -270,9 +272,17 @@ function tickcast.dissector(tvb, pinfo, tree)
     local version_item = root:add(f.version, tvb(4, 1))
     local kind_item = root:add(f.kind, tvb(5, 1))
     local flags_item = root:add_le(f.flags, tvb(6, 2))
-    root:add_le(f.session, tvb(8, 8))
-    root:add_le(f.seq, tvb(16, 4))
+    local session_item = root:add_le(f.session, tvb(8, 8))
+    local seq_item = root:add_le(f.seq, tvb(16, 4))
     local version, kind, flags = tvb(4, 1):uint(), tvb(5, 1):uint(), tvb(6, 2):le_uint()
+    if kind >= 16 and kind <= 23 then
+        -- Subscription kinds are not sequenced, and a receiver's carry its
+        -- client id where the broadcaster's carry its session.
+        seq_item:append_text(" (not sequenced)")
+        if from_receiver[kind] then
+            session_item:append_text(" (receiver's client id)")
+        end
+    end
     local seq = tvb(16, 4):le_uint()
     if version ~= 1 then
         version_item:add_proto_expert_info(e.version, string.format("version %d, this dissector speaks 1", version))
