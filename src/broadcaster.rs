@@ -870,6 +870,7 @@ mod tests {
                     assert_eq!(r.ticks_sent, ticks.len() as u64);
                 }
                 Body::Goodbye(_) => assert!(i >= got.len() - GOODBYE_COPIES as usize),
+                other => panic!("not a stream packet: {other:?}"),
             }
         }
         let (&first, first_t) = ticks.iter().next().unwrap();

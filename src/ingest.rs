@@ -2,10 +2,17 @@
 //! sequence, apply to the world, measure. The caller passes the datagram and
 //! its arrival time; nothing here reads a clock or touches a socket, so every
 //! crafted stream is a plain unit test.
+//!
+//! Only the stream kinds (snapshot, sender report, goodbye) are tracked. A
+//! datagram of a subscription kind (16..=23) is valid but not part of the
+//! stream: it is counted in `datagrams`, `bytes` and `control_datagrams`, never
+//! in `malformed` or the sequence figures, and handed back as
+//! [`Outcome::Subscription`] for the caller to route to its subscription
+//! client ([`crate::subscriber`]).
 
 use crate::stats::{Figures, LATENCY_MAX_NS};
 use crate::tracker::{Tracker, Verdict};
-use crate::wire::{self, Body, DecodeError, Entity};
+use crate::wire::{self, Body, DecodeError, Entity, Kind};
 use crate::world::World;
 
 /// What became of one datagram.
@@ -24,6 +31,9 @@ pub enum Outcome {
     },
     /// A sender report or goodbye that was taken into account.
     Control,
+    /// A valid datagram of a subscription kind: not part of the stream, not
+    /// tracked; the caller routes it to its subscription client.
+    Subscription(Kind),
 }
 
 /// Decodes, tracks, applies and measures datagrams for one receiver.
@@ -69,6 +79,11 @@ impl Ingest {
                 return Outcome::Malformed(e);
             }
         };
+        let kind = packet.body.kind();
+        if !kind.is_sequenced() {
+            f.control_datagrams += 1;
+            return Outcome::Subscription(kind);
+        }
         match self.tracker.on_packet(packet.session, packet.seq) {
             Verdict::Duplicate => return Outcome::Duplicate,
             Verdict::Stale => return Outcome::Stale,
@@ -131,6 +146,8 @@ impl Ingest {
                 f.goodbye = true;
                 Outcome::Control
             }
+            // Returned above, before tracking.
+            _ => Outcome::Subscription(kind),
         }
     }
 
@@ -329,6 +346,34 @@ mod tests {
         // A clock behind the sender gives negative samples, counted and clamped.
         ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000, &w);
         assert_eq!(ing.figures().latency_negative, 2);
+    }
+
+    #[test]
+    fn subscription_kinds_are_handed_back_untracked() {
+        use crate::wire::{Accept, Ping, Subscribe};
+        let w = World::new(64);
+        let mut ing = Ingest::new();
+        ing.handle(&part(1, 10, 1, &[0], T0), T0, &w);
+        // seq 0 (or anything) in a subscription kind never enters the sequence.
+        for body in [
+            Body::Subscribe(Subscribe { nonce: 1 }),
+            Body::Accept(Accept {
+                nonce: 2,
+                lease_ms: 5_000,
+            }),
+            Body::Ping(Ping {
+                nonce: 3,
+                sent_ns: T0,
+            }),
+        ] {
+            let d = control(99, 0, body);
+            assert_eq!(ing.handle(&d, T0, &w), Outcome::Subscription(body.kind()));
+        }
+        ing.handle(&part(1, 11, 2, &[0], T0), T0, &w);
+        let f = ing.figures();
+        assert_eq!((f.expected, f.received, f.lost), (2, 2, 0));
+        assert_eq!((f.malformed, f.restarts, f.stale), (0, 0, 0));
+        assert_eq!((f.control_datagrams, f.datagrams), (3, 5));
     }
 
     #[test]

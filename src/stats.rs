@@ -60,6 +60,9 @@ pub struct Figures {
     pub datagrams: u64,
     /// Bytes of those datagrams.
     pub bytes: u64,
+    /// Valid datagrams of the subscription kinds (16..=23): not part of the
+    /// stream, so in no figure above but `datagrams` and `bytes`.
+    pub control_datagrams: u64,
     /// RFC 3550 interarrival jitter, in nanoseconds, over fresh snapshot parts.
     pub jitter_ns: f64,
     /// One-way latency of fresh snapshot parts: arrival − actual send time (ns).
@@ -97,6 +100,7 @@ impl Default for Figures {
             entities_rejected: 0,
             datagrams: 0,
             bytes: 0,
+            control_datagrams: 0,
             jitter_ns: 0.0,
             latency: latency_histogram(),
             latency_scheduled: latency_histogram(),

@@ -16,6 +16,20 @@
 //!   coordinates within [`MAX_COORD`].
 //! * Sizes are derived from the field types once ([`HEADER_LEN`] and friends)
 //!   and a test checks them against what bincode writes.
+//! * No reply is larger than the request that causes it: the requests a
+//!   broadcaster answers ([`Kind::Subscribe`], [`Kind::Confirm`],
+//!   [`Kind::Ping`]) are zero-padded to at least the length of every reply
+//!   they can draw, and the padding is checked (compile-time assertions
+//!   below, and the decoder rejects short or non-zero padding).
+//!
+//! # Two families of kinds
+//!
+//! The *stream* kinds (snapshot, sender report, goodbye) are sequenced: each
+//! takes the next number of the session's sequence. The *subscription* kinds
+//! (16..=23, [`Kind::is_sequenced`] false) carry `seq` = 0, which receivers
+//! ignore; they never enter sequence accounting. In them the header's
+//! `session` is the broadcaster's session (broadcaster → receiver) or the
+//! receiver's random client id (receiver → broadcaster).
 
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -60,6 +74,53 @@ pub const SENDER_REPORT_LEN: usize = HEADER_LEN + 4 * U64;
 /// Bytes of a whole goodbye datagram.
 pub const GOODBYE_LEN: usize = HEADER_LEN + U64 + U32 + U64;
 
+/// Bytes of a cookie's MAC (a truncated keyed BLAKE3).
+pub const MAC_LEN: usize = 16;
+/// Bytes of a cookie: its time bucket (u64) and its MAC.
+pub const COOKIE_LEN: usize = U64 + MAC_LEN;
+/// Bytes of a whole challenge datagram: nonce and cookie.
+pub const CHALLENGE_LEN: usize = HEADER_LEN + U64 + COOKIE_LEN;
+/// Bytes of a whole accept datagram: nonce and lease.
+pub const ACCEPT_LEN: usize = HEADER_LEN + U64 + U32;
+/// Bytes of a whole refuse datagram: nonce and reason.
+pub const REFUSE_LEN: usize = HEADER_LEN + U64 + U8;
+/// Bytes of a whole pong datagram: nonce and two times.
+pub const PONG_LEN: usize = HEADER_LEN + 3 * U64;
+/// Bytes of a whole unsubscribe datagram: nonce and cookie (it draws no reply).
+pub const UNSUBSCRIBE_LEN: usize = HEADER_LEN + U64 + COOKIE_LEN;
+/// The longest reply a broadcaster sends.
+pub const MAX_REPLY_LEN: usize = max(max(CHALLENGE_LEN, ACCEPT_LEN), max(REFUSE_LEN, PONG_LEN));
+/// Bytes of a whole subscribe datagram: its nonce, then zero padding up to
+/// the longest reply, so that no reply can be larger than the request.
+pub const SUBSCRIBE_LEN: usize = max(HEADER_LEN + U64, MAX_REPLY_LEN);
+/// Bytes of a whole confirm datagram: nonce and cookie, then zero padding up
+/// to the longest of its possible replies (accept, refuse, a new challenge).
+/// The fields alone are already that long, so the padding is empty in v1.
+pub const CONFIRM_LEN: usize = max(
+    HEADER_LEN + U64 + COOKIE_LEN,
+    max(CHALLENGE_LEN, max(ACCEPT_LEN, REFUSE_LEN)),
+);
+/// Bytes of a whole ping datagram: nonce and send time, then zero padding up
+/// to the pong's length.
+pub const PING_LEN: usize = max(HEADER_LEN + 2 * U64, PONG_LEN);
+/// `reason` of a refuse: the subscription table is full.
+pub const REFUSE_FULL: u8 = 1;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+// Anti-amplification, by construction: every request a broadcaster answers
+// is at least as long as each reply it can draw.
+const _: () = assert!(SUBSCRIBE_LEN >= CHALLENGE_LEN);
+const _: () = assert!(CONFIRM_LEN >= CHALLENGE_LEN && CONFIRM_LEN >= ACCEPT_LEN);
+const _: () = assert!(CONFIRM_LEN >= REFUSE_LEN);
+const _: () = assert!(PING_LEN >= PONG_LEN);
+
 /// Packet kinds, the header's `kind` byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -70,6 +131,22 @@ pub enum Kind {
     SenderReport = 2,
     /// The session is ending; carries the final sequence number.
     Goodbye = 3,
+    /// Receiver → broadcaster: please send me the stream (padded).
+    Subscribe = 16,
+    /// Broadcaster → receiver: echo this cookie to prove your address.
+    Challenge = 17,
+    /// Receiver → broadcaster: the cookie; add or renew my subscription (padded).
+    Confirm = 18,
+    /// Broadcaster → receiver: subscribed, for this lease.
+    Accept = 19,
+    /// Broadcaster → receiver: not subscribed, for this reason.
+    Refuse = 20,
+    /// Receiver → broadcaster: stop sending to me now (cookie required).
+    Unsubscribe = 21,
+    /// Receiver → broadcaster: round-trip probe (padded).
+    Ping = 22,
+    /// Broadcaster → receiver: answer to a ping.
+    Pong = 23,
 }
 
 impl Kind {
@@ -78,7 +155,73 @@ impl Kind {
             1 => Some(Kind::Snapshot),
             2 => Some(Kind::SenderReport),
             3 => Some(Kind::Goodbye),
+            16 => Some(Kind::Subscribe),
+            17 => Some(Kind::Challenge),
+            18 => Some(Kind::Confirm),
+            19 => Some(Kind::Accept),
+            20 => Some(Kind::Refuse),
+            21 => Some(Kind::Unsubscribe),
+            22 => Some(Kind::Ping),
+            23 => Some(Kind::Pong),
             _ => None,
+        }
+    }
+
+    /// Every kind this version defines, in kind-byte order.
+    pub const ALL: [Kind; 11] = [
+        Kind::Snapshot,
+        Kind::SenderReport,
+        Kind::Goodbye,
+        Kind::Subscribe,
+        Kind::Challenge,
+        Kind::Confirm,
+        Kind::Accept,
+        Kind::Refuse,
+        Kind::Unsubscribe,
+        Kind::Ping,
+        Kind::Pong,
+    ];
+
+    /// Whether packets of this kind take a sequence number (the stream
+    /// kinds). The subscription kinds carry `seq` = 0, ignored on receipt.
+    pub fn is_sequenced(self) -> bool {
+        matches!(self, Kind::Snapshot | Kind::SenderReport | Kind::Goodbye)
+    }
+
+    /// Whether a receiver sends this kind to a broadcaster (the header's
+    /// `session` is then the receiver's client id).
+    pub fn is_request(self) -> bool {
+        matches!(
+            self,
+            Kind::Subscribe | Kind::Confirm | Kind::Unsubscribe | Kind::Ping
+        )
+    }
+
+    /// The exact datagram length of a fixed-size kind, padding included;
+    /// `None` for a snapshot, whose length depends on its entity count.
+    pub fn fixed_len(self) -> Option<usize> {
+        Some(match self {
+            Kind::Snapshot => return None,
+            Kind::SenderReport => SENDER_REPORT_LEN,
+            Kind::Goodbye => GOODBYE_LEN,
+            Kind::Subscribe => SUBSCRIBE_LEN,
+            Kind::Challenge => CHALLENGE_LEN,
+            Kind::Confirm => CONFIRM_LEN,
+            Kind::Accept => ACCEPT_LEN,
+            Kind::Refuse => REFUSE_LEN,
+            Kind::Unsubscribe => UNSUBSCRIBE_LEN,
+            Kind::Ping => PING_LEN,
+            Kind::Pong => PONG_LEN,
+        })
+    }
+
+    /// Bytes of the kind's fields after the header (padding excluded).
+    fn fields_len(self) -> usize {
+        match self {
+            Kind::Subscribe => U64,
+            Kind::Confirm => U64 + COOKIE_LEN,
+            Kind::Ping => 2 * U64,
+            other => other.fixed_len().unwrap_or(SNAPSHOT_FIXED_LEN) - HEADER_LEN,
         }
     }
 
@@ -88,6 +231,14 @@ impl Kind {
             Kind::Snapshot => "snapshot",
             Kind::SenderReport => "sender_report",
             Kind::Goodbye => "goodbye",
+            Kind::Subscribe => "subscribe",
+            Kind::Challenge => "challenge",
+            Kind::Confirm => "confirm",
+            Kind::Accept => "accept",
+            Kind::Refuse => "refuse",
+            Kind::Unsubscribe => "unsubscribe",
+            Kind::Ping => "ping",
+            Kind::Pong => "pong",
         }
     }
 }
@@ -144,6 +295,89 @@ pub struct Goodbye {
     pub packets_sent: u64,
 }
 
+/// A broadcaster's proof that a requester received a datagram at its
+/// address: a time bucket and a MAC over (address, client id, bucket) keyed
+/// with the broadcaster's secret. Opaque to receivers, which echo it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cookie {
+    /// The time bucket it was issued in: `now_ns / cookie_period`.
+    pub bucket: u64,
+    /// The MAC.
+    pub mac: [u8; MAC_LEN],
+}
+
+/// Subscribe (kind 16): the opening request of the handshake.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribe {
+    /// Chosen by the receiver; the challenge echoes it.
+    pub nonce: u64,
+}
+
+/// Challenge (kind 17): the cookie the requester must echo.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// The nonce of the request it answers.
+    pub nonce: u64,
+    /// The cookie to echo in a confirm.
+    pub cookie: Cookie,
+}
+
+/// Confirm (kind 18): the echoed cookie; adds or renews a subscription.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirm {
+    /// Chosen by the receiver; the reply echoes it.
+    pub nonce: u64,
+    /// The cookie from the latest challenge.
+    pub cookie: Cookie,
+}
+
+/// Accept (kind 19): the requester is subscribed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accept {
+    /// The nonce of the confirm it answers.
+    pub nonce: u64,
+    /// How long the subscription lasts without another confirm, in ms.
+    pub lease_ms: u32,
+}
+
+/// Refuse (kind 20): the requester is not subscribed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refuse {
+    /// The nonce of the confirm it answers.
+    pub nonce: u64,
+    /// Why: [`REFUSE_FULL`]; other values are reserved and mean "refused".
+    pub reason: u8,
+}
+
+/// Unsubscribe (kind 21): ends the sender's subscription at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsubscribe {
+    /// Chosen by the receiver (nothing echoes it).
+    pub nonce: u64,
+    /// A valid cookie for the sender's address and client id.
+    pub cookie: Cookie,
+}
+
+/// Ping (kind 22): a round-trip probe from a subscriber.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Chosen by the receiver; the pong echoes it.
+    pub nonce: u64,
+    /// When the ping was sent, on the receiver's clock (ns).
+    pub sent_ns: u64,
+}
+
+/// Pong (kind 23): the answer to a ping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The ping's nonce.
+    pub nonce: u64,
+    /// The ping's `sent_ns`, echoed.
+    pub ping_sent_ns: u64,
+    /// When the broadcaster received the ping, on its clock (ns since the Unix epoch).
+    pub bc_recv_ns: u64,
+}
+
 /// What a packet says, after its header.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Body {
@@ -153,6 +387,22 @@ pub enum Body {
     SenderReport(SenderReport),
     /// A goodbye.
     Goodbye(Goodbye),
+    /// A subscribe request.
+    Subscribe(Subscribe),
+    /// A challenge.
+    Challenge(Challenge),
+    /// A confirm.
+    Confirm(Confirm),
+    /// An accept.
+    Accept(Accept),
+    /// A refuse.
+    Refuse(Refuse),
+    /// An unsubscribe.
+    Unsubscribe(Unsubscribe),
+    /// A ping.
+    Ping(Ping),
+    /// A pong.
+    Pong(Pong),
 }
 
 impl Body {
@@ -162,6 +412,14 @@ impl Body {
             Body::Snapshot(_) => Kind::Snapshot,
             Body::SenderReport(_) => Kind::SenderReport,
             Body::Goodbye(_) => Kind::Goodbye,
+            Body::Subscribe(_) => Kind::Subscribe,
+            Body::Challenge(_) => Kind::Challenge,
+            Body::Confirm(_) => Kind::Confirm,
+            Body::Accept(_) => Kind::Accept,
+            Body::Refuse(_) => Kind::Refuse,
+            Body::Unsubscribe(_) => Kind::Unsubscribe,
+            Body::Ping(_) => Kind::Ping,
+            Body::Pong(_) => Kind::Pong,
         }
     }
 }
@@ -207,6 +465,9 @@ pub enum DecodeError {
     /// A coordinate is NaN, infinite or beyond [`MAX_COORD`].
     #[error("coordinate not finite or out of range")]
     BadCoordinate,
+    /// A padded request's padding is not all zero.
+    #[error("padding not zero")]
+    BadPadding,
     /// Longer than [`MAX_DATAGRAM`] (possible over IPv6); no sender may send it.
     #[error("datagram longer than {MAX_DATAGRAM} bytes")]
     TooLong,
@@ -253,10 +514,9 @@ struct WireHeader {
 
 /// Bytes a packet with `body` and `entities` entity records encodes to.
 pub fn encoded_len(body: &Body, entities: usize) -> usize {
-    match body {
-        Body::Snapshot(_) => SNAPSHOT_FIXED_LEN + entities * ENTITY_LEN,
-        Body::SenderReport(_) => SENDER_REPORT_LEN,
-        Body::Goodbye(_) => GOODBYE_LEN,
+    match body.kind().fixed_len() {
+        Some(len) => len,
+        None => SNAPSHOT_FIXED_LEN + entities * ENTITY_LEN,
     }
 }
 
@@ -303,9 +563,23 @@ pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<us
         _ if !entities.is_empty() => return Err(EncodeError::EntitiesWithoutSnapshot),
         Body::SenderReport(r) => write(&(header, r), out),
         Body::Goodbye(g) => write(&(header, g), out),
+        Body::Subscribe(b) => write(&(header, b), out),
+        Body::Challenge(b) => write(&(header, b), out),
+        Body::Confirm(b) => write(&(header, b), out),
+        Body::Accept(b) => write(&(header, b), out),
+        Body::Refuse(b) => write(&(header, b), out),
+        Body::Unsubscribe(b) => write(&(header, b), out),
+        Body::Ping(b) => write(&(header, b), out),
+        Body::Pong(b) => write(&(header, b), out),
     };
-    debug_assert_eq!(written, need, "derived length disagrees with bincode");
-    Ok(written)
+    debug_assert_eq!(
+        written,
+        HEADER_LEN + packet.body.kind().fields_len() + entities.len() * ENTITY_LEN,
+        "derived length disagrees with bincode"
+    );
+    // Zero padding up to the kind's length (padded requests only).
+    out[written..need].fill(0);
+    Ok(need)
 }
 
 fn write<T: Serialize>(value: &T, out: &mut [u8]) -> usize {
@@ -376,6 +650,14 @@ fn decode_inner(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, D
             let (g, n) = read(rest)?;
             (Body::Goodbye(g), n)
         }
+        Kind::Subscribe => padded(rest, kind, Body::Subscribe)?,
+        Kind::Challenge => read(rest).map(|(b, n)| (Body::Challenge(b), n))?,
+        Kind::Confirm => padded(rest, kind, Body::Confirm)?,
+        Kind::Accept => read(rest).map(|(b, n)| (Body::Accept(b), n))?,
+        Kind::Refuse => read(rest).map(|(b, n)| (Body::Refuse(b), n))?,
+        Kind::Unsubscribe => read(rest).map(|(b, n)| (Body::Unsubscribe(b), n))?,
+        Kind::Ping => padded(rest, kind, Body::Ping)?,
+        Kind::Pong => read(rest).map(|(b, n)| (Body::Pong(b), n))?,
     };
     if used != rest.len() {
         return Err(DecodeError::TrailingBytes(rest.len() - used));
@@ -395,6 +677,24 @@ fn entities_ok(entities: &[Entity]) -> bool {
 
 fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), DecodeError> {
     bincode::serde::decode_from_slice(bytes, CONFIG).map_err(|_| DecodeError::Truncated)
+}
+
+/// Reads a padded request's fields, then its zero padding: the body must
+/// reach the kind's full length, padding included (else `Truncated`: a
+/// request must be as long as the replies it can draw), and the padding
+/// must be all zero (else `BadPadding`). Returns the bytes used.
+fn padded<T: serde::de::DeserializeOwned>(
+    rest: &[u8],
+    kind: Kind,
+    body: fn(T) -> Body,
+) -> Result<(Body, usize), DecodeError> {
+    let (fields, n) = read(rest)?;
+    let end = kind.fixed_len().expect("padded kinds have a fixed length") - HEADER_LEN;
+    let padding = rest.get(n..end).ok_or(DecodeError::Truncated)?;
+    if padding.iter().any(|&b| b != 0) {
+        return Err(DecodeError::BadPadding);
+    }
+    Ok((body(fields), end))
 }
 
 /// Decodes a sequence of entities into a reused buffer, reserving no more
@@ -575,6 +875,152 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(decode(&buf[..n], &mut out), Err(DecodeError::BadCoordinate));
         assert!(out.is_empty());
+    }
+
+    /// One packet of every subscription kind, with every field non-zero.
+    fn subscription_samples() -> Vec<Packet> {
+        let cookie = Cookie {
+            bucket: 170_000_000,
+            mac: [0x5a; MAC_LEN],
+        };
+        let bodies = [
+            Body::Subscribe(Subscribe { nonce: 1 }),
+            Body::Challenge(Challenge { nonce: 2, cookie }),
+            Body::Confirm(Confirm { nonce: 3, cookie }),
+            Body::Accept(Accept {
+                nonce: 4,
+                lease_ms: 5_000,
+            }),
+            Body::Refuse(Refuse {
+                nonce: 5,
+                reason: REFUSE_FULL,
+            }),
+            Body::Unsubscribe(Unsubscribe { nonce: 6, cookie }),
+            Body::Ping(Ping {
+                nonce: 7,
+                sent_ns: 8,
+            }),
+            Body::Pong(Pong {
+                nonce: 9,
+                ping_sent_ns: 10,
+                bc_recv_ns: 11,
+            }),
+        ];
+        bodies
+            .into_iter()
+            .map(|body| Packet {
+                session: 0xc11e_47,
+                seq: 0,
+                body,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn subscription_kinds_round_trip_at_their_stated_lengths() {
+        for p in subscription_samples() {
+            let kind = p.body.kind();
+            assert!(!kind.is_sequenced(), "{kind:?}");
+            let mut buf = [0xa5u8; 128];
+            let n = encode(&p, &[], &mut buf).unwrap();
+            assert_eq!(Some(n), kind.fixed_len(), "{kind:?}");
+            assert_eq!(n, encoded_len(&p.body, 0));
+            assert!(
+                buf[n..].iter().all(|&b| b == 0xa5),
+                "{kind:?} wrote past its end"
+            );
+            let pad = &buf[HEADER_LEN + kind.fields_len()..n];
+            assert!(pad.iter().all(|&b| b == 0), "{kind:?} padding");
+            assert_eq!(decode(&buf[..n], &mut Vec::new()), Ok(p), "{kind:?}");
+            for len in 0..n {
+                assert!(
+                    decode(&buf[..len], &mut Vec::new()).is_err(),
+                    "{kind:?} {len}"
+                );
+            }
+            let mut long = buf[..n].to_vec();
+            long.push(0);
+            assert_eq!(
+                decode(&long, &mut Vec::new()),
+                Err(DecodeError::TrailingBytes(1)),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            [SUBSCRIBE_LEN, CHALLENGE_LEN, CONFIRM_LEN, ACCEPT_LEN],
+            [52, 52, 52, 32]
+        );
+        assert_eq!(
+            [REFUSE_LEN, UNSUBSCRIBE_LEN, PING_LEN, PONG_LEN],
+            [29, 52, 44, 44]
+        );
+    }
+
+    #[test]
+    fn no_reply_is_longer_than_a_request_that_draws_it() {
+        let len = |k: Kind| k.fixed_len().unwrap();
+        let draws = [
+            (Kind::Subscribe, &[Kind::Challenge][..]),
+            (
+                Kind::Confirm,
+                &[Kind::Challenge, Kind::Accept, Kind::Refuse][..],
+            ),
+            (Kind::Ping, &[Kind::Pong][..]),
+            (Kind::Unsubscribe, &[][..]),
+        ];
+        for (request, replies) in draws {
+            assert!(request.is_request());
+            for &reply in replies {
+                assert!(!reply.is_request());
+                assert!(len(reply) <= len(request), "{reply:?} > {request:?}");
+            }
+        }
+        for k in Kind::ALL.into_iter().filter(|k| !k.is_request()) {
+            assert!(len_or_max(k) <= MAX_REPLY_LEN || k.is_sequenced(), "{k:?}");
+        }
+        assert!(SUBSCRIBE_LEN >= MAX_REPLY_LEN);
+    }
+
+    fn len_or_max(k: Kind) -> usize {
+        k.fixed_len().unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn padding_must_be_zero_and_complete() {
+        for p in subscription_samples() {
+            let kind = p.body.kind();
+            let mut buf = [0u8; 128];
+            let n = encode(&p, &[], &mut buf).unwrap();
+            let fields_end = HEADER_LEN + kind.fields_len();
+            if fields_end == n {
+                continue; // not padded
+            }
+            for at in fields_end..n {
+                let mut b = buf;
+                b[at] = 1;
+                assert_eq!(
+                    decode(&b[..n], &mut Vec::new()),
+                    Err(DecodeError::BadPadding),
+                    "{kind:?} byte {at}"
+                );
+            }
+            assert_eq!(
+                decode(&buf[..n - 1], &mut Vec::new()),
+                Err(DecodeError::Truncated),
+                "{kind:?} one byte short"
+            );
+        }
+    }
+
+    #[test]
+    fn kind_bytes_are_stable() {
+        let bytes: Vec<u8> = Kind::ALL.iter().map(|&k| k as u8).collect();
+        assert_eq!(bytes, [1, 2, 3, 16, 17, 18, 19, 20, 21, 22, 23]);
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_u8(k as u8), Some(k));
+        }
+        assert_eq!(Kind::from_u8(24), None);
+        assert_eq!(Kind::from_u8(4), None);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::fs;
 use std::path::PathBuf;
 
 use tickcast::wire::{
-    self, Body, DecodeError, Entity, Goodbye, Packet, SenderReport, SnapshotHead,
+    self, Accept, Body, Challenge, Confirm, Cookie, DecodeError, Entity, Goodbye, Packet, Ping,
+    Pong, Refuse, SenderReport, SnapshotHead, Subscribe, Unsubscribe,
 };
 
 /// What a vector file says about its bytes.
@@ -31,8 +32,8 @@ struct Vector {
     name: String,
     bytes: Vec<u8>,
     expect: Expect,
-    /// `# field: name = value`, in file order.
-    fields: Vec<(String, u64)>,
+    /// `# field: name = value`, in file order (u128 so a 16-byte `mac` fits).
+    fields: Vec<(String, u128)>,
     /// `# entity: id x y z`, in file order.
     entities: Vec<Entity>,
 }
@@ -60,8 +61,13 @@ fn load_all() -> Vec<Vector> {
 
 /// Integers are decimal, or hexadecimal after `0x`.
 fn parse_u64(name: &str, s: &str) -> u64 {
+    u64::try_from(parse_u128(name, s)).unwrap_or_else(|_| panic!("{name}: {s:?} beyond u64"))
+}
+
+/// A field value: up to 128 bits, for the 16-byte `mac`.
+fn parse_u128(name: &str, s: &str) -> u128 {
     let r = match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
+        Some(hex) => u128::from_str_radix(hex, 16),
         None => s.parse(),
     };
     r.unwrap_or_else(|_| panic!("{name}: bad integer {s:?}"))
@@ -106,7 +112,7 @@ fn parse(name: &str, text: &str) -> Vector {
                     let (k, v) = value
                         .split_once('=')
                         .unwrap_or_else(|| panic!("{at}: field must be `name = value`"));
-                    fields.push((k.trim().to_string(), parse_u64(&at, v.trim())));
+                    fields.push((k.trim().to_string(), parse_u128(&at, v.trim())));
                 }
                 "entity" => {
                     let w: Vec<&str> = value.split_whitespace().collect();
@@ -172,69 +178,127 @@ fn parse(name: &str, text: &str) -> Vector {
     }
 }
 
+/// A valid vector's `# field:` values, taken one by one so that a missing
+/// or left-over field is an error.
+struct Fields<'a> {
+    name: &'a str,
+    map: BTreeMap<&'a str, u128>,
+}
+
+impl Fields<'_> {
+    fn take128(&mut self, k: &str) -> u128 {
+        self.map
+            .remove(k)
+            .unwrap_or_else(|| panic!("{}: missing `# field: {k} = ...`", self.name))
+    }
+
+    /// A field of at most `max`.
+    fn take_max(&mut self, k: &str, max: u64) -> u64 {
+        let val = self.take128(k);
+        assert!(
+            val <= u128::from(max),
+            "{}: field {k} = {val} does not fit",
+            self.name
+        );
+        val as u64
+    }
+
+    fn take(&mut self, k: &str) -> u64 {
+        self.take_max(k, u64::MAX)
+    }
+
+    /// The cookie: `bucket`, and `mac`, its 16 bytes in datagram order
+    /// written as one big-endian hex number.
+    fn cookie(&mut self) -> Cookie {
+        Cookie {
+            bucket: self.take("bucket"),
+            mac: self.take128("mac").to_be_bytes(),
+        }
+    }
+}
+
 /// The packet a valid vector's comments describe, built without the decoder.
 fn expected_packet(v: &Vector, kind: &str) -> Packet {
-    let mut fields: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut f = Fields {
+        name: &v.name,
+        map: BTreeMap::new(),
+    };
     for (k, val) in &v.fields {
         assert!(
-            fields.insert(k, *val).is_none(),
+            f.map.insert(k, *val).is_none(),
             "{}: field {k} given twice",
             v.name
         );
     }
-    let mut take = |k: &str| {
-        fields
-            .remove(k)
-            .unwrap_or_else(|| panic!("{}: missing `# field: {k} = ...`", v.name))
-    };
-    let narrow = |k: &str, val: u64, max: u64| {
-        assert!(val <= max, "{}: field {k} = {val} does not fit", v.name);
-        val
-    };
-    let session = take("session");
-    let seq = take("seq");
-    let seq = narrow("seq", seq, u32::MAX.into()) as u32;
+    let session = f.take("session");
+    let seq = f.take_max("seq", u32::MAX.into()) as u32;
     let body = match kind {
         "snapshot" => {
-            let count = take("count");
+            let count = f.take("count");
             assert_eq!(
                 count,
                 v.entities.len() as u64,
                 "{}: count vs `# entity:` lines",
                 v.name
             );
-            let (tick, scheduled_ns, sent_ns) =
-                (take("tick"), take("scheduled_ns"), take("sent_ns"));
-            let (part, parts) = (take("part"), take("parts"));
             Body::Snapshot(SnapshotHead {
-                tick,
-                scheduled_ns,
-                sent_ns,
-                part: narrow("part", part, u16::MAX.into()) as u16,
-                parts: narrow("parts", parts, u16::MAX.into()) as u16,
+                tick: f.take("tick"),
+                scheduled_ns: f.take("scheduled_ns"),
+                sent_ns: f.take("sent_ns"),
+                part: f.take_max("part", u16::MAX.into()) as u16,
+                parts: f.take_max("parts", u16::MAX.into()) as u16,
             })
         }
         "sender_report" => Body::SenderReport(SenderReport {
-            sent_ns: take("sent_ns"),
-            packets_sent: take("packets_sent"),
-            ticks_sent: take("ticks_sent"),
-            ticks_skipped: take("ticks_skipped"),
+            sent_ns: f.take("sent_ns"),
+            packets_sent: f.take("packets_sent"),
+            ticks_sent: f.take("ticks_sent"),
+            ticks_skipped: f.take("ticks_skipped"),
         }),
-        "goodbye" => {
-            let sent_ns = take("sent_ns");
-            let final_seq = take("final_seq");
-            Body::Goodbye(Goodbye {
-                sent_ns,
-                final_seq: narrow("final_seq", final_seq, u32::MAX.into()) as u32,
-                packets_sent: take("packets_sent"),
-            })
-        }
+        "goodbye" => Body::Goodbye(Goodbye {
+            sent_ns: f.take("sent_ns"),
+            final_seq: f.take_max("final_seq", u32::MAX.into()) as u32,
+            packets_sent: f.take("packets_sent"),
+        }),
+        "subscribe" => Body::Subscribe(Subscribe {
+            nonce: f.take("nonce"),
+        }),
+        "challenge" => Body::Challenge(Challenge {
+            nonce: f.take("nonce"),
+            cookie: f.cookie(),
+        }),
+        "confirm" => Body::Confirm(Confirm {
+            nonce: f.take("nonce"),
+            cookie: f.cookie(),
+        }),
+        "accept" => Body::Accept(Accept {
+            nonce: f.take("nonce"),
+            lease_ms: f.take_max("lease_ms", u32::MAX.into()) as u32,
+        }),
+        "refuse" => Body::Refuse(Refuse {
+            nonce: f.take("nonce"),
+            reason: f.take_max("reason", u8::MAX.into()) as u8,
+        }),
+        "unsubscribe" => Body::Unsubscribe(Unsubscribe {
+            nonce: f.take("nonce"),
+            cookie: f.cookie(),
+        }),
+        "ping" => Body::Ping(Ping {
+            nonce: f.take("nonce"),
+            sent_ns: f.take("sent_ns"),
+        }),
+        "pong" => Body::Pong(Pong {
+            nonce: f.take("nonce"),
+            ping_sent_ns: f.take("ping_sent_ns"),
+            bc_recv_ns: f.take("bc_recv_ns"),
+        }),
         other => panic!("{}: unknown kind name {other:?}", v.name),
     };
     assert!(
-        fields.is_empty(),
-        "{}: fields the kind does not have: {fields:?}",
-        v.name
+        f.map.is_empty(),
+        "{}: fields the kind does not have: {:?}",
+        v.name,
+        f.map
     );
     if !matches!(body, Body::Snapshot(_)) {
         assert!(
@@ -242,6 +306,9 @@ fn expected_packet(v: &Vector, kind: &str) -> Packet {
             "{}: entities on a non-snapshot",
             v.name
         );
+    }
+    if !body.kind().is_sequenced() {
+        assert_eq!(seq, 0, "{}: a subscription kind carries seq 0", v.name);
     }
     Packet { session, seq, body }
 }
@@ -368,7 +435,7 @@ fn every_packet_kind_has_a_valid_vector() {
             _ => known.push(b),
         }
     }
-    assert!(known.len() >= 3, "known kinds {known:?}");
+    assert!(known.len() >= 11, "known kinds {known:?}");
     for b in known {
         assert!(
             vectors
@@ -395,6 +462,17 @@ fn sizes_stated_in_the_spec_match_the_codec() {
     );
     assert_eq!(wire::entities_per_part(wire::MAX_DATAGRAM), Some(4090));
     assert_eq!(wire::MAX_COORD, 1.0e9);
+    // "Subscription kinds": every request that draws a reply is as long as
+    // the longest reply it can draw.
+    assert_eq!(wire::SUBSCRIBE_LEN, 52);
+    assert_eq!(wire::CHALLENGE_LEN, 52);
+    assert_eq!(wire::CONFIRM_LEN, 52);
+    assert_eq!(wire::ACCEPT_LEN, 32);
+    assert_eq!(wire::REFUSE_LEN, 29);
+    assert_eq!(wire::UNSUBSCRIBE_LEN, 52);
+    assert_eq!(wire::PING_LEN, 44);
+    assert_eq!(wire::PONG_LEN, 44);
+    assert_eq!(wire::MAX_REPLY_LEN, 52);
 }
 
 #[test]
