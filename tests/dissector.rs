@@ -525,15 +525,6 @@ fn expert_for(error: &str) -> &'static str {
     }
 }
 
-/// Whether `error` is `UnknownKind(k)` for a kind the dissector decodes.
-fn unknown_kind_the_dissector_knows(error: &str) -> bool {
-    error
-        .strip_prefix("UnknownKind(")
-        .and_then(|k| k.strip_suffix(')'))
-        .and_then(|k| k.parse::<u64>().ok())
-        .is_some_and(|k| KINDS.iter().any(|&(_, n)| n == k))
-}
-
 /// Every vector in `proto/vectors/`, through text2pcap and tshark: valid
 /// ones decode to exactly their `# field:` and `# entity:` comments, invalid
 /// ones raise the expert info matching their `# expect:` reason.
@@ -615,18 +606,6 @@ fn dissector_decodes_every_vector_as_its_comments_say() {
                     v.name
                 );
             }
-            (None, Some(error)) if unknown_kind_the_dissector_knows(error) => {
-                // A v1 vector rejecting a kind the subscription protocol
-                // defines: the dissector reads it as that kind, and its length
-                // (or padding) is wrong for it.
-                assert!(
-                    f.contains_key("tickcast.bad_padding")
-                        || f.contains_key("tickcast.truncated")
-                        || f.contains_key("tickcast.trailing_bytes"),
-                    "{}: expected a length expert for {error}: {f:?}",
-                    v.name
-                );
-            }
             (None, Some(error)) => {
                 let expert = expert_for(error);
                 assert!(
@@ -640,6 +619,11 @@ fn dissector_decodes_every_vector_as_its_comments_say() {
     }
     kinds_seen.sort();
     kinds_seen.dedup();
+    let every_kind: Vec<u64> = KINDS.iter().map(|&(_, n)| n).collect();
+    assert_eq!(
+        kinds_seen, every_kind,
+        "every packet kind decoded from a valid vector"
+    );
     println!(
         "dissector: {} vectors decoded; kinds with a valid vector: {kinds_seen:?}",
         vectors.len()
