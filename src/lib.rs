@@ -20,6 +20,8 @@ pub mod report;
 pub mod schedule;
 pub mod sim;
 pub mod stats;
+pub mod subscriber;
+pub mod subscription;
 pub mod tracker;
 pub mod wire;
 pub mod world;

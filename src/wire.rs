@@ -150,7 +150,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn from_u8(b: u8) -> Option<Kind> {
+    /// The kind with this kind byte, if this version defines one.
+    pub fn from_u8(b: u8) -> Option<Kind> {
         match b {
             1 => Some(Kind::Snapshot),
             2 => Some(Kind::SenderReport),
