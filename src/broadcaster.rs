@@ -1,8 +1,10 @@
 //! The broadcaster runtime: one UDP socket and one thread that sends the
 //! [`sim`](crate::sim) world's snapshots on the [`schedule`](crate::schedule)'s
-//! deadlines to every destination and the multicast group. This is the thin
+//! deadlines to every destination, the multicast group, the subnet
+//! broadcast addresses and every subscribed receiver. This is the thin
 //! layer that owns the clock, the socket and the thread; what to send and
-//! when is decided by the sans-IO modules.
+//! when is decided by the sans-IO modules ([`subscription`](crate::subscription)
+//! answers the receivers that subscribe).
 //!
 //! # Guarantees
 //!
@@ -27,6 +29,13 @@
 //! * **No allocation per tick.** Positions, the datagram buffer and the
 //!   lateness samples awaiting publication are reused buffers; the figures
 //!   are published with `try_lock`, so a reader never stalls the thread.
+//! * **Subscriptions do not disturb the ticks.** The thread reads its socket
+//!   without blocking once per loop iteration, and while it sleeps before a
+//!   deadline it waits on the socket itself (`ppoll`, nanosecond timeout),
+//!   so a request is answered at once; the last stretch before a deadline
+//!   (the learned [`WakeMargin`]) is still spun, not read. At most
+//!   [`SERVE_BATCH`] datagrams are handled between two looks at the clock,
+//!   so a flood of requests delays no tick by more than one batch.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -41,9 +50,14 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock;
+use crate::net;
 use crate::schedule::{Action, Schedule, WakeMargin};
 use crate::sim::SimWorld;
 use crate::stats::{self, LatencySummary, LATENCY_MAX_NS};
+use crate::subscription::{
+    SubscriptionConfig, SubscriptionConfigError, SubscriptionCounts, Subscriptions,
+    DEFAULT_COOKIE_PERIOD, DEFAULT_LEASE, DEFAULT_MAX_SUBSCRIBERS,
+};
 use crate::wire::{self, Body, Entity, Goodbye, Packet, SenderReport, SnapshotHead};
 
 /// Highest tick rate accepted, in hertz.
@@ -62,6 +76,8 @@ const STOP_CHECK: Duration = Duration::from_millis(5);
 /// Lateness samples kept while a reader holds the figures' lock; when full,
 /// the thread waits for the lock rather than allocating.
 const PENDING_SAMPLES: usize = 1024;
+/// Most datagrams read from the socket between two looks at the clock.
+pub const SERVE_BATCH: usize = 64;
 
 /// What to broadcast, where and how fast. Build it with `..Default::default()`
 /// and check it with [`BroadcastConfig::validate`] (which
@@ -72,15 +88,31 @@ pub struct BroadcastConfig {
     pub destinations: Vec<SocketAddr>,
     /// Multicast group (address and port); every packet goes to it too.
     pub group: Option<SocketAddr>,
-    /// Outgoing interface for an IPv4 group, by its address (default
-    /// 127.0.0.1). An IPv6 group uses the system's default interface.
+    /// Subnet broadcast destinations (e.g. 192.168.1.255:47474), IPv4 only;
+    /// every packet goes to each, with SO_BROADCAST set.
+    pub broadcast: Vec<SocketAddr>,
+    /// Outgoing interface for the group, by its address (default
+    /// 127.0.0.1): an IPv4 address for an IPv4 group, an IPv6 address (of
+    /// the interface to use) for an IPv6 group.
     pub interface: IpAddr,
     /// Multicast TTL (IPv4) or hop limit (IPv6), at most 255 (default 1: this subnet).
     pub multicast_ttl: u32,
     /// Whether this host's own members of the group receive it (default true).
     pub multicast_loop: bool,
-    /// Local address to send from (default 0.0.0.0:0; see [`BroadcastConfig::bind_addr`]).
+    /// Local address to send from, and where receivers subscribe (default
+    /// 0.0.0.0:0; see [`BroadcastConfig::bind_addr`]). Bind a specific
+    /// address when the host has several: replies leave from the address
+    /// the kernel picks for each receiver, and a receiver only takes them
+    /// from the address it subscribed to.
     pub bind: SocketAddr,
+    /// Most receivers subscribed at once (default 64); 0 turns subscriptions
+    /// off: the socket is then never read.
+    pub max_subscribers: usize,
+    /// How long a subscription lasts without a heartbeat (default 5 s).
+    pub lease: Duration,
+    /// Cookie time bucket: a cookie is valid in its bucket and the next
+    /// (default 10 s).
+    pub cookie_period: Duration,
     /// Entities in the simulated world (default 100).
     pub entities: u32,
     /// Ticks per second, in (0, 10000], taken to the nearest µHz (default 60).
@@ -109,10 +141,14 @@ impl Default for BroadcastConfig {
         BroadcastConfig {
             destinations: Vec::new(),
             group: None,
+            broadcast: Vec::new(),
             interface: IpAddr::V4(Ipv4Addr::LOCALHOST),
             multicast_ttl: 1,
             multicast_loop: true,
             bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
+            lease: DEFAULT_LEASE,
+            cookie_period: DEFAULT_COOKIE_PERIOD,
             entities: 100,
             rate_hz: 60.0,
             duration: None,
@@ -130,8 +166,10 @@ impl Default for BroadcastConfig {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// Nowhere to send.
-    #[error("no destination and no multicast group given")]
+    /// Nowhere to send, and subscriptions are off.
+    #[error(
+        "no destination, multicast group or broadcast address given, and subscriptions are off"
+    )]
     NoDestination,
     /// The rate is not a usable number of ticks per second.
     #[error("tick rate {0} Hz is not in (0, {MAX_RATE_HZ}] (at 1 µHz resolution)")]
@@ -142,14 +180,23 @@ pub enum ConfigError {
     /// The group address is not a multicast address.
     #[error("group address {0} is not a multicast address")]
     GroupNotMulticast(SocketAddr),
-    /// An IPv4 group needs an IPv4 interface address.
-    #[error("multicast interface {interface} is not an IPv4 address, as group {group} needs")]
+    /// The group's interface must be given by an address of the group's family.
+    #[error(
+        "multicast interface {interface} is not an {} address, as group {group} needs",
+        if .group.is_ipv4() { "IPv4" } else { "IPv6" }
+    )]
     InterfaceFamily {
         /// The configured interface.
         interface: IpAddr,
-        /// The IPv4 group.
+        /// The group.
         group: SocketAddr,
     },
+    /// Subnet broadcast exists in IPv4 only.
+    #[error("broadcast address {0} is not an IPv4 address (IPv6 has no broadcast; use a group)")]
+    BroadcastNotIpv4(SocketAddr),
+    /// The subscription lease or cookie period is unusable.
+    #[error(transparent)]
+    Subscription(#[from] SubscriptionConfigError),
     /// The multicast TTL does not fit in the IP header.
     #[error("multicast TTL {0} is above 255")]
     BadTtl(u32),
@@ -181,7 +228,7 @@ pub enum ConfigError {
 impl BroadcastConfig {
     /// Checks that this configuration can run; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.destinations.is_empty() && self.group.is_none() {
+        if self.targets().next().is_none() && self.max_subscribers == 0 {
             return Err(ConfigError::NoDestination);
         }
         let rate_ok = self.rate_hz > 0.0 && self.rate_hz <= MAX_RATE_HZ;
@@ -194,7 +241,7 @@ impl BroadcastConfig {
             if !group.ip().is_multicast() {
                 return Err(ConfigError::GroupNotMulticast(group));
             }
-            if group.is_ipv4() && !self.interface.is_ipv4() {
+            if group.is_ipv4() != self.interface.is_ipv4() {
                 return Err(ConfigError::InterfaceFamily {
                     interface: self.interface,
                     group,
@@ -215,6 +262,12 @@ impl BroadcastConfig {
         if self.report_interval.is_zero() {
             return Err(ConfigError::ZeroReportInterval);
         }
+        if let Some(&b) = self.broadcast.iter().find(|b| !b.is_ipv4()) {
+            return Err(ConfigError::BroadcastNotIpv4(b));
+        }
+        if self.max_subscribers > 0 {
+            self.subscription_config(0).validate()?;
+        }
         let bind = self.bind_addr();
         if let Some(addr) = self.targets().find(|a| a.is_ipv4() != bind.is_ipv4()) {
             return Err(ConfigError::FamilyMismatch { addr, bind });
@@ -234,9 +287,23 @@ impl BroadcastConfig {
         }
     }
 
-    /// Every address a packet is sent to: the destinations, then the group.
+    /// Every fixed address a packet is sent to: the destinations, the
+    /// group, then the broadcast addresses (subscribers come on top).
     fn targets(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.destinations.iter().copied().chain(self.group)
+        self.destinations
+            .iter()
+            .copied()
+            .chain(self.group)
+            .chain(self.broadcast.iter().copied())
+    }
+
+    fn subscription_config(&self, session: u64) -> SubscriptionConfig {
+        SubscriptionConfig {
+            session,
+            max_subscribers: self.max_subscribers,
+            lease: self.lease,
+            cookie_period: self.cookie_period,
+        }
     }
 }
 
@@ -252,29 +319,39 @@ pub enum BroadcastError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    // The OS error is in each message, so it is not also a `source` (a
+    // printer of the error chain would say it twice).
     /// The socket could not be created.
-    #[error("cannot create a UDP socket for {addr}: {source}")]
+    #[error("cannot create a UDP socket for {addr}: {error}")]
     Socket {
         /// The address it was for.
         addr: SocketAddr,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// The local address could not be bound (in use, not available, …).
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind {addr}: {error}")]
     Bind {
         /// The address that could not be bound.
         addr: SocketAddr,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
-    /// A multicast socket option was refused.
-    #[error("cannot set up sending to multicast group {group}: {source}")]
+    /// A multicast socket option was refused, or the interface is not found.
+    #[error("cannot set up sending to multicast group {group}: {error}")]
     Multicast {
         /// The group.
         group: SocketAddr,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
+    },
+    /// SO_BROADCAST was refused.
+    #[error("cannot set up sending to broadcast address {addr}: {error}")]
+    Broadcast {
+        /// The first broadcast address.
+        addr: SocketAddr,
+        /// The OS error.
+        error: io::Error,
     },
     /// The thread could not be spawned.
     #[error("cannot start the broadcast thread: {0}")]
@@ -304,6 +381,10 @@ pub struct BroadcastFigures {
     pub last_error: Option<String>,
     /// How late each sent tick went out: actual start − deadline, in ns.
     pub lateness: Histogram<u64>,
+    /// Receivers subscribed now.
+    pub subscribers: usize,
+    /// What the subscription table has done (all zero when subscriptions are off).
+    pub subscriptions: SubscriptionCounts,
 }
 
 impl Default for BroadcastFigures {
@@ -318,6 +399,8 @@ impl Default for BroadcastFigures {
             send_errors: 0,
             last_error: None,
             lateness: stats::latency_histogram(),
+            subscribers: 0,
+            subscriptions: SubscriptionCounts::default(),
         }
     }
 }
@@ -335,6 +418,16 @@ impl BroadcastFigures {
             send_errors: self.send_errors,
             last_error: self.last_error.clone(),
             lateness_us: LatencySummary::of(&self.lateness),
+            subscribers: self.subscribers,
+            subscribe_requests: self.subscriptions.subscribes,
+            challenges_sent: self.subscriptions.challenges_sent,
+            accepted: self.subscriptions.accepted,
+            renewed: self.subscriptions.renewed,
+            refused_full: self.subscriptions.refused_full,
+            bad_cookie: self.subscriptions.bad_cookie,
+            expired: self.subscriptions.expired,
+            unsubscribed: self.subscriptions.unsubscribed,
+            pongs: self.subscriptions.pongs,
         }
     }
 }
@@ -353,6 +446,22 @@ pub struct BroadcastSummary {
     pub last_error: Option<String>,
     /// Tick lateness percentiles, in µs.
     pub lateness_us: LatencySummary,
+    /// Receivers subscribed at the time of the figures.
+    pub subscribers: usize,
+    /// Valid subscribes received (each answered with a challenge).
+    pub subscribe_requests: u64,
+    pub challenges_sent: u64,
+    /// Subscriptions added.
+    pub accepted: u64,
+    /// Heartbeats that renewed a subscription.
+    pub renewed: u64,
+    pub refused_full: u64,
+    /// Confirms and unsubscribes with a wrong cookie (never answered).
+    pub bad_cookie: u64,
+    /// Subscriptions whose lease ran out.
+    pub expired: u64,
+    pub unsubscribed: u64,
+    pub pongs: u64,
 }
 
 /// Stops a running broadcaster from any thread (a Ctrl-C handler, say),
@@ -389,27 +498,46 @@ impl Broadcaster {
         config.validate()?;
         let addr = config.bind_addr();
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
-            .map_err(|source| BroadcastError::Socket { addr, source })?;
+            .map_err(|error| BroadcastError::Socket { addr, error })?;
         if let Some(group) = config.group {
             set_multicast(&socket, group, &config)
-                .map_err(|source| BroadcastError::Multicast { group, source })?;
+                .map_err(|error| BroadcastError::Multicast { group, error })?;
+        }
+        if let Some(&first) = config.broadcast.first() {
+            socket
+                .set_broadcast(true)
+                .map_err(|error| BroadcastError::Broadcast { addr: first, error })?;
         }
         socket
             .bind(&addr.into())
-            .map_err(|source| BroadcastError::Bind { addr, source })?;
+            .map_err(|error| BroadcastError::Bind { addr, error })?;
         let socket = UdpSocket::from(socket);
         let local_addr = socket
             .local_addr()
-            .map_err(|source| BroadcastError::Bind { addr, source })?;
+            .map_err(|error| BroadcastError::Bind { addr, error })?;
 
         let session = config.session.unwrap_or_else(rand::random);
         let first_seq = config.first_seq.unwrap_or_else(rand::random);
+        let subscriptions = (config.max_subscribers > 0).then(|| {
+            // A fresh secret each start: a restarted broadcaster's cookies
+            // differ, and its predecessor's are rejected.
+            Subscriptions::new(rand::random(), config.subscription_config(session))
+                .expect("validated subscription config")
+        });
         let shared = Arc::new(Mutex::new(BroadcastFigures {
             session,
             ..BroadcastFigures::default()
         }));
         let flag = Arc::new(AtomicBool::new(false));
-        let runner = Runner::new(&config, socket, session, first_seq, &shared, &flag);
+        let runner = Runner::new(
+            &config,
+            socket,
+            session,
+            first_seq,
+            subscriptions,
+            &shared,
+            &flag,
+        );
         let thread = thread::Builder::new()
             .name(THREAD_NAME.into())
             .spawn(move || runner.run())
@@ -443,7 +571,7 @@ impl Broadcaster {
 
     /// Whether the thread has finished (its duration ran out, or it was stopped).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().map_or(true, JoinHandle::is_finished)
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// A handle that stops this broadcaster from elsewhere.
@@ -496,13 +624,15 @@ fn set_multicast(socket: &Socket, group: SocketAddr, config: &BroadcastConfig) -
             socket.set_multicast_ttl_v4(config.multicast_ttl)?;
             socket.set_multicast_loop_v4(config.multicast_loop)
         }
-        (IpAddr::V6(_), _) => {
+        (IpAddr::V6(_), IpAddr::V6(_)) => {
+            let index = net::interface_index(config.interface).map_err(io::Error::other)?;
+            socket.set_multicast_if_v6(index)?;
             socket.set_multicast_hops_v6(config.multicast_ttl)?;
             socket.set_multicast_loop_v6(config.multicast_loop)
         }
-        (IpAddr::V4(_), IpAddr::V6(_)) => Err(io::Error::new(
+        _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "an IPv4 group needs an IPv4 interface address",
+            "the group and the interface address are of different IP families",
         )),
     }
 }
@@ -522,6 +652,11 @@ struct Counts {
 struct Output {
     socket: UdpSocket,
     targets: Vec<SocketAddr>,
+    /// The subscription table; `None` when subscriptions are off.
+    subs: Option<Subscriptions>,
+    /// Receive buffers for requests.
+    rx_buf: Vec<u8>,
+    rx_cmsg: Vec<u8>,
     session: u64,
     seq: u32,
     buf: Vec<u8>,
@@ -547,7 +682,8 @@ impl Output {
         let len = wire::encode(&packet, entities, &mut self.buf)
             .expect("validated budget, computed parts and bounded sim positions always encode");
         let datagram = &self.buf[..len];
-        for target in &self.targets {
+        let subscribers = self.subs.iter().flat_map(Subscriptions::destinations);
+        for target in self.targets.iter().copied().chain(subscribers) {
             match self.socket.send_to(datagram, target) {
                 Ok(n) => {
                     self.counts.datagrams_sent += 1;
@@ -563,6 +699,37 @@ impl Output {
             }
         }
         seq
+    }
+
+    /// Reads up to [`SERVE_BATCH`] datagrams waiting on the socket, without
+    /// blocking, and sends the subscription table's replies; then expires
+    /// what has run out by `now_ns`. Returns true if the batch filled (more
+    /// may be waiting).
+    fn serve(&mut self, now_ns: u64) -> bool {
+        let Some(subs) = self.subs.as_mut() else {
+            return false;
+        };
+        let mut filled = true;
+        for _ in 0..SERVE_BATCH {
+            match net::recv_from_counting_drops(&self.socket, &mut self.rx_buf, &mut self.rx_cmsg) {
+                Ok(r) => {
+                    let Some(from) = r.from else { continue };
+                    if let Some(reply) = subs.handle(now_ns, from, &self.rx_buf[..r.len]) {
+                        // A lost reply is the requester's to retry.
+                        let _ = self.socket.send_to(reply.bytes(), reply.destination);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // An ICMP error for an earlier send, not a datagram.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(_) => {
+                    filled = false;
+                    break;
+                }
+            }
+        }
+        subs.poll_expired(now_ns);
+        filled
     }
 
     fn send_report(&mut self) {
@@ -614,6 +781,10 @@ impl Output {
         if let Some(e) = self.pending_error.take() {
             figures.last_error = Some(e);
         }
+        if let Some(subs) = &self.subs {
+            figures.subscribers = subs.len();
+            figures.subscriptions = subs.counts();
+        }
         for ns in self.pending_late.drain(..) {
             figures.lateness.saturating_record(ns);
         }
@@ -640,6 +811,7 @@ impl Runner {
         socket: UdpSocket,
         session: u64,
         first_seq: u32,
+        subs: Option<Subscriptions>,
         shared: &Arc<Mutex<BroadcastFigures>>,
         stop: &Arc<AtomicBool>,
     ) -> Runner {
@@ -660,6 +832,16 @@ impl Runner {
             out: Output {
                 socket,
                 targets: config.targets().collect(),
+                rx_buf: vec![
+                    0;
+                    if subs.is_some() {
+                        wire::MAX_DATAGRAM
+                    } else {
+                        0
+                    }
+                ],
+                rx_cmsg: Vec::new(),
+                subs,
                 session,
                 seq: first_seq,
                 buf: vec![0; buf_len],
@@ -685,11 +867,12 @@ impl Runner {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
+            self.out.serve(now_ns(wall0, t0));
             if self.limit.is_some_and(|n| self.schedule.next_tick() >= n) {
                 break;
             }
             match self.schedule.poll(t0.elapsed()) {
-                Action::Wait { until } => self.wait_until(t0, until),
+                Action::Wait { until } => self.wait_until(t0, wall0, until),
                 Action::Send {
                     tick,
                     late,
@@ -741,8 +924,11 @@ impl Runner {
     }
 
     /// Sleeps until `until − spin`, then spins to `until`; returns early if
-    /// stopped, looking at the stop flag at least every [`STOP_CHECK`].
-    fn wait_until(&mut self, t0: Instant, until: Duration) {
+    /// stopped, looking at the stop flag at least every [`STOP_CHECK`]. With
+    /// subscriptions on, it sleeps on the socket instead, and answers what
+    /// arrives at once; only sleeps that ran their full time teach the
+    /// [`WakeMargin`].
+    fn wait_until(&mut self, t0: Instant, wall0: u64, until: Duration) {
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
@@ -756,13 +942,26 @@ impl Runner {
             if left > margin {
                 let asked = (left - margin).min(STOP_CHECK);
                 let before = t0.elapsed();
-                thread::park_timeout(asked);
+                if self.out.subs.is_none() {
+                    thread::park_timeout(asked);
+                } else if matches!(net::wait_readable(&self.out.socket, asked), Ok(true)) {
+                    self.out.serve(now_ns(wall0, t0));
+                    continue;
+                }
                 self.wake.record(asked, t0.elapsed() - before);
             } else {
                 std::hint::spin_loop();
             }
         }
     }
+}
+
+/// The subscription table's clock: monotonic (so a wall-clock step cannot
+/// expire every lease at once), anchored to the wall clock at start, so it
+/// reads as the protocol's ns since the Unix epoch (as in a pong).
+fn now_ns(wall0: u64, t0: Instant) -> u64 {
+    let elapsed = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    wall0.saturating_add(elapsed)
 }
 
 /// The first multiple of `interval` after `now`.
@@ -1035,9 +1234,36 @@ mod tests {
         };
         let cases: Vec<(BroadcastConfig, ConfigError, &str)> = vec![
             (
-                BroadcastConfig::default(),
+                BroadcastConfig {
+                    max_subscribers: 0,
+                    ..BroadcastConfig::default()
+                },
                 ConfigError::NoDestination,
-                "no destination and no multicast group given",
+                "no destination, multicast group or broadcast address given, and subscriptions are off",
+            ),
+            (
+                BroadcastConfig {
+                    broadcast: vec!["[::1]:9000".parse().unwrap()],
+                    ..ok.clone()
+                },
+                ConfigError::BroadcastNotIpv4("[::1]:9000".parse().unwrap()),
+                "broadcast address [::1]:9000 is not an IPv4 address (IPv6 has no broadcast; use a group)",
+            ),
+            (
+                group("[ff02::1]:5000"),
+                ConfigError::InterfaceFamily {
+                    interface: "127.0.0.1".parse().unwrap(),
+                    group: "[ff02::1]:5000".parse().unwrap(),
+                },
+                "multicast interface 127.0.0.1 is not an IPv6 address, as group [ff02::1]:5000 needs",
+            ),
+            (
+                BroadcastConfig {
+                    lease: Duration::ZERO,
+                    ..ok.clone()
+                },
+                ConfigError::Subscription(SubscriptionConfigError::BadLease(Duration::ZERO)),
+                "subscription lease 0ns is not between 1 ms and 4294967295 ms",
             ),
             (
                 BroadcastConfig {

@@ -1,13 +1,17 @@
-//! Socket setup and the one receive call that needs more than std offers.
+//! Socket setup and the few calls that need more than std offers.
 //!
 //! Owns: binding receive sockets (unicast, or multicast with group join on a
-//! chosen interface and a shareable port), and `recvmsg` with the kernel's
-//! per-socket drop counter (SO_RXQ_OVFL) on Linux. Everything else about
-//! sockets stays in std, socket2 and mio.
+//! chosen interface and a shareable port); `recvmsg` with the sender's
+//! address and the kernel's per-socket drop counter (SO_RXQ_OVFL) on Linux;
+//! waiting for a socket to become readable with a nanosecond timeout
+//! (`ppoll`), so the broadcaster can sleep until its next tick and still
+//! answer at once; and telling whether an address is this host's.
+//! Everything else about sockets stays in std, socket2 and mio.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -22,22 +26,24 @@ pub enum NetError {
         addr: SocketAddr,
     },
     /// Binding failed for another reason (address not on this host, permission...).
-    #[error("cannot bind {addr}: {source}")]
+    // The OS error is in the message, so it is not also a `source` (a
+    // printer of the error chain would say it twice).
+    #[error("cannot bind {addr}: {error}")]
     Bind {
         /// What was asked for.
         addr: SocketAddr,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// Joining the multicast group failed.
-    #[error("cannot join multicast group {group} on interface {interface}: {source}")]
+    #[error("cannot join multicast group {group} on interface {interface}: {error}")]
     Join {
         /// The group.
         group: IpAddr,
         /// The interface address.
         interface: IpAddr,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// The interface address is not an address of this host.
     #[error("no interface on this host has the address {0}")]
@@ -71,7 +77,7 @@ fn bind(socket: &Socket, addr: SocketAddr) -> Result<(), NetError> {
         .bind(&SockAddr::from(addr))
         .map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => NetError::InUse { addr },
-            _ => NetError::Bind { addr, source: e },
+            _ => NetError::Bind { addr, error: e },
         })
 }
 
@@ -173,11 +179,22 @@ pub fn multicast_socket(
         _ => NetError::Join {
             group: g,
             interface,
-            source: e,
+            error: e,
         },
     })?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// One datagram received by [`recv_from_counting_drops`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Its length.
+    pub len: usize,
+    /// The socket's cumulative drop counter, where the kernel attached it.
+    pub drops: Option<u32>,
+    /// Its source address, where the OS reported one.
+    pub from: Option<SocketAddr>,
 }
 
 /// Receives one datagram without blocking. Returns its length and, where
@@ -187,39 +204,151 @@ pub fn recv_counting_drops(
     buf: &mut [u8],
     cmsg: &mut Vec<u8>,
 ) -> io::Result<(usize, Option<u32>)> {
+    recv_from_counting_drops(socket, buf, cmsg).map(|r| (r.len, r.drops))
+}
+
+/// Receives one datagram without blocking (whether or not the socket is in
+/// non-blocking mode), with its source address and, where the kernel
+/// attached it, the socket's cumulative drop counter.
+pub fn recv_from_counting_drops(
+    socket: &impl AsRawFd,
+    buf: &mut [u8],
+    cmsg: &mut Vec<u8>,
+) -> io::Result<Received> {
+    use nix::sys::socket::{recvmsg, MsgFlags, SockaddrStorage};
     #[cfg(target_os = "linux")]
-    {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
-        if cmsg.is_empty() {
-            *cmsg = nix::cmsg_space!(u32);
-        }
-        let mut iov = [io::IoSliceMut::new(buf)];
-        let msg = recvmsg::<SockaddrStorage>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(cmsg.as_mut_slice()),
-            MsgFlags::MSG_DONTWAIT,
-        )
-        .map_err(io::Error::from)?;
-        let mut drops = None;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::RxqOvfl(n) = c {
-                    drops = Some(n);
-                }
+    if cmsg.is_empty() {
+        *cmsg = nix::cmsg_space!(u32);
+    }
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let space = (!cmsg.is_empty()).then_some(cmsg.as_mut_slice());
+    let msg =
+        recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, space, MsgFlags::MSG_DONTWAIT)
+            .map_err(io::Error::from)?;
+    let mut drops = None;
+    #[cfg(target_os = "linux")]
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let nix::sys::socket::ControlMessageOwned::RxqOvfl(n) = c {
+                drops = Some(n);
             }
         }
-        Ok((msg.bytes, drops))
     }
+    let from = msg.address.and_then(|a| {
+        a.as_sockaddr_in()
+            .map(|v4| SocketAddr::V4(SocketAddrV4::from(*v4)))
+            .or_else(|| {
+                a.as_sockaddr_in6()
+                    .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
+            })
+    });
+    Ok(Received {
+        len: msg.bytes,
+        drops,
+        from,
+    })
+}
+
+/// Waits until `socket` is readable or `timeout` has passed; true if it is
+/// readable. On Linux the timeout has nanosecond resolution (`ppoll`, woken
+/// by a high-resolution timer), so it can stand in for a precise sleep;
+/// elsewhere it is rounded up to whole milliseconds.
+pub fn wait_readable(socket: &impl AsFd, timeout: Duration) -> io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags};
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    #[cfg(target_os = "linux")]
+    let ready = nix::poll::ppoll(&mut fds, Some(timeout.into()), None);
     #[cfg(not(target_os = "linux"))]
-    {
-        let _ = cmsg;
-        let n = nix::sys::socket::recv(
-            socket.as_raw_fd(),
-            buf,
-            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    let ready = {
+        let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+        nix::poll::poll(
+            &mut fds,
+            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
         )
-        .map_err(io::Error::from)?;
-        Ok((n, None))
+    };
+    match ready {
+        Ok(n) => Ok(n > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `ip` is an address of this host: a loopback address, or one of
+/// its interfaces' addresses (an IPv4-mapped IPv6 address counts as its
+/// IPv4 address). False if the interfaces cannot be listed.
+pub fn is_local_ip(ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    if ip.is_loopback() {
+        return true;
+    }
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    addrs.into_iter().any(|ifa| {
+        ifa.address.as_ref().is_some_and(|a| {
+            let found = a
+                .as_sockaddr_in()
+                .map(|s| IpAddr::V4(s.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())));
+            found == Some(ip)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn recv_from_reports_the_source_and_never_blocks() {
+        let rx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let tx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let (mut buf, mut cmsg) = ([0u8; 64], Vec::new());
+        // rx is a blocking socket: the call still returns at once.
+        let err = recv_from_counting_drops(&rx, &mut buf, &mut cmsg).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
+        assert!(wait_readable(&rx, Duration::from_secs(5)).unwrap());
+        let got = recv_from_counting_drops(&rx, &mut buf, &mut cmsg).unwrap();
+        assert_eq!((got.len, got.from), (5, Some(tx.local_addr().unwrap())));
+        assert_eq!(&buf[..5], b"hello");
+    }
+
+    #[test]
+    fn wait_readable_times_out_with_fine_resolution() {
+        let rx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let start = Instant::now();
+        assert!(!wait_readable(&rx, Duration::from_micros(300)).unwrap());
+        let took = start.elapsed();
+        assert!(took >= Duration::from_micros(300), "{took:?}");
+    }
+
+    #[test]
+    fn loopback_and_own_addresses_are_local() {
+        assert!(is_local_ip(Ipv4Addr::LOCALHOST.into()));
+        assert!(is_local_ip(Ipv6Addr::LOCALHOST.into()));
+        assert!(is_local_ip("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!is_local_ip("192.0.2.1".parse().unwrap()), "TEST-NET-1");
+    }
+
+    #[test]
+    fn a_bind_error_names_its_os_reason_once() {
+        let addr: SocketAddr = "192.0.2.1:9".parse().unwrap();
+        let err = unicast_socket(addr, None).unwrap_err();
+        let chain = anyhow_like(&err);
+        assert_eq!(chain.matches("os error").count(), 1, "{chain}");
+    }
+
+    /// The error and its sources, joined as anyhow's `{:#}` prints them.
+    fn anyhow_like(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(s) = next {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            next = s.source();
+        }
+        out
     }
 }

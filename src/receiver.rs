@@ -7,21 +7,30 @@
 //! [`Receiver::figures`]: a mutex the receiver holds only while handling one
 //! datagram, so a reader waits at most that long and always sees figures
 //! that agree with each other. Stop is a mio `Waker`, so the thread sleeps in
-//! `poll` with no timeout and still stops at once.
+//! `poll` and still stops at once.
+//!
+//! With [`ReceiverConfig::subscribe`], the thread also runs a
+//! [`Subscriber`]: datagrams of the subscription kinds that arrive on the
+//! unicast socket go to it, its requests leave from that same socket (so the
+//! address its cookie proves is the address the stream is sent to), `poll`
+//! wakes for its timers (heartbeats, pings, retries), and a stop sends its
+//! unsubscribe before the thread ends.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::clock;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Outcome};
 use crate::net::{self, NetError};
 use crate::stats::Figures;
+use crate::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
 use crate::world::{World, DEFAULT_CAPACITY};
 
 const WAKER: Token = Token(usize::MAX);
@@ -31,7 +40,9 @@ pub const DEFAULT_RECV_BUFFER: usize = 4 << 20;
 /// What a receiver listens to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReceiverConfig {
-    /// A unicast address to bind (port 0 picks a free one).
+    /// A unicast address to bind (port 0 picks a free one). With
+    /// `subscribe` and no `bind`, the unspecified address of the
+    /// broadcaster's family with port 0 (`0.0.0.0:0` or `[::]:0`).
     pub bind: Option<SocketAddr>,
     /// A multicast group (address and port) to join.
     pub group: Option<SocketAddr>,
@@ -41,6 +52,9 @@ pub struct ReceiverConfig {
     pub capacity: u32,
     /// Socket receive buffer to request, in bytes.
     pub recv_buffer: Option<usize>,
+    /// A broadcaster's address to subscribe to: the stream then comes by
+    /// unicast to the `bind` socket, for as long as the receiver runs.
+    pub subscribe: Option<SocketAddr>,
 }
 
 impl Default for ReceiverConfig {
@@ -51,6 +65,7 @@ impl Default for ReceiverConfig {
             interface: IpAddr::V4(Ipv4Addr::LOCALHOST),
             capacity: DEFAULT_CAPACITY,
             recv_buffer: Some(DEFAULT_RECV_BUFFER),
+            subscribe: None,
         }
     }
 }
@@ -72,14 +87,42 @@ impl ReceiverConfig {
             ..ReceiverConfig::default()
         }
     }
+
+    /// Subscribe to the broadcaster at `server`, from a free port.
+    pub fn subscribe(server: SocketAddr) -> ReceiverConfig {
+        ReceiverConfig {
+            subscribe: Some(server),
+            ..ReceiverConfig::default()
+        }
+    }
+
+    /// The unicast address to bind: [`ReceiverConfig::bind`], or when
+    /// subscribing without one, the unspecified address of the
+    /// broadcaster's family with port 0.
+    pub fn bind_addr(&self) -> Option<SocketAddr> {
+        self.bind.or_else(|| {
+            self.subscribe.map(|s| match s {
+                SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+            })
+        })
+    }
 }
 
 /// Why a receiver could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
-    /// Neither a bind address nor a group was given.
-    #[error("nothing to listen to: give a bind address, a multicast group, or both")]
+    /// Neither a bind address, a group nor a broadcaster to subscribe to was given.
+    #[error("nothing to listen to: give a bind address, a multicast group, a broadcaster to subscribe to, or several")]
     NothingToListen,
+    /// The socket that would subscribe cannot reach the broadcaster's family.
+    #[error("cannot subscribe to {server} from a socket bound to {bind}: address families differ")]
+    SubscribeFamily {
+        /// The broadcaster's address.
+        server: SocketAddr,
+        /// The address the socket would bind.
+        bind: SocketAddr,
+    },
     /// A socket could not be set up.
     #[error(transparent)]
     Net(#[from] NetError),
@@ -88,16 +131,36 @@ pub enum ReceiverError {
     Io(#[from] io::Error),
 }
 
+/// What the receiver thread shares with readers of the figures.
+struct State {
+    ingest: Ingest,
+    subscriber: Option<Subscriber>,
+    /// Whether the latest stream datagram's source is an address of this host.
+    sender_local: Option<bool>,
+}
+
+impl State {
+    fn figures(&self) -> Figures {
+        let mut f = self.ingest.figures();
+        if let Some(s) = &self.subscriber {
+            f.rtt = s.rtt().clone();
+            f.subscription = s.state();
+        }
+        f.sender_on_this_host = self.sender_local;
+        f
+    }
+}
+
 struct Shared {
-    ingest: Mutex<Ingest>,
+    state: Mutex<State>,
     stop: AtomicBool,
 }
 
 impl Shared {
-    fn ingest(&self) -> MutexGuard<'_, Ingest> {
-        // Ingest never panics while holding the lock; if it ever did, its
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if it ever did, the
         // counters are still consistent per datagram, so keep reading them.
-        self.ingest.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -111,10 +174,17 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Binds the socket(s) and starts the receiver thread.
+    /// Binds the socket(s) and starts the receiver thread (which, when
+    /// subscribing, sends its first subscribe at once).
     pub fn start(config: ReceiverConfig) -> Result<Receiver, ReceiverError> {
         let mut sockets = Vec::new();
-        if let Some(addr) = config.bind {
+        let bind = config.bind_addr();
+        if let (Some(server), Some(bind)) = (config.subscribe, bind) {
+            if server.is_ipv4() != bind.is_ipv4() {
+                return Err(ReceiverError::SubscribeFamily { server, bind });
+            }
+        }
+        if let Some(addr) = bind {
             sockets.push(net::unicast_socket(addr, config.recv_buffer)?);
         }
         if let Some(group) = config.group {
@@ -137,8 +207,16 @@ impl Receiver {
         for (i, s) in sockets.iter_mut().enumerate() {
             poll.registry().register(s, Token(i), Interest::READABLE)?;
         }
+        let subscriber = config.subscribe.map(|server| {
+            let client_id = rand::random();
+            Subscriber::new(SubscriberConfig::new(server, client_id), rand::random())
+        });
         let shared = Arc::new(Shared {
-            ingest: Mutex::new(Ingest::new()),
+            state: Mutex::new(State {
+                ingest: Ingest::new(),
+                subscriber,
+                sender_local: None,
+            }),
             stop: AtomicBool::new(false),
         });
         let world = Arc::new(World::new(config.capacity));
@@ -174,7 +252,12 @@ impl Receiver {
 
     /// The figures as of now.
     pub fn figures(&self) -> Figures {
-        self.shared.ingest().figures()
+        self.shared.state().figures()
+    }
+
+    /// What the subscription client has sent and received, when subscribing.
+    pub fn subscriber_counts(&self) -> Option<SubscriberCounts> {
+        self.shared.state().subscriber.as_ref().map(|s| s.counts())
     }
 
     /// False once the thread has ended (stopped, or failed).
@@ -182,8 +265,9 @@ impl Receiver {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// Stops the thread, waits for it and returns the final figures, or the
-    /// error that ended the thread early.
+    /// Stops the thread (after it sends its unsubscribe, when subscribed),
+    /// waits for it and returns the final figures, or the error that ended
+    /// the thread early.
     pub fn stop(mut self) -> io::Result<Figures> {
         self.shutdown()?;
         Ok(self.figures())
@@ -209,35 +293,106 @@ impl Drop for Receiver {
     }
 }
 
+/// The subscriber's clock: monotonic, anchored to the wall clock at start,
+/// so its times read as the protocol's ns since the Unix epoch but never
+/// step.
+struct MonoClock {
+    t0: Instant,
+    wall0: u64,
+}
+
+impl MonoClock {
+    fn now(&self) -> u64 {
+        let elapsed = u64::try_from(self.t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.wall0.saturating_add(elapsed)
+    }
+}
+
+/// Sends what the subscriber has due from `socket`. A failed send is left
+/// to the subscriber's retries (it cannot tell a lost datagram from a
+/// refused send, and needs not).
+fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64) {
+    let Some(sub) = state.subscriber.as_mut() else {
+        return;
+    };
+    // Bounded: a subscriber has at most a request and a ping due at once.
+    for _ in 0..8 {
+        let Some(t) = sub.poll_transmit(now_ns) else {
+            break;
+        };
+        let _ = socket.send_to(t.bytes(), t.destination);
+    }
+}
+
 fn run(mut poll: Poll, sockets: Vec<UdpSocket>, shared: &Shared, world: &World) -> io::Result<()> {
     let mut events = Events::with_capacity(64);
     let mut buf = vec![0u8; 1 << 16];
     let mut cmsg = Vec::new();
     let mut drops = vec![0u64; sockets.len()];
+    let clock = MonoClock {
+        t0: Instant::now(),
+        wall0: clock::now_ns(),
+    };
+    // The subscription, if any, lives on the unicast socket (the first).
+    let sub_socket = &sockets[0];
+    {
+        let mut state = shared.state();
+        if let Some(sub) = state.subscriber.as_mut() {
+            sub.start(clock.now());
+        }
+        send_due(&mut state, sub_socket, clock.now());
+    }
+    let mut last_source: Option<IpAddr> = None;
     loop {
-        if let Err(e) = poll.poll(&mut events, None) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        let timeout = {
+            let state = shared.state();
+            let due = state.subscriber.as_ref().and_then(Subscriber::poll_timeout);
+            due.map(|t| Duration::from_nanos(t.saturating_sub(clock.now())))
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
             }
-            return Err(e);
         }
         if shared.stop.load(Ordering::Acquire) {
+            let mut state = shared.state();
+            if let Some(t) = state.subscriber.as_mut().and_then(Subscriber::unsubscribe) {
+                let _ = sub_socket.send_to(t.bytes(), t.destination);
+            }
             return Ok(());
         }
         for event in &events {
-            let Some(socket) = sockets.get(event.token().0) else {
+            let i = event.token().0;
+            let Some(socket) = sockets.get(i) else {
                 continue;
             };
             // Edge-triggered: drain until the socket would block.
             loop {
-                match net::recv_counting_drops(socket, &mut buf, &mut cmsg) {
-                    Ok((n, dropped)) => {
+                match net::recv_from_counting_drops(socket, &mut buf, &mut cmsg) {
+                    Ok(r) => {
                         let arrival = clock::now_ns();
-                        let mut ingest = shared.ingest();
-                        ingest.handle(&buf[..n], arrival, world);
-                        if let Some(d) = dropped {
-                            drops[event.token().0] = d as u64;
-                            ingest.set_socket_drops(drops.iter().sum());
+                        let datagram = &buf[..r.len];
+                        let mut state = shared.state();
+                        match state.ingest.handle(datagram, arrival, world) {
+                            Outcome::Subscription(_) => {
+                                if let (0, Some(sub), Some(from)) =
+                                    (i, state.subscriber.as_mut(), r.from)
+                                {
+                                    sub.handle(clock.now(), from, datagram);
+                                }
+                            }
+                            Outcome::Malformed(_) => {}
+                            _ => {
+                                let ip = r.from.map(|a| a.ip());
+                                if ip.is_some() && ip != last_source {
+                                    last_source = ip;
+                                    state.sender_local = ip.map(net::is_local_ip);
+                                }
+                            }
+                        }
+                        if let Some(d) = r.drops {
+                            drops[i] = d as u64;
+                            state.ingest.set_socket_drops(drops.iter().sum());
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -249,5 +404,6 @@ fn run(mut poll: Poll, sockets: Vec<UdpSocket>, shared: &Shared, world: &World) 
                 }
             }
         }
+        send_due(&mut shared.state(), sub_socket, clock.now());
     }
 }

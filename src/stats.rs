@@ -10,6 +10,8 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::subscriber::SubscriptionState;
+
 /// Largest latency the histograms resolve (10 s); larger samples are clamped.
 pub const LATENCY_MAX_NS: u64 = 10_000_000_000;
 
@@ -80,6 +82,17 @@ pub struct Figures {
     pub goodbye: bool,
     /// The newest tick applied (the Count).
     pub count: Option<u64>,
+    /// Round-trip time to the broadcaster this receiver subscribed to, in
+    /// ns: a pong's arrival − its ping's send time, both on this host's
+    /// clock, so it needs no clock synchronisation. Empty without a
+    /// subscription.
+    pub rtt: Histogram<u64>,
+    /// Where this receiver's subscription stands (`None` if it did not subscribe).
+    pub subscription: SubscriptionState,
+    /// Whether the latest stream datagram came from an address of this host
+    /// (loopback or one of its interfaces): then sender and receiver share
+    /// one clock. `None` until a stream datagram with a known source arrived.
+    pub sender_on_this_host: Option<bool>,
 }
 
 impl Default for Figures {
@@ -109,6 +122,9 @@ impl Default for Figures {
             sender_ticks_skipped: None,
             goodbye: false,
             count: None,
+            rtt: latency_histogram(),
+            subscription: SubscriptionState::None,
+            sender_on_this_host: None,
         }
     }
 }
@@ -126,6 +142,30 @@ impl Figures {
         let expected = self.expected.saturating_sub(earlier.expected);
         let received = self.received.saturating_sub(earlier.received);
         ratio(expected.saturating_sub(received), expected)
+    }
+
+    /// Whether [`Figures::latency`] can be read as one-way latency.
+    ///
+    /// True when the sender is on this host ([`Figures::sender_on_this_host`]:
+    /// one clock, so the figure is exact), or when there are latency and
+    /// round-trip samples, no latency sample came out negative, and the
+    /// latency p50 is at most the round-trip p50: the clocks are then
+    /// plausibly synchronised. False otherwise.
+    ///
+    /// What it cannot know: a clock offset smaller than about one round trip
+    /// passes the test, so between two hosts a "meaningful" one-way figure
+    /// may still be off by up to about the RTT; a path slower one way than
+    /// the other is invisible to it; and a remote sender without a
+    /// subscription (no RTT) is never called meaningful, however well synced
+    /// the clocks are.
+    pub fn one_way_meaningful(&self) -> bool {
+        if self.sender_on_this_host == Some(true) {
+            return true;
+        }
+        if self.latency.is_empty() || self.rtt.is_empty() || self.latency_negative > 0 {
+            return false;
+        }
+        self.latency.value_at_quantile(0.5) <= self.rtt.value_at_quantile(0.5)
     }
 
     /// The figures as a flat, serializable summary (latencies in µs).
@@ -147,6 +187,7 @@ impl Figures {
             entities_rejected: self.entities_rejected,
             datagrams: self.datagrams,
             bytes: self.bytes,
+            control_datagrams: self.control_datagrams,
             jitter_us: self.jitter_ns / 1e3,
             latency_us: LatencySummary::of(&self.latency),
             latency_scheduled_us: LatencySummary::of(&self.latency_scheduled),
@@ -155,6 +196,9 @@ impl Figures {
             sender_ticks_skipped: self.sender_ticks_skipped,
             goodbye: self.goodbye,
             count: self.count,
+            rtt_us: LatencySummary::of(&self.rtt),
+            subscription: self.subscription.to_string(),
+            one_way_meaningful: self.one_way_meaningful(),
         }
     }
 }
@@ -203,7 +247,7 @@ impl LatencySummary {
 }
 
 /// [`Figures`] flattened for JSON and tables; field meanings as there.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 #[allow(missing_docs)]
 pub struct Summary {
     pub expected: u64,
@@ -223,6 +267,7 @@ pub struct Summary {
     pub entities_rejected: u64,
     pub datagrams: u64,
     pub bytes: u64,
+    pub control_datagrams: u64,
     pub jitter_us: f64,
     /// Arrival − actual send time.
     pub latency_us: LatencySummary,
@@ -233,6 +278,12 @@ pub struct Summary {
     pub sender_ticks_skipped: Option<u64>,
     pub goodbye: bool,
     pub count: Option<u64>,
+    /// Round-trip time to the subscribed broadcaster (ping/pong).
+    pub rtt_us: LatencySummary,
+    /// `none`, `subscribing`, `subscribed` or `refused: full`.
+    pub subscription: String,
+    /// See [`Figures::one_way_meaningful`].
+    pub one_way_meaningful: bool,
 }
 
 #[cfg(test)]
@@ -253,6 +304,42 @@ mod tests {
         };
         assert_eq!(b.interval_loss(&a), 0.1);
         assert_eq!(a.interval_loss(&a), 0.0);
+    }
+
+    #[test]
+    fn one_way_is_meaningful_on_one_host_or_when_it_fits_in_the_round_trip() {
+        let with = |lat: &[u64], rtt: &[u64], negative: u64, local: Option<bool>| {
+            let mut f = Figures {
+                latency_negative: negative,
+                sender_on_this_host: local,
+                ..Figures::default()
+            };
+            lat.iter().for_each(|&v| f.latency.record(v).unwrap());
+            rtt.iter().for_each(|&v| f.rtt.record(v).unwrap());
+            f.one_way_meaningful()
+        };
+        // One host: one clock, whatever the samples say.
+        assert!(with(&[], &[], 0, Some(true)));
+        assert!(with(&[50_000], &[], 3, Some(true)));
+        // Two hosts: one-way p50 within the RTT p50 and never negative.
+        assert!(with(&[40_000, 45_000], &[100_000], 0, Some(false)));
+        assert!(with(&[100_000], &[100_000], 0, None));
+        assert!(
+            !with(&[150_000], &[100_000], 0, Some(false)),
+            "receiver's clock ahead"
+        );
+        assert!(
+            !with(&[40_000], &[100_000], 1, Some(false)),
+            "a negative sample"
+        );
+        assert!(!with(&[40_000], &[], 0, Some(false)), "no RTT: cannot tell");
+        assert!(!with(&[], &[100_000], 0, Some(false)), "no latency samples");
+        let s = Figures::default().summary();
+        assert_eq!(
+            (s.subscription.as_str(), s.one_way_meaningful),
+            ("none", false)
+        );
+        assert_eq!(s.rtt_us.samples, 0);
     }
 
     #[test]
