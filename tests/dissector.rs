@@ -35,8 +35,11 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// tshark prints them.
 const FIELDS: &[&str] = &[
     "frame.number",
+    "ip.src",
+    "ip.dst",
     "udp.srcport",
     "udp.dstport",
+    "udp.length",
     "tickcast.magic",
     "tickcast.version",
     "tickcast.kind",
@@ -300,6 +303,45 @@ fn dissector_decodes_a_captured_stream_exactly() {
     );
 }
 
+/// Checks a snapshot part's entity records against the simulated world at
+/// its tick: part `p` holds ids `p × per_part ..`, bit for bit.
+fn check_entities(f: &Frame, world: &mut SimWorld, per_part: usize) {
+    let tick = uint(f, "tickcast.tick");
+    let lo = uint(f, "tickcast.part") as usize * per_part;
+    let n = world.len();
+    let want = &world.positions(tick, RATE_HZ)[lo..(lo + per_part).min(n)];
+    assert_eq!(uint(f, "tickcast.entity_count"), want.len() as u64, "{f:?}");
+    let records = all(f, "tickcast.entity");
+    let ids = all(f, "tickcast.entity.id");
+    let xs = all(f, "tickcast.entity.x");
+    let ys = all(f, "tickcast.entity.y");
+    let zs = all(f, "tickcast.entity.z");
+    assert_eq!(records.len(), want.len(), "{f:?}");
+    for (j, e) in want.iter().enumerate() {
+        let mut bytes = e.id.to_le_bytes().to_vec();
+        for c in [e.x, e.y, e.z] {
+            bytes.extend_from_slice(&c.to_le_bytes());
+        }
+        assert_eq!(
+            records[j],
+            hex(&bytes),
+            "tick {tick} entity {}: record bytes",
+            e.id
+        );
+        assert_eq!(parse_uint(&ids[j]), u64::from(e.id));
+        // tshark prints floats to 6 significant digits; the bytes above are exact.
+        for (shown, c) in [(&xs[j], e.x), (&ys[j], e.y), (&zs[j], e.z)] {
+            let shown: f64 = shown.parse().unwrap();
+            let c = f64::from(c);
+            assert!(
+                (shown - c).abs() <= 1e-5 * c.abs().max(1.0),
+                "tick {tick} entity {}: shown {shown}, sent {c}",
+                e.id
+            );
+        }
+    }
+}
+
 /// Checks a captured stream of one session against what the broadcaster
 /// said it sent and what the simulated world holds at each tick.
 fn check_stream(frames: &[Frame], bc: &serde_json::Value) {
@@ -350,39 +392,7 @@ fn check_stream(frames: &[Frame], bc: &serde_json::Value) {
                     }
                 }
                 tick_parts = Some((tick, part + 1, scheduled));
-                let lo = part as usize * per_part;
-                let want =
-                    &world.positions(tick, RATE_HZ)[lo..(lo + per_part).min(ENTITIES as usize)];
-                assert_eq!(uint(f, "tickcast.entity_count"), want.len() as u64, "{f:?}");
-                let records = all(f, "tickcast.entity");
-                let ids = all(f, "tickcast.entity.id");
-                let xs = all(f, "tickcast.entity.x");
-                let ys = all(f, "tickcast.entity.y");
-                let zs = all(f, "tickcast.entity.z");
-                assert_eq!(records.len(), want.len(), "{f:?}");
-                for (j, e) in want.iter().enumerate() {
-                    let mut bytes = e.id.to_le_bytes().to_vec();
-                    for c in [e.x, e.y, e.z] {
-                        bytes.extend_from_slice(&c.to_le_bytes());
-                    }
-                    assert_eq!(
-                        records[j],
-                        hex(&bytes),
-                        "tick {tick} entity {}: record bytes",
-                        e.id
-                    );
-                    assert_eq!(parse_uint(&ids[j]), u64::from(e.id));
-                    // tshark prints floats to 6 significant digits; the bytes above are exact.
-                    for (shown, c) in [(&xs[j], e.x), (&ys[j], e.y), (&zs[j], e.z)] {
-                        let shown: f64 = shown.parse().unwrap();
-                        let c = f64::from(c);
-                        assert!(
-                            (shown - c).abs() <= 1e-5 * c.abs().max(1.0),
-                            "tick {tick} entity {}: shown {shown}, sent {c}",
-                            e.id
-                        );
-                    }
-                }
+                check_entities(f, &mut world, per_part);
             }
             2 => {
                 reports += 1;
