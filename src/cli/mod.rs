@@ -2,6 +2,8 @@
 //! into the library's validated configs, and the three commands. Everything
 //! that does work lives in the library; this file parses, wires and prints.
 
+mod bench;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -37,6 +39,8 @@ enum Command {
     Receive(ReceiveArgs),
     /// One broadcaster and several receivers on loopback, then a table of their figures.
     Demo(DemoArgs),
+    /// Benchmark loss, latency, rates and CPU: one broadcaster, K receivers, sweeps, the max-entities search.
+    Bench(bench::BenchArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -144,6 +148,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Broadcast(a) => broadcast(a, &stop),
         Command::Receive(a) => receive(a, &stop),
         Command::Demo(a) => demo(a, &stop),
+        Command::Bench(a) => bench::bench(a, &stop),
     }
 }
 

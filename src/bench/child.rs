@@ -1,0 +1,354 @@
+//! Receivers as child processes: `tickcast receive --bind 127.0.0.1:0
+//! --json` each, so the benchmark covers separate processes (separate
+//! address spaces, schedulers' choices, the cost of a process per receiver).
+//!
+//! Every step is bounded: a child must name its address within
+//! [`START_TIMEOUT`], has its own `--duration` as a backstop, is asked to
+//! end with SIGINT once the broadcast is over (it then prints its JSON), and
+//! is killed if it has not ended [`END_TIMEOUT`] later. Only the children
+//! started here are ever signalled, by their own process ids.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::usage::{self, Memory};
+use super::BenchConfig;
+use crate::stats::{Figures, LatencySummary, Summary};
+
+/// Longest a child may take to say where it listens.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a child may take to print its figures and exit once asked.
+pub const END_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much longer than the broadcast a child's own `--duration` is.
+const BACKSTOP: Duration = Duration::from_secs(30);
+/// Largest JSON output read from a child.
+const MAX_OUTPUT: u64 = 1 << 20;
+
+/// Why a receiver process failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChildError {
+    /// The executable to run could not be found.
+    #[error("cannot find the tickcast executable to run receivers: {0}")]
+    NoProgram(#[source] std::io::Error),
+    /// A child could not be spawned.
+    #[error("cannot start receiver process {program:?}: {source}")]
+    Spawn {
+        /// What was run.
+        program: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A child did not say where it listens in time.
+    #[error("receiver process {index} did not start listening within {}s (it said: {said})", START_TIMEOUT.as_secs())]
+    NoAddress {
+        /// Which receiver.
+        index: usize,
+        /// Its last lines on stderr.
+        said: String,
+    },
+    /// A child's figures could not be read.
+    #[error("receiver process {index} printed no figures (it said: {said})")]
+    NoFigures {
+        /// Which receiver.
+        index: usize,
+        /// Its last lines on stderr.
+        said: String,
+    },
+}
+
+/// The receiver processes of one run.
+pub(super) struct Children {
+    children: Vec<Running>,
+}
+
+struct Running {
+    child: Child,
+    pid: u32,
+    addr: SocketAddr,
+    stdout: mpsc::Receiver<String>,
+    stderr: JoinHandle<Vec<String>>,
+    memory: Option<Memory>,
+}
+
+/// What a finished child left.
+pub(super) struct Finished {
+    pub addr: SocketAddr,
+    pub pid: u32,
+    pub summary: Summary,
+    pub cpu: Option<Duration>,
+    pub memory: Option<Memory>,
+}
+
+impl Children {
+    /// Starts `config.receivers` children and waits until each listens.
+    pub fn spawn(config: &BenchConfig) -> Result<Children, ChildError> {
+        let program = match &config.program {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().map_err(ChildError::NoProgram)?,
+        };
+        let backstop = config.warmup + config.duration + BACKSTOP;
+        let mut pending = Vec::with_capacity(config.receivers);
+        let mut started = Children {
+            children: Vec::new(),
+        };
+        for _ in 0..config.receivers {
+            let mut child = Command::new(&program)
+                .args(["receive", "--bind", "127.0.0.1:0", "--json"])
+                .arg("--duration")
+                .arg(format!("{}ms", backstop.as_millis()))
+                .arg("--capacity")
+                .arg(config.capacity().to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|source| ChildError::Spawn {
+                    program: program.clone(),
+                    source,
+                })?;
+            let (addr_tx, addr_rx) = mpsc::channel();
+            let stderr = child.stderr.take().map(BufReader::new);
+            let stderr = std::thread::spawn(move || read_stderr(stderr, addr_tx));
+            let (out_tx, out_rx) = mpsc::channel();
+            let stdout = child.stdout.take();
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                if let Some(out) = stdout {
+                    let _ = out.take(MAX_OUTPUT).read_to_string(&mut s);
+                }
+                let _ = out_tx.send(s);
+            });
+            pending.push((child, addr_rx, out_rx, stderr));
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        for (index, (child, addr_rx, stdout, stderr)) in pending.into_iter().enumerate() {
+            let pid = child.id();
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match addr_rx.recv_timeout(wait) {
+                Ok(addr) => started.children.push(Running {
+                    child,
+                    pid,
+                    addr,
+                    stdout,
+                    stderr,
+                    memory: None,
+                }),
+                Err(_) => {
+                    let mut child = child;
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let said = stderr.join().unwrap_or_default().join(" / ");
+                    // `started` is dropped here, ending the others.
+                    return Err(ChildError::NoAddress { index, said });
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.children.iter().map(|c| c.addr).collect()
+    }
+
+    /// Reads each child's memory while it runs (it is gone at the end).
+    pub fn sample(&mut self) {
+        for c in &mut self.children {
+            if let Some(m) = usage::memory(Some(c.pid)) {
+                c.memory = Some(m);
+            }
+        }
+    }
+
+    /// Asks every child to end, and collects its figures, CPU and memory.
+    pub fn finish(mut self) -> Result<Vec<Finished>, ChildError> {
+        self.sample();
+        for c in &self.children {
+            interrupt(c.pid);
+        }
+        let mut out = Vec::with_capacity(self.children.len());
+        let children = std::mem::take(&mut self.children);
+        let deadline = Instant::now() + END_TIMEOUT;
+        let mut failure = None;
+        for (index, mut c) in children.into_iter().enumerate() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let json = c.stdout.recv_timeout(wait).unwrap_or_default();
+            let cpu = exited_cpu(c.pid, deadline);
+            let _ = c.child.kill();
+            let _ = c.child.wait();
+            let said = c.stderr.join().unwrap_or_default();
+            match parse_summary(&json) {
+                Some(summary) => out.push(Finished {
+                    addr: c.addr,
+                    pid: c.pid,
+                    summary,
+                    cpu,
+                    memory: c.memory,
+                }),
+                None => {
+                    failure.get_or_insert(ChildError::NoFigures {
+                        index,
+                        said: said.join(" / "),
+                    });
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.child.kill();
+            let _ = c.child.wait();
+        }
+    }
+}
+
+/// SIGINT to our own child: it prints its figures and exits.
+fn interrupt(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    if let Ok(raw) = i32::try_from(pid) {
+        if raw > 0 {
+            let _ = kill(Pid::from_raw(raw), Signal::SIGINT);
+        }
+    }
+}
+
+/// The CPU time of a child that has exited (a zombie until waited for),
+/// polled until `deadline`; `None` if it never got there.
+fn exited_cpu(pid: u32, deadline: Instant) -> Option<Duration> {
+    loop {
+        match usage::process_cpu(pid) {
+            Some((cpu, 'Z')) => return Some(cpu),
+            Some(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            _ => return None,
+        }
+    }
+}
+
+/// Reads the child's stderr: sends the address of its first "receiving on
+/// ADDR" line, keeps the last few lines for error messages.
+fn read_stderr(
+    stderr: Option<BufReader<std::process::ChildStderr>>,
+    addr: mpsc::Sender<SocketAddr>,
+) -> Vec<String> {
+    let mut tail: Vec<String> = Vec::new();
+    let Some(stderr) = stderr else {
+        return tail;
+    };
+    let mut sent = false;
+    for line in stderr.lines().map_while(Result::ok) {
+        if !sent {
+            if let Some(a) = listening_addr(&line) {
+                let _ = addr.send(a);
+                sent = true;
+            }
+        }
+        if tail.len() == 4 {
+            tail.remove(0);
+        }
+        tail.push(line);
+    }
+    tail
+}
+
+/// The first address of a `receiving on ADDR[, ADDR]` line.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.strip_prefix("receiving on ")?;
+    rest.split(',').next()?.trim().parse().ok()
+}
+
+/// The figures `tickcast receive --json` prints, read back into a
+/// [`Summary`]. The core figures must be there; figures this build does not
+/// read keep their defaults, so a newer receiver's extra fields do no harm.
+fn parse_summary(json: &str) -> Option<Summary> {
+    let v: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+    let u = |k: &str| v.get(k)?.as_u64();
+    let lat = |k: &str| -> Option<LatencySummary> {
+        let l = v.get(k)?;
+        let f = |k: &str| l.get(k)?.as_f64();
+        Some(LatencySummary {
+            samples: l.get("samples")?.as_u64()?,
+            p50: f("p50")?,
+            p90: f("p90")?,
+            p99: f("p99")?,
+            p999: f("p999")?,
+            max: f("max")?,
+        })
+    };
+    let mut s = Figures::default().summary();
+    s.expected = u("expected")?;
+    s.received = u("received")?;
+    s.lost = u("lost")?;
+    s.loss_ratio = v.get("loss_ratio")?.as_f64()?;
+    s.duplicates = u("duplicates")?;
+    s.reordered = u("reordered")?;
+    s.stale = u("stale")?;
+    s.malformed = u("malformed")?;
+    s.restarts = u("restarts")?;
+    s.socket_drops = u("socket_drops")?;
+    s.ticks_applied = u("ticks_applied")?;
+    s.entities_applied = u("entities_applied")?;
+    s.entities_stale = u("entities_stale")?;
+    s.entities_rejected = u("entities_rejected")?;
+    s.datagrams = u("datagrams")?;
+    s.bytes = u("bytes")?;
+    s.jitter_us = v.get("jitter_us")?.as_f64()?;
+    s.latency_us = lat("latency_us")?;
+    s.latency_scheduled_us = lat("latency_scheduled_us")?;
+    s.latency_negative = u("latency_negative")?;
+    s.sender_packets_sent = u("sender_packets_sent");
+    s.sender_ticks_skipped = u("sender_ticks_skipped");
+    s.goodbye = v.get("goodbye")?.as_bool()?;
+    s.count = u("count");
+    if let Some(b) = v.get("one_way_meaningful").and_then(|b| b.as_bool()) {
+        s.one_way_meaningful = b;
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receivers_json_reads_back_as_the_same_summary() {
+        let mut f = Figures {
+            expected: 10,
+            received: 9,
+            lost: 1,
+            count: Some(7),
+            sender_packets_sent: Some(10),
+            ..Figures::default()
+        };
+        f.latency.record(42_000).unwrap();
+        let s = f.summary();
+        let back = parse_summary(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&s).unwrap()
+        );
+        assert!(parse_summary("{}").is_none());
+        assert!(parse_summary("not json").is_none());
+    }
+
+    #[test]
+    fn the_listening_line_gives_the_address() {
+        assert_eq!(
+            listening_addr("receiving on 127.0.0.1:4000, 239.1.1.1:5"),
+            Some("127.0.0.1:4000".parse().unwrap())
+        );
+        assert_eq!(listening_addr("  1.0s count 5"), None);
+    }
+}

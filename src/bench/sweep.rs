@@ -1,0 +1,672 @@
+//! Many benchmark runs: the cartesian product of entity counts, receiver
+//! counts and tick rates ([`product`], [`run`]), the search for the most
+//! entities a receiver takes without loss ([`find_max`], [`find_max_entities`]),
+//! and what the points say about cost ([`Scaling`]).
+//!
+//! The list parsing, the product, the search and the fit are pure and take
+//! no time; only [`run`] and [`find_max_entities`] run benchmarks.
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{BenchConfig, BenchError, BenchReport, Progress};
+use crate::broadcaster::MAX_RATE_HZ;
+use crate::wire;
+
+/// Duration of one sweep point unless told otherwise.
+pub const POINT_DURATION: Duration = Duration::from_secs(3);
+/// Duration of one probe of the max-entities search unless told otherwise.
+pub const PROBE_DURATION: Duration = Duration::from_secs(2);
+/// Most probes the max-entities search makes.
+pub const MAX_PROBES: usize = 16;
+/// The search stops once the bracket is this narrow, relative to its bottom.
+pub const RESOLUTION: f64 = 0.02;
+/// Where the max-entities search starts unless told otherwise.
+pub const SEARCH_START: u32 = 10_000;
+/// Share of ticks a probe's broadcaster may skip and still pass: a sender
+/// descheduled for a tick period on a busy machine skips one, which says
+/// nothing about the receiver; a sender that cannot keep the rate skips many.
+pub const MAX_SKIPPED_SHARE: f64 = 0.01;
+
+/// Parses a comma-separated list of counts; `k` and `M` multiply by a
+/// thousand and a million (`1k,10k,100k`, `1,4,8`).
+pub fn parse_counts(s: &str) -> Result<Vec<u32>, String> {
+    parse_list(s, |item| {
+        let (digits, unit) = match item.strip_suffix(['k', 'K']) {
+            Some(d) => (d, 1_000),
+            None => match item.strip_suffix('M') {
+                Some(d) => (d, 1_000_000),
+                None => (item, 1),
+            },
+        };
+        digits
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| n.checked_mul(unit))
+            .ok_or_else(|| format!("{item:?} is not a count (examples: 500, 10k, 1M)"))
+    })
+}
+
+/// Parses a comma-separated list of tick rates in hertz (`30,60,120`).
+pub fn parse_rates(s: &str) -> Result<Vec<f64>, String> {
+    parse_list(s, |item| match item.parse::<f64>() {
+        Ok(hz) if hz > 0.0 && hz <= MAX_RATE_HZ => Ok(hz),
+        _ => Err(format!(
+            "{item:?} is not a tick rate in (0, {MAX_RATE_HZ}] Hz"
+        )),
+    })
+}
+
+fn parse_list<T>(s: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    let items: Vec<T> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(item)
+        .collect::<Result<_, _>>()?;
+    if items.is_empty() {
+        return Err("the list is empty (example: 1,4,8)".into());
+    }
+    Ok(items)
+}
+
+/// One point of a sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SweepPoint {
+    /// Entities in the world.
+    pub entities: u32,
+    /// Receivers.
+    pub receivers: usize,
+    /// Ticks per second.
+    pub rate_hz: f64,
+}
+
+/// Every combination, entities outermost, then receivers, then rate.
+pub fn product(entities: &[u32], receivers: &[usize], rates: &[f64]) -> Vec<SweepPoint> {
+    let mut points = Vec::with_capacity(entities.len() * receivers.len() * rates.len());
+    for &e in entities {
+        for &r in receivers {
+            for &hz in rates {
+                points.push(SweepPoint {
+                    entities: e,
+                    receivers: r,
+                    rate_hz: hz,
+                });
+            }
+        }
+    }
+    points
+}
+
+/// A sweep point's result, one table row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepRow {
+    /// The point.
+    #[serde(flatten)]
+    pub point: SweepPoint,
+    /// Packets lost, all receivers.
+    pub lost: u64,
+    /// Packets expected, all receivers.
+    pub expected: u64,
+    /// `lost / expected`.
+    pub loss_ratio: f64,
+    /// Datagrams dropped at the receivers' sockets.
+    pub socket_drops: u64,
+    /// Ticks the broadcaster skipped because it fell behind.
+    pub ticks_skipped: u64,
+    /// Ticks the broadcaster sent.
+    pub ticks_sent: u64,
+    /// Median one-way latency from send time, all receivers, µs.
+    pub p50_us: f64,
+    /// 99th percentile of it, µs.
+    pub p99_us: f64,
+    /// 99th percentile of latency from the tick's scheduled time, µs.
+    pub p99_scheduled_us: f64,
+    /// Sender CPU time, seconds.
+    pub sender_cpu_s: Option<f64>,
+    /// Sender CPU, percent of one core.
+    pub sender_cpu_percent: Option<f64>,
+    /// CPU time of all receivers, seconds.
+    pub receiver_cpu_s: Option<f64>,
+    /// CPU of one receiver on average, percent of one core.
+    pub receiver_cpu_percent: Option<f64>,
+    /// Datagrams the sender sent per second (all receivers).
+    pub datagrams_per_s: f64,
+    /// Datagrams sent, all receivers.
+    pub datagrams_sent: u64,
+    /// Entity records applied, all receivers.
+    pub entities_applied: u64,
+}
+
+impl SweepRow {
+    /// The row for a finished run.
+    pub fn of(r: &BenchReport) -> SweepRow {
+        let t = &r.total.figures;
+        let k = r.receivers.len().max(1) as f64;
+        SweepRow {
+            point: SweepPoint {
+                entities: r.setup.entities,
+                receivers: r.setup.receivers,
+                rate_hz: r.setup.rate_hz,
+            },
+            lost: t.lost,
+            expected: t.expected,
+            loss_ratio: t.loss_ratio,
+            socket_drops: t.socket_drops,
+            ticks_skipped: r.sender.figures.ticks_skipped,
+            ticks_sent: r.sender.figures.ticks_sent,
+            p50_us: t.latency_us.p50,
+            p99_us: t.latency_us.p99,
+            p99_scheduled_us: t.latency_scheduled_us.p99,
+            sender_cpu_s: r.sender.cpu.map(|c| c.seconds),
+            sender_cpu_percent: r.sender.cpu.map(|c| c.percent_of_core),
+            receiver_cpu_s: r.total.cpu.map(|c| c.seconds),
+            receiver_cpu_percent: r.total.cpu.map(|c| c.percent_of_core / k),
+            datagrams_per_s: r.sender.datagrams_per_s,
+            datagrams_sent: r.sender.figures.datagrams_sent,
+            entities_applied: t.entities_applied,
+        }
+    }
+
+    /// Sender CPU per tick sent, µs.
+    pub fn sender_us_per_tick(&self) -> Option<f64> {
+        let cpu = self.sender_cpu_s?;
+        (self.ticks_sent > 0).then(|| cpu * 1e6 / self.ticks_sent as f64)
+    }
+}
+
+/// Runs every point of `points` on top of `base` (which sets duration,
+/// payload, seed, mode), calling `progress` every second of each run and
+/// `done` after each point. Either returning `Break` ends the sweep after
+/// the current point.
+pub fn run(
+    base: &BenchConfig,
+    points: &[SweepPoint],
+    mut progress: impl FnMut(usize, &Progress) -> ControlFlow<()>,
+    mut done: impl FnMut(usize, &BenchReport) -> ControlFlow<()>,
+) -> Result<Vec<BenchReport>, BenchError> {
+    let configs: Vec<BenchConfig> = points.iter().map(|p| point_config(base, p)).collect();
+    // Check every point before the first runs, so a bad one fails at once.
+    for c in &configs {
+        c.validate()?;
+    }
+    let mut reports = Vec::with_capacity(points.len());
+    for (i, config) in configs.iter().enumerate() {
+        let report = super::run(config, |p| progress(i, p))?;
+        let interrupted = report.interrupted;
+        let flow = done(i, &report);
+        reports.push(report);
+        if interrupted || flow.is_break() {
+            break;
+        }
+    }
+    Ok(reports)
+}
+
+fn point_config(base: &BenchConfig, p: &SweepPoint) -> BenchConfig {
+    BenchConfig {
+        entities: p.entities,
+        receivers: p.receivers,
+        rate_hz: p.rate_hz,
+        ..base.clone()
+    }
+}
+
+/// How cost grows, fitted over sweep rows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Scaling {
+    /// The fixed part of the sender's CPU per tick, µs, in the least-squares
+    /// fit `sender_fixed_us + sender_ns_per_entity × entities +
+    /// sender_us_per_datagram × datagrams per tick (all receivers)`; `None`
+    /// when the rows cannot separate the terms (fewer than 3 points, or
+    /// entities and receivers not varied).
+    pub sender_fixed_us: Option<f64>,
+    /// Sender CPU per entity per tick (simulation and encoding), ns.
+    pub sender_ns_per_entity: Option<f64>,
+    /// Sender CPU per datagram sent (mostly the send system call), µs.
+    pub sender_us_per_datagram: Option<f64>,
+    /// Sender CPU per entity per tick per receiver, ns: the whole sender
+    /// CPU over entities × ticks × receivers, median over the rows.
+    pub sender_ns_per_entity_receiver: Option<f64>,
+    /// Receiver CPU per entity applied (receive, decode, track, apply), ns,
+    /// median over the rows.
+    pub receiver_ns_per_entity: Option<f64>,
+}
+
+impl Scaling {
+    /// Fits the rows (rows without CPU figures are left out).
+    pub fn fit(rows: &[SweepRow]) -> Scaling {
+        let samples: Vec<[f64; 3]> = rows
+            .iter()
+            .filter_map(|r| {
+                let per_tick = r.sender_us_per_tick()?;
+                let ticks = r.ticks_sent as f64;
+                Some([
+                    f64::from(r.point.entities),
+                    r.datagrams_sent as f64 / ticks,
+                    per_tick,
+                ])
+            })
+            .collect();
+        let mut s = Scaling::default();
+        if let Some([a, b, c]) = least_squares(&samples) {
+            s.sender_fixed_us = Some(a);
+            s.sender_ns_per_entity = Some(b * 1e3);
+            s.sender_us_per_datagram = Some(c);
+        }
+        s.sender_ns_per_entity_receiver = median(rows.iter().filter_map(|r| {
+            let work = f64::from(r.point.entities) * r.ticks_sent as f64 * r.point.receivers as f64;
+            Some(r.sender_cpu_s? * 1e9 / work).filter(|_| work > 0.0)
+        }));
+        s.receiver_ns_per_entity = median(rows.iter().filter_map(|r| {
+            let applied = r.entities_applied as f64;
+            Some(r.receiver_cpu_s? * 1e9 / applied).filter(|_| applied > 0.0)
+        }));
+        s
+    }
+}
+
+/// Least squares of `y = a + b·x1 + c·x2` over `[x1, x2, y]` samples;
+/// `None` when x1 and x2 do not both vary, or vary together (|r| > 0.999),
+/// so the two slopes cannot be told apart.
+fn least_squares(samples: &[[f64; 3]]) -> Option<[f64; 3]> {
+    if samples.len() < 3 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean = |i: usize| samples.iter().map(|s| s[i]).sum::<f64>() / n;
+    let (m1, m2, my) = (mean(0), mean(1), mean(2));
+    let (mut s11, mut s22, mut s12, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for s in samples {
+        let (d1, d2, dy) = (s[0] - m1, s[1] - m2, s[2] - my);
+        s11 += d1 * d1;
+        s22 += d2 * d2;
+        s12 += d1 * d2;
+        s1y += d1 * dy;
+        s2y += d2 * dy;
+    }
+    if s11 <= 0.0 || s22 <= 0.0 || s12 * s12 / (s11 * s22) > 0.999 * 0.999 {
+        return None;
+    }
+    let det = s11 * s22 - s12 * s12;
+    let b = (s1y * s22 - s2y * s12) / det;
+    let c = (s2y * s11 - s1y * s12) / det;
+    Some([my - b * m1 - c * m2, b, c])
+}
+
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// One probe of the max-entities search.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Probe {
+    /// Entities tried.
+    pub entities: u32,
+    /// True when every receiver lost nothing, no socket dropped anything,
+    /// no send failed, and the broadcaster skipped at most
+    /// [`MAX_SKIPPED_SHARE`] of its ticks (so it kept the rate).
+    pub ok: bool,
+    /// Packets lost, all receivers.
+    pub lost: u64,
+    /// Socket drops, all receivers.
+    pub socket_drops: u64,
+    /// Ticks the broadcaster skipped.
+    pub ticks_skipped: u64,
+    /// Send errors.
+    pub send_errors: u64,
+    /// p99 latency from send time, µs.
+    pub p99_us: f64,
+    /// Sender CPU, percent of one core.
+    pub sender_cpu_percent: Option<f64>,
+    /// CPU of one receiver on average, percent of one core.
+    pub receiver_cpu_percent: Option<f64>,
+}
+
+impl Probe {
+    /// A probe that only passed or failed (for tests and callers without figures).
+    pub fn verdict(entities: u32, ok: bool) -> Probe {
+        Probe {
+            entities,
+            ok,
+            lost: 0,
+            socket_drops: 0,
+            ticks_skipped: 0,
+            send_errors: 0,
+            p99_us: 0.0,
+            sender_cpu_percent: None,
+            receiver_cpu_percent: None,
+        }
+    }
+
+    /// The probe of a finished run.
+    pub fn of(r: &BenchReport) -> Probe {
+        let row = SweepRow::of(r);
+        let send_errors = r.sender.figures.send_errors;
+        Probe {
+            entities: r.setup.entities,
+            ok: row.lost == 0
+                && row.socket_drops == 0
+                && send_errors == 0
+                && kept_rate(row.ticks_sent, row.ticks_skipped),
+            lost: row.lost,
+            socket_drops: row.socket_drops,
+            ticks_skipped: row.ticks_skipped,
+            send_errors,
+            p99_us: row.p99_us,
+            sender_cpu_percent: row.sender_cpu_percent,
+            receiver_cpu_percent: row.receiver_cpu_percent,
+        }
+    }
+}
+
+/// True when at most [`MAX_SKIPPED_SHARE`] of the ticks were skipped.
+fn kept_rate(sent: u64, skipped: u64) -> bool {
+    skipped as f64 <= (sent + skipped) as f64 * MAX_SKIPPED_SHARE
+}
+
+/// What the max-entities search found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Search {
+    /// The most entities that passed, if any did.
+    pub answer: Option<u32>,
+    /// The fewest entities that failed above the answer, if any did.
+    pub failed_at: Option<u32>,
+    /// Every probe, in the order made.
+    pub probes: Vec<Probe>,
+    /// True if the search was cut short (probe budget, or stopped) before
+    /// the bracket was narrow enough.
+    pub cut_short: bool,
+}
+
+/// Searches for the largest count in `1..=cap` that passes `probe`: doubling
+/// (or halving, if `start` fails) until the result changes, then bisecting
+/// until the bracket is within `resolution` of its bottom. At most
+/// `max_probes` probes; `probe` returning `None` stops the search.
+///
+/// It assumes that more entities never make it easier; a machine's noise can
+/// break that, so every probe is kept for the reader to judge.
+pub fn find_max(
+    start: u32,
+    cap: u32,
+    max_probes: usize,
+    resolution: f64,
+    mut probe: impl FnMut(u32) -> Option<Probe>,
+) -> Search {
+    let cap = cap.max(1);
+    let mut s = Search {
+        answer: None,
+        failed_at: None,
+        probes: Vec::new(),
+        cut_short: false,
+    };
+    let mut try_n = |n: u32, s: &mut Search| -> Option<bool> {
+        if s.probes.len() >= max_probes {
+            s.cut_short = true;
+            return None;
+        }
+        let Some(p) = probe(n) else {
+            s.cut_short = true;
+            return None;
+        };
+        let ok = p.ok;
+        s.probes.push(p);
+        if ok {
+            s.answer = s.answer.max(Some(n));
+        } else {
+            s.failed_at = Some(s.failed_at.map_or(n, |f| f.min(n)));
+        }
+        Some(ok)
+    };
+    // Bracket: lo passes (or 0), hi fails (or cap + 1).
+    let mut n = start.clamp(1, cap);
+    let (mut lo, mut hi) = (0u64, u64::from(cap) + 1);
+    let Some(first) = try_n(n, &mut s) else {
+        return s;
+    };
+    if first {
+        lo = u64::from(n);
+        while hi > u64::from(cap) && u64::from(n) < u64::from(cap) {
+            n = n.saturating_mul(2).min(cap);
+            match try_n(n, &mut s) {
+                None => return s,
+                Some(true) => lo = u64::from(n),
+                Some(false) => hi = u64::from(n),
+            }
+        }
+    } else {
+        hi = u64::from(n);
+        while lo == 0 && n > 1 {
+            n /= 2;
+            match try_n(n, &mut s) {
+                None => return s,
+                Some(true) => lo = u64::from(n),
+                Some(false) => hi = u64::from(n),
+            }
+        }
+    }
+    // Bisect while the bracket is wider than the resolution.
+    while lo > 0 && hi <= u64::from(cap) && (hi - lo) as f64 > (lo as f64 * resolution).max(1.0) {
+        let mid = lo + (hi - lo) / 2;
+        match try_n(mid as u32, &mut s) {
+            None => return s,
+            Some(true) => lo = mid,
+            Some(false) => hi = mid,
+        }
+    }
+    s
+}
+
+/// The largest entity count the wire can carry in one tick at `payload_budget`.
+pub fn entity_cap(payload_budget: usize) -> u32 {
+    let per_part = wire::entities_per_part(payload_budget).unwrap_or(1) as u64;
+    (per_part * u64::from(u16::MAX)).min(u64::from(u32::MAX)) as u32
+}
+
+/// Runs [`find_max`] with real benchmark probes of `base` (its receivers,
+/// rate, duration, mode), starting at `start` entities. `progress` is called
+/// every second of each probe, `done` after each.
+pub fn find_max_entities(
+    base: &BenchConfig,
+    start: u32,
+    mut progress: impl FnMut(u32, &Progress) -> ControlFlow<()>,
+    mut done: impl FnMut(&Probe) -> ControlFlow<()>,
+) -> Result<Search, BenchError> {
+    base.validate()?;
+    let mut error = None;
+    let search = find_max(
+        start,
+        entity_cap(base.payload_budget),
+        MAX_PROBES,
+        RESOLUTION,
+        |n| {
+            let config = BenchConfig {
+                entities: n,
+                ..base.clone()
+            };
+            match super::run(&config, |p| progress(n, p)) {
+                Ok(r) if r.interrupted => None,
+                Ok(r) => {
+                    let p = Probe::of(&r);
+                    done(&p).is_continue().then_some(p)
+                }
+                Err(e) => {
+                    error = Some(e);
+                    None
+                }
+            }
+        },
+    );
+    match error {
+        Some(e) => Err(e),
+        None => Ok(search),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_with_thousands_and_millions() {
+        assert_eq!(
+            parse_counts("1k,10k,100k"),
+            Ok(vec![1_000, 10_000, 100_000])
+        );
+        assert_eq!(parse_counts(" 1, 4 ,8,"), Ok(vec![1, 4, 8]));
+        assert_eq!(parse_counts("2M"), Ok(vec![2_000_000]));
+        assert!(parse_counts("").is_err());
+        assert!(parse_counts("1,x").is_err());
+        assert!(parse_counts("-1").is_err());
+        assert!(parse_counts("5000M").is_err(), "overflow is an error");
+        assert_eq!(parse_rates("30,60,120.5"), Ok(vec![30.0, 60.0, 120.5]));
+        assert!(parse_rates("0").is_err());
+        assert!(parse_rates("60,1e9").is_err());
+        assert!(parse_rates("nan").is_err());
+    }
+
+    #[test]
+    fn product_has_every_combination_entities_outermost() {
+        let p = product(&[1, 2], &[1, 4, 8], &[30.0, 60.0]);
+        assert_eq!(p.len(), 12);
+        assert_eq!(
+            p[0],
+            SweepPoint {
+                entities: 1,
+                receivers: 1,
+                rate_hz: 30.0
+            }
+        );
+        assert_eq!(
+            p[1],
+            SweepPoint {
+                entities: 1,
+                receivers: 1,
+                rate_hz: 60.0
+            }
+        );
+        assert_eq!(p[2].receivers, 4);
+        assert_eq!(p[6].entities, 2);
+        let mut seen: Vec<(u32, usize, u64)> = p
+            .iter()
+            .map(|p| (p.entities, p.receivers, p.rate_hz as u64))
+            .collect();
+        seen.dedup();
+        assert_eq!(seen.len(), 12, "no combination twice");
+        assert!(product(&[], &[1], &[60.0]).is_empty());
+    }
+
+    fn search_with_limit(limit: u32, start: u32, cap: u32) -> Search {
+        find_max(start, cap, MAX_PROBES, RESOLUTION, |n| {
+            Some(Probe::verdict(n, n <= limit))
+        })
+    }
+
+    #[test]
+    fn search_brackets_the_limit_within_the_resolution() {
+        for limit in [1, 7, 999, 10_000, 123_456, 1_000_000] {
+            let s = search_with_limit(limit, 10_000, 5_000_000);
+            let answer = s.answer.expect("something passes");
+            assert!(
+                answer <= limit,
+                "{limit}: answer {answer} is above the limit"
+            );
+            assert!(
+                (limit - answer) as f64 <= (answer as f64 * RESOLUTION).max(1.0),
+                "{limit}: answer {answer} not within the resolution: {:?}",
+                s.probes
+            );
+            assert!(s.probes.len() <= MAX_PROBES);
+            assert!(!s.cut_short, "{limit}: {:?}", s.probes);
+        }
+    }
+
+    #[test]
+    fn search_stops_at_the_cap_and_when_nothing_passes() {
+        let s = search_with_limit(u32::MAX, 10_000, 50_000);
+        assert_eq!(s.answer, Some(50_000));
+        assert_eq!(s.failed_at, None);
+        let s = search_with_limit(0, 10_000, 50_000);
+        assert_eq!(s.answer, None);
+        assert_eq!(s.failed_at, Some(1));
+        assert!(s.probes.len() <= MAX_PROBES);
+    }
+
+    #[test]
+    fn search_is_bounded_and_stops_when_the_probe_says_so() {
+        let s = find_max(10, 1 << 30, 5, 0.0, |n| {
+            Some(Probe::verdict(n, n < 1_000_000))
+        });
+        assert_eq!(s.probes.len(), 5);
+        assert!(s.cut_short);
+        let mut calls = 0;
+        let s = find_max(10, 1 << 30, 16, 0.02, |n| {
+            calls += 1;
+            (calls < 3).then(|| Probe::verdict(n, true))
+        });
+        assert_eq!(s.probes.len(), 2);
+        assert!(s.cut_short);
+        assert_eq!(s.answer, Some(20));
+    }
+
+    #[test]
+    fn a_probe_tolerates_one_skipped_tick_in_a_hundred() {
+        assert!(kept_rate(120, 0));
+        assert!(kept_rate(119, 1));
+        assert!(!kept_rate(110, 10));
+        assert!(!kept_rate(0, 1));
+        assert!(kept_rate(0, 0));
+    }
+
+    #[test]
+    fn scaling_fit_recovers_a_linear_cost() {
+        // cpu per tick = 5 µs + 20 ns per entity + 2 µs per datagram.
+        let rows: Vec<SweepRow> = product(&[1_000, 10_000, 100_000], &[1, 4], &[60.0])
+            .into_iter()
+            .map(|p| {
+                let ticks = 600u64;
+                let dgrams_per_tick =
+                    (u64::from(p.entities).div_ceil(73) * p.receivers as u64) as f64;
+                let per_tick_us = 5.0 + 0.020 * f64::from(p.entities) + 2.0 * dgrams_per_tick;
+                SweepRow {
+                    point: p,
+                    lost: 0,
+                    expected: 1,
+                    loss_ratio: 0.0,
+                    socket_drops: 0,
+                    ticks_skipped: 0,
+                    ticks_sent: ticks,
+                    p50_us: 1.0,
+                    p99_us: 1.0,
+                    p99_scheduled_us: 1.0,
+                    sender_cpu_s: Some(per_tick_us * ticks as f64 / 1e6),
+                    sender_cpu_percent: None,
+                    receiver_cpu_s: Some(1.0),
+                    receiver_cpu_percent: None,
+                    datagrams_per_s: 0.0,
+                    datagrams_sent: (dgrams_per_tick * ticks as f64) as u64,
+                    entities_applied: 1_000_000_000,
+                }
+            })
+            .collect();
+        let s = Scaling::fit(&rows);
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6 * b.max(1.0));
+        assert!(close(s.sender_fixed_us, 5.0), "{s:?}");
+        assert!(close(s.sender_ns_per_entity, 20.0), "{s:?}");
+        assert!(close(s.sender_us_per_datagram, 2.0), "{s:?}");
+        assert!(close(s.receiver_ns_per_entity, 1.0), "{s:?}");
+        // Entities alone cannot separate per-entity from per-datagram cost.
+        let one_receiver: Vec<SweepRow> = rows
+            .into_iter()
+            .filter(|r| r.point.receivers == 1)
+            .collect();
+        assert_eq!(Scaling::fit(&one_receiver).sender_ns_per_entity, None);
+    }
+}

@@ -1,0 +1,274 @@
+//! `tickcast bench`: flags in, a [`BenchConfig`] out, then one run, a
+//! sweep, or the max-entities search from [`tickcast::bench`]; tables on
+//! stdout, live lines on stderr, `--json` and `--plot` files.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
+use tickcast::bench::{self as lib, plot, render, BenchConfig, BenchReport, Progress};
+
+/// Duration of a single run unless `--duration` says otherwise.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Receivers on 127.0.0.1, each a unicast destination.
+    #[arg(long, default_value_t = 2)]
+    receivers: usize,
+    /// Entities in the simulated world (the search starts here; default 10000 there).
+    #[arg(long)]
+    entities: Option<u32>,
+    /// Ticks per second.
+    #[arg(long, value_name = "HZ", default_value_t = 60.0)]
+    rate: f64,
+    /// How long the broadcaster runs: default 10s, 3s per sweep point, 2s per search probe.
+    #[arg(long, value_parser = super::parse_duration)]
+    duration: Option<Duration>,
+    /// Largest datagram to send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = tickcast::wire::DEFAULT_PAYLOAD_BUDGET)]
+    payload_budget: usize,
+    /// Seed of the simulated world.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Pause between starting the receivers and the first tick (nothing is excluded).
+    #[arg(long, value_parser = super::parse_duration, default_value = "500ms")]
+    warmup: Duration,
+    /// Run each receiver as a `tickcast receive` child process.
+    #[arg(long)]
+    processes: bool,
+    /// Write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Draw latency percentiles and loss per second to FILE.svg (single runs).
+    #[arg(long, value_name = "FILE.svg", conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate", "find_max_entities"])]
+    plot: Option<PathBuf>,
+    /// Sweep entity counts, e.g. 1k,10k,100k (one row per combination).
+    #[arg(long, value_name = "LIST", value_parser = counts)]
+    sweep_entities: Option<Counts>,
+    /// Sweep receiver counts, e.g. 1,4,8.
+    #[arg(long, value_name = "LIST", value_parser = counts)]
+    sweep_receivers: Option<Counts>,
+    /// Sweep tick rates in Hz, e.g. 30,60,120.
+    #[arg(long, value_name = "LIST", value_parser = rates)]
+    sweep_rate: Option<Rates>,
+    /// Search for the most entities each receiver takes at --rate with zero loss and zero socket drops.
+    #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate"])]
+    find_max_entities: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Counts(Vec<u32>);
+#[derive(Clone, Debug)]
+struct Rates(Vec<f64>);
+
+fn counts(s: &str) -> Result<Counts, String> {
+    sweep::parse_counts(s).map(Counts)
+}
+
+fn rates(s: &str) -> Result<Rates, String> {
+    sweep::parse_rates(s).map(Rates)
+}
+
+impl BenchArgs {
+    fn config(&self, default_duration: Duration) -> BenchConfig {
+        BenchConfig {
+            receivers: self.receivers,
+            entities: self.entities.unwrap_or(BenchConfig::default().entities),
+            rate_hz: self.rate,
+            duration: self.duration.unwrap_or(default_duration),
+            payload_budget: self.payload_budget,
+            seed: self.seed,
+            warmup: self.warmup,
+            processes: self.processes,
+            program: None,
+        }
+    }
+
+    fn is_sweep(&self) -> bool {
+        self.sweep_entities.is_some() || self.sweep_receivers.is_some() || self.sweep_rate.is_some()
+    }
+}
+
+/// Runs `tickcast bench`; Ctrl-C ends the current run early and skips the rest.
+pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    if a.find_max_entities {
+        search(&a, stop)
+    } else if a.is_sweep() {
+        sweep(&a, stop)
+    } else {
+        single(&a, stop)
+    }
+}
+
+fn stopped(stop: &mpsc::Receiver<()>) -> ControlFlow<()> {
+    match stop.try_recv() {
+        Ok(()) => ControlFlow::Break(()),
+        Err(_) => ControlFlow::Continue(()),
+    }
+}
+
+fn write_json(path: &PathBuf, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    let config = a.config(DEFAULT_DURATION);
+    config.validate()?;
+    eprintln!(
+        "bench: {} entities at {} Hz to {} receiver(s) {} for {:?} (+{:?} warm-up); Ctrl-C ends early",
+        config.entities,
+        config.rate_hz,
+        config.receivers,
+        if config.processes {
+            "as child processes"
+        } else {
+            "in this process"
+        },
+        config.duration,
+        config.warmup
+    );
+    let report = lib::run(&config, |p: &Progress| {
+        eprintln!("{}", render::live_line("", p));
+        stopped(stop)
+    })?;
+    print!("\n{}", render::table(&report));
+    outputs(a, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn outputs(a: &BenchArgs, report: &BenchReport) -> Result<()> {
+    if let Some(path) = &a.json {
+        write_json(path, report)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &a.plot {
+        let svg = plot::svg(report)?;
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SweepOutput<'a> {
+    rows: &'a [SweepRow],
+    scaling: &'a Scaling,
+    runs: &'a [BenchReport],
+}
+
+fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    let base = a.config(sweep::POINT_DURATION);
+    let entities = a
+        .sweep_entities
+        .as_ref()
+        .map_or(vec![base.entities], |c| c.0.clone());
+    let receivers: Vec<usize> = match &a.sweep_receivers {
+        Some(c) => c.0.iter().map(|&r| r as usize).collect(),
+        None => vec![base.receivers],
+    };
+    let rates = a
+        .sweep_rate
+        .as_ref()
+        .map_or(vec![base.rate_hz], |r| r.0.clone());
+    let points = sweep::product(&entities, &receivers, &rates);
+    let per_point = base.duration + base.warmup + lib::GRACE;
+    eprintln!(
+        "sweep: {} points of {:?} each (about {:.0} s in all); Ctrl-C ends early",
+        points.len(),
+        base.duration,
+        per_point.as_secs_f64() * points.len() as f64
+    );
+    let n = points.len();
+    let reports = sweep::run(
+        &base,
+        &points,
+        |_, _| stopped(stop),
+        |i, r| {
+            let row = SweepRow::of(r);
+            eprintln!(
+                "[{}/{n}] {} entities × {} receivers × {} Hz: loss {:.4}%  p99 {}  tx cpu {}",
+                i + 1,
+                row.point.entities,
+                row.point.receivers,
+                row.point.rate_hz,
+                row.loss_ratio * 100.0,
+                tickcast::report::us(row.p99_us),
+                row.sender_cpu_percent
+                    .map_or("-".into(), |c| format!("{c:.1}%")),
+            );
+            stopped(stop)
+        },
+    )?;
+    let rows: Vec<SweepRow> = reports.iter().map(SweepRow::of).collect();
+    let scaling = Scaling::fit(&rows);
+    print!(
+        "\n{}\n{}",
+        render::sweep_table(&rows),
+        render::scaling(&scaling)
+    );
+    if let Some(path) = &a.json {
+        write_json(
+            path,
+            &SweepOutput {
+                rows: &rows,
+                scaling: &scaling,
+                runs: &reports,
+            },
+        )?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct SearchOutput<'a> {
+    receivers: usize,
+    rate_hz: f64,
+    probe_duration_s: f64,
+    search: &'a Search,
+}
+
+fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    let base = a.config(sweep::PROBE_DURATION);
+    let start = a.entities.unwrap_or(sweep::SEARCH_START);
+    eprintln!(
+        "searching for the most entities at {} Hz to {} receiver(s): doubling from {start}, then bisecting to {:.0}%, at most {} probes of {:?}; Ctrl-C ends early",
+        base.rate_hz,
+        base.receivers,
+        sweep::RESOLUTION * 100.0,
+        sweep::MAX_PROBES,
+        base.duration
+    );
+    let found = sweep::find_max_entities(
+        &base,
+        start,
+        |_, _| stopped(stop),
+        |p| {
+            eprintln!("  {}", render::probe(p));
+            stopped(stop)
+        },
+    )?;
+    print!("\n{}", render::search(&found, base.receivers, base.rate_hz));
+    if let Some(path) = &a.json {
+        write_json(
+            path,
+            &SearchOutput {
+                receivers: base.receivers,
+                rate_hz: base.rate_hz,
+                probe_duration_s: base.duration.as_secs_f64(),
+                search: &found,
+            },
+        )?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
