@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand};
 use tickcast::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
 use tickcast::receiver::{Receiver, ReceiverConfig};
 use tickcast::report;
-use tickcast::stats::Figures;
+use tickcast::stats::{Figures, LatencySummary, Summary};
+use tickcast::subscription::DEFAULT_MAX_SUBSCRIBERS;
 
 /// Default port for `broadcast --to` and `receive --bind` when none is given.
 const DEFAULT_PORT: u16 = 47_474;
@@ -65,18 +66,34 @@ struct WorldArgs {
 
 #[derive(Args, Debug)]
 struct BroadcastArgs {
-    /// Unicast destination (repeatable). Default 127.0.0.1:47474 when no --group is given.
+    /// Unicast destination (repeatable). Default 127.0.0.1:47474 when none of
+    /// --to, --group, --broadcast and --bind is given.
     #[arg(long = "to", value_name = "ADDR:PORT")]
     to: Vec<SocketAddr>,
-    /// Multicast group to send to, e.g. 239.255.74.74:47474.
+    /// Multicast group to send to, e.g. 239.255.74.74:47474 or [ff12::7474]:47474.
     #[arg(long, value_name = "ADDR:PORT")]
     group: Option<SocketAddr>,
-    /// Local address of the interface multicast leaves through.
-    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
-    interface: IpAddr,
+    /// Subnet broadcast address to send to (repeatable, IPv4), e.g. 192.168.1.255:47474.
+    #[arg(long, value_name = "ADDR:PORT")]
+    broadcast: Vec<SocketAddr>,
+    /// Local address of the interface multicast leaves through (an IPv6
+    /// address for an IPv6 group). Default 127.0.0.1, or ::1 for an IPv6 group.
+    #[arg(long, value_name = "IP")]
+    interface: Option<IpAddr>,
     /// Multicast TTL (hops); 1 stays on the local network.
     #[arg(long, default_value_t = 1)]
     ttl: u32,
+    /// Local address to send from, where receivers subscribe (--subscribe).
+    /// Default 0.0.0.0:0 (a free port, printed on stderr).
+    #[arg(long, value_name = "ADDR:PORT")]
+    bind: Option<SocketAddr>,
+    /// Most receivers subscribed at once; 0 turns subscriptions off.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SUBSCRIBERS)]
+    max_subscribers: usize,
+    /// How long a subscription lasts without a heartbeat (e.g. 5s, 300ms).
+    // The library's DEFAULT_LEASE; a test below keeps the two equal.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    lease: Duration,
     #[command(flatten)]
     world: WorldArgs,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
@@ -89,15 +106,21 @@ struct BroadcastArgs {
 
 #[derive(Args, Debug)]
 struct ReceiveArgs {
-    /// Unicast address to listen on. Default 127.0.0.1:47474 when no --group is given.
+    /// Unicast address to listen on. Default 127.0.0.1:47474 when neither
+    /// --group nor --subscribe is given, 0.0.0.0:0 when subscribing.
     #[arg(long, value_name = "ADDR:PORT")]
     bind: Option<SocketAddr>,
     /// Multicast group to join, e.g. 239.255.74.74:47474.
     #[arg(long, value_name = "ADDR:PORT")]
     group: Option<SocketAddr>,
-    /// Local address of the interface to join the group on.
-    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
-    interface: IpAddr,
+    /// Local address of the interface to join the group on (an IPv6 address
+    /// for an IPv6 group). Default 127.0.0.1, or ::1 for an IPv6 group.
+    #[arg(long, value_name = "IP")]
+    interface: Option<IpAddr>,
+    /// Subscribe to the broadcaster at this address (its --bind): it then
+    /// sends the stream here by unicast while this receiver runs.
+    #[arg(long, value_name = "ADDR:PORT")]
+    subscribe: Option<SocketAddr>,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -202,28 +225,50 @@ fn world_config(w: &WorldArgs, config: BroadcastConfig) -> BroadcastConfig {
     }
 }
 
+/// The interface a group is joined or sent on: the one given, else the
+/// loopback address of the group's family.
+fn interface_for(interface: Option<IpAddr>, group: Option<SocketAddr>) -> IpAddr {
+    interface.unwrap_or(match group {
+        Some(SocketAddr::V6(_)) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    })
+}
+
 fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let mut to = a.to.clone();
-    if to.is_empty() && a.group.is_none() {
+    if to.is_empty() && a.group.is_none() && a.broadcast.is_empty() && a.bind.is_none() {
         to.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT));
     }
+    let defaults = BroadcastConfig::default();
     let config = world_config(
         &a.world,
         BroadcastConfig {
             destinations: to.clone(),
             group: a.group,
-            interface: a.interface,
+            broadcast: a.broadcast.clone(),
+            interface: interface_for(a.interface, a.group),
             multicast_ttl: a.ttl,
+            bind: a.bind.unwrap_or(defaults.bind),
+            max_subscribers: a.max_subscribers,
+            lease: a.lease,
             duration: a.duration,
-            ..BroadcastConfig::default()
+            ..defaults
         },
     );
     let b = Broadcaster::start(config)?;
-    let targets: Vec<String> = to
+    let mut targets: Vec<String> = to
         .iter()
         .map(|d| d.to_string())
         .chain(a.group.map(|g| format!("group {g}")))
+        .chain(a.broadcast.iter().map(|d| format!("broadcast {d}")))
         .collect();
+    if a.max_subscribers > 0 {
+        targets.push(format!(
+            "subscribers (up to {}, lease {})",
+            a.max_subscribers,
+            humantime::format_duration(a.lease)
+        ));
+    }
     eprintln!(
         "broadcasting {} entities at {} Hz from {} to {} (session {:016x})",
         a.world.entities,
@@ -259,6 +304,12 @@ fn broadcast_line(t: Duration, f: &BroadcastFigures) -> String {
         report::us(s.lateness_us.p99),
         report::us(s.lateness_us.max),
     );
+    if s.subscribers > 0 || s.accepted > 0 || s.bad_cookie > 0 {
+        line.push_str(&format!(
+            "  subscribers {} (accepted {} refused {} bad cookie {} expired {})",
+            s.subscribers, s.accepted, s.refused_full, s.bad_cookie, s.expired
+        ));
+    }
     if let Some(e) = &s.last_error {
         line.push_str(&format!("  (last error: {e})"));
     }
@@ -266,23 +317,37 @@ fn broadcast_line(t: Duration, f: &BroadcastFigures) -> String {
 }
 
 fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
-    let bind = match (a.bind, a.group) {
-        (None, None) => Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT)),
-        (b, _) => b,
+    let bind = match (a.bind, a.group, a.subscribe) {
+        (None, None, None) => Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT)),
+        // Subscribing without --bind: the library picks 0.0.0.0:0 (or [::]:0).
+        (b, _, _) => b,
     };
     let r = Receiver::start(ReceiverConfig {
         bind,
         group: a.group,
-        interface: a.interface,
+        interface: interface_for(a.interface, a.group),
         capacity: a.capacity,
+        subscribe: a.subscribe,
         ..ReceiverConfig::default()
     })?;
     let listening: Vec<String> = r.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!("receiving on {}", listening.join(", "));
+    if let Some(server) = a.subscribe {
+        eprintln!("subscribing to {server} from {}", r.local_addr());
+    }
     let mut prev = Figures::default();
     every_second(stop, a.duration, |t| {
         let now = r.figures();
-        eprintln!("{}", report::live_line("", t, &now, &prev));
+        let mut line = report::live_line("", t, &now, &prev);
+        if a.subscribe.is_some() {
+            let rtt = LatencySummary::of(&now.rtt);
+            line.push_str(&format!(
+                "  {}  rtt p50 {}",
+                now.subscription,
+                report::us(rtt.p50)
+            ));
+        }
+        eprintln!("{line}");
         prev = now;
         r.is_running()
     });
@@ -291,8 +356,33 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         println!("{}", serde_json::to_string(&s)?);
     } else {
         eprint!("{}", report::summary(&s));
+        eprint!("{}", subscription_summary(&s));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary's lines about the subscription, round trip and what the
+/// one-way figures are worth.
+fn subscription_summary(s: &Summary) -> String {
+    let mut out = String::new();
+    if s.subscription != "none" {
+        let r = &s.rtt_us;
+        out.push_str(&format!(
+            "  subscription {}  rtt p50 {} p99 {} max {} ({} samples)\n",
+            s.subscription,
+            report::us(r.p50),
+            report::us(r.p99),
+            report::us(r.max),
+            r.samples
+        ));
+    }
+    let verdict = if s.one_way_meaningful {
+        "meaningful (same host, or within the round trip and never negative)"
+    } else {
+        "not known to be meaningful (clocks not shown to be shared or synced)"
+    };
+    out.push_str(&format!("  one-way latency {verdict}\n"));
+    out
 }
 
 fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
@@ -343,4 +433,20 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     );
     println!("{}", report::table(&rows));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_subscription_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["tickcast", "broadcast"]).unwrap();
+        let Command::Broadcast(a) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(a.lease, tickcast::subscription::DEFAULT_LEASE);
+        assert_eq!(a.max_subscribers, DEFAULT_MAX_SUBSCRIBERS);
+        assert_eq!(a.bind, None);
+    }
 }
