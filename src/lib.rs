@@ -11,11 +11,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod bench;
 pub mod broadcaster;
 pub mod clock;
+pub mod fuzz;
 pub mod ingest;
 pub mod net;
+pub mod ratelimit;
 pub mod receiver;
 pub mod report;
 pub mod schedule;
