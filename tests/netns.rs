@@ -36,7 +36,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_tickcast");
 const RECEIVERS: usize = 4;
 /// The stream's port, and the broadcaster's subscription port.
 const STREAM_PORT: u16 = 47474;
-#[allow(dead_code)] // used by the subscription tests
 const SUBSCRIBE_PORT: u16 = 47475;
 const GROUP: &str = "239.255.77.1:47474";
 /// Longest wait for a process to get ready or to finish.
@@ -134,9 +133,10 @@ fn line(mode: &str, host: &Host, f: &Value) -> String {
         f["ticks_applied"],
         lat["p50"],
         lat["max"],
-        match f.get("rtt_us") {
-            Some(rtt) => format!(" rtt p50 {} us", rtt["p50"]),
-            None => String::new(),
+        if f["subscription"].as_str().is_some_and(|s| s != "none") {
+            format!(" rtt p50 {} us", f["rtt_us"]["p50"])
+        } else {
+            String::new()
         }
     )
 }
@@ -189,6 +189,104 @@ fn multicast_reaches_every_receiver_host_exactly() {
     assert_whole_stream("multicast", &lan, &bc, &rxs);
     // The point of multicast: one datagram per packet, whatever the audience.
     assert_eq!(figure(&bc, "datagrams_sent"), figure(&bc, "packets_sent"));
+}
+
+/// (b) Subnet broadcast to 10.77.S.255: every host on the subnet gets it.
+#[test]
+fn subnet_broadcast_reaches_every_receiver_host_exactly() {
+    let _serial = serial();
+    let Some(lan) = lan() else { return };
+    let bind = format!("0.0.0.0:{STREAM_PORT}");
+    let rxs: Vec<Proc> = lan
+        .receivers()
+        .iter()
+        .map(|h| receiver(&lan, h, &["--bind", &bind]))
+        .collect();
+    let to = format!("{}:{STREAM_PORT}", lan.broadcast_addr());
+    let bc_ip = lan.broadcaster().ip.to_string();
+    let bc = broadcaster(
+        &lan,
+        lan.broadcaster(),
+        &[
+            "--broadcast",
+            &to,
+            "--interface",
+            &bc_ip,
+            "--duration",
+            "2s",
+        ],
+    )
+    .json(PATIENCE);
+    let rxs = stop(rxs);
+    println!("broadcast broadcaster: {bc}");
+    assert_whole_stream("broadcast", &lan, &bc, &rxs);
+    assert_eq!(figure(&bc, "datagrams_sent"), figure(&bc, "packets_sent"));
+}
+
+/// Waits until the broadcaster's per-second line says it has `n`
+/// subscribers (`subscribers N` on stderr).
+fn wait_subscribers(bc: &mut Proc, n: u64) {
+    let end = std::time::Instant::now() + PATIENCE;
+    loop {
+        let l = bc.wait_for("subscribers", end - std::time::Instant::now());
+        let count = l
+            .split("subscribers")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|w| {
+                w.trim_matches(|c: char| !c.is_ascii_digit())
+                    .parse::<u64>()
+                    .ok()
+            });
+        if count == Some(n) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "never {n} subscribers: {l}"
+        );
+    }
+}
+
+/// (c) Unicast subscriptions: four receivers subscribe to the broadcaster's
+/// address, pass the cookie handshake, and each gets the stream from its
+/// first packet to the goodbye without a loss; they measure the round trip.
+#[test]
+fn subscriptions_deliver_the_stream_to_every_receiver_host() {
+    let _serial = serial();
+    let Some(lan) = lan() else { return };
+    let bc_host = lan.broadcaster();
+    let bind = format!("{}:{SUBSCRIBE_PORT}", bc_host.ip);
+    let mut bc = broadcaster(&lan, bc_host, &["--bind", &bind, "--duration", "4s"]);
+    let rxs: Vec<Proc> = lan
+        .receivers()
+        .iter()
+        .map(|h| receiver(&lan, h, &["--subscribe", &bind]))
+        .collect();
+    wait_subscribers(&mut bc, RECEIVERS as u64);
+    let bc = bc.json(PATIENCE);
+    let rxs = stop(rxs);
+    println!("subscribe broadcaster: {bc}");
+    let sent = figure(&bc, "packets_sent");
+    assert_eq!(figure(&bc, "accepted"), RECEIVERS as u64, "{bc}");
+    assert_eq!(figure(&bc, "refused_full"), 0, "{bc}");
+    assert_eq!(figure(&bc, "bad_cookie"), 0, "{bc}");
+    assert_eq!(figure(&bc, "expired"), 0, "{bc}");
+    for (host, f) in lan.receivers().iter().zip(&rxs) {
+        println!("{}", line("subscribe", host, f));
+        // A subscriber joins after the stream started: its span begins at
+        // its first packet and ends at the goodbye's final number.
+        assert_eq!(figure(f, "lost"), 0, "{}: {f}", host.ip);
+        assert_eq!(figure(f, "received"), figure(f, "expected"), "{f}");
+        assert!(figure(f, "expected") > sent / 2, "{}: {f}", host.ip);
+        for zero in ["duplicates", "reordered", "stale", "malformed", "restarts"] {
+            assert_eq!(figure(f, zero), 0, "{} {zero}: {f}", host.ip);
+        }
+        assert_eq!(f["goodbye"], true, "{}: {f}", host.ip);
+        assert_eq!(figure(f, "sender_packets_sent"), sent, "{f}");
+        assert!(figure(&f["rtt_us"], "samples") >= 1, "{}: {f}", host.ip);
+        assert!(f["subscription"].as_str().is_some(), "{}: {f}", host.ip);
+    }
 }
 
 /// nftables in `host`: a table `tc` whose input chain counts every stream
@@ -323,6 +421,220 @@ fn nftables_drops_equal_the_receivers_lost_exactly() {
     );
     assert_eq!(seen, sent, "every datagram reached the victim's hook once");
     assert_eq!(figure(f, "received"), figure(f, "expected") - dropped);
+}
+
+/// (e) A subscribed receiver killed outright (no unsubscribe, and its host
+/// sends no ICMP, as if it had vanished) stops being sent the stream once
+/// its lease passes: the broadcaster counts it expired, and nftables in its
+/// host counts no stream datagram after lease + margin.
+#[test]
+fn a_vanished_subscriber_expires_and_gets_no_more_stream() {
+    let _serial = serial();
+    if !nft_or_skip() {
+        return;
+    }
+    let Some(lan) = lan() else { return };
+    let bc_host = lan.broadcaster().clone();
+    let victim = lan.receivers()[0].clone();
+    // Count stream datagrams (snapshot kind 1, at @th,104,8) from the
+    // broadcaster into the victim, and let the victim send no ICMP (a
+    // vanished host says nothing; only the lease can tell).
+    let bc_ip = bc_host.ip.to_string();
+    lan.nft(&victim, &["add", "table", "inet", "tc"]);
+    lan.nft(&victim, &["add", "counter", "inet", "tc", "stream"]);
+    lan.nft(
+        &victim,
+        &[
+            "add", "chain", "inet", "tc", "in", "{", "type", "filter", "hook", "input", "priority",
+            "0", ";", "}",
+        ],
+    );
+    lan.nft(
+        &victim,
+        &[
+            "add", "chain", "inet", "tc", "out", "{", "type", "filter", "hook", "output",
+            "priority", "0", ";", "}",
+        ],
+    );
+    lan.nft(
+        &victim,
+        &[
+            "add",
+            "rule",
+            "inet",
+            "tc",
+            "in",
+            "ip",
+            "saddr",
+            &bc_ip,
+            "meta",
+            "l4proto",
+            "udp",
+            "@th,104,8",
+            "1",
+            "counter",
+            "name",
+            "stream",
+        ],
+    );
+    lan.nft(
+        &victim,
+        &[
+            "add", "rule", "inet", "tc", "out", "meta", "l4proto", "icmp", "drop",
+        ],
+    );
+    let lease = Duration::from_secs(1);
+    let margin = Duration::from_millis(700);
+    let bind = format!("{}:{SUBSCRIBE_PORT}", bc_host.ip);
+    let mut bc = broadcaster(
+        &lan,
+        &bc_host,
+        &["--bind", &bind, "--lease", "1s", "--duration", "5s"],
+    );
+    let mut rxs: Vec<Proc> = lan
+        .receivers()
+        .iter()
+        .map(|h| receiver(&lan, h, &["--subscribe", &bind]))
+        .collect();
+    wait_subscribers(&mut bc, RECEIVERS as u64);
+    let before_kill = lan.nft_counter(&victim, "tc", "stream");
+    rxs[0].signal(Signal::SIGKILL);
+    let killed = rxs.remove(0);
+    let (status, _) = killed.finish(PATIENCE);
+    assert!(!status.success(), "SIGKILL ends the receiver");
+    std::thread::sleep(lease + margin);
+    let after_lease = lan.nft_counter(&victim, "tc", "stream");
+    let bc = bc.json(PATIENCE);
+    let at_end = lan.nft_counter(&victim, "tc", "stream");
+    let rxs = stop(rxs);
+    println!("expiry broadcaster: {bc}");
+    println!(
+        "expiry at {}: stream datagrams into it: {before_kill} before the kill, \
+         {after_lease} at kill + lease + {margin:?}, {at_end} at the end",
+        victim.ip
+    );
+    assert!(before_kill > 0, "the victim was subscribed and streamed to");
+    assert!(figure(&bc, "expired") >= 1, "{bc}");
+    assert_eq!(
+        at_end, after_lease,
+        "no stream datagram to a subscriber after its lease passed"
+    );
+    for (host, f) in lan.receivers()[1..].iter().zip(&rxs) {
+        println!("{}", line("subscribe", host, f));
+        assert_eq!(figure(f, "lost"), 0, "{}: {f}", host.ip);
+        assert_eq!(f["goodbye"], true, "{}: {f}", host.ip);
+    }
+}
+
+/// A subscribe with a forged source address (another host's) gets that
+/// host no stream and no reply larger than the request: nftables in the
+/// forger's host rewrites its subscribes' source to the victim's address
+/// (SNAT), so the broadcaster's challenges go to the victim, who never
+/// confirms. nftables in the victim's host counts what arrives from the
+/// broadcaster: challenges only, none longer than the 52-byte subscribe
+/// (UDP length 60), and no stream datagram.
+#[test]
+fn a_spoofed_subscribe_sends_the_victim_no_stream_and_nothing_larger() {
+    let _serial = serial();
+    if !nft_or_skip() {
+        return;
+    }
+    let Some(lan) = lan() else { return };
+    let bc_host = lan.broadcaster().clone();
+    let (forger, victim) = (lan.receivers()[0].clone(), lan.receivers()[1].clone());
+    let (bc_ip, victim_ip) = (bc_host.ip.to_string(), victim.ip.to_string());
+    let port = SUBSCRIBE_PORT.to_string();
+    lan.nft(&forger, &["add", "table", "ip", "forge"]);
+    lan.nft(
+        &forger,
+        &[
+            "add",
+            "chain",
+            "ip",
+            "forge",
+            "post",
+            "{",
+            "type",
+            "nat",
+            "hook",
+            "postrouting",
+            "priority",
+            "100",
+            ";",
+            "}",
+        ],
+    );
+    lan.nft(
+        &forger,
+        &[
+            "add", "rule", "ip", "forge", "post", "ip", "daddr", &bc_ip, "udp", "dport", &port,
+            "snat", "to", &victim_ip,
+        ],
+    );
+    lan.nft(&victim, &["add", "table", "inet", "tc"]);
+    for counter in ["from_bc", "larger", "stream"] {
+        lan.nft(&victim, &["add", "counter", "inet", "tc", counter]);
+    }
+    lan.nft(
+        &victim,
+        &[
+            "add", "chain", "inet", "tc", "in", "{", "type", "filter", "hook", "input", "priority",
+            "0", ";", "}",
+        ],
+    );
+    let rule = |tail: &[&str]| {
+        let mut args = vec!["add", "rule", "inet", "tc", "in", "ip", "saddr", &bc_ip];
+        args.extend_from_slice(tail);
+        lan.nft(&victim, &args);
+    };
+    rule(&["meta", "l4proto", "udp", "counter", "name", "from_bc"]);
+    rule(&["udp", "length", ">", "60", "counter", "name", "larger"]);
+    rule(&[
+        "meta",
+        "l4proto",
+        "udp",
+        "@th,104,8",
+        "{",
+        "1,",
+        "2,",
+        "3",
+        "}",
+        "counter",
+        "name",
+        "stream",
+    ]);
+    let bind = format!("{bc_ip}:{SUBSCRIBE_PORT}");
+    let bc = broadcaster(&lan, &bc_host, &["--bind", &bind, "--duration", "4s"]);
+    let forging = receiver(&lan, &forger, &["--subscribe", &bind]);
+    let bc = bc.json(PATIENCE);
+    let forging = stop(vec![forging]).remove(0);
+    let (from_bc, larger, stream) = (
+        lan.nft_counter(&victim, "tc", "from_bc"),
+        lan.nft_counter(&victim, "tc", "larger"),
+        lan.nft_counter(&victim, "tc", "stream"),
+    );
+    println!("spoof broadcaster: {bc}");
+    println!("{}", line("spoofer", &forger, &forging));
+    println!(
+        "spoof: {} subscribes forged as {victim_ip}; at the victim from the broadcaster: \
+         {from_bc} datagrams, {larger} longer than a subscribe, {stream} stream",
+        figure(&bc, "subscribe_requests")
+    );
+    assert!(
+        figure(&bc, "subscribe_requests") >= 2,
+        "the forger kept asking: {bc}"
+    );
+    assert_eq!(figure(&bc, "accepted"), 0, "{bc}");
+    assert_eq!(figure(&bc, "subscribers"), 0, "{bc}");
+    assert_eq!(
+        from_bc,
+        figure(&bc, "challenges_sent"),
+        "only challenges reach the victim"
+    );
+    assert_eq!(larger, 0, "no reply is larger than the request");
+    assert_eq!(stream, 0, "no stream to an address that never confirmed");
+    assert_eq!(figure(&forging, "received"), 0, "{forging}");
+    assert_eq!(forging["subscription"], "subscribing", "{forging}");
 }
 
 /// (f) The broadcaster is killed outright (no goodbye) and a new one starts
