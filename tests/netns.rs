@@ -3,8 +3,10 @@
 //! running the real `tickcast` binary. Multicast, subnet broadcast and
 //! unicast subscriptions must each deliver every packet to every receiver;
 //! packets nftables drops at one receiver must show up as exactly that many
-//! `lost`; a receiver that vanishes must see its subscription expire; and a
-//! restarted broadcaster must be followed at once.
+//! `lost`; a receiver that vanishes must see its subscription expire; a
+//! subscribe forged with another host's address must get that host no
+//! stream and no reply larger than itself; and a restarted broadcaster must
+//! be followed at once.
 //!
 //! These tests need root and `ip netns` (and `nft` for the nftables ones).
 //! Without them each prints one line, "skipped: needs root and ip netns",
@@ -203,18 +205,10 @@ fn subnet_broadcast_reaches_every_receiver_host_exactly() {
         .map(|h| receiver(&lan, h, &["--bind", &bind]))
         .collect();
     let to = format!("{}:{STREAM_PORT}", lan.broadcast_addr());
-    let bc_ip = lan.broadcaster().ip.to_string();
     let bc = broadcaster(
         &lan,
         lan.broadcaster(),
-        &[
-            "--broadcast",
-            &to,
-            "--interface",
-            &bc_ip,
-            "--duration",
-            "2s",
-        ],
+        &["--broadcast", &to, "--duration", "2s"],
     )
     .json(PATIENCE);
     let rxs = stop(rxs);
