@@ -158,6 +158,8 @@ sp_obs = int(re.search(r"Total (\d+) observations", text).group(1))
 
 ip = json.load(open(f"{tmp}/iperf3.json"))["end"]
 ip_sent = ip["sum_sent"]["packets"] / ip["sum_sent"]["seconds"]
+# iperf3's own CPU use of its client process (user + system over wall time).
+ip_cpu = ip.get("cpu_utilization_percent", {}).get("host_total")
 ip_recv = (ip["sum_received"]["packets"] - ip["sum_received"]["lost_packets"]) / ip["sum_received"]["seconds"]
 
 lat = json.load(open(f"{tmp}/tickcast-latency.json"))
@@ -188,6 +190,12 @@ print(f"  tickcast skipped {rs['figures']['ticks_skipped']} of "
       f"sender CPU {rs['cpu']['percent_of_core'] if rs['cpu'] else float('nan'):.0f}% of a core")
 row("sent/s (tickcast / iperf3)", rs["datagrams_per_s"], ip_sent, "dg/s", "higher")
 row("received/s (tickcast / iperf3)", rr["datagrams_per_s"], ip_recv, "dg/s", "higher")
+# Per CPU-second of the sender: less at the mercy of how busy the machine is.
+if rs["cpu"] and rs["cpu"]["percent_of_core"] > 0 and ip_cpu:
+    row("sent per sender CPU-second", rs["datagrams_per_s"] / (rs["cpu"]["percent_of_core"] / 100),
+        ip_sent / (ip_cpu / 100), "dg/s", "higher")
+    print(f"  (sender CPU: tickcast {rs['cpu']['percent_of_core']:.0f}% of a core, its thread; "
+          f"iperf3 {ip_cpu:.0f}%, its client process)")
 print(f"  receivers lost: tickcast {rr['figures']['loss_ratio'] * 100:.1f}% "
       f"(socket drops {rr['figures']['socket_drops']}), iperf3 {ip['sum_received']['lost_percent']:.1f}%")
 PY

@@ -388,7 +388,7 @@ pub fn scaling(s: &Scaling) -> String {
 
 fn probe_line(p: &Probe) -> String {
     format!(
-        "{:>9} entities  {}  lost {}  drops {}  skipped {}  send errors {}  p99 {}  tx cpu {}%  rx cpu {}%",
+        "{:>9} entities  {}  lost {}  drops {}  skipped {}  send errors {}  p99 {}  tx cpu {}%  rx cpu {}%  (run {}, load {})",
         p.entities,
         if p.ok { "ok  " } else { "FAIL" },
         p.lost,
@@ -398,6 +398,8 @@ fn probe_line(p: &Probe) -> String {
         us(p.p99_us),
         opt_pct(p.sender_cpu_percent),
         opt_pct(p.receiver_cpu_percent),
+        p.attempts,
+        p.load_average.map_or("-".into(), |l| format!("{l:.1}")),
     )
 }
 

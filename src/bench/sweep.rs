@@ -26,9 +26,13 @@ pub const RESOLUTION: f64 = 0.02;
 /// Where the max-entities search starts unless told otherwise.
 pub const SEARCH_START: u32 = 10_000;
 /// Share of ticks a probe's broadcaster may skip and still pass: a sender
-/// descheduled for a tick period on a busy machine skips one, which says
+/// descheduled for a tick period on a busy machine skips a few, which says
 /// nothing about the receiver; a sender that cannot keep the rate skips many.
-pub const MAX_SKIPPED_SHARE: f64 = 0.01;
+pub const MAX_SKIPPED_SHARE: f64 = 0.05;
+/// Runs of one probe at most: a failure is run once more, because a busy
+/// machine makes a probe fail by chance (a descheduled receiver overflows its
+/// socket) but never makes a real overload pass.
+pub const PROBE_ATTEMPTS: u32 = 2;
 
 /// Parses a comma-separated list of counts; `k` and `M` multiply by a
 /// thousand and a million (`1k,10k,100k`, `1,4,8`).
@@ -328,6 +332,10 @@ pub struct Probe {
     pub sender_cpu_percent: Option<f64>,
     /// CPU of one receiver on average, percent of one core.
     pub receiver_cpu_percent: Option<f64>,
+    /// Runs it took (a failure is tried again, up to [`PROBE_ATTEMPTS`]).
+    pub attempts: u32,
+    /// The machine's 1-minute load average before the (last) run.
+    pub load_average: Option<f64>,
 }
 
 impl Probe {
@@ -343,6 +351,8 @@ impl Probe {
             p99_us: 0.0,
             sender_cpu_percent: None,
             receiver_cpu_percent: None,
+            attempts: 1,
+            load_average: None,
         }
     }
 
@@ -363,8 +373,26 @@ impl Probe {
             p99_us: row.p99_us,
             sender_cpu_percent: row.sender_cpu_percent,
             receiver_cpu_percent: row.receiver_cpu_percent,
+            attempts: 1,
+            load_average: r.machine.load_average_before.map(|l| l[0]),
         }
     }
+}
+
+/// Runs `once` until it passes, at most `attempts` times; the last probe,
+/// with the number of runs it took. `None` as soon as `once` gives up.
+pub fn with_retries(attempts: u32, mut once: impl FnMut() -> Option<Probe>) -> Option<Probe> {
+    let mut last = None;
+    for n in 1..=attempts.max(1) {
+        let mut p = once()?;
+        p.attempts = n;
+        let ok = p.ok;
+        last = Some(p);
+        if ok {
+            break;
+        }
+    }
+    last
 }
 
 /// True when at most [`MAX_SKIPPED_SHARE`] of the ticks were skipped.
@@ -491,17 +519,17 @@ pub fn find_max_entities(
                 entities: n,
                 ..base.clone()
             };
-            match super::run(&config, |p| progress(n, p)) {
-                Ok(r) if r.interrupted => None,
-                Ok(r) => {
-                    let p = Probe::of(&r);
-                    done(&p).is_continue().then_some(p)
+            let p = with_retries(PROBE_ATTEMPTS, || {
+                match super::run(&config, |p| progress(n, p)) {
+                    Ok(r) if r.interrupted => None,
+                    Ok(r) => Some(Probe::of(&r)),
+                    Err(e) => {
+                        error = Some(e);
+                        None
+                    }
                 }
-                Err(e) => {
-                    error = Some(e);
-                    None
-                }
-            }
+            })?;
+            done(&p).is_continue().then_some(p)
         },
     );
     match error {
@@ -617,12 +645,35 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_tolerates_one_skipped_tick_in_a_hundred() {
+    fn a_probe_tolerates_a_few_skipped_ticks_in_a_hundred() {
         assert!(kept_rate(120, 0));
-        assert!(kept_rate(119, 1));
+        assert!(kept_rate(114, 6));
         assert!(!kept_rate(110, 10));
         assert!(!kept_rate(0, 1));
         assert!(kept_rate(0, 0));
+    }
+
+    #[test]
+    fn a_failed_probe_is_run_once_more_and_a_pass_is_not() {
+        let mut runs = 0;
+        let p = with_retries(2, || {
+            runs += 1;
+            Some(Probe::verdict(5, runs == 2))
+        })
+        .unwrap();
+        assert!(p.ok);
+        assert_eq!((p.attempts, runs), (2, 2));
+        let mut runs = 0;
+        let p = with_retries(2, || {
+            runs += 1;
+            Some(Probe::verdict(5, true))
+        })
+        .unwrap();
+        assert_eq!((p.attempts, runs), (1, 1));
+        let p = with_retries(2, || Some(Probe::verdict(5, false))).unwrap();
+        assert!(!p.ok);
+        assert_eq!(p.attempts, 2);
+        assert!(with_retries(2, || None).is_none());
     }
 
     #[test]

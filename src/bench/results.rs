@@ -1,0 +1,513 @@
+//! What a benchmark run measured, as plain serializable data
+//! ([`BenchReport`]), and how it is computed from what the run collected:
+//! rates over the configured duration, CPU shares, the total row (counters
+//! added, latency histograms merged), the latency percentile curve and the
+//! loss in each second.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{usage, BenchConfig};
+use crate::broadcaster::{BroadcastFigures, BroadcastSummary};
+use crate::stats::{Figures, LatencySummary, Summary};
+
+/// Percentile plot resolution: points per decade of `1 / (1 − q)`.
+const POINTS_PER_DECADE: u32 = 50;
+
+/// CPU time used, and as a share of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Cpu {
+    /// Seconds on a CPU.
+    pub seconds: f64,
+    /// `seconds / duration × 100`: percent of one core.
+    pub percent_of_core: f64,
+}
+
+impl Cpu {
+    fn of(used: Duration, run: Duration) -> Cpu {
+        let seconds = used.as_secs_f64();
+        Cpu {
+            seconds,
+            percent_of_core: seconds / run.as_secs_f64().max(1e-9) * 100.0,
+        }
+    }
+}
+
+/// The configuration as it ran, for the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Setup {
+    /// Receivers.
+    pub receivers: usize,
+    /// Entities.
+    pub entities: u32,
+    /// Ticks per second.
+    pub rate_hz: f64,
+    /// Broadcast duration, s.
+    pub duration_s: f64,
+    /// Payload budget, bytes.
+    pub payload_budget: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Warm-up before the first tick, s.
+    pub warmup_s: f64,
+    /// Always false: no sample is left out (the warm-up sends nothing).
+    pub warmup_excluded: bool,
+    /// `"in-process"` or `"processes"`.
+    pub mode: &'static str,
+}
+
+/// The broadcaster's results.
+#[derive(Clone, Debug, Serialize)]
+pub struct SenderResult {
+    /// Its figures, lateness percentiles included.
+    pub figures: BroadcastSummary,
+    /// Datagrams sent per second (every destination counted).
+    pub datagrams_per_s: f64,
+    /// UDP payload bytes sent per second.
+    pub bytes_per_s: f64,
+    /// Entity records put on the wire per second (every destination counted).
+    pub entity_updates_per_s: f64,
+    /// CPU time of its thread.
+    pub cpu: Option<Cpu>,
+}
+
+/// One receiver's results (or all of them added up, for the total).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceiverResult {
+    /// `rx0`, `rx1`, … or `total`.
+    pub name: String,
+    /// Where it listened.
+    pub addr: Option<SocketAddr>,
+    /// Its child process id, with `processes`.
+    pub pid: Option<u32>,
+    /// Every figure, as [`Figures::summary`] defines it. For the total:
+    /// counters added, jitter averaged, latency over every receiver's
+    /// samples, or with `processes` the worst receiver's percentiles.
+    pub figures: Summary,
+    /// Datagrams received per second.
+    pub datagrams_per_s: f64,
+    /// Entity records applied per second (`entities_applied / duration`).
+    pub entity_updates_per_s: f64,
+    /// CPU time of its thread (in-process) or process.
+    pub cpu: Option<Cpu>,
+    /// Bytes of world memory allocated (in-process only).
+    pub world_bytes: Option<u64>,
+    /// Resident memory of its process at the end (child processes only;
+    /// in-process see [`BenchReport::process_memory`]).
+    pub rss_bytes: Option<u64>,
+    /// Peak resident memory of its process (child processes only).
+    pub rss_peak_bytes: Option<u64>,
+    /// Loss fraction in each second of the run, the last entry covering the
+    /// rest to the end (in-process only).
+    pub loss_per_second: Vec<f64>,
+}
+
+/// One point of the latency percentile curve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PercentilePoint {
+    /// The quantile, in [0, 1].
+    pub quantile: f64,
+    /// Latency from send time at that quantile, µs.
+    pub send_us: f64,
+    /// Latency from scheduled time at that quantile, µs.
+    pub scheduled_us: f64,
+}
+
+/// The machine the run shared, for reading its figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Machine {
+    /// CPUs available to this process.
+    pub cpus: usize,
+    /// Load average (1, 5, 15 min) just before the run: other work on the
+    /// machine competes with the broadcaster and receivers for the CPUs.
+    pub load_average_before: Option<[f64; 3]>,
+}
+
+/// Everything a benchmark run measured. Plain data.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// What ran.
+    pub setup: Setup,
+    /// Where it ran.
+    pub machine: Machine,
+    /// True if it was stopped before its duration.
+    pub interrupted: bool,
+    /// Time from the first tick to the broadcaster's end, s.
+    pub elapsed_s: f64,
+    /// The broadcaster.
+    pub sender: SenderResult,
+    /// Each receiver.
+    pub receivers: Vec<ReceiverResult>,
+    /// All receivers together.
+    pub total: ReceiverResult,
+    /// How the total row's latency was formed.
+    pub total_latency: &'static str,
+    /// Latency percentile curve over every receiver's samples; with
+    /// `processes` only p50, p90, p99, p99.9 and max of the worst receiver.
+    pub latency_percentiles: Vec<PercentilePoint>,
+    /// Resident memory of this process (broadcaster and, in-process, every
+    /// receiver) at the end.
+    pub process_memory: Option<usage::Memory>,
+    /// How CPU time was measured.
+    pub cpu_method: &'static str,
+}
+
+/// What the run learnt of one receiver at its end.
+pub(super) struct ReceiverEnd {
+    pub(super) addr: SocketAddr,
+    pub(super) pid: Option<u32>,
+    /// The full figures, histograms included (in-process).
+    pub(super) figures: Option<Figures>,
+    pub(super) summary: Summary,
+    pub(super) cpu: Option<Duration>,
+    pub(super) world_bytes: Option<u64>,
+    pub(super) memory: Option<usage::Memory>,
+}
+
+/// What the broadcast phase yields.
+pub(super) struct Phase {
+    pub(super) figures: BroadcastFigures,
+    pub(super) sender_cpu: Option<Duration>,
+    pub(super) elapsed: Duration,
+    pub(super) interrupted: bool,
+    /// Each receiver's loss in each whole second (in-process).
+    pub(super) loss_per_second: Vec<Vec<f64>>,
+    /// Each receiver's figures at the last whole second (in-process).
+    pub(super) last: Vec<Figures>,
+}
+
+pub(super) fn assemble(
+    config: &BenchConfig,
+    machine: Machine,
+    phase: Phase,
+    ends: Vec<ReceiverEnd>,
+) -> BenchReport {
+    let run = if phase.interrupted {
+        phase.elapsed.min(config.duration)
+    } else {
+        config.duration
+    };
+    let secs = run.as_secs_f64().max(1e-9);
+    let sender_summary = phase.figures.summary();
+    // Every tick carries every entity, to every receiver.
+    let entities_on_wire =
+        u64::from(config.entities) * sender_summary.ticks_sent * ends.len() as u64;
+    let sender = SenderResult {
+        datagrams_per_s: sender_summary.datagrams_sent as f64 / secs,
+        bytes_per_s: sender_summary.bytes_sent as f64 / secs,
+        entity_updates_per_s: entities_on_wire as f64 / secs,
+        cpu: phase.sender_cpu.map(|c| Cpu::of(c, run)),
+        figures: sender_summary,
+    };
+    let mut receivers = Vec::with_capacity(ends.len());
+    for (i, e) in ends.iter().enumerate() {
+        let loss_per_second = match &e.figures {
+            Some(fin) => loss_timeline(&phase.loss_per_second[i], &phase.last[i], fin),
+            None => Vec::new(),
+        };
+        receivers.push(ReceiverResult {
+            name: format!("rx{i}"),
+            addr: Some(e.addr),
+            pid: e.pid,
+            datagrams_per_s: e.summary.datagrams as f64 / secs,
+            entity_updates_per_s: e.summary.entities_applied as f64 / secs,
+            cpu: e.cpu.map(|c| Cpu::of(c, run)),
+            world_bytes: e.world_bytes,
+            rss_bytes: e.memory.map(|m| m.rss),
+            rss_peak_bytes: e.memory.map(|m| m.peak),
+            figures: e.summary.clone(),
+            loss_per_second,
+        });
+    }
+    let full: Option<Vec<&Figures>> = ends.iter().map(|e| e.figures.as_ref()).collect();
+    let (total_figures, total_latency, latency_percentiles) = match &full {
+        Some(figs) => {
+            let merged = merge(figs);
+            (
+                merged.summary(),
+                "every receiver's samples, histograms merged",
+                percentile_curve(&merged),
+            )
+        }
+        None => {
+            let summaries: Vec<&Summary> = ends.iter().map(|e| &e.summary).collect();
+            let t = add_summaries(&summaries);
+            let curve = coarse_curve(&t);
+            (
+                t,
+                "worst receiver's percentile (child processes report percentiles only)",
+                curve,
+            )
+        }
+    };
+    let sum_opt = |f: &dyn Fn(&ReceiverEnd) -> Option<u64>| -> Option<u64> {
+        ends.iter().map(f).sum::<Option<u64>>()
+    };
+    let total_cpu: Option<Duration> = ends.iter().map(|e| e.cpu).sum();
+    let total = ReceiverResult {
+        name: "total".into(),
+        addr: None,
+        pid: None,
+        datagrams_per_s: total_figures.datagrams as f64 / secs,
+        entity_updates_per_s: total_figures.entities_applied as f64 / secs,
+        cpu: total_cpu.map(|c| Cpu::of(c, run)),
+        world_bytes: sum_opt(&|e| e.world_bytes),
+        rss_bytes: sum_opt(&|e| e.memory.map(|m| m.rss)),
+        rss_peak_bytes: sum_opt(&|e| e.memory.map(|m| m.peak)),
+        figures: total_figures,
+        loss_per_second: total_timeline(&receivers),
+    };
+    BenchReport {
+        setup: Setup {
+            receivers: config.receivers,
+            entities: config.entities,
+            rate_hz: config.rate_hz,
+            duration_s: config.duration.as_secs_f64(),
+            payload_budget: config.payload_budget,
+            seed: config.seed,
+            warmup_s: config.warmup.as_secs_f64(),
+            warmup_excluded: false,
+            mode: if config.processes {
+                "processes"
+            } else {
+                "in-process"
+            },
+        },
+        machine,
+        interrupted: phase.interrupted,
+        elapsed_s: phase.elapsed.as_secs_f64(),
+        sender,
+        receivers,
+        total,
+        total_latency,
+        latency_percentiles,
+        process_memory: usage::memory(None),
+        cpu_method: usage::CPU_METHOD,
+    }
+}
+
+/// A receiver's loss in each whole second, then from the last whole second
+/// (`last`) to its final figures.
+fn loss_timeline(whole_seconds: &[f64], last: &Figures, fin: &Figures) -> Vec<f64> {
+    let mut out = whole_seconds.to_vec();
+    out.push(fin.interval_loss(last));
+    out
+}
+
+/// The mean of the receivers' per-second loss.
+fn total_timeline(receivers: &[ReceiverResult]) -> Vec<f64> {
+    let len = receivers
+        .iter()
+        .map(|r| r.loss_per_second.len())
+        .max()
+        .unwrap_or(0);
+    (0..len)
+        .map(|t| {
+            let v: Vec<f64> = receivers
+                .iter()
+                .filter_map(|r| r.loss_per_second.get(t).copied())
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        })
+        .collect()
+}
+
+/// All receivers' figures as one: counters added, histograms merged,
+/// jitter averaged, the Count the lowest, the goodbye only if all saw it.
+fn merge(figs: &[&Figures]) -> Figures {
+    let mut t = Figures::default();
+    let mut count: Option<u64> = None;
+    for f in figs {
+        t.expected += f.expected;
+        t.received += f.received;
+        t.lost += f.lost;
+        t.duplicates += f.duplicates;
+        t.reordered += f.reordered;
+        t.stale += f.stale;
+        t.malformed += f.malformed;
+        t.restarts += f.restarts;
+        t.socket_drops += f.socket_drops;
+        t.ticks_applied += f.ticks_applied;
+        t.entities_applied += f.entities_applied;
+        t.entities_stale += f.entities_stale;
+        t.entities_rejected += f.entities_rejected;
+        t.datagrams += f.datagrams;
+        t.bytes += f.bytes;
+        t.control_datagrams += f.control_datagrams;
+        t.jitter_ns += f.jitter_ns / figs.len() as f64;
+        // Same bounds, no auto-resize: adding cannot fail; saturate if it did.
+        let _ = t.latency.add(&f.latency);
+        let _ = t.latency_scheduled.add(&f.latency_scheduled);
+        let _ = t.rtt.add(&f.rtt);
+        t.latency_negative += f.latency_negative;
+        count = match (count, f.count) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    t.count = count;
+    t.goodbye = !figs.is_empty() && figs.iter().all(|f| f.goodbye);
+    // Every receiver here shares the broadcaster's host, or none does.
+    t.sender_on_this_host = figs.iter().map(|f| f.sender_on_this_host).min().flatten();
+    t.sender_packets_sent = figs.first().and_then(|f| f.sender_packets_sent);
+    t.sender_ticks_skipped = figs.first().and_then(|f| f.sender_ticks_skipped);
+    t
+}
+
+/// Summaries added up when only summaries exist (child processes): counters
+/// summed, jitter averaged, each latency percentile the worst receiver's.
+/// Figures this function does not know keep their defaults.
+fn add_summaries(s: &[&Summary]) -> Summary {
+    let sum = |f: fn(&Summary) -> u64| s.iter().map(|x| f(x)).sum::<u64>();
+    let worst = |f: fn(&Summary) -> LatencySummary| {
+        s.iter()
+            .map(|x| f(x))
+            .fold(LatencySummary::default(), |a, b| LatencySummary {
+                samples: a.samples + b.samples,
+                p50: a.p50.max(b.p50),
+                p90: a.p90.max(b.p90),
+                p99: a.p99.max(b.p99),
+                p999: a.p999.max(b.p999),
+                max: a.max.max(b.max),
+            })
+    };
+    let mut t = Figures::default().summary();
+    t.expected = sum(|x| x.expected);
+    t.received = sum(|x| x.received);
+    t.lost = sum(|x| x.lost);
+    t.loss_ratio = if t.expected == 0 {
+        0.0
+    } else {
+        t.lost as f64 / t.expected as f64
+    };
+    t.duplicates = sum(|x| x.duplicates);
+    t.reordered = sum(|x| x.reordered);
+    t.stale = sum(|x| x.stale);
+    t.malformed = sum(|x| x.malformed);
+    t.restarts = sum(|x| x.restarts);
+    t.socket_drops = sum(|x| x.socket_drops);
+    t.ticks_applied = sum(|x| x.ticks_applied);
+    t.entities_applied = sum(|x| x.entities_applied);
+    t.entities_stale = sum(|x| x.entities_stale);
+    t.entities_rejected = sum(|x| x.entities_rejected);
+    t.datagrams = sum(|x| x.datagrams);
+    t.bytes = sum(|x| x.bytes);
+    t.jitter_us = s.iter().map(|x| x.jitter_us).sum::<f64>() / s.len().max(1) as f64;
+    t.latency_us = worst(|x| x.latency_us);
+    t.latency_scheduled_us = worst(|x| x.latency_scheduled_us);
+    t.latency_negative = sum(|x| x.latency_negative);
+    t.sender_packets_sent = s.first().and_then(|x| x.sender_packets_sent);
+    t.sender_ticks_skipped = s.first().and_then(|x| x.sender_ticks_skipped);
+    t.goodbye = !s.is_empty() && s.iter().all(|x| x.goodbye);
+    t.count = s.iter().filter_map(|x| x.count).min();
+    t
+}
+
+/// The percentile curve of merged figures: quantiles spaced evenly in
+/// `log10(1 / (1 − q))` from 0 up to where samples run out, then the max.
+fn percentile_curve(f: &Figures) -> Vec<PercentilePoint> {
+    let n = f.latency.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let us = |ns: u64| ns as f64 / 1e3;
+    let decades = (n as f64).log10().min(6.0);
+    let steps = (decades * f64::from(POINTS_PER_DECADE)) as u32;
+    let mut out: Vec<PercentilePoint> = (0..=steps)
+        .map(|i| {
+            let x = f64::from(i) / f64::from(POINTS_PER_DECADE);
+            let q = 1.0 - 10f64.powf(-x);
+            PercentilePoint {
+                quantile: q,
+                send_us: us(f.latency.value_at_quantile(q)),
+                scheduled_us: us(f.latency_scheduled.value_at_quantile(q)),
+            }
+        })
+        .collect();
+    out.push(PercentilePoint {
+        quantile: 1.0,
+        send_us: us(f.latency.max()),
+        scheduled_us: us(f.latency_scheduled.max()),
+    });
+    out
+}
+
+/// The few points a summary has.
+fn coarse_curve(s: &Summary) -> Vec<PercentilePoint> {
+    let (a, b) = (&s.latency_us, &s.latency_scheduled_us);
+    if a.samples == 0 {
+        return Vec::new();
+    }
+    [
+        (0.5, a.p50, b.p50),
+        (0.9, a.p90, b.p90),
+        (0.99, a.p99, b.p99),
+        (0.999, a.p999, b.p999),
+        (1.0, a.max, b.max),
+    ]
+    .into_iter()
+    .map(|(quantile, send_us, scheduled_us)| PercentilePoint {
+        quantile,
+        send_us,
+        scheduled_us,
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(expected: u64, received: u64, lat_us: &[u64]) -> Figures {
+        let mut f = Figures {
+            expected,
+            received,
+            lost: expected - received,
+            goodbye: true,
+            count: Some(expected),
+            ..Figures::default()
+        };
+        for us in lat_us {
+            f.latency.record(us * 1000).unwrap();
+            f.latency_scheduled.record(us * 1000 + 5_000).unwrap();
+        }
+        f
+    }
+
+    #[test]
+    fn merged_totals_add_counters_and_pool_samples() {
+        let (a, b) = (figures(100, 100, &[10, 20]), figures(50, 40, &[30, 40]));
+        let t = merge(&[&a, &b]);
+        assert_eq!((t.expected, t.received, t.lost), (150, 140, 10));
+        assert_eq!(t.received + t.lost, t.expected);
+        assert_eq!(t.latency.len(), 4);
+        assert_eq!(t.count, Some(50));
+        assert!(t.goodbye);
+        let s = add_summaries(&[&a.summary(), &b.summary()]);
+        assert_eq!((s.expected, s.received, s.lost), (150, 140, 10));
+        assert!((s.loss_ratio - 10.0 / 150.0).abs() < 1e-12);
+        assert!(s.latency_us.max >= 39.9, "worst receiver's max");
+    }
+
+    #[test]
+    fn loss_timeline_has_a_point_per_second_and_one_for_the_rest() {
+        let last = figures(120, 90, &[]);
+        let fin = figures(150, 120, &[]);
+        assert_eq!(loss_timeline(&[0.0, 0.5], &last, &fin), vec![0.0, 0.5, 0.0]);
+        assert_eq!(loss_timeline(&[], &fin, &figures(160, 120, &[])), vec![1.0]);
+    }
+
+    #[test]
+    fn percentile_curve_rises_to_the_max() {
+        let lat: Vec<u64> = (1..=1000).collect();
+        let c = percentile_curve(&figures(1, 1, &lat));
+        assert!(c.len() > 100);
+        assert!(c
+            .windows(2)
+            .all(|w| w[0].send_us <= w[1].send_us && w[0].quantile <= w[1].quantile));
+        assert!((c.last().unwrap().send_us - 1000.0).abs() < 1.0);
+        assert!(c.iter().all(|p| p.scheduled_us > p.send_us));
+    }
+}
