@@ -30,7 +30,7 @@
 //!   lateness samples awaiting publication are reused buffers; the figures
 //!   are published with `try_lock`, so a reader never stalls the thread.
 //! * **Subscriptions do not disturb the ticks.** The thread reads its socket
-//!   without blocking once per loop iteration, and while it sleeps before a
+//!   without blocking once per tick (right after sending it), and while it sleeps before a
 //!   deadline it waits on the socket itself (`ppoll`, nanosecond timeout),
 //!   so a request is answered at once; the last stretch before a deadline
 //!   (the learned [`WakeMargin`]) is still spun, not read. At most
@@ -38,7 +38,7 @@
 //!   so a flood of requests delays no tick by more than one batch.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::panic;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
@@ -529,15 +529,28 @@ impl Broadcaster {
             ..BroadcastFigures::default()
         }));
         let flag = Arc::new(AtomicBool::new(false));
-        let runner = Runner::new(
-            &config,
+        // A link-local IPv6 group is sent to with the interface's scope.
+        let mut targets: Vec<SocketAddr> = config.targets().collect();
+        if let (Some(SocketAddr::V6(g)), IpAddr::V6(_)) = (config.group, config.interface) {
+            if g.scope_id() == 0 {
+                let index = net::interface_index(config.interface).map_err(|e| {
+                    BroadcastError::Multicast {
+                        group: g.into(),
+                        error: io::Error::other(e),
+                    }
+                })?;
+                let scoped = SocketAddrV6::new(*g.ip(), g.port(), g.flowinfo(), index);
+                for t in targets.iter_mut().filter(|t| **t == SocketAddr::V6(g)) {
+                    *t = scoped.into();
+                }
+            }
+        }
+        let endpoints = Endpoints {
             socket,
-            session,
-            first_seq,
-            subscriptions,
-            &shared,
-            &flag,
-        );
+            targets,
+            subs: subscriptions,
+        };
+        let runner = Runner::new(&config, endpoints, session, first_seq, &shared, &flag);
         let thread = thread::Builder::new()
             .name(THREAD_NAME.into())
             .spawn(move || runner.run())
@@ -805,16 +818,34 @@ struct Runner {
     stop: Arc<AtomicBool>,
 }
 
+/// Where the thread sends from and to.
+struct Endpoints {
+    socket: UdpSocket,
+    /// The fixed targets (destinations, group, broadcast addresses).
+    targets: Vec<SocketAddr>,
+    /// The subscription table; `None` when subscriptions are off.
+    subs: Option<Subscriptions>,
+}
+
 impl Runner {
     fn new(
         config: &BroadcastConfig,
-        socket: UdpSocket,
+        endpoints: Endpoints,
         session: u64,
         first_seq: u32,
-        subs: Option<Subscriptions>,
         shared: &Arc<Mutex<BroadcastFigures>>,
         stop: &Arc<AtomicBool>,
     ) -> Runner {
+        let Endpoints {
+            socket,
+            targets,
+            subs,
+        } = endpoints;
+        let rx_len = if subs.is_some() {
+            wire::MAX_DATAGRAM
+        } else {
+            0
+        };
         let schedule = Schedule::from_rate_hz(config.rate_hz).expect("validated rate");
         let per_part = wire::entities_per_part(config.payload_budget).expect("validated budget");
         let buf_len = config
@@ -831,15 +862,8 @@ impl Runner {
             world: SimWorld::new(config.entities, config.seed),
             out: Output {
                 socket,
-                targets: config.targets().collect(),
-                rx_buf: vec![
-                    0;
-                    if subs.is_some() {
-                        wire::MAX_DATAGRAM
-                    } else {
-                        0
-                    }
-                ],
+                targets,
+                rx_buf: vec![0; rx_len],
                 rx_cmsg: Vec::new(),
                 subs,
                 session,
@@ -867,7 +891,6 @@ impl Runner {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            self.out.serve(now_ns(wall0, t0));
             if self.limit.is_some_and(|n| self.schedule.next_tick() >= n) {
                 break;
             }
@@ -896,6 +919,9 @@ impl Runner {
                         next_report = next_multiple(now, self.report_interval);
                     }
                     self.out.publish(false);
+                    // Once per tick, right after it: nothing stands between
+                    // a deadline and its send.
+                    self.out.serve(now_ns(wall0, t0));
                 }
             }
         }
@@ -1201,6 +1227,29 @@ mod tests {
         assert_eq!(figures.packets_sent, got.len() as u64);
         let message = figures.last_error.expect("the error is kept");
         assert!(message.starts_with("sending to 127.0.0.1:0: "), "{message}");
+    }
+
+    #[test]
+    fn broadcast_destinations_get_every_packet_with_so_broadcast_set() {
+        // The tests send to 127.0.0.1 only: a broadcast "destination" here is
+        // a loopback socket, which checks the SO_BROADCAST path and delivery;
+        // real subnet broadcast is exercised across network namespaces.
+        let sock = receiver();
+        let config = BroadcastConfig {
+            broadcast: vec![sock.local_addr().unwrap()],
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            max_subscribers: 0,
+            entities: 5,
+            duration: Some(Duration::from_millis(100)),
+            ..BroadcastConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+        let b = Broadcaster::start(config).unwrap();
+        let got = collect(&sock);
+        let figures = b.wait();
+        assert_eq!(figures.packets_sent, got.len() as u64);
+        assert_eq!(figures.send_errors, 0);
+        assert_eq!(figures.subscribers, 0);
     }
 
     #[test]

@@ -158,20 +158,25 @@ pub fn multicast_socket(
         set_recv_buffer(&socket, b);
     }
     enable_drop_counter(&socket);
+    // An IPv6 group is joined on an interface given by its index; the same
+    // index scopes the bind, which a link-local group (ff02::/16, ff12::/16)
+    // needs and other scopes ignore.
+    let index = match g {
+        IpAddr::V6(_) => interface_index(interface)?,
+        IpAddr::V4(_) => 0,
+    };
     // Binding to the group address (not the wildcard) keeps unicast traffic
     // to the same port out of this socket on Linux.
-    let bind_addr = if cfg!(target_os = "linux") {
-        group
-    } else {
-        match g {
-            IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), group.port()),
-            IpAddr::V6(_) => SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), group.port()),
-        }
+    let bind_addr = match (cfg!(target_os = "linux"), g) {
+        (true, IpAddr::V4(_)) => group,
+        (true, IpAddr::V6(g6)) => SocketAddrV6::new(g6, group.port(), 0, index).into(),
+        (false, IpAddr::V4(_)) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), group.port()),
+        (false, IpAddr::V6(_)) => SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), group.port()),
     };
     bind(&socket, bind_addr)?;
     let joined = match (g, interface) {
         (IpAddr::V4(g4), IpAddr::V4(i4)) => socket.join_multicast_v4(&g4, &i4),
-        (IpAddr::V6(g6), _) => socket.join_multicast_v6(&g6, interface_index(interface)?),
+        (IpAddr::V6(g6), _) => socket.join_multicast_v6(&g6, index),
         _ => unreachable!("families checked above"),
     };
     joined.map_err(|e| match e.kind() {
@@ -330,6 +335,18 @@ mod tests {
         assert!(is_local_ip(Ipv6Addr::LOCALHOST.into()));
         assert!(is_local_ip("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!is_local_ip("192.0.2.1".parse().unwrap()), "TEST-NET-1");
+    }
+
+    #[test]
+    fn an_ipv6_link_local_group_is_joined_on_the_interface_of_its_address() {
+        // Binding ff12::/16 needs a scope: without one Linux says EINVAL.
+        let group: SocketAddr = "[ff12::7474]:0".parse().unwrap();
+        match multicast_socket(group, Ipv6Addr::LOCALHOST.into(), None) {
+            Ok(s) => assert!(s.local_addr().unwrap().ip().is_multicast()),
+            // A host without IPv6 on loopback cannot join at all.
+            Err(NetError::NoSuchInterface(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
     }
 
     #[test]
