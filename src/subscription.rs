@@ -897,11 +897,7 @@ mod tests {
                     }
                 }
             }
-            let expect: &[u8] = if max == 0 {
-                &[17, 20]
-            } else {
-                &[17, 19, 23]
-            };
+            let expect: &[u8] = if max == 0 { &[17, 20] } else { &[17, 19, 23] };
             assert_eq!(kinds_answered.into_iter().collect::<Vec<_>>(), expect);
         }
     }
