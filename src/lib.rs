@@ -5,9 +5,10 @@
 //! The core is sans-IO: [`wire`] (the protocol's bytes), [`tracker`]
 //! (sequence numbers and loss), [`ingest`] (decode → track → apply →
 //! measure), [`world`] (the shared entity table), [`schedule`] (tick
-//! deadlines) and [`sim`] (the built-in moving world) never read a clock or
-//! touch a socket. [`broadcaster`] and [`receiver`] are the thin runtime
-//! around them.
+//! deadlines), [`sim`] (the built-in moving world), [`subscription`] (the
+//! broadcaster's table of subscribed receivers) and [`subscriber`] (a
+//! receiver's subscription client) never read a clock or touch a socket.
+//! [`broadcaster`] and [`receiver`] are the thin runtime around them.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
