@@ -3,6 +3,7 @@
 //! that does work lives in the library; this file parses, wires and prints.
 
 mod bench;
+mod impair;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Demo(DemoArgs),
     /// Benchmark loss, latency, rates and CPU: one broadcaster, K receivers, sweeps, the max-entities search.
     Bench(bench::BenchArgs),
+    /// Relay UDP through a seeded link conditioner (loss, bursts, delay, jitter, reordering, duplication) and count exactly what it did.
+    Impair(impair::ImpairArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -172,6 +175,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Receive(a) => receive(a, &stop),
         Command::Demo(a) => demo(a, &stop),
         Command::Bench(a) => bench::bench(a, &stop),
+        Command::Impair(a) => impair::run(a, &stop),
     }
 }
 

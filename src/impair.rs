@@ -1,0 +1,522 @@
+//! The link-conditioner relay: one thread that receives UDP datagrams on
+//! `listen`, runs each through a [`Conditioner`], and forwards what it
+//! releases, when it releases it, to every `forward_to` address. This is the
+//! thin runtime (socket, clock, thread) around the sans-IO
+//! [`crate::conditioner`]; put it between a broadcaster and its receivers.
+//!
+//! # Guarantees
+//!
+//! * **One fate per datagram, for every destination.** A datagram is
+//!   conditioned once and each released datagram (a copy included) is sent
+//!   to every destination, in release order: a dropped datagram is dropped
+//!   for all, a held-back one overtaken for all.
+//! * **Exact counts.** [`Impair::counts`] is what the conditioner did;
+//!   [`Impair::expected_receiver_figures`] is what each receiver behind the
+//!   relay must report. That holds per destination as long as nothing else
+//!   loses or reorders datagrams: over loopback sends arrive in order, and
+//!   the relay counts what would break the premise, namely the kernel's
+//!   drops at its own socket ([`ImpairFigures::socket_drops`], a datagram the
+//!   conditioner never saw) and failed sends ([`ImpairFigures::send_errors`]).
+//!   Receivers report their own socket drops.
+//! * **Stop is prompt and loses nothing.** Stop is a mio `Waker`. On stop
+//!   the relay first takes in what the kernel already holds for it, then
+//!   releases every held datagram at once, in release order, whatever its
+//!   release time, so `counts().held == 0` afterwards and every datagram in
+//!   is accounted for as dropped or delivered.
+//! * **Timing.** Release times are kept to the resolution of the poll
+//!   timeout (mio rounds up to the next millisecond): never early, up to
+//!   about 1 ms late; the order never depends on it. Arrival times are read
+//!   from a monotonic clock that starts with the relay.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use serde::Serialize;
+
+use crate::conditioner::{
+    Conditioner, ConditionerConfig, ConditionerCounts, ExpectedFigures, SpecError,
+};
+use crate::net::{self, NetError};
+
+/// Receive buffer requested for the listening socket: a few ticks of a
+/// large world, so bursts are not dropped before the conditioner sees them.
+pub const DEFAULT_RECV_BUFFER: usize = 4 << 20;
+/// Name of the relay thread.
+pub const THREAD_NAME: &str = "tickcast-impair";
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Longest a blocking send may wait for buffer space before it counts as failed.
+const SEND_TIMEOUT: Duration = Duration::from_millis(100);
+/// Datagrams taken from the socket before releasing what is due.
+const DRAIN_BATCH: usize = 1024;
+/// Batches taken in at most on stop, beyond the first.
+const STOP_BATCHES: usize = 16;
+
+/// Where the relay listens and forwards, and what it does in between.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImpairConfig {
+    /// Address to receive on (port 0 picks a free one; see [`Impair::local_addr`]).
+    pub listen: SocketAddr,
+    /// Destinations; every released datagram goes to each.
+    pub forward_to: Vec<SocketAddr>,
+    /// The impairments.
+    pub conditioner: ConditionerConfig,
+    /// Receive buffer to request for the listening socket, in bytes.
+    pub recv_buffer: Option<usize>,
+}
+
+impl ImpairConfig {
+    /// Relays from `listen` to `forward_to` through `conditioner`.
+    pub fn new(
+        listen: SocketAddr,
+        forward_to: Vec<SocketAddr>,
+        conditioner: ConditionerConfig,
+    ) -> ImpairConfig {
+        ImpairConfig {
+            listen,
+            forward_to,
+            conditioner,
+            recv_buffer: Some(DEFAULT_RECV_BUFFER),
+        }
+    }
+
+    /// Checks what can be checked before binding: at least one destination,
+    /// each with an address and a port, and a valid conditioner config.
+    pub fn validate(&self) -> Result<(), ImpairError> {
+        if self.forward_to.is_empty() {
+            return Err(ImpairError::NoDestination);
+        }
+        if let Some(&d) = self
+            .forward_to
+            .iter()
+            .find(|d| d.ip().is_unspecified() || d.port() == 0)
+        {
+            return Err(ImpairError::BadDestination(d));
+        }
+        Ok(self.conditioner.validate()?)
+    }
+}
+
+/// Why a relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ImpairError {
+    /// No destination was given.
+    #[error("nothing to forward to: give at least one destination")]
+    NoDestination,
+    /// A destination with an unspecified address or port 0.
+    #[error("cannot forward to {0}: give a host address and a non-zero port")]
+    BadDestination(SocketAddr),
+    /// A destination that is the relay itself.
+    #[error("cannot forward to {0}: it is the relay's own address")]
+    ToItself(SocketAddr),
+    /// The conditioner config is invalid.
+    #[error("invalid impairment: {0}")]
+    Config(#[from] SpecError),
+    /// The listening socket could not be set up.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// A sending socket, mio or the thread could not be set up.
+    #[error("cannot start the relay: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Everything the relay counts: the conditioner's counts, what receivers
+/// must report, and the relay's own I/O.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ImpairFigures {
+    /// What the conditioner did (see [`ConditionerCounts`]).
+    pub conditioner: ConditionerCounts,
+    /// What each receiver behind the relay must report (see [`ExpectedFigures`]).
+    pub expected_receiver: ExpectedFigures,
+    /// Sends that succeeded, over all destinations (delivered × destinations
+    /// when nothing failed).
+    pub datagrams_sent: u64,
+    /// Bytes of those sends.
+    pub bytes_sent: u64,
+    /// Sends that failed: that destination missed that datagram.
+    pub send_errors: u64,
+    /// The first error of the latest kind seen, as text.
+    pub last_error: Option<String>,
+    /// Datagrams the kernel dropped at the relay's listening socket for lack
+    /// of buffer space (SO_RXQ_OVFL on Linux; 0 where not reported): the
+    /// conditioner never saw them.
+    pub socket_drops: u64,
+}
+
+/// The relay's own I/O counters.
+#[derive(Clone, Debug, Default)]
+struct Io {
+    datagrams_sent: u64,
+    bytes_sent: u64,
+    send_errors: u64,
+    last_error: Option<String>,
+    errors_seen: Vec<io::ErrorKind>,
+    socket_drops: u64,
+}
+
+impl Io {
+    fn add(&mut self, t: &mut Io) {
+        self.datagrams_sent += t.datagrams_sent;
+        self.bytes_sent += t.bytes_sent;
+        self.send_errors += t.send_errors;
+        if t.last_error.is_some() {
+            self.last_error = t.last_error.take();
+        }
+        *t = Io {
+            errors_seen: std::mem::take(&mut t.errors_seen),
+            ..Io::default()
+        };
+    }
+}
+
+struct State {
+    conditioner: Conditioner,
+    io: Io,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if it ever did, the counters
+        // are still consistent per datagram, so keep reading them.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running relay. Dropping it stops it, like [`Impair::stop`].
+pub struct Impair {
+    shared: Arc<Shared>,
+    waker: Arc<Waker>,
+    local_addr: SocketAddr,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Impair {
+    /// Validates `config`, binds the sockets and starts the relay thread.
+    pub fn start(config: ImpairConfig) -> Result<Impair, ImpairError> {
+        config.validate()?;
+        let conditioner = Conditioner::new(config.conditioner.clone())?;
+        let socket = net::unicast_socket(config.listen, config.recv_buffer)?;
+        let local_addr = socket.local_addr()?;
+        if let Some(&d) = config.forward_to.iter().find(|d| {
+            **d == local_addr
+                || (local_addr.ip().is_unspecified()
+                    && d.port() == local_addr.port()
+                    && d.ip().is_loopback()
+                    && d.is_ipv4() == local_addr.is_ipv4())
+        }) {
+            return Err(ImpairError::ToItself(d));
+        }
+        let out = Outputs::new(&config.forward_to)?;
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut socket = UdpSocket::from_std(socket);
+        poll.registry()
+            .register(&mut socket, SOCKET, Interest::READABLE)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                conditioner,
+                io: Io::default(),
+            }),
+            stop: AtomicBool::new(false),
+        });
+        let thread = std::thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || run(poll, &socket, &out, &shared)
+            })?;
+        Ok(Impair {
+            shared,
+            waker,
+            local_addr,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address the relay receives on: point the broadcaster here.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// What the conditioner did so far.
+    pub fn counts(&self) -> ConditionerCounts {
+        self.shared.state().conditioner.counts()
+    }
+
+    /// What each receiver behind the relay must report, given what was
+    /// released so far.
+    pub fn expected_receiver_figures(&self) -> ExpectedFigures {
+        self.shared.state().conditioner.expected_receiver_figures()
+    }
+
+    /// Everything the relay counts, taken at one instant.
+    pub fn figures(&self) -> ImpairFigures {
+        let st = self.shared.state();
+        ImpairFigures {
+            conditioner: st.conditioner.counts(),
+            expected_receiver: st.conditioner.expected_receiver_figures(),
+            datagrams_sent: st.io.datagrams_sent,
+            bytes_sent: st.io.bytes_sent,
+            send_errors: st.io.send_errors,
+            last_error: st.io.last_error.clone(),
+            socket_drops: st.io.socket_drops,
+        }
+    }
+
+    /// False once the thread has ended (stopped, or failed).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the relay: takes in what the kernel holds, releases every held
+    /// datagram at once, waits for the thread and returns the final figures
+    /// (or the error that ended the thread early).
+    pub fn stop(mut self) -> io::Result<ImpairFigures> {
+        self.shutdown()?;
+        Ok(self.figures())
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.shared.stop.store(true, Ordering::Release);
+        let woken = self.waker.wake();
+        match self.thread.take() {
+            Some(t) => {
+                woken?;
+                t.join()
+                    .map_err(|_| io::Error::other("relay thread panicked"))?
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Impair {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Blocking sockets that send to the destinations: one per IP family in use,
+/// bound to that family's loopback address when every destination of it is
+/// on loopback (so nothing is bound beyond the host), else to the wildcard.
+struct Outputs {
+    v4: Option<std::net::UdpSocket>,
+    v6: Option<std::net::UdpSocket>,
+    targets: Vec<SocketAddr>,
+}
+
+impl Outputs {
+    fn new(targets: &[SocketAddr]) -> io::Result<Outputs> {
+        let open = |loopback: IpAddr, wildcard: IpAddr, family: fn(&SocketAddr) -> bool| {
+            let mine: Vec<&SocketAddr> = targets.iter().filter(|d| family(d)).collect();
+            if mine.is_empty() {
+                return Ok(None);
+            }
+            let local = if mine.iter().all(|d| d.ip().is_loopback()) {
+                loopback
+            } else {
+                wildcard
+            };
+            let s = std::net::UdpSocket::bind((local, 0))?;
+            s.set_write_timeout(Some(SEND_TIMEOUT))?;
+            io::Result::Ok(Some(s))
+        };
+        Ok(Outputs {
+            v4: open(
+                Ipv4Addr::LOCALHOST.into(),
+                Ipv4Addr::UNSPECIFIED.into(),
+                SocketAddr::is_ipv4,
+            )?,
+            v6: open(
+                Ipv6Addr::LOCALHOST.into(),
+                Ipv6Addr::UNSPECIFIED.into(),
+                SocketAddr::is_ipv6,
+            )?,
+            targets: targets.to_vec(),
+        })
+    }
+
+    /// Sends `datagram` to every destination, counting into `tally`.
+    fn send(&self, datagram: &[u8], tally: &mut Io) {
+        for to in &self.targets {
+            let socket = if to.is_ipv4() { &self.v4 } else { &self.v6 };
+            let sent = match socket {
+                Some(s) => s.send_to(datagram, to),
+                None => Err(io::Error::other("no socket for this family")),
+            };
+            match sent {
+                Ok(n) => {
+                    tally.datagrams_sent += 1;
+                    tally.bytes_sent += n as u64;
+                }
+                Err(e) => {
+                    tally.send_errors += 1;
+                    if !tally.errors_seen.contains(&e.kind()) {
+                        tally.errors_seen.push(e.kind());
+                        tally.last_error = Some(format!("sending to {to}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Nanoseconds since the relay started: the conditioner's clock.
+fn now_ns(t0: Instant) -> u64 {
+    u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn run(mut poll: Poll, socket: &UdpSocket, out: &Outputs, shared: &Shared) -> io::Result<()> {
+    let t0 = Instant::now();
+    let mut events = Events::with_capacity(8);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut cmsg = Vec::new();
+    let mut tally = Io::default();
+    let mut more = false;
+    loop {
+        let timeout = if more {
+            Some(Duration::ZERO)
+        } else {
+            let next = shared.state().conditioner.poll_timeout();
+            next.map(|t| Duration::from_nanos(t.saturating_sub(now_ns(t0))))
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let stopping = shared.stop.load(Ordering::Acquire);
+        // Edge-triggered: drain on every wake (a wake for a timer finds
+        // nothing and returns at once). On stop, take in what the kernel
+        // holds (bounded: its receive buffer, or a few batches of a flood).
+        more = drain(socket, &mut buf, &mut cmsg, shared, t0)?;
+        for _ in 0..STOP_BATCHES {
+            if !(stopping && more) {
+                break;
+            }
+            more = drain(socket, &mut buf, &mut cmsg, shared, t0)?;
+        }
+        let now = if stopping { u64::MAX } else { now_ns(t0) };
+        loop {
+            let released = {
+                let mut st = shared.state();
+                st.io.add(&mut tally);
+                st.conditioner.poll_transmit(now)
+            };
+            match released {
+                Some(d) => out.send(&d, &mut tally),
+                None => break,
+            }
+        }
+        if stopping {
+            return Ok(());
+        }
+    }
+}
+
+/// Receives up to [`DRAIN_BATCH`] datagrams into the conditioner. Returns
+/// true if the batch filled (more may be waiting).
+fn drain(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    cmsg: &mut Vec<u8>,
+    shared: &Shared,
+    t0: Instant,
+) -> io::Result<bool> {
+    let mut taken = 0;
+    while taken < DRAIN_BATCH {
+        match net::recv_counting_drops(socket, buf, cmsg) {
+            Ok((n, dropped)) => {
+                let now = now_ns(t0);
+                let mut st = shared.state();
+                st.conditioner.push(now, &buf[..n]);
+                if let Some(d) = dropped {
+                    st.io.socket_drops = u64::from(d);
+                }
+                taken += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // ICMP errors reported on the socket are not datagrams; keep serving.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn localhost() -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_one_line() {
+        let c = ConditionerConfig::default();
+        let cases = [
+            (
+                ImpairConfig::new(localhost(), vec![], c.clone()),
+                "nothing to forward to",
+            ),
+            (
+                ImpairConfig::new(
+                    localhost(),
+                    vec!["0.0.0.0:5000".parse().unwrap()],
+                    c.clone(),
+                ),
+                "cannot forward to 0.0.0.0:5000",
+            ),
+            (
+                ImpairConfig::new(localhost(), vec!["127.0.0.1:0".parse().unwrap()], c.clone()),
+                "cannot forward to 127.0.0.1:0",
+            ),
+            (
+                ImpairConfig::new(
+                    localhost(),
+                    vec!["127.0.0.1:9".parse().unwrap()],
+                    ConditionerConfig {
+                        duplicate: 2.0,
+                        ..c.clone()
+                    },
+                ),
+                "invalid impairment: dup=2: not a probability",
+            ),
+        ];
+        for (config, want) in cases {
+            let e = Impair::start(config).err().unwrap().to_string();
+            assert!(e.contains(want), "{e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn forwarding_to_itself_is_refused() {
+        let probe = std::net::UdpSocket::bind(localhost()).unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        let e = Impair::start(ImpairConfig::new(
+            addr,
+            vec![addr],
+            ConditionerConfig::default(),
+        ))
+        .err()
+        .unwrap();
+        assert!(matches!(e, ImpairError::ToItself(_)), "{e}");
+    }
+}
