@@ -353,24 +353,37 @@ mod tests {
 
     #[test]
     fn readers_never_see_a_torn_entity() {
-        // The writer always stores x == y == z == tick; a torn read would differ.
+        use std::sync::atomic::AtomicBool;
+        // The writer always stores x == y == z == tick mod 2^24; a torn read would differ.
+        // It keeps writing until the reader has read many times while it
+        // wrote (bounded in count), so the two really overlap however the
+        // threads are scheduled.
         let w = Arc::new(World::new(PAGE as u32));
+        let reads = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
         let reader = {
-            let w = Arc::clone(&w);
+            let (w, reads, done) = (Arc::clone(&w), Arc::clone(&reads), Arc::clone(&done));
             std::thread::spawn(move || {
-                let mut reads = 0u64;
-                while w.get(7).map(|s| s.tick) != Some(200_000) {
+                while !done.load(Ordering::Acquire) {
                     if let Some(s) = w.get(7) {
-                        assert!(s.x == s.tick as f32 && s.y == s.x && s.z == s.x, "{s:?}");
-                        reads += 1;
+                        let expect = (s.tick % (1 << 24)) as f32;
+                        assert!(s.x == expect && s.y == expect && s.z == expect, "{s:?}");
+                        reads.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                reads
             })
         };
-        for t in 1..=200_000u64 {
-            w.apply(1, t, &[e(7, t as f32)]);
+        let mut t = 0u64;
+        while reads.load(Ordering::Relaxed) < 100_000 && t < 50_000_000 {
+            t += 1;
+            // Coordinates are the tick modulo 2^24, exact as f32.
+            w.apply(1, t, &[e(7, (t % (1 << 24)) as f32)]);
         }
-        assert!(reader.join().unwrap() > 0);
+        done.store(true, Ordering::Release);
+        reader.join().unwrap();
+        assert!(
+            reads.load(Ordering::Relaxed) > 0,
+            "the reader never overlapped {t} writes"
+        );
     }
 }
