@@ -36,8 +36,10 @@ pub mod sweep;
 pub mod usage;
 
 mod child;
+mod relay;
 mod results;
 
+pub use relay::{ConditionerCheck, Mismatch};
 pub use results::{
     BenchReport, Cpu, Machine, PercentilePoint, ReceiverResult, SenderResult, Setup,
 };
@@ -49,6 +51,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::broadcaster::{self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster};
+use crate::conditioner::ConditionerConfig;
+use crate::impair::ImpairError;
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverError};
 use crate::stats::Figures;
 use crate::world::World;
@@ -94,6 +98,11 @@ pub struct BenchConfig {
     /// The `tickcast` executable for `processes`; `None` means this very
     /// executable ([`std::env::current_exe`]), right for the `tickcast` CLI.
     pub program: Option<PathBuf>,
+    /// Put a link-conditioner relay in front of each receiver (default
+    /// none); receiver `i`'s conditioner is seeded with this seed + `i`.
+    /// The report then holds each receiver's figures against what its
+    /// conditioner says they must be.
+    pub impair: Option<ConditionerConfig>,
 }
 
 impl Default for BenchConfig {
@@ -108,6 +117,7 @@ impl Default for BenchConfig {
             warmup: Duration::from_millis(500),
             processes: false,
             program: None,
+            impair: None,
         }
     }
 }
@@ -142,6 +152,12 @@ pub enum BenchError {
     /// A receiver child process failed.
     #[error(transparent)]
     Child(#[from] child::ChildError),
+    /// A link-conditioner relay could not start.
+    #[error(transparent)]
+    Impair(#[from] ImpairError),
+    /// A link-conditioner relay failed during the run.
+    #[error("link-conditioner relay failed: {0}")]
+    RelayFailed(#[source] std::io::Error),
 }
 
 impl BenchConfig {
@@ -155,6 +171,9 @@ impl BenchConfig {
         }
         if self.warmup > MAX_WARMUP {
             return Err(BenchError::Warmup);
+        }
+        if let Some(c) = &self.impair {
+            c.validate().map_err(|e| BenchError::Impair(e.into()))?;
         }
         let placeholder = SocketAddr::from((Ipv4Addr::LOCALHOST, 9));
         self.broadcast_config(vec![placeholder])
@@ -214,11 +233,25 @@ pub fn run(
     } else {
         Fleet::InProcess(start_local(config)?)
     };
+    let relays = match &config.impair {
+        Some(c) => Some(relay::Relays::start(c, &fleet.addrs())?),
+        None => None,
+    };
+    let targets = relays.as_ref().map_or_else(|| fleet.addrs(), |r| r.addrs());
     std::thread::sleep(config.warmup);
-    let phase = broadcast(config, &mut fleet, progress)?;
+    let phase = broadcast(config, targets, &mut fleet, progress)?;
     std::thread::sleep(GRACE);
+    let relayed = match relays {
+        Some(r) => {
+            // Stopping releases what the relays still hold; let it arrive.
+            let figures = r.stop().map_err(BenchError::RelayFailed)?;
+            std::thread::sleep(GRACE);
+            Some(figures)
+        }
+        None => None,
+    };
     let ends = fleet.finish()?;
-    Ok(results::assemble(config, machine, phase, ends))
+    Ok(results::assemble(config, machine, phase, ends, relayed))
 }
 
 /// An in-process receiver and what is known of its thread.
@@ -314,13 +347,15 @@ fn world_bytes(w: &World) -> u64 {
     w.allocated_bytes() as u64
 }
 
+/// Runs the broadcaster, sending to `targets`, until its duration ends.
 fn broadcast(
     config: &BenchConfig,
+    targets: Vec<SocketAddr>,
     fleet: &mut Fleet,
     mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<Phase, BenchError> {
     let before = usage::threads_named(broadcaster::THREAD_NAME);
-    let b = Broadcaster::start(config.broadcast_config(fleet.addrs()))?;
+    let b = Broadcaster::start(config.broadcast_config(targets))?;
     let start = Instant::now();
     let tid = usage::new_thread_named(broadcaster::THREAD_NAME, &before, Duration::from_secs(1));
     let end_watch = config.duration.saturating_sub(END_WATCH);
@@ -459,5 +494,47 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["total"]["figures"]["lost"], 0);
         assert_eq!(json["setup"]["warmup_excluded"], false);
+    }
+
+    /// The link conditioner's counts and the receivers' figures agree exactly.
+    #[test]
+    fn receivers_behind_a_conditioner_report_exactly_what_it_did() {
+        let config = BenchConfig {
+            receivers: 2,
+            entities: 100,
+            duration: Duration::from_secs(1),
+            warmup: Duration::from_millis(50),
+            impair: Some("loss=0.05,dup=0.02,reorder=0.05,seed=7".parse().unwrap()),
+            ..BenchConfig::default()
+        };
+        let r = run(&config, |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!(r.conditioner_equal, Some(true), "{:#?}", r.receivers);
+        for rx in &r.receivers {
+            let c = rx.conditioner.as_ref().unwrap();
+            assert!(c.equal && c.mismatches.is_empty());
+            assert_eq!(c.expected.received, rx.figures.received);
+            assert_eq!(c.expected.lost + c.expected.unseen, rx.figures.lost);
+            // A drop before the first delivered number is invisible to any receiver.
+            assert!(c.did.dropped >= rx.figures.lost);
+            assert!(c.did.datagrams_in > 0);
+        }
+        let seeds: Vec<&str> = r
+            .receivers
+            .iter()
+            .map(|x| {
+                x.conditioner
+                    .as_ref()
+                    .unwrap()
+                    .spec
+                    .rsplit("seed=")
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            seeds,
+            ["7", "8"],
+            "receiver i's conditioner is seeded with seed + i"
+        );
     }
 }

@@ -232,11 +232,14 @@ fn loss<DB: DrawingBackend>(
         .flat_map(|x| x.loss_per_second.iter().copied())
         .fold(0.0, f64::max)
         * 100.0;
-    let caption = if worst == 0.0 && seconds > 0 {
+    let mut caption = if worst == 0.0 && seconds > 0 {
         "Loss per second: none, every receiver, every second".to_string()
     } else {
         "Loss per second, each receiver".to_string()
     };
+    if let Some(spec) = &r.setup.impair {
+        caption.push_str(&format!(" (link conditioner {spec})"));
+    }
     if seconds == 0 {
         return empty(
             area,

@@ -119,6 +119,9 @@ pub fn table(r: &BenchReport) -> String {
         );
     }
 
+    if r.receivers.iter().any(|x| x.conditioner.is_some()) {
+        out.push_str(&conditioner_table(r, w));
+    }
     let _ = writeln!(
         out,
         "\n{:<w$} {:>8} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>8}",
@@ -239,6 +242,75 @@ pub fn table(r: &BenchReport) -> String {
             } else {
                 ""
             }
+        );
+    }
+    out
+}
+
+/// What each receiver's link conditioner did, and whether the receiver's
+/// figures equal what it says they must be.
+fn conditioner_table(r: &BenchReport, w: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nlink conditioner, a relay in front of each receiver: {} (receiver i's seed: this seed + i)",
+        r.setup.impair.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "{:<w$} {:>9} {:>8} {:>6} {:>9} {:>9} | {:>9} {:>9} {:>6} {:>5} {:>6} | receiver's figures",
+        "conditioner",
+        "in",
+        "dropped",
+        "dup",
+        "held back",
+        "reordered",
+        "expected",
+        "received",
+        "lost",
+        "dup",
+        "reord"
+    );
+    for x in &r.receivers {
+        let Some(c) = &x.conditioner else { continue };
+        let verdict = if c.equal {
+            "equal, every figure".to_string()
+        } else {
+            let diffs: Vec<String> = c
+                .mismatches
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} {} (conditioner) vs {}",
+                        m.figure, m.conditioner, m.receiver
+                    )
+                })
+                .collect();
+            format!("DIFFER: {}", diffs.join(", "))
+        };
+        let premise = if c.relay_socket_drops > 0 || c.relay_send_errors > 0 {
+            format!(
+                " (relay socket drops {}, send errors {})",
+                c.relay_socket_drops, c.relay_send_errors
+            )
+        } else {
+            String::new()
+        };
+        let (d, e) = (&c.did, &c.expected);
+        let _ = writeln!(
+            out,
+            "{:<w$} {:>9} {:>8} {:>6} {:>9} {:>9} | {:>9} {:>9} {:>6} {:>5} {:>6} | {verdict}{premise}",
+            label(x),
+            d.datagrams_in,
+            d.dropped,
+            d.duplicated,
+            d.held_back,
+            d.reordered,
+            e.expected,
+            e.received,
+            e.lost + e.unseen,
+            e.duplicates,
+            e.reordered,
         );
     }
     out

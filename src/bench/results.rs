@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::relay::ConditionerCheck;
 use super::{usage, BenchConfig};
 use crate::broadcaster::{BroadcastFigures, BroadcastSummary};
+use crate::conditioner::ConditionerConfig;
+use crate::impair::ImpairFigures;
 use crate::stats::{Figures, LatencySummary, Summary};
 
 /// Percentile plot resolution: points per decade of `1 / (1 − q)`.
@@ -56,6 +59,9 @@ pub struct Setup {
     pub warmup_excluded: bool,
     /// `"in-process"` or `"processes"`.
     pub mode: &'static str,
+    /// The link conditioner in front of each receiver, as a spec string
+    /// (receiver `i`'s seed is this seed + `i`), if any.
+    pub impair: Option<String>,
 }
 
 /// The broadcaster's results.
@@ -102,6 +108,9 @@ pub struct ReceiverResult {
     /// Loss fraction in each second of the run, the last entry covering the
     /// rest to the end (in-process only).
     pub loss_per_second: Vec<f64>,
+    /// With a link conditioner: its counts, and these figures held against
+    /// what it says they must be.
+    pub conditioner: Option<ConditionerCheck>,
 }
 
 /// One point of the latency percentile curve.
@@ -132,6 +141,9 @@ pub struct BenchReport {
     pub setup: Setup,
     /// Where it ran.
     pub machine: Machine,
+    /// With a link conditioner: true when every receiver's figures equal
+    /// what its conditioner says they must be.
+    pub conditioner_equal: Option<bool>,
     /// True if it was stopped before its duration.
     pub interrupted: bool,
     /// Time from the first tick to the broadcaster's end, s.
@@ -183,6 +195,7 @@ pub(super) fn assemble(
     machine: Machine,
     phase: Phase,
     ends: Vec<ReceiverEnd>,
+    relayed: Option<Vec<(ImpairFigures, ConditionerConfig)>>,
 ) -> BenchReport {
     let run = if phase.interrupted {
         phase.elapsed.min(config.duration)
@@ -217,6 +230,10 @@ pub(super) fn assemble(
             world_bytes: e.world_bytes,
             rss_bytes: e.memory.map(|m| m.rss),
             rss_peak_bytes: e.memory.map(|m| m.peak),
+            conditioner: relayed
+                .as_ref()
+                .and_then(|r| r.get(i))
+                .map(|(f, c)| ConditionerCheck::of(f, c, &e.summary)),
             figures: e.summary.clone(),
             loss_per_second,
         });
@@ -258,7 +275,13 @@ pub(super) fn assemble(
         rss_peak_bytes: sum_opt(&|e| e.memory.map(|m| m.peak)),
         figures: total_figures,
         loss_per_second: total_timeline(&receivers),
+        conditioner: None,
     };
+    let conditioner_equal = relayed.as_ref().map(|_| {
+        receivers
+            .iter()
+            .all(|r| r.conditioner.as_ref().is_some_and(|c| c.equal))
+    });
     BenchReport {
         setup: Setup {
             receivers: config.receivers,
@@ -274,7 +297,9 @@ pub(super) fn assemble(
             } else {
                 "in-process"
             },
+            impair: config.impair.as_ref().map(|c| c.to_string()),
         },
+        conditioner_equal,
         machine,
         interrupted: phase.interrupted,
         elapsed_s: phase.elapsed.as_secs_f64(),

@@ -142,6 +142,8 @@ pub struct SweepRow {
     pub datagrams_sent: u64,
     /// Entity records applied, all receivers.
     pub entities_applied: u64,
+    /// With a link conditioner: every receiver's figures equal its conditioner's.
+    pub conditioner_equal: Option<bool>,
 }
 
 impl SweepRow {
@@ -171,6 +173,7 @@ impl SweepRow {
             datagrams_per_s: r.sender.datagrams_per_s,
             datagrams_sent: r.sender.figures.datagrams_sent,
             entities_applied: t.entities_applied,
+            conditioner_equal: r.conditioner_equal,
         }
     }
 
@@ -704,6 +707,7 @@ mod tests {
                     datagrams_per_s: 0.0,
                     datagrams_sent: (dgrams_per_tick * ticks as f64) as u64,
                     entities_applied: 1_000_000_000,
+                    conditioner_equal: None,
                 }
             })
             .collect();

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
 use tickcast::bench::{self as lib, plot, render, BenchConfig, BenchReport, Progress};
+use tickcast::conditioner::ConditionerConfig;
 
 /// Duration of a single run unless `--duration` says otherwise.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -59,6 +60,9 @@ pub struct BenchArgs {
     /// Sweep tick rates in Hz, e.g. 30,60,120.
     #[arg(long, value_name = "LIST", value_parser = rates)]
     sweep_rate: Option<Rates>,
+    /// Put a link-conditioner relay in front of each receiver: a preset (lan, wifi, mobile, bad) or a spec such as loss=0.05,delay=20ms; seeded from --seed unless the spec says seed=.
+    #[arg(long, value_name = "PRESET|SPEC", value_parser = impairment)]
+    impair: Option<Impairment>,
     /// Search for the most entities each receiver takes at --rate with zero loss and zero socket drops.
     #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate"])]
     find_max_entities: bool,
@@ -68,6 +72,25 @@ pub struct BenchArgs {
 struct Counts(Vec<u32>);
 #[derive(Clone, Debug)]
 struct Rates(Vec<f64>);
+
+/// A parsed `--impair`, and whether it named its own seed.
+#[derive(Clone, Debug)]
+struct Impairment {
+    config: ConditionerConfig,
+    seeded: bool,
+}
+
+fn impairment(s: &str) -> Result<Impairment, String> {
+    let parsed = if s.contains('=') {
+        s.parse::<ConditionerConfig>()
+    } else {
+        ConditionerConfig::preset(s)
+    };
+    Ok(Impairment {
+        config: parsed.map_err(|e| e.to_string())?,
+        seeded: s.split(',').any(|kv| kv.trim().starts_with("seed=")),
+    })
+}
 
 fn counts(s: &str) -> Result<Counts, String> {
     sweep::parse_counts(s).map(Counts)
@@ -89,6 +112,10 @@ impl BenchArgs {
             warmup: self.warmup,
             processes: self.processes,
             program: None,
+            impair: self.impair.as_ref().map(|i| ConditionerConfig {
+                seed: if i.seeded { i.config.seed } else { self.seed },
+                ..i.config.clone()
+            }),
         }
     }
 
@@ -142,6 +169,10 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     })?;
     print!("\n{}", render::table(&report));
     outputs(a, &report)?;
+    if report.conditioner_equal == Some(false) {
+        eprintln!("tickcast: a receiver's figures differ from what its link conditioner did (see the table)");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -194,8 +225,13 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         |_, _| stopped(stop),
         |i, r| {
             let row = SweepRow::of(r);
+            let check = match row.conditioner_equal {
+                Some(true) => "  conditioner: equal",
+                Some(false) => "  conditioner: DIFFER",
+                None => "",
+            };
             eprintln!(
-                "[{}/{n}] {} entities × {} receivers × {} Hz: loss {:.4}%  p99 {}  tx cpu {}",
+                "[{}/{n}] {} entities × {} receivers × {} Hz: loss {:.4}%  p99 {}  tx cpu {}{check}",
                 i + 1,
                 row.point.entities,
                 row.point.receivers,
