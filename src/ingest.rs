@@ -12,7 +12,7 @@
 
 use crate::stats::{Figures, LATENCY_MAX_NS};
 use crate::tracker::{Tracker, Verdict};
-use crate::wire::{self, Body, DecodeError, Entity, Kind};
+use crate::wire::{self, Body, DecodeError, Entity, Kind, SnapshotHead};
 use crate::world::World;
 
 /// What became of one datagram.
@@ -46,6 +46,8 @@ pub struct Ingest {
     epoch: u32,
     /// Transit time (arrival − send) of the previous fresh packet, for jitter.
     last_transit: Option<i64>,
+    /// Header of the newest fresh snapshot part handled.
+    last_snapshot: Option<SnapshotHead>,
 }
 
 impl Default for Ingest {
@@ -63,6 +65,7 @@ impl Ingest {
             entities: Vec::with_capacity(wire::MAX_DATAGRAM / wire::ENTITY_LEN),
             epoch: 0,
             last_transit: None,
+            last_snapshot: None,
         }
     }
 
@@ -100,6 +103,7 @@ impl Ingest {
         }
         match packet.body {
             Body::Snapshot(head) => {
+                self.last_snapshot = Some(head);
                 let transit = arrival_ns as i64 - head.sent_ns as i64;
                 if let Some(prev) = self.last_transit {
                     // RFC 3550 section 6.4.1: J += (|D| - J) / 16.
@@ -154,6 +158,13 @@ impl Ingest {
     /// Records the kernel's cumulative drop count for this receiver's sockets.
     pub fn set_socket_drops(&mut self, total: u64) {
         self.figures.socket_drops = total;
+    }
+
+    /// The header of the most recent fresh (not duplicate, not stale by
+    /// sequence) snapshot part, applied or not: its tick and scheduled time
+    /// let a receiver predict when the next tick will arrive.
+    pub fn last_snapshot(&self) -> Option<SnapshotHead> {
+        self.last_snapshot
     }
 
     /// The figures so far.

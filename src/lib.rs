@@ -21,6 +21,7 @@ pub mod fuzz;
 pub mod impair;
 pub mod ingest;
 pub mod net;
+pub mod predict;
 pub mod ratelimit;
 pub mod receiver;
 pub mod report;

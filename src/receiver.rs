@@ -29,11 +29,23 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::clock;
 use crate::ingest::{Ingest, Outcome};
 use crate::net::{self, NetError};
+use crate::predict::ArrivalPredictor;
+use crate::schedule::WakeMargin;
 use crate::stats::Figures;
 use crate::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
 use crate::world::{World, DEFAULT_CAPACITY};
 
 const WAKER: Token = Token(usize::MAX);
+/// Least time [`ReceiveMode::Predict`] busy-polls before a predicted arrival.
+const PREDICT_BASE_MARGIN: Duration = Duration::from_micros(50);
+/// How long past a predicted arrival [`ReceiveMode::Predict`] keeps
+/// busy-polling for it before it goes back to sleeping in `poll`.
+const PREDICT_LATE_WINDOW: Duration = Duration::from_micros(500);
+/// After a datagram, [`ReceiveMode::Predict`] keeps busy-polling until the
+/// sockets were quiet this long: the rest of the tick's parts follow closely.
+const PREDICT_QUIET_GAP: Duration = Duration::from_micros(100);
+/// The most [`ReceiveMode::Predict`] spins around one tick.
+const PREDICT_MAX_SPIN: Duration = Duration::from_millis(3);
 /// Receive buffer requested per socket: a few ticks of a large world.
 pub const DEFAULT_RECV_BUFFER: usize = 4 << 20;
 
@@ -55,6 +67,25 @@ pub struct ReceiverConfig {
     /// A broadcaster's address to subscribe to: the stream then comes by
     /// unicast to the `bind` socket, for as long as the receiver runs.
     pub subscribe: Option<SocketAddr>,
+    /// How the receiver thread waits for datagrams.
+    pub mode: ReceiveMode,
+}
+
+/// How the receiver thread waits for datagrams: the trade between latency
+/// and CPU. `tickcast bench --receive-mode` measures each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReceiveMode {
+    /// Sleep in `poll` until the kernel reports a datagram: least CPU, but
+    /// every tick pays the operating system's wake-up latency.
+    #[default]
+    Wait,
+    /// At a fixed tick rate the next tick's first datagram is predictable
+    /// (see [`crate::predict`]): sleep until just before it (less a margin
+    /// learned from how late this host wakes), then busy-poll the sockets
+    /// until it arrives. Low latency for a few percent of a core.
+    Predict,
+    /// Never sleep: busy-poll the sockets. Lowest latency, a whole core.
+    BusyPoll,
 }
 
 impl Default for ReceiverConfig {
@@ -66,6 +97,7 @@ impl Default for ReceiverConfig {
             capacity: DEFAULT_CAPACITY,
             recv_buffer: Some(DEFAULT_RECV_BUFFER),
             subscribe: None,
+            mode: ReceiveMode::Wait,
         }
     }
 }
@@ -223,8 +255,8 @@ impl Receiver {
         let thread = std::thread::Builder::new()
             .name("tickcast-receive".into())
             .spawn({
-                let (shared, world) = (Arc::clone(&shared), Arc::clone(&world));
-                move || run(poll, sockets, &shared, &world)
+                let (shared, world, mode) = (Arc::clone(&shared), Arc::clone(&world), config.mode);
+                move || run(poll, sockets, &shared, &world, mode)
             })?;
         Ok(Receiver {
             shared,
@@ -324,11 +356,14 @@ fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64) {
     }
 }
 
-fn run(mut poll: Poll, sockets: Vec<UdpSocket>, shared: &Shared, world: &World) -> io::Result<()> {
+fn run(
+    mut poll: Poll,
+    sockets: Vec<UdpSocket>,
+    shared: &Shared,
+    world: &World,
+    mode: ReceiveMode,
+) -> io::Result<()> {
     let mut events = Events::with_capacity(64);
-    let mut buf = vec![0u8; 1 << 16];
-    let mut cmsg = Vec::new();
-    let mut drops = vec![0u64; sockets.len()];
     let clock = MonoClock {
         t0: Instant::now(),
         wall0: clock::now_ns(),
@@ -342,13 +377,36 @@ fn run(mut poll: Poll, sockets: Vec<UdpSocket>, shared: &Shared, world: &World) 
         }
         send_due(&mut state, sub_socket, clock.now());
     }
-    let mut last_source: Option<IpAddr> = None;
+    let mut rx = Drain {
+        buf: vec![0u8; 1 << 16],
+        cmsg: Vec::new(),
+        drops: vec![0u64; sockets.len()],
+        last_source: None,
+        predictor: ArrivalPredictor::new(),
+    };
+    let mut wake = WakeMargin::new(PREDICT_BASE_MARGIN);
     loop {
-        let timeout = {
+        let mut timeout = {
             let state = shared.state();
             let due = state.subscriber.as_ref().and_then(Subscriber::poll_timeout);
             due.map(|t| Duration::from_nanos(t.saturating_sub(clock.now())))
         };
+        // In predict mode: when to stop sleeping, and until when to spin.
+        let mut spin_until = None;
+        match mode {
+            ReceiveMode::Wait => {}
+            ReceiveMode::BusyPoll => timeout = Some(Duration::ZERO),
+            ReceiveMode::Predict => {
+                let now = clock::now_ns();
+                if let Some(at) = rx.predictor.next_arrival(now) {
+                    let margin = wake.margin().as_nanos() as u64;
+                    let sleep = Duration::from_nanos(at.saturating_sub(margin).saturating_sub(now));
+                    timeout = Some(timeout.map_or(sleep, |t| t.min(sleep)));
+                    spin_until = Some(at + PREDICT_LATE_WINDOW.as_nanos() as u64);
+                }
+            }
+        }
+        let slept_from = Instant::now();
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
@@ -361,49 +419,104 @@ fn run(mut poll: Poll, sockets: Vec<UdpSocket>, shared: &Shared, world: &World) 
             }
             return Ok(());
         }
+        let mut got = 0;
         for event in &events {
-            let i = event.token().0;
-            let Some(socket) = sockets.get(i) else {
-                continue;
-            };
-            // Edge-triggered: drain until the socket would block.
-            loop {
-                match net::recv_from_counting_drops(socket, &mut buf, &mut cmsg) {
-                    Ok(r) => {
-                        let arrival = clock::now_ns();
-                        let datagram = &buf[..r.len];
-                        let mut state = shared.state();
-                        match state.ingest.handle(datagram, arrival, world) {
-                            Outcome::Subscription(_) => {
-                                if let (0, Some(sub), Some(from)) =
-                                    (i, state.subscriber.as_mut(), r.from)
-                                {
-                                    sub.handle(clock.now(), from, datagram);
-                                }
-                            }
-                            Outcome::Malformed(_) => {}
-                            _ => {
-                                let ip = r.from.map(|a| a.ip());
-                                if ip.is_some() && ip != last_source {
-                                    last_source = ip;
-                                    state.sender_local = ip.map(net::is_local_ip);
-                                }
-                            }
-                        }
-                        if let Some(d) = r.drops {
-                            drops[i] = d as u64;
-                            state.ingest.set_socket_drops(drops.iter().sum());
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    // ICMP errors reported on the socket (e.g. refused) are
-                    // not datagrams; keep serving.
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                    Err(e) => return Err(e),
+            if let Some(socket) = sockets.get(event.token().0) {
+                got += rx.drain(event.token().0, socket, shared, world, &clock)?;
+            }
+        }
+        if mode == ReceiveMode::BusyPoll {
+            for (i, socket) in sockets.iter().enumerate() {
+                rx.drain(i, socket, shared, world, &clock)?;
+            }
+        }
+        if let (Some(until), true) = (spin_until, got == 0) {
+            // Woken by the timer before a predicted arrival: learn how late
+            // the wake-up was, then busy-poll through the tick's burst of
+            // parts, until the sockets have been quiet for a moment.
+            if let Some(asked) = timeout.filter(|t| !t.is_zero()) {
+                wake.record(asked, slept_from.elapsed());
+            }
+            let quiet = PREDICT_QUIET_GAP.as_nanos() as u64;
+            let cap = clock::now_ns() + PREDICT_MAX_SPIN.as_nanos() as u64;
+            let mut until = until;
+            while clock::now_ns() < until.min(cap) && !shared.stop.load(Ordering::Relaxed) {
+                let mut n = 0;
+                for (i, socket) in sockets.iter().enumerate() {
+                    n += rx.drain(i, socket, shared, world, &clock)?;
                 }
+                if n > 0 {
+                    until = clock::now_ns() + quiet;
+                }
+                std::hint::spin_loop();
             }
         }
         send_due(&mut shared.state(), sub_socket, clock.now());
+    }
+}
+
+/// The receive side of the thread: buffers and what is learned per datagram.
+struct Drain {
+    buf: Vec<u8>,
+    cmsg: Vec<u8>,
+    drops: Vec<u64>,
+    last_source: Option<IpAddr>,
+    predictor: ArrivalPredictor,
+}
+
+impl Drain {
+    /// Receives and handles datagrams from socket `i` until it would block;
+    /// returns how many were handled.
+    fn drain(
+        &mut self,
+        i: usize,
+        socket: &UdpSocket,
+        shared: &Shared,
+        world: &World,
+        clock: &MonoClock,
+    ) -> io::Result<usize> {
+        let mut handled = 0;
+        loop {
+            match net::recv_from_counting_drops(socket, &mut self.buf, &mut self.cmsg) {
+                Ok(r) => {
+                    let arrival = clock::now_ns();
+                    handled += 1;
+                    let datagram = &self.buf[..r.len];
+                    let mut state = shared.state();
+                    match state.ingest.handle(datagram, arrival, world) {
+                        Outcome::Subscription(_) => {
+                            if let (0, Some(sub), Some(from)) =
+                                (i, state.subscriber.as_mut(), r.from)
+                            {
+                                sub.handle(clock.now(), from, datagram);
+                            }
+                        }
+                        Outcome::Malformed(_) => {}
+                        outcome => {
+                            let ip = r.from.map(|a| a.ip());
+                            if ip.is_some() && ip != self.last_source {
+                                self.last_source = ip;
+                                state.sender_local = ip.map(net::is_local_ip);
+                            }
+                            if matches!(outcome, Outcome::Applied { .. } | Outcome::Stale) {
+                                if let Some(h) = state.ingest.last_snapshot() {
+                                    self.predictor.on_part(h.tick, h.scheduled_ns, arrival);
+                                }
+                            }
+                        }
+                    }
+                    if let Some(d) = r.drops {
+                        self.drops[i] = d as u64;
+                        state.ingest.set_socket_drops(self.drops.iter().sum());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(handled),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP errors reported on the socket (e.g. refused) are
+                // not datagrams; keep serving.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }

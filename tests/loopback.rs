@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{collect_until_goodbye, free_udp_port, last_tick, tap, wait_until};
 use tickcast::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
-use tickcast::receiver::{Receiver, ReceiverConfig};
+use tickcast::receiver::{ReceiveMode, Receiver, ReceiverConfig};
 use tickcast::sim::SimWorld;
 use tickcast::stats::Figures;
 
@@ -248,4 +248,31 @@ fn sequence_wrap_loses_and_reorders_nothing() {
         (0, 0, 0),
         "across the wrap: {f:?}"
     );
+}
+
+/// Every receive mode gets every packet; predict mode also follows a
+/// restarted broadcaster (its ticks start again from 0). Latency and CPU of
+/// the modes are measured by `tickcast bench`, not here.
+#[test]
+fn every_receive_mode_gets_every_packet_across_a_restart() {
+    for mode in [ReceiveMode::Predict, ReceiveMode::BusyPoll] {
+        let r = Receiver::start(ReceiverConfig {
+            mode,
+            ..ReceiverConfig::unicast((Ipv4Addr::LOCALHOST, 0).into())
+        })
+        .unwrap();
+        let mut sent = 0;
+        for session in [1, 2] {
+            let (b, _) = run_session(r.local_addr(), session, Duration::from_millis(700));
+            sent += b.packets_sent;
+            assert!(wait_until(PATIENCE, || r.figures().received == sent));
+        }
+        let f = r.stop().unwrap();
+        assert_eq!(
+            (f.expected, f.received, f.lost),
+            (sent, sent, 0),
+            "{mode:?}"
+        );
+        assert_eq!(f.restarts, 1, "{mode:?}");
+    }
 }

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use tickcast::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
-use tickcast::receiver::{Receiver, ReceiverConfig};
+use tickcast::receiver::{ReceiveMode, Receiver, ReceiverConfig};
 use tickcast::report;
 use tickcast::stats::{Figures, LatencySummary, Summary};
 use tickcast::subscription::DEFAULT_MAX_SUBSCRIBERS;
@@ -133,6 +133,29 @@ struct ReceiveArgs {
     /// Entity ids accepted are 0..CAPACITY (bounds memory).
     #[arg(long, default_value_t = tickcast::world::DEFAULT_CAPACITY)]
     capacity: u32,
+    /// How the receiver thread waits: wait (sleep until a datagram, least
+    /// CPU), predict (sleep until just before the next tick is due, then
+    /// busy-poll: low latency for a few % of a core), busy-poll (a whole core).
+    #[arg(long, value_enum, default_value_t = ModeArg::Wait)]
+    mode: ModeArg,
+}
+
+/// `--mode` values, mapped onto [`ReceiveMode`].
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ModeArg {
+    Wait,
+    Predict,
+    BusyPoll,
+}
+
+impl From<ModeArg> for ReceiveMode {
+    fn from(m: ModeArg) -> ReceiveMode {
+        match m {
+            ModeArg::Wait => ReceiveMode::Wait,
+            ModeArg::Predict => ReceiveMode::Predict,
+            ModeArg::BusyPoll => ReceiveMode::BusyPoll,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -332,6 +355,7 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         interface: interface_for(a.interface, a.group),
         capacity: a.capacity,
         subscribe: a.subscribe,
+        mode: a.mode.into(),
         ..ReceiverConfig::default()
     })?;
     let listening: Vec<String> = r.local_addrs().iter().map(|a| a.to_string()).collect();

@@ -1,0 +1,156 @@
+//! Predicts when the next tick's first datagram will arrive, so a receiver in
+//! low-latency mode can sleep until just before it and busy-poll the socket
+//! for the last stretch, instead of paying the operating system's wake-up
+//! latency on every tick. Sans-IO: fed each fresh snapshot part's
+//! `(tick, scheduled_ns)` and arrival time; never reads a clock.
+//!
+//! The sender's ticks are due at `scheduled_ns`, exactly one period apart.
+//! The period is learned from two ticks' scheduled times; the arrival offset
+//! (arrival − scheduled, in the receiver's clock, so it holds the one-way
+//! delay plus any clock difference) is the smallest of the last
+//! [`OFFSET_SAMPLES`] ticks' first arrivals: a lower envelope, because a
+//! late arrival says the path was slow, not that the next one will be.
+
+/// Ticks whose first-arrival offset is remembered.
+pub const OFFSET_SAMPLES: usize = 16;
+
+/// Learns the tick period and the arrival offset of a stream.
+#[derive(Clone, Debug, Default)]
+pub struct ArrivalPredictor {
+    /// Newest tick seen and its scheduled time.
+    last: Option<(u64, u64)>,
+    /// Sender's period in nanoseconds, once two ticks were seen.
+    period_ns: Option<u64>,
+    /// First-arrival offsets (arrival − scheduled) of recent ticks, a ring.
+    offsets: Vec<i64>,
+    next: usize,
+}
+
+impl ArrivalPredictor {
+    /// A predictor that has seen nothing.
+    pub fn new() -> ArrivalPredictor {
+        ArrivalPredictor::default()
+    }
+
+    /// Forgets everything (call on a new session).
+    pub fn reset(&mut self) {
+        *self = ArrivalPredictor::default();
+    }
+
+    /// Records a fresh snapshot part of `tick`, scheduled at `scheduled_ns`,
+    /// that arrived at `arrival_ns`. Only a tick's first arrival teaches.
+    pub fn on_part(&mut self, tick: u64, scheduled_ns: u64, arrival_ns: u64) {
+        if let Some((last_tick, last_sched)) = self.last {
+            if tick <= last_tick {
+                if scheduled_ns <= last_sched {
+                    return; // a later part, or a late one, of a known tick
+                }
+                // Ticks went back while time went on: a new session.
+                self.reset();
+                return self.on_part(tick, scheduled_ns, arrival_ns);
+            }
+            let (dt, ds) = (tick - last_tick, scheduled_ns.saturating_sub(last_sched));
+            if ds > 0 {
+                self.period_ns = Some(ds / dt);
+            }
+        }
+        self.last = Some((tick, scheduled_ns));
+        let offset = arrival_ns as i64 - scheduled_ns as i64;
+        if self.offsets.len() < OFFSET_SAMPLES {
+            self.offsets.push(offset);
+        } else {
+            self.offsets[self.next] = offset;
+        }
+        self.next = (self.next + 1) % OFFSET_SAMPLES;
+    }
+
+    /// The sender's period, once learned.
+    pub fn period_ns(&self) -> Option<u64> {
+        self.period_ns
+    }
+
+    /// When the first datagram of the next tick after `now_ns` should
+    /// arrive, in the receiver's clock; `None` until two ticks were seen.
+    pub fn next_arrival(&self, now_ns: u64) -> Option<u64> {
+        let (_, sched) = self.last?;
+        let period = self.period_ns?;
+        let offset = *self.offsets.iter().min()?;
+        let first = (sched as i64 + period as i64 + offset).max(0) as u64;
+        if first > now_ns {
+            return Some(first);
+        }
+        // Ticks were lost or skipped: the next one still falls on the grid.
+        let behind = (now_ns - first) / period + 1;
+        Some(first + behind * period)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u64 = 16_666_666;
+
+    #[test]
+    fn learns_period_and_lower_envelope_of_delay() {
+        let mut p = ArrivalPredictor::new();
+        assert_eq!(p.next_arrival(0), None);
+        // Ticks 10.., scheduled on a 60 Hz grid, delays 40, 25, 90 µs.
+        for (i, delay) in [40_000u64, 25_000, 90_000].into_iter().enumerate() {
+            let sched = 1_000_000_000 + (10 + i as u64) * P;
+            p.on_part(10 + i as u64, sched, sched + delay);
+        }
+        assert_eq!(p.period_ns(), Some(P));
+        let last_sched = 1_000_000_000 + 12 * P;
+        assert_eq!(
+            p.next_arrival(last_sched + 90_000),
+            Some(last_sched + P + 25_000)
+        );
+    }
+
+    #[test]
+    fn later_parts_of_a_tick_do_not_teach() {
+        let mut p = ArrivalPredictor::new();
+        p.on_part(1, P, P + 10_000);
+        p.on_part(2, 2 * P, 2 * P + 10_000);
+        p.on_part(2, 2 * P, 2 * P + 500_000);
+        assert_eq!(p.next_arrival(2 * P + 20_000), Some(3 * P + 10_000));
+    }
+
+    #[test]
+    fn after_a_silence_the_prediction_stays_on_the_grid() {
+        let mut p = ArrivalPredictor::new();
+        p.on_part(1, P, P + 5_000);
+        p.on_part(2, 2 * P, 2 * P + 5_000);
+        // Five periods later, still on the grid, in the future.
+        let now = 7 * P + 6_000;
+        assert_eq!(p.next_arrival(now), Some(8 * P + 5_000));
+    }
+
+    #[test]
+    fn a_restarted_sender_is_learned_afresh() {
+        let mut p = ArrivalPredictor::new();
+        p.on_part(500, 500 * P, 500 * P + 1_000);
+        p.on_part(501, 501 * P, 501 * P + 1_000);
+        // New session: ticks from 0, scheduled later, on a 30 Hz grid.
+        let t0 = 600 * P;
+        p.on_part(0, t0, t0 + 2_000);
+        assert_eq!(
+            p.next_arrival(t0 + 3_000),
+            None,
+            "one tick of the new session"
+        );
+        p.on_part(1, t0 + 2 * P, t0 + 2 * P + 2_000);
+        assert_eq!(p.period_ns(), Some(2 * P));
+        assert_eq!(p.next_arrival(t0 + 2 * P + 3_000), Some(t0 + 4 * P + 2_000));
+    }
+
+    #[test]
+    fn reset_forgets_the_stream() {
+        let mut p = ArrivalPredictor::new();
+        p.on_part(1, P, P);
+        p.on_part(2, 2 * P, 2 * P);
+        p.reset();
+        assert_eq!(p.next_arrival(0), None);
+    }
+}
