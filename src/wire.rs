@@ -12,7 +12,8 @@
 //!   could describe: a snapshot's entity count is bounded by the bytes that
 //!   are actually there, and every rejection is a small `Copy` [`DecodeError`].
 //! * A packet that decodes is valid as the spec defines it: known magic,
-//!   version, kind and flags; no trailing bytes; `part < parts`; finite
+//!   version, kind and flags ([`decode`] takes none, [`decode_opened`] only
+//!   [`FLAG_AUTH`]); no trailing bytes; `part < parts`; finite
 //!   coordinates within [`MAX_COORD`].
 //! * Sizes are derived from the field types once ([`HEADER_LEN`] and friends)
 //!   and a test checks them against what bincode writes.
@@ -43,6 +44,12 @@ pub const MAX_DATAGRAM: usize = 65_507;
 pub const DEFAULT_PAYLOAD_BUDGET: usize = 1200;
 /// Largest absolute value a coordinate may have; larger or non-finite values are rejected.
 pub const MAX_COORD: f32 = 1.0e9;
+/// The header's `flags` bit that says the datagram is sealed: a tag of
+/// [`crate::auth::TAG_LEN`] bytes follows the packet (see [`crate::auth`]).
+/// The only flag version 1 defines; every other bit is reserved.
+pub const FLAG_AUTH: u16 = 0x0001;
+// `auth` names the same bit; the two must never drift apart.
+const _: () = assert!(FLAG_AUTH == crate::auth::FLAG_AUTH);
 
 /// bincode settings that define the byte layout: little-endian, fixed-width
 /// integers, and a decode limit of one datagram.
@@ -466,6 +473,10 @@ pub enum DecodeError {
     /// Flag bits set that this version does not define.
     #[error("unknown flags {0:#06x}")]
     UnknownFlags(u16),
+    /// The [`FLAG_AUTH`] bit is set, but [`decode`] was used: the datagram is
+    /// sealed and this receiver has no key to open it with.
+    #[error("authenticated datagram but no key configured")]
+    Sealed,
     /// The body ended before its fields did.
     #[error("truncated body")]
     Truncated,
@@ -604,16 +615,38 @@ fn write<T: Serialize>(value: &T, out: &mut [u8]) -> usize {
 /// Decodes one datagram. For a snapshot, `entities` is cleared and filled
 /// with its records (the buffer is reused to keep the hot path allocation-free);
 /// for other kinds, and on any error, it is left empty.
+///
+/// A sealed datagram ([`FLAG_AUTH`] set) is rejected as
+/// [`DecodeError::Sealed`]: only [`decode_opened`], after
+/// [`crate::auth::open`] checked and stripped its tag, takes that flag.
 pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
+    decode_with(datagram, entities, 0)
+}
+
+/// Decodes a datagram [`crate::auth::open`] returned: the packet without its
+/// tag, whose [`FLAG_AUTH`] bit is set. Otherwise the same as [`decode`].
+pub fn decode_opened(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
+    decode_with(datagram, entities, FLAG_AUTH)
+}
+
+fn decode_with(
+    datagram: &[u8],
+    entities: &mut Vec<Entity>,
+    allowed_flags: u16,
+) -> Result<Packet, DecodeError> {
     entities.clear();
-    let result = decode_inner(datagram, entities);
+    let result = decode_inner(datagram, entities, allowed_flags);
     if result.is_err() {
         entities.clear();
     }
     result
 }
 
-fn decode_inner(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
+fn decode_inner(
+    datagram: &[u8],
+    entities: &mut Vec<Entity>,
+    allowed_flags: u16,
+) -> Result<Packet, DecodeError> {
     if datagram.len() > MAX_DATAGRAM {
         return Err(DecodeError::TooLong);
     }
@@ -630,8 +663,11 @@ fn decode_inner(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, D
         return Err(DecodeError::UnsupportedVersion(h.version));
     }
     let kind = Kind::from_u8(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
-    if h.flags != 0 {
+    if h.flags & !FLAG_AUTH != 0 {
         return Err(DecodeError::UnknownFlags(h.flags));
+    }
+    if h.flags & !allowed_flags != 0 {
+        return Err(DecodeError::Sealed);
     }
     let rest = &datagram[HEADER_LEN..];
     let (body, used) = match kind {
@@ -877,7 +913,9 @@ mod tests {
         assert_eq!(bad(0, b'X'), Err(DecodeError::BadMagic));
         assert_eq!(bad(4, 2), Err(DecodeError::UnsupportedVersion(2)));
         assert_eq!(bad(5, 99), Err(DecodeError::UnknownKind(99)));
-        assert_eq!(bad(6, 1), Err(DecodeError::UnknownFlags(1)));
+        assert_eq!(bad(6, 1), Err(DecodeError::Sealed));
+        assert_eq!(bad(6, 2), Err(DecodeError::UnknownFlags(2)));
+        assert_eq!(bad(6, 3), Err(DecodeError::UnknownFlags(3)));
         // part (offset 44) = parts (2)
         assert_eq!(bad(HEADER_LEN + 24, 2), Err(DecodeError::BadPart));
         let mut b = buf;
@@ -887,6 +925,26 @@ mod tests {
         long.truncate(n);
         long.push(0);
         assert_eq!(decode(&long, &mut out), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn only_decode_opened_takes_the_auth_flag() {
+        let (p, e) = sample_snapshot();
+        let mut buf = [0u8; 256];
+        let n = encode(&p, &e, &mut buf).unwrap();
+        let mut out = Vec::new();
+        // Flag 0 decodes either way; the AUTH flag only through decode_opened.
+        assert_eq!(decode_opened(&buf[..n], &mut out), Ok(p));
+        buf[6] = FLAG_AUTH as u8;
+        assert_eq!(decode(&buf[..n], &mut out), Err(DecodeError::Sealed));
+        assert!(out.is_empty());
+        assert_eq!(decode_opened(&buf[..n], &mut out), Ok(p));
+        assert_eq!(out, e);
+        buf[7] = 0x80;
+        assert_eq!(
+            decode_opened(&buf[..n], &mut out),
+            Err(DecodeError::UnknownFlags(0x8001))
+        );
     }
 
     #[test]
