@@ -1,7 +1,8 @@
 //! tickcast across a LAN of network namespaces: one broadcaster host and
 //! four receiver hosts on a Linux bridge (`tests/netns/harness.rs`), each
-//! running the real `tickcast` binary. Multicast, subnet broadcast and
-//! unicast subscriptions must each deliver every packet to every receiver;
+//! running the real `tickcast` binary. Multicast (IPv4, and IPv6 with a
+//! site-local and a link-local group), subnet broadcast and unicast
+//! subscriptions must each deliver every packet to every receiver;
 //! packets nftables drops at one receiver must show up as exactly that many
 //! `lost`; a receiver that vanishes must see its subscription expire; a
 //! subscribe forged with another host's address must get that host no
@@ -40,6 +41,12 @@ const RECEIVERS: usize = 4;
 const STREAM_PORT: u16 = 47474;
 const SUBSCRIBE_PORT: u16 = 47475;
 const GROUP: &str = "239.255.77.1:47474";
+/// An IPv6 group of site-local scope (`ff15::/16`): routed by address, the
+/// interface named only to choose the way out.
+const GROUP_V6: &str = "[ff15::7474]:47474";
+/// An IPv6 group of link-local scope (`ff12::/16`): meaningful only with
+/// an interface, so the binary must scope its bind and its sends.
+const GROUP_V6_LINK: &str = "[ff12::7474]:47474";
 /// Longest wait for a process to get ready or to finish.
 const PATIENCE: Duration = Duration::from_secs(30);
 /// How long receivers keep listening after the broadcaster's goodbye.
@@ -54,11 +61,20 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// A LAN with [`RECEIVERS`] receiver hosts, or `None` after the skip line.
 fn lan() -> Option<Lan> {
+    lan_with(Lan::new)
+}
+
+/// Like [`lan`], with IPv6 addresses on every host ([`Host::v6`]).
+fn lan_v6() -> Option<Lan> {
+    lan_with(Lan::with_ipv6)
+}
+
+fn lan_with(build: fn(usize) -> Result<Lan, String>) -> Option<Lan> {
     if !is_root() || !have("ip") {
         skip(SKIP);
         return None;
     }
-    match Lan::new(RECEIVERS) {
+    match build(RECEIVERS) {
         Ok(lan) => Some(lan),
         Err(e) => {
             eprintln!("cannot build the namespace LAN: {e}");
@@ -117,12 +133,14 @@ fn stop(receivers: Vec<Proc>) -> Vec<Value> {
     receivers.into_iter().map(|r| r.json(PATIENCE)).collect()
 }
 
-/// One line of a receiver's figures, for the test's output.
+/// One line of a receiver's figures, for the test's output; the host is
+/// named by its unique-local address on an IPv6 LAN.
 fn line(mode: &str, host: &Host, f: &Value) -> String {
+    let name = host.v6.map_or(host.ip.to_string(), |v6| v6.ula.to_string());
     let lat = &f["latency_us"];
     format!(
         "{mode:<12} {:<12} expected {:>4} received {:>4} lost {:>3} dup {} reord {} stale {} malformed {} restarts {} socket_drops {} ticks_applied {:>4} latency p50 {} us max {} us{}",
-        host.ip,
+        name,
         f["expected"],
         f["received"],
         f["lost"],
@@ -166,30 +184,82 @@ fn assert_whole_stream(mode: &str, lan: &Lan, bc: &Value, rxs: &[Value]) {
     }
 }
 
+/// Receivers join `group` on every receiver host (on the interface with
+/// address `interface(host)`), then the broadcaster sends to it for 2 s;
+/// returns the broadcaster's figures and the receivers'.
+fn multicast_run(lan: &Lan, group: &str, interface: fn(&Host) -> String) -> (Value, Vec<Value>) {
+    // Each receiver has joined once it says "receiving on", so all are
+    // listening before the first packet is sent.
+    let rxs: Vec<Proc> = lan
+        .receivers()
+        .iter()
+        .map(|h| receiver(lan, h, &["--group", group, "--interface", &interface(h)]))
+        .collect();
+    let bc_host = lan.broadcaster();
+    let bc = broadcaster(
+        lan,
+        bc_host,
+        &[
+            "--group",
+            group,
+            "--interface",
+            &interface(bc_host),
+            "--duration",
+            "2s",
+        ],
+    )
+    .json(PATIENCE);
+    (bc, stop(rxs))
+}
+
 /// (a) Multicast: one send per packet reaches all four receivers.
 #[test]
 fn multicast_reaches_every_receiver_host_exactly() {
     let _serial = serial();
     let Some(lan) = lan() else { return };
-    let rxs: Vec<Proc> = lan
-        .receivers()
-        .iter()
-        .map(|h| {
-            let ip = h.ip.to_string();
-            receiver(&lan, h, &["--group", GROUP, "--interface", &ip])
-        })
-        .collect();
-    let bc_ip = lan.broadcaster().ip.to_string();
-    let bc = broadcaster(
-        &lan,
-        lan.broadcaster(),
-        &["--group", GROUP, "--interface", &bc_ip, "--duration", "2s"],
-    )
-    .json(PATIENCE);
-    let rxs = stop(rxs);
+    let (bc, rxs) = multicast_run(&lan, GROUP, |h| h.ip.to_string());
     println!("multicast broadcaster: {bc}");
     assert_whole_stream("multicast", &lan, &bc, &rxs);
     // The point of multicast: one datagram per packet, whatever the audience.
+    assert_eq!(figure(&bc, "datagrams_sent"), figure(&bc, "packets_sent"));
+}
+
+/// A host's unique-local IPv6 address (on a [`lan_v6`] LAN).
+fn ula(host: &Host) -> String {
+    host.v6.expect("an IPv6 LAN").ula.to_string()
+}
+
+/// A host's link-local IPv6 address (on a [`lan_v6`] LAN).
+fn link_local(host: &Host) -> String {
+    host.v6.expect("an IPv6 LAN").link_local.to_string()
+}
+
+/// (a6) IPv6 multicast to a site-local group, each host naming its
+/// interface by its unique-local address: the outgoing interface
+/// (IPV6_MULTICAST_IF) and the join are found by address, and the stream
+/// crosses the bridge whole to all four receivers.
+#[test]
+fn ipv6_multicast_reaches_every_receiver_host_exactly() {
+    let _serial = serial();
+    let Some(lan) = lan_v6() else { return };
+    let (bc, rxs) = multicast_run(&lan, GROUP_V6, ula);
+    println!("ipv6 ff15 broadcaster: {bc}");
+    assert_whole_stream("ipv6 ff15", &lan, &bc, &rxs);
+    assert_eq!(figure(&bc, "datagrams_sent"), figure(&bc, "packets_sent"));
+}
+
+/// (a6) IPv6 multicast to a link-local group (`ff12::`), each host naming
+/// its interface by its `fe80::` address: a link-local group means nothing
+/// without an interface, so this guards the scope id the binary gives the
+/// join's bind (Linux refuses to bind `ff12::` without one, EINVAL) and
+/// exercises the scoped sends.
+#[test]
+fn ipv6_link_local_multicast_reaches_every_receiver_host_exactly() {
+    let _serial = serial();
+    let Some(lan) = lan_v6() else { return };
+    let (bc, rxs) = multicast_run(&lan, GROUP_V6_LINK, link_local);
+    println!("ipv6 ff12 broadcaster: {bc}");
+    assert_whole_stream("ipv6 ff12", &lan, &bc, &rxs);
     assert_eq!(figure(&bc, "datagrams_sent"), figure(&bc, "packets_sent"));
 }
 

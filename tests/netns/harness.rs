@@ -9,13 +9,20 @@
 //!   tcn<pid>-<n>-rN  eth0 10.77.S.N+1─┘
 //! ```
 //!
+//! A LAN built with [`Lan::with_ipv6`] also gives host `i` (0 is the
+//! broadcaster) `fd77:S::i+1/64`, in a unique-local prefix used only by
+//! these tests, and the link-local `fe80::77:i+1/64` on its `eth0`, both
+//! with `nodad` (and no address of the kernel's own making), so they are
+//! usable at once rather than after duplicate address detection.
+//!
 //! # Guarantees
 //!
 //! * **Nothing touches the host's own network.** Every link is created
 //!   directly inside a test namespace (`ip -n <lan> link add pI type veth peer
 //!   name eth0 netns <host>`), so the root namespace never holds a test link,
 //!   address or route, and no test link is attached to a real interface.
-//!   Multicast (`224.0.0.0/4`) is routed to the bridge in every host.
+//!   Multicast (`224.0.0.0/4`, and with IPv6 `ff00::/8`) is routed to the
+//!   bridge in every host.
 //! * **Torn down whatever happens.** [`Lan`]'s `Drop` (which runs when a
 //!   test fails, as a panic unwinds) kills what still runs in its namespaces
 //!   (processes this test started) and deletes them; deleting a host
@@ -26,7 +33,7 @@
 //!   so concurrent tests and concurrent `cargo test` runs never share one.
 #![allow(dead_code)]
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
@@ -41,6 +48,17 @@ pub struct Host {
     pub ns: String,
     /// The host's address on the LAN (its `eth0`).
     pub ip: Ipv4Addr,
+    /// Its IPv6 addresses, on a LAN built with [`Lan::with_ipv6`].
+    pub v6: Option<HostV6>,
+}
+
+/// A host's IPv6 addresses on its `eth0`.
+#[derive(Clone, Copy, Debug)]
+pub struct HostV6 {
+    /// In the LAN's unique-local prefix, `fd77:S::/64`.
+    pub ula: Ipv6Addr,
+    /// Link-local, `fe80::77:i+1`.
+    pub link_local: Ipv6Addr,
 }
 
 /// A bridge and its hosts; deleted when dropped.
@@ -102,6 +120,16 @@ impl Lan {
     /// A bridge with one broadcaster host and `receivers` receiver hosts.
     /// Fails (and cleans up) if namespaces or links cannot be made.
     pub fn new(receivers: usize) -> Result<Lan, String> {
+        Lan::make(receivers, false)
+    }
+
+    /// Like [`Lan::new`], and every host also has IPv6 addresses
+    /// ([`Host::v6`]) and `ff00::/8` routed to the bridge.
+    pub fn with_ipv6(receivers: usize) -> Result<Lan, String> {
+        Lan::make(receivers, true)
+    }
+
+    fn make(receivers: usize, ipv6: bool) -> Result<Lan, String> {
         static CLEAN: Once = Once::new();
         static N: AtomicU32 = AtomicU32::new(0);
         CLEAN.call_once(remove_stale);
@@ -117,11 +145,11 @@ impl Lan {
             hosts: Vec::new(),
         };
         ip(&["netns", "add", &lan.lan_ns])?;
-        lan.build(&base, receivers)?;
+        lan.build(&base, receivers, ipv6)?;
         Ok(lan)
     }
 
-    fn build(&mut self, base: &str, receivers: usize) -> Result<(), String> {
+    fn build(&mut self, base: &str, receivers: usize, ipv6: bool) -> Result<(), String> {
         let lan = self.lan_ns.clone();
         ip(&["-n", &lan, "link", "set", "lo", "up"])?;
         // No IGMP snooping: the bridge floods multicast to every port, like
@@ -146,9 +174,14 @@ impl Lan {
             };
             let ns = format!("{base}-{role}");
             ip(&["netns", "add", &ns])?;
+            let n = i as u16 + 1;
             let host = Host {
                 ns: ns.clone(),
-                ip: Ipv4Addr::new(10, 77, self.subnet, i as u8 + 1),
+                ip: Ipv4Addr::new(10, 77, self.subnet, n as u8),
+                v6: ipv6.then(|| HostV6 {
+                    ula: Ipv6Addr::new(0xfd77, self.subnet.into(), 0, 0, 0, 0, 0, n),
+                    link_local: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0x77, n),
+                }),
             };
             self.hosts.push(host.clone());
             let port = format!("p{i}");
@@ -161,8 +194,14 @@ impl Lan {
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
             let cidr = format!("{}/24", host.ip);
             ip(&["-n", &ns, "addr", "add", &cidr, "brd", "+", "dev", "eth0"])?;
+            if let Some(v6) = host.v6 {
+                add_ipv6(&ns, v6)?;
+            }
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
             ip(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
+            if ipv6 {
+                route_ipv6_multicast(&ns)?;
+            }
         }
         Ok(())
     }
@@ -217,6 +256,45 @@ impl Lan {
             .and_then(|c| c["packets"].as_u64())
             .unwrap_or_else(|| panic!("no counter {name} in {out}"))
     }
+}
+
+/// Gives `eth0` in `ns` (still down) the addresses `v6`, usable at once.
+fn add_ipv6(ns: &str, v6: HostV6) -> Result<(), String> {
+    // No link-local address of the kernel's making: it would sit
+    // "tentative" for a second or more (DAD) beside the one given here.
+    ip(&["-n", ns, "link", "set", "eth0", "addrgenmode", "none"])?;
+    for cidr in [format!("{}/64", v6.ula), format!("{}/64", v6.link_local)] {
+        ip(&["-n", ns, "-6", "addr", "add", &cidr, "dev", "eth0", "nodad"])?;
+    }
+    Ok(())
+}
+
+/// Makes sure IPv6 multicast (`ff00::/8`) goes out of `eth0` in `ns`.
+///
+/// Linux adds `multicast ff00::/8 dev eth0 table local` itself when an
+/// IPv6-enabled link comes up, and that is all a send or a join needs (a
+/// second `ff00::/8` route, in `main` or `local`, adds nothing); the route
+/// is added here only where a kernel did not.
+fn route_ipv6_multicast(ns: &str) -> Result<(), String> {
+    let have = ip(&[
+        "-n", ns, "-6", "route", "show", "table", "local", "ff00::/8", "dev", "eth0",
+    ])?;
+    if have.trim().is_empty() {
+        ip(&[
+            "-n",
+            ns,
+            "-6",
+            "route",
+            "add",
+            "multicast",
+            "ff00::/8",
+            "dev",
+            "eth0",
+            "table",
+            "local",
+        ])?;
+    }
+    Ok(())
 }
 
 impl Drop for Lan {
