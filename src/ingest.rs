@@ -9,7 +9,16 @@
 //! in `malformed` or the sequence figures, and handed back as
 //! [`Outcome::Subscription`] for the caller to route to its subscription
 //! client ([`crate::subscriber`]).
+//!
+//! With a key ([`Ingest::with_key`]) every datagram must pass
+//! [`auth::open`] first (else `auth_failed`, nothing else counted but
+//! `datagrams` and `bytes`), then, for the stream kinds, the replay window
+//! (else `replayed`): the window is only consulted after the tag checked, so
+//! a forger cannot move it. Without a key a sealed datagram is rejected by
+//! the decoder ([`DecodeError::Sealed`]): it counts in `malformed` like every
+//! decoder rejection, and in `auth_unexpected` so the mixed setup is loud.
 
+use crate::auth::{self, AuthError, Key, Replay, ReplayWindow};
 use crate::stats::{Figures, LATENCY_MAX_NS};
 use crate::tracker::{Tracker, Verdict};
 use crate::wire::{self, Body, DecodeError, Entity, Kind, SnapshotHead};
@@ -18,8 +27,14 @@ use crate::world::World;
 /// What became of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Rejected by the decoder; counted as `malformed`.
+    /// Rejected by the decoder; counted as `malformed` (and, for
+    /// [`DecodeError::Sealed`], as `auth_unexpected`).
     Malformed(DecodeError),
+    /// With a key: refused by [`auth::open`]; counted as `auth_failed`.
+    AuthFailed(AuthError),
+    /// With a key: the tag checked but the replay window refused it;
+    /// counted as `replayed`.
+    Replayed(Replay),
     /// A sequence number already received; counted as a duplicate.
     Duplicate,
     /// Not applied: older than what is applied, or from a replaced session.
@@ -48,6 +63,8 @@ pub struct Ingest {
     last_transit: Option<i64>,
     /// Header of the newest fresh snapshot part handled.
     last_snapshot: Option<SnapshotHead>,
+    /// The key and replay window, when datagrams must be sealed.
+    auth: Option<(Key, ReplayWindow)>,
 }
 
 impl Default for Ingest {
@@ -59,7 +76,14 @@ impl Default for Ingest {
 impl Ingest {
     /// An ingest that has seen nothing.
     pub fn new() -> Ingest {
+        Ingest::with_key(None)
+    }
+
+    /// An ingest that has seen nothing and, with `Some(key)`, takes only
+    /// datagrams sealed with that key (see the module docs).
+    pub fn with_key(key: Option<Key>) -> Ingest {
         Ingest {
+            auth: key.map(|k| (k, ReplayWindow::new())),
             tracker: Tracker::new(),
             figures: Figures::default(),
             entities: Vec::with_capacity(wire::MAX_DATAGRAM / wire::ENTITY_LEN),
@@ -75,10 +99,23 @@ impl Ingest {
         let f = &mut self.figures;
         f.datagrams += 1;
         f.bytes += datagram.len() as u64;
-        let packet = match wire::decode(datagram, &mut self.entities) {
+        let decoded = match &self.auth {
+            Some((key, _)) => match auth::open(key, datagram) {
+                Ok(inner) => wire::decode_opened(inner, &mut self.entities),
+                Err(e) => {
+                    f.auth_failed += 1;
+                    return Outcome::AuthFailed(e);
+                }
+            },
+            None => wire::decode(datagram, &mut self.entities),
+        };
+        let packet = match decoded {
             Ok(p) => p,
             Err(e) => {
                 f.malformed += 1;
+                if e == DecodeError::Sealed {
+                    f.auth_unexpected += 1;
+                }
                 return Outcome::Malformed(e);
             }
         };
@@ -86,6 +123,18 @@ impl Ingest {
         if !kind.is_sequenced() {
             f.control_datagrams += 1;
             return Outcome::Subscription(kind);
+        }
+        if let Some((_, window)) = &mut self.auth {
+            let sent_ns = match &packet.body {
+                Body::Snapshot(h) => h.sent_ns,
+                Body::SenderReport(r) => r.sent_ns,
+                Body::Goodbye(g) => g.sent_ns,
+                _ => 0, // not sequenced: returned above
+            };
+            if let Err(r) = window.check(packet.session, packet.seq, sent_ns) {
+                f.replayed += 1;
+                return Outcome::Replayed(r);
+            }
         }
         match self.tracker.on_packet(packet.session, packet.seq) {
             Verdict::Duplicate => return Outcome::Duplicate,
@@ -385,6 +434,44 @@ mod tests {
         assert_eq!((f.expected, f.received, f.lost), (2, 2, 0));
         assert_eq!((f.malformed, f.restarts, f.stale), (0, 0, 0));
         assert_eq!((f.control_datagrams, f.datagrams), (3, 5));
+    }
+
+    #[test]
+    fn with_a_key_forged_replayed_and_unsealed_datagrams_are_counted_not_applied() {
+        let key = Key::from_bytes([9; 32]);
+        let other = Key::from_bytes([8; 32]);
+        let sealed = |k: &Key, d: Vec<u8>| {
+            let mut d = d;
+            auth::seal(k, &mut d);
+            d
+        };
+        let w = World::new(64);
+        let mut ing = Ingest::with_key(Some(key.clone()));
+        let good = sealed(&key, part(1, 0, 1, &[0], T0));
+        assert_eq!(ing.handle(&good, T0, &w), Outcome::Applied { applied: 1 });
+        // Replayed: the same sealed bytes again.
+        assert_eq!(ing.handle(&good, T0, &w), Outcome::Replayed(Replay::Seen));
+        // Forged (another key), tampered (one bit), unsealed: auth_failed.
+        let forged = sealed(&other, part(1, 1, 2, &[0], T0 + 1));
+        let mut tampered = sealed(&key, part(1, 1, 2, &[0], T0 + 1));
+        tampered[30] ^= 1;
+        let plain = part(1, 1, 2, &[0], T0 + 1);
+        for d in [&forged, &tampered, &plain] {
+            assert!(matches!(ing.handle(d, T0, &w), Outcome::AuthFailed(_)));
+        }
+        let f = ing.figures();
+        assert_eq!((f.auth_failed, f.replayed, f.malformed), (3, 1, 0));
+        assert_eq!((f.received, f.duplicates, f.datagrams), (1, 0, 5));
+        assert_eq!((w.count(), w.get(0).unwrap().tick), (Some(1), 1));
+
+        // Keyless: a sealed datagram is malformed and auth_unexpected.
+        let mut keyless = Ingest::new();
+        assert_eq!(
+            keyless.handle(&good, T0, &w),
+            Outcome::Malformed(DecodeError::Sealed)
+        );
+        let f = keyless.figures();
+        assert_eq!((f.auth_unexpected, f.malformed, f.received), (1, 1, 0));
     }
 
     #[test]

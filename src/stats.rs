@@ -42,8 +42,23 @@ pub struct Figures {
     /// has an equal or newer tick, any packet of a replaced session, or a
     /// packet 65,536 or more numbers behind the highest.
     pub stale: u64,
-    /// Datagrams the decoder rejected (see `wire::DecodeError`).
+    /// Datagrams the decoder rejected (see `wire::DecodeError`). With a key,
+    /// only datagrams whose tag checked can be malformed.
     pub malformed: u64,
+    /// With a key: datagrams refused by `auth::open` (not sealed, too short,
+    /// or a tag that does not match: forged, tampered, another key). Never
+    /// applied, never in `malformed` or the sequence figures. Always 0
+    /// without a key.
+    pub auth_failed: u64,
+    /// With a key: stream datagrams whose tag checked but whose `(session,
+    /// seq)` the replay window refused (seen before, behind the window, of a
+    /// replaced or stale session). Never applied, never in the sequence
+    /// figures. Always 0 without a key.
+    pub replayed: u64,
+    /// Without a key: sealed datagrams (AUTH flag set), which cannot be
+    /// checked and so are not applied: the sender has a key, this receiver
+    /// none. Not in `malformed`. Always 0 with a key.
+    pub auth_unexpected: u64,
     /// New session ids seen after the first: broadcaster restarts.
     pub restarts: u64,
     /// Datagrams the kernel dropped at this receiver's socket(s) for lack of
@@ -105,6 +120,9 @@ impl Default for Figures {
             reordered: 0,
             stale: 0,
             malformed: 0,
+            auth_failed: 0,
+            replayed: 0,
+            auth_unexpected: 0,
             restarts: 0,
             socket_drops: 0,
             ticks_applied: 0,
@@ -179,6 +197,9 @@ impl Figures {
             reordered: self.reordered,
             stale: self.stale,
             malformed: self.malformed,
+            auth_failed: self.auth_failed,
+            replayed: self.replayed,
+            auth_unexpected: self.auth_unexpected,
             restarts: self.restarts,
             socket_drops: self.socket_drops,
             ticks_applied: self.ticks_applied,
@@ -259,6 +280,9 @@ pub struct Summary {
     pub reordered: u64,
     pub stale: u64,
     pub malformed: u64,
+    pub auth_failed: u64,
+    pub replayed: u64,
+    pub auth_unexpected: u64,
     pub restarts: u64,
     pub socket_drops: u64,
     pub ticks_applied: u64,
