@@ -49,6 +49,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::auth::{self, Key};
 use crate::clock;
 use crate::net;
 use crate::schedule::{Action, Schedule, WakeMargin};
@@ -134,6 +135,10 @@ pub struct BroadcastConfig {
     pub session: Option<u64>,
     /// Sequence number of the first packet; `None` picks a random one, like RTP.
     pub first_seq: Option<u32>,
+    /// Pre-shared key: with one, every stream datagram is sealed
+    /// ([`crate::auth::seal_into`]); the tag's [`crate::auth::TAG_LEN`]
+    /// bytes come out of `payload_budget`, so sealed datagrams still fit it.
+    pub key: Option<Key>,
 }
 
 impl Default for BroadcastConfig {
@@ -158,6 +163,7 @@ impl Default for BroadcastConfig {
             spin: Duration::from_micros(50),
             session: None,
             first_seq: None,
+            key: None,
         }
     }
 }
@@ -226,6 +232,15 @@ pub enum ConfigError {
 }
 
 impl BroadcastConfig {
+    /// Bytes an encoded snapshot part may take: the payload budget, less
+    /// the tag when sealing.
+    pub fn packet_budget(&self) -> usize {
+        match self.key {
+            Some(_) => self.payload_budget.saturating_sub(auth::TAG_LEN),
+            None => self.payload_budget,
+        }
+    }
+
     /// Checks that this configuration can run; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.targets().next().is_none() && self.max_subscribers == 0 {
@@ -235,7 +250,7 @@ impl BroadcastConfig {
         if !rate_ok || Schedule::from_rate_hz(self.rate_hz).is_none() {
             return Err(ConfigError::BadRate(self.rate_hz));
         }
-        let per_part = wire::entities_per_part(self.payload_budget)
+        let per_part = wire::entities_per_part(self.packet_budget())
             .ok_or(ConfigError::BadPayloadBudget(self.payload_budget))?;
         if let Some(group) = self.group {
             if !group.ip().is_multicast() {
@@ -678,6 +693,8 @@ struct Output {
     pending_error: Option<String>,
     pending_late: Vec<u64>,
     shared: Arc<Mutex<BroadcastFigures>>,
+    /// Seals every stream datagram when set.
+    key: Option<Key>,
 }
 
 impl Output {
@@ -692,8 +709,12 @@ impl Output {
             seq,
             body,
         };
-        let len = wire::encode(&packet, entities, &mut self.buf)
+        let mut len = wire::encode(&packet, entities, &mut self.buf)
             .expect("validated budget, computed parts and bounded sim positions always encode");
+        if let Some(key) = &self.key {
+            // The buffer has room for the tag: see `Runner::new`.
+            len = auth::seal_into(key, &mut self.buf, len);
+        }
         let datagram = &self.buf[..len];
         let subscribers = self.subs.iter().flat_map(Subscriptions::destinations);
         for target in self.targets.iter().copied().chain(subscribers) {
@@ -847,11 +868,12 @@ impl Runner {
             0
         };
         let schedule = Schedule::from_rate_hz(config.rate_hz).expect("validated rate");
-        let per_part = wire::entities_per_part(config.payload_budget).expect("validated budget");
+        let per_part = wire::entities_per_part(config.packet_budget()).expect("validated budget");
         let buf_len = config
-            .payload_budget
+            .packet_budget()
             .max(wire::SENDER_REPORT_LEN)
-            .max(wire::GOODBYE_LEN);
+            .max(wire::GOODBYE_LEN)
+            + auth::TAG_LEN;
         Runner {
             limit: config.duration.map(|d| schedule.ticks_within(d)),
             schedule,
@@ -874,6 +896,7 @@ impl Runner {
                 pending_error: None,
                 pending_late: Vec::with_capacity(PENDING_SAMPLES),
                 shared: Arc::clone(shared),
+                key: config.key.clone(),
             },
             stop: Arc::clone(stop),
         }
@@ -1039,6 +1062,46 @@ mod tests {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             ..BroadcastConfig::default()
         }
+    }
+
+    #[test]
+    fn sealed_datagrams_never_exceed_the_payload_budget() {
+        let sock = receiver();
+        let key = Key::from_bytes([3; auth::KEY_LEN]);
+        let budget = wire::DEFAULT_PAYLOAD_BUDGET;
+        let config = BroadcastConfig {
+            entities: 500,
+            rate_hz: 200.0,
+            duration: Some(Duration::from_millis(50)),
+            key: Some(key.clone()),
+            ..config_to(&sock)
+        };
+        let per_part = wire::entities_per_part(budget - auth::TAG_LEN).unwrap();
+        assert_eq!(config.packet_budget(), budget - auth::TAG_LEN);
+        assert!(per_part < wire::entities_per_part(budget).unwrap());
+        let b = Broadcaster::start(config).unwrap();
+        let mut buf = vec![0u8; wire::MAX_DATAGRAM];
+        let (mut goodbyes, mut full_parts, mut datagrams) = (0u32, 0, 0u64);
+        while goodbyes < GOODBYE_COPIES {
+            let n = sock.recv(&mut buf).expect("the run ends with its goodbye");
+            datagrams += 1;
+            assert!(
+                n <= budget,
+                "a {n}-byte datagram over a {budget}-byte budget"
+            );
+            let inner = auth::open(&key, &buf[..n]).expect("every datagram is sealed");
+            let mut entities = Vec::new();
+            let p = wire::decode_opened(inner, &mut entities).unwrap();
+            assert!(entities.len() <= per_part);
+            full_parts += usize::from(entities.len() == per_part);
+            goodbyes += u32::from(matches!(p.body, Body::Goodbye(_)));
+        }
+        let f = b.wait();
+        assert_eq!(datagrams, f.datagrams_sent);
+        assert!(
+            full_parts > 0,
+            "no part was full: the bound was not exercised"
+        );
     }
 
     #[test]
