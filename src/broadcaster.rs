@@ -56,8 +56,9 @@ use crate::schedule::{Action, Schedule, WakeMargin};
 use crate::sim::SimWorld;
 use crate::stats::{self, LatencySummary, LATENCY_MAX_NS};
 use crate::subscription::{
-    SubscriptionConfig, SubscriptionConfigError, SubscriptionCounts, Subscriptions,
-    DEFAULT_COOKIE_PERIOD, DEFAULT_LEASE, DEFAULT_MAX_SUBSCRIBERS,
+    open_control, seal_control, SubscriptionConfig, SubscriptionConfigError, SubscriptionCounts,
+    Subscriptions, DEFAULT_COOKIE_PERIOD, DEFAULT_LEASE, DEFAULT_MAX_SUBSCRIBERS, MAX_CONTROL_LEN,
+    MAX_SEALED_CONTROL_LEN,
 };
 use crate::wire::{self, Body, Entity, Goodbye, Packet, SenderReport, SnapshotHead};
 
@@ -748,9 +749,23 @@ impl Output {
             match net::recv_from_counting_drops(&self.socket, &mut self.rx_buf, &mut self.rx_cmsg) {
                 Ok(r) => {
                     let Some(from) = r.from else { continue };
-                    if let Some(reply) = subs.handle(now_ns, from, &self.rx_buf[..r.len]) {
+                    let mut opened = [0u8; MAX_CONTROL_LEN];
+                    let request = match &self.key {
+                        // With a key, what does not open is dropped unanswered.
+                        Some(key) => match open_control(key, &self.rx_buf[..r.len], &mut opened) {
+                            Some(d) => d,
+                            None => continue,
+                        },
+                        None => &self.rx_buf[..r.len],
+                    };
+                    if let Some(reply) = subs.handle(now_ns, from, request) {
                         // A lost reply is the requester's to retry.
-                        let _ = self.socket.send_to(reply.bytes(), reply.destination);
+                        let mut sealed = [0u8; MAX_SEALED_CONTROL_LEN];
+                        let bytes = match &self.key {
+                            Some(key) => seal_control(key, &reply, &mut sealed),
+                            None => reply.bytes(),
+                        };
+                        let _ = self.socket.send_to(bytes, reply.destination);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

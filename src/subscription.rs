@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::auth::{self, Key};
 use crate::wire::{
     self, Accept, Body, Challenge, Cookie, Entity, Kind, Packet, Pong, Refuse, MAC_LEN, REFUSE_FULL,
 };
@@ -93,6 +94,43 @@ impl Transmit {
     pub fn kind(&self) -> Kind {
         Kind::from_u8(self.buf[5]).expect("built from a packet")
     }
+}
+
+/// Bytes of a sealed subscription datagram at most.
+pub const MAX_SEALED_CONTROL_LEN: usize = MAX_CONTROL_LEN + auth::TAG_LEN;
+
+/// With a key, the subscription kinds travel sealed too, in both directions.
+/// The sans-IO table and client read and write plain packets; the runtime
+/// seals what they hand out with [`seal_control`] and opens what arrives
+/// with [`open_control`]. Both sides seal, so every request and reply grows
+/// by the same [`auth::TAG_LEN`] and no reply outgrows its request.
+pub fn seal_control<'a>(
+    key: &Key,
+    t: &Transmit,
+    buf: &'a mut [u8; MAX_SEALED_CONTROL_LEN],
+) -> &'a [u8] {
+    let n = t.bytes().len();
+    buf[..n].copy_from_slice(t.bytes());
+    let n = auth::seal_into(key, buf, n);
+    &buf[..n]
+}
+
+/// Checks a sealed subscription datagram's tag and returns the packet as the
+/// table or client reads it: without its tag and with [`wire::FLAG_AUTH`]
+/// cleared. `None` if it does not open (forged, tampered, unsealed) or is
+/// longer than any subscription datagram. Subscription kinds carry their own
+/// nonces and cookies, so no replay window applies to them.
+pub fn open_control<'a>(
+    key: &Key,
+    datagram: &[u8],
+    buf: &'a mut [u8; MAX_CONTROL_LEN],
+) -> Option<&'a [u8]> {
+    let inner = auth::open(key, datagram).ok()?;
+    let out = buf.get_mut(..inner.len())?;
+    out.copy_from_slice(inner);
+    let flags = u16::from_le_bytes([out[6], out[7]]) & !wire::FLAG_AUTH;
+    out[6..8].copy_from_slice(&flags.to_le_bytes());
+    Some(out)
 }
 
 impl std::fmt::Debug for Transmit {
