@@ -26,13 +26,18 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::auth::Key;
 use crate::clock;
 use crate::ingest::{Ingest, Outcome};
 use crate::net::{self, NetError};
 use crate::predict::ArrivalPredictor;
+use crate::ratelimit::RateLimiter;
 use crate::schedule::WakeMargin;
 use crate::stats::Figures;
 use crate::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
+use crate::subscription::{
+    open_control, seal_control, Transmit, MAX_CONTROL_LEN, MAX_SEALED_CONTROL_LEN,
+};
 use crate::world::{World, DEFAULT_CAPACITY};
 
 const WAKER: Token = Token(usize::MAX);
@@ -69,7 +74,20 @@ pub struct ReceiverConfig {
     pub subscribe: Option<SocketAddr>,
     /// How the receiver thread waits for datagrams.
     pub mode: ReceiveMode,
+    /// Pre-shared key: with one, only datagrams sealed with it are taken
+    /// (see [`crate::ingest`]), and the subscription traffic is sealed too.
+    pub key: Option<Key>,
+    /// Print a line on stderr for rejected datagrams (malformed, failed
+    /// authentication, replayed): at most [`LOG_BURST`] at once and
+    /// [`LOG_PER_SECOND`] a second after that, so a flood cannot fill a
+    /// disk; the next line printed says how many were held back.
+    pub log_rejects: bool,
 }
+
+/// Reject lines the receiver prints a second, at most, once its burst is spent.
+pub const LOG_PER_SECOND: u32 = 5;
+/// Reject lines the receiver may print at once.
+pub const LOG_BURST: u32 = 10;
 
 /// How the receiver thread waits for datagrams: the trade between latency
 /// and CPU. `tickcast bench --receive-mode` measures each.
@@ -98,6 +116,8 @@ impl Default for ReceiverConfig {
             recv_buffer: Some(DEFAULT_RECV_BUFFER),
             subscribe: None,
             mode: ReceiveMode::Wait,
+            key: None,
+            log_rejects: false,
         }
     }
 }
@@ -245,7 +265,7 @@ impl Receiver {
         });
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                ingest: Ingest::new(),
+                ingest: Ingest::with_key(config.key.clone()),
                 subscriber,
                 sender_local: None,
             }),
@@ -255,8 +275,15 @@ impl Receiver {
         let thread = std::thread::Builder::new()
             .name("tickcast-receive".into())
             .spawn({
-                let (shared, world, mode) = (Arc::clone(&shared), Arc::clone(&world), config.mode);
-                move || run(poll, sockets, &shared, &world, mode)
+                let (shared, world) = (Arc::clone(&shared), Arc::clone(&world));
+                let opts = RunOptions {
+                    mode: config.mode,
+                    key: config.key.clone(),
+                    log: config
+                        .log_rejects
+                        .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
+                };
+                move || run(poll, sockets, &shared, &world, opts)
             })?;
         Ok(Receiver {
             shared,
@@ -343,7 +370,7 @@ impl MonoClock {
 /// Sends what the subscriber has due from `socket`. A failed send is left
 /// to the subscriber's retries (it cannot tell a lost datagram from a
 /// refused send, and needs not).
-fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64) {
+fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key>) {
     let Some(sub) = state.subscriber.as_mut() else {
         return;
     };
@@ -352,8 +379,26 @@ fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64) {
         let Some(t) = sub.poll_transmit(now_ns) else {
             break;
         };
-        let _ = socket.send_to(t.bytes(), t.destination);
+        send_control(socket, &t, key);
     }
+}
+
+/// Sends a subscription datagram, sealed when there is a key.
+fn send_control(socket: &UdpSocket, t: &Transmit, key: Option<&Key>) {
+    let mut sealed = [0u8; MAX_SEALED_CONTROL_LEN];
+    let bytes = match key {
+        Some(key) => seal_control(key, t, &mut sealed),
+        None => t.bytes(),
+    };
+    let _ = socket.send_to(bytes, t.destination);
+}
+
+/// How the receiver thread runs.
+struct RunOptions {
+    mode: ReceiveMode,
+    key: Option<Key>,
+    /// The reject log's limiter, when rejects are logged.
+    log: Option<RateLimiter>,
 }
 
 fn run(
@@ -361,8 +406,10 @@ fn run(
     sockets: Vec<UdpSocket>,
     shared: &Shared,
     world: &World,
-    mode: ReceiveMode,
+    opts: RunOptions,
 ) -> io::Result<()> {
+    let RunOptions { mode, key, log } = opts;
+    let key = key.as_ref();
     let mut events = Events::with_capacity(64);
     let clock = MonoClock {
         t0: Instant::now(),
@@ -375,9 +422,11 @@ fn run(
         if let Some(sub) = state.subscriber.as_mut() {
             sub.start(clock.now());
         }
-        send_due(&mut state, sub_socket, clock.now());
+        send_due(&mut state, sub_socket, clock.now(), key);
     }
     let mut rx = Drain {
+        key: key.cloned(),
+        log,
         buf: vec![0u8; 1 << 16],
         cmsg: Vec::new(),
         drops: vec![0u64; sockets.len()],
@@ -415,7 +464,7 @@ fn run(
         if shared.stop.load(Ordering::Acquire) {
             let mut state = shared.state();
             if let Some(t) = state.subscriber.as_mut().and_then(Subscriber::unsubscribe) {
-                let _ = sub_socket.send_to(t.bytes(), t.destination);
+                send_control(sub_socket, &t, key);
             }
             return Ok(());
         }
@@ -451,12 +500,16 @@ fn run(
                 std::hint::spin_loop();
             }
         }
-        send_due(&mut shared.state(), sub_socket, clock.now());
+        send_due(&mut shared.state(), sub_socket, clock.now(), key);
     }
 }
 
 /// The receive side of the thread: buffers and what is learned per datagram.
 struct Drain {
+    /// Opens the subscription datagrams handed to the subscriber.
+    key: Option<Key>,
+    /// Limits the reject log; `None` logs nothing.
+    log: Option<RateLimiter>,
     buf: Vec<u8>,
     cmsg: Vec<u8>,
     drops: Vec<u64>,
@@ -465,6 +518,25 @@ struct Drain {
 }
 
 impl Drain {
+    /// Prints one reject line, if the limiter lets it through.
+    fn log_reject(
+        &mut self,
+        from: Option<SocketAddr>,
+        now_ns: u64,
+        reason: &dyn std::fmt::Display,
+    ) {
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        if log.allow(now_ns) {
+            let from = from.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+            eprintln!(
+                "tickcast: rejected datagram from {from}: {reason}{}",
+                log.suppressed_note()
+            );
+        }
+    }
+
     /// Receives and handles datagrams from socket `i` until it would block;
     /// returns how many were handled.
     fn drain(
@@ -488,10 +560,26 @@ impl Drain {
                             if let (0, Some(sub), Some(from)) =
                                 (i, state.subscriber.as_mut(), r.from)
                             {
-                                sub.handle(clock.now(), from, datagram);
+                                let mut opened = [0u8; MAX_CONTROL_LEN];
+                                let plain = match &self.key {
+                                    // The ingest opened it already, so this opens.
+                                    Some(key) => open_control(key, datagram, &mut opened),
+                                    None => Some(datagram),
+                                };
+                                if let Some(plain) = plain {
+                                    sub.handle(clock.now(), from, plain);
+                                }
                             }
                         }
-                        Outcome::Malformed(_) => {}
+                        Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),
+                        Outcome::AuthFailed(e) => self.log_reject(
+                            r.from,
+                            arrival,
+                            &format_args!("authentication failed: {e}"),
+                        ),
+                        Outcome::Replayed(e) => {
+                            self.log_reject(r.from, arrival, &format_args!("replayed: {e}"))
+                        }
                         outcome => {
                             let ip = r.from.map(|a| a.ip());
                             if ip.is_some() && ip != self.last_source {
