@@ -6,6 +6,7 @@ mod bench;
 mod impair;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use tickcast::auth::Key;
 use tickcast::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
 use tickcast::receiver::{ReceiveMode, Receiver, ReceiverConfig};
 use tickcast::report;
@@ -97,6 +99,11 @@ struct BroadcastArgs {
     // The library's DEFAULT_LEASE; a test below keeps the two equal.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     lease: Duration,
+    /// Pre-shared key file: 64 hex digits (e.g. `openssl rand -hex 32`),
+    /// mode 600. Every datagram is then sealed and checked with it; both
+    /// sides need the same file.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
     #[command(flatten)]
     world: WorldArgs,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
@@ -138,6 +145,11 @@ struct ReceiveArgs {
     /// busy-poll: low latency for a few % of a core), busy-poll (a whole core).
     #[arg(long, value_enum, default_value_t = ModeArg::Wait)]
     mode: ModeArg,
+    /// Pre-shared key file: 64 hex digits (e.g. `openssl rand -hex 32`),
+    /// mode 600. Every datagram is then sealed and checked with it; both
+    /// sides need the same file.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 }
 
 /// `--mode` values, mapped onto [`ReceiveMode`].
@@ -166,6 +178,11 @@ struct DemoArgs {
     /// Number of receivers.
     #[arg(long, default_value_t = 3)]
     receivers: usize,
+    /// Pre-shared key file: 64 hex digits (e.g. `openssl rand -hex 32`),
+    /// mode 600. Every datagram is then sealed and checked with it; both
+    /// sides need the same file.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
     #[command(flatten)]
     world: WorldArgs,
 }
@@ -242,6 +259,15 @@ fn every_second(
     }
 }
 
+/// The key in `--key-file`, if given; its errors are one line naming the file.
+fn load_key(path: Option<&PathBuf>) -> Result<Option<Key>> {
+    Ok(path.map(Key::from_file).transpose()?)
+}
+
+/// Printed once when a keyless receiver gets sealed datagrams.
+const AUTH_UNEXPECTED_WARNING: &str =
+    "tickcast: receiving authenticated datagrams but no --key-file was given; they are not applied";
+
 fn world_config(w: &WorldArgs, config: BroadcastConfig) -> BroadcastConfig {
     BroadcastConfig {
         entities: w.entities,
@@ -266,6 +292,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if to.is_empty() && a.group.is_none() && a.broadcast.is_empty() && a.bind.is_none() {
         to.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT));
     }
+    let key = load_key(a.key_file.as_ref())?;
     let defaults = BroadcastConfig::default();
     let config = world_config(
         &a.world,
@@ -279,6 +306,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             max_subscribers: a.max_subscribers,
             lease: a.lease,
             duration: a.duration,
+            key,
             ..defaults
         },
     );
@@ -349,8 +377,12 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         // Subscribing without --bind: the library picks 0.0.0.0:0 (or [::]:0).
         (b, _, _) => b,
     };
+    let key = load_key(a.key_file.as_ref())?;
+    let keyless = key.is_none();
     let r = Receiver::start(ReceiverConfig {
         bind,
+        key,
+        log_rejects: true,
         group: a.group,
         interface: interface_for(a.interface, a.group),
         capacity: a.capacity,
@@ -364,8 +396,16 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         eprintln!("subscribing to {server} from {}", r.local_addr());
     }
     let mut prev = Figures::default();
+    let mut warned = false;
+    let mut warn_once = |f: &Figures| {
+        if keyless && f.auth_unexpected > 0 && !warned {
+            warned = true;
+            eprintln!("{AUTH_UNEXPECTED_WARNING}");
+        }
+    };
     every_second(stop, a.duration, |t| {
         let now = r.figures();
+        warn_once(&now);
         let mut line = report::live_line("", t, &now, &prev);
         if a.subscribe.is_some() {
             let rtt = LatencySummary::of(&now.rtt);
@@ -379,7 +419,9 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         prev = now;
         r.is_running()
     });
-    let s = r.stop().context("receiver thread failed")?.summary();
+    let f = r.stop().context("receiver thread failed")?;
+    warn_once(&f);
+    let s = f.summary();
     if a.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
@@ -417,14 +459,21 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if a.receivers == 0 {
         bail!("--receivers must be at least 1");
     }
+    let key = load_key(a.key_file.as_ref())?;
     let receivers = (0..a.receivers)
-        .map(|_| Receiver::start(ReceiverConfig::unicast((Ipv4Addr::LOCALHOST, 0).into())))
+        .map(|_| {
+            Receiver::start(ReceiverConfig {
+                key: key.clone(),
+                ..ReceiverConfig::unicast((Ipv4Addr::LOCALHOST, 0).into())
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let b = Broadcaster::start(world_config(
         &a.world,
         BroadcastConfig {
             destinations: receivers.iter().map(|r| r.local_addr()).collect(),
             duration: Some(a.duration),
+            key,
             ..BroadcastConfig::default()
         },
     ))?;
