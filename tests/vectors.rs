@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
+use tickcast::auth::{self, Key, KEY_LEN};
 use tickcast::wire::{
     self, Accept, Body, Challenge, Confirm, Cookie, DecodeError, Entity, Goodbye, Packet, Ping,
     Pong, Refuse, SenderReport, SnapshotHead, Subscribe, Unsubscribe,
@@ -36,6 +37,9 @@ struct Vector {
     fields: Vec<(String, u128)>,
     /// `# entity: id x y z`, in file order.
     entities: Vec<Entity>,
+    /// `# key: <64 hex digits>`: the vector is sealed with this key
+    /// (`auth::seal`); its fields are those of the packet inside.
+    key: Option<Key>,
 }
 
 fn vectors_dir() -> PathBuf {
@@ -85,6 +89,7 @@ fn parse(name: &str, text: &str) -> Vector {
     let mut length = None;
     let mut fields = Vec::new();
     let mut entities = Vec::new();
+    let mut sealed_key = None;
     for (i, line) in text.lines().enumerate() {
         let at = format!("{name}:{}", i + 1);
         let line = line.trim();
@@ -94,7 +99,7 @@ fn parse(name: &str, text: &str) -> Vector {
             };
             let value = value.trim();
             let key = key.trim();
-            let directive = ["kind", "expect", "length", "field", "entity"].contains(&key);
+            let directive = ["kind", "expect", "length", "field", "entity", "key"].contains(&key);
             assert!(
                 !directive || bytes.is_empty(),
                 "{at}: directives come before the bytes"
@@ -108,6 +113,14 @@ fn parse(name: &str, text: &str) -> Vector {
                     error = Some(e.trim().to_string());
                 }
                 "length" => length = Some(parse_u64(&at, value) as usize),
+                "key" => {
+                    assert_eq!(value.len(), 2 * KEY_LEN, "{at}: key must be 64 hex digits");
+                    let bytes = std::array::from_fn(|i| {
+                        u8::from_str_radix(&value[2 * i..2 * i + 2], 16)
+                            .unwrap_or_else(|_| panic!("{at}: bad hex in key"))
+                    });
+                    sealed_key = Some(Key::from_bytes(bytes));
+                }
                 "field" => {
                     let (k, v) = value
                         .split_once('=')
@@ -175,6 +188,7 @@ fn parse(name: &str, text: &str) -> Vector {
         expect,
         fields,
         entities,
+        key: sealed_key,
     }
 }
 
@@ -329,10 +343,28 @@ fn check_valid(v: &Vector, kind: &str) {
         "{name}: kind byte vs `# kind:`"
     );
 
-    // Decode: every field and entity as the comments say.
+    // A sealed vector: a keyless decode refuses it, the key opens it, and
+    // what is inside decodes as the comments say.
     let mut got_entities = vec![Entity::default(); 3]; // stale content must be cleared
-    let got = wire::decode(&v.bytes, &mut got_entities)
-        .unwrap_or_else(|e| panic!("{name}: decode failed: {e:?}"));
+    let inner = match &v.key {
+        Some(key) => {
+            assert_eq!(
+                wire::decode(&v.bytes, &mut got_entities),
+                Err(DecodeError::Sealed),
+                "{name}: a keyless decode"
+            );
+            auth::open(key, &v.bytes).unwrap_or_else(|e| panic!("{name}: open failed: {e:?}"))
+        }
+        None => &v.bytes[..],
+    };
+    let decode = match v.key {
+        Some(_) => wire::decode_opened,
+        None => wire::decode,
+    };
+
+    // Decode: every field and entity as the comments say.
+    let got =
+        decode(inner, &mut got_entities).unwrap_or_else(|e| panic!("{name}: decode failed: {e:?}"));
     assert_eq!(got, want, "{name}: decoded packet");
     assert!(
         same_entities(&got_entities, &v.entities),
@@ -344,12 +376,15 @@ fn check_valid(v: &Vector, kind: &str) {
     // written past them.
     assert_eq!(
         wire::encoded_len(&want.body, v.entities.len()),
-        v.bytes.len(),
+        inner.len(),
         "{name}: encoded_len"
     );
     let mut buf = vec![0xa5u8; v.bytes.len() + 64];
-    let n = wire::encode(&want, &v.entities, &mut buf)
+    let mut n = wire::encode(&want, &v.entities, &mut buf)
         .unwrap_or_else(|e| panic!("{name}: encode failed: {e:?}"));
+    if let Some(key) = &v.key {
+        n = auth::seal_into(key, &mut buf, n);
+    }
     assert_eq!(n, v.bytes.len(), "{name}: encoded length");
     assert_eq!(buf[..n], v.bytes[..], "{name}: encoded bytes");
     assert!(
