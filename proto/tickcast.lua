@@ -20,6 +20,10 @@
 local tickcast = Proto("tickcast", "tickcast game state")
 
 local HEADER_LEN = 20
+-- flags bit 0x0001 (AUTH): a 16-byte tag follows the packet (see PROTOCOL.md,
+-- "Authentication"). The dissector shows the tag; it cannot check it.
+local FLAG_AUTH = 0x0001
+local TAG_LEN = 16
 local SNAPSHOT_FIXED_LEN = 56
 local ENTITY_LEN = 16
 local MAX_COORD = 1.0e9
@@ -84,6 +88,7 @@ f.pong_ping_sent_ns = ProtoField.uint64("tickcast.pong.ping_sent_ns", "Ping sent
 f.pong_bc_recv_ns = ProtoField.uint64("tickcast.pong.bc_recv_ns", "Ping received (ns, broadcaster clock)", base.DEC)
 f.padding = ProtoField.bytes("tickcast.padding", "Padding")
 f.trailing = ProtoField.bytes("tickcast.trailing", "Trailing bytes")
+f.tag = ProtoField.bytes("tickcast.tag", "Authentication tag (BLAKE3 keyed, not checked)")
 
 local e = {
     too_short = ProtoExpert.new("tickcast.too_short", "Shorter than the 20-byte header",
@@ -287,8 +292,15 @@ function tickcast.dissector(tvb, pinfo, tree)
     if version ~= 1 then
         version_item:add_proto_expert_info(e.version, string.format("version %d, this dissector speaks 1", version))
     end
-    if flags ~= 0 then
-        flags_item:add_proto_expert_info(e.flags, string.format("flags 0x%04x, every bit is reserved", flags))
+    local datagram_len = len
+    if flags == FLAG_AUTH and len >= HEADER_LEN + TAG_LEN then
+        -- Sealed: the body is everything before the tag.
+        flags_item:append_text(" (AUTH: sealed)")
+        root:add(f.tag, tvb(len - TAG_LEN, TAG_LEN))
+        tvb = tvb(0, len - TAG_LEN):tvb()
+        len = len - TAG_LEN
+    elseif flags ~= 0 then
+        flags_item:add_proto_expert_info(e.flags, string.format("flags 0x%04x, only 0x0001 (AUTH) is defined", flags))
     end
     local summary
     if kind == 1 then
@@ -304,7 +316,7 @@ function tickcast.dissector(tvb, pinfo, tree)
     end
     root:append_text(string.format(", %s, seq %d", summary, seq))
     pinfo.cols.info = string.format("%s seq=%d", summary, seq)
-    return len
+    return datagram_len
 end
 
 local function heuristic(tvb, pinfo, tree)
