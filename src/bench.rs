@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use crate::broadcaster::{self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster};
 use crate::conditioner::ConditionerConfig;
 use crate::impair::ImpairError;
-use crate::receiver::{Receiver, ReceiverConfig, ReceiverError};
+use crate::receiver::{ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
 use crate::stats::Figures;
 use crate::world::World;
 
@@ -103,6 +103,9 @@ pub struct BenchConfig {
     /// The report then holds each receiver's figures against what its
     /// conditioner says they must be.
     pub impair: Option<ConditionerConfig>,
+    /// How each receiver thread waits for datagrams (default
+    /// [`ReceiveMode::Wait`]); compare modes' latency and CPU with it.
+    pub receive_mode: ReceiveMode,
 }
 
 impl Default for BenchConfig {
@@ -118,6 +121,7 @@ impl Default for BenchConfig {
             processes: false,
             program: None,
             impair: None,
+            receive_mode: ReceiveMode::Wait,
         }
     }
 }
@@ -271,6 +275,7 @@ fn start_local(config: &BenchConfig) -> Result<Vec<Local>, BenchError> {
         let before = usage::threads_named(RECEIVER_THREAD);
         let receiver = Receiver::start(ReceiverConfig {
             capacity: config.capacity(),
+            mode: config.receive_mode,
             ..ReceiverConfig::unicast(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         })?;
         let tid = usage::new_thread_named(RECEIVER_THREAD, &before, Duration::from_secs(1));

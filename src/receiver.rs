@@ -106,6 +106,24 @@ pub enum ReceiveMode {
     BusyPoll,
 }
 
+impl ReceiveMode {
+    /// Every mode, in order of CPU spent.
+    pub const ALL: [ReceiveMode; 3] = [
+        ReceiveMode::Wait,
+        ReceiveMode::Predict,
+        ReceiveMode::BusyPoll,
+    ];
+
+    /// The mode's name as `--mode` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReceiveMode::Wait => "wait",
+            ReceiveMode::Predict => "predict",
+            ReceiveMode::BusyPoll => "busy-poll",
+        }
+    }
+}
+
 impl Default for ReceiverConfig {
     fn default() -> Self {
         ReceiverConfig {
@@ -456,7 +474,17 @@ fn run(
             }
         }
         let slept_from = Instant::now();
-        if let Err(e) = poll.poll(&mut events, timeout) {
+        // epoll_wait's timeout is in milliseconds, too coarse to wake just
+        // before a predicted arrival; ppoll on the epoll descriptor itself
+        // (readable when any registered socket or the waker is) has
+        // nanoseconds.
+        let precise = timeout.filter(|t| spin_until.is_some() && !t.is_zero());
+        let polled = match precise {
+            Some(t) => net::wait_readable(poll.registry(), t)
+                .and_then(|_| poll.poll(&mut events, Some(Duration::ZERO))),
+            None => poll.poll(&mut events, timeout),
+        };
+        if let Err(e) = polled {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }

@@ -104,6 +104,8 @@ impl Children {
                 .arg(format!("{}ms", backstop.as_millis()))
                 .arg("--capacity")
                 .arg(config.capacity().to_string())
+                .arg("--mode")
+                .arg(config.receive_mode.name())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

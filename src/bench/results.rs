@@ -59,6 +59,8 @@ pub struct Setup {
     pub warmup_excluded: bool,
     /// `"in-process"` or `"processes"`.
     pub mode: &'static str,
+    /// How the receiver threads waited: wait, predict or busy-poll.
+    pub receive_mode: &'static str,
     /// The link conditioner in front of each receiver, as a spec string
     /// (receiver `i`'s seed is this seed + `i`), if any.
     pub impair: Option<String>,
@@ -297,6 +299,7 @@ pub(super) fn assemble(
             } else {
                 "in-process"
             },
+            receive_mode: config.receive_mode.name(),
             impair: config.impair.as_ref().map(|c| c.to_string()),
         },
         conditioner_equal,

@@ -15,6 +15,8 @@ use serde::Serialize;
 use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
 use tickcast::bench::{self as lib, plot, render, BenchConfig, BenchReport, Progress};
 use tickcast::conditioner::ConditionerConfig;
+use tickcast::receiver::ReceiveMode;
+use tickcast::report;
 
 /// Duration of a single run unless `--duration` says otherwise.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -66,6 +68,13 @@ pub struct BenchArgs {
     /// Search for the most entities each receiver takes at --rate with zero loss and zero socket drops.
     #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate"])]
     find_max_entities: bool,
+    /// How the receiver threads wait for datagrams (see `tickcast receive --mode`).
+    #[arg(long, value_enum, default_value_t = super::ModeArg::Wait)]
+    receive_mode: super::ModeArg,
+    /// Run once per receive mode (wait, predict, busy-poll) and print their
+    /// latency and receiver CPU side by side.
+    #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate", "find_max_entities", "plot", "receive_mode"])]
+    compare_modes: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +125,7 @@ impl BenchArgs {
                 seed: if i.seeded { i.config.seed } else { self.seed },
                 ..i.config.clone()
             }),
+            receive_mode: self.receive_mode.into(),
         }
     }
 
@@ -128,6 +138,8 @@ impl BenchArgs {
 pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if a.find_max_entities {
         search(&a, stop)
+    } else if a.compare_modes {
+        compare_modes(&a, stop)
     } else if a.is_sweep() {
         sweep(&a, stop)
     } else {
@@ -172,6 +184,58 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if report.conditioner_equal == Some(false) {
         eprintln!("tickcast: a receiver's figures differ from what its link conditioner did (see the table)");
         return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same run once per receive mode; latency and the receivers' CPU side by side.
+fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    let mut reports = Vec::new();
+    for mode in ReceiveMode::ALL {
+        let config = BenchConfig {
+            receive_mode: mode,
+            ..a.config(DEFAULT_DURATION)
+        };
+        config.validate()?;
+        eprintln!(
+            "bench: receive mode {} for {:?}",
+            mode.name(),
+            config.duration
+        );
+        let report = lib::run(&config, |p: &Progress| {
+            eprintln!("{}", render::live_line(&format!("{:<9} ", mode.name()), p));
+            stopped(stop)
+        })?;
+        let interrupted = report.interrupted;
+        reports.push(report);
+        if interrupted {
+            break;
+        }
+    }
+    println!(
+        "\n{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
+        "mode", "lost", "p50", "p90", "p99", "p99.9", "max", "rx cpu%", "tx late99"
+    );
+    for r in &reports {
+        let (t, l) = (&r.total, &r.total.figures.latency_us);
+        println!(
+            "{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
+            r.setup.receive_mode,
+            t.figures.lost,
+            report::us(l.p50),
+            report::us(l.p90),
+            report::us(l.p99),
+            report::us(l.p999),
+            report::us(l.max),
+            t.cpu
+                .as_ref()
+                .map_or("-".into(), |c| format!("{:.1}", c.percent_of_core)),
+            report::us(r.sender.figures.lateness_us.p99),
+        );
+    }
+    if let Some(path) = &a.json {
+        write_json(path, &reports)?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
