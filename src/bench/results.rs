@@ -535,7 +535,8 @@ mod tests {
         assert!(c
             .windows(2)
             .all(|w| w[0].send_us <= w[1].send_us && w[0].quantile <= w[1].quantile));
-        assert!((c.last().unwrap().send_us - 1000.0).abs() < 1.0);
+        // Within the histograms' resolution: 1 % of the value.
+        assert!((c.last().unwrap().send_us - 1000.0).abs() <= 10.0);
         assert!(c.iter().all(|p| p.scheduled_us > p.send_us));
     }
 }
