@@ -922,8 +922,9 @@ impl Runner {
         // (50 µs by default); this thread wants its deadlines, not batching.
         #[cfg(target_os = "linux")]
         let _ = nix::sys::prctl::set_timerslack(1);
-        let t0 = Instant::now();
-        let wall0 = clock::now_ns();
+        // Deadlines are kept on the monotonic clock from t0 and stamped in
+        // the wall clock from wall0; the pair is read as one (see paired_now).
+        let (t0, wall0) = clock::paired_now();
         let mut next_report = self.report_interval;
         loop {
             if self.stop.load(Ordering::Acquire) {

@@ -429,10 +429,8 @@ fn run(
     let RunOptions { mode, key, log } = opts;
     let key = key.as_ref();
     let mut events = Events::with_capacity(64);
-    let clock = MonoClock {
-        t0: Instant::now(),
-        wall0: clock::now_ns(),
-    };
+    let (t0, wall0) = clock::paired_now();
+    let clock = MonoClock { t0, wall0 };
     // The subscription, if any, lives on the unicast socket (the first).
     let sub_socket = &sockets[0];
     {
