@@ -87,12 +87,31 @@ pub fn summary(s: &Summary) -> String {
             .map_or("-".to_string(), |v| v.to_string()),
         if s.goodbye { "yes" } else { "no" }
     );
+    if s.auth_failed + s.replayed + s.auth_unexpected > 0 {
+        let _ = writeln!(
+            out,
+            "  auth      failed {}  replayed {}  sealed but no key {}",
+            s.auth_failed, s.replayed, s.auth_unexpected
+        );
+    }
     let _ = writeln!(out, "  jitter    {} (RFC 3550)", us(s.jitter_us));
     out.push_str(&latency_row("latency from send time", &s.latency_us));
     out.push_str(&latency_row(
         "latency from tick schedule",
         &s.latency_scheduled_us,
     ));
+    if s.rtt_us.samples > 0 {
+        out.push_str(&latency_row("round trip (ping/pong)", &s.rtt_us));
+    }
+    if s.subscription != "none" {
+        let _ = writeln!(out, "  subscription {}", s.subscription);
+    }
+    if s.latency_us.samples > 0 && !s.one_way_meaningful {
+        let _ = writeln!(
+            out,
+            "  note: one-way latency is meaningful only with clocks shared or synced; compare the round trip"
+        );
+    }
     if s.latency_negative > 0 {
         let _ = writeln!(
             out,
