@@ -32,7 +32,6 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
@@ -43,6 +42,7 @@ use crate::conditioner::{
     Conditioner, ConditionerConfig, ConditionerCounts, ExpectedFigures, SpecError,
 };
 use crate::net::{self, NetError};
+use crate::worker::PollThread;
 
 /// Receive buffer requested for the listening socket: a few ticks of a
 /// large world, so bursts are not dropped before the conditioner sees them.
@@ -198,9 +198,8 @@ impl Shared {
 /// A running relay. Dropping it stops it, like [`Impair::stop`].
 pub struct Impair {
     shared: Arc<Shared>,
-    waker: Arc<Waker>,
     local_addr: SocketAddr,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: PollThread,
 }
 
 impl Impair {
@@ -232,17 +231,14 @@ impl Impair {
             }),
             stop: AtomicBool::new(false),
         });
-        let thread = std::thread::Builder::new()
-            .name(THREAD_NAME.into())
-            .spawn({
-                let shared = Arc::clone(&shared);
-                move || run(poll, &socket, &out, &shared)
-            })?;
+        let thread = PollThread::spawn(THREAD_NAME, waker, {
+            let shared = Arc::clone(&shared);
+            move || run(poll, &socket, &out, &shared)
+        })?;
         Ok(Impair {
             shared,
-            waker,
             local_addr,
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -278,7 +274,7 @@ impl Impair {
 
     /// False once the thread has ended (stopped, or failed).
     pub fn is_running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        self.thread.is_running()
     }
 
     /// Stops the relay: takes in what the kernel holds, releases every held
@@ -290,16 +286,7 @@ impl Impair {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
-        self.shared.stop.store(true, Ordering::Release);
-        let woken = self.waker.wake();
-        match self.thread.take() {
-            Some(t) => {
-                woken?;
-                t.join()
-                    .map_err(|_| io::Error::other("relay thread panicked"))?
-            }
-            None => Ok(()),
-        }
+        self.thread.stop(&self.shared.stop)
     }
 }
 

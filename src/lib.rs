@@ -32,4 +32,5 @@ pub mod subscriber;
 pub mod subscription;
 pub mod tracker;
 pub mod wire;
+mod worker;
 pub mod world;

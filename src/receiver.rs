@@ -20,7 +20,6 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
@@ -38,9 +37,12 @@ use crate::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
 use crate::subscription::{
     open_control, seal_control, Transmit, MAX_CONTROL_LEN, MAX_SEALED_CONTROL_LEN,
 };
+use crate::worker::PollThread;
 use crate::world::{World, DEFAULT_CAPACITY};
 
 const WAKER: Token = Token(usize::MAX);
+/// The receiver thread's name (Linux shows its first 15 bytes).
+pub const THREAD_NAME: &str = "tickcast-receive";
 /// Least time [`ReceiveMode::Predict`] busy-polls before a predicted arrival.
 const PREDICT_BASE_MARGIN: Duration = Duration::from_micros(50);
 /// How long past a predicted arrival [`ReceiveMode::Predict`] keeps
@@ -238,9 +240,8 @@ impl Shared {
 pub struct Receiver {
     shared: Arc<Shared>,
     world: Arc<World>,
-    waker: Arc<Waker>,
     local_addrs: Vec<SocketAddr>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: PollThread,
 }
 
 impl Receiver {
@@ -290,25 +291,22 @@ impl Receiver {
             stop: AtomicBool::new(false),
         });
         let world = Arc::new(World::new(config.capacity));
-        let thread = std::thread::Builder::new()
-            .name("tickcast-receive".into())
-            .spawn({
-                let (shared, world) = (Arc::clone(&shared), Arc::clone(&world));
-                let opts = RunOptions {
-                    mode: config.mode,
-                    key: config.key.clone(),
-                    log: config
-                        .log_rejects
-                        .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
-                };
-                move || run(poll, sockets, &shared, &world, opts)
-            })?;
+        let thread = PollThread::spawn(THREAD_NAME, waker, {
+            let (shared, world) = (Arc::clone(&shared), Arc::clone(&world));
+            let opts = RunOptions {
+                mode: config.mode,
+                key: config.key.clone(),
+                log: config
+                    .log_rejects
+                    .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
+            };
+            move || run(poll, sockets, &shared, &world, opts)
+        })?;
         Ok(Receiver {
             shared,
             world,
-            waker,
             local_addrs,
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -339,7 +337,7 @@ impl Receiver {
 
     /// False once the thread has ended (stopped, or failed).
     pub fn is_running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        self.thread.is_running()
     }
 
     /// Stops the thread (after it sends its unsubscribe, when subscribed),
@@ -351,16 +349,7 @@ impl Receiver {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
-        self.shared.stop.store(true, Ordering::Release);
-        let woken = self.waker.wake();
-        match self.thread.take() {
-            Some(t) => {
-                woken?;
-                t.join()
-                    .map_err(|_| io::Error::other("receiver thread panicked"))?
-            }
-            None => Ok(()),
-        }
+        self.thread.stop(&self.shared.stop)
     }
 }
 
