@@ -360,7 +360,6 @@ fn port_in_use_gets_one_line_and_a_non_zero_exit() {
 /// address (os error 99)"), because the error's message embeds its source
 /// and the CLI prints the source chain too.
 #[test]
-#[ignore = "bug in src/: NetError::Bind's message repeats its source; remove this once fixed"]
 fn bind_error_names_the_os_reason_once() {
     let line = assert_one_line_error(&["receive", "--bind", "203.0.113.7:9"]);
     let reason = "(os error";
