@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true \
-//!     cargo run --release --example fuzz -- --iterations 10000000 --seed 1
+//!     cargo run --profile fuzz --example fuzz -- --iterations 10000000 --seed 1
 //! ```
 //!
 //! Prints the report and inputs per second; exits non-zero on any panic,

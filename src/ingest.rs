@@ -60,7 +60,7 @@ pub struct Ingest {
     /// Sessions seen, counting from 1: the world's epoch for the current one.
     epoch: u32,
     /// Transit time (arrival − send) of the previous fresh packet, for jitter.
-    last_transit: Option<i64>,
+    last_transit: Option<i128>,
     /// Header of the newest fresh snapshot part handled.
     last_snapshot: Option<SnapshotHead>,
     /// The key and replay window, when datagrams must be sealed.
@@ -153,7 +153,9 @@ impl Ingest {
         match packet.body {
             Body::Snapshot(head) => {
                 self.last_snapshot = Some(head);
-                let transit = arrival_ns as i64 - head.sent_ns as i64;
+                // In i128: exact for any two u64 times, so no sent_ns can
+                // overflow it (the fuzzer found sent_ns >= 2^63 did in i64).
+                let transit = i128::from(arrival_ns) - i128::from(head.sent_ns);
                 if let Some(prev) = self.last_transit {
                     // RFC 3550 section 6.4.1: J += (|D| - J) / 16.
                     let d = (transit - prev).unsigned_abs() as f64;
