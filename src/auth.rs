@@ -12,9 +12,10 @@
 //! without its tag. A sealed datagram is [`TAG_LEN`] bytes longer than the
 //! packet, so a sender sizes its payload budget to leave room for it.
 //!
-//! A receiver without the AUTH flag support rejects sealed datagrams as
-//! malformed (unknown flag, and 16 bytes the kind does not have), so a key on
-//! one side only fails loudly, not silently.
+//! Mixed setups fail loudly, not silently: a receiver without a key rejects a
+//! sealed datagram (`wire::DecodeError::Sealed`, counted in
+//! `auth_unexpected` and warned about by the CLI), and a receiver with a key
+//! counts an unsealed one in `auth_failed`. Neither is applied.
 //!
 //! # The replay window
 //!
@@ -75,7 +76,6 @@ const FLAGS: Range<usize> = 6..8;
 const MAX_KEY_FILE: u64 = 4096;
 
 /// The header's `flags`, or `None` for a datagram too short to have them.
-/// `wire` will own this once it knows the AUTH flag; it lives here until then.
 pub fn flags(datagram: &[u8]) -> Option<u16> {
     let b = datagram.get(FLAGS)?;
     Some(u16::from_le_bytes([b[0], b[1]]))
