@@ -624,6 +624,45 @@ mod tests {
         assert_eq!((c.accepted, c.malformed), (0, 0));
     }
 
+    /// Issue 5's bound: a flood of subscribes and forged confirms from
+    /// 100,000 spoofed sources leaves the table empty (nothing is stored for
+    /// an address that never echoed a valid cookie), and real subscribers
+    /// beyond the cap are refused, so the table never exceeds its cap.
+    #[test]
+    fn a_flood_from_many_spoofed_sources_stores_nothing_and_the_cap_holds() {
+        let mut t = table(4, DEFAULT_LEASE);
+        for i in 0..100_000u64 {
+            let from = SocketAddr::from((
+                [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+                4000 + (i % 1000) as u16,
+            ));
+            reply(&mut t, T0 + i, from, &datagram(i, subscribe(i)));
+            let forged = Cookie {
+                bucket: (T0 + i) / (10 * SEC),
+                mac: [(i % 251) as u8; 16],
+            };
+            assert!(t
+                .handle(T0 + i, from, &datagram(i, confirm(i, forged)))
+                .is_none());
+        }
+        assert!(t.is_empty());
+        let c = t.counts();
+        assert_eq!(
+            (c.subscribes, c.challenges_sent, c.bad_cookie, c.accepted),
+            (100_000, 100_000, 100_000, 0)
+        );
+        // Ten real subscribers against a cap of four: four in, six refused.
+        for i in 0..10u64 {
+            let from = SocketAddr::from(([192, 0, 2, i as u8 + 1], 5000));
+            let cookie = cookie_for(&mut t, T0, from, 100 + i);
+            let got = reply(&mut t, T0, from, &datagram(100 + i, confirm(7, cookie)));
+            let accepted = matches!(got.map(|p| p.body), Some(Body::Accept(_)));
+            assert_eq!(accepted, i < 4, "subscriber {i}");
+        }
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.counts().refused_full, 6);
+    }
+
     #[test]
     fn a_valid_confirm_subscribes_and_heartbeats_renew_one_entry() {
         let mut t = table(4, DEFAULT_LEASE);
