@@ -441,6 +441,7 @@ impl BroadcastFigures {
             renewed: self.subscriptions.renewed,
             refused_full: self.subscriptions.refused_full,
             bad_cookie: self.subscriptions.bad_cookie,
+            auth_failed: self.subscriptions.auth_failed,
             expired: self.subscriptions.expired,
             unsubscribed: self.subscriptions.unsubscribed,
             pongs: self.subscriptions.pongs,
@@ -474,6 +475,8 @@ pub struct BroadcastSummary {
     pub refused_full: u64,
     /// Confirms and unsubscribes with a wrong cookie (never answered).
     pub bad_cookie: u64,
+    /// With a key: datagrams to this socket that failed authentication.
+    pub auth_failed: u64,
     /// Subscriptions whose lease ran out.
     pub expired: u64,
     pub unsubscribed: u64,
@@ -754,7 +757,10 @@ impl Output {
                         // With a key, what does not open is dropped unanswered.
                         Some(key) => match open_control(key, &self.rx_buf[..r.len], &mut opened) {
                             Some(d) => d,
-                            None => continue,
+                            None => {
+                                subs.count_auth_failed();
+                                continue;
+                            }
                         },
                         None => &self.rx_buf[..r.len],
                     };

@@ -204,6 +204,9 @@ pub struct SubscriptionCounts {
     pub expired: u64,
     /// Subscriptions removed by a valid unsubscribe.
     pub unsubscribed: u64,
+    /// With a key: datagrams to the broadcaster's socket that did not open
+    /// (forged, tampered, or sent without the key). Never answered.
+    pub auth_failed: u64,
     /// Valid pings, from subscribers or not.
     pub pings: u64,
     /// Pongs sent: one per ping from a subscribed address with its client
@@ -295,6 +298,13 @@ impl Subscriptions {
             counts: SubscriptionCounts::default(),
             no_entities: Vec::new(),
         })
+    }
+
+    /// Counts a datagram that failed authentication before reaching
+    /// [`Subscriptions::handle`] (the caller opens sealed requests).
+    pub fn count_auth_failed(&mut self) {
+        self.counts.requests += 1;
+        self.counts.auth_failed += 1;
     }
 
     /// Handles one datagram that arrived at `now_ns` from `from`; returns the

@@ -266,7 +266,11 @@ fn a_keyed_subscription_gets_the_stream_and_a_keyless_one_does_not() {
     );
     let k = keyed.figures();
     assert_eq!((k.auth_failed, k.malformed, k.replayed), (0, 0, 0), "{k:?}");
-    assert_eq!(b.figures().subscribers, 1);
+    let bf = b.figures();
+    assert_eq!(bf.subscribers, 1);
+    // ...and counted: the keyless receiver's subscribes failed to open.
+    assert!(bf.summary().auth_failed >= 1, "{:?}", bf.summary());
+    assert_eq!(bf.summary().accepted, 1);
     b.stop();
 }
 
