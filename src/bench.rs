@@ -26,10 +26,13 @@
 //!
 //! This file holds the configuration and the run itself. `results` turns
 //! what a run collected into the [`BenchReport`]; [`usage`] reads `/proc`;
-//! `child` runs receivers as processes; [`sweep`] runs many points and
+//! `child` runs receivers as processes; [`lan`] runs the broadcaster and
+//! receivers as processes in network namespaces on a bridge (`--lan`);
+//! [`sweep`] runs many points and
 //! searches for the most entities without loss; [`render`] makes the human
 //! tables; [`plot`] draws the SVG.
 
+pub mod lan;
 pub mod plot;
 pub mod render;
 pub mod sweep;
@@ -39,6 +42,7 @@ mod child;
 mod relay;
 mod results;
 
+pub use lan::LanMode;
 pub use relay::{ConditionerCheck, Mismatch};
 pub use results::{
     BenchReport, Cpu, Machine, PercentilePoint, ReceiverResult, SenderResult, Setup,
@@ -106,6 +110,10 @@ pub struct BenchConfig {
     /// How each receiver thread waits for datagrams (default
     /// [`ReceiveMode::Wait`]); compare modes' latency and CPU with it.
     pub receive_mode: ReceiveMode,
+    /// Run the broadcaster and each receiver as child processes in their
+    /// own network namespaces on a bridge ([`lan`]; needs root), instead of
+    /// on loopback (default none).
+    pub lan: Option<LanMode>,
 }
 
 impl Default for BenchConfig {
@@ -122,6 +130,7 @@ impl Default for BenchConfig {
             program: None,
             impair: None,
             receive_mode: ReceiveMode::Wait,
+            lan: None,
         }
     }
 }
@@ -162,6 +171,12 @@ pub enum BenchError {
     /// A link-conditioner relay failed during the run.
     #[error("link-conditioner relay failed: {0}")]
     RelayFailed(#[source] std::io::Error),
+    /// The network-namespace LAN could not be built.
+    #[error("cannot build the network-namespace LAN: {0}")]
+    Lan(String),
+    /// `lan` and `impair` were both asked for.
+    #[error("a LAN run cannot have a link conditioner (its relays are on loopback)")]
+    LanImpair,
 }
 
 impl BenchConfig {
@@ -175,6 +190,9 @@ impl BenchConfig {
         }
         if self.warmup > MAX_WARMUP {
             return Err(BenchError::Warmup);
+        }
+        if self.lan.is_some() && self.impair.is_some() {
+            return Err(BenchError::LanImpair);
         }
         if let Some(c) = &self.impair {
             c.validate().map_err(|e| BenchError::Impair(e.into()))?;
@@ -232,6 +250,9 @@ pub fn run(
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average_before: usage::load_average(),
     };
+    if let Some(mode) = config.lan {
+        return lan::run(config, mode, machine, progress);
+    }
     let mut fleet = if config.processes {
         Fleet::Processes(child::Children::spawn(config)?)
     } else {
@@ -422,7 +443,7 @@ fn broadcast(
         std::thread::sleep(wake.saturating_sub(start.elapsed()));
     }
     let elapsed = start.elapsed();
-    let figures = b.stop();
+    let figures = b.stop().summary();
     Ok(Phase {
         figures,
         sender_cpu,

@@ -46,7 +46,7 @@ use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::auth::{self, Key};
@@ -450,7 +450,7 @@ impl BroadcastFigures {
 }
 
 /// [`BroadcastFigures`] flattened for JSON and tables; field meanings as there.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct BroadcastSummary {
     pub session: u64,

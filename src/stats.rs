@@ -8,7 +8,7 @@
 //! arrived, so it is not lost) and `stale` (it was not applied).
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::subscriber::SubscriptionState;
 
@@ -245,7 +245,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Percentiles of a latency histogram, in microseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Samples recorded.
     pub samples: u64,

@@ -1,6 +1,9 @@
 //! Receivers as child processes: `tickcast receive --bind 127.0.0.1:0
 //! --json` each, so the benchmark covers separate processes (separate
 //! address spaces, schedulers' choices, the cost of a process per receiver).
+//! With `--lan` each runs inside its own network namespace instead: a
+//! [`Launch`] names the command put before the program (`ip netns exec NS`)
+//! and where the receiver listens.
 //!
 //! Every step is bounded: a child must name its address within
 //! [`START_TIMEOUT`], has its own `--duration` as a backstop, is asked to
@@ -10,7 +13,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -60,6 +63,12 @@ pub enum ChildError {
         /// Its last lines on stderr.
         said: String,
     },
+    /// The broadcaster process's figures could not be read (`--lan`).
+    #[error("broadcaster process printed no figures (it said: {said})")]
+    SenderNoFigures {
+        /// Its last lines on stderr.
+        said: String,
+    },
 }
 
 /// The receiver processes of one run.
@@ -85,67 +94,135 @@ pub(super) struct Finished {
     pub memory: Option<Memory>,
 }
 
+/// How to start one receiver process.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Launch {
+    /// What runs the program, such as `ip netns exec NS` (empty: the
+    /// program itself).
+    pub prefix: Vec<String>,
+    /// The `receive` flags saying where it listens.
+    pub listen: Vec<String>,
+}
+
+impl Launch {
+    /// A receiver on an ephemeral port of 127.0.0.1 in this namespace.
+    pub fn loopback() -> Launch {
+        Launch {
+            prefix: Vec::new(),
+            listen: vec!["--bind".into(), "127.0.0.1:0".into()],
+        }
+    }
+}
+
+/// The `tickcast` executable children run.
+pub(super) fn program(config: &BenchConfig) -> Result<PathBuf, ChildError> {
+    match &config.program {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe().map_err(ChildError::NoProgram),
+    }
+}
+
+/// `program` run through `prefix` (or directly when it is empty).
+pub(super) fn command(prefix: &[String], program: &Path) -> Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// A spawned child with its stdout collected and its stderr watched.
+pub(super) struct Piped {
+    pub child: Child,
+    pub pid: u32,
+    /// All of stdout (up to [`MAX_OUTPUT`]), once it closes.
+    pub stdout: mpsc::Receiver<String>,
+    /// The last lines of stderr, once it closes.
+    pub stderr: JoinHandle<Vec<String>>,
+    /// The address of its first "receiving on" line.
+    pub listening: mpsc::Receiver<SocketAddr>,
+}
+
+/// Spawns `cmd` with piped output; `program` names it in errors.
+pub(super) fn spawn_piped(mut cmd: Command, program: &Path) -> Result<Piped, ChildError> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| ChildError::Spawn {
+            program: program.to_path_buf(),
+            source,
+        })?;
+    let (addr_tx, listening) = mpsc::channel();
+    let stderr = child.stderr.take().map(BufReader::new);
+    let stderr = std::thread::spawn(move || read_stderr(stderr, addr_tx));
+    let (out_tx, stdout) = mpsc::channel();
+    let out = child.stdout.take();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(out) = out {
+            let _ = out.take(MAX_OUTPUT).read_to_string(&mut s);
+        }
+        let _ = out_tx.send(s);
+    });
+    Ok(Piped {
+        pid: child.id(),
+        child,
+        stdout,
+        stderr,
+        listening,
+    })
+}
+
 impl Children {
-    /// Starts `config.receivers` children and waits until each listens.
+    /// Starts `config.receivers` children on loopback and waits until each listens.
     pub fn spawn(config: &BenchConfig) -> Result<Children, ChildError> {
-        let program = match &config.program {
-            Some(p) => p.clone(),
-            None => std::env::current_exe().map_err(ChildError::NoProgram)?,
-        };
+        let launches = vec![Launch::loopback(); config.receivers];
+        Children::spawn_each(config, &launches)
+    }
+
+    /// Starts one child per launch and waits until each listens.
+    pub fn spawn_each(config: &BenchConfig, launches: &[Launch]) -> Result<Children, ChildError> {
+        let program = program(config)?;
         let backstop = config.warmup + config.duration + BACKSTOP;
-        let mut pending = Vec::with_capacity(config.receivers);
+        let mut pending = Vec::with_capacity(launches.len());
         let mut started = Children {
             children: Vec::new(),
         };
-        for _ in 0..config.receivers {
-            let mut child = Command::new(&program)
-                .args(["receive", "--bind", "127.0.0.1:0", "--json"])
+        for launch in launches {
+            let mut cmd = command(&launch.prefix, &program);
+            cmd.arg("receive")
+                .args(&launch.listen)
+                .arg("--json")
                 .arg("--duration")
                 .arg(format!("{}ms", backstop.as_millis()))
                 .arg("--capacity")
                 .arg(config.capacity().to_string())
                 .arg("--mode")
-                .arg(config.receive_mode.name())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|source| ChildError::Spawn {
-                    program: program.clone(),
-                    source,
-                })?;
-            let (addr_tx, addr_rx) = mpsc::channel();
-            let stderr = child.stderr.take().map(BufReader::new);
-            let stderr = std::thread::spawn(move || read_stderr(stderr, addr_tx));
-            let (out_tx, out_rx) = mpsc::channel();
-            let stdout = child.stdout.take();
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                if let Some(out) = stdout {
-                    let _ = out.take(MAX_OUTPUT).read_to_string(&mut s);
-                }
-                let _ = out_tx.send(s);
-            });
-            pending.push((child, addr_rx, out_rx, stderr));
+                .arg(config.receive_mode.name());
+            pending.push(spawn_piped(cmd, &program)?);
         }
         let deadline = Instant::now() + START_TIMEOUT;
-        for (index, (child, addr_rx, stdout, stderr)) in pending.into_iter().enumerate() {
-            let pid = child.id();
+        for (index, p) in pending.into_iter().enumerate() {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match addr_rx.recv_timeout(wait) {
+            match p.listening.recv_timeout(wait) {
                 Ok(addr) => started.children.push(Running {
-                    child,
-                    pid,
+                    child: p.child,
+                    pid: p.pid,
                     addr,
-                    stdout,
-                    stderr,
+                    stdout: p.stdout,
+                    stderr: p.stderr,
                     memory: None,
                 }),
                 Err(_) => {
-                    let mut child = child;
+                    let mut child = p.child;
                     let _ = child.kill();
                     let _ = child.wait();
-                    let said = stderr.join().unwrap_or_default().join(" / ");
+                    let said = p.stderr.join().unwrap_or_default().join(" / ");
                     // `started` is dropped here, ending the others.
                     return Err(ChildError::NoAddress { index, said });
                 }
@@ -217,7 +294,7 @@ impl Drop for Children {
 }
 
 /// SIGINT to our own child: it prints its figures and exits.
-fn interrupt(pid: u32) {
+pub(super) fn interrupt(pid: u32) {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     if let Ok(raw) = i32::try_from(pid) {
@@ -229,7 +306,7 @@ fn interrupt(pid: u32) {
 
 /// The CPU time of a child that has exited (a zombie until waited for),
 /// polled until `deadline`; `None` if it never got there.
-fn exited_cpu(pid: u32, deadline: Instant) -> Option<Duration> {
+pub(super) fn exited_cpu(pid: u32, deadline: Instant) -> Option<Duration> {
     loop {
         match usage::process_cpu(pid) {
             Some((cpu, 'Z')) => return Some(cpu),

@@ -111,7 +111,7 @@ fn latency<DB: DrawingBackend>(
         .filter(|p| p.quantile < 1.0)
         .collect();
     let t = &r.total.figures;
-    let whose = if r.setup.mode == "processes" {
+    let whose = if r.setup.mode != "in-process" {
         "worst receiver's percentiles"
     } else {
         "all receivers"

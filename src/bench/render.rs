@@ -60,10 +60,15 @@ pub fn table(r: &BenchReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "tickcast bench: 1 broadcaster -> {} receiver{} ({}) on 127.0.0.1, {} entities at {} Hz, {}-byte datagrams, {:.1} s{}",
+        "tickcast bench: 1 broadcaster -> {} receiver{} ({}) on {}, {} entities at {} Hz, {}-byte datagrams, {:.1} s{}",
         s.receivers,
         if s.receivers == 1 { "" } else { "s" },
         s.mode,
+        if s.mode.starts_with("lan-") {
+            "a network-namespace LAN"
+        } else {
+            "127.0.0.1"
+        },
         s.entities,
         s.rate_hz,
         s.payload_budget,
@@ -224,10 +229,10 @@ pub fn table(r: &BenchReport) -> String {
             "memory: this process VmRSS {} (peak {}){}",
             bytes(m.rss),
             bytes(m.peak),
-            if s.mode == "in-process" {
-                " — broadcaster and every receiver"
-            } else {
-                " — broadcaster only"
+            match s.mode {
+                "in-process" => " — broadcaster and every receiver",
+                "processes" => " — broadcaster only",
+                _ => " — the bench alone (broadcaster and receivers are child processes)",
             }
         );
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::relay::ConditionerCheck;
 use super::{usage, BenchConfig};
-use crate::broadcaster::{BroadcastFigures, BroadcastSummary};
+use crate::broadcaster::BroadcastSummary;
 use crate::conditioner::ConditionerConfig;
 use crate::impair::ImpairFigures;
 use crate::stats::{Figures, LatencySummary, Summary};
@@ -57,7 +57,7 @@ pub struct Setup {
     pub warmup_s: f64,
     /// Always false: no sample is left out (the warm-up sends nothing).
     pub warmup_excluded: bool,
-    /// `"in-process"` or `"processes"`.
+    /// `"in-process"`, `"processes"`, `"lan-unicast"` or `"lan-multicast"`.
     pub mode: &'static str,
     /// How the receiver threads waited: wait, predict or busy-poll.
     pub receive_mode: &'static str,
@@ -182,7 +182,7 @@ pub(super) struct ReceiverEnd {
 
 /// What the broadcast phase yields.
 pub(super) struct Phase {
-    pub(super) figures: BroadcastFigures,
+    pub(super) figures: BroadcastSummary,
     pub(super) sender_cpu: Option<Duration>,
     pub(super) elapsed: Duration,
     pub(super) interrupted: bool,
@@ -205,7 +205,7 @@ pub(super) fn assemble(
         config.duration
     };
     let secs = run.as_secs_f64().max(1e-9);
-    let sender_summary = phase.figures.summary();
+    let sender_summary = phase.figures;
     // Every tick carries every entity, to every receiver.
     let entities_on_wire =
         u64::from(config.entities) * sender_summary.ticks_sent * ends.len() as u64;
@@ -294,10 +294,10 @@ pub(super) fn assemble(
             seed: config.seed,
             warmup_s: config.warmup.as_secs_f64(),
             warmup_excluded: false,
-            mode: if config.processes {
-                "processes"
-            } else {
-                "in-process"
+            mode: match config.lan {
+                Some(lan) => lan.name(),
+                None if config.processes => "processes",
+                None => "in-process",
             },
             receive_mode: config.receive_mode.name(),
             impair: config.impair.as_ref().map(|c| c.to_string()),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 const USER_HZ: u64 = 100;
 
 /// How CPU time is measured, in words, for the report.
-pub const CPU_METHOD: &str = "per thread in-process: /proc/self/task/<tid>/schedstat run time (ns) of the threads named tickcast-broadcast and tickcast-receive; per child process with --processes: utime+stime of /proc/<pid>/stat (10 ms ticks), read when it has exited";
+pub const CPU_METHOD: &str = "per thread in-process: /proc/self/task/<tid>/schedstat run time (ns) of the threads named tickcast-broadcast and tickcast-receive; per child process with --processes (and with --lan, the broadcaster's too): utime+stime of /proc/<pid>/stat (10 ms ticks), read when it has exited";
 
 /// Longest thread name Linux keeps (`TASK_COMM_LEN` − 1): `comm` holds the
 /// first 15 bytes of a longer name.

@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 
 use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
-use tickcast::bench::{self as lib, plot, render, BenchConfig, BenchReport, Progress};
+use tickcast::bench::{self as lib, plot, render, BenchConfig, BenchReport, LanMode, Progress};
 use tickcast::conditioner::ConditionerConfig;
 use tickcast::receiver::ReceiveMode;
 use tickcast::report;
@@ -75,6 +75,27 @@ pub struct BenchArgs {
     /// latency and receiver CPU side by side.
     #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate", "find_max_entities", "plot", "receive_mode"])]
     compare_modes: bool,
+    /// Run the broadcaster and each receiver as processes in their own
+    /// network namespaces on a bridge (needs root and iproute2), sending
+    /// unicast (default) or to a multicast group.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "unicast", value_name = "unicast|multicast", conflicts_with = "impair")]
+    lan: Option<LanArg>,
+}
+
+/// `--lan` values, mapped onto [`LanMode`].
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LanArg {
+    Unicast,
+    Multicast,
+}
+
+impl From<LanArg> for LanMode {
+    fn from(l: LanArg) -> LanMode {
+        match l {
+            LanArg::Unicast => LanMode::Unicast,
+            LanArg::Multicast => LanMode::Multicast,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +147,7 @@ impl BenchArgs {
                 ..i.config.clone()
             }),
             receive_mode: self.receive_mode.into(),
+            lan: self.lan.map(LanMode::from),
         }
     }
 
@@ -136,6 +158,10 @@ impl BenchArgs {
 
 /// Runs `tickcast bench`; Ctrl-C ends the current run early and skips the rest.
 pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    if a.lan.is_some() && !lib::lan::available() {
+        eprintln!("tickcast: --lan needs root and ip netns (iproute2)");
+        return Ok(ExitCode::FAILURE);
+    }
     if a.find_max_entities {
         search(&a, stop)
     } else if a.compare_modes {
@@ -167,10 +193,11 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         config.entities,
         config.rate_hz,
         config.receivers,
-        if config.processes {
-            "as child processes"
-        } else {
-            "in this process"
+        match config.lan {
+            Some(LanMode::Unicast) => "as processes across a namespace LAN (unicast)",
+            Some(LanMode::Multicast) => "as processes across a namespace LAN (multicast)",
+            None if config.processes => "as child processes",
+            None => "in this process",
         },
         config.duration,
         config.warmup

@@ -1,0 +1,90 @@
+//! `tickcast bench --lan` end to end: the real binary builds a LAN of
+//! network namespaces, runs a broadcaster and four receivers there as child
+//! processes, and every receiver must get every packet the broadcaster sent,
+//! by unicast and by multicast.
+//!
+//! Needs root and `ip netns`. Without them the test prints one line,
+//! "skipped: needs root and ip netns", and passes; in CI (`CI=true`) it
+//! fails instead. Each run's namespaces carry the bench process's pid, so
+//! no lock is needed against `tests/netns.rs` or another run.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tickcast");
+const SKIP: &str = "skipped: needs root and ip netns";
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let uid = s.lines().find(|l| l.starts_with("Uid:"))?;
+            uid.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false)
+}
+
+fn have_ip() -> bool {
+    Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// False (after the skip line) when this machine cannot run the test.
+fn can_run() -> bool {
+    if is_root() && have_ip() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{SKIP} (CI=true: root tests must run in CI)");
+    }
+    println!("{SKIP}");
+    false
+}
+
+/// `flags` choose the mode: none for the default (unicast), or `multicast`.
+fn bench_lan(mode: &str, flags: &[&str]) {
+    let dir =
+        std::env::temp_dir().join(format!("tickcast-bench-lan-{}-{mode}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("report.json");
+    let out = Command::new(BIN)
+        .args(["bench", "--lan"])
+        .args(flags)
+        .args(["--receivers", "4", "--entities", "1000"])
+        .args(["--duration", "2s", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["setup"]["mode"], format!("lan-{mode}"));
+    assert_eq!(r["interrupted"], false);
+    let sent = r["sender"]["figures"]["packets_sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    let receivers = r["receivers"].as_array().unwrap();
+    assert_eq!(receivers.len(), 4);
+    for rx in receivers {
+        let f = &rx["figures"];
+        assert_eq!(f["lost"], 0, "{rx}");
+        assert_eq!(f["expected"].as_u64(), Some(sent), "{rx}");
+        assert_eq!(f["received"].as_u64(), Some(sent), "{rx}");
+    }
+}
+
+#[test]
+fn bench_across_the_namespace_lan_loses_nothing() {
+    if !can_run() {
+        return;
+    }
+    bench_lan("unicast", &[]);
+    bench_lan("multicast", &["multicast"]);
+}
