@@ -355,15 +355,7 @@ impl Fleet {
             Fleet::Processes(children) => Ok(children
                 .finish()?
                 .into_iter()
-                .map(|c| ReceiverEnd {
-                    addr: c.addr,
-                    pid: Some(c.pid),
-                    figures: None,
-                    summary: c.summary,
-                    cpu: c.cpu,
-                    world_bytes: None,
-                    memory: c.memory,
-                })
+                .map(ReceiverEnd::from)
                 .collect()),
         }
     }

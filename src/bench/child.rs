@@ -94,6 +94,22 @@ pub(super) struct Finished {
     pub memory: Option<Memory>,
 }
 
+impl From<Finished> for super::results::ReceiverEnd {
+    /// A child process reports its figures as JSON only: no histograms and
+    /// no world size, which stay in the child.
+    fn from(c: Finished) -> Self {
+        super::results::ReceiverEnd {
+            addr: c.addr,
+            pid: Some(c.pid),
+            figures: None,
+            summary: c.summary,
+            cpu: c.cpu,
+            world_bytes: None,
+            memory: c.memory,
+        }
+    }
+}
+
 /// How to start one receiver process.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Launch {

@@ -357,15 +357,7 @@ pub(super) fn run(
     let ends: Vec<ReceiverEnd> = children
         .finish()?
         .into_iter()
-        .map(|c| ReceiverEnd {
-            addr: c.addr,
-            pid: Some(c.pid),
-            figures: None,
-            summary: c.summary,
-            cpu: c.cpu,
-            world_bytes: None,
-            memory: c.memory,
-        })
+        .map(ReceiverEnd::from)
         .collect();
     drop(lan);
     let phase = Phase {
