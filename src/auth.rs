@@ -469,10 +469,7 @@ mod tests {
             y: -2.0,
             z: 0.5,
         }];
-        let mut d = vec![0; 256];
-        let n = wire::encode(&p, &e, &mut d).unwrap();
-        d.truncate(n);
-        d
+        wire::encode_to_vec(&p, &e).unwrap()
     }
 
     fn sealed() -> Vec<u8> {

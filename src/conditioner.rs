@@ -1180,17 +1180,11 @@ mod tests {
             y: 2.0,
             z: 3.0,
         }];
-        let mut buf = vec![0; 256];
-        let n = wire::encode(&p, &e, &mut buf).unwrap();
-        buf.truncate(n);
-        buf
+        wire::encode_to_vec(&p, &e).unwrap()
     }
 
     fn control(session: u64, seq: u32, body: Body) -> Vec<u8> {
-        let mut buf = vec![0; 128];
-        let n = wire::encode(&Packet { session, seq, body }, &[], &mut buf).unwrap();
-        buf.truncate(n);
-        buf
+        wire::encode_to_vec(&Packet { session, seq, body }, &[]).unwrap()
     }
 
     fn goodbye(session: u64, seq: u32, final_seq: u32) -> Vec<u8> {

@@ -923,9 +923,7 @@ mod tests {
             y: 2.0,
             z: 3.0,
         }];
-        let mut d = vec![0; 128];
-        let n = wire::encode(&p, &e, &mut d).unwrap();
-        d.truncate(n);
+        let d = wire::encode_to_vec(&p, &e).unwrap();
         assert_eq!(d[VERSION_AT], wire::VERSION);
         assert_eq!(d[KIND_AT], wire::Kind::Snapshot as u8);
         assert_eq!(d[FLAGS], [0, 0]);

@@ -260,17 +260,11 @@ mod tests {
                 parts: 1,
             }),
         };
-        let mut buf = vec![0; wire::MAX_DATAGRAM];
-        let n = wire::encode(&p, &entities, &mut buf).unwrap();
-        buf.truncate(n);
-        buf
+        wire::encode_to_vec(&p, &entities).unwrap()
     }
 
     fn control(session: u64, seq: u32, body: Body) -> Vec<u8> {
-        let mut buf = vec![0; 128];
-        let n = wire::encode(&Packet { session, seq, body }, &[], &mut buf).unwrap();
-        buf.truncate(n);
-        buf
+        wire::encode_to_vec(&Packet { session, seq, body }, &[]).unwrap()
     }
 
     const T0: u64 = 1_700_000_000_000_000_000;

@@ -559,15 +559,12 @@ mod tests {
     }
 
     fn datagram(client_id: u64, body: Body) -> Vec<u8> {
-        let mut buf = vec![0; MAX_CONTROL_LEN];
         let packet = Packet {
             session: client_id,
             seq: 0,
             body,
         };
-        let n = wire::encode(&packet, &[], &mut buf).unwrap();
-        buf.truncate(n);
-        buf
+        wire::encode_to_vec(&packet, &[]).unwrap()
     }
 
     fn subscribe(nonce: u64) -> Body {

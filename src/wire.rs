@@ -606,6 +606,16 @@ pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<us
     Ok(need)
 }
 
+/// Encodes `packet` (with `entities`, for a snapshot) into a new buffer of
+/// exactly [`encoded_len`] bytes. For callers that do not reuse a buffer
+/// (tools, tests); the send path encodes into its own with [`encode`].
+pub fn encode_to_vec(packet: &Packet, entities: &[Entity]) -> Result<Vec<u8>, EncodeError> {
+    let mut out = vec![0; encoded_len(&packet.body, entities.len())];
+    let n = encode(packet, entities, &mut out)?;
+    debug_assert_eq!(n, out.len());
+    Ok(out)
+}
+
 fn write<T: Serialize>(value: &T, out: &mut [u8]) -> usize {
     // The length was checked against the derived size, and a test proves the
     // derived sizes equal bincode's, so this cannot fail.

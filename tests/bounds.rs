@@ -46,10 +46,7 @@ fn snapshot(session: u64, seq: u32, tick: u64, entities: &[Entity]) -> Vec<u8> {
             parts: 1,
         }),
     };
-    let mut d = vec![0; wire::encoded_len(&p.body, entities.len())];
-    let n = wire::encode(&p, entities, &mut d).unwrap();
-    d.truncate(n);
-    d
+    wire::encode_to_vec(&p, entities).unwrap()
 }
 
 fn entity(id: u32) -> Entity {
@@ -171,20 +168,16 @@ fn sessions_are_remembered_up_to_past_sessions_and_memory_stays_flat() {
     let last = SESSIONS - 1;
     let remembered = order[last - PAST_SESSIONS];
     let report = |session: u64| {
-        let mut d = vec![0; wire::SENDER_REPORT_LEN];
         let body = Body::SenderReport(SenderReport::default());
-        let n = wire::encode(
+        wire::encode_to_vec(
             &Packet {
                 session,
                 seq: 1,
                 body,
             },
             &[],
-            &mut d,
         )
-        .unwrap();
-        d.truncate(n);
-        d
+        .unwrap()
     };
     let t = T0 + SESSIONS as u64;
     assert_eq!(

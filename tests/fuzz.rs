@@ -103,10 +103,7 @@ fn ingest_transit_jitter_of_opposite_extremes_does_not_panic() {
                 parts: 1,
             }),
         };
-        let mut d = vec![0; wire::SNAPSHOT_FIXED_LEN];
-        let n = wire::encode(&p, &[], &mut d).unwrap();
-        d.truncate(n);
-        d
+        wire::encode_to_vec(&p, &[]).unwrap()
     };
     // transit₀ = i64::MAX − 1; transit₁ ≈ arrival − i64::MAX: their difference is below i64::MIN.
     let first = arrival.wrapping_sub(i64::MAX as u64) + 1;

@@ -18,10 +18,7 @@ pub fn datagram(session: u64, seq: u32, body: Body, ids: &[u32]) -> Vec<u8> {
             z: 3.0,
         })
         .collect();
-    let mut buf = vec![0; wire::MAX_DATAGRAM];
-    let n = wire::encode(&Packet { session, seq, body }, &entities, &mut buf).unwrap();
-    buf.truncate(n);
-    buf
+    wire::encode_to_vec(&Packet { session, seq, body }, &entities).unwrap()
 }
 
 /// A one-part snapshot of `tick` for entities 0 and 1, stamped now.
