@@ -57,12 +57,10 @@ use std::time::{Duration, Instant};
 use crate::broadcaster::{self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster};
 use crate::conditioner::ConditionerConfig;
 use crate::impair::ImpairError;
-use crate::receiver::{ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
+use crate::receiver::{self, ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
 use crate::stats::Figures;
 use crate::world::World;
 
-/// Name the receiver thread gives itself (set in `receiver.rs`).
-pub const RECEIVER_THREAD: &str = "tickcast-receive";
 /// Most receivers one bench runs.
 pub const MAX_RECEIVERS: usize = 64;
 /// Longest run accepted.
@@ -293,13 +291,13 @@ enum Fleet {
 fn start_local(config: &BenchConfig) -> Result<Vec<Local>, BenchError> {
     let mut locals = Vec::with_capacity(config.receivers);
     for _ in 0..config.receivers {
-        let before = usage::threads_named(RECEIVER_THREAD);
+        let before = usage::threads_named(receiver::THREAD_NAME);
         let receiver = Receiver::start(ReceiverConfig {
             capacity: config.capacity(),
             mode: config.receive_mode,
             ..ReceiverConfig::unicast(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         })?;
-        let tid = usage::new_thread_named(RECEIVER_THREAD, &before, Duration::from_secs(1));
+        let tid = usage::new_thread_named(receiver::THREAD_NAME, &before, Duration::from_secs(1));
         locals.push(Local { receiver, tid });
     }
     Ok(locals)
