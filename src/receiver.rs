@@ -490,9 +490,7 @@ fn run(
             }
         }
         if mode == ReceiveMode::BusyPoll {
-            for (i, socket) in sockets.iter().enumerate() {
-                rx.drain(i, socket, shared, world, &clock)?;
-            }
+            rx.drain_all(&sockets, shared, world, &clock)?;
         }
         if let (Some(until), true) = (spin_until, got == 0) {
             // Woken by the timer before a predicted arrival: learn how late
@@ -505,11 +503,7 @@ fn run(
             let cap = clock::now_ns() + PREDICT_MAX_SPIN.as_nanos() as u64;
             let mut until = until;
             while clock::now_ns() < until.min(cap) && !shared.stop.load(Ordering::Relaxed) {
-                let mut n = 0;
-                for (i, socket) in sockets.iter().enumerate() {
-                    n += rx.drain(i, socket, shared, world, &clock)?;
-                }
-                if n > 0 {
+                if rx.drain_all(&sockets, shared, world, &clock)? > 0 {
                     until = clock::now_ns() + quiet;
                 }
                 std::hint::spin_loop();
@@ -550,6 +544,21 @@ impl Drain {
                 log.suppressed_note()
             );
         }
+    }
+
+    /// Drains every socket once; returns how many datagrams were handled.
+    fn drain_all(
+        &mut self,
+        sockets: &[UdpSocket],
+        shared: &Shared,
+        world: &World,
+        clock: &MonoClock,
+    ) -> io::Result<usize> {
+        let mut handled = 0;
+        for (i, socket) in sockets.iter().enumerate() {
+            handled += self.drain(i, socket, shared, world, clock)?;
+        }
+        Ok(handled)
     }
 
     /// Receives and handles datagrams from socket `i` until it would block;
