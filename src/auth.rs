@@ -69,8 +69,8 @@ pub const REPLAY_WINDOW: u32 = 1024;
 /// Replaced session ids remembered; their packets are replays.
 pub const RECENT_SESSIONS: usize = 16;
 
-/// The header's `flags` field: offset 6, 2 bytes, little-endian.
-const FLAGS: Range<usize> = 6..8;
+/// The header's `flags` field (u16 little-endian), where `wire` puts it.
+const FLAGS: Range<usize> = wire::field::FLAGS;
 /// Longest key file read: a key and a line ending, with room to tell the
 /// user what is wrong with a longer one.
 const MAX_KEY_FILE: u64 = 4096;

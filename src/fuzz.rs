@@ -60,13 +60,13 @@ pub const MAX_FINDINGS: usize = 8;
 /// each input arrives 1 µs after the one before.
 const T0: u64 = 1_700_000_000_000_000_000;
 
-// Field positions, derived from the sizes `wire` owns (proto/PROTOCOL.md,
-// "Common header" and "Snapshot"); a unit test checks them against encode.
-const VERSION_AT: usize = wire::MAGIC.len();
-const KIND_AT: usize = VERSION_AT + 1;
-const FLAGS: Range<usize> = KIND_AT + 1..KIND_AT + 3;
-const SESSION: Range<usize> = FLAGS.end..FLAGS.end + 8;
-const SEQ: Range<usize> = SESSION.end..SESSION.end + 4;
+// Field positions, as `wire` names them (proto/PROTOCOL.md, "Common
+// header" and "Snapshot").
+const VERSION_AT: usize = wire::field::VERSION;
+const KIND_AT: usize = wire::field::KIND;
+const FLAGS: Range<usize> = wire::field::FLAGS;
+const SESSION: Range<usize> = wire::field::SESSION;
+const SEQ: Range<usize> = wire::field::SEQ;
 const COUNT: Range<usize> = wire::SNAPSHOT_FIXED_LEN - 8..wire::SNAPSHOT_FIXED_LEN;
 const PARTS: Range<usize> = COUNT.start - 2..COUNT.start;
 const PART: Range<usize> = PARTS.start - 2..PARTS.start;

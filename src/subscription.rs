@@ -315,7 +315,9 @@ impl Subscriptions {
         self.poll_expired(now_ns);
         // Only requests are decoded: anything else is dropped unread (so a
         // large snapshot aimed at the broadcaster costs no decoding).
-        let request = datagram.get(5).and_then(|&k| Kind::from_u8(k));
+        let request = datagram
+            .get(wire::field::KIND)
+            .and_then(|&k| Kind::from_u8(k));
         let packet = match request.filter(|k| k.is_request()) {
             Some(_) => wire::decode(datagram, &mut self.no_entities).ok(),
             None => None,

@@ -67,8 +67,31 @@ const U16: usize = 2;
 const U32: usize = 4;
 const U64: usize = 8;
 
+/// Positions of the common header's fields, named once. bincode writes the
+/// header; these let code that must look at raw bytes (the auth layer's
+/// flag, the subscription table's kind check, the fuzzer's field-aware
+/// mutations) do so without typing offsets again. Tests hold them to what
+/// bincode writes.
+pub mod field {
+    use super::{MAGIC as MAGIC_BYTES, U16, U32, U64, U8};
+    use std::ops::Range;
+
+    /// The magic bytes.
+    pub const MAGIC: Range<usize> = 0..MAGIC_BYTES.len();
+    /// The version byte.
+    pub const VERSION: usize = MAGIC.end;
+    /// The kind byte.
+    pub const KIND: usize = VERSION + U8;
+    /// The flags, u16 little-endian.
+    pub const FLAGS: Range<usize> = KIND + U8..KIND + U8 + U16;
+    /// The session id, u64 little-endian.
+    pub const SESSION: Range<usize> = FLAGS.end..FLAGS.end + U64;
+    /// The sequence number, u32 little-endian.
+    pub const SEQ: Range<usize> = SESSION.end..SESSION.end + U32;
+}
+
 /// Bytes of the common header: magic, version, kind, flags, session, seq.
-pub const HEADER_LEN: usize = MAGIC.len() + U8 + U8 + U16 + U64 + U32;
+pub const HEADER_LEN: usize = field::SEQ.end;
 /// Bytes of a snapshot part's fixed fields after the header, including the
 /// entity count (bincode writes a sequence length as a u64).
 pub const SNAPSHOT_FIXED_LEN: usize = HEADER_LEN + 3 * U64 + 2 * U16 + U64;
@@ -876,6 +899,22 @@ mod tests {
     }
 
     #[test]
+    fn field_positions_are_where_bincode_writes_the_header() {
+        let p = Packet {
+            session: 0x1122_3344_5566_7788,
+            seq: 0x99aa_bbcc,
+            body: Body::Goodbye(Goodbye::default()),
+        };
+        let d = encode_to_vec(&p, &[]).unwrap();
+        assert_eq!(d[field::MAGIC], MAGIC);
+        assert_eq!(d[field::VERSION], VERSION);
+        assert_eq!(d[field::KIND], Kind::Goodbye as u8);
+        assert_eq!(d[field::FLAGS], [0, 0]);
+        assert_eq!(d[field::SESSION], p.session.to_le_bytes());
+        assert_eq!(d[field::SEQ], p.seq.to_le_bytes());
+    }
+
+    #[test]
     fn round_trip_reuses_entity_buffer() {
         let (p, e) = sample_snapshot();
         let mut buf = [0u8; 256];
@@ -945,7 +984,7 @@ mod tests {
         let mut out = Vec::new();
         // Flag 0 decodes either way; the AUTH flag only through decode_opened.
         assert_eq!(decode_opened(&buf[..n], &mut out), Ok(p));
-        buf[6] = FLAG_AUTH as u8;
+        buf[field::FLAGS.start] = FLAG_AUTH as u8;
         assert_eq!(decode(&buf[..n], &mut out), Err(DecodeError::Sealed));
         assert!(out.is_empty());
         assert_eq!(decode_opened(&buf[..n], &mut out), Ok(p));
