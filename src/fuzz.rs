@@ -43,9 +43,9 @@ use std::{fmt, fs, io};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::ingest::{Ingest, Outcome};
+use crate::core::ingest::{Ingest, Outcome};
+use crate::core::world::World;
 use crate::wire::{self, Body, DecodeError, Entity, Packet, SnapshotHead};
-use crate::world::World;
 
 /// Entity capacity of the harness's world: small, so mutated ids land on
 /// both sides of it and its whole table can be scanned often.

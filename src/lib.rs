@@ -1,36 +1,64 @@
-//! tickcast broadcasts real-time game state over UDP (unicast and IP
-//! multicast) and measures, exactly, what each receiver got: loss,
-//! reordering, duplicates, staleness and one-way latency.
+//! tickcast broadcasts real-time game state over UDP (unicast, IP multicast,
+//! subnet broadcast and subscriptions) and measures, exactly, what each
+//! receiver got: loss, reordering, duplicates, staleness and one-way latency.
 //!
-//! The core is sans-IO: [`wire`] (the protocol's bytes), [`tracker`]
-//! (sequence numbers and loss), [`ingest`] (decode → track → apply →
-//! measure), [`world`] (the shared entity table), [`schedule`] (tick
-//! deadlines), [`sim`] (the built-in moving world), [`subscription`] (the
-//! broadcaster's table of subscribed receivers) and [`subscriber`] (a
-//! receiver's subscription client) never read a clock or touch a socket.
-//! [`broadcaster`] and [`receiver`] are the thin runtime around them.
+//! # The data path, and where each step lives
+//!
+//! ```text
+//!  sender                                        receiver (its own thread)
+//!  ──────                                        ─────────────────────────
+//!  core::schedule   which tick is due            runtime::receiver  wakes on the socket,
+//!  core::sim        the tick's entities                             stamps each arrival
+//!  wire             encode, split into parts ─┐  wire               decode (wire::auth opens)
+//!  wire::auth       seal (with a key)         │  core::replay       refuse replays (with a key)
+//!  runtime::        send to every target  ────┴─▶core::tracker      sequence: loss, dups, reorder
+//!    broadcaster    (unicast, group, broadcast,  core::world        apply the entities
+//!                    subscribers)                core::figures      count and measure
+//!  core::subscription  answers subscribers  ◀──  core::subscriber   subscribes, heartbeats, pings
+//! ```
+//!
+//! [`core::ingest`] is the receive pipeline in one sans-IO call.
+//!
+//! # Layers
+//!
+//! * [`wire`]: the bytes. Every packet kind, its encoding and decoding, and
+//!   the authentication tag. No input can make a decoder panic.
+//! * [`core`]: the sans-IO state machines. They never read a clock or touch
+//!   a socket or a file (enforced by clippy's `disallowed-methods`), so
+//!   every edge case is a unit test.
+//! * [`runtime`]: threads, sockets, clocks and key files around the core.
+//! * `bench` (feature `bench`): the benchmark behind `tickcast bench`.
+//! * `fuzz` (feature `fuzz`): the stable-toolchain fuzzing harness.
+//!
+//! The command line (feature `cli`, on by default) is the `tickcast` binary
+//! and is not part of the library: `tickcast = { default-features = false }`
+//! builds the broadcaster and the receiver without clap, anyhow, ctrlc,
+//! plotters or humantime.
+//!
+//! # The types a user needs
+//!
+//! [`Broadcaster`] with [`BroadcastConfig`], [`Receiver`] with
+//! [`ReceiverConfig`], the [`World`] a receiver fills, its [`Figures`],
+//! and the errors of starting either end.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod auth;
-pub mod bench;
-pub mod broadcaster;
-pub mod clock;
-pub mod conditioner;
-pub mod fuzz;
-pub mod impair;
-pub mod ingest;
-pub mod net;
-pub mod predict;
-pub mod ratelimit;
-pub mod receiver;
-pub mod report;
-pub mod schedule;
-pub mod sim;
-pub mod stats;
-pub mod subscriber;
-pub mod subscription;
-pub mod tracker;
+pub mod core;
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod runtime;
 pub mod wire;
-mod worker;
-pub mod world;
+
+#[cfg(feature = "bench")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod bench;
+#[cfg(feature = "fuzz")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod fuzz;
+
+pub use crate::core::figures::Figures;
+pub use crate::core::world::World;
+pub use crate::runtime::broadcaster::{
+    BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster,
+};
+pub use crate::runtime::receiver::{ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
+pub use crate::wire::auth::Key;

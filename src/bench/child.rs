@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use super::usage::{self, Memory};
 use super::BenchConfig;
-use crate::stats::{Figures, LatencySummary, Summary};
+use crate::core::figures::{Figures, Summary};
+use crate::core::histogram::LatencySummary;
 
 /// Longest a child may take to say where it listens.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use super::child::{self, ChildError, Children, Launch};
 use super::results::{self, Machine, Phase, ReceiverEnd};
 use super::{usage, BenchConfig, BenchError, BenchReport, Progress, GRACE, OVERRUN};
-use crate::broadcaster::{BroadcastFigures, BroadcastSummary};
-use crate::stats::Figures;
+use crate::core::figures::Figures;
+use crate::runtime::broadcaster::{BroadcastFigures, BroadcastSummary};
 
 /// What every namespace name made here starts with.
 pub const PREFIX: &str = "tcb";

@@ -1,7 +1,7 @@
 //! A link conditioner in front of each receiver, and the proof that it is
 //! exact: each receiver's figures must equal, field by field, what its
 //! conditioner says a receiver behind it must report
-//! ([`crate::impair::Impair::expected_receiver_figures`]).
+//! ([`crate::runtime::relay::Impair::expected_receiver_figures`]).
 //!
 //! Receiver `i` gets its own [`Impair`] relay on 127.0.0.1 whose
 //! conditioner is seeded with the configured seed + `i`, so the receivers
@@ -14,9 +14,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde::Serialize;
 
-use crate::conditioner::{ConditionerConfig, ConditionerCounts, ExpectedFigures};
-use crate::impair::{Impair, ImpairConfig, ImpairError, ImpairFigures};
-use crate::stats::Summary;
+use crate::core::conditioner::{ConditionerConfig, ConditionerCounts, ExpectedFigures};
+use crate::core::figures::Summary;
+use crate::runtime::relay::{Impair, ImpairConfig, ImpairError, ImpairFigures};
 
 /// The relays of one run, one per receiver, in receiver order.
 pub(super) struct Relays {
@@ -60,7 +60,7 @@ impl Relays {
 /// One figure on which a receiver and its conditioner disagree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Mismatch {
-    /// The figure's name, as in [`crate::stats::Figures`].
+    /// The figure's name, as in [`crate::core::figures::Figures`].
     pub figure: &'static str,
     /// What the conditioner says the receiver must report.
     pub conditioner: u64,
@@ -135,7 +135,7 @@ pub fn compare(c: &ExpectedFigures, r: &Summary) -> Vec<Mismatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Figures;
+    use crate::core::figures::Figures;
 
     #[test]
     fn equal_figures_match_and_a_difference_is_named() {

@@ -11,10 +11,11 @@ use serde::Serialize;
 
 use super::relay::ConditionerCheck;
 use super::{usage, BenchConfig};
-use crate::broadcaster::BroadcastSummary;
-use crate::conditioner::ConditionerConfig;
-use crate::impair::ImpairFigures;
-use crate::stats::{Figures, LatencySummary, Summary};
+use crate::core::conditioner::ConditionerConfig;
+use crate::core::figures::{Figures, Summary};
+use crate::core::histogram::LatencySummary;
+use crate::runtime::broadcaster::BroadcastSummary;
+use crate::runtime::relay::ImpairFigures;
 
 /// Percentile plot resolution: points per decade of `1 / (1 − q)`.
 const POINTS_PER_DECADE: u32 = 50;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{BenchConfig, BenchError, BenchReport, Progress};
-use crate::broadcaster::MAX_RATE_HZ;
+use crate::runtime::broadcaster::MAX_RATE_HZ;
 use crate::wire;
 
 /// Duration of one sweep point unless told otherwise.

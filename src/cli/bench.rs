@@ -12,11 +12,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
+use crate::cli::render::{self as report, bench as render, plot};
 use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
-use tickcast::bench::{self as lib, plot, render, BenchConfig, BenchReport, LanMode, Progress};
-use tickcast::conditioner::ConditionerConfig;
-use tickcast::receiver::ReceiveMode;
-use tickcast::report;
+use tickcast::bench::{self as lib, BenchConfig, BenchReport, LanMode, Progress};
+use tickcast::core::conditioner::ConditionerConfig;
+use tickcast::runtime::receiver::ReceiveMode;
 
 /// Duration of a single run unless `--duration` says otherwise.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -328,7 +328,7 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
                 row.point.receivers,
                 row.point.rate_hz,
                 row.loss_ratio * 100.0,
-                tickcast::report::us(row.p99_us),
+                report::us(row.p99_us),
                 row.sender_cpu_percent
                     .map_or("-".into(), |c| format!("{c:.1}%")),
             );

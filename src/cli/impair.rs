@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use tickcast::conditioner::ConditionerConfig;
-use tickcast::impair::{Impair, ImpairConfig, ImpairFigures};
+use tickcast::core::conditioner::ConditionerConfig;
+use tickcast::runtime::relay::{Impair, ImpairConfig, ImpairFigures};
 
 /// Flags of `tickcast impair`.
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@
 
 mod bench;
 mod impair;
+mod render;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -14,12 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use tickcast::auth::Key;
-use tickcast::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
-use tickcast::receiver::{ReceiveMode, Receiver, ReceiverConfig};
-use tickcast::report;
-use tickcast::stats::{Figures, LatencySummary, Summary};
-use tickcast::subscription::DEFAULT_MAX_SUBSCRIBERS;
+use tickcast::core::figures::{Figures, Summary};
+use tickcast::core::histogram::LatencySummary;
+use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
+use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
+use tickcast::runtime::receiver::{ReceiveMode, Receiver, ReceiverConfig};
+use tickcast::wire::auth::Key;
 
 /// Default port for `broadcast --to` and `receive --bind` when none is given.
 const DEFAULT_PORT: u16 = 47_474;
@@ -138,7 +139,7 @@ struct ReceiveArgs {
     #[arg(long)]
     json: bool,
     /// Entity ids accepted are 0..CAPACITY (bounds memory).
-    #[arg(long, default_value_t = tickcast::world::DEFAULT_CAPACITY)]
+    #[arg(long, default_value_t = tickcast::core::world::DEFAULT_CAPACITY)]
     capacity: u32,
     /// How the receiver thread waits: wait (sleep until a datagram, least
     /// CPU), predict (sleep until just before the next tick is due, then
@@ -355,9 +356,9 @@ fn broadcast_line(t: Duration, f: &BroadcastFigures) -> String {
         s.packets_sent,
         s.datagrams_sent,
         s.send_errors,
-        report::us(s.lateness_us.p50),
-        report::us(s.lateness_us.p99),
-        report::us(s.lateness_us.max),
+        render::us(s.lateness_us.p50),
+        render::us(s.lateness_us.p99),
+        render::us(s.lateness_us.max),
     );
     if s.subscribers > 0 || s.accepted > 0 || s.bad_cookie > 0 {
         line.push_str(&format!(
@@ -406,13 +407,13 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     every_second(stop, a.duration, |t| {
         let now = r.figures();
         warn_once(&now);
-        let mut line = report::live_line("", t, &now, &prev);
+        let mut line = render::live_line("", t, &now, &prev);
         if a.subscribe.is_some() {
             let rtt = LatencySummary::of(&now.rtt);
             line.push_str(&format!(
                 "  {}  rtt p50 {}",
                 now.subscription,
-                report::us(rtt.p50)
+                render::us(rtt.p50)
             ));
         }
         eprintln!("{line}");
@@ -425,7 +426,7 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
-        eprint!("{}", report::summary(&s));
+        eprint!("{}", render::summary(&s));
         eprint!("{}", subscription_summary(&s));
     }
     Ok(ExitCode::SUCCESS)
@@ -440,9 +441,9 @@ fn subscription_summary(s: &Summary) -> String {
         out.push_str(&format!(
             "  subscription {}  rtt p50 {} p99 {} max {} ({} samples)\n",
             s.subscription,
-            report::us(r.p50),
-            report::us(r.p99),
-            report::us(r.max),
+            render::us(r.p50),
+            render::us(r.p99),
+            render::us(r.max),
             r.samples
         ));
     }
@@ -491,7 +492,7 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             let now = r.figures();
             eprintln!(
                 "{}",
-                report::live_line(&format!("  rx{i} "), t, &now, &prev[i])
+                render::live_line(&format!("  rx{i} "), t, &now, &prev[i])
             );
             prev[i] = now;
         }
@@ -508,7 +509,7 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         "\nbroadcaster: {}",
         broadcast_line(a.duration, &bf).trim_start()
     );
-    println!("{}", report::table(&rows));
+    println!("{}", render::table(&rows));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -522,7 +523,7 @@ mod tests {
         let Command::Broadcast(a) = cli.command else {
             panic!("parsed as another command");
         };
-        assert_eq!(a.lease, tickcast::subscription::DEFAULT_LEASE);
+        assert_eq!(a.lease, tickcast::core::subscription::DEFAULT_LEASE);
         assert_eq!(a.max_subscribers, DEFAULT_MAX_SUBSCRIBERS);
         assert_eq!(a.bind, None);
     }

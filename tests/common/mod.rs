@@ -23,7 +23,7 @@ pub fn datagram(session: u64, seq: u32, body: Body, ids: &[u32]) -> Vec<u8> {
 
 /// A one-part snapshot of `tick` for entities 0 and 1, stamped now.
 pub fn snap(session: u64, seq: u32, tick: u64) -> Vec<u8> {
-    let now = tickcast::clock::now_ns();
+    let now = tickcast::runtime::clock::now_ns();
     let head = SnapshotHead {
         tick,
         scheduled_ns: now,

@@ -4,9 +4,9 @@
 
 use std::fmt::Write;
 
-use super::sweep::{Probe, Scaling, Search, SweepRow};
-use super::{BenchReport, Cpu, Progress, ReceiverResult};
-use crate::report::us;
+use super::us;
+use tickcast::bench::sweep::{Probe, Scaling, Search, SweepRow};
+use tickcast::bench::{BenchReport, Cpu, Progress, ReceiverResult};
 
 /// Bytes as `512 B`, `12.3 KiB`, `4.5 MiB`.
 pub fn bytes(b: u64) -> String {
@@ -498,7 +498,7 @@ pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
             let _ = write!(
                 out,
                 "max entities at {rate_hz} Hz to {each} with zero loss and zero socket drops (sender skipping at most {:.0}% of ticks): {n}",
-                super::sweep::MAX_SKIPPED_SHARE * 100.0
+                tickcast::bench::sweep::MAX_SKIPPED_SHARE * 100.0
             );
             if let Some(f) = s.failed_at {
                 let _ = write!(out, " (failed at {f})");

@@ -4,7 +4,7 @@
 //! `FaultInjector` and quinn's test `Pair`, it never reads a clock and never
 //! touches a socket: the caller passes `now_ns` (any monotonic nanosecond
 //! count) to [`Conditioner::push`] and [`Conditioner::poll_transmit`] and
-//! sleeps until [`Conditioner::poll_timeout`]. [`crate::impair`] is the UDP
+//! sleeps until [`Conditioner::poll_timeout`]. [`crate::runtime::relay`] is the UDP
 //! relay around it.
 //!
 //! # Impairments, per datagram
@@ -50,7 +50,7 @@
 //! # Exact counts, in the receiver's terms
 //!
 //! [`ConditionerCounts`] is what the conditioner did. From those same
-//! decisions, and never from [`crate::tracker::Tracker`], it also keeps what
+//! decisions, and never from [`crate::core::tracker::Tracker`], it also keeps what
 //! a tickcast receiver that gets exactly the released datagrams, in release
 //! order, must report: [`Conditioner::expected_receiver_figures`]. It reads
 //! each datagram's `(session, seq)` and, for a goodbye, `final_seq`, and
@@ -61,7 +61,7 @@
 //! * `lost` = numbers in that span that the conditioner saw but the
 //!   receiver did not receive: dropped, still held (in flight: they leave
 //!   `lost` when released, as they do at the receiver), or released too late
-//!   to count (after their session was replaced, or [`crate::tracker::WINDOW`]
+//!   to count (after their session was replaced, or [`crate::core::tracker::WINDOW`]
 //!   numbers late). Drops before the first delivered number or after the
 //!   last (with no goodbye to announce them) are invisible to every
 //!   receiver, so they are counted in [`ConditionerCounts::dropped`] but not
@@ -73,7 +73,7 @@
 //!   higher number of the same session (RFC 1982 serial arithmetic, so
 //!   wrap-around is invisible); `restarts`, `malformed`,
 //!   `control_datagrams` as the receiver defines them; a delivery from a replaced session, or
-//!   [`crate::tracker::WINDOW`] or more behind the highest, is stale and counts in
+//!   [`crate::core::tracker::WINDOW`] or more behind the highest, is stale and counts in
 //!   none of these.
 //!
 //! The receiver computes `lost = expected − received`; the conditioner
@@ -89,7 +89,7 @@
 //! above.
 //!
 //! Memory: the held queue, plus per session the numbers delivered within
-//! the last [`crate::tracker::WINDOW`] and the missing numbers not yet settled
+//! the last [`crate::core::tracker::WINDOW`] and the missing numbers not yet settled
 //! (those above `highest − WINDOW`; a long total blackout keeps one entry
 //! per dropped datagram until something is delivered again).
 
@@ -102,7 +102,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::tracker::{PAST_SESSIONS, WINDOW};
+use crate::core::tracker::{PAST_SESSIONS, WINDOW};
 use crate::wire::{self, Body, Entity};
 
 /// Default extra hold of a reordered datagram (`gap=`): a little more than
@@ -590,7 +590,7 @@ pub struct ConditionerCounts {
 
 /// The figures a tickcast receiver that gets exactly the released datagrams,
 /// in release order, must report (same names and meanings as
-/// [`crate::stats::Figures`]); computed from the conditioner's own decisions.
+/// [`crate::core::figures::Figures`]); computed from the conditioner's own decisions.
 /// `received + lost + unseen == expected` always holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -1148,7 +1148,7 @@ impl Conditioner {
 }
 
 /// RFC 1982 distance, re-exported for callers that compare numbers the
-/// way the conditioner does (the same rule as [`crate::tracker::serial_distance`]).
+/// way the conditioner does (the same rule as [`crate::core::tracker::serial_distance`]).
 pub fn serial_distance(a: u32, b: u32) -> i64 {
     serial(a, b)
 }
@@ -1156,9 +1156,9 @@ pub fn serial_distance(a: u32, b: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::Ingest;
+    use crate::core::ingest::Ingest;
+    use crate::core::world::World;
     use crate::wire::{Goodbye, Packet, Ping, Pong, SenderReport, SnapshotHead};
-    use crate::world::World;
 
     const MS: u64 = 1_000_000;
 
@@ -1711,7 +1711,10 @@ mod tests {
     #[test]
     fn serial_distance_is_the_receivers_rule() {
         for (a, b) in [(0, 1), (u32::MAX, 0), (0, u32::MAX), (0, 1 << 31), (5, 5)] {
-            assert_eq!(serial_distance(a, b), crate::tracker::serial_distance(a, b));
+            assert_eq!(
+                serial_distance(a, b),
+                crate::core::tracker::serial_distance(a, b)
+            );
         }
     }
 }

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::auth::{self, Key};
+use crate::wire::auth::{self, Key};
 use crate::wire::{
     self, Accept, Body, Challenge, Cookie, Entity, Kind, Packet, Pong, Refuse, MAC_LEN, REFUSE_FULL,
 };
@@ -989,6 +989,7 @@ mod tests {
     }
 
     /// The bytes of a vector in `proto/vectors/`.
+    #[allow(clippy::disallowed_methods)] // a test reads the spec's own files
     fn vector(name: &str) -> Vec<u8> {
         let path = format!("{}/proto/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(path).unwrap();

@@ -2,7 +2,7 @@
 //! `listen`, runs each through a [`Conditioner`], and forwards what it
 //! releases, when it releases it, to every `forward_to` address. This is the
 //! thin runtime (socket, clock, thread) around the sans-IO
-//! [`crate::conditioner`]; put it between a broadcaster and its receivers.
+//! [`crate::core::conditioner`]; put it between a broadcaster and its receivers.
 //!
 //! # Guarantees
 //!
@@ -38,11 +38,11 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use serde::Serialize;
 
-use crate::conditioner::{
+use crate::core::conditioner::{
     Conditioner, ConditionerConfig, ConditionerCounts, ExpectedFigures, SpecError,
 };
-use crate::net::{self, NetError};
-use crate::worker::PollThread;
+use crate::runtime::net::{self, NetError};
+use crate::runtime::worker::PollThread;
 
 /// Receive buffer requested for the listening socket: a few ticks of a
 /// large world, so bursts are not dropped before the conditioner sees them.

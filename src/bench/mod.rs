@@ -4,7 +4,7 @@
 //! # What is measured, and how
 //!
 //! * **Receiver figures** are each receiver's own [`Figures`] after the
-//!   goodbye, with the definitions of [`crate::stats`]; the total row adds
+//!   goodbye, with the definitions of [`crate::core::figures`]; the total row adds
 //!   the counters and merges the latency histograms (in-process), so its
 //!   percentiles are over every sample of every receiver.
 //! * **Nothing is excluded.** The warm-up is a pause between starting the
@@ -33,8 +33,6 @@
 //! tables; [`plot`] draws the SVG.
 
 pub mod lan;
-pub mod plot;
-pub mod render;
 pub mod sweep;
 pub mod usage;
 
@@ -54,12 +52,14 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::broadcaster::{self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster};
-use crate::conditioner::ConditionerConfig;
-use crate::impair::ImpairError;
-use crate::receiver::{self, ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
-use crate::stats::Figures;
-use crate::world::World;
+use crate::core::conditioner::ConditionerConfig;
+use crate::core::figures::Figures;
+use crate::core::world::World;
+use crate::runtime::broadcaster::{
+    self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster,
+};
+use crate::runtime::receiver::{self, ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
+use crate::runtime::relay::ImpairError;
 
 /// Most receivers one bench runs.
 pub const MAX_RECEIVERS: usize = 64;

@@ -7,7 +7,7 @@
 //! next line that goes out says how many were:
 //!
 //! ```
-//! use tickcast::ratelimit::RateLimiter;
+//! use tickcast::core::ratelimit::RateLimiter;
 //!
 //! let mut log = RateLimiter::new(1, 2);
 //! let mut lines = Vec::new();

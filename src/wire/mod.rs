@@ -34,6 +34,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod auth;
+
 /// The first four bytes of every tickcast datagram.
 pub const MAGIC: [u8; 4] = *b"TKCS";
 /// The protocol version this module speaks. Receivers reject any other.
@@ -45,11 +47,9 @@ pub const DEFAULT_PAYLOAD_BUDGET: usize = 1200;
 /// Largest absolute value a coordinate may have; larger or non-finite values are rejected.
 pub const MAX_COORD: f32 = 1.0e9;
 /// The header's `flags` bit that says the datagram is sealed: a tag of
-/// [`crate::auth::TAG_LEN`] bytes follows the packet (see [`crate::auth`]).
+/// [`auth::TAG_LEN`] bytes follows the packet (see [`auth`]).
 /// The only flag version 1 defines; every other bit is reserved.
 pub const FLAG_AUTH: u16 = 0x0001;
-// `auth` names the same bit; the two must never drift apart.
-const _: () = assert!(FLAG_AUTH == crate::auth::FLAG_AUTH);
 
 /// bincode settings that define the byte layout: little-endian, fixed-width
 /// integers, and a decode limit of one datagram.
@@ -651,12 +651,12 @@ fn write<T: Serialize>(value: &T, out: &mut [u8]) -> usize {
 ///
 /// A sealed datagram ([`FLAG_AUTH`] set) is rejected as
 /// [`DecodeError::Sealed`]: only [`decode_opened`], after
-/// [`crate::auth::open`] checked and stripped its tag, takes that flag.
+/// [`crate::wire::auth::open`] checked and stripped its tag, takes that flag.
 pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
     decode_with(datagram, entities, 0)
 }
 
-/// Decodes a datagram [`crate::auth::open`] returned: the packet without its
+/// Decodes a datagram [`crate::wire::auth::open`] returned: the packet without its
 /// tag, whose [`FLAG_AUTH`] bit is set. Otherwise the same as [`decode`].
 pub fn decode_opened(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
     decode_with(datagram, entities, FLAG_AUTH)

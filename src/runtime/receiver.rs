@@ -3,7 +3,7 @@
 //! [`Ingest`], which applies it to the shared [`World`] at once.
 //!
 //! Other threads read the world without waiting on the receiver (see
-//! [`crate::world`] for the primitive) and read the figures through
+//! [`crate::core::world`] for the primitive) and read the figures through
 //! [`Receiver::figures`]: a mutex the receiver holds only while handling one
 //! datagram, so a reader waits at most that long and always sees figures
 //! that agree with each other. Stop is a mio `Waker`, so the thread sleeps in
@@ -25,20 +25,20 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::auth::Key;
-use crate::clock;
-use crate::ingest::{Ingest, Outcome};
-use crate::net::{self, NetError};
-use crate::predict::ArrivalPredictor;
-use crate::ratelimit::RateLimiter;
-use crate::schedule::WakeMargin;
-use crate::stats::Figures;
-use crate::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
-use crate::subscription::{
+use crate::core::figures::Figures;
+use crate::core::ingest::{Ingest, Outcome};
+use crate::core::predict::ArrivalPredictor;
+use crate::core::ratelimit::RateLimiter;
+use crate::core::schedule::WakeMargin;
+use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
+use crate::core::subscription::{
     open_control, seal_control, Transmit, MAX_CONTROL_LEN, MAX_SEALED_CONTROL_LEN,
 };
-use crate::worker::PollThread;
-use crate::world::{World, DEFAULT_CAPACITY};
+use crate::core::world::{World, DEFAULT_CAPACITY};
+use crate::runtime::clock;
+use crate::runtime::net::{self, NetError};
+use crate::runtime::worker::PollThread;
+use crate::wire::auth::Key;
 
 const WAKER: Token = Token(usize::MAX);
 /// The receiver thread's name (Linux shows its first 15 bytes).
@@ -77,7 +77,7 @@ pub struct ReceiverConfig {
     /// How the receiver thread waits for datagrams.
     pub mode: ReceiveMode,
     /// Pre-shared key: with one, only datagrams sealed with it are taken
-    /// (see [`crate::ingest`]), and the subscription traffic is sealed too.
+    /// (see [`crate::core::ingest`]), and the subscription traffic is sealed too.
     pub key: Option<Key>,
     /// Print a line on stderr for rejected datagrams (malformed, failed
     /// authentication, replayed): at most [`LOG_BURST`] at once and
@@ -100,7 +100,7 @@ pub enum ReceiveMode {
     #[default]
     Wait,
     /// At a fixed tick rate the next tick's first datagram is predictable
-    /// (see [`crate::predict`]): sleep until just before it (less a margin
+    /// (see [`crate::core::predict`]): sleep until just before it (less a margin
     /// learned from how late this host wakes), then busy-poll the sockets
     /// until it arrives. Low latency for a few percent of a core.
     Predict,

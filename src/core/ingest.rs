@@ -8,7 +8,7 @@
 //! stream: it is counted in `datagrams`, `bytes` and `control_datagrams`, never
 //! in `malformed` or the sequence figures, and handed back as
 //! [`Outcome::Subscription`] for the caller to route to its subscription
-//! client ([`crate::subscriber`]).
+//! client ([`crate::core::subscriber`]).
 //!
 //! With a key ([`Ingest::with_key`]) every datagram must pass
 //! [`auth::open`] first (else `auth_failed`, nothing else counted but
@@ -18,11 +18,13 @@
 //! the decoder ([`DecodeError::Sealed`]): it counts in `malformed` like every
 //! decoder rejection, and in `auth_unexpected` so the mixed setup is loud.
 
-use crate::auth::{self, AuthError, Key, Replay, ReplayWindow};
-use crate::stats::{Figures, LATENCY_MAX_NS};
-use crate::tracker::{Tracker, Verdict};
+use crate::core::figures::Figures;
+use crate::core::histogram::LATENCY_MAX_NS;
+use crate::core::replay::{Replay, ReplayWindow};
+use crate::core::tracker::{Tracker, Verdict};
+use crate::core::world::World;
+use crate::wire::auth::{self, AuthError, Key};
 use crate::wire::{self, Body, DecodeError, Entity, Kind, SnapshotHead};
-use crate::world::World;
 
 /// What became of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

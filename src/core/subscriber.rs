@@ -37,8 +37,8 @@ use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::stats::{self, LATENCY_MAX_NS};
-use crate::subscription::Transmit;
+use crate::core::histogram::{self, LATENCY_MAX_NS};
+use crate::core::subscription::Transmit;
 use crate::wire::{self, Body, Confirm, Cookie, Packet, Ping, Subscribe, Unsubscribe, REFUSE_FULL};
 
 /// First retry delay of an unanswered subscribe, doubled up to [`RETRY_MAX`].
@@ -194,7 +194,7 @@ impl Subscriber {
             lease: None,
             next_ping_ns: None,
             ping: None,
-            rtt: stats::latency_histogram(),
+            rtt: histogram::latency_histogram(),
             counts: SubscriberCounts::default(),
         }
     }
@@ -392,7 +392,7 @@ impl Subscriber {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscription::{SubscriptionConfig, Subscriptions};
+    use crate::core::subscription::{SubscriptionConfig, Subscriptions};
     use crate::wire::Kind;
 
     const T0: u64 = 1_700_000_000_000_000_000;

@@ -352,6 +352,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a reader thread against the writer
     fn readers_never_see_a_torn_entity() {
         use std::sync::atomic::AtomicBool;
         // The writer always stores x == y == z == tick mod 2^24; a torn read would differ.

@@ -1,9 +1,9 @@
 //! The broadcaster runtime: one UDP socket and one thread that sends the
-//! [`sim`](crate::sim) world's snapshots on the [`schedule`](crate::schedule)'s
+//! [`sim`](crate::core::sim) world's snapshots on the [`schedule`](crate::core::schedule)'s
 //! deadlines to every destination, the multicast group, the subnet
 //! broadcast addresses and every subscribed receiver. This is the thin
 //! layer that owns the clock, the socket and the thread; what to send and
-//! when is decided by the sans-IO modules ([`subscription`](crate::subscription)
+//! when is decided by the sans-IO modules ([`subscription`](crate::core::subscription)
 //! answers the receivers that subscribe).
 //!
 //! # Guarantees
@@ -49,17 +49,17 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::auth::{self, Key};
-use crate::clock;
-use crate::net;
-use crate::schedule::{Action, Schedule, WakeMargin};
-use crate::sim::SimWorld;
-use crate::stats::{self, LatencySummary, LATENCY_MAX_NS};
-use crate::subscription::{
+use crate::core::histogram::{self, LatencySummary, LATENCY_MAX_NS};
+use crate::core::schedule::{Action, Schedule, WakeMargin};
+use crate::core::sim::SimWorld;
+use crate::core::subscription::{
     open_control, seal_control, SubscriptionConfig, SubscriptionConfigError, SubscriptionCounts,
     Subscriptions, DEFAULT_COOKIE_PERIOD, DEFAULT_LEASE, DEFAULT_MAX_SUBSCRIBERS, MAX_CONTROL_LEN,
     MAX_SEALED_CONTROL_LEN,
 };
+use crate::runtime::clock;
+use crate::runtime::net;
+use crate::wire::auth::{self, Key};
 use crate::wire::{self, Body, Entity, Goodbye, Packet, SenderReport, SnapshotHead};
 
 /// Highest tick rate accepted, in hertz.
@@ -137,7 +137,7 @@ pub struct BroadcastConfig {
     /// Sequence number of the first packet; `None` picks a random one, like RTP.
     pub first_seq: Option<u32>,
     /// Pre-shared key: with one, every stream datagram is sealed
-    /// ([`crate::auth::seal_into`]); the tag's [`crate::auth::TAG_LEN`]
+    /// ([`crate::wire::auth::seal_into`]); the tag's [`crate::wire::auth::TAG_LEN`]
     /// bytes come out of `payload_budget`, so sealed datagrams still fit it.
     pub key: Option<Key>,
 }
@@ -414,7 +414,7 @@ impl Default for BroadcastFigures {
             bytes_sent: 0,
             send_errors: 0,
             last_error: None,
-            lateness: stats::latency_histogram(),
+            lateness: histogram::latency_histogram(),
             subscribers: 0,
             subscriptions: SubscriptionCounts::default(),
         }

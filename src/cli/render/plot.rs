@@ -9,8 +9,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::BenchReport;
-use crate::report::us;
+use super::us;
+use tickcast::bench::BenchReport;
 
 /// Width and height of the picture, in pixels.
 pub const SIZE: (u32, u32) = (1100, 820);

@@ -1,0 +1,27 @@
+//! The sans-IO core: the state machines of both ends, fed datagrams,
+//! header fields and the caller's `now`. Nothing here reads a clock or
+//! touches a socket or a file (clippy's `disallowed-methods` and
+//! `disallowed-types` in `clippy.toml` fail the build if it does), so every
+//! edge case is a fast, deterministic unit test.
+//!
+//! Receiving: [`ingest`] runs each datagram through decode → [`replay`]
+//! (with a key) → [`tracker`] → [`world`] → [`figures`]. Sending:
+//! [`schedule`] says which tick is due, [`sim`] is the built-in world.
+//! Subscriptions: [`subscription`] is the broadcaster's table,
+//! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
+//! bad network), [`predict`] (when the next tick will arrive),
+//! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms).
+
+pub mod conditioner;
+pub mod figures;
+pub mod histogram;
+pub mod ingest;
+pub mod predict;
+pub mod ratelimit;
+pub mod replay;
+pub mod schedule;
+pub mod sim;
+pub mod subscriber;
+pub mod subscription;
+pub mod tracker;
+pub mod world;

@@ -1,0 +1,16 @@
+//! The runtime: threads, sockets, clocks and files around the sans-IO
+//! [`core`](crate::core). This is the only layer of the library that may
+//! call `Instant::now`, `SystemTime::now`, open a socket or read a file.
+//!
+//! [`broadcaster`] ticks on absolute deadlines and sends; [`receiver`] is the
+//! dedicated receive thread; [`relay`] is the link conditioner as a UDP
+//! relay. [`net`] sets sockets up and holds the few syscalls std lacks,
+//! [`clock`] is the protocol's clock, [`key`] reads key files.
+
+pub mod broadcaster;
+pub mod clock;
+pub mod key;
+pub mod net;
+pub mod receiver;
+pub mod relay;
+mod worker;
