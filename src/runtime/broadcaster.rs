@@ -251,7 +251,11 @@ impl BroadcastConfig {
         if !rate_ok || Schedule::from_rate_hz(self.rate_hz).is_none() {
             return Err(ConfigError::BadRate(self.rate_hz));
         }
-        let per_part = wire::entities_per_part(self.packet_budget())
+        // The budget bounds the sealed datagram too: without the first
+        // test a key would let it run past the largest datagram by the tag.
+        let per_part = Some(self.packet_budget())
+            .filter(|_| self.payload_budget <= MAX_PAYLOAD_BUDGET)
+            .and_then(wire::entities_per_part)
             .ok_or(ConfigError::BadPayloadBudget(self.payload_budget))?;
         if let Some(group) = self.group {
             if !group.ip().is_multicast() {
@@ -1501,6 +1505,32 @@ mod tests {
         assert_eq!(wire::entities_per_part(MIN_PAYLOAD_BUDGET - 1), None);
         assert!(wire::entities_per_part(MAX_PAYLOAD_BUDGET).is_some());
         assert_eq!(wire::entities_per_part(MAX_PAYLOAD_BUDGET + 1), None);
+    }
+
+    #[test]
+    fn a_sealed_budget_above_the_largest_datagram_is_refused() {
+        // 65,520 less the tag left room for full parts whose sealed
+        // datagrams were 65,512 bytes, which no UDP socket sends.
+        let keyed = BroadcastConfig {
+            destinations: vec!["127.0.0.1:9000".parse().unwrap()],
+            key: Some(Key::from_bytes([1; auth::KEY_LEN])),
+            ..BroadcastConfig::default()
+        };
+        for budget in MAX_PAYLOAD_BUDGET + 1..=MAX_PAYLOAD_BUDGET + auth::TAG_LEN {
+            let config = BroadcastConfig {
+                payload_budget: budget,
+                ..keyed.clone()
+            };
+            assert_eq!(
+                config.validate(),
+                Err(ConfigError::BadPayloadBudget(budget))
+            );
+        }
+        let largest = BroadcastConfig {
+            payload_budget: MAX_PAYLOAD_BUDGET,
+            ..keyed
+        };
+        assert_eq!(largest.validate(), Ok(()));
     }
 
     #[test]
