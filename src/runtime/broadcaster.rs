@@ -3,32 +3,36 @@
 //! deadlines to every destination, the multicast group, the subnet
 //! broadcast addresses and every subscribed receiver. This is the thin
 //! layer that owns the clock, the socket and the thread; what to send and
-//! when is decided by the sans-IO modules ([`subscription`](crate::core::subscription)
-//! answers the receivers that subscribe).
+//! when is decided by the sans-IO modules: [`schedule`](crate::core::schedule)
+//! says which tick is due, [`sender`](crate::core::sender) numbers, splits,
+//! seals and reports it (one sequence, exact counts, parts within the
+//! budget: its guarantees are this stream's), and
+//! [`subscription`](crate::core::subscription) answers the receivers that
+//! subscribe.
 //!
 //! # Guarantees
 //!
-//! * **One sequence.** Snapshot parts, sender reports and goodbyes share one
-//!   32-bit sequence that starts at `first_seq` (random by default, like RTP)
-//!   and goes up by exactly one per sequenced packet, wrapping. A packet is
-//!   numbered once and sent to every target, so each receiver sees the same
-//!   numbers.
-//! * **Exact counts.** `packets_sent` counts sequenced packets (numbers used),
-//!   whatever became of their sends; each sender report's `packets_sent`
-//!   includes the report itself; the goodbye is sent as [`GOODBYE_COPIES`]
-//!   sequenced copies, each naming the last copy's number as `final_seq` and
-//!   the session's total, all copies included, as `packets_sent`.
+//! * **One datagram, every target.** Each datagram the sender hands out is
+//!   sent to every fixed target and every subscriber before the next is
+//!   encoded, so each receiver sees the same numbers, and each part carries
+//!   the wall-clock time ([`clock::now_ns`]) it was encoded at.
+//!   `packets_sent` counts sequence numbers (the sender's count),
+//!   `datagrams_sent` the sends the OS accepted.
 //! * **Absolute deadlines.** Tick `k` is due at `t0 + deadline(k)` of the
 //!   schedule (no drift), and its parts carry `scheduled_ns = wall0 +
 //!   deadline(k)`, where `wall0` is [`clock::now_ns`] read next to `t0`. A
 //!   tick whose slot has passed is skipped and counted, never sent in a burst.
+//! * **Reports on the monotonic clock.** After each tick the sender is told
+//!   the time since `t0`, and sends a report when a whole
+//!   `report_interval` has passed.
 //! * **A run of `d` sends `ceil(d × rate)` ticks** (ticks `0..n` with
 //!   `deadline < d`), fewer only by the ticks skipped, then says goodbye.
 //! * **Send errors are counted, never fatal.** The first error of each kind
 //!   is kept as text for the CLI to print.
-//! * **No allocation per tick.** Positions, the datagram buffer and the
-//!   lateness samples awaiting publication are reused buffers; the figures
-//!   are published with `try_lock`, so a reader never stalls the thread.
+//! * **No allocation per tick.** Positions, the sender's copy of them, the
+//!   datagram buffer and the lateness samples awaiting publication are
+//!   reused buffers; the figures are published with `try_lock`, so a reader
+//!   never stalls the thread.
 //! * **Subscriptions do not disturb the ticks.** The thread reads its socket
 //!   without blocking once per tick (right after sending it), and while it sleeps before a
 //!   deadline it waits on the socket itself (`ppoll`, nanosecond timeout),
@@ -51,6 +55,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::core::histogram::{self, LatencySummary, LATENCY_MAX_NS};
 use crate::core::schedule::{Action, Schedule, WakeMargin};
+use crate::core::sender::{self, Sender, SenderConfig, SenderCounts};
 use crate::core::sim::SimWorld;
 use crate::core::subscription::{
     open_control, seal_control, SubscriptionConfig, SubscriptionConfigError, SubscriptionCounts,
@@ -59,8 +64,8 @@ use crate::core::subscription::{
 };
 use crate::runtime::clock;
 use crate::runtime::net;
+use crate::wire;
 use crate::wire::auth::{self, Key};
-use crate::wire::{self, Body, Entity, Goodbye, Packet, SenderReport, SnapshotHead};
 
 /// Highest tick rate accepted, in hertz.
 pub const MAX_RATE_HZ: f64 = 10_000.0;
@@ -68,8 +73,7 @@ pub const MAX_RATE_HZ: f64 = 10_000.0;
 pub const MIN_PAYLOAD_BUDGET: usize = wire::SNAPSHOT_FIXED_LEN + wire::ENTITY_LEN;
 /// Largest payload budget: the largest UDP payload.
 pub const MAX_PAYLOAD_BUDGET: usize = wire::MAX_DATAGRAM;
-/// How many copies of the goodbye are sent, each sequenced.
-pub const GOODBYE_COPIES: u32 = 3;
+pub use crate::core::sender::GOODBYE_COPIES;
 /// Name of the broadcasting thread.
 pub const THREAD_NAME: &str = "tickcast-broadcast";
 
@@ -271,7 +275,7 @@ impl BroadcastConfig {
                 return Err(ConfigError::BadTtl(self.multicast_ttl));
             }
         }
-        let parts = parts_for(self.entities, per_part);
+        let parts = sender::parts_for(self.entities as usize, per_part);
         if parts > u64::from(u16::MAX) {
             return Err(ConfigError::TooManyParts {
                 entities: self.entities,
@@ -317,6 +321,18 @@ impl BroadcastConfig {
             .chain(self.broadcast.iter().copied())
     }
 
+    /// What the [`Sender`] is given: this session, its first number, the
+    /// budget, the report interval and the key.
+    fn sender_config(&self, session: u64, first_seq: u32) -> SenderConfig {
+        SenderConfig {
+            session,
+            first_seq,
+            payload_budget: self.payload_budget,
+            report_interval: self.report_interval,
+            key: self.key.clone(),
+        }
+    }
+
     fn subscription_config(&self, session: u64) -> SubscriptionConfig {
         SubscriptionConfig {
             session,
@@ -325,11 +341,6 @@ impl BroadcastConfig {
             cookie_period: self.cookie_period,
         }
     }
-}
-
-/// Parts a tick of `entities` needs: at least one, so an empty world still ticks.
-fn parts_for(entities: u32, per_part: usize) -> u64 {
-    u64::from(entities).div_ceil(per_part as u64).max(1)
 }
 
 /// Why a broadcaster could not start.
@@ -673,18 +684,17 @@ fn set_multicast(socket: &Socket, group: SocketAddr, config: &BroadcastConfig) -
     }
 }
 
-/// Local copies of the counters, published to the shared figures after each tick.
+/// What the OS did with the datagrams, counted here (the packets are
+/// counted by the [`Sender`]); published to the shared figures after each tick.
 #[derive(Clone, Copy, Debug, Default)]
-struct Counts {
-    ticks_sent: u64,
-    ticks_skipped: u64,
-    packets_sent: u64,
+struct IoCounts {
     datagrams_sent: u64,
     bytes_sent: u64,
     send_errors: u64,
 }
 
-/// The sending half of the thread: numbers, encodes, sends and counts packets.
+/// The sending half of the thread: sends each datagram to every target,
+/// counts what the OS did with it, and serves subscriptions.
 struct Output {
     socket: UdpSocket,
     targets: Vec<SocketAddr>,
@@ -693,37 +703,18 @@ struct Output {
     /// Receive buffers for requests.
     rx_buf: Vec<u8>,
     rx_cmsg: Vec<u8>,
-    session: u64,
-    seq: u32,
-    buf: Vec<u8>,
-    counts: Counts,
+    counts: IoCounts,
     errors_seen: Vec<io::ErrorKind>,
     pending_error: Option<String>,
     pending_late: Vec<u64>,
     shared: Arc<Mutex<BroadcastFigures>>,
-    /// Seals every stream datagram when set.
+    /// Opens requests and seals replies when set (the stream is sealed by the [`Sender`]).
     key: Option<Key>,
 }
 
 impl Output {
-    /// Numbers `body` with the next sequence number, encodes it and sends it
-    /// to every target. Returns the number used.
-    fn send(&mut self, body: Body, entities: &[Entity]) -> u32 {
-        let seq = self.seq;
-        self.seq = seq.wrapping_add(1);
-        self.counts.packets_sent += 1;
-        let packet = Packet {
-            session: self.session,
-            seq,
-            body,
-        };
-        let mut len = wire::encode(&packet, entities, &mut self.buf)
-            .expect("validated budget, computed parts and bounded sim positions always encode");
-        if let Some(key) = &self.key {
-            // The buffer has room for the tag: see `Runner::new`.
-            len = auth::seal_into(key, &mut self.buf, len);
-        }
-        let datagram = &self.buf[..len];
+    /// Sends `datagram` to every target: the fixed ones, then every subscriber.
+    fn send(&mut self, datagram: &[u8]) {
         let subscribers = self.subs.iter().flat_map(Subscriptions::destinations);
         for target in self.targets.iter().copied().chain(subscribers) {
             match self.socket.send_to(datagram, target) {
@@ -740,7 +731,6 @@ impl Output {
                 }
             }
         }
-        seq
     }
 
     /// Reads up to [`SERVE_BATCH`] datagrams waiting on the socket, without
@@ -791,35 +781,9 @@ impl Output {
         filled
     }
 
-    fn send_report(&mut self) {
-        let report = SenderReport {
-            sent_ns: clock::now_ns(),
-            packets_sent: self.counts.packets_sent + 1,
-            ticks_sent: self.counts.ticks_sent,
-            ticks_skipped: self.counts.ticks_skipped,
-        };
-        self.send(Body::SenderReport(report), &[]);
-    }
-
-    fn send_goodbye(&mut self) {
-        let last = u64::from(GOODBYE_COPIES);
-        let goodbye = Goodbye {
-            sent_ns: 0,
-            final_seq: self.seq.wrapping_add(GOODBYE_COPIES - 1),
-            packets_sent: self.counts.packets_sent + last,
-        };
-        for _ in 0..GOODBYE_COPIES {
-            let copy = Goodbye {
-                sent_ns: clock::now_ns(),
-                ..goodbye
-            };
-            self.send(Body::Goodbye(copy), &[]);
-        }
-    }
-
     /// Publishes the counters and pending samples. Without `force` it gives
     /// up if a reader holds the lock, unless the pending samples are full.
-    fn publish(&mut self, force: bool) {
+    fn publish(&mut self, sent: SenderCounts, force: bool) {
         let mut figures = match self.shared.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -831,9 +795,9 @@ impl Output {
             Err(TryLockError::WouldBlock) => lock(&self.shared),
         };
         let c = self.counts;
-        figures.ticks_sent = c.ticks_sent;
-        figures.ticks_skipped = c.ticks_skipped;
-        figures.packets_sent = c.packets_sent;
+        figures.ticks_sent = sent.ticks_sent;
+        figures.ticks_skipped = sent.ticks_skipped;
+        figures.packets_sent = sent.packets_sent;
         figures.datagrams_sent = c.datagrams_sent;
         figures.bytes_sent = c.bytes_sent;
         figures.send_errors = c.send_errors;
@@ -857,9 +821,11 @@ struct Runner {
     limit: Option<u64>,
     rate_hz: f64,
     wake: WakeMargin,
-    report_interval: Duration,
-    per_part: usize,
     world: SimWorld,
+    /// What goes on the wire: numbers, parts, seals, reports, the goodbye.
+    sender: Sender,
+    /// The datagram being sent (cleared and reused for each).
+    buf: Vec<u8>,
     out: Output,
     stop: Arc<AtomicBool>,
 }
@@ -893,30 +859,23 @@ impl Runner {
             0
         };
         let schedule = Schedule::from_rate_hz(config.rate_hz).expect("validated rate");
-        let per_part = wire::entities_per_part(config.packet_budget()).expect("validated budget");
-        let buf_len = config
-            .packet_budget()
-            .max(wire::SENDER_REPORT_LEN)
-            .max(wire::GOODBYE_LEN)
-            + auth::TAG_LEN;
+        let sender = Sender::new(config.sender_config(session, first_seq))
+            .expect("a validated config makes a valid sender");
         Runner {
             limit: config.duration.map(|d| schedule.ticks_within(d)),
             schedule,
             rate_hz: config.rate_hz,
             wake: WakeMargin::new(config.spin),
-            report_interval: config.report_interval,
-            per_part,
             world: SimWorld::new(config.entities, config.seed),
+            buf: Vec::with_capacity(sender.max_datagram_len()),
+            sender,
             out: Output {
                 socket,
                 targets,
                 rx_buf: vec![0; rx_len],
                 rx_cmsg: Vec::new(),
                 subs,
-                session,
-                seq: first_seq,
-                buf: vec![0; buf_len],
-                counts: Counts::default(),
+                counts: IoCounts::default(),
                 errors_seen: Vec::new(),
                 pending_error: None,
                 pending_late: Vec::with_capacity(PENDING_SAMPLES),
@@ -935,7 +894,6 @@ impl Runner {
         // Deadlines are kept on the monotonic clock from t0 and stamped in
         // the wall clock from wall0; the pair is read as one (see paired_now).
         let (t0, wall0) = clock::paired_now();
-        let mut next_report = self.report_interval;
         loop {
             if self.stop.load(Ordering::Acquire) {
                 break;
@@ -952,49 +910,43 @@ impl Runner {
                 } => {
                     if let Some(n) = self.limit.filter(|&n| tick >= n) {
                         // Only the ticks within the duration count as skipped.
-                        self.out.counts.ticks_skipped += n - (tick - skipped);
+                        self.sender.skip(n - (tick - skipped));
                         break;
                     }
-                    self.out.counts.ticks_skipped += skipped;
+                    self.sender.skip(skipped);
                     let deadline = u64::try_from(self.schedule.deadline(tick).as_nanos());
                     let scheduled_ns = wall0.saturating_add(deadline.unwrap_or(u64::MAX));
-                    self.send_tick(tick, scheduled_ns);
-                    self.out.counts.ticks_sent += 1;
+                    let entities = self.world.positions(tick, self.rate_hz);
+                    self.sender
+                        .push_tick(tick, scheduled_ns, entities)
+                        .expect("validated part count, bounded sim positions, the last tick sent");
+                    self.send_queued();
                     let late_ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
                     self.out.pending_late.push(late_ns.min(LATENCY_MAX_NS));
-                    let now = t0.elapsed();
-                    if now >= next_report {
-                        self.out.send_report();
-                        next_report = next_multiple(now, self.report_interval);
-                    }
-                    self.out.publish(false);
+                    // A report is looked for once the tick is out.
+                    self.sender.handle_timeout(t0.elapsed());
+                    self.send_queued();
+                    self.out.publish(self.sender.counts(), false);
                     // Once per tick, right after it: nothing stands between
                     // a deadline and its send.
                     self.out.serve(now_ns(wall0, t0));
                 }
             }
         }
-        self.out.send_goodbye();
-        self.out.publish(true);
+        self.sender.finish();
+        self.send_queued();
+        self.out.publish(self.sender.counts(), true);
     }
 
-    /// Sends tick `tick` as parts of at most `per_part` entities (one empty
-    /// part when the world is empty).
-    fn send_tick(&mut self, tick: u64, scheduled_ns: u64) {
-        let entities = self.world.positions(tick, self.rate_hz);
-        let parts = parts_for(entities.len() as u32, self.per_part);
-        let parts = u16::try_from(parts).expect("validated part count");
-        for part in 0..parts {
-            let from = (usize::from(part) * self.per_part).min(entities.len());
-            let to = (from + self.per_part).min(entities.len());
-            let head = SnapshotHead {
-                tick,
-                scheduled_ns,
-                sent_ns: clock::now_ns(),
-                part,
-                parts,
-            };
-            self.out.send(Body::Snapshot(head), &entities[from..to]);
+    /// Sends what the sender has queued, one datagram at a time, each
+    /// stamped with the wall clock just before it is encoded.
+    fn send_queued(&mut self) {
+        loop {
+            self.buf.clear();
+            match self.sender.poll_transmit(clock::now_ns(), &mut self.buf) {
+                Some(t) => self.out.send(&self.buf[t.range()]),
+                None => break,
+            }
         }
     }
 
@@ -1039,16 +991,10 @@ fn now_ns(wall0: u64, t0: Instant) -> u64 {
     wall0.saturating_add(elapsed)
 }
 
-/// The first multiple of `interval` after `now`.
-fn next_multiple(now: Duration, interval: Duration) -> Duration {
-    let step = interval.as_nanos();
-    let ns = (now.as_nanos() / step + 1) * step;
-    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{Body, Entity, Goodbye, Packet};
     use std::collections::BTreeMap;
 
     /// A receiving socket on 127.0.0.1 with room for a whole test run.
@@ -1549,19 +1495,6 @@ mod tests {
         assert_eq!(
             BroadcastConfig::default().bind_addr(),
             "0.0.0.0:0".parse().unwrap()
-        );
-    }
-
-    #[test]
-    fn next_report_is_the_next_whole_interval() {
-        let s = Duration::from_secs(1);
-        assert_eq!(
-            next_multiple(Duration::from_millis(1000), s),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            next_multiple(Duration::from_millis(3500), s),
-            Duration::from_secs(4)
         );
     }
 }
