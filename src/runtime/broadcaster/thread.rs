@@ -9,7 +9,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{lock, BroadcastConfig, BroadcastFigures};
 use crate::core::histogram::LATENCY_MAX_NS;
@@ -19,7 +19,7 @@ use crate::core::sim::SimWorld;
 use crate::core::subscription::{
     open_control, seal_control, Subscriptions, MAX_CONTROL_LEN, MAX_SEALED_CONTROL_LEN,
 };
-use crate::runtime::clock;
+use crate::runtime::clock::{self, Anchor};
 use crate::runtime::net;
 use crate::wire;
 use crate::wire::auth::Key;
@@ -239,9 +239,13 @@ impl Runner {
         // (50 µs by default); this thread wants its deadlines, not batching.
         #[cfg(target_os = "linux")]
         let _ = nix::sys::prctl::set_timerslack(1);
-        // Deadlines are kept on the monotonic clock from t0 and stamped in
-        // the wall clock from wall0; the pair is read as one (see paired_now).
-        let (t0, wall0) = clock::paired_now();
+        // Deadlines and reports are kept on the monotonic clock from the
+        // anchor (t0) and deadlines stamped in the wall clock from its base
+        // (wall0); the pair is read as one (see paired_now). The
+        // subscription table is given the anchor's reading: monotonic, so a
+        // wall-clock step cannot expire every lease at once, yet in the
+        // protocol's ns since the Unix epoch (as in a pong).
+        let anchor = Anchor::paired();
         loop {
             if self.stop.load(Ordering::Acquire) {
                 break;
@@ -249,8 +253,8 @@ impl Runner {
             if self.limit.is_some_and(|n| self.schedule.next_tick() >= n) {
                 break;
             }
-            match self.schedule.poll(t0.elapsed()) {
-                Action::Wait { until } => self.wait_until(t0, wall0, until),
+            match self.schedule.poll(anchor.elapsed()) {
+                Action::Wait { until } => self.wait_until(&anchor, until),
                 Action::Send {
                     tick,
                     late,
@@ -262,8 +266,7 @@ impl Runner {
                         break;
                     }
                     self.sender.skip(skipped);
-                    let deadline = u64::try_from(self.schedule.deadline(tick).as_nanos());
-                    let scheduled_ns = wall0.saturating_add(deadline.unwrap_or(u64::MAX));
+                    let scheduled_ns = anchor.ns_at(self.schedule.deadline(tick));
                     let entities = self.world.positions(tick, self.rate_hz);
                     self.sender
                         .push_tick(tick, scheduled_ns, entities)
@@ -272,12 +275,12 @@ impl Runner {
                     let late_ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
                     self.out.pending_late.push(late_ns.min(LATENCY_MAX_NS));
                     // A report is looked for once the tick is out.
-                    self.sender.handle_timeout(t0.elapsed());
+                    self.sender.handle_timeout(anchor.elapsed());
                     self.send_queued();
                     self.out.publish(self.sender.counts(), false);
                     // Once per tick, right after it: nothing stands between
                     // a deadline and its send.
-                    self.out.serve(now_ns(wall0, t0));
+                    self.out.serve(anchor.now_ns());
                 }
             }
         }
@@ -303,12 +306,12 @@ impl Runner {
     /// subscriptions on, it sleeps on the socket instead, and answers what
     /// arrives at once; only sleeps that ran their full time teach the
     /// [`WakeMargin`].
-    fn wait_until(&mut self, t0: Instant, wall0: u64, until: Duration) {
+    fn wait_until(&mut self, anchor: &Anchor, until: Duration) {
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let now = t0.elapsed();
+            let now = anchor.elapsed();
             if now >= until {
                 return;
             }
@@ -316,27 +319,19 @@ impl Runner {
             let margin = self.wake.margin();
             if left > margin {
                 let asked = (left - margin).min(STOP_CHECK);
-                let before = t0.elapsed();
+                let before = anchor.elapsed();
                 if self.out.subs.is_none() {
                     thread::park_timeout(asked);
                 } else if matches!(net::wait_readable(&self.out.socket, asked), Ok(true)) {
-                    self.out.serve(now_ns(wall0, t0));
+                    self.out.serve(anchor.now_ns());
                     continue;
                 }
-                self.wake.record(asked, t0.elapsed() - before);
+                self.wake.record(asked, anchor.elapsed() - before);
             } else {
                 std::hint::spin_loop();
             }
         }
     }
-}
-
-/// The subscription table's clock: monotonic (so a wall-clock step cannot
-/// expire every lease at once), anchored to the wall clock at start, so it
-/// reads as the protocol's ns since the Unix epoch (as in a pong).
-fn now_ns(wall0: u64, t0: Instant) -> u64 {
-    let elapsed = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    wall0.saturating_add(elapsed)
 }
 
 #[cfg(test)]
