@@ -9,8 +9,8 @@
 //!  ──────                                        ─────────────────────────
 //!  core::schedule   which tick is due            runtime::receiver  wakes on the socket,
 //!  core::sim        the tick's entities                             stamps each arrival
-//!  wire             encode, split into parts ─┐  wire               decode (wire::auth opens)
-//!  wire::auth       seal (with a key)         │  core::replay       refuse replays (with a key)
+//!  core::sender     number, split into parts ─┐  wire               decode (wire::auth opens)
+//!   (wire, auth)    seal, report, goodbye     │  core::replay       refuse replays (with a key)
 //!  runtime::        send to every target  ────┴─▶core::tracker      sequence: loss, dups, reorder
 //!    broadcaster    (unicast, group, broadcast,  core::world        apply the entities
 //!                    subscribers)                core::figures      count and measure

@@ -6,7 +6,8 @@
 //!
 //! Receiving: [`ingest`] runs each datagram through decode → [`replay`]
 //! (with a key) → [`tracker`] → [`world`] → [`figures`]. Sending:
-//! [`schedule`] says which tick is due, [`sim`] is the built-in world.
+//! [`schedule`] says which tick is due, [`sim`] is the built-in world,
+//! [`sender`] numbers, splits, seals and reports what goes on the wire.
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
@@ -20,6 +21,7 @@ pub mod predict;
 pub mod ratelimit;
 pub mod replay;
 pub mod schedule;
+pub mod sender;
 pub mod sim;
 pub mod subscriber;
 pub mod subscription;

@@ -1,6 +1,10 @@
 //! The shared clock of the protocol: nanoseconds since the Unix epoch
 //! (CLOCK_REALTIME). Two processes on one host, or clock-synced hosts, share
 //! it, which makes one-way latency measurable. Only the runtime layer calls it.
+//!
+//! [`Anchor`] is the one way a runtime thread reads a `now` in ns that never
+//! steps: a monotonic instant plus a base, the wall clock at
+//! [`paired_now`] (the broadcaster) or zero (the relay's conditioner).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +42,56 @@ pub fn paired_now() -> (Instant, u64) {
 /// Readings [`paired_now`] takes to find a narrow bracket.
 const PAIR_TRIES: usize = 5;
 
+/// A monotonic instant and a count of nanoseconds at it: "now" reads as
+/// that count plus the monotonic time elapsed since, so it never steps back
+/// or jumps, whatever the wall clock does. The runtime's threads keep one
+/// to give the sans-IO core its `now` (leases, pongs, release times).
+#[derive(Clone, Copy, Debug)]
+pub struct Anchor {
+    at: Instant,
+    base_ns: u64,
+}
+
+impl Anchor {
+    /// Anchored to the protocol's clock by [`paired_now`]: [`Anchor::now_ns`]
+    /// reads as ns since the Unix epoch, advancing with the monotonic clock.
+    pub fn paired() -> Anchor {
+        let (at, base_ns) = paired_now();
+        Anchor { at, base_ns }
+    }
+
+    /// Anchored at zero now: [`Anchor::now_ns`] reads as ns since this call.
+    pub fn from_zero() -> Anchor {
+        Anchor {
+            at: Instant::now(),
+            base_ns: 0,
+        }
+    }
+
+    /// The count at the anchor: the wall-clock time of a paired anchor, 0
+    /// for one from zero.
+    pub fn base_ns(&self) -> u64 {
+        self.base_ns
+    }
+
+    /// Monotonic time since the anchor.
+    pub fn elapsed(&self) -> Duration {
+        self.at.elapsed()
+    }
+
+    /// The reading `elapsed` after the anchor: the base plus `elapsed`, in
+    /// ns, saturating at `u64::MAX`.
+    pub fn ns_at(&self, elapsed: Duration) -> u64 {
+        let elapsed = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.base_ns.saturating_add(elapsed)
+    }
+
+    /// Now: [`Anchor::ns_at`] the time elapsed since the anchor.
+    pub fn now_ns(&self) -> u64 {
+        self.ns_at(self.elapsed())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +105,24 @@ mod tests {
         let mono = (now - at).as_nanos() as i128;
         let real = wall_now as i128 - wall as i128;
         assert!((real - mono).abs() < 50_000_000, "mono {mono} real {real}");
+    }
+
+    #[test]
+    fn an_anchor_reads_its_base_plus_the_monotonic_time_since() {
+        let zero = Anchor::from_zero();
+        assert_eq!(zero.base_ns(), 0);
+        assert_eq!(zero.ns_at(Duration::from_micros(3)), 3_000);
+        assert_eq!(zero.ns_at(Duration::MAX), u64::MAX);
+        let (a, b) = (zero.now_ns(), zero.now_ns());
+        assert!(a <= b && b < 50_000_000, "{a} {b}");
+
+        let paired = Anchor::paired();
+        assert_eq!(paired.ns_at(Duration::ZERO), paired.base_ns());
+        assert_eq!(paired.ns_at(Duration::MAX), u64::MAX);
+        let drift = paired.now_ns() as i128 - now_ns() as i128;
+        assert!(
+            drift.abs() < 50_000_000,
+            "paired anchor {drift} ns off the wall clock"
+        );
     }
 }

@@ -32,7 +32,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -41,6 +41,7 @@ use serde::Serialize;
 use crate::core::conditioner::{
     Conditioner, ConditionerConfig, ConditionerCounts, ExpectedFigures, SpecError,
 };
+use crate::runtime::clock::Anchor;
 use crate::runtime::net::{self, NetError};
 use crate::runtime::worker::PollThread;
 
@@ -361,13 +362,9 @@ impl Outputs {
     }
 }
 
-/// Nanoseconds since the relay started: the conditioner's clock.
-fn now_ns(t0: Instant) -> u64 {
-    u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn run(mut poll: Poll, socket: &UdpSocket, out: &Outputs, shared: &Shared) -> io::Result<()> {
-    let t0 = Instant::now();
+    // The conditioner's clock: monotonic ns since the relay started.
+    let clock = Anchor::from_zero();
     let mut events = Events::with_capacity(8);
     let mut buf = vec![0u8; 1 << 16];
     let mut cmsg = Vec::new();
@@ -378,7 +375,7 @@ fn run(mut poll: Poll, socket: &UdpSocket, out: &Outputs, shared: &Shared) -> io
             Some(Duration::ZERO)
         } else {
             let next = shared.state().conditioner.poll_timeout();
-            next.map(|t| Duration::from_nanos(t.saturating_sub(now_ns(t0))))
+            next.map(|t| Duration::from_nanos(t.saturating_sub(clock.now_ns())))
         };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -389,14 +386,14 @@ fn run(mut poll: Poll, socket: &UdpSocket, out: &Outputs, shared: &Shared) -> io
         // Edge-triggered: drain on every wake (a wake for a timer finds
         // nothing and returns at once). On stop, take in what the kernel
         // holds (bounded: its receive buffer, or a few batches of a flood).
-        more = drain(socket, &mut buf, &mut cmsg, shared, t0)?;
+        more = drain(socket, &mut buf, &mut cmsg, shared, &clock)?;
         for _ in 0..STOP_BATCHES {
             if !(stopping && more) {
                 break;
             }
-            more = drain(socket, &mut buf, &mut cmsg, shared, t0)?;
+            more = drain(socket, &mut buf, &mut cmsg, shared, &clock)?;
         }
-        let now = if stopping { u64::MAX } else { now_ns(t0) };
+        let now = if stopping { u64::MAX } else { clock.now_ns() };
         loop {
             let released = {
                 let mut st = shared.state();
@@ -421,13 +418,13 @@ fn drain(
     buf: &mut [u8],
     cmsg: &mut Vec<u8>,
     shared: &Shared,
-    t0: Instant,
+    clock: &Anchor,
 ) -> io::Result<bool> {
     let mut taken = 0;
     while taken < DRAIN_BATCH {
         match net::recv_counting_drops(socket, buf, cmsg) {
             Ok((n, dropped)) => {
-                let now = now_ns(t0);
+                let now = clock.now_ns();
                 let mut st = shared.state();
                 st.conditioner.push(now, &buf[..n]);
                 if let Some(d) = dropped {

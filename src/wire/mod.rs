@@ -760,7 +760,10 @@ fn decode_inner(
     })
 }
 
-fn entities_ok(entities: &[Entity]) -> bool {
+/// Whether every coordinate of `entities` is finite and within
+/// [`MAX_COORD`], as [`encode`] requires of a snapshot's entities (a sender
+/// checks a tick once with this before it splits it into parts).
+pub fn entities_ok(entities: &[Entity]) -> bool {
     // NaN fails the comparison, so it is rejected too.
     let ok = |v: f32| v.abs() <= MAX_COORD;
     entities.iter().all(|e| ok(e.x) && ok(e.y) && ok(e.z))

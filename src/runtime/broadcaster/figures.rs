@@ -1,0 +1,118 @@
+//! What a broadcaster publishes: [`BroadcastFigures`], the live counters
+//! and lateness histogram any thread may read, and [`BroadcastSummary`],
+//! the same flattened for JSON and tables.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::core::histogram::{self, LatencySummary};
+use crate::core::subscription::SubscriptionCounts;
+
+/// What a broadcaster has done so far. Counters only go up.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BroadcastFigures {
+    /// The session id every packet carries.
+    pub session: u64,
+    /// Ticks whose snapshot was sent (all its parts).
+    pub ticks_sent: u64,
+    /// Ticks given up because their slot passed before they could be sent.
+    pub ticks_skipped: u64,
+    /// Sequenced packets: sequence numbers used (snapshot parts, reports and
+    /// goodbye copies), each counted once however many targets it went to.
+    pub packets_sent: u64,
+    /// Datagrams the OS accepted: one per packet per target, failures excluded.
+    pub datagrams_sent: u64,
+    /// Bytes of those datagrams (UDP payload).
+    pub bytes_sent: u64,
+    /// Sends the OS refused. Never fatal.
+    pub send_errors: u64,
+    /// The most recent send error of a kind not seen before, as text.
+    pub last_error: Option<String>,
+    /// How late each sent tick went out: actual start − deadline, in ns.
+    pub lateness: Histogram<u64>,
+    /// Receivers subscribed now.
+    pub subscribers: usize,
+    /// What the subscription table has done (all zero when subscriptions are off).
+    pub subscriptions: SubscriptionCounts,
+}
+
+impl Default for BroadcastFigures {
+    fn default() -> Self {
+        BroadcastFigures {
+            session: 0,
+            ticks_sent: 0,
+            ticks_skipped: 0,
+            packets_sent: 0,
+            datagrams_sent: 0,
+            bytes_sent: 0,
+            send_errors: 0,
+            last_error: None,
+            lateness: histogram::latency_histogram(),
+            subscribers: 0,
+            subscriptions: SubscriptionCounts::default(),
+        }
+    }
+}
+
+impl BroadcastFigures {
+    /// The figures as a flat, serializable summary (lateness in µs).
+    pub fn summary(&self) -> BroadcastSummary {
+        BroadcastSummary {
+            session: self.session,
+            ticks_sent: self.ticks_sent,
+            ticks_skipped: self.ticks_skipped,
+            packets_sent: self.packets_sent,
+            datagrams_sent: self.datagrams_sent,
+            bytes_sent: self.bytes_sent,
+            send_errors: self.send_errors,
+            last_error: self.last_error.clone(),
+            lateness_us: LatencySummary::of(&self.lateness),
+            subscribers: self.subscribers,
+            subscribe_requests: self.subscriptions.subscribes,
+            challenges_sent: self.subscriptions.challenges_sent,
+            accepted: self.subscriptions.accepted,
+            renewed: self.subscriptions.renewed,
+            refused_full: self.subscriptions.refused_full,
+            bad_cookie: self.subscriptions.bad_cookie,
+            auth_failed: self.subscriptions.auth_failed,
+            expired: self.subscriptions.expired,
+            unsubscribed: self.subscriptions.unsubscribed,
+            pongs: self.subscriptions.pongs,
+        }
+    }
+}
+
+/// [`BroadcastFigures`] flattened for JSON and tables; field meanings as there.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct BroadcastSummary {
+    pub session: u64,
+    pub ticks_sent: u64,
+    pub ticks_skipped: u64,
+    pub packets_sent: u64,
+    pub datagrams_sent: u64,
+    pub bytes_sent: u64,
+    pub send_errors: u64,
+    pub last_error: Option<String>,
+    /// Tick lateness percentiles, in µs.
+    pub lateness_us: LatencySummary,
+    /// Receivers subscribed at the time of the figures.
+    pub subscribers: usize,
+    /// Valid subscribes received (each answered with a challenge).
+    pub subscribe_requests: u64,
+    pub challenges_sent: u64,
+    /// Subscriptions added.
+    pub accepted: u64,
+    /// Heartbeats that renewed a subscription.
+    pub renewed: u64,
+    pub refused_full: u64,
+    /// Confirms and unsubscribes with a wrong cookie (never answered).
+    pub bad_cookie: u64,
+    /// With a key: datagrams to this socket that failed authentication.
+    pub auth_failed: u64,
+    /// Subscriptions whose lease ran out.
+    pub expired: u64,
+    pub unsubscribed: u64,
+    pub pongs: u64,
+}
