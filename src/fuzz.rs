@@ -22,7 +22,9 @@
 //!   encoding is canonical, so no two byte strings mean the same packet.
 //! * [`Ingest::handle`] returns, reports `Malformed(e)` exactly when the
 //!   decoder rejected the input with `e`, and a rejected input leaves the
-//!   world as it was.
+//!   world as it was. A datagram of a subscription kind is handed back as
+//!   exactly the packet the decoder made of it (the caller decodes nothing
+//!   again).
 //! * The world holds no garbage: every entity a reader can see has an id
 //!   below the capacity and finite coordinates within [`wire::MAX_COORD`]
 //!   (checked for the entities each input touched, and over the whole world
@@ -518,7 +520,8 @@ pub enum Failure {
     IngestPanic,
     /// A decoded packet did not re-encode to the same bytes.
     ReencodeMismatch,
-    /// The ingest's outcome disagreed with the decoder (malformed or not).
+    /// The ingest's outcome disagreed with the decoder (malformed or not),
+    /// or it handed back a subscription packet other than the decoded one.
     MalformedMismatch,
     /// The world held an entity it must not, or changed on a rejected input.
     Garbage,
@@ -746,6 +749,11 @@ impl Harness {
                         input,
                     );
                 }
+            }
+            (Ok(p), Outcome::Subscription(q)) if p != q => {
+                self.report.malformed_mismatch += 1;
+                let msg = format!("decoder said {p:?}, ingest handed back {q:?}");
+                self.find(Failure::MalformedMismatch, msg, input);
             }
             (Ok(_), o) if !matches!(o, Outcome::Malformed(_)) => {
                 self.check_touched(matches!(o, Outcome::Applied { .. }), input)

@@ -6,9 +6,11 @@
 //! Only the stream kinds (snapshot, sender report, goodbye) are tracked. A
 //! datagram of a subscription kind (16..=23) is valid but not part of the
 //! stream: it is counted in `datagrams`, `bytes` and `control_datagrams`, never
-//! in `malformed` or the sequence figures, and handed back as
-//! [`Outcome::Subscription`] for the caller to route to its subscription
-//! client ([`crate::core::subscriber`]).
+//! in `malformed` or the sequence figures, and handed back decoded, as
+//! [`Outcome::Subscription`], for the caller to route to its subscription
+//! client ([`crate::core::subscriber::Subscriber::handle`]). Each datagram is
+//! opened (with a key) and decoded here once; nothing downstream sees its
+//! bytes again.
 //!
 //! With a key ([`Ingest::with_key`]) every datagram must pass
 //! [`auth::open`] first (else `auth_failed`, nothing else counted but
@@ -24,7 +26,7 @@ use crate::core::replay::{Replay, ReplayWindow};
 use crate::core::tracker::{Tracker, Verdict};
 use crate::core::world::World;
 use crate::wire::auth::{self, AuthError, Key};
-use crate::wire::{self, Body, DecodeError, Entity, Kind, SnapshotHead};
+use crate::wire::{self, Body, DecodeError, Entity, Packet, SnapshotHead};
 
 /// What became of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +50,10 @@ pub enum Outcome {
     },
     /// A sender report or goodbye that was taken into account.
     Control,
-    /// A valid datagram of a subscription kind: not part of the stream, not
-    /// tracked; the caller routes it to its subscription client.
-    Subscription(Kind),
+    /// A valid datagram of a subscription kind, decoded (and, with a key,
+    /// opened: its tag checked): not part of the stream, not tracked; the
+    /// caller routes the packet to its subscription client.
+    Subscription(Packet),
 }
 
 /// Decodes, tracks, applies and measures datagrams for one receiver.
@@ -121,10 +124,9 @@ impl Ingest {
                 return Outcome::Malformed(e);
             }
         };
-        let kind = packet.body.kind();
-        if !kind.is_sequenced() {
+        if !packet.body.kind().is_sequenced() {
             f.control_datagrams += 1;
-            return Outcome::Subscription(kind);
+            return Outcome::Subscription(packet);
         }
         if let Some((_, window)) = &mut self.auth {
             let sent_ns = match &packet.body {
@@ -204,7 +206,7 @@ impl Ingest {
                 Outcome::Control
             }
             // Returned above, before tracking.
-            _ => Outcome::Subscription(kind),
+            _ => Outcome::Subscription(packet),
         }
     }
 
@@ -425,7 +427,13 @@ mod tests {
             }),
         ] {
             let d = control(99, 0, body);
-            assert_eq!(ing.handle(&d, T0, &w), Outcome::Subscription(body.kind()));
+            // Handed back decoded: the caller never decodes it again.
+            let packet = Packet {
+                session: 99,
+                seq: 0,
+                body,
+            };
+            assert_eq!(ing.handle(&d, T0, &w), Outcome::Subscription(packet));
         }
         ing.handle(&part(1, 11, 2, &[0], T0), T0, &w);
         let f = ing.figures();
@@ -470,6 +478,36 @@ mod tests {
         );
         let f = keyless.figures();
         assert_eq!((f.auth_unexpected, f.malformed, f.received), (1, 1, 0));
+    }
+
+    #[test]
+    fn with_a_key_a_sealed_subscription_datagram_is_handed_back_opened() {
+        use crate::wire::Pong;
+        let key = Key::from_bytes([9; 32]);
+        let w = World::new(64);
+        let mut ing = Ingest::with_key(Some(key.clone()));
+        let packet = Packet {
+            session: 5,
+            seq: 0,
+            body: Body::Pong(Pong {
+                nonce: 1,
+                ping_sent_ns: T0,
+                bc_recv_ns: T0 + 1,
+            }),
+        };
+        let mut sealed = wire::encode_to_vec(&packet, &[]).unwrap();
+        auth::seal(&key, &mut sealed);
+        assert_eq!(ing.handle(&sealed, T0, &w), Outcome::Subscription(packet));
+        // A forged one stops at the tag: nothing to hand on.
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert_eq!(
+            ing.handle(&sealed, T0, &w),
+            Outcome::AuthFailed(AuthError::BadTag)
+        );
+        let f = ing.figures();
+        assert_eq!((f.control_datagrams, f.auth_failed, f.datagrams), (1, 1, 2));
+        assert_eq!((f.malformed, f.expected), (0, 0));
     }
 
     #[test]

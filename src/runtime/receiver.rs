@@ -10,8 +10,9 @@
 //! `poll` and still stops at once.
 //!
 //! With [`ReceiverConfig::subscribe`], the thread also runs a
-//! [`Subscriber`]: datagrams of the subscription kinds that arrive on the
-//! unicast socket go to it, its requests leave from that same socket (so the
+//! [`Subscriber`]: the packets of the subscription kinds that arrive on the
+//! unicast socket go to it as the ingest decoded them (opened and decoded
+//! once, never again), its requests leave from that same socket (so the
 //! address its cookie proves is the address the stream is sent to), `poll`
 //! wakes for its timers (heartbeats, pings, retries), and a stop sends its
 //! unsubscribe before the thread ends.
@@ -31,9 +32,7 @@ use crate::core::predict::ArrivalPredictor;
 use crate::core::ratelimit::RateLimiter;
 use crate::core::schedule::WakeMargin;
 use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
-use crate::core::subscription::{
-    open_control, seal_control, Transmit, MAX_CONTROL_LEN, MAX_SEALED_CONTROL_LEN,
-};
+use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, DEFAULT_CAPACITY};
 use crate::runtime::clock;
 use crate::runtime::net::{self, NetError};
@@ -430,7 +429,6 @@ fn run(
         send_due(&mut state, sub_socket, clock.now(), key);
     }
     let mut rx = Drain {
-        key: key.cloned(),
         log,
         buf: vec![0u8; 1 << 16],
         cmsg: Vec::new(),
@@ -515,8 +513,6 @@ fn run(
 
 /// The receive side of the thread: buffers and what is learned per datagram.
 struct Drain {
-    /// Opens the subscription datagrams handed to the subscriber.
-    key: Option<Key>,
     /// Limits the reject log; `None` logs nothing.
     log: Option<RateLimiter>,
     buf: Vec<u8>,
@@ -580,19 +576,11 @@ impl Drain {
                     let datagram = &self.buf[..r.len];
                     let mut state = shared.state();
                     match state.ingest.handle(datagram, arrival, world) {
-                        Outcome::Subscription(_) => {
+                        Outcome::Subscription(packet) => {
                             if let (0, Some(sub), Some(from)) =
                                 (i, state.subscriber.as_mut(), r.from)
                             {
-                                let mut opened = [0u8; MAX_CONTROL_LEN];
-                                let plain = match &self.key {
-                                    // The ingest opened it already, so this opens.
-                                    Some(key) => open_control(key, datagram, &mut opened),
-                                    None => Some(datagram),
-                                };
-                                if let Some(plain) = plain {
-                                    sub.handle(clock.now(), from, plain);
-                                }
+                                sub.handle(clock.now(), from, &packet);
                             }
                         }
                         Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),

@@ -422,7 +422,7 @@ pub struct Pong {
 }
 
 /// What a packet says, after its header.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Body {
     /// A snapshot part; its entities are in the buffer passed to [`decode`] / [`encode`].
     Snapshot(SnapshotHead),
@@ -468,7 +468,7 @@ impl Body {
 }
 
 /// A parsed packet: header fields and body.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packet {
     /// Random id the broadcaster picked at start.
     pub session: u64,
