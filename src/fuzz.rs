@@ -46,7 +46,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::core::ingest::{Ingest, Outcome};
-use crate::core::world::World;
+use crate::core::world::{World, WorldWriter};
 use crate::wire::{self, Body, DecodeError, Entity, Packet, SnapshotHead};
 
 /// Entity capacity of the harness's world: small, so mutated ids land on
@@ -665,7 +665,9 @@ impl fmt::Display for FuzzReport {
 
 /// Runs inputs through the decoder and one ingest + world, checking each.
 pub struct Harness {
+    /// Writes the world (it holds the one writer).
     ingest: Ingest,
+    /// Reads it, as any reader would.
     world: World,
     entities: Vec<Entity>,
     buf: Vec<u8>,
@@ -695,9 +697,10 @@ impl Harness {
         for k in known_kinds() {
             report.kinds.insert(k, KindReach::default());
         }
+        let ingest = Ingest::new(WorldWriter::new(CAPACITY));
         Harness {
-            ingest: Ingest::new(),
-            world: World::new(CAPACITY),
+            world: ingest.world().clone(),
+            ingest,
             entities: Vec::new(),
             buf: vec![0; wire::MAX_DATAGRAM],
             rejections: Vec::new(),
@@ -728,17 +731,17 @@ impl Harness {
         }
         let before = (self.world.len(), self.world.count());
         let arrival = T0 + i * 1_000;
-        let (ingest, world) = (&mut self.ingest, &self.world);
-        let outcome =
-            match panic::catch_unwind(AssertUnwindSafe(|| ingest.handle(input, arrival, world))) {
-                Ok(o) => o,
-                Err(payload) => {
-                    self.report.panics += 1;
-                    self.report.ingest_panics += 1;
-                    self.find(Failure::IngestPanic, panic_message(&*payload), input);
-                    return;
-                }
-            };
+        let ingest = &mut self.ingest;
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| ingest.handle(input, arrival)))
+        {
+            Ok(o) => o,
+            Err(payload) => {
+                self.report.panics += 1;
+                self.report.ingest_panics += 1;
+                self.find(Failure::IngestPanic, panic_message(&*payload), input);
+                return;
+            }
+        };
         match (decoded, outcome) {
             (Err(e), Outcome::Malformed(m)) if e == m => {
                 if (self.world.len(), self.world.count()) != before {
