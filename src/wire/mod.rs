@@ -2,8 +2,8 @@
 //! laid out in bytes (the spec is `proto/PROTOCOL.md`).
 //!
 //! Encoding goes through serde and bincode `=2.0.1` with fixed-width
-//! little-endian integers ([`CONFIG`]); nothing outside this module names
-//! bincode, so the codec can be swapped without a wire change. The byte-exact
+//! little-endian integers; only `codec.rs` names bincode, so the codec can
+//! be swapped without a wire change. The byte-exact
 //! vectors in `proto/vectors/` freeze the bytes.
 //!
 //! # Guarantees
@@ -35,6 +35,10 @@
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+mod codec;
+pub mod field;
+
+use self::codec::{U16, U32, U64, U8};
 
 /// The first four bytes of every tickcast datagram.
 pub const MAGIC: [u8; 4] = *b"TKCS";
@@ -50,45 +54,6 @@ pub const MAX_COORD: f32 = 1.0e9;
 /// [`auth::TAG_LEN`] bytes follows the packet (see [`auth`]).
 /// The only flag version 1 defines; every other bit is reserved.
 pub const FLAG_AUTH: u16 = 0x0001;
-
-/// bincode settings that define the byte layout: little-endian, fixed-width
-/// integers, and a decode limit of one datagram.
-const CONFIG: bincode::config::Configuration<
-    bincode::config::LittleEndian,
-    bincode::config::Fixint,
-    bincode::config::Limit<MAX_DATAGRAM>,
-> = bincode::config::standard()
-    .with_little_endian()
-    .with_fixed_int_encoding()
-    .with_limit::<MAX_DATAGRAM>();
-
-const U8: usize = 1;
-const U16: usize = 2;
-const U32: usize = 4;
-const U64: usize = 8;
-
-/// Positions of the common header's fields, named once. bincode writes the
-/// header; these let code that must look at raw bytes (the auth layer's
-/// flag, the subscription table's kind check, the fuzzer's field-aware
-/// mutations) do so without typing offsets again. Tests hold them to what
-/// bincode writes.
-pub mod field {
-    use super::{MAGIC as MAGIC_BYTES, U16, U32, U64, U8};
-    use std::ops::Range;
-
-    /// The magic bytes.
-    pub const MAGIC: Range<usize> = 0..MAGIC_BYTES.len();
-    /// The version byte.
-    pub const VERSION: usize = MAGIC.end;
-    /// The kind byte.
-    pub const KIND: usize = VERSION + U8;
-    /// The flags, u16 little-endian.
-    pub const FLAGS: Range<usize> = KIND + U8..KIND + U8 + U16;
-    /// The session id, u64 little-endian.
-    pub const SESSION: Range<usize> = FLAGS.end..FLAGS.end + U64;
-    /// The sequence number, u32 little-endian.
-    pub const SEQ: Range<usize> = SESSION.end..SESSION.end + U32;
-}
 
 /// Bytes of the common header: magic, version, kind, flags, session, seq.
 pub const HEADER_LEN: usize = field::SEQ.end;
@@ -548,7 +513,7 @@ pub enum EncodeError {
     BadCoordinate,
 }
 
-/// The header as bincode sees it.
+/// The header as the codec reads and writes it.
 #[derive(Serialize, Deserialize)]
 struct WireHeader {
     magic: [u8; 4],
@@ -606,23 +571,23 @@ pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<us
         seq: packet.seq,
     };
     let written = match &packet.body {
-        Body::Snapshot(head) => write(&(header, head, entities), out),
+        Body::Snapshot(head) => codec::write(&(header, head, entities), out),
         _ if !entities.is_empty() => return Err(EncodeError::EntitiesWithoutSnapshot),
-        Body::SenderReport(r) => write(&(header, r), out),
-        Body::Goodbye(g) => write(&(header, g), out),
-        Body::Subscribe(b) => write(&(header, b), out),
-        Body::Challenge(b) => write(&(header, b), out),
-        Body::Confirm(b) => write(&(header, b), out),
-        Body::Accept(b) => write(&(header, b), out),
-        Body::Refuse(b) => write(&(header, b), out),
-        Body::Unsubscribe(b) => write(&(header, b), out),
-        Body::Ping(b) => write(&(header, b), out),
-        Body::Pong(b) => write(&(header, b), out),
+        Body::SenderReport(r) => codec::write(&(header, r), out),
+        Body::Goodbye(g) => codec::write(&(header, g), out),
+        Body::Subscribe(b) => codec::write(&(header, b), out),
+        Body::Challenge(b) => codec::write(&(header, b), out),
+        Body::Confirm(b) => codec::write(&(header, b), out),
+        Body::Accept(b) => codec::write(&(header, b), out),
+        Body::Refuse(b) => codec::write(&(header, b), out),
+        Body::Unsubscribe(b) => codec::write(&(header, b), out),
+        Body::Ping(b) => codec::write(&(header, b), out),
+        Body::Pong(b) => codec::write(&(header, b), out),
     };
     debug_assert_eq!(
         written,
         HEADER_LEN + packet.body.kind().fields_len() + entities.len() * ENTITY_LEN,
-        "derived length disagrees with bincode"
+        "derived length disagrees with the codec"
     );
     // Zero padding up to the kind's length (padded requests only).
     out[written..need].fill(0);
@@ -637,12 +602,6 @@ pub fn encode_to_vec(packet: &Packet, entities: &[Entity]) -> Result<Vec<u8>, En
     let n = encode(packet, entities, &mut out)?;
     debug_assert_eq!(n, out.len());
     Ok(out)
-}
-
-fn write<T: Serialize>(value: &T, out: &mut [u8]) -> usize {
-    // The length was checked against the derived size, and a test proves the
-    // derived sizes equal bincode's, so this cannot fail.
-    bincode::serde::encode_into_slice(value, out, CONFIG).expect("buffer length checked")
 }
 
 /// Decodes one datagram. For a snapshot, `entities` is cleared and filled
@@ -687,8 +646,7 @@ fn decode_inner(
         return Err(DecodeError::TooShort);
     }
     let (h, _): (WireHeader, usize) =
-        bincode::serde::decode_from_slice(&datagram[..HEADER_LEN], CONFIG)
-            .map_err(|_| DecodeError::TooShort)?;
+        codec::read(&datagram[..HEADER_LEN]).map_err(|_| DecodeError::TooShort)?;
     if h.magic != MAGIC {
         return Err(DecodeError::BadMagic);
     }
@@ -711,7 +669,7 @@ fn decode_inner(
             // about 100 instructions per entity (callgrind) against about 10.
             // `reference::entities` decodes them through serde in the tests,
             // and the two must agree on any bytes.
-            let ((head, count), n): ((SnapshotHead, u64), usize) = read(rest)?;
+            let ((head, count), n): ((SnapshotHead, u64), usize) = codec::read(rest)?;
             let records = &rest[n..];
             let m = usize::try_from(count)
                 .ok()
@@ -734,21 +692,21 @@ fn decode_inner(
             (Body::Snapshot(head), n + m)
         }
         Kind::SenderReport => {
-            let (r, n) = read(rest)?;
+            let (r, n) = codec::read(rest)?;
             (Body::SenderReport(r), n)
         }
         Kind::Goodbye => {
-            let (g, n) = read(rest)?;
+            let (g, n) = codec::read(rest)?;
             (Body::Goodbye(g), n)
         }
         Kind::Subscribe => padded(rest, kind, Body::Subscribe)?,
-        Kind::Challenge => read(rest).map(|(b, n)| (Body::Challenge(b), n))?,
+        Kind::Challenge => codec::read(rest).map(|(b, n)| (Body::Challenge(b), n))?,
         Kind::Confirm => padded(rest, kind, Body::Confirm)?,
-        Kind::Accept => read(rest).map(|(b, n)| (Body::Accept(b), n))?,
-        Kind::Refuse => read(rest).map(|(b, n)| (Body::Refuse(b), n))?,
-        Kind::Unsubscribe => read(rest).map(|(b, n)| (Body::Unsubscribe(b), n))?,
+        Kind::Accept => codec::read(rest).map(|(b, n)| (Body::Accept(b), n))?,
+        Kind::Refuse => codec::read(rest).map(|(b, n)| (Body::Refuse(b), n))?,
+        Kind::Unsubscribe => codec::read(rest).map(|(b, n)| (Body::Unsubscribe(b), n))?,
         Kind::Ping => padded(rest, kind, Body::Ping)?,
-        Kind::Pong => read(rest).map(|(b, n)| (Body::Pong(b), n))?,
+        Kind::Pong => codec::read(rest).map(|(b, n)| (Body::Pong(b), n))?,
     };
     if used != rest.len() {
         return Err(DecodeError::TrailingBytes(rest.len() - used));
@@ -766,10 +724,6 @@ fn entities_ok(entities: &[Entity]) -> bool {
     entities.iter().all(|e| ok(e.x) && ok(e.y) && ok(e.z))
 }
 
-fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), DecodeError> {
-    bincode::serde::decode_from_slice(bytes, CONFIG).map_err(|_| DecodeError::Truncated)
-}
-
 /// Reads a padded request's fields, then its zero padding: the body must
 /// reach the kind's full length, padding included (else `Truncated`: a
 /// request must be as long as the replies it can draw), and the padding
@@ -779,7 +733,7 @@ fn padded<T: serde::de::DeserializeOwned>(
     kind: Kind,
     body: fn(T) -> Body,
 ) -> Result<(Body, usize), DecodeError> {
-    let (fields, n) = read(rest)?;
+    let (fields, n) = codec::read(rest)?;
     let end = kind.fixed_len().expect("padded kinds have a fixed length") - HEADER_LEN;
     let padding = rest.get(n..end).ok_or(DecodeError::Truncated)?;
     if padding.iter().any(|&b| b != 0) {
@@ -800,15 +754,13 @@ mod reference {
     pub fn entities(bytes: &[u8]) -> Option<(Vec<Entity>, usize)> {
         let mut out = Vec::new();
         let fits = bytes.len().saturating_sub(U64) / ENTITY_LEN;
-        let (_, n) = bincode::serde::seed_decode_from_slice(
+        let (_, n) = codec::read_seed(
             EntitiesInto {
                 out: &mut out,
                 fits,
             },
             bytes,
-            CONFIG,
-        )
-        .ok()?;
+        )?;
         Some((out, n))
     }
 
@@ -896,22 +848,6 @@ mod tests {
         };
         assert_eq!(encode(&g, &[], &mut buf).unwrap(), GOODBYE_LEN);
         assert_eq!(HEADER_LEN, 20);
-    }
-
-    #[test]
-    fn field_positions_are_where_bincode_writes_the_header() {
-        let p = Packet {
-            session: 0x1122_3344_5566_7788,
-            seq: 0x99aa_bbcc,
-            body: Body::Goodbye(Goodbye::default()),
-        };
-        let d = encode_to_vec(&p, &[]).unwrap();
-        assert_eq!(d[field::MAGIC], MAGIC);
-        assert_eq!(d[field::VERSION], VERSION);
-        assert_eq!(d[field::KIND], Kind::Goodbye as u8);
-        assert_eq!(d[field::FLAGS], [0, 0]);
-        assert_eq!(d[field::SESSION], p.session.to_le_bytes());
-        assert_eq!(d[field::SEQ], p.seq.to_le_bytes());
     }
 
     #[test]
