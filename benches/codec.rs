@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use tickcast::core::ingest::Ingest;
 use tickcast::core::tracker::Tracker;
-use tickcast::core::world::World;
+use tickcast::core::world::WorldWriter;
 use tickcast::wire::auth::{self, Key};
 use tickcast::wire::{self, Body, Entity, Packet, SnapshotHead};
 
@@ -57,7 +57,7 @@ fn codec(c: &mut Criterion) {
     g.bench_function("decode", |b| {
         b.iter(|| wire::decode(black_box(&datagram), &mut scratch).unwrap())
     });
-    let world = World::new(1 << 16);
+    let mut world = WorldWriter::new(1 << 16);
     let mut tick = 0u64;
     g.bench_function("decode_and_apply", |b| {
         b.iter(|| {
@@ -74,8 +74,7 @@ fn codec(c: &mut Criterion) {
     let mut g = c.benchmark_group("per_datagram");
     g.throughput(Throughput::Elements(1));
     g.bench_function("ingest", |b| {
-        let mut ingest = Ingest::new();
-        let world = World::new(1 << 16);
+        let mut ingest = Ingest::new(WorldWriter::new(1 << 16));
         let mut seq = 0u32;
         b.iter_batched_ref(
             || {
@@ -88,7 +87,7 @@ fn codec(c: &mut Criterion) {
                 let n = wire::encode(&p, &entities, &mut buf).unwrap();
                 buf[..n].to_vec()
             },
-            |d| ingest.handle(d, 10, &world),
+            |d| ingest.handle(d, 10),
             BatchSize::SmallInput,
         )
     });

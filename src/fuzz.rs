@@ -22,7 +22,9 @@
 //!   encoding is canonical, so no two byte strings mean the same packet.
 //! * [`Ingest::handle`] returns, reports `Malformed(e)` exactly when the
 //!   decoder rejected the input with `e`, and a rejected input leaves the
-//!   world as it was.
+//!   world as it was. A datagram of a subscription kind is handed back as
+//!   exactly the packet the decoder made of it (the caller decodes nothing
+//!   again).
 //! * The world holds no garbage: every entity a reader can see has an id
 //!   below the capacity and finite coordinates within [`wire::MAX_COORD`]
 //!   (checked for the entities each input touched, and over the whole world
@@ -44,7 +46,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::core::ingest::{Ingest, Outcome};
-use crate::core::world::World;
+use crate::core::world::{World, WorldWriter};
 use crate::wire::{self, Body, DecodeError, Entity, Packet, SnapshotHead};
 
 /// Entity capacity of the harness's world: small, so mutated ids land on
@@ -518,7 +520,8 @@ pub enum Failure {
     IngestPanic,
     /// A decoded packet did not re-encode to the same bytes.
     ReencodeMismatch,
-    /// The ingest's outcome disagreed with the decoder (malformed or not).
+    /// The ingest's outcome disagreed with the decoder (malformed or not),
+    /// or it handed back a subscription packet other than the decoded one.
     MalformedMismatch,
     /// The world held an entity it must not, or changed on a rejected input.
     Garbage,
@@ -662,7 +665,9 @@ impl fmt::Display for FuzzReport {
 
 /// Runs inputs through the decoder and one ingest + world, checking each.
 pub struct Harness {
+    /// Writes the world (it holds the one writer).
     ingest: Ingest,
+    /// Reads it, as any reader would.
     world: World,
     entities: Vec<Entity>,
     buf: Vec<u8>,
@@ -692,9 +697,10 @@ impl Harness {
         for k in known_kinds() {
             report.kinds.insert(k, KindReach::default());
         }
+        let ingest = Ingest::new(WorldWriter::new(CAPACITY));
         Harness {
-            ingest: Ingest::new(),
-            world: World::new(CAPACITY),
+            world: ingest.world().clone(),
+            ingest,
             entities: Vec::new(),
             buf: vec![0; wire::MAX_DATAGRAM],
             rejections: Vec::new(),
@@ -725,17 +731,17 @@ impl Harness {
         }
         let before = (self.world.len(), self.world.count());
         let arrival = T0 + i * 1_000;
-        let (ingest, world) = (&mut self.ingest, &self.world);
-        let outcome =
-            match panic::catch_unwind(AssertUnwindSafe(|| ingest.handle(input, arrival, world))) {
-                Ok(o) => o,
-                Err(payload) => {
-                    self.report.panics += 1;
-                    self.report.ingest_panics += 1;
-                    self.find(Failure::IngestPanic, panic_message(&*payload), input);
-                    return;
-                }
-            };
+        let ingest = &mut self.ingest;
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| ingest.handle(input, arrival)))
+        {
+            Ok(o) => o,
+            Err(payload) => {
+                self.report.panics += 1;
+                self.report.ingest_panics += 1;
+                self.find(Failure::IngestPanic, panic_message(&*payload), input);
+                return;
+            }
+        };
         match (decoded, outcome) {
             (Err(e), Outcome::Malformed(m)) if e == m => {
                 if (self.world.len(), self.world.count()) != before {
@@ -746,6 +752,11 @@ impl Harness {
                         input,
                     );
                 }
+            }
+            (Ok(p), Outcome::Subscription(q)) if p != q => {
+                self.report.malformed_mismatch += 1;
+                let msg = format!("decoder said {p:?}, ingest handed back {q:?}");
+                self.find(Failure::MalformedMismatch, msg, input);
             }
             (Ok(_), o) if !matches!(o, Outcome::Malformed(_)) => {
                 self.check_touched(matches!(o, Outcome::Applied { .. }), input)

@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 
 use tickcast::core::ingest::{Ingest, Outcome};
 use tickcast::core::tracker::PAST_SESSIONS;
-use tickcast::core::world::{World, PAGE};
+use tickcast::core::world::{WorldWriter, PAGE};
 use tickcast::fuzz::Mutator;
 use tickcast::runtime::receiver::{Receiver, ReceiverConfig};
 use tickcast::wire::{self, Body, Entity, Packet, SenderReport, SnapshotHead};
@@ -71,14 +71,14 @@ fn entity_ids_across_the_u32_space_allocate_at_most_the_capacity() {
     const DATAGRAMS: u64 = 1_000_000;
     const PER_DATAGRAM: usize = 4;
     let page_bytes = {
-        let w = World::new(1);
+        let mut w = WorldWriter::new(1);
         w.apply(1, 1, &[entity(0)]);
-        w.allocated_bytes()
+        w.world().allocated_bytes()
     };
     let max_bytes = (CAPACITY as usize).div_ceil(PAGE) * page_bytes;
 
-    let world = World::new(CAPACITY);
-    let mut ingest = Ingest::new();
+    let mut ingest = Ingest::new(WorldWriter::new(CAPACITY));
+    let world = ingest.world().clone();
     let mut rng = StdRng::seed_from_u64(0xb0b);
     let mut beyond = 0u64;
     let mut ids = [entity(0); PER_DATAGRAM];
@@ -92,7 +92,7 @@ fn entity_ids_across_the_u32_space_allocate_at_most_the_capacity() {
             beyond += u64::from(e.id >= CAPACITY);
         }
         let d = snapshot(7, i as u32, i + 1, &ids);
-        let outcome = ingest.handle(&d, T0 + i, &world);
+        let outcome = ingest.handle(&d, T0 + i);
         assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
         if i % 10_000 == 0 {
             assert!(world.allocated_bytes() <= max_bytes);
@@ -133,8 +133,7 @@ fn sessions_are_remembered_up_to_past_sessions_and_memory_stays_flat() {
     let _turn = one_at_a_time();
     const SESSIONS: usize = 100_000;
     const WARM_UP: usize = 1_000;
-    let world = World::new(1024);
-    let mut ingest = Ingest::new();
+    let mut ingest = Ingest::new(WorldWriter::new(1024));
     let mut rng = StdRng::seed_from_u64(0x5e55);
     let mut ids = std::collections::HashSet::with_capacity(SESSIONS);
     let mut order = Vec::with_capacity(SESSIONS);
@@ -153,7 +152,7 @@ fn sessions_are_remembered_up_to_past_sessions_and_memory_stays_flat() {
             rng.random_range(0..1 << 40),
             &[entity(3)],
         );
-        let outcome = ingest.handle(&d, T0 + i as u64, &world);
+        let outcome = ingest.handle(&d, T0 + i as u64);
         assert_eq!(outcome, Outcome::Applied { applied: 1 });
         if i + 1 == WARM_UP {
             start_kib = vm_rss_kib().unwrap_or(0);
@@ -183,16 +182,10 @@ fn sessions_are_remembered_up_to_past_sessions_and_memory_stays_flat() {
         .unwrap()
     };
     let t = T0 + SESSIONS as u64;
-    assert_eq!(
-        ingest.handle(&report(remembered), t, &world),
-        Outcome::Stale
-    );
+    assert_eq!(ingest.handle(&report(remembered), t), Outcome::Stale);
     // One more session back is forgotten: it is taken for a new session.
     let forgotten = order[last - PAST_SESSIONS - 1];
-    assert_eq!(
-        ingest.handle(&report(forgotten), t, &world),
-        Outcome::Control
-    );
+    assert_eq!(ingest.handle(&report(forgotten), t), Outcome::Control);
     let g = ingest.figures();
     assert_eq!((g.restarts, g.stale), (f.restarts + 1, f.stale + 1));
 

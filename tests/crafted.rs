@@ -42,7 +42,7 @@ fn scripted_stream_gives_exact_figures_through_a_real_socket() {
 #[test]
 fn world_is_readable_from_another_thread_while_receiving() {
     let r = start();
-    let world = std::sync::Arc::clone(r.world());
+    let world = r.world().clone();
     send_all(r.local_addr(), &[snap(7, 0, 41), snap(7, 1, 42)]);
     assert!(wait_until(Duration::from_secs(5), || world.count() == Some(42)));
     let reader = std::thread::spawn(move || world.get(1).unwrap());

@@ -1157,7 +1157,7 @@ pub fn serial_distance(a: u32, b: u32) -> i64 {
 mod tests {
     use super::*;
     use crate::core::ingest::Ingest;
-    use crate::core::world::World;
+    use crate::core::world::WorldWriter;
     use crate::wire::{Goodbye, Packet, Ping, Pong, SenderReport, SnapshotHead};
 
     const MS: u64 = 1_000_000;
@@ -1243,10 +1243,9 @@ mod tests {
 
     /// What a real receiver pipeline reports for `released`.
     fn receiver_figures(released: &[Vec<u8>]) -> ExpectedFigures {
-        let w = World::new(1024);
-        let mut ing = Ingest::new();
+        let mut ing = Ingest::new(WorldWriter::new(1024));
         for d in released {
-            ing.handle(d, 10, &w);
+            ing.handle(d, 10);
         }
         let f = ing.figures();
         ExpectedFigures {

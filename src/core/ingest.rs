@@ -3,12 +3,18 @@
 //! its arrival time; nothing here reads a clock or touches a socket, so every
 //! crafted stream is a plain unit test.
 //!
+//! An [`Ingest`] owns its world's one [`WorldWriter`]: whoever holds the
+//! ingest is the world's single writer, and everyone else reads through the
+//! [`World`] handles [`Ingest::world`] gives out.
+//!
 //! Only the stream kinds (snapshot, sender report, goodbye) are tracked. A
 //! datagram of a subscription kind (16..=23) is valid but not part of the
 //! stream: it is counted in `datagrams`, `bytes` and `control_datagrams`, never
-//! in `malformed` or the sequence figures, and handed back as
-//! [`Outcome::Subscription`] for the caller to route to its subscription
-//! client ([`crate::core::subscriber`]).
+//! in `malformed` or the sequence figures, and handed back decoded, as
+//! [`Outcome::Subscription`], for the caller to route to its subscription
+//! client ([`crate::core::subscriber::Subscriber::handle`]). Each datagram is
+//! opened (with a key) and decoded here once; nothing downstream sees its
+//! bytes again.
 //!
 //! With a key ([`Ingest::with_key`]) every datagram must pass
 //! [`auth::open`] first (else `auth_failed`, nothing else counted but
@@ -22,9 +28,9 @@ use crate::core::figures::Figures;
 use crate::core::histogram::LATENCY_MAX_NS;
 use crate::core::replay::{Replay, ReplayWindow};
 use crate::core::tracker::{Tracker, Verdict};
-use crate::core::world::World;
+use crate::core::world::{World, WorldWriter};
 use crate::wire::auth::{self, AuthError, Key};
-use crate::wire::{self, Body, DecodeError, Entity, Kind, SnapshotHead};
+use crate::wire::{self, Body, DecodeError, Entity, Packet, SnapshotHead};
 
 /// What became of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,14 +54,18 @@ pub enum Outcome {
     },
     /// A sender report or goodbye that was taken into account.
     Control,
-    /// A valid datagram of a subscription kind: not part of the stream, not
-    /// tracked; the caller routes it to its subscription client.
-    Subscription(Kind),
+    /// A valid datagram of a subscription kind, decoded (and, with a key,
+    /// opened: its tag checked): not part of the stream, not tracked; the
+    /// caller routes the packet to its subscription client.
+    Subscription(Packet),
 }
 
-/// Decodes, tracks, applies and measures datagrams for one receiver.
+/// Decodes, tracks, applies and measures datagrams for one receiver, and
+/// writes its world.
 #[derive(Debug)]
 pub struct Ingest {
+    /// The world's one writer.
+    world: WorldWriter,
     tracker: Tracker,
     figures: Figures,
     entities: Vec<Entity>,
@@ -69,22 +79,18 @@ pub struct Ingest {
     auth: Option<(Key, ReplayWindow)>,
 }
 
-impl Default for Ingest {
-    fn default() -> Self {
-        Ingest::new()
-    }
-}
-
 impl Ingest {
-    /// An ingest that has seen nothing.
-    pub fn new() -> Ingest {
-        Ingest::with_key(None)
+    /// An ingest that has seen nothing, writing `world`.
+    pub fn new(world: WorldWriter) -> Ingest {
+        Ingest::with_key(world, None)
     }
 
-    /// An ingest that has seen nothing and, with `Some(key)`, takes only
-    /// datagrams sealed with that key (see the module docs).
-    pub fn with_key(key: Option<Key>) -> Ingest {
+    /// An ingest that has seen nothing, writing `world`, and, with
+    /// `Some(key)`, taking only datagrams sealed with that key (see the
+    /// module docs).
+    pub fn with_key(world: WorldWriter, key: Option<Key>) -> Ingest {
         Ingest {
+            world,
             auth: key.map(|k| (k, ReplayWindow::new())),
             tracker: Tracker::new(),
             figures: Figures::default(),
@@ -95,9 +101,14 @@ impl Ingest {
         }
     }
 
+    /// A read handle on the world this ingest writes; clone it for readers.
+    pub fn world(&self) -> &World {
+        self.world.world()
+    }
+
     /// Handles one datagram that arrived at `arrival_ns` (nanoseconds since
-    /// the Unix epoch), applying it to `world` if it is fresh.
-    pub fn handle(&mut self, datagram: &[u8], arrival_ns: u64, world: &World) -> Outcome {
+    /// the Unix epoch), applying it to the world if it is fresh.
+    pub fn handle(&mut self, datagram: &[u8], arrival_ns: u64) -> Outcome {
         let f = &mut self.figures;
         f.datagrams += 1;
         f.bytes += datagram.len() as u64;
@@ -121,10 +132,9 @@ impl Ingest {
                 return Outcome::Malformed(e);
             }
         };
-        let kind = packet.body.kind();
-        if !kind.is_sequenced() {
+        if !packet.body.kind().is_sequenced() {
             f.control_datagrams += 1;
-            return Outcome::Subscription(kind);
+            return Outcome::Subscription(packet);
         }
         if let Some((_, window)) = &mut self.auth {
             let sent_ns = match &packet.body {
@@ -174,7 +184,7 @@ impl Ingest {
                     });
                     hist.saturating_record(ns.min(LATENCY_MAX_NS));
                 }
-                let out = world.apply(self.epoch, head.tick, &self.entities);
+                let out = self.world.apply(self.epoch, head.tick, &self.entities);
                 f.entities_applied += out.applied as u64;
                 f.entities_stale += out.stale as u64;
                 f.entities_rejected += out.rejected as u64;
@@ -204,7 +214,7 @@ impl Ingest {
                 Outcome::Control
             }
             // Returned above, before tracking.
-            _ => Outcome::Subscription(kind),
+            _ => Outcome::Subscription(packet),
         }
     }
 
@@ -273,12 +283,12 @@ mod tests {
 
     #[test]
     fn crafted_stream_gives_exact_counts() {
-        let w = World::new(1024);
-        let mut ing = Ingest::new();
+        let mut ing = Ingest::new(WorldWriter::new(1024));
+        let w = ing.world().clone();
         let s = 0xfeed;
         let base = u32::MAX - 2; // wraps after three packets
         let seq = |i: u32| base.wrapping_add(i);
-        let mut feed = |d: &[u8]| ing.handle(d, T0 + 50_000, &w);
+        let mut feed = |d: &[u8]| ing.handle(d, T0 + 50_000);
         // Ticks 1..=6, one part each, entities 0 and 1; seq i carries tick i+1.
         assert_eq!(
             feed(&part(s, seq(0), 1, &[0, 1], T0)),
@@ -318,12 +328,12 @@ mod tests {
     #[test]
     fn late_part_of_an_older_tick_applies_its_own_entities() {
         // Tick 10 in two parts (entities 0..2 and 2..4); part B arrives after tick 11's part A.
-        let w = World::new(64);
-        let mut ing = Ingest::new();
-        ing.handle(&part(1, 0, 10, &[0, 1], T0), T0, &w);
-        ing.handle(&part(1, 2, 11, &[0, 1], T0), T0, &w);
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        let w = ing.world().clone();
+        ing.handle(&part(1, 0, 10, &[0, 1], T0), T0);
+        ing.handle(&part(1, 2, 11, &[0, 1], T0), T0);
         assert_eq!(
-            ing.handle(&part(1, 1, 10, &[2, 3], T0), T0, &w),
+            ing.handle(&part(1, 1, 10, &[2, 3], T0), T0),
             Outcome::Applied { applied: 2 }
         );
         let f = ing.figures();
@@ -334,16 +344,16 @@ mod tests {
 
     #[test]
     fn restart_resyncs_at_once_and_old_session_is_stale() {
-        let w = World::new(64);
-        let mut ing = Ingest::new();
-        ing.handle(&part(1, 100, 5_000, &[0], T0), T0, &w);
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        let w = ing.world().clone();
+        ing.handle(&part(1, 100, 5_000, &[0], T0), T0);
         // New broadcaster: ticks start again from 0 and still apply at once.
         assert_eq!(
-            ing.handle(&part(2, 7, 0, &[0], T0), T0, &w),
+            ing.handle(&part(2, 7, 0, &[0], T0), T0),
             Outcome::Applied { applied: 1 }
         );
         assert_eq!(
-            ing.handle(&part(1, 101, 5_001, &[0], T0), T0, &w),
+            ing.handle(&part(1, 101, 5_001, &[0], T0), T0),
             Outcome::Stale
         );
         let f = ing.figures();
@@ -357,16 +367,15 @@ mod tests {
 
     #[test]
     fn goodbye_counts_tail_loss_and_report_is_recorded() {
-        let w = World::new(64);
-        let mut ing = Ingest::new();
-        ing.handle(&part(3, 0, 1, &[0], T0), T0, &w);
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        ing.handle(&part(3, 0, 1, &[0], T0), T0);
         let report = SenderReport {
             sent_ns: T0,
             packets_sent: 2,
             ticks_sent: 1,
             ticks_skipped: 4,
         };
-        ing.handle(&control(3, 1, Body::SenderReport(report)), T0, &w);
+        ing.handle(&control(3, 1, Body::SenderReport(report)), T0);
         // seq 2, 3 (data) and goodbye copies 4, 5 lost; copy 6 arrives.
         let bye = Goodbye {
             sent_ns: T0,
@@ -374,7 +383,7 @@ mod tests {
             packets_sent: 7,
         };
         assert_eq!(
-            ing.handle(&control(3, 6, Body::Goodbye(bye)), T0, &w),
+            ing.handle(&control(3, 6, Body::Goodbye(bye)), T0),
             Outcome::Control
         );
         let f = ing.figures();
@@ -384,12 +393,11 @@ mod tests {
 
     #[test]
     fn latency_and_jitter_follow_their_definitions() {
-        let w = World::new(64);
-        let mut ing = Ingest::new();
+        let mut ing = Ingest::new(WorldWriter::new(64));
         // Transit times 10 µs, 30 µs, 10 µs: D = 20 µs twice.
         for (i, transit) in [10_000u64, 30_000, 10_000].into_iter().enumerate() {
             let sent = T0 + i as u64 * 16_666_667;
-            ing.handle(&part(1, i as u32, i as u64, &[0], sent), sent + transit, &w);
+            ing.handle(&part(1, i as u32, i as u64, &[0], sent), sent + transit);
         }
         let f = ing.figures();
         let j1 = 20_000.0 / 16.0;
@@ -402,16 +410,15 @@ mod tests {
             .latency_scheduled
             .equivalent(f.latency_scheduled.max(), 31_000));
         // A clock behind the sender gives negative samples, counted and clamped.
-        ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000, &w);
+        ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000);
         assert_eq!(ing.figures().latency_negative, 2);
     }
 
     #[test]
     fn subscription_kinds_are_handed_back_untracked() {
         use crate::wire::{Accept, Ping, Subscribe};
-        let w = World::new(64);
-        let mut ing = Ingest::new();
-        ing.handle(&part(1, 10, 1, &[0], T0), T0, &w);
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        ing.handle(&part(1, 10, 1, &[0], T0), T0);
         // seq 0 (or anything) in a subscription kind never enters the sequence.
         for body in [
             Body::Subscribe(Subscribe { nonce: 1 }),
@@ -425,9 +432,15 @@ mod tests {
             }),
         ] {
             let d = control(99, 0, body);
-            assert_eq!(ing.handle(&d, T0, &w), Outcome::Subscription(body.kind()));
+            // Handed back decoded: the caller never decodes it again.
+            let packet = Packet {
+                session: 99,
+                seq: 0,
+                body,
+            };
+            assert_eq!(ing.handle(&d, T0), Outcome::Subscription(packet));
         }
-        ing.handle(&part(1, 11, 2, &[0], T0), T0, &w);
+        ing.handle(&part(1, 11, 2, &[0], T0), T0);
         let f = ing.figures();
         assert_eq!((f.expected, f.received, f.lost), (2, 2, 0));
         assert_eq!((f.malformed, f.restarts, f.stale), (0, 0, 0));
@@ -443,19 +456,19 @@ mod tests {
             auth::seal(k, &mut d);
             d
         };
-        let w = World::new(64);
-        let mut ing = Ingest::with_key(Some(key.clone()));
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        let w = ing.world().clone();
         let good = sealed(&key, part(1, 0, 1, &[0], T0));
-        assert_eq!(ing.handle(&good, T0, &w), Outcome::Applied { applied: 1 });
+        assert_eq!(ing.handle(&good, T0), Outcome::Applied { applied: 1 });
         // Replayed: the same sealed bytes again.
-        assert_eq!(ing.handle(&good, T0, &w), Outcome::Replayed(Replay::Seen));
+        assert_eq!(ing.handle(&good, T0), Outcome::Replayed(Replay::Seen));
         // Forged (another key), tampered (one bit), unsealed: auth_failed.
         let forged = sealed(&other, part(1, 1, 2, &[0], T0 + 1));
         let mut tampered = sealed(&key, part(1, 1, 2, &[0], T0 + 1));
         tampered[30] ^= 1;
         let plain = part(1, 1, 2, &[0], T0 + 1);
         for d in [&forged, &tampered, &plain] {
-            assert!(matches!(ing.handle(d, T0, &w), Outcome::AuthFailed(_)));
+            assert!(matches!(ing.handle(d, T0), Outcome::AuthFailed(_)));
         }
         let f = ing.figures();
         assert_eq!((f.auth_failed, f.replayed, f.malformed), (3, 1, 0));
@@ -463,9 +476,9 @@ mod tests {
         assert_eq!((w.count(), w.get(0).unwrap().tick), (Some(1), 1));
 
         // Keyless: a sealed datagram is malformed and auth_unexpected.
-        let mut keyless = Ingest::new();
+        let mut keyless = Ingest::new(WorldWriter::new(64));
         assert_eq!(
-            keyless.handle(&good, T0, &w),
+            keyless.handle(&good, T0),
             Outcome::Malformed(DecodeError::Sealed)
         );
         let f = keyless.figures();
@@ -473,10 +486,38 @@ mod tests {
     }
 
     #[test]
+    fn with_a_key_a_sealed_subscription_datagram_is_handed_back_opened() {
+        use crate::wire::Pong;
+        let key = Key::from_bytes([9; 32]);
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        let packet = Packet {
+            session: 5,
+            seq: 0,
+            body: Body::Pong(Pong {
+                nonce: 1,
+                ping_sent_ns: T0,
+                bc_recv_ns: T0 + 1,
+            }),
+        };
+        let mut sealed = wire::encode_to_vec(&packet, &[]).unwrap();
+        auth::seal(&key, &mut sealed);
+        assert_eq!(ing.handle(&sealed, T0), Outcome::Subscription(packet));
+        // A forged one stops at the tag: nothing to hand on.
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert_eq!(
+            ing.handle(&sealed, T0),
+            Outcome::AuthFailed(AuthError::BadTag)
+        );
+        let f = ing.figures();
+        assert_eq!((f.control_datagrams, f.auth_failed, f.datagrams), (1, 1, 2));
+        assert_eq!((f.malformed, f.expected), (0, 0));
+    }
+
+    #[test]
     fn ids_beyond_capacity_are_counted_not_applied() {
-        let w = World::new(16);
-        let mut ing = Ingest::new();
-        ing.handle(&part(1, 0, 1, &[3, 16, u32::MAX], T0), T0, &w);
+        let mut ing = Ingest::new(WorldWriter::new(16));
+        ing.handle(&part(1, 0, 1, &[3, 16, u32::MAX], T0), T0);
         let f = ing.figures();
         assert_eq!((f.entities_applied, f.entities_rejected), (1, 2));
     }

@@ -3,8 +3,9 @@
 //! heartbeats, measures the round-trip time with pings, follows a restarted
 //! broadcaster, and unsubscribes at a clean exit.
 //!
-//! In the style of quinn-proto: the caller feeds it datagrams from the
-//! broadcaster ([`Subscriber::handle`]), asks it what to send
+//! In the style of quinn-proto: the caller feeds it the packets that came
+//! from the broadcaster, already decoded (and, with a key, opened) by
+//! [`crate::core::ingest`] ([`Subscriber::handle`]), asks it what to send
 //! ([`Subscriber::poll_transmit`], until `None`) and when to ask again
 //! ([`Subscriber::poll_timeout`]). It never reads a clock or touches a
 //! socket; every time is the caller's `now_ns`, which must not go backwards
@@ -39,7 +40,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::core::histogram::{self, LATENCY_MAX_NS};
 use crate::core::subscription::Transmit;
-use crate::wire::{self, Body, Confirm, Cookie, Packet, Ping, Subscribe, Unsubscribe, REFUSE_FULL};
+use crate::wire::{Body, Confirm, Cookie, Packet, Ping, Subscribe, Unsubscribe, REFUSE_FULL};
 
 /// First retry delay of an unanswered subscribe, doubled up to [`RETRY_MAX`].
 pub const RETRY_INITIAL: Duration = Duration::from_millis(250);
@@ -131,8 +132,9 @@ pub struct SubscriberCounts {
     /// Times it dropped its cookie after [`MAX_UNANSWERED`] unanswered
     /// confirms and started over (a restarted or vanished broadcaster).
     pub restarts: u64,
-    /// Subscription datagrams ignored: from another address, with a nonce
-    /// not awaited, undecodable, or of a kind a receiver does not take.
+    /// Subscription packets ignored: from another address, with a nonce
+    /// not awaited, or of a kind a receiver does not take. (Datagrams that
+    /// do not decode never get here: the ingest counts them as `malformed`.)
     pub ignored: u64,
     /// Unsubscribes sent.
     pub unsubscribes_sent: u64,
@@ -231,15 +233,13 @@ impl Subscriber {
         self.lease
     }
 
-    /// Handles a subscription datagram that arrived at `now_ns` from `from`.
-    pub fn handle(&mut self, now_ns: u64, from: SocketAddr, datagram: &[u8]) {
-        let packet = match wire::decode(datagram, &mut Vec::new()) {
-            Ok(p) if self.active && from == self.config.server => p,
-            _ => {
-                self.counts.ignored += 1;
-                return;
-            }
-        };
+    /// Handles a subscription packet that arrived at `now_ns` from `from`,
+    /// as the ingest decoded it ([`crate::core::ingest::Outcome::Subscription`]).
+    pub fn handle(&mut self, now_ns: u64, from: SocketAddr, packet: &Packet) {
+        if !self.active || from != self.config.server {
+            self.counts.ignored += 1;
+            return;
+        }
         let awaited = |nonce| self.awaiting == Some(nonce);
         match packet.body {
             Body::Challenge(c) if awaited(c.nonce) => {
@@ -393,7 +393,7 @@ impl Subscriber {
 mod tests {
     use super::*;
     use crate::core::subscription::{SubscriptionConfig, Subscriptions};
-    use crate::wire::Kind;
+    use crate::wire::{self, Kind, Pong};
 
     const T0: u64 = 1_700_000_000_000_000_000;
     const MS: u64 = 1_000_000;
@@ -405,6 +405,11 @@ mod tests {
 
     fn client_addr() -> SocketAddr {
         "10.0.0.2:40000".parse().unwrap()
+    }
+
+    /// A reply as the receiver's ingest hands it on: decoded once.
+    fn decoded(t: &Transmit) -> Packet {
+        wire::decode(t.bytes(), &mut Vec::new()).expect("replies decode")
     }
 
     fn table(
@@ -461,7 +466,7 @@ mod tests {
                     if let Some(r) = self.server.handle(at_server, client_addr(), t.bytes()) {
                         assert!(r.bytes().len() <= t.bytes().len());
                         self.now = at_server + ONE_WAY;
-                        self.sub.handle(self.now, server_addr(), r.bytes());
+                        self.sub.handle(self.now, server_addr(), &decoded(&r));
                     }
                 }
                 let next = self.sub.poll_timeout().unwrap_or(u64::MAX);
@@ -589,21 +594,37 @@ mod tests {
         let challenge = server.handle(T0, client_addr(), subscribe.bytes()).unwrap();
         // From another address: ignored.
         let elsewhere: SocketAddr = "10.0.0.66:47474".parse().unwrap();
-        sub.handle(T0, elsewhere, challenge.bytes());
+        sub.handle(T0, elsewhere, &decoded(&challenge));
         assert_eq!(sub.poll_transmit(T0), None);
         // A second subscribe's challenge answers only the second nonce.
         let again = sub.poll_transmit(T0 + 250 * MS).unwrap();
-        sub.handle(T0 + 250 * MS, server_addr(), challenge.bytes());
+        sub.handle(T0 + 250 * MS, server_addr(), &decoded(&challenge));
         assert_eq!(sub.counts().challenges, 0, "stale nonce");
         let challenge = server.handle(T0, client_addr(), again.bytes()).unwrap();
-        sub.handle(T0 + 251 * MS, server_addr(), challenge.bytes());
+        sub.handle(T0 + 251 * MS, server_addr(), &decoded(&challenge));
         assert_eq!(
             sub.poll_transmit(T0 + 251 * MS).map(|t| t.kind()),
             Some(Kind::Confirm)
         );
-        // Garbage and a stray pong are ignored too.
-        sub.handle(T0, server_addr(), b"garbage");
-        assert_eq!(sub.counts().ignored, 3);
+        // A stray pong and a kind a receiver does not take are ignored too.
+        // (Garbage never gets here: the ingest rejects it as malformed.)
+        let stray = |body| Packet {
+            session: 0x5e55,
+            seq: 0,
+            body,
+        };
+        let pong = Pong {
+            nonce: 1,
+            ping_sent_ns: T0,
+            bc_recv_ns: T0,
+        };
+        sub.handle(T0, server_addr(), &stray(Body::Pong(pong)));
+        sub.handle(
+            T0,
+            server_addr(),
+            &stray(Body::Subscribe(Subscribe { nonce: 2 })),
+        );
+        assert_eq!(sub.counts().ignored, 4);
         assert_eq!(sub.rtt().len(), 0);
     }
 

@@ -1,6 +1,48 @@
 //! The receiver's world state: the latest applied position of every entity,
 //! written by the one receiver thread and read by any number of other threads.
 //!
+//! # One writer, by type
+//!
+//! The sequence locks below are correct only with a single writer: two threads
+//! applying at once could both make a page's version odd and even again
+//! around each other's stores, and a reader would take a torn entity for a
+//! whole one. So the right to write is a value, not a convention:
+//!
+//! * [`WorldWriter`] is the only way to make a world and the only type with
+//!   [`WorldWriter::apply`], which takes `&mut self`. It is not `Clone`, so
+//!   each world has exactly one, and the borrow checker lets one caller at a
+//!   time use it. The receiver thread's [`crate::core::ingest::Ingest`] owns
+//!   it.
+//! * [`World`] is a read handle: cheap to clone (an `Arc` of the shared
+//!   table), `Send` and `Sync`, with [`World::get`], [`World::read_all`],
+//!   [`World::len`], [`World::count`] and the like, and no way to write.
+//!   [`WorldWriter::world`] gives one; clone it for every reading thread.
+//!
+//! ```
+//! use tickcast::core::world::WorldWriter;
+//! use tickcast::wire::Entity;
+//!
+//! let mut writer = WorldWriter::new(1024);
+//! let reader = writer.world().clone();
+//! writer.apply(1, 7, &[Entity { id: 3, x: 1.0, y: 2.0, z: 3.0 }]);
+//! assert_eq!(reader.get(3).map(|e| e.tick), Some(7));
+//! ```
+//!
+//! A reader cannot write, and the writer cannot be copied:
+//!
+//! ```compile_fail,E0599
+//! # use tickcast::core::world::WorldWriter;
+//! let writer = WorldWriter::new(1024);
+//! let reader = writer.world().clone();
+//! reader.apply(1, 7, &[]); // no `apply` on a `World`
+//! ```
+//!
+//! ```compile_fail,E0599
+//! # use tickcast::core::world::WorldWriter;
+//! let writer = WorldWriter::new(1024);
+//! let second: WorldWriter = writer.clone(); // `WorldWriter` is not `Clone`
+//! ```
+//!
 //! # Why a sequence lock per page
 //!
 //! Every datagram is applied the moment it arrives, at up to millions of
@@ -28,7 +70,7 @@
 //! bounded by `capacity` whatever arrives.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::wire::Entity;
 
@@ -102,9 +144,8 @@ pub struct ApplyOutcome {
     pub rejected: u32,
 }
 
-/// The shared world. Share it as `Arc<World>`; only one thread may call
-/// [`World::apply`] (the receiver thread), any thread may read.
-pub struct World {
+/// The table the writer and every reader share.
+struct Table {
     pages: Box<[OnceLock<Page>]>,
     capacity: u32,
     count: AtomicU64,
@@ -112,27 +153,30 @@ pub struct World {
     len: AtomicU32,
 }
 
-impl World {
-    /// A world accepting ids `0..capacity`; memory grows a page at a time.
-    pub fn new(capacity: u32) -> World {
-        let pages = (capacity as usize).div_ceil(PAGE);
-        World {
-            pages: (0..pages).map(|_| OnceLock::new()).collect(),
-            capacity,
-            count: AtomicU64::new(0),
-            epoch_of_count: AtomicU32::new(0),
-            len: AtomicU32::new(0),
-        }
-    }
+/// A read handle on a world: clone it for every thread that reads (a clone
+/// is one `Arc` increment). It has no way to write; the one
+/// [`WorldWriter`] does that (see the module docs).
+#[derive(Clone)]
+pub struct World {
+    table: Arc<Table>,
+}
 
+/// The one writer of a world: makes it, applies snapshot parts to it, and
+/// hands out read handles ([`WorldWriter::world`]). Not `Clone`: the
+/// sequence locks rely on there being one writer (see the module docs).
+pub struct WorldWriter {
+    world: World,
+}
+
+impl World {
     /// Ids accepted are `0..capacity()`.
     pub fn capacity(&self) -> u32 {
-        self.capacity
+        self.table.capacity
     }
 
     /// Distinct entities ever applied.
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed) as usize
+        self.table.len.load(Ordering::Relaxed) as usize
     }
 
     /// True before any entity was applied.
@@ -142,21 +186,27 @@ impl World {
 
     /// Bytes of slot memory allocated so far.
     pub fn allocated_bytes(&self) -> usize {
-        let pages = self.pages.iter().filter(|p| p.get().is_some()).count();
+        let pages = self
+            .table
+            .pages
+            .iter()
+            .filter(|p| p.get().is_some())
+            .count();
         pages * (PAGE * std::mem::size_of::<Slot>() + std::mem::size_of::<Page>())
     }
 
     /// The newest tick applied (the Count a game client shows), or `None`
     /// before the first one.
     pub fn count(&self) -> Option<u64> {
-        match self.epoch_of_count.load(Ordering::Acquire) {
+        let t = &self.table;
+        match t.epoch_of_count.load(Ordering::Acquire) {
             0 => None,
-            _ => Some(self.count.load(Ordering::Relaxed)),
+            _ => Some(t.count.load(Ordering::Relaxed)),
         }
     }
 
     fn page(&self, id: u32) -> Option<&Page> {
-        self.pages.get(id as usize / PAGE)?.get()
+        self.table.pages.get(id as usize / PAGE)?.get()
     }
 
     /// The latest state of entity `id`, or `None` if it was never applied.
@@ -187,27 +237,51 @@ impl World {
 
     /// Appends every applied entity, in id order, to `out`.
     pub fn read_all(&self, out: &mut Vec<EntityState>) {
-        for (p, page) in self.pages.iter().enumerate() {
+        for (p, page) in self.table.pages.iter().enumerate() {
             if page.get().is_some() {
                 let base = (p * PAGE) as u32;
                 out.extend((base..base + PAGE as u32).filter_map(|id| self.get(id)));
             }
         }
     }
+}
+
+impl WorldWriter {
+    /// A world accepting ids `0..capacity`, and its writer; memory grows a
+    /// page at a time.
+    pub fn new(capacity: u32) -> WorldWriter {
+        let pages = (capacity as usize).div_ceil(PAGE);
+        let table = Table {
+            pages: (0..pages).map(|_| OnceLock::new()).collect(),
+            capacity,
+            count: AtomicU64::new(0),
+            epoch_of_count: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+        };
+        WorldWriter {
+            world: World {
+                table: Arc::new(table),
+            },
+        }
+    }
+
+    /// A read handle on this writer's world; clone it for other threads.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
 
     /// Applies one snapshot part of `tick` in session `epoch` (the receiver's
     /// count of sessions, starting at 1): each entity is written if the world
     /// holds an older epoch, or the same epoch and an older tick, for it.
-    ///
-    /// Single writer: call from one thread only (the receiver thread).
-    pub fn apply(&self, epoch: u32, tick: u64, entities: &[Entity]) -> ApplyOutcome {
+    pub fn apply(&mut self, epoch: u32, tick: u64, entities: &[Entity]) -> ApplyOutcome {
         debug_assert!(epoch != 0, "epoch 0 marks an empty slot");
+        let t = &*self.world.table;
         let mut out = ApplyOutcome::default();
         // The page being written: its version stays odd for the whole run of
         // this part's entities that fall in it.
         let mut open: Option<(usize, &Page)> = None;
         for e in entities {
-            if e.id >= self.capacity {
+            if e.id >= t.capacity {
                 out.rejected += 1;
                 continue;
             }
@@ -218,14 +292,14 @@ impl World {
                     if let Some((_, page)) = open {
                         page.end_write();
                     }
-                    let page = self.pages[index].get_or_init(Page::new);
+                    let page = t.pages[index].get_or_init(Page::new);
                     page.begin_write();
                     open = Some((index, page));
                     page
                 }
             };
             let slot = &page.slots[e.id as usize % PAGE];
-            // Only this thread writes, so these plain loads see its own last stores.
+            // Only this writer stores, so these plain loads see its own last stores.
             let (old_epoch, old_tick) = (
                 slot.epoch.load(Ordering::Relaxed),
                 slot.tick.load(Ordering::Relaxed),
@@ -240,7 +314,7 @@ impl World {
             slot.y.store(e.y.to_bits(), Ordering::Relaxed);
             slot.z.store(e.z.to_bits(), Ordering::Relaxed);
             if old_epoch == 0 {
-                self.len.fetch_add(1, Ordering::Relaxed);
+                t.len.fetch_add(1, Ordering::Relaxed);
             }
             out.applied += 1;
         }
@@ -253,14 +327,15 @@ impl World {
         out
     }
 
-    fn note_tick(&self, epoch: u32, tick: u64) {
+    fn note_tick(&mut self, epoch: u32, tick: u64) {
+        let t = &*self.world.table;
         let (e, c) = (
-            self.epoch_of_count.load(Ordering::Relaxed),
-            self.count.load(Ordering::Relaxed),
+            t.epoch_of_count.load(Ordering::Relaxed),
+            t.count.load(Ordering::Relaxed),
         );
         if (epoch, tick) > (e, c) {
-            self.count.store(tick, Ordering::Relaxed);
-            self.epoch_of_count.store(epoch, Ordering::Release);
+            t.count.store(tick, Ordering::Relaxed);
+            t.epoch_of_count.store(epoch, Ordering::Release);
         }
     }
 }
@@ -268,17 +343,22 @@ impl World {
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("World")
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .field("len", &self.len())
             .field("count", &self.count())
             .finish()
     }
 }
 
+impl std::fmt::Debug for WorldWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("WorldWriter").field(&self.world).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn e(id: u32, v: f32) -> Entity {
         Entity {
@@ -291,7 +371,7 @@ mod tests {
 
     #[test]
     fn newer_ticks_apply_and_older_ones_are_stale() {
-        let w = World::new(4096);
+        let mut w = WorldWriter::new(4096);
         assert_eq!(w.apply(1, 10, &[e(1, 1.0), e(2, 2.0)]).applied, 2);
         let late = w.apply(1, 9, &[e(1, 9.0), e(3, 3.0)]);
         assert_eq!(
@@ -302,21 +382,22 @@ mod tests {
                 rejected: 0
             }
         );
-        assert_eq!(w.get(1).unwrap().x, 1.0);
-        assert_eq!(w.get(3).unwrap().tick, 9);
+        let r = w.world().clone();
+        assert_eq!(r.get(1).unwrap().x, 1.0);
+        assert_eq!(r.get(3).unwrap().tick, 9);
         // Same tick again is stale too.
         assert_eq!(w.apply(1, 10, &[e(2, 5.0)]).stale, 1);
-        assert_eq!(w.count(), Some(10));
-        assert_eq!(w.len(), 3);
+        assert_eq!(r.count(), Some(10));
+        assert_eq!(r.len(), 3);
     }
 
     #[test]
     fn a_new_epoch_overrides_higher_ticks() {
-        let w = World::new(64);
+        let mut w = WorldWriter::new(64);
         w.apply(1, 1_000, &[e(5, 1.0)]);
         assert_eq!(w.apply(2, 0, &[e(5, 2.0)]).applied, 1);
         assert_eq!(
-            w.get(5).unwrap(),
+            w.world().get(5).unwrap(),
             EntityState {
                 id: 5,
                 tick: 0,
@@ -325,12 +406,12 @@ mod tests {
                 z: 2.0
             }
         );
-        assert_eq!(w.count(), Some(0));
+        assert_eq!(w.world().count(), Some(0));
     }
 
     #[test]
     fn ids_beyond_capacity_are_rejected_and_memory_is_bounded() {
-        let w = World::new(2 * PAGE as u32);
+        let mut w = WorldWriter::new(2 * PAGE as u32);
         let out = w.apply(
             1,
             1,
@@ -344,11 +425,12 @@ mod tests {
                 rejected: 2
             }
         );
+        let r = w.world();
         assert_eq!(
-            w.allocated_bytes(),
+            r.allocated_bytes(),
             PAGE * std::mem::size_of::<Slot>() + std::mem::size_of::<Page>()
         );
-        assert!(w.get(u32::MAX).is_none());
+        assert!(r.get(u32::MAX).is_none());
     }
 
     #[test]
@@ -359,11 +441,11 @@ mod tests {
         // It keeps writing until the reader has read many times while it
         // wrote (bounded in count), so the two really overlap however the
         // threads are scheduled.
-        let w = Arc::new(World::new(PAGE as u32));
+        let mut w = WorldWriter::new(PAGE as u32);
         let reads = Arc::new(AtomicU64::new(0));
         let done = Arc::new(AtomicBool::new(false));
         let reader = {
-            let (w, reads, done) = (Arc::clone(&w), Arc::clone(&reads), Arc::clone(&done));
+            let (w, reads, done) = (w.world().clone(), Arc::clone(&reads), Arc::clone(&done));
             std::thread::spawn(move || {
                 while !done.load(Ordering::Acquire) {
                     if let Some(s) = w.get(7) {

@@ -9,9 +9,13 @@
 //! that agree with each other. Stop is a mio `Waker`, so the thread sleeps in
 //! `poll` and still stops at once.
 //!
+//! The ingest owns the world's one [`WorldWriter`] and lives in the thread's
+//! state; [`Receiver::world`] is a read handle, which is all a reader gets.
+//!
 //! With [`ReceiverConfig::subscribe`], the thread also runs a
-//! [`Subscriber`]: datagrams of the subscription kinds that arrive on the
-//! unicast socket go to it, its requests leave from that same socket (so the
+//! [`Subscriber`]: the packets of the subscription kinds that arrive on the
+//! unicast socket go to it as the ingest decoded them (opened and decoded
+//! once, never again), its requests leave from that same socket (so the
 //! address its cookie proves is the address the stream is sent to), `poll`
 //! wakes for its timers (heartbeats, pings, retries), and a stop sends its
 //! unsubscribe before the thread ends.
@@ -31,10 +35,8 @@ use crate::core::predict::ArrivalPredictor;
 use crate::core::ratelimit::RateLimiter;
 use crate::core::schedule::WakeMargin;
 use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
-use crate::core::subscription::{
-    open_control, seal_control, Transmit, MAX_CONTROL_LEN, MAX_SEALED_CONTROL_LEN,
-};
-use crate::core::world::{World, DEFAULT_CAPACITY};
+use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
+use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
 use crate::runtime::clock;
 use crate::runtime::net::{self, NetError};
 use crate::runtime::worker::PollThread;
@@ -239,7 +241,7 @@ impl Shared {
 /// A running receiver: its thread, its world and its figures.
 pub struct Receiver {
     shared: Arc<Shared>,
-    world: Arc<World>,
+    world: World,
     local_addrs: Vec<SocketAddr>,
     thread: PollThread,
 }
@@ -282,17 +284,18 @@ impl Receiver {
             let client_id = rand::random();
             Subscriber::new(SubscriberConfig::new(server, client_id), rand::random())
         });
+        let writer = WorldWriter::new(config.capacity);
+        let world = writer.world().clone();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                ingest: Ingest::with_key(config.key.clone()),
+                ingest: Ingest::with_key(writer, config.key.clone()),
                 subscriber,
                 sender_local: None,
             }),
             stop: AtomicBool::new(false),
         });
-        let world = Arc::new(World::new(config.capacity));
         let thread = PollThread::spawn(THREAD_NAME, waker, {
-            let (shared, world) = (Arc::clone(&shared), Arc::clone(&world));
+            let shared = Arc::clone(&shared);
             let opts = RunOptions {
                 mode: config.mode,
                 key: config.key.clone(),
@@ -300,7 +303,7 @@ impl Receiver {
                     .log_rejects
                     .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
             };
-            move || run(poll, sockets, &shared, &world, opts)
+            move || run(poll, sockets, &shared, opts)
         })?;
         Ok(Receiver {
             shared,
@@ -320,8 +323,9 @@ impl Receiver {
         &self.local_addrs
     }
 
-    /// The shared world; clone the `Arc` to read it from any thread.
-    pub fn world(&self) -> &Arc<World> {
+    /// A read handle on the world the receiver thread writes; clone it to
+    /// read from any thread (a clone is cheap and never blocks the receiver).
+    pub fn world(&self) -> &World {
         &self.world
     }
 
@@ -412,7 +416,6 @@ fn run(
     mut poll: Poll,
     sockets: Vec<UdpSocket>,
     shared: &Shared,
-    world: &World,
     opts: RunOptions,
 ) -> io::Result<()> {
     let RunOptions { mode, key, log } = opts;
@@ -430,7 +433,6 @@ fn run(
         send_due(&mut state, sub_socket, clock.now(), key);
     }
     let mut rx = Drain {
-        key: key.cloned(),
         log,
         buf: vec![0u8; 1 << 16],
         cmsg: Vec::new(),
@@ -486,11 +488,11 @@ fn run(
         let mut got = 0;
         for event in &events {
             if let Some(socket) = sockets.get(event.token().0) {
-                got += rx.drain(event.token().0, socket, shared, world, &clock)?;
+                got += rx.drain(event.token().0, socket, shared, &clock)?;
             }
         }
         if mode == ReceiveMode::BusyPoll {
-            rx.drain_all(&sockets, shared, world, &clock)?;
+            rx.drain_all(&sockets, shared, &clock)?;
         }
         if let (Some(until), true) = (spin_until, got == 0) {
             // Woken by the timer before a predicted arrival: learn how late
@@ -503,7 +505,7 @@ fn run(
             let cap = clock::now_ns() + PREDICT_MAX_SPIN.as_nanos() as u64;
             let mut until = until;
             while clock::now_ns() < until.min(cap) && !shared.stop.load(Ordering::Relaxed) {
-                if rx.drain_all(&sockets, shared, world, &clock)? > 0 {
+                if rx.drain_all(&sockets, shared, &clock)? > 0 {
                     until = clock::now_ns() + quiet;
                 }
                 std::hint::spin_loop();
@@ -515,8 +517,6 @@ fn run(
 
 /// The receive side of the thread: buffers and what is learned per datagram.
 struct Drain {
-    /// Opens the subscription datagrams handed to the subscriber.
-    key: Option<Key>,
     /// Limits the reject log; `None` logs nothing.
     log: Option<RateLimiter>,
     buf: Vec<u8>,
@@ -551,12 +551,11 @@ impl Drain {
         &mut self,
         sockets: &[UdpSocket],
         shared: &Shared,
-        world: &World,
         clock: &MonoClock,
     ) -> io::Result<usize> {
         let mut handled = 0;
         for (i, socket) in sockets.iter().enumerate() {
-            handled += self.drain(i, socket, shared, world, clock)?;
+            handled += self.drain(i, socket, shared, clock)?;
         }
         Ok(handled)
     }
@@ -568,7 +567,6 @@ impl Drain {
         i: usize,
         socket: &UdpSocket,
         shared: &Shared,
-        world: &World,
         clock: &MonoClock,
     ) -> io::Result<usize> {
         let mut handled = 0;
@@ -579,20 +577,12 @@ impl Drain {
                     handled += 1;
                     let datagram = &self.buf[..r.len];
                     let mut state = shared.state();
-                    match state.ingest.handle(datagram, arrival, world) {
-                        Outcome::Subscription(_) => {
+                    match state.ingest.handle(datagram, arrival) {
+                        Outcome::Subscription(packet) => {
                             if let (0, Some(sub), Some(from)) =
                                 (i, state.subscriber.as_mut(), r.from)
                             {
-                                let mut opened = [0u8; MAX_CONTROL_LEN];
-                                let plain = match &self.key {
-                                    // The ingest opened it already, so this opens.
-                                    Some(key) => open_control(key, datagram, &mut opened),
-                                    None => Some(datagram),
-                                };
-                                if let Some(plain) = plain {
-                                    sub.handle(clock.now(), from, plain);
-                                }
+                                sub.handle(clock.now(), from, &packet);
                             }
                         }
                         Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),
