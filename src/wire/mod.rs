@@ -35,6 +35,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod vectors;
 
 /// The first four bytes of every tickcast datagram.
 pub const MAGIC: [u8; 4] = *b"TKCS";
