@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use proc::{figure, have, is_root, skip, Proc};
+use proc::{figure, have, skip, Proc};
+use tickcast::bench::lan::is_root;
 use tickcast::core::sim::SimWorld;
 use tickcast::fuzz::{load_vectors, vectors_dir};
 use tickcast::wire::vectors::{Vector, Verdict};
