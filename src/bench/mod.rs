@@ -29,9 +29,9 @@
 //! `child` runs receivers as processes; [`lan`] runs the broadcaster and
 //! receivers as processes in network namespaces on a bridge (`--lan`), and
 //! holds the namespace-LAN builder the tests use too ([`lan::netns`]);
-//! [`sweep`] runs many points and
-//! searches for the most entities without loss; [`render`] makes the human
-//! tables; [`plot`] draws the SVG.
+//! [`sweep`] runs many points and searches for the most entities without
+//! loss. The human tables and the SVG plot are the binary's
+//! (`src/cli/render/`).
 
 pub mod lan;
 pub mod sweep;
