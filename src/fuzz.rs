@@ -47,6 +47,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::core::ingest::{Ingest, Outcome};
 use crate::core::world::{World, WorldWriter};
+use crate::wire::vectors::{self, Vector};
 use crate::wire::{self, Body, DecodeError, Entity, Packet, SnapshotHead};
 
 /// Entity capacity of the harness's world: small, so mutated ids land on
@@ -75,39 +76,18 @@ const PART: Range<usize> = PARTS.start - 2..PARTS.start;
 /// `tick`, `scheduled_ns` and `sent_ns` of a snapshot; any body's u64 slots.
 const BODY_U64S: Range<usize> = wire::HEADER_LEN..PART.start;
 
-/// A line of a vector file that is not a comment and not hex byte pairs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: not hexadecimal byte pairs")]
-pub struct HexError {
-    /// 1-based line number.
-    pub line: usize,
-}
-
-/// The datagram of a vector file (format: `proto/vectors/README.md`): the
-/// concatenated hex byte pairs, with `#` comments and directives skipped.
-pub fn vector_bytes(text: &str) -> Result<Vec<u8>, HexError> {
-    let mut bytes = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let hex = line.split('#').next().unwrap_or("");
-        for tok in hex.split_whitespace() {
-            let b = (tok.len() == 2)
-                .then(|| u8::from_str_radix(tok, 16).ok())
-                .flatten()
-                .ok_or(HexError { line: i + 1 })?;
-            bytes.push(b);
-        }
-    }
-    Ok(bytes)
-}
-
 /// The spec's vectors in this source tree, `proto/vectors/`.
 pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto/vectors")
 }
 
-/// Every `*.hex` file in `dir`, sorted by name, as (file name, datagram).
-/// Read at run time, so a vector added to the spec joins the corpus.
-pub fn load_vectors(dir: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+/// Every `*.hex` file in `dir`, sorted by name, as (file name, parsed
+/// vector): the one loader of vector files (the spec's, and the fuzz
+/// regressions in `tests/regressions/`); the format is
+/// [`wire::vectors`]. Read at run time, so a vector added to the spec
+/// joins the corpus. A file that is not in the format is an
+/// [`io::ErrorKind::InvalidData`] error naming the file and the line.
+pub fn load_vectors(dir: &Path) -> io::Result<Vec<(String, Vector)>> {
     let mut paths = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
@@ -120,9 +100,9 @@ pub fn load_vectors(dir: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
         .into_iter()
         .map(|path| {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
-            let bytes = vector_bytes(&fs::read_to_string(&path)?)
+            let vector = vectors::parse(&fs::read_to_string(&path)?)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{name}: {e}")))?;
-            Ok((name.into_owned(), bytes))
+            Ok((name.into_owned(), vector))
         })
         .collect()
 }
@@ -204,7 +184,7 @@ impl Mutator {
         let dir = vectors_dir();
         let vectors = load_vectors(&dir)
             .unwrap_or_else(|e| panic!("cannot read the vectors in {}: {e}", dir.display()));
-        Mutator::with_seeds(seed, vectors.into_iter().map(|(_, d)| d).collect())
+        Mutator::with_seeds(seed, vectors.into_iter().map(|(_, v)| v.bytes).collect())
     }
 
     /// A mutator over the datagrams `seeds` (at least one).
@@ -945,14 +925,6 @@ mod tests {
         assert_eq!(d[PARTS], [0x77; 2]);
         assert_eq!(d[COUNT], 1u64.to_le_bytes());
         assert_eq!(d[COUNT.end..COUNT.end + 4], [0x88; 4]);
-    }
-
-    #[test]
-    fn vector_bytes_reads_the_vector_format() {
-        let text = "# kind: x\n# free: text\n54 4b  # @0 magic\n\n43 53 # @2\n";
-        assert_eq!(vector_bytes(text), Ok(b"TKCS".to_vec()));
-        assert_eq!(vector_bytes("54 4\n"), Err(HexError { line: 1 }));
-        assert_eq!(vector_bytes("# only comments\n"), Ok(vec![]));
     }
 
     #[test]

@@ -5,11 +5,15 @@
 //!
 //! Needs root and `ip netns`. Without them the test prints one line,
 //! "skipped: needs root and ip netns", and passes; in CI (`CI=true`) it
-//! fails instead. Each run's namespaces carry the bench process's pid, so
-//! no lock is needed against `tests/netns.rs` or another run.
+//! fails instead. Each run's namespaces carry a run id of their own and an
+//! ownership marker, so no lock is needed against `tests/netns.rs` or
+//! another run.
 // Tests, benches, examples and the binary own their clocks, sockets and files;
 // the layer wall in clippy.toml is for the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+#[path = "netns/proc.rs"]
+mod proc;
 
 use std::process::Command;
 
@@ -18,32 +22,13 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_tickcast");
 const SKIP: &str = "skipped: needs root and ip netns";
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let uid = s.lines().find(|l| l.starts_with("Uid:"))?;
-            uid.split_whitespace().nth(2).map(|euid| euid == "0")
-        })
-        .unwrap_or(false)
-}
-
-fn have_ip() -> bool {
-    Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// False (after the skip line) when this machine cannot run the test.
+/// False (after the skip line, or failing in CI) when this machine cannot
+/// run the test.
 fn can_run() -> bool {
-    if is_root() && have_ip() {
+    if tickcast::bench::lan::available() {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{SKIP} (CI=true: root tests must run in CI)");
-    }
-    println!("{SKIP}");
+    proc::skip(SKIP);
     false
 }
 

@@ -15,6 +15,8 @@
 // the layer wall in clippy.toml is for the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -29,6 +31,8 @@ use tickcast::core::world::{WorldWriter, PAGE};
 use tickcast::fuzz::Mutator;
 use tickcast::runtime::receiver::{Receiver, ReceiverConfig};
 use tickcast::wire::{self, Body, Entity, Packet, SenderReport, SnapshotHead};
+
+use common::wait_until;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 
@@ -349,15 +353,4 @@ fn flood_garbage(
         }
     }
     (sent, start.elapsed())
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-    f()
 }

@@ -9,8 +9,10 @@
 // the layer wall in clippy.toml is for the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tickcast::core::conditioner::ConditionerConfig;
 use tickcast::core::figures::Figures;
@@ -18,16 +20,10 @@ use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcas
 use tickcast::runtime::receiver::{Receiver, ReceiverConfig};
 use tickcast::runtime::relay::{Impair, ImpairConfig, ImpairFigures};
 
+use common::wait_until;
+
 fn loopback() -> SocketAddr {
     (Ipv4Addr::LOCALHOST, 0).into()
-}
-
-/// Polls `f` until it returns true or `timeout` passes.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() && start.elapsed() < timeout {
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 struct Run {

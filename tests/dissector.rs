@@ -27,8 +27,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use proc::{figure, have, is_root, skip, Proc};
+use proc::{figure, have, skip, Proc};
+use tickcast::bench::lan::is_root;
 use tickcast::core::sim::SimWorld;
+use tickcast::fuzz::{load_vectors, vectors_dir};
+use tickcast::wire::vectors::{Vector, Verdict};
 
 const SKIP: &str = "skipped: needs root and tshark";
 /// Longest wait for a process to get ready or to finish.
@@ -433,66 +436,6 @@ fn check_stream(frames: &[Frame], bc: &serde_json::Value) {
     assert_eq!(snapshots + reports + goodbyes, packets_sent);
 }
 
-/// What a vector file says (format in `proto/vectors/README.md`).
-#[derive(Debug, Default)]
-struct Vector {
-    name: String,
-    bytes: Vec<u8>,
-    kind: Option<String>,
-    expect: Option<String>,
-    fields: Vec<(String, String)>,
-    entities: Vec<(u32, [f32; 3])>,
-}
-
-fn load_vectors() -> Vec<Vector> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/vectors");
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "hex"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| parse_vector(p)).collect()
-}
-
-fn parse_vector(path: &Path) -> Vector {
-    let mut v = Vector {
-        name: path.file_name().unwrap().to_string_lossy().into_owned(),
-        ..Vector::default()
-    };
-    for line in fs::read_to_string(path).unwrap().lines() {
-        let line = line.trim();
-        if let Some(comment) = line.strip_prefix('#') {
-            let Some((key, value)) = comment.trim().split_once(": ") else {
-                continue;
-            };
-            let value = value.trim();
-            match key {
-                "kind" => v.kind = Some(value.to_string()),
-                "expect" => v.expect = Some(value.trim_start_matches("error ").to_string()),
-                "field" => {
-                    let (name, value) = value.split_once(" = ").expect("field: name = value");
-                    v.fields
-                        .push((name.trim().to_string(), value.trim().to_string()));
-                }
-                "entity" => {
-                    let w: Vec<&str> = value.split_whitespace().collect();
-                    let c = |i: usize| w[i].parse::<f32>().unwrap();
-                    v.entities.push((w[0].parse().unwrap(), [c(1), c(2), c(3)]));
-                }
-                _ => {}
-            }
-            continue;
-        }
-        let data = line.split('#').next().unwrap();
-        v.bytes
-            .extend(data.split_whitespace().map(|b| {
-                u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("{}: {b:?}", v.name))
-            }));
-    }
-    v
-}
-
 /// The dissector field that shows a vector's `# field:` of a packet `kind`.
 fn field_name(kind: &str, field: &str) -> &'static str {
     match (kind, field) {
@@ -547,14 +490,15 @@ fn dissector_decodes_every_vector_as_its_comments_say() {
         return skip(SKIP);
     }
     // A zero-byte datagram cannot be written as a hex dump; it holds no field.
-    let vectors: Vec<Vector> = load_vectors()
+    let vectors: Vec<(String, Vector)> = load_vectors(&vectors_dir())
+        .expect("proto/vectors")
         .into_iter()
-        .filter(|v| !v.bytes.is_empty())
+        .filter(|(_, v)| !v.bytes.is_empty())
         .collect();
     let dir = TempDir::new("vectors");
     let dump: String = vectors
         .iter()
-        .map(|v| {
+        .map(|(_, v)| {
             let bytes: Vec<String> = v.bytes.iter().map(|b| format!("{b:02x}")).collect();
             format!("000000 {}\n\n", bytes.join(" "))
         })
@@ -576,58 +520,52 @@ fn dissector_decodes_every_vector_as_its_comments_say() {
     let frames = decode(&pcap);
     assert_eq!(frames.len(), vectors.len(), "one frame per vector");
     let mut kinds_seen = Vec::new();
-    for (v, f) in vectors.iter().zip(&frames) {
-        match (&v.kind, &v.expect) {
-            (Some(kind), None) => {
+    for ((name, v), f) in vectors.iter().zip(&frames) {
+        match &v.verdict {
+            Verdict::Valid(kind) => {
                 let number = KINDS
                     .iter()
                     .find(|(n, _)| n == kind)
-                    .unwrap_or_else(|| panic!("{}: kind {kind:?} unknown to this test", v.name))
+                    .unwrap_or_else(|| panic!("{name}: kind {kind:?} unknown to this test"))
                     .1;
-                assert_eq!(uint(f, "tickcast.kind"), number, "{}: {f:?}", v.name);
+                assert_eq!(uint(f, "tickcast.kind"), number, "{name}: {f:?}");
                 assert!(
                     f.get("_ws.expert").is_none(),
-                    "{}: expert info on a valid vector: {f:?}",
-                    v.name
+                    "{name}: expert info on a valid vector: {f:?}"
                 );
-                for (name, value) in &v.fields {
-                    let field = field_name(kind, name);
-                    let shown = one(f, field);
-                    if value.starts_with("0x") && field == "tickcast.cookie.mac" {
-                        assert_eq!(shown, value.trim_start_matches("0x"), "{}: {name}", v.name);
-                    } else if field == "tickcast.cookie.mac" {
-                        assert_eq!(shown, value.replace([' ', ':'], ""), "{}: {name}", v.name);
+                for (field, value) in &v.fields {
+                    let shown = one(f, field_name(kind, field));
+                    if field_name(kind, field) == "tickcast.cookie.mac" {
+                        // 16 bytes, written as one big-endian number.
+                        assert_eq!(shown, format!("{value:032x}"), "{name}: {field}");
                     } else {
-                        assert_eq!(parse_uint(shown), parse_uint(value), "{}: {name}", v.name);
+                        assert_eq!(u128::from(parse_uint(shown)), *value, "{name}: {field}");
                     }
                 }
                 let records = all(f, "tickcast.entity");
-                assert_eq!(records.len(), v.entities.len(), "{}", v.name);
-                for (record, (id, c)) in records.iter().zip(&v.entities) {
-                    let mut bytes = id.to_le_bytes().to_vec();
-                    for x in c {
+                assert_eq!(records.len(), v.entities.len(), "{name}");
+                for (record, e) in records.iter().zip(&v.entities) {
+                    let mut bytes = e.id.to_le_bytes().to_vec();
+                    for x in [e.x, e.y, e.z] {
                         bytes.extend_from_slice(&x.to_le_bytes());
                     }
-                    assert_eq!(*record, hex(&bytes), "{}: entity {id}", v.name);
+                    assert_eq!(*record, hex(&bytes), "{name}: entity {}", e.id);
                 }
                 kinds_seen.push(number);
             }
-            (None, Some(error)) if error.starts_with("BadMagic") => {
+            Verdict::Invalid(error) if error.starts_with("BadMagic") => {
                 assert!(
                     f.get("tickcast.magic").is_none(),
-                    "{}: a datagram without the magic is not tickcast: {f:?}",
-                    v.name
+                    "{name}: a datagram without the magic is not tickcast: {f:?}"
                 );
             }
-            (None, Some(error)) => {
+            Verdict::Invalid(error) => {
                 let expert = expert_for(error);
                 assert!(
                     f.contains_key(expert),
-                    "{}: expected expert {expert} for {error}: {f:?}",
-                    v.name
+                    "{name}: expected expert {expert} for {error}: {f:?}"
                 );
             }
-            _ => panic!("{}: needs exactly one of kind/expect", v.name),
         }
     }
     kinds_seen.sort();

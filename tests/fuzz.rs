@@ -54,10 +54,14 @@ fn regressions_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions")
 }
 
+/// The datagram of one regression case, by file name.
 fn regression(name: &str) -> Vec<u8> {
-    let path = regressions_dir().join(name);
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    fuzz::vector_bytes(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let all = fuzz::load_vectors(&regressions_dir()).expect("tests/regressions");
+    all.into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} in tests/regressions"))
+        .1
+        .bytes
 }
 
 fn feed(datagrams: &[Vec<u8>]) -> FuzzReport {
@@ -72,8 +76,8 @@ fn feed(datagrams: &[Vec<u8>]) -> FuzzReport {
 fn every_regression_case_keeps_the_decoder_promises() {
     let vectors = fuzz::load_vectors(&regressions_dir()).expect("tests/regressions");
     assert!(!vectors.is_empty());
-    for (name, bytes) in vectors {
-        let r = feed(&[bytes]);
+    for (name, v) in vectors {
+        let r = feed(&[v.bytes]);
         assert_eq!(r.inputs, 1, "{name}");
         assert_clean(&r);
     }
@@ -137,7 +141,12 @@ fn the_spec_vectors_feed_clean() {
     // Feeding the spec's own vectors: every valid one decodes, every invalid
     // one is counted malformed, and the report says so.
     let vectors = fuzz::load_vectors(&fuzz::vectors_dir()).unwrap();
-    let r = feed(&vectors.into_iter().map(|(_, d)| d).collect::<Vec<_>>());
+    let r = feed(
+        &vectors
+            .into_iter()
+            .map(|(_, v)| v.bytes)
+            .collect::<Vec<_>>(),
+    );
     assert!(r.is_clean(), "{r}");
     assert!(r.decoded_ok >= 3 && r.rejected_total() >= 9, "{r}");
 }

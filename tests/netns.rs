@@ -1,5 +1,6 @@
 //! tickcast across a LAN of network namespaces: one broadcaster host and
-//! four receiver hosts on a Linux bridge (`tests/netns/harness.rs`), each
+//! four receiver hosts on a Linux bridge (`tickcast::bench::lan::Lan`, the
+//! builder `bench --lan` uses too), each
 //! running the real `tickcast` binary. Multicast (IPv4, and IPv6 with a
 //! site-local and a link-local group), subnet broadcast and unicast
 //! subscriptions must each deliver every packet to every receiver;
@@ -14,7 +15,8 @@
 //! and passes; in CI (`CI=true`) it fails instead. All traffic stays inside
 //! the namespaces the tests create: nothing is added to the host's own
 //! network namespace, and the LAN is deleted when a test ends, even when it
-//! fails.
+//! fails; a LAN deletes only the namespaces it made (see
+//! `tickcast::bench::lan::owner`).
 //!
 //! The tests take a lock and run one at a time: each one's timing then
 //! depends on its own processes only (the machines this runs on may have two
@@ -23,20 +25,23 @@
 // the layer wall in clippy.toml is for the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-#[path = "netns/harness.rs"]
-mod harness;
 #[path = "netns/proc.rs"]
 mod proc;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use harness::{Host, Lan};
 use nix::sys::signal::Signal;
-use proc::{figure, have, is_root, skip, Proc};
+use proc::{figure, have, skip, Proc};
 use serde_json::Value;
+use tickcast::bench::lan::owner::{marker_path, Owner, MARKER_DIR};
+use tickcast::bench::lan::{available, remove_stale, Host, Lan, LanConfig};
 
 const SKIP: &str = "skipped: needs root and ip netns";
+/// What every namespace these tests make is named with (`tcn-<run>-...`).
+const PREFIX: &str = "tcn";
+/// The second octet of the LANs' addresses: hosts are in `10.77.S.0/24`.
+const SITE: u8 = 77;
 const BIN: &str = env!("CARGO_BIN_EXE_tickcast");
 /// Receiver hosts on every LAN.
 const RECEIVERS: usize = 4;
@@ -64,20 +69,26 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// A LAN with [`RECEIVERS`] receiver hosts, or `None` after the skip line.
 fn lan() -> Option<Lan> {
-    lan_with(Lan::new)
+    lan_with(false)
 }
 
 /// Like [`lan`], with IPv6 addresses on every host ([`Host::v6`]).
 fn lan_v6() -> Option<Lan> {
-    lan_with(Lan::with_ipv6)
+    lan_with(true)
 }
 
-fn lan_with(build: fn(usize) -> Result<Lan, String>) -> Option<Lan> {
-    if !is_root() || !have("ip") {
+fn lan_with(ipv6: bool) -> Option<Lan> {
+    if !available() {
         skip(SKIP);
         return None;
     }
-    match build(RECEIVERS) {
+    let config = LanConfig {
+        prefix: PREFIX.to_string(),
+        receivers: RECEIVERS,
+        site: SITE,
+        ipv6,
+    };
+    match Lan::new(&config) {
         Ok(lan) => Some(lan),
         Err(e) => {
             eprintln!("cannot build the namespace LAN: {e}");
@@ -94,6 +105,18 @@ fn nft_or_skip() -> bool {
     }
     skip("skipped: needs nft");
     false
+}
+
+/// Runs one `nft` command in `host`, failing the test if it fails.
+fn nft(lan: &Lan, host: &Host, args: &[&str]) {
+    lan.nft(host, args)
+        .unwrap_or_else(|e| panic!("nft in {}: {e}", host.ns));
+}
+
+/// The packets counted by counter `name` of table `inet <table>` in `host`.
+fn nft_counter(lan: &Lan, host: &Host, table: &str, name: &str) -> u64 {
+    lan.nft_counter(host, table, name)
+        .unwrap_or_else(|e| panic!("nft in {}: {e}", host.ns))
 }
 
 /// Starts `tickcast receive <args> --json` on `host` and waits until it
@@ -359,10 +382,11 @@ fn subscriptions_deliver_the_stream_to_every_receiver_host() {
 /// nftables in `host`: a table `tc` whose input chain counts every stream
 /// datagram (counter `seen`); [`add_drop`] adds the random drop later.
 fn nft_seen_counter(lan: &Lan, host: &Host) {
-    lan.nft(host, &["add", "table", "inet", "tc"]);
-    lan.nft(host, &["add", "counter", "inet", "tc", "seen"]);
-    lan.nft(host, &["add", "counter", "inet", "tc", "dropped"]);
-    lan.nft(
+    nft(lan, host, &["add", "table", "inet", "tc"]);
+    nft(lan, host, &["add", "counter", "inet", "tc", "seen"]);
+    nft(lan, host, &["add", "counter", "inet", "tc", "dropped"]);
+    nft(
+        lan,
         host,
         &[
             "add", "chain", "inet", "tc", "in", "{", "type", "filter", "hook", "input", "priority",
@@ -370,7 +394,8 @@ fn nft_seen_counter(lan: &Lan, host: &Host) {
         ],
     );
     let port = STREAM_PORT.to_string();
-    lan.nft(
+    nft(
+        lan,
         host,
         &[
             "add", "rule", "inet", "tc", "in", "udp", "dport", &port, "counter", "name", "seen",
@@ -383,7 +408,8 @@ fn nft_seen_counter(lan: &Lan, host: &Host) {
 /// in counter `dropped`.
 fn add_drop(lan: &Lan, host: &Host) {
     let port = STREAM_PORT.to_string();
-    lan.nft(
+    nft(
+        lan,
         host,
         &[
             "add",
@@ -447,16 +473,16 @@ fn nftables_drops_equal_the_receivers_lost_exactly() {
         &["--group", GROUP, "--interface", &bc_ip, "--duration", "3s"],
     );
     let t0 = std::time::Instant::now();
-    while lan.nft_counter(&victim, "tc", "seen") == 0 {
+    while nft_counter(&lan, &victim, "tc", "seen") == 0 {
         assert!(t0.elapsed() < PATIENCE, "no stream reached {}", victim.ip);
         std::thread::sleep(Duration::from_millis(2));
     }
     add_drop(&lan, &victim);
-    let seen_before_drop_rule = lan.nft_counter(&victim, "tc", "seen");
+    let seen_before_drop_rule = nft_counter(&lan, &victim, "tc", "seen");
     let bc = bc.json(PATIENCE);
     let rxs = stop(rxs);
-    let dropped = lan.nft_counter(&victim, "tc", "dropped");
-    let seen = lan.nft_counter(&victim, "tc", "seen");
+    let dropped = nft_counter(&lan, &victim, "tc", "dropped");
+    let seen = nft_counter(&lan, &victim, "tc", "seen");
     println!("nftables broadcaster: {bc}");
     let sent = figure(&bc, "packets_sent");
     for (i, (host, f)) in lan.receivers().iter().zip(&rxs).enumerate() {
@@ -507,23 +533,26 @@ fn a_vanished_subscriber_expires_and_gets_no_more_stream() {
     // broadcaster into the victim, and let the victim send no ICMP (a
     // vanished host says nothing; only the lease can tell).
     let bc_ip = bc_host.ip.to_string();
-    lan.nft(&victim, &["add", "table", "inet", "tc"]);
-    lan.nft(&victim, &["add", "counter", "inet", "tc", "stream"]);
-    lan.nft(
+    nft(&lan, &victim, &["add", "table", "inet", "tc"]);
+    nft(&lan, &victim, &["add", "counter", "inet", "tc", "stream"]);
+    nft(
+        &lan,
         &victim,
         &[
             "add", "chain", "inet", "tc", "in", "{", "type", "filter", "hook", "input", "priority",
             "0", ";", "}",
         ],
     );
-    lan.nft(
+    nft(
+        &lan,
         &victim,
         &[
             "add", "chain", "inet", "tc", "out", "{", "type", "filter", "hook", "output",
             "priority", "0", ";", "}",
         ],
     );
-    lan.nft(
+    nft(
+        &lan,
         &victim,
         &[
             "add",
@@ -544,7 +573,8 @@ fn a_vanished_subscriber_expires_and_gets_no_more_stream() {
             "stream",
         ],
     );
-    lan.nft(
+    nft(
+        &lan,
         &victim,
         &[
             "add", "rule", "inet", "tc", "out", "meta", "l4proto", "icmp", "drop",
@@ -564,15 +594,15 @@ fn a_vanished_subscriber_expires_and_gets_no_more_stream() {
         .map(|h| receiver(&lan, h, &["--subscribe", &bind]))
         .collect();
     wait_subscribers(&mut bc, RECEIVERS as u64);
-    let before_kill = lan.nft_counter(&victim, "tc", "stream");
+    let before_kill = nft_counter(&lan, &victim, "tc", "stream");
     rxs[0].signal(Signal::SIGKILL);
     let killed = rxs.remove(0);
     let (status, _) = killed.finish(PATIENCE);
     assert!(!status.success(), "SIGKILL ends the receiver");
     std::thread::sleep(lease + margin);
-    let after_lease = lan.nft_counter(&victim, "tc", "stream");
+    let after_lease = nft_counter(&lan, &victim, "tc", "stream");
     let bc = bc.json(PATIENCE);
-    let at_end = lan.nft_counter(&victim, "tc", "stream");
+    let at_end = nft_counter(&lan, &victim, "tc", "stream");
     let rxs = stop(rxs);
     println!("expiry broadcaster: {bc}");
     println!(
@@ -611,8 +641,9 @@ fn a_spoofed_subscribe_sends_the_victim_no_stream_and_nothing_larger() {
     let (forger, victim) = (lan.receivers()[0].clone(), lan.receivers()[1].clone());
     let (bc_ip, victim_ip) = (bc_host.ip.to_string(), victim.ip.to_string());
     let port = SUBSCRIBE_PORT.to_string();
-    lan.nft(&forger, &["add", "table", "ip", "forge"]);
-    lan.nft(
+    nft(&lan, &forger, &["add", "table", "ip", "forge"]);
+    nft(
+        &lan,
         &forger,
         &[
             "add",
@@ -631,18 +662,20 @@ fn a_spoofed_subscribe_sends_the_victim_no_stream_and_nothing_larger() {
             "}",
         ],
     );
-    lan.nft(
+    nft(
+        &lan,
         &forger,
         &[
             "add", "rule", "ip", "forge", "post", "ip", "daddr", &bc_ip, "udp", "dport", &port,
             "snat", "to", &victim_ip,
         ],
     );
-    lan.nft(&victim, &["add", "table", "inet", "tc"]);
+    nft(&lan, &victim, &["add", "table", "inet", "tc"]);
     for counter in ["from_bc", "larger", "stream"] {
-        lan.nft(&victim, &["add", "counter", "inet", "tc", counter]);
+        nft(&lan, &victim, &["add", "counter", "inet", "tc", counter]);
     }
-    lan.nft(
+    nft(
+        &lan,
         &victim,
         &[
             "add", "chain", "inet", "tc", "in", "{", "type", "filter", "hook", "input", "priority",
@@ -652,7 +685,7 @@ fn a_spoofed_subscribe_sends_the_victim_no_stream_and_nothing_larger() {
     let rule = |tail: &[&str]| {
         let mut args = vec!["add", "rule", "inet", "tc", "in", "ip", "saddr", &bc_ip];
         args.extend_from_slice(tail);
-        lan.nft(&victim, &args);
+        nft(&lan, &victim, &args);
     };
     rule(&["meta", "l4proto", "udp", "counter", "name", "from_bc"]);
     rule(&["udp", "length", ">", "60", "counter", "name", "larger"]);
@@ -676,9 +709,9 @@ fn a_spoofed_subscribe_sends_the_victim_no_stream_and_nothing_larger() {
     let bc = bc.json(PATIENCE);
     let forging = stop(vec![forging]).remove(0);
     let (from_bc, larger, stream) = (
-        lan.nft_counter(&victim, "tc", "from_bc"),
-        lan.nft_counter(&victim, "tc", "larger"),
-        lan.nft_counter(&victim, "tc", "stream"),
+        nft_counter(&lan, &victim, "tc", "from_bc"),
+        nft_counter(&lan, &victim, "tc", "larger"),
+        nft_counter(&lan, &victim, "tc", "stream"),
     );
     println!("spoof broadcaster: {bc}");
     println!("{}", line("spoofer", &forger, &forging));
@@ -760,4 +793,82 @@ fn receivers_follow_a_restarted_broadcaster_from_its_first_tick() {
             host.ip
         );
     }
+}
+
+/// The stale cleanup, end to end, on namespaces this test makes itself:
+/// of four namespaces with names like a LAN's, it deletes exactly the one
+/// whose marker names an owner that is gone, and keeps the one without a
+/// marker, the one whose owner lives (this process), and the one whose
+/// owner was in another pid namespace. The test then deletes what it made.
+#[test]
+fn stale_cleanup_deletes_only_marked_namespaces_of_gone_owners() {
+    let _serial = serial();
+    if !available() {
+        return skip(SKIP);
+    }
+    let me = Owner::current().expect("this process's owner record");
+    let name = |what: &str| format!("{PREFIX}-stale{}-{what}", std::process::id());
+    let gone = Owner {
+        start_time: me.start_time + 1, // this pid, another start: a reused pid
+        ..me
+    };
+    let elsewhere = Owner {
+        pid_ns: me.pid_ns ^ 1,
+        ..gone
+    };
+    let cases = [
+        (name("unmarked"), None, true),
+        (name("alive"), Some(me), true),
+        (name("elsewhere"), Some(elsewhere), true),
+        (name("gone"), Some(gone), false),
+    ];
+    std::fs::create_dir_all(MARKER_DIR).unwrap();
+    for (ns, marker, _) in &cases {
+        if let Some(owner) = marker {
+            std::fs::write(marker_path(ns), owner.to_marker()).unwrap();
+        }
+        let out = std::process::Command::new("ip")
+            .args(["netns", "add", ns])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip netns add {ns}: {out:?}");
+    }
+    let removed = remove_stale();
+    let listed = String::from_utf8(
+        std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let exists = |ns: &str| {
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(ns))
+    };
+    // (name, namespace there, marker there) after the cleanup.
+    let after: Vec<(String, bool, bool)> = cases
+        .iter()
+        .map(|(ns, _, _)| (ns.clone(), exists(ns), marker_path(ns).exists()))
+        .collect();
+    // Delete what this test made before judging, so a failure leaves nothing.
+    for (ns, _, _) in &cases {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", ns])
+            .output();
+        let _ = std::fs::remove_file(marker_path(ns));
+    }
+    for ((ns, marker, kept), (_, there, marker_there)) in cases.iter().zip(&after) {
+        assert_eq!(there, kept, "{ns}: namespace kept? {after:?}");
+        assert_eq!(
+            *marker_there,
+            marker.is_some() && *kept,
+            "{ns}: a kept namespace keeps its marker, a deleted one loses it: {after:?}"
+        );
+    }
+    println!(
+        "stale cleanup removed {removed:?}; (namespace, there, marker there) after it: {after:?}"
+    );
+    assert!(removed.contains(&name("gone")), "{removed:?}");
 }

@@ -10,8 +10,9 @@
 // the layer wall in clippy.toml is for the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use tickcast::core::subscriber::SubscriptionState;
@@ -19,21 +20,9 @@ use tickcast::runtime::broadcaster::{BroadcastConfig, Broadcaster};
 use tickcast::runtime::receiver::{Receiver, ReceiverConfig};
 use tickcast::wire::{self, Body, Confirm, Cookie, Packet, Subscribe, REFUSE_FULL, SUBSCRIBE_LEN};
 
-const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
+use common::wait_until;
 
-/// Polls `cond` every 5 ms until it holds or `limit` passes.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
+const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 /// A broadcaster on 127.0.0.1 with no fixed destination: only subscribers
 /// get its stream.

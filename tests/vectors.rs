@@ -13,186 +13,20 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
 
-use tickcast::wire::auth::{self, Key, KEY_LEN};
+use tickcast::fuzz::{load_vectors, vectors_dir};
+use tickcast::wire::auth::{self, Key};
+use tickcast::wire::vectors::{Vector, Verdict};
 use tickcast::wire::{
     self, Accept, Body, Challenge, Confirm, Cookie, DecodeError, Entity, Goodbye, Packet, Ping,
     Pong, Refuse, SenderReport, SnapshotHead, Subscribe, Unsubscribe,
 };
 
-/// What a vector file says about its bytes.
-#[derive(Debug)]
-enum Expect {
-    /// `# kind: <name>`: decodes to a packet of this kind.
-    Valid(String),
-    /// `# expect: error <Variant>` or `<Variant>(<value>)`: rejected so.
-    Invalid(String),
-}
-
-/// One parsed vector file.
-#[derive(Debug)]
-struct Vector {
-    name: String,
-    bytes: Vec<u8>,
-    expect: Expect,
-    /// `# field: name = value`, in file order (u128 so a 16-byte `mac` fits).
-    fields: Vec<(String, u128)>,
-    /// `# entity: id x y z`, in file order.
-    entities: Vec<Entity>,
-    /// `# key: <64 hex digits>`: the vector is sealed with this key
-    /// (`auth::seal`); its fields are those of the packet inside.
-    key: Option<Key>,
-}
-
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto/vectors")
-}
-
-fn load_all() -> Vec<Vector> {
-    let mut paths: Vec<PathBuf> = fs::read_dir(vectors_dir())
-        .expect("proto/vectors exists")
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "hex"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let text = fs::read_to_string(p).unwrap_or_else(|e| panic!("{name}: {e}"));
-            parse(&name, &text)
-        })
-        .collect()
-}
-
-/// Integers are decimal, or hexadecimal after `0x`.
-fn parse_u64(name: &str, s: &str) -> u64 {
-    u64::try_from(parse_u128(name, s)).unwrap_or_else(|_| panic!("{name}: {s:?} beyond u64"))
-}
-
-/// A field value: up to 128 bits, for the 16-byte `mac`.
-fn parse_u128(name: &str, s: &str) -> u128 {
-    let r = match s.strip_prefix("0x") {
-        Some(hex) => u128::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    r.unwrap_or_else(|_| panic!("{name}: bad integer {s:?}"))
-}
-
-fn parse_f32(name: &str, s: &str) -> f32 {
-    s.parse()
-        .unwrap_or_else(|_| panic!("{name}: bad number {s:?}"))
-}
-
-fn parse(name: &str, text: &str) -> Vector {
-    let mut bytes = Vec::new();
-    let mut kind = None;
-    let mut error = None;
-    let mut length = None;
-    let mut fields = Vec::new();
-    let mut entities = Vec::new();
-    let mut sealed_key = None;
-    for (i, line) in text.lines().enumerate() {
-        let at = format!("{name}:{}", i + 1);
-        let line = line.trim();
-        if let Some(comment) = line.strip_prefix('#') {
-            let Some((key, value)) = comment.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            let key = key.trim();
-            let directive = ["kind", "expect", "length", "field", "entity", "key"].contains(&key);
-            assert!(
-                !directive || bytes.is_empty(),
-                "{at}: directives come before the bytes"
-            );
-            match key {
-                "kind" => kind = Some(value.to_string()),
-                "expect" => {
-                    let e = value
-                        .strip_prefix("error ")
-                        .unwrap_or_else(|| panic!("{at}: expect must be `error <Variant>`"));
-                    error = Some(e.trim().to_string());
-                }
-                "length" => length = Some(parse_u64(&at, value) as usize),
-                "key" => {
-                    assert_eq!(value.len(), 2 * KEY_LEN, "{at}: key must be 64 hex digits");
-                    let bytes = std::array::from_fn(|i| {
-                        u8::from_str_radix(&value[2 * i..2 * i + 2], 16)
-                            .unwrap_or_else(|_| panic!("{at}: bad hex in key"))
-                    });
-                    sealed_key = Some(Key::from_bytes(bytes));
-                }
-                "field" => {
-                    let (k, v) = value
-                        .split_once('=')
-                        .unwrap_or_else(|| panic!("{at}: field must be `name = value`"));
-                    fields.push((k.trim().to_string(), parse_u128(&at, v.trim())));
-                }
-                "entity" => {
-                    let w: Vec<&str> = value.split_whitespace().collect();
-                    assert_eq!(w.len(), 4, "{at}: entity must be `id x y z`");
-                    entities.push(Entity {
-                        id: u32::try_from(parse_u64(&at, w[0]))
-                            .unwrap_or_else(|_| panic!("{at}: id beyond u32")),
-                        x: parse_f32(&at, w[1]),
-                        y: parse_f32(&at, w[2]),
-                        z: parse_f32(&at, w[3]),
-                    });
-                }
-                _ => {} // free text that happens to hold a colon
-            }
-            continue;
-        }
-        let (hex, comment) = match line.split_once('#') {
-            Some((h, c)) => (h, Some(c.trim())),
-            None => (line, None),
-        };
-        // A trailing comment that starts with `@N` names the offset of the
-        // line's first byte; a hand-edit that shifts the layout fails here.
-        if let Some(off) = comment
-            .and_then(|c| c.strip_prefix('@'))
-            .map(|c| c.split(|ch: char| !ch.is_ascii_digit()).next().unwrap())
-        {
-            assert_eq!(
-                parse_u64(&at, off) as usize,
-                bytes.len(),
-                "{at}: offset comment"
-            );
-        }
-        for tok in hex.split_whitespace() {
-            assert_eq!(
-                tok.len(),
-                2,
-                "{at}: {tok:?} is not one byte in two hex digits"
-            );
-            bytes.push(
-                u8::from_str_radix(tok, 16).unwrap_or_else(|_| panic!("{at}: bad hex {tok:?}")),
-            );
-        }
-    }
-    let expect = match (kind, error) {
-        (Some(k), None) => Expect::Valid(k),
-        (None, Some(e)) => Expect::Invalid(e),
-        _ => panic!("{name}: needs exactly one of `# kind:` and `# expect: error`"),
-    };
-    if let Expect::Invalid(_) = expect {
-        assert!(
-            fields.is_empty() && entities.is_empty(),
-            "{name}: an invalid vector has no decoded fields"
-        );
-    }
-    let length = length.unwrap_or_else(|| panic!("{name}: missing `# length:`"));
-    assert_eq!(bytes.len(), length, "{name}: bytes present vs `# length:`");
-    Vector {
-        name: name.to_string(),
-        bytes,
-        expect,
-        fields,
-        entities,
-        key: sealed_key,
-    }
+/// Every vector, as (file name, vector), parsed by the one parser of the
+/// format (`tickcast::wire::vectors`, which checks the format itself:
+/// offsets, lengths, directives).
+fn load_all() -> Vec<(String, Vector)> {
+    load_vectors(&vectors_dir()).unwrap_or_else(|e| panic!("proto/vectors: {e}"))
 }
 
 /// A valid vector's `# field:` values, taken one by one so that a missing
@@ -235,16 +69,15 @@ impl Fields<'_> {
 }
 
 /// The packet a valid vector's comments describe, built without the decoder.
-fn expected_packet(v: &Vector, kind: &str) -> Packet {
+fn expected_packet(name: &str, v: &Vector, kind: &str) -> Packet {
     let mut f = Fields {
-        name: &v.name,
+        name,
         map: BTreeMap::new(),
     };
     for (k, val) in &v.fields {
         assert!(
             f.map.insert(k, *val).is_none(),
-            "{}: field {k} given twice",
-            v.name
+            "{name}: field {k} given twice"
         );
     }
     let session = f.take("session");
@@ -255,8 +88,7 @@ fn expected_packet(v: &Vector, kind: &str) -> Packet {
             assert_eq!(
                 count,
                 v.entities.len() as u64,
-                "{}: count vs `# entity:` lines",
-                v.name
+                "{name}: count vs `# entity:` lines"
             );
             Body::Snapshot(SnapshotHead {
                 tick: f.take("tick"),
@@ -309,23 +141,18 @@ fn expected_packet(v: &Vector, kind: &str) -> Packet {
             ping_sent_ns: f.take("ping_sent_ns"),
             bc_recv_ns: f.take("bc_recv_ns"),
         }),
-        other => panic!("{}: unknown kind name {other:?}", v.name),
+        other => panic!("{name}: unknown kind name {other:?}"),
     };
     assert!(
         f.map.is_empty(),
-        "{}: fields the kind does not have: {:?}",
-        v.name,
+        "{name}: fields the kind does not have: {:?}",
         f.map
     );
     if !matches!(body, Body::Snapshot(_)) {
-        assert!(
-            v.entities.is_empty(),
-            "{}: entities on a non-snapshot",
-            v.name
-        );
+        assert!(v.entities.is_empty(), "{name}: entities on a non-snapshot");
     }
     if !body.kind().is_sequenced() {
-        assert_eq!(seq, 0, "{}: a subscription kind carries seq 0", v.name);
+        assert_eq!(seq, 0, "{name}: a subscription kind carries seq 0");
     }
     Packet { session, seq, body }
 }
@@ -336,9 +163,9 @@ fn same_entities(a: &[Entity], b: &[Entity]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| bits(a) == bits(b))
 }
 
-fn check_valid(v: &Vector, kind: &str) {
-    let want = expected_packet(v, kind);
-    let name = &v.name;
+fn check_valid(name: &str, v: &Vector, kind: &str) {
+    let want = expected_packet(name, v, kind);
+    let key = v.key.map(Key::from_bytes);
     assert_eq!(want.body.kind().name(), kind, "{name}: kind name");
     assert_eq!(
         v.bytes.get(5).copied(),
@@ -349,7 +176,7 @@ fn check_valid(v: &Vector, kind: &str) {
     // A sealed vector: a keyless decode refuses it, the key opens it, and
     // what is inside decodes as the comments say.
     let mut got_entities = vec![Entity::default(); 3]; // stale content must be cleared
-    let inner = match &v.key {
+    let inner = match &key {
         Some(key) => {
             assert_eq!(
                 wire::decode(&v.bytes, &mut got_entities),
@@ -360,7 +187,7 @@ fn check_valid(v: &Vector, kind: &str) {
         }
         None => &v.bytes[..],
     };
-    let decode = match v.key {
+    let decode = match key {
         Some(_) => wire::decode_opened,
         None => wire::decode,
     };
@@ -385,7 +212,7 @@ fn check_valid(v: &Vector, kind: &str) {
     let mut buf = vec![0xa5u8; v.bytes.len() + 64];
     let mut n = wire::encode(&want, &v.entities, &mut buf)
         .unwrap_or_else(|e| panic!("{name}: encode failed: {e:?}"));
-    if let Some(key) = &v.key {
+    if let Some(key) = &key {
         n = auth::seal_into(key, &mut buf, n);
     }
     assert_eq!(n, v.bytes.len(), "{name}: encoded length");
@@ -396,8 +223,7 @@ fn check_valid(v: &Vector, kind: &str) {
     );
 }
 
-fn check_invalid(v: &Vector, want: &str) {
-    let name = &v.name;
+fn check_invalid(name: &str, v: &Vector, want: &str) {
     let mut entities = Vec::new();
     let err: DecodeError = match wire::decode(&v.bytes, &mut entities) {
         Ok(p) => panic!("{name}: decoded {p:?}, expected error {want}"),
@@ -414,28 +240,26 @@ fn check_invalid(v: &Vector, want: &str) {
 #[test]
 fn every_vector_decodes_and_encodes_as_its_comments_say() {
     let vectors = load_all();
-    for v in &vectors {
-        match &v.expect {
-            Expect::Valid(kind) => check_valid(v, kind),
-            Expect::Invalid(err) => check_invalid(v, err),
+    for (name, v) in &vectors {
+        match &v.verdict {
+            Verdict::Valid(kind) => check_valid(name, v, kind),
+            Verdict::Invalid(err) => check_invalid(name, v, err),
         }
     }
 }
 
 #[test]
 fn vector_names_say_what_they_hold() {
-    for v in load_all() {
-        let stem = v.name.trim_end_matches(".hex");
-        match &v.expect {
-            Expect::Valid(kind) => assert!(
+    for (name, v) in load_all() {
+        let stem = name.trim_end_matches(".hex");
+        match &v.verdict {
+            Verdict::Valid(kind) => assert!(
                 stem == kind || stem.starts_with(&format!("{kind}-")),
-                "{}: a valid vector is named `<kind>[-<what>].hex`",
-                v.name
+                "{name}: a valid vector is named `<kind>[-<what>].hex`"
             ),
-            Expect::Invalid(_) => assert!(
+            Verdict::Invalid(_) => assert!(
                 stem.starts_with("invalid-"),
-                "{}: an invalid vector is named `invalid-<what>.hex`",
-                v.name
+                "{name}: an invalid vector is named `invalid-<what>.hex`"
             ),
         }
     }
@@ -445,10 +269,7 @@ fn vector_names_say_what_they_hold() {
 fn directory_holds_enough_vectors() {
     let vectors = load_all();
     assert!(vectors.len() >= 12, "only {} vectors", vectors.len());
-    let valid = vectors
-        .iter()
-        .filter(|v| matches!(v.expect, Expect::Valid(_)))
-        .count();
+    let valid = vectors.iter().filter(|(_, v)| v.kind().is_some()).count();
     assert!(
         valid >= 3 && vectors.len() - valid >= 9,
         "{valid} valid of {}",
@@ -478,7 +299,7 @@ fn every_packet_kind_has_a_valid_vector() {
         assert!(
             vectors
                 .iter()
-                .any(|v| matches!(v.expect, Expect::Valid(_)) && v.bytes.get(5) == Some(&b)),
+                .any(|(_, v)| v.kind().is_some() && v.bytes.get(5) == Some(&b)),
             "packet kind {b} has no valid vector in proto/vectors"
         );
     }
@@ -518,11 +339,11 @@ fn spec_walks_through_every_vector_byte_for_byte() {
     // proto/PROTOCOL.md, "Worked examples": one section per vector whose
     // table rows `| offset | `bytes` | ...` spell out exactly its bytes.
     let spec = fs::read_to_string(vectors_dir().join("../PROTOCOL.md")).expect("PROTOCOL.md");
-    for v in load_all() {
-        let heading = format!("### `{}`", v.name);
+    for (name, v) in load_all() {
+        let heading = format!("### `{name}`");
         let start = spec
             .find(&heading)
-            .unwrap_or_else(|| panic!("PROTOCOL.md has no worked example for {}", v.name));
+            .unwrap_or_else(|| panic!("PROTOCOL.md has no worked example for {name}"));
         let section = &spec[start + heading.len()..];
         let section = &section[..section.find("\n#").unwrap_or(section.len())];
         let mut bytes = Vec::new();
@@ -536,15 +357,11 @@ fn spec_walks_through_every_vector_byte_for_byte() {
             ) else {
                 continue; // the table's header row
             };
-            assert_eq!(offset, bytes.len(), "{}: PROTOCOL.md row {row:?}", v.name);
+            assert_eq!(offset, bytes.len(), "{name}: PROTOCOL.md row {row:?}");
             for tok in hex.split_whitespace() {
                 bytes.push(u8::from_str_radix(tok, 16).expect("hex in PROTOCOL.md"));
             }
         }
-        assert_eq!(
-            bytes, v.bytes,
-            "{}: PROTOCOL.md's table vs the file",
-            v.name
-        );
+        assert_eq!(bytes, v.bytes, "{name}: PROTOCOL.md's table vs the file");
     }
 }

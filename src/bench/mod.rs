@@ -27,10 +27,11 @@
 //! This file holds the configuration and the run itself. `results` turns
 //! what a run collected into the [`BenchReport`]; [`usage`] reads `/proc`;
 //! `child` runs receivers as processes; [`lan`] runs the broadcaster and
-//! receivers as processes in network namespaces on a bridge (`--lan`);
-//! [`sweep`] runs many points and
-//! searches for the most entities without loss; [`render`] makes the human
-//! tables; [`plot`] draws the SVG.
+//! receivers as processes in network namespaces on a bridge (`--lan`), and
+//! holds the namespace-LAN builder the tests use too ([`lan::netns`]);
+//! [`sweep`] runs many points and searches for the most entities without
+//! loss. The human tables and the SVG plot are the binary's
+//! (`src/cli/render/`).
 
 pub mod lan;
 pub mod sweep;
@@ -171,7 +172,7 @@ pub enum BenchError {
     RelayFailed(#[source] std::io::Error),
     /// The network-namespace LAN could not be built.
     #[error("cannot build the network-namespace LAN: {0}")]
-    Lan(String),
+    Lan(lan::NetnsError),
     /// `lan` and `impair` were both asked for.
     #[error("a LAN run cannot have a link conditioner (its relays are on loopback)")]
     LanImpair,

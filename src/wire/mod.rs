@@ -55,6 +55,7 @@ mod codec;
 mod control;
 pub mod field;
 mod stream;
+pub mod vectors;
 
 pub use self::control::{
     Accept, Challenge, Confirm, Cookie, Ping, Pong, Refuse, Subscribe, Unsubscribe, ACCEPT_LEN,

@@ -112,16 +112,24 @@ pub fn send_all(to: SocketAddr, datagrams: &[Vec<u8>]) {
     }
 }
 
-/// Polls `f` until it returns true or `timeout` passes.
+/// How often [`wait_until`] asks again.
+pub const POLL: Duration = Duration::from_millis(5);
+
+/// Polls `f` every [`POLL`] until it returns true (then true) or `timeout`
+/// has passed (then false). `f` is asked at least once, and once more at or
+/// after the deadline, so a condition that holds just in time counts.
+/// The one polling helper of the integration tests.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
+    let deadline = Instant::now() + timeout;
+    loop {
         if f() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
     }
-    f()
 }
 
 /// A free UDP port on 127.0.0.1: bind a throwaway socket to port 0 and read

@@ -2,30 +2,35 @@
 //! process in its own network namespace, on a Linux bridge.
 //!
 //! ```text
-//!   tcb<pid>-<n>-bc  eth0 10.78.S.1 ──┐
-//!   tcb<pid>-<n>-r1  eth0 10.78.S.2 ──┤ p0..pK ── br0   (namespace tcb<pid>-<n>-lan)
-//!   ...                               │
-//!   tcb<pid>-<n>-rK  eth0 10.78.S.K+1─┘
+//!   tcb-<run>-bc  eth0 10.78.S.1 ───┐
+//!   tcb-<run>-r1  eth0 10.78.S.2 ───┤ p0..pK ── br0   (namespace tcb-<run>-lan)
+//!   ...                             │
+//!   tcb-<run>-rK  eth0 10.78.S.K+1 ─┘
 //! ```
 //!
-//! * **Nothing touches the host's own network.** Every link is created
-//!   directly inside a bench namespace, so the root namespace never holds a
-//!   bench link, address or route, and nothing is attached to a real
-//!   interface. The addresses (`10.78.S.0/24`) exist only inside them.
-//! * **Torn down whatever happens.** [`Lan`]'s `Drop` (which runs on an
-//!   error, and after Ctrl-C ends the run) kills what still runs in its
-//!   namespaces (only this bench's children) and deletes them. Namespaces
-//!   left by a bench that was killed outright (its pid gone) are deleted
-//!   the first time a LAN is built.
-//! * **No collisions.** Names carry this process's pid and a counter.
+//! The LAN is [`netns`]'s (the same builder `tests/netns.rs` uses): nothing
+//! touches the host's own network, and every namespace it made, and only
+//! those, is deleted when the run ends, on an error, or after Ctrl-C ends
+//! it ([`owner`] says how leftovers of a killed run are told apart from
+//! somebody else's namespaces).
+//!
+//! # Layout
+//!
+//! This file runs one benchmark across a LAN; [`netns`] builds and tears
+//! down LANs (and says whether this process can: [`available`],
+//! [`is_root`]); [`owner`] records and judges who made a namespace.
 //!
 //! Needs root and `ip netns` (iproute2); see [`available`].
 
+pub mod netns;
+pub mod owner;
+
+pub use netns::{
+    available, is_root, remove_stale, Host, HostV6, Lan, LanConfig, NetnsError, MAX_RECEIVERS,
+};
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::ControlFlow;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use super::child::{self, ChildError, Children, Launch};
@@ -34,8 +39,10 @@ use super::{usage, BenchConfig, BenchError, BenchReport, Progress, GRACE, OVERRU
 use crate::core::figures::Figures;
 use crate::runtime::broadcaster::{BroadcastFigures, BroadcastSummary};
 
-/// What every namespace name made here starts with.
+/// What every namespace name a bench makes starts with.
 pub const PREFIX: &str = "tcb";
+/// The second octet of a bench LAN's addresses: hosts are in `10.78.S.0/24`.
+pub const SITE: u8 = 78;
 /// The port receivers listen on (and the group's port).
 pub const PORT: u16 = 47_474;
 /// The multicast group of `--lan multicast`.
@@ -56,172 +63,6 @@ impl LanMode {
         match self {
             LanMode::Unicast => "lan-unicast",
             LanMode::Multicast => "lan-multicast",
-        }
-    }
-}
-
-/// True when this process can build a LAN: it is root and `ip netns` runs.
-pub fn available() -> bool {
-    is_root() && ip(&["netns", "list"]).is_ok()
-}
-
-/// Whether this process runs as root (effective uid 0).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let uid = s.lines().find(|l| l.starts_with("Uid:"))?;
-            uid.split_whitespace().nth(2).map(|euid| euid == "0")
-        })
-        .unwrap_or(false)
-}
-
-/// One host of the LAN.
-#[derive(Clone, Debug)]
-pub struct Host {
-    /// Its network namespace.
-    pub ns: String,
-    /// Its address on the bridge.
-    pub ip: Ipv4Addr,
-}
-
-impl Host {
-    /// The command words that run a program inside this host.
-    pub fn exec_prefix(&self) -> Vec<String> {
-        ["ip", "netns", "exec", &self.ns].map(String::from).to_vec()
-    }
-}
-
-/// A bridge with a broadcaster host and receiver hosts; deleted when dropped.
-#[derive(Debug)]
-pub struct Lan {
-    lan_ns: String,
-    hosts: Vec<Host>,
-}
-
-fn ip(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Deletes namespaces of an earlier bench whose process is gone.
-fn remove_stale() {
-    let list = ip(&["netns", "list"]).unwrap_or_default();
-    for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        let Some(pid) = ns
-            .strip_prefix(PREFIX)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = ip(&["netns", "del", ns]);
-        }
-    }
-}
-
-impl Lan {
-    /// A bridge with one broadcaster host and `receivers` receiver hosts.
-    /// On failure, whatever was made is deleted.
-    pub fn new(receivers: usize) -> Result<Lan, String> {
-        static CLEAN: Once = Once::new();
-        static N: AtomicU32 = AtomicU32::new(0);
-        CLEAN.call_once(remove_stale);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
-        let base = format!("{PREFIX}{pid}-{n}");
-        // Any octet will do: the LAN is isolated from everything else.
-        let subnet = (pid.wrapping_mul(7).wrapping_add(n) % 250 + 1) as u8;
-        let mut lan = Lan {
-            lan_ns: format!("{base}-lan"),
-            hosts: Vec::new(),
-        };
-        ip(&["netns", "add", &lan.lan_ns])?;
-        lan.build(&base, subnet, receivers)?;
-        Ok(lan)
-    }
-
-    fn build(&mut self, base: &str, subnet: u8, receivers: usize) -> Result<(), String> {
-        let lan = self.lan_ns.clone();
-        ip(&["-n", &lan, "link", "set", "lo", "up"])?;
-        // No IGMP snooping: the bridge floods multicast like a plain switch.
-        ip(&[
-            "-n",
-            &lan,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &lan, "link", "set", "br0", "up"])?;
-        for i in 0..=receivers {
-            let role = if i == 0 { "bc".into() } else { format!("r{i}") };
-            let host = Host {
-                ns: format!("{base}-{role}"),
-                ip: Ipv4Addr::new(10, 78, subnet, (i + 1) as u8),
-            };
-            let ns = host.ns.clone();
-            ip(&["netns", "add", &ns])?;
-            self.hosts.push(host.clone());
-            let port = format!("p{i}");
-            ip(&[
-                "-n", &lan, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
-                &ns,
-            ])?;
-            ip(&["-n", &lan, "link", "set", &port, "master", "br0"])?;
-            ip(&["-n", &lan, "link", "set", &port, "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            let cidr = format!("{}/24", host.ip);
-            ip(&["-n", &ns, "addr", "add", &cidr, "brd", "+", "dev", "eth0"])?;
-            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            ip(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-        }
-        Ok(())
-    }
-
-    /// The broadcaster's host.
-    pub fn broadcaster(&self) -> &Host {
-        &self.hosts[0]
-    }
-
-    /// The receivers' hosts.
-    pub fn receivers(&self) -> &[Host] {
-        &self.hosts[1..]
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        let all = self.hosts.iter().map(|h| h.ns.as_str());
-        for ns in all.chain([self.lan_ns.as_str()]) {
-            // Whatever still runs inside was started by this bench.
-            for pid in ip(&["netns", "pids", ns])
-                .unwrap_or_default()
-                .split_whitespace()
-            {
-                if let Ok(pid) = pid.parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-            let _ = ip(&["netns", "del", ns]);
         }
     }
 }
@@ -284,7 +125,13 @@ pub(super) fn run(
     machine: Machine,
     mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<BenchReport, BenchError> {
-    let lan = Lan::new(config.receivers).map_err(BenchError::Lan)?;
+    let lan = Lan::new(&LanConfig {
+        prefix: PREFIX.to_string(),
+        receivers: config.receivers,
+        site: SITE,
+        ipv6: false,
+    })
+    .map_err(BenchError::Lan)?;
     let launches: Vec<Launch> = lan
         .receivers()
         .iter()
@@ -406,10 +253,14 @@ mod tests {
             ["--group", "239.255.78.1:47474", "--interface", "10.78.5.3"]
         );
         let host = Host {
-            ns: "tcb1-0-r1".into(),
+            ns: "tcb-0000abcd-r1".into(),
             ip: rx[0],
+            v6: None,
         };
-        assert_eq!(host.exec_prefix(), ["ip", "netns", "exec", "tcb1-0-r1"]);
+        assert_eq!(
+            host.exec_prefix(),
+            ["ip", "netns", "exec", "tcb-0000abcd-r1"]
+        );
         let mut c = child::command(&host.exec_prefix(), std::path::Path::new("/bin/tickcast"));
         c.arg("receive");
         let words: Vec<_> = std::iter::once(c.get_program())
@@ -422,7 +273,7 @@ mod tests {
                 "ip",
                 "netns",
                 "exec",
-                "tcb1-0-r1",
+                "tcb-0000abcd-r1",
                 "/bin/tickcast",
                 "receive"
             ]

@@ -1,0 +1,482 @@
+//! The text format of the spec's byte-exact test vectors,
+//! `proto/vectors/*.hex` (defined in `proto/vectors/README.md`): one
+//! datagram per file, as hex byte pairs, with `# key: value` directives
+//! saying what it must decode to or why it must be rejected.
+//!
+//! This module owns the format and nothing else: [`parse`] turns a file's
+//! text into a [`Vector`] (its bytes and directives). It reads no file; the
+//! one loader of the vector directories is `tickcast::fuzz::load_vectors`
+//! (feature `fuzz`), and what a vector means for the codec is checked by
+//! `tests/vectors.rs`.
+//!
+//! # What [`parse`] checks
+//!
+//! Everything the format itself promises, so a hand edit that breaks a
+//! file fails here with the line it broke: every byte is two hex digits;
+//! an `@N` offset comment names the offset of its line's first byte;
+//! directives come before the bytes and are well formed; there is exactly
+//! one of `kind` and `expect`, and one `length`, equal to the bytes present;
+//! an invalid vector lists no fields or entities. Whether the fields are the
+//! right ones for the kind is the codec's business, not the format's.
+
+use crate::wire::auth::KEY_LEN;
+use crate::wire::Entity;
+
+/// What a vector says about its datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// `# kind: <name>`: a valid datagram of this packet kind (its name as
+    /// [`Kind::name`](crate::wire::Kind::name) gives it).
+    Valid(String),
+    /// `# expect: error <Variant>` or `<Variant>(<value>)`: a receiver must
+    /// reject it, for this reason (as written after `error `).
+    Invalid(String),
+}
+
+/// One vector file, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vector {
+    /// The datagram: every byte of the file, in order.
+    pub bytes: Vec<u8>,
+    /// Valid (of which kind) or invalid (for which reason).
+    pub verdict: Verdict,
+    /// `# field: name = value`, in file order; values are unsigned and up to
+    /// 128 bits, so the 16-byte `mac` (written big-endian) fits.
+    pub fields: Vec<(String, u128)>,
+    /// `# entity: id x y z`, in file order.
+    pub entities: Vec<Entity>,
+    /// `# key: <64 hex digits>`: the datagram is sealed with this
+    /// pre-shared key ([`crate::wire::auth`]); the fields are those of the
+    /// packet inside.
+    pub key: Option<[u8; KEY_LEN]>,
+}
+
+impl Vector {
+    /// The packet kind's name of a valid vector; `None` for an invalid one.
+    pub fn kind(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Valid(kind) => Some(kind),
+            Verdict::Invalid(_) => None,
+        }
+    }
+
+    /// The expected rejection of an invalid vector (`Truncated`,
+    /// `UnsupportedVersion(2)`, ...); `None` for a valid one.
+    pub fn error(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Valid(_) => None,
+            Verdict::Invalid(error) => Some(error),
+        }
+    }
+}
+
+/// A directive's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Directive {
+    /// `# kind:`
+    Kind,
+    /// `# expect:`
+    Expect,
+    /// `# length:`
+    Length,
+    /// `# field:`
+    Field,
+    /// `# entity:`
+    Entity,
+    /// `# key:`
+    Key,
+}
+
+impl Directive {
+    /// The directive for a comment's key, if it is one.
+    fn from_key(key: &str) -> Option<Directive> {
+        Some(match key {
+            "kind" => Directive::Kind,
+            "expect" => Directive::Expect,
+            "length" => Directive::Length,
+            "field" => Directive::Field,
+            "entity" => Directive::Entity,
+            "key" => Directive::Key,
+            _ => return None,
+        })
+    }
+
+    /// The key as written in a file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Directive::Kind => "kind",
+            Directive::Expect => "expect",
+            Directive::Length => "length",
+            Directive::Field => "field",
+            Directive::Entity => "entity",
+            Directive::Key => "key",
+        }
+    }
+}
+
+/// Why a vector's text is not in the format. Lines are 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VectorError {
+    /// A byte line holds something other than pairs of hex digits.
+    #[error("line {line}: not hexadecimal byte pairs")]
+    NotHex {
+        /// The line.
+        line: usize,
+    },
+    /// An `@N` comment names another offset than its line's first byte's.
+    #[error("line {line}: the comment says @{stated}, but the line starts at byte {actual}")]
+    Offset {
+        /// The line.
+        line: usize,
+        /// The offset the comment gives.
+        stated: usize,
+        /// Where the line's first byte is.
+        actual: usize,
+    },
+    /// A directive after the first byte.
+    #[error("line {line}: directives come before the bytes")]
+    DirectiveAfterBytes {
+        /// The line.
+        line: usize,
+    },
+    /// A directive whose value is not as the format defines it.
+    #[error("line {line}: malformed `# {}:` directive", directive.name())]
+    BadDirective {
+        /// The line.
+        line: usize,
+        /// Which directive.
+        directive: Directive,
+    },
+    /// A directive that may be given once was given again.
+    #[error("line {line}: `# {}:` given twice", directive.name())]
+    Repeated {
+        /// The line.
+        line: usize,
+        /// Which directive.
+        directive: Directive,
+    },
+    /// Neither `# kind:` nor `# expect:`, or both.
+    #[error("needs exactly one of `# kind:` and `# expect: error`")]
+    Verdict,
+    /// No `# length:`.
+    #[error("missing `# length:`")]
+    NoLength,
+    /// `# length:` differs from the bytes present.
+    #[error("`# length: {stated}` but the file holds {actual} bytes")]
+    Length {
+        /// The length the directive gives.
+        stated: usize,
+        /// The bytes present.
+        actual: usize,
+    },
+    /// An invalid vector with `# field:` or `# entity:` lines.
+    #[error("an invalid vector has no decoded fields or entities")]
+    FieldsOnInvalid,
+}
+
+/// An unsigned integer, decimal or hexadecimal after `0x`.
+fn integer(s: &str) -> Option<u128> {
+    let digits_ok = |d: &str, hex: bool| {
+        !d.is_empty()
+            && d.chars().all(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+    };
+    match s.strip_prefix("0x") {
+        Some(h) if digits_ok(h, true) => u128::from_str_radix(h, 16).ok(),
+        None if digits_ok(s, false) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// One byte written as exactly two hex digits.
+fn byte(tok: &str) -> Option<u8> {
+    let b = tok.as_bytes();
+    (b.len() == 2 && b.iter().all(u8::is_ascii_hexdigit))
+        .then(|| u8::from_str_radix(tok, 16).ok())
+        .flatten()
+}
+
+/// The directives seen so far.
+#[derive(Default)]
+struct Directives {
+    kind: Option<String>,
+    expect: Option<String>,
+    length: Option<usize>,
+    fields: Vec<(String, u128)>,
+    entities: Vec<Entity>,
+    key: Option<[u8; KEY_LEN]>,
+}
+
+impl Directives {
+    /// Records directive `d` with `value` (trimmed), from `line`.
+    fn take(&mut self, line: usize, d: Directive, value: &str) -> Result<(), VectorError> {
+        let bad = VectorError::BadDirective { line, directive: d };
+        let repeated = VectorError::Repeated { line, directive: d };
+        match d {
+            Directive::Kind => {
+                if value.is_empty() {
+                    return Err(bad);
+                }
+                if self.kind.replace(value.to_string()).is_some() {
+                    return Err(repeated);
+                }
+            }
+            Directive::Expect => {
+                let error = value.strip_prefix("error ").map(str::trim);
+                let error = error.filter(|e| !e.is_empty()).ok_or(bad)?;
+                if self.expect.replace(error.to_string()).is_some() {
+                    return Err(repeated);
+                }
+            }
+            Directive::Length => {
+                let n = integer(value)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or(bad)?;
+                if self.length.replace(n).is_some() {
+                    return Err(repeated);
+                }
+            }
+            Directive::Field => {
+                let (name, v) = value.split_once('=').ok_or(bad)?;
+                let (name, v) = (name.trim(), integer(v.trim()).ok_or(bad)?);
+                if name.is_empty() {
+                    return Err(bad);
+                }
+                self.fields.push((name.to_string(), v));
+            }
+            Directive::Entity => {
+                let w: Vec<&str> = value.split_whitespace().collect();
+                let [id, x, y, z] = w[..] else {
+                    return Err(bad);
+                };
+                let id = integer(id).and_then(|n| u32::try_from(n).ok());
+                let coord = |s: &str| s.parse::<f32>().ok();
+                let (Some(id), Some(x), Some(y), Some(z)) = (id, coord(x), coord(y), coord(z))
+                else {
+                    return Err(bad);
+                };
+                self.entities.push(Entity { id, x, y, z });
+            }
+            Directive::Key => {
+                let b = value.as_bytes();
+                if b.len() != 2 * KEY_LEN || !b.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(bad);
+                }
+                let key = std::array::from_fn(|i| {
+                    u8::from_str_radix(&value[2 * i..2 * i + 2], 16).unwrap_or_default()
+                });
+                if self.key.replace(key).is_some() {
+                    return Err(repeated);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses one vector file's text (see the module docs for what is checked).
+pub fn parse(text: &str) -> Result<Vector, VectorError> {
+    let mut bytes = Vec::new();
+    let mut d = Directives::default();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.trim();
+        if let Some(comment) = line.strip_prefix('#') {
+            // `# key: value` with a known key is a directive; any other
+            // comment is free text, colon or not.
+            let directive = comment
+                .split_once(':')
+                .and_then(|(k, v)| Some((Directive::from_key(k.trim())?, v.trim())));
+            if let Some((directive, value)) = directive {
+                if !bytes.is_empty() {
+                    return Err(VectorError::DirectiveAfterBytes { line: line_no });
+                }
+                d.take(line_no, directive, value)?;
+            }
+            continue;
+        }
+        let (hex, comment) = match line.split_once('#') {
+            Some((h, c)) => (h, Some(c.trim())),
+            None => (line, None),
+        };
+        // `@N` names the offset of the line's first byte.
+        if let Some(stated) = comment.and_then(|c| c.strip_prefix('@')) {
+            let digits = stated
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("");
+            if let Ok(stated) = digits.parse::<usize>() {
+                if stated != bytes.len() {
+                    return Err(VectorError::Offset {
+                        line: line_no,
+                        stated,
+                        actual: bytes.len(),
+                    });
+                }
+            }
+        }
+        for tok in hex.split_whitespace() {
+            bytes.push(byte(tok).ok_or(VectorError::NotHex { line: line_no })?);
+        }
+    }
+    let verdict = match (d.kind, d.expect) {
+        (Some(kind), None) => Verdict::Valid(kind),
+        (None, Some(error)) => Verdict::Invalid(error),
+        _ => return Err(VectorError::Verdict),
+    };
+    if matches!(verdict, Verdict::Invalid(_)) && !(d.fields.is_empty() && d.entities.is_empty()) {
+        return Err(VectorError::FieldsOnInvalid);
+    }
+    let stated = d.length.ok_or(VectorError::NoLength)?;
+    if stated != bytes.len() {
+        return Err(VectorError::Length {
+            stated,
+            actual: bytes.len(),
+        });
+    }
+    Ok(Vector {
+        bytes,
+        verdict,
+        fields: d.fields,
+        entities: d.entities,
+        key: d.key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "\
+# tickcast wire protocol v1 test vector; format: proto/vectors/README.md
+# Free text: with a colon, and a key that is no directive.
+# kind: snapshot
+# length: 4
+# field: seq = 0xfffffffe
+# field: mac = 0x000102030405060708090a0b0c0d0e0f
+# entity: 7 1.5 -2.25 -0.0
+# key: 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+54 4b  # @0 magic
+
+43 53 # @2
+";
+
+    #[test]
+    fn reads_bytes_and_every_directive() {
+        let v = parse(VALID).unwrap();
+        assert_eq!(v.bytes, b"TKCS");
+        assert_eq!(v.verdict, Verdict::Valid("snapshot".into()));
+        assert_eq!((v.kind(), v.error()), (Some("snapshot"), None));
+        assert_eq!(
+            v.fields,
+            [
+                ("seq".to_string(), 0xffff_fffe),
+                ("mac".to_string(), 0x0001_0203_0405_0607_0809_0a0b_0c0d_0e0f),
+            ]
+        );
+        assert_eq!(v.entities.len(), 1);
+        let e = v.entities[0];
+        assert_eq!((e.id, e.x, e.y), (7, 1.5, -2.25));
+        assert_eq!(e.z.to_bits(), (-0.0f32).to_bits(), "−0.0 stays negative");
+        let key = v.key.unwrap();
+        assert_eq!((key[0], key[31]), (0x00, 0x1f));
+    }
+
+    #[test]
+    fn reads_an_invalid_vector_and_an_empty_one() {
+        let v = parse("# expect: error UnsupportedVersion(2)\n# length: 1\n02\n").unwrap();
+        assert_eq!(v.verdict, Verdict::Invalid("UnsupportedVersion(2)".into()));
+        assert_eq!((v.kind(), v.error()), (None, Some("UnsupportedVersion(2)")));
+        let empty = parse("# expect: error TooShort\n# length: 0\n").unwrap();
+        assert!(empty.bytes.is_empty());
+    }
+
+    #[test]
+    fn every_broken_rule_is_named_with_its_line() {
+        let head = "# kind: x\n# length: 2\n";
+        let cases: [(String, VectorError); 14] = [
+            (format!("{head}54 4\n"), VectorError::NotHex { line: 3 }),
+            (format!("{head}54 +4\n"), VectorError::NotHex { line: 3 }),
+            (format!("{head}544b\n"), VectorError::NotHex { line: 3 }),
+            (
+                format!("{head}54 # @0\n4b # @2\n"),
+                VectorError::Offset {
+                    line: 4,
+                    stated: 2,
+                    actual: 1,
+                },
+            ),
+            (
+                format!("{head}54 4b\n# length: 2\n"),
+                VectorError::DirectiveAfterBytes { line: 4 },
+            ),
+            (
+                format!("{head}# kind: y\n54 4b\n"),
+                VectorError::Repeated {
+                    line: 3,
+                    directive: Directive::Kind,
+                },
+            ),
+            (
+                "# expect: Truncated\n# length: 0\n".into(),
+                VectorError::BadDirective {
+                    line: 1,
+                    directive: Directive::Expect,
+                },
+            ),
+            (
+                format!("{head}# field: seq 3\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Field,
+                },
+            ),
+            (
+                format!("{head}# entity: 1 2 3\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Entity,
+                },
+            ),
+            (
+                format!("{head}# key: 0011\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Key,
+                },
+            ),
+            ("# length: 0\n".into(), VectorError::Verdict),
+            (
+                "# kind: x\n# expect: error TooShort\n# length: 0\n".into(),
+                VectorError::Verdict,
+            ),
+            ("# kind: x\n54\n".into(), VectorError::NoLength),
+            (
+                format!("{head}54\n"),
+                VectorError::Length {
+                    stated: 2,
+                    actual: 1,
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(&text), Err(want), "{text:?}");
+            assert!(!want.to_string().contains('\n'));
+        }
+        assert_eq!(
+            parse("# expect: error TooShort\n# length: 0\n# field: seq = 1\n"),
+            Err(VectorError::FieldsOnInvalid)
+        );
+    }
+
+    #[test]
+    fn the_error_message_names_the_line_and_the_directive() {
+        let e = parse("# kind: x\n# length: two\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 2: malformed `# length:` directive");
+    }
+}
