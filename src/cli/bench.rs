@@ -248,7 +248,7 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         println!(
             "{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
             r.setup.receive_mode,
-            t.figures.lost,
+            t.figures.counters.lost,
             report::us(l.p50),
             report::us(l.p90),
             report::us(l.p99),

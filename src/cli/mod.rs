@@ -399,7 +399,7 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let mut prev = Figures::default();
     let mut warned = false;
     let mut warn_once = |f: &Figures| {
-        if keyless && f.auth_unexpected > 0 && !warned {
+        if keyless && f.counters.auth_unexpected > 0 && !warned {
             warned = true;
             eprintln!("{AUTH_UNEXPECTED_WARNING}");
         }

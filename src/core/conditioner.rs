@@ -1248,7 +1248,7 @@ mod tests {
         for d in released {
             ing.handle(d, 10, &w);
         }
-        let f = ing.figures();
+        let f = ing.figures().counters;
         ExpectedFigures {
             expected: f.expected,
             received: f.received,

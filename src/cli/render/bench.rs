@@ -110,17 +110,17 @@ pub fn table(r: &BenchReport) -> String {
             out,
             "{:<w$} {:>9} {:>9} {:>6} {:>8.4} {:>5} {:>6} {:>6} {:>5} {:>8} {:>6} {:>7}",
             label(x),
-            f.expected,
-            f.received,
-            f.lost,
+            f.counters.expected,
+            f.counters.received,
+            f.counters.lost,
             f.loss_ratio * 100.0,
-            f.duplicates,
-            f.reordered,
-            f.stale,
-            f.malformed,
-            f.restarts,
-            f.socket_drops,
-            f.ticks_applied
+            f.counters.duplicates,
+            f.counters.reordered,
+            f.counters.stale,
+            f.counters.malformed,
+            f.counters.restarts,
+            f.counters.socket_drops,
+            f.counters.ticks_applied
         );
     }
 
@@ -334,9 +334,9 @@ pub fn live_line(prefix: &str, p: &Progress) -> String {
         us(s.lateness_us.p99),
     );
     if !p.receivers.is_empty() {
-        let lost: u64 = p.receivers.iter().map(|f| f.lost).sum();
-        let expected: u64 = p.receivers.iter().map(|f| f.expected).sum();
-        let drops: u64 = p.receivers.iter().map(|f| f.socket_drops).sum();
+        let lost: u64 = p.receivers.iter().map(|f| f.counters.lost).sum();
+        let expected: u64 = p.receivers.iter().map(|f| f.counters.expected).sum();
+        let drops: u64 = p.receivers.iter().map(|f| f.counters.socket_drops).sum();
         let worst = p.last_second_loss.iter().copied().fold(0.0, f64::max);
         let p50 = p
             .receivers

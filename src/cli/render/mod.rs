@@ -19,16 +19,16 @@ pub fn live_line(label: &str, elapsed: Duration, now: &Figures, prev: &Figures) 
         "{label}{:>5.1}s  count {:>7}  recv {}/{}  lost {} ({:.3}%, last 1s {:.3}%)  dup {}  reord {}  stale {}  malformed {}  drops {}  lat p50 {} p99 {}",
         elapsed.as_secs_f64(),
         s.count.map_or("-".to_string(), |c| c.to_string()),
-        s.received,
-        s.expected,
-        s.lost,
+        s.counters.received,
+        s.counters.expected,
+        s.counters.lost,
         s.loss_ratio * 100.0,
         now.interval_loss(prev) * 100.0,
-        s.duplicates,
-        s.reordered,
-        s.stale,
-        s.malformed,
-        s.socket_drops,
+        s.counters.duplicates,
+        s.counters.reordered,
+        s.counters.stale,
+        s.counters.malformed,
+        s.counters.socket_drops,
         us(s.latency_us.p50),
         us(s.latency_us.p99),
     )
@@ -63,24 +63,24 @@ pub fn summary(s: &Summary) -> String {
     let _ = writeln!(
         out,
         "  packets   expected {}  received {}  lost {} ({:.4}%)",
-        s.expected,
-        s.received,
-        s.lost,
+        s.counters.expected,
+        s.counters.received,
+        s.counters.lost,
         s.loss_ratio * 100.0
     );
     let _ = writeln!(
         out,
         "  anomalies duplicates {}  reordered {}  stale {}  malformed {}  restarts {}  socket drops {}",
-        s.duplicates, s.reordered, s.stale, s.malformed, s.restarts, s.socket_drops
+        s.counters.duplicates, s.counters.reordered, s.counters.stale, s.counters.malformed, s.counters.restarts, s.counters.socket_drops
     );
     let _ = writeln!(
         out,
         "  world     ticks applied {}  count {}  entities applied {}  stale {}  rejected {}",
-        s.ticks_applied,
+        s.counters.ticks_applied,
         s.count.map_or("-".to_string(), |c| c.to_string()),
-        s.entities_applied,
-        s.entities_stale,
-        s.entities_rejected
+        s.counters.entities_applied,
+        s.counters.entities_stale,
+        s.counters.entities_rejected
     );
     let _ = writeln!(
         out,
@@ -91,11 +91,11 @@ pub fn summary(s: &Summary) -> String {
             .map_or("-".to_string(), |v| v.to_string()),
         if s.goodbye { "yes" } else { "no" }
     );
-    if s.auth_failed + s.replayed + s.auth_unexpected > 0 {
+    if s.counters.auth_failed + s.counters.replayed + s.counters.auth_unexpected > 0 {
         let _ = writeln!(
             out,
             "  auth      failed {}  replayed {}  sealed but no key {}",
-            s.auth_failed, s.replayed, s.auth_unexpected
+            s.counters.auth_failed, s.counters.replayed, s.counters.auth_unexpected
         );
     }
     let _ = writeln!(out, "  jitter    {} (RFC 3550)", us(s.jitter_us));
@@ -116,11 +116,11 @@ pub fn summary(s: &Summary) -> String {
             "  note: one-way latency is meaningful only with clocks shared or synced; compare the round trip"
         );
     }
-    if s.latency_negative > 0 {
+    if s.counters.latency_negative > 0 {
         let _ = writeln!(
             out,
             "  note: {} latency samples were negative (clocks not shared?); counted as 0",
-            s.latency_negative
+            s.counters.latency_negative
         );
     }
     out
@@ -153,15 +153,15 @@ pub fn table(rows: &[(String, Summary)]) -> String {
             out,
             "{:<22} {:>8} {:>8} {:>6} {:>8.4} {:>5} {:>6} {:>6} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
             name,
-            s.expected,
-            s.received,
-            s.lost,
+            s.counters.expected,
+            s.counters.received,
+            s.counters.lost,
             s.loss_ratio * 100.0,
-            s.duplicates,
-            s.reordered,
-            s.stale,
-            s.malformed,
-            s.ticks_applied,
+            s.counters.duplicates,
+            s.counters.reordered,
+            s.counters.stale,
+            s.counters.malformed,
+            s.counters.ticks_applied,
             us(s.latency_us.p50),
             us(s.latency_us.p99),
             us(s.latency_us.p999),
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn table_has_a_row_per_receiver_with_its_figures() {
         let mut f = Figures::default();
-        (f.expected, f.received, f.lost) = (10, 9, 1);
+        (f.counters.expected, f.counters.received, f.counters.lost) = (10, 9, 1);
         let t = table(&[
             ("a".into(), f.summary()),
             ("b".into(), Figures::default().summary()),
