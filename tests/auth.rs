@@ -415,6 +415,9 @@ fn a_flood_of_bad_datagrams_prints_a_bounded_number_of_lines() {
     let start = Instant::now();
     let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
         .args(["receive", "--bind", &bind, "--duration", "2s", "--json"])
+        // The reject lines are the library's log warnings: a RUST_LOG in
+        // the environment could hide them.
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -461,4 +464,30 @@ fn a_flood_of_bad_datagrams_prints_a_bounded_number_of_lines() {
     // last one, after the pause, mentions everything held back before it.
     assert_eq!(lines.len() as u64 + suppressed, malformed, "{stderr}");
     assert!(lines[0].contains(": datagram shorter than"), "{}", lines[0]);
+}
+
+#[test]
+fn rust_log_off_silences_the_reject_lines_but_not_the_figures() {
+    let port = common::free_udp_port();
+    let bind = format!("127.0.0.1:{port}");
+    let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+        .args(["receive", "--bind", &bind, "--duration", "1s", "--json"])
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..20 {
+        s.send_to(format!("garbage {i}").as_bytes(), bind.as_str())
+            .unwrap();
+    }
+    let out = rx.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("rejected datagram"), "{stderr}");
+    assert!(stderr.starts_with("receiving on 127.0.0.1:"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["malformed"].as_u64(), Some(20), "{v}");
 }

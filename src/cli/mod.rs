@@ -9,6 +9,7 @@ mod flags;
 mod impair;
 mod render;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -30,6 +31,7 @@ const GRACE: Duration = Duration::from_millis(200);
 
 /// Parses the command line and runs it; bad flags get one line and exit code 2.
 pub fn main() -> ExitCode {
+    init_logger();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -47,6 +49,16 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the library's log records on stderr as `tickcast: MESSAGE`, one
+/// line each: warnings and errors unless `RUST_LOG` says otherwise (e.g.
+/// `RUST_LOG=off`, or `RUST_LOG=tickcast=debug`). The library logs only
+/// what it has been asked to, such as `ReceiverConfig::log_rejects`.
+fn init_logger() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(|out, record| writeln!(out, "tickcast: {}", record.args()))
+        .init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
