@@ -757,8 +757,8 @@ impl Harness {
     pub fn finish(mut self) -> FuzzReport {
         self.scan_world();
         let f = self.ingest.figures();
-        self.report.malformed = f.malformed;
-        self.report.datagrams = f.datagrams;
+        self.report.malformed = f.counters.malformed;
+        self.report.datagrams = f.counters.datagrams;
         self.report.world_entities = self.world.len();
         for (_, name, n) in &self.rejections {
             self.report.rejected.insert(name.clone(), *n);

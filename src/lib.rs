@@ -33,7 +33,13 @@
 //! The command line (feature `cli`, on by default) is the `tickcast` binary
 //! and is not part of the library: `tickcast = { default-features = false }`
 //! builds the broadcaster and the receiver without clap, anyhow, ctrlc,
-//! plotters or humantime.
+//! plotters, humantime or env_logger.
+//!
+//! The library prints nothing. What it has to say goes to the [`log`]
+//! facade, so it lands in whatever logger the program installs (none: it
+//! is dropped): today only the receiver's rate-limited warnings about
+//! rejected datagrams, when [`ReceiverConfig::log_rejects`] asks for them.
+//! The binary prints them on stderr through env_logger.
 //!
 //! # The types a user needs
 //!

@@ -58,15 +58,15 @@ fn broadcast(key: Option<Key>, destinations: Vec<SocketAddr>) -> BroadcastFigure
 /// Waits until `r` has handled `n` datagrams, then a short grace so a stray
 /// extra one would show too.
 fn settle(r: &Receiver, n: u64) -> Figures {
-    let arrived = wait_until(PATIENCE, || r.figures().datagrams >= n);
+    let arrived = wait_until(PATIENCE, || r.figures().counters.datagrams >= n);
     std::thread::sleep(Duration::from_millis(200));
     let f = r.figures();
     assert!(
         arrived,
         "only {} of {n} datagrams arrived: {f:?}",
-        f.datagrams
+        f.counters.datagrams
     );
-    assert_eq!(f.datagrams, n, "{f:?}");
+    assert_eq!(f.counters.datagrams, n, "{f:?}");
     f
 }
 
@@ -93,7 +93,12 @@ fn send_all(to: SocketAddr, datagrams: &[Vec<u8>]) {
 
 /// What is applied, to show that nothing changed it.
 fn applied(f: &Figures) -> (u64, u64, Option<u64>, u64) {
-    (f.received, f.entities_applied, f.count, f.ticks_applied)
+    (
+        f.counters.received,
+        f.counters.entities_applied,
+        f.count,
+        f.counters.ticks_applied,
+    )
 }
 
 #[test]
@@ -107,15 +112,20 @@ fn keyed_stream_arrives_whole_and_forged_tampered_and_replayed_datagrams_are_cou
     );
     let f = settle(&r, b.packets_sent);
     assert_eq!(
-        (f.lost, f.expected, f.received),
+        (f.counters.lost, f.counters.expected, f.counters.received),
         (0, b.packets_sent, b.packets_sent),
         "{f:?}"
     );
     assert_eq!(
-        (f.auth_failed, f.replayed, f.auth_unexpected, f.malformed),
+        (
+            f.counters.auth_failed,
+            f.counters.replayed,
+            f.counters.auth_unexpected,
+            f.counters.malformed
+        ),
         (0, 0, 0, 0)
     );
-    assert_eq!(f.ticks_applied, b.ticks_sent, "{f:?}");
+    assert_eq!(f.counters.ticks_applied, b.ticks_sent, "{f:?}");
     assert!(f.goodbye);
     let before = applied(&f);
     let world_before = r.world().get(0).unwrap();
@@ -131,8 +141,8 @@ fn keyed_stream_arrives_whole_and_forged_tampered_and_replayed_datagrams_are_cou
     send_all(r.local_addr(), &captured);
     let mut n = b.packets_sent + captured.len() as u64;
     let f = settle(&r, n);
-    assert_eq!(f.replayed, captured.len() as u64, "{f:?}");
-    assert_eq!((f.auth_failed, f.malformed), (0, 0));
+    assert_eq!(f.counters.replayed, captured.len() as u64, "{f:?}");
+    assert_eq!((f.counters.auth_failed, f.counters.malformed), (0, 0));
     assert_eq!(applied(&f), before, "a replay changed the world");
 
     // Forged: well-formed, newer packets of the live session, sealed with
@@ -187,11 +197,14 @@ fn keyed_stream_arrives_whole_and_forged_tampered_and_replayed_datagrams_are_cou
     n += (forged.len() + tampered.len()) as u64;
     let f = settle(&r, n);
     assert_eq!(
-        f.auth_failed,
+        f.counters.auth_failed,
         (forged.len() + tampered.len()) as u64,
         "{f:?}"
     );
-    assert_eq!((f.replayed, f.malformed), (captured.len() as u64, 0));
+    assert_eq!(
+        (f.counters.replayed, f.counters.malformed),
+        (captured.len() as u64, 0)
+    );
     assert_eq!(
         applied(&f),
         before,
@@ -201,10 +214,10 @@ fn keyed_stream_arrives_whole_and_forged_tampered_and_replayed_datagrams_are_cou
     eprintln!(
         "keyed: sent {} packets, lost {}, replayed {} of {}, auth_failed {} ({} forged + {} tampered)",
         b.packets_sent,
-        f.lost,
-        f.replayed,
+        f.counters.lost,
+        f.counters.replayed,
         captured.len(),
-        f.auth_failed,
+        f.counters.auth_failed,
         forged.len(),
         tampered.len()
     );
@@ -216,24 +229,37 @@ fn key_on_one_side_only_is_counted_and_nothing_is_applied() {
     let r = receiver(None);
     let b = broadcast(Some(key(1)), vec![r.local_addr()]);
     let f = settle(&r, b.packets_sent);
-    assert_eq!(f.auth_unexpected, b.packets_sent, "{f:?}");
-    assert_eq!((f.received, f.entities_applied, f.count), (0, 0, None));
-    assert_eq!((f.auth_failed, f.replayed), (0, 0));
+    assert_eq!(f.counters.auth_unexpected, b.packets_sent, "{f:?}");
+    assert_eq!(
+        (f.counters.received, f.counters.entities_applied, f.count),
+        (0, 0, None)
+    );
+    assert_eq!((f.counters.auth_failed, f.counters.replayed), (0, 0));
     eprintln!(
         "keyed -> keyless: sent {}, auth_unexpected {}",
-        b.packets_sent, f.auth_unexpected
+        b.packets_sent, f.counters.auth_unexpected
     );
 
     // Keyless broadcaster, keyed receiver: every datagram fails to open.
     let r = receiver(Some(key(1)));
     let b = broadcast(None, vec![r.local_addr()]);
     let f = settle(&r, b.packets_sent);
-    assert_eq!(f.auth_failed, b.packets_sent, "{f:?}");
-    assert_eq!((f.received, f.entities_applied, f.count), (0, 0, None));
-    assert_eq!((f.auth_unexpected, f.replayed, f.malformed), (0, 0, 0));
+    assert_eq!(f.counters.auth_failed, b.packets_sent, "{f:?}");
+    assert_eq!(
+        (f.counters.received, f.counters.entities_applied, f.count),
+        (0, 0, None)
+    );
+    assert_eq!(
+        (
+            f.counters.auth_unexpected,
+            f.counters.replayed,
+            f.counters.malformed
+        ),
+        (0, 0, 0)
+    );
     eprintln!(
         "keyless -> keyed: sent {}, auth_failed {}",
-        b.packets_sent, f.auth_failed
+        b.packets_sent, f.counters.auth_failed
     );
 }
 
@@ -256,19 +282,31 @@ fn a_keyed_subscription_gets_the_stream_and_a_keyless_one_does_not() {
     .unwrap();
     let keyless = Receiver::start(ReceiverConfig::subscribe(server)).unwrap();
     assert!(
-        wait_until(PATIENCE, || keyed.figures().ticks_applied >= 20),
+        wait_until(PATIENCE, || keyed.figures().counters.ticks_applied >= 20),
         "{:?}",
         keyed.figures()
     );
     let f = keyless.figures();
     // The keyless receiver's requests are not sealed: dropped unanswered.
     assert_eq!(
-        (f.received, f.control_datagrams, f.entities_applied),
+        (
+            f.counters.received,
+            f.counters.control_datagrams,
+            f.counters.entities_applied
+        ),
         (0, 0, 0),
         "{f:?}"
     );
     let k = keyed.figures();
-    assert_eq!((k.auth_failed, k.malformed, k.replayed), (0, 0, 0), "{k:?}");
+    assert_eq!(
+        (
+            k.counters.auth_failed,
+            k.counters.malformed,
+            k.counters.replayed
+        ),
+        (0, 0, 0),
+        "{k:?}"
+    );
     let bf = b.figures();
     assert_eq!(bf.subscribers, 1);
     // ...and counted: the keyless receiver's subscribes failed to open.
@@ -377,6 +415,9 @@ fn a_flood_of_bad_datagrams_prints_a_bounded_number_of_lines() {
     let start = Instant::now();
     let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
         .args(["receive", "--bind", &bind, "--duration", "2s", "--json"])
+        // The reject lines are the library's log warnings: a RUST_LOG in
+        // the environment could hide them.
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -423,4 +464,30 @@ fn a_flood_of_bad_datagrams_prints_a_bounded_number_of_lines() {
     // last one, after the pause, mentions everything held back before it.
     assert_eq!(lines.len() as u64 + suppressed, malformed, "{stderr}");
     assert!(lines[0].contains(": datagram shorter than"), "{}", lines[0]);
+}
+
+#[test]
+fn rust_log_off_silences_the_reject_lines_but_not_the_figures() {
+    let port = common::free_udp_port();
+    let bind = format!("127.0.0.1:{port}");
+    let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+        .args(["receive", "--bind", &bind, "--duration", "1s", "--json"])
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..20 {
+        s.send_to(format!("garbage {i}").as_bytes(), bind.as_str())
+            .unwrap();
+    }
+    let out = rx.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("rejected datagram"), "{stderr}");
+    assert!(stderr.starts_with("receiving on 127.0.0.1:"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["malformed"].as_u64(), Some(20), "{v}");
 }

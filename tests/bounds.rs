@@ -107,21 +107,21 @@ fn entity_ids_across_the_u32_space_allocate_at_most_the_capacity() {
     println!(
         "(a) {DATAGRAMS} datagrams, {records} records: {} applied, {} stale, {} rejected \
          (ids >= {CAPACITY}: {beyond}); world {} entities, {} bytes allocated of at most {max_bytes}",
-        f.entities_applied,
-        f.entities_stale,
-        f.entities_rejected,
+        f.counters.entities_applied,
+        f.counters.entities_stale,
+        f.counters.entities_rejected,
         world.len(),
         world.allocated_bytes()
     );
-    assert_eq!(f.entities_rejected, beyond);
+    assert_eq!(f.counters.entities_rejected, beyond);
     assert_eq!(
-        f.entities_applied + f.entities_stale + f.entities_rejected,
+        f.counters.entities_applied + f.counters.entities_stale + f.counters.entities_rejected,
         records
     );
     assert!(world.len() <= CAPACITY as usize);
     // About 200,000 distinct ids below the capacity were drawn: every page is in use.
     assert_eq!(world.allocated_bytes(), max_bytes);
-    assert_eq!(f.malformed, 0);
+    assert_eq!(f.counters.malformed, 0);
 }
 
 /// Resident memory of this process, in KiB (Linux `/proc/self/status`).
@@ -168,7 +168,7 @@ fn sessions_are_remembered_up_to_past_sessions_and_memory_stays_flat() {
     let end_kib = vm_rss_kib().unwrap_or(0);
     peak_kib = peak_kib.max(end_kib);
     let f = ingest.figures();
-    assert_eq!(f.restarts, SESSIONS as u64 - 1);
+    assert_eq!(f.counters.restarts, SESSIONS as u64 - 1);
 
     // The session replaced PAST_SESSIONS sessions ago is still known: stale.
     let last = SESSIONS - 1;
@@ -191,7 +191,10 @@ fn sessions_are_remembered_up_to_past_sessions_and_memory_stays_flat() {
     let forgotten = order[last - PAST_SESSIONS - 1];
     assert_eq!(ingest.handle(&report(forgotten), t), Outcome::Control);
     let g = ingest.figures();
-    assert_eq!((g.restarts, g.stale), (f.restarts + 1, f.stale + 1));
+    assert_eq!(
+        (g.counters.restarts, g.counters.stale),
+        (f.counters.restarts + 1, f.counters.stale + 1)
+    );
 
     println!(
         "(b) {SESSIONS} sessions: VmRSS {start_kib} KiB after {WARM_UP}, peak {peak_kib} KiB, \
@@ -242,11 +245,13 @@ fn flood_test(name: &str, pace: Option<Duration>) {
     let real = UdpSocket::bind("127.0.0.1:0").unwrap();
     let session = 0x00c0_ffee;
     let (mut real_sent, mut resent) = (0u64, 0u64);
-    wait_until(Duration::from_secs(2), || r.figures().malformed > 1_000);
+    wait_until(Duration::from_secs(2), || {
+        r.figures().counters.malformed > 1_000
+    });
     let real_start = Instant::now();
     for tick in 1..=TICKS {
         let d = snapshot(session, tick as u32, tick, &[entity(1), entity(2)]);
-        let applied = |r: &Receiver| r.figures().ticks_applied >= tick;
+        let applied = |r: &Receiver| r.figures().counters.ticks_applied >= tick;
         let mut tries = 0;
         loop {
             real.send_to(&d, to).unwrap();
@@ -275,7 +280,7 @@ fn flood_test(name: &str, pace: Option<Duration>) {
     let total = |g: u64| g + real_sent;
     let accounted = |r: &Receiver| {
         let f = r.figures();
-        f.datagrams + f.socket_drops
+        f.counters.datagrams + f.counters.socket_drops
     };
     let mut probes = 0;
     loop {
@@ -300,22 +305,25 @@ fn flood_test(name: &str, pace: Option<Duration>) {
          real sent {real_sent} in {real_time:.1?} ({resent} resends): datagrams {}, malformed {}, \
          socket drops {}, duplicates {}, ticks applied {}, count {:?}",
         garbage_before_probes as f64 / flood_time.as_secs_f64(),
-        f.datagrams,
-        f.malformed,
-        f.socket_drops,
-        f.duplicates,
-        f.ticks_applied,
+        f.counters.datagrams,
+        f.counters.malformed,
+        f.counters.socket_drops,
+        f.counters.duplicates,
+        f.counters.ticks_applied,
         f.count
     );
-    assert_eq!(f.ticks_applied, TICKS);
+    assert_eq!(f.counters.ticks_applied, TICKS);
     assert_eq!(f.count, Some(TICKS));
-    assert_eq!(f.datagrams + f.socket_drops, garbage_sent + real_sent);
-    assert!(f.malformed + f.socket_drops >= garbage_sent);
-    if f.socket_drops == 0 {
-        assert_eq!(f.malformed, garbage_sent);
-        assert_eq!(f.duplicates, resent);
+    assert_eq!(
+        f.counters.datagrams + f.counters.socket_drops,
+        garbage_sent + real_sent
+    );
+    assert!(f.counters.malformed + f.counters.socket_drops >= garbage_sent);
+    if f.counters.socket_drops == 0 {
+        assert_eq!(f.counters.malformed, garbage_sent);
+        assert_eq!(f.counters.duplicates, resent);
     }
-    assert_eq!(f.received + f.lost, f.expected);
+    assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
 }
 
 /// Sends datagrams the decoder rejects (fuzzer output, filtered, made

@@ -70,7 +70,8 @@ fn run(spec: &str, receivers: usize, garbage: u64) -> Run {
     let relay = relay.stop().unwrap();
     let delivered = relay.conditioner.delivered;
     wait_until(Duration::from_secs(5), || {
-        rx.iter().all(|r| r.figures().datagrams >= delivered)
+        rx.iter()
+            .all(|r| r.figures().counters.datagrams >= delivered)
     });
     let receivers = rx.into_iter().map(|r| r.stop().unwrap()).collect();
     Run {
@@ -108,18 +109,32 @@ fn assert_exact(spec: &str, run: &Run) {
     );
     assert!(e.expected <= b.packets_sent);
     for (i, f) in run.receivers.iter().enumerate() {
-        assert_eq!(f.socket_drops, 0, "receiver {i}'s socket dropped datagrams");
         assert_eq!(
-            (f.expected, f.received, f.lost, f.duplicates, f.reordered),
+            f.counters.socket_drops, 0,
+            "receiver {i}'s socket dropped datagrams"
+        );
+        assert_eq!(
+            (
+                f.counters.expected,
+                f.counters.received,
+                f.counters.lost,
+                f.counters.duplicates,
+                f.counters.reordered
+            ),
             (e.expected, e.received, e.lost, e.duplicates, e.reordered),
             "receiver {i}: (expected, received, lost, duplicates, reordered)"
         );
         assert_eq!(
-            (f.malformed, f.control_datagrams, f.restarts, f.datagrams),
+            (
+                f.counters.malformed,
+                f.counters.control_datagrams,
+                f.counters.restarts,
+                f.counters.datagrams
+            ),
             (e.malformed, e.control_datagrams, e.restarts, e.datagrams),
             "receiver {i}: (malformed, control_datagrams, restarts, datagrams)"
         );
-        assert_eq!(f.received + f.lost, f.expected);
+        assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
     }
 }
 

@@ -22,19 +22,28 @@ fn scripted_stream_gives_exact_figures_through_a_real_socket() {
     let r = start();
     let (datagrams, e) = scripted_stream();
     send_all(r.local_addr(), &datagrams);
-    assert!(wait_until(Duration::from_secs(5), || r.figures().datagrams
+    assert!(wait_until(Duration::from_secs(5), || r
+        .figures()
+        .counters
+        .datagrams
         == e.datagrams));
     let f = r.stop().unwrap();
     assert_eq!(
-        (f.expected, f.received, f.lost),
+        (f.counters.expected, f.counters.received, f.counters.lost),
         (e.expected, e.received, e.lost)
     );
     assert_eq!(
-        (f.duplicates, f.reordered, f.stale, f.malformed, f.restarts),
+        (
+            f.counters.duplicates,
+            f.counters.reordered,
+            f.counters.stale,
+            f.counters.malformed,
+            f.counters.restarts
+        ),
         (e.duplicates, e.reordered, e.stale, e.malformed, e.restarts)
     );
-    assert_eq!(f.ticks_applied, e.ticks_applied);
-    assert_eq!(f.received + f.lost, f.expected);
+    assert_eq!(f.counters.ticks_applied, e.ticks_applied);
+    assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
     assert!(f.goodbye);
     assert_eq!(f.count, Some(1), "the new session's newest tick");
 }
@@ -78,14 +87,18 @@ fn garbage_never_panics_and_real_updates_still_apply() {
     }
     s.send_to(&snap(9, 1_000, 6), to).unwrap();
     sent += 1;
-    assert!(wait_until(Duration::from_secs(5), || r.figures().datagrams == sent));
+    assert!(wait_until(Duration::from_secs(5), || r
+        .figures()
+        .counters
+        .datagrams
+        == sent));
     assert!(r.is_running());
     let f = r.stop().unwrap();
     // A mutated byte may land in a field where any value is valid (seq, tick,
     // a coordinate), so not every datagram is malformed; but none is lost
     // from the accounting: each one was counted once as something.
-    assert!(f.malformed >= 1_000, "{}", f.malformed);
-    assert_eq!(f.received + f.lost, f.expected);
+    assert!(f.counters.malformed >= 1_000, "{}", f.counters.malformed);
+    assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
     assert!(f.count.is_some());
 }
 

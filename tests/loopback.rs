@@ -30,25 +30,35 @@ fn unicast_receiver() -> Receiver {
 /// Waits until `r` has handled every datagram `b` sent to it (one per
 /// packet), then a short grace so a stray extra datagram would show too.
 fn settle(r: &Receiver, b: &BroadcastFigures) -> Figures {
-    let arrived = wait_until(PATIENCE, || r.figures().datagrams >= b.packets_sent);
+    let arrived = wait_until(PATIENCE, || {
+        r.figures().counters.datagrams >= b.packets_sent
+    });
     std::thread::sleep(Duration::from_millis(200));
     let f = r.figures();
     assert!(
         arrived,
         "only {} of {} datagrams arrived: {f:?}",
-        f.datagrams, b.packets_sent
+        f.counters.datagrams, b.packets_sent
     );
     f
 }
 
 /// Exact agreement of one receiver with the broadcaster that fed it alone.
 fn assert_got_everything(f: &Figures, b: &BroadcastFigures) {
-    assert_eq!(f.lost, 0, "{f:?}");
-    assert_eq!(f.expected, b.packets_sent, "{f:?}");
-    assert_eq!(f.received, b.packets_sent, "{f:?}");
-    assert_eq!(f.received + f.lost, f.expected);
-    assert_eq!((f.duplicates, f.reordered, f.stale), (0, 0, 0), "{f:?}");
-    assert_eq!(f.malformed, 0, "{f:?}");
+    assert_eq!(f.counters.lost, 0, "{f:?}");
+    assert_eq!(f.counters.expected, b.packets_sent, "{f:?}");
+    assert_eq!(f.counters.received, b.packets_sent, "{f:?}");
+    assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
+    assert_eq!(
+        (
+            f.counters.duplicates,
+            f.counters.reordered,
+            f.counters.stale
+        ),
+        (0, 0, 0),
+        "{f:?}"
+    );
+    assert_eq!(f.counters.malformed, 0, "{f:?}");
     assert!(f.goodbye, "{f:?}");
     assert_eq!(f.sender_packets_sent, Some(b.packets_sent));
 }
@@ -74,7 +84,7 @@ fn two_receivers_get_every_packet_and_the_sim_world_exactly() {
         let f = settle(r, &b);
         assert_got_everything(&f, &b);
         // Skipped ticks are neither sent nor applied.
-        assert_eq!(f.ticks_applied, b.ticks_sent, "{f:?}");
+        assert_eq!(f.counters.ticks_applied, b.ticks_sent, "{f:?}");
 
         let world = r.world();
         assert_eq!(world.len(), entities as usize);
@@ -118,7 +128,7 @@ fn multicast_on_loopback_reaches_every_member_sharing_the_port() {
     for r in &rxs {
         let f = settle(r, &b);
         assert_got_everything(&f, &b);
-        assert_eq!(f.ticks_applied, b.ticks_sent, "{f:?}");
+        assert_eq!(f.counters.ticks_applied, b.ticks_sent, "{f:?}");
     }
 }
 
@@ -150,23 +160,31 @@ fn restarted_broadcaster_is_a_new_session_not_stale() {
 
     let (b, b_last) = run_session(to, 2, Duration::from_millis(500));
     let arrived = wait_until(PATIENCE, || {
-        r.figures().datagrams >= a.packets_sent + b.packets_sent
+        r.figures().counters.datagrams >= a.packets_sent + b.packets_sent
     });
     std::thread::sleep(Duration::from_millis(200));
     let f = r.stop().unwrap();
     assert!(arrived, "{f:?}");
 
-    assert_eq!(f.restarts, 1, "{f:?}");
+    assert_eq!(f.counters.restarts, 1, "{f:?}");
     assert!(
         b_last < a_count,
         "B counts from 0: {b_last} vs A's {a_count}"
     );
     assert_eq!(f.count, Some(b_last), "the world follows B at once: {f:?}");
-    assert_eq!(f.received + f.lost, f.expected);
-    assert_eq!(f.lost, 0, "{f:?}");
-    assert_eq!(f.expected, a.packets_sent + b.packets_sent, "{f:?}");
-    assert_eq!(f.ticks_applied, a.ticks_sent + b.ticks_sent, "{f:?}");
-    assert_eq!(f.stale, 0, "{f:?}");
+    assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
+    assert_eq!(f.counters.lost, 0, "{f:?}");
+    assert_eq!(
+        f.counters.expected,
+        a.packets_sent + b.packets_sent,
+        "{f:?}"
+    );
+    assert_eq!(
+        f.counters.ticks_applied,
+        a.ticks_sent + b.ticks_sent,
+        "{f:?}"
+    );
+    assert_eq!(f.counters.stale, 0, "{f:?}");
     assert!(f.goodbye, "B's goodbye: {f:?}");
 }
 
@@ -200,7 +218,7 @@ fn world_resyncs_to_a_restarted_broadcaster_on_its_first_tick() {
     let mut seen = None;
     wait_until(PATIENCE, || {
         let f = r.figures();
-        let restarted = f.restarts == 1;
+        let restarted = f.counters.restarts == 1;
         seen = restarted.then_some(f);
         restarted
     });
@@ -245,9 +263,9 @@ fn sequence_wrap_loses_and_reorders_nothing() {
     );
     let f = settle(&r, &b);
     assert_got_everything(&f, &b);
-    assert_eq!(f.ticks_applied, b.ticks_sent, "{f:?}");
+    assert_eq!(f.counters.ticks_applied, b.ticks_sent, "{f:?}");
     assert_eq!(
-        (f.lost, f.reordered, f.duplicates),
+        (f.counters.lost, f.counters.reordered, f.counters.duplicates),
         (0, 0, 0),
         "across the wrap: {f:?}"
     );
@@ -268,14 +286,14 @@ fn every_receive_mode_gets_every_packet_across_a_restart() {
         for session in [1, 2] {
             let (b, _) = run_session(r.local_addr(), session, Duration::from_millis(700));
             sent += b.packets_sent;
-            assert!(wait_until(PATIENCE, || r.figures().received == sent));
+            assert!(wait_until(PATIENCE, || r.figures().counters.received == sent));
         }
         let f = r.stop().unwrap();
         assert_eq!(
-            (f.expected, f.received, f.lost),
+            (f.counters.expected, f.counters.received, f.counters.lost),
             (sent, sent, 0),
             "{mode:?}"
         );
-        assert_eq!(f.restarts, 1, "{mode:?}");
+        assert_eq!(f.counters.restarts, 1, "{mode:?}");
     }
 }

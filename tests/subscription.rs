@@ -132,15 +132,26 @@ fn a_subscriber_gets_the_stream_with_nothing_lost() {
     assert!(wait_until(Duration::from_secs(5), || {
         r.figures().subscription == SubscriptionState::Subscribed
     }));
-    assert!(wait_until(Duration::from_secs(5), || r.figures().received >= 30));
+    assert!(wait_until(Duration::from_secs(5), || r
+        .figures()
+        .counters
+        .received
+        >= 30));
     let bf = b.stop();
     assert!(wait_until(Duration::from_secs(5), || r.figures().goodbye));
     let f = r.stop().unwrap();
-    assert_eq!(f.lost, 0, "loopback loses nothing");
-    assert_eq!(f.received + f.lost, f.expected);
-    assert_eq!((f.malformed, f.restarts, f.duplicates), (0, 0, 0));
+    assert_eq!(f.counters.lost, 0, "loopback loses nothing");
+    assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
+    assert_eq!(
+        (
+            f.counters.malformed,
+            f.counters.restarts,
+            f.counters.duplicates
+        ),
+        (0, 0, 0)
+    );
     assert!(
-        f.control_datagrams >= 2,
+        f.counters.control_datagrams >= 2,
         "a challenge and an accept at least"
     );
     assert_eq!(bf.subscriptions.accepted, 1);
@@ -209,7 +220,11 @@ fn a_full_table_refuses_with_reason_full() {
         second.figures().subscription == SubscriptionState::Refused(REFUSE_FULL)
     }));
     assert_eq!(second.figures().summary().subscription, "refused: full");
-    assert_eq!(second.figures().received, 0, "no stream while refused");
+    assert_eq!(
+        second.figures().counters.received,
+        0,
+        "no stream while refused"
+    );
     drop(second);
     drop(first);
     let f = b.stop();
@@ -292,7 +307,11 @@ fn a_restarted_broadcaster_gets_its_subscriber_back_within_a_lease() {
     let a = broadcaster(any_port(), 8, lease);
     let addr = a.local_addr();
     let r = subscriber_of(addr);
-    assert!(wait_until(Duration::from_secs(5), || r.figures().received >= 10));
+    assert!(wait_until(Duration::from_secs(5), || r
+        .figures()
+        .counters
+        .received
+        >= 10));
     let first_session = a.session();
     a.stop();
     // The same address, a new session and a new secret: the old cookie is
@@ -302,12 +321,15 @@ fn a_restarted_broadcaster_gets_its_subscriber_back_within_a_lease() {
     assert_ne!(b.session(), first_session);
     let restarted = Instant::now();
     assert!(
-        wait_until(lease, || r.figures().restarts == 1),
+        wait_until(lease, || r.figures().counters.restarts == 1),
         "not back within a lease"
     );
     let back_after = restarted.elapsed();
-    let before = r.figures().received;
-    assert!(wait_until(Duration::from_secs(2), || r.figures().received
+    let before = r.figures().counters.received;
+    assert!(wait_until(Duration::from_secs(2), || r
+        .figures()
+        .counters
+        .received
         >= before + 10));
     let f = r.stop().unwrap();
     assert_eq!(f.subscription, SubscriptionState::Subscribed);

@@ -495,17 +495,20 @@ mod tests {
         let sent = r.sender.figures.packets_sent;
         for rx in &r.receivers {
             let f = &rx.figures;
-            assert_eq!(f.lost, 0, "{rx:?}");
-            assert_eq!(f.received, f.expected, "{rx:?}");
-            assert_eq!(f.expected, sent, "{rx:?}");
+            assert_eq!(f.counters.lost, 0, "{rx:?}");
+            assert_eq!(f.counters.received, f.counters.expected, "{rx:?}");
+            assert_eq!(f.counters.expected, sent, "{rx:?}");
             assert!(f.goodbye);
-            assert_eq!(f.socket_drops, 0);
-            assert_eq!(f.entities_applied, 100 * r.sender.figures.ticks_sent);
+            assert_eq!(f.counters.socket_drops, 0);
+            assert_eq!(
+                f.counters.entities_applied,
+                100 * r.sender.figures.ticks_sent
+            );
             assert!(!rx.loss_per_second.is_empty());
             assert!(rx.world_bytes.is_some_and(|b| b > 0));
         }
-        assert_eq!(r.total.figures.expected, 2 * sent);
-        assert_eq!(r.total.figures.lost, 0);
+        assert_eq!(r.total.figures.counters.expected, 2 * sent);
+        assert_eq!(r.total.figures.counters.lost, 0);
         // A 1 s run is 60 ticks, each sent or (on a loaded machine) skipped.
         let b = &r.sender.figures;
         assert_eq!(b.ticks_sent + b.ticks_skipped, 60);
@@ -531,10 +534,13 @@ mod tests {
         for rx in &r.receivers {
             let c = rx.conditioner.as_ref().unwrap();
             assert!(c.equal && c.mismatches.is_empty());
-            assert_eq!(c.expected.received, rx.figures.received);
-            assert_eq!(c.expected.lost + c.expected.unseen, rx.figures.lost);
+            assert_eq!(c.expected.received, rx.figures.counters.received);
+            assert_eq!(
+                c.expected.lost + c.expected.unseen,
+                rx.figures.counters.lost
+            );
             // A drop before the first delivered number is invisible to any receiver.
-            assert!(c.did.dropped >= rx.figures.lost);
+            assert!(c.did.dropped >= rx.figures.counters.lost);
             assert!(c.did.datagrams_in > 0);
         }
         let seeds: Vec<&str> = r

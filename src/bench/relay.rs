@@ -108,19 +108,19 @@ impl ConditionerCheck {
 /// what the conditioner calls `lost` and what never reached it (`unseen`).
 pub fn compare(c: &ExpectedFigures, r: &Summary) -> Vec<Mismatch> {
     [
-        ("expected", c.expected, r.expected),
-        ("received", c.received, r.received),
-        ("lost", c.lost + c.unseen, r.lost),
-        ("duplicates", c.duplicates, r.duplicates),
-        ("reordered", c.reordered, r.reordered),
-        ("restarts", c.restarts, r.restarts),
-        ("malformed", c.malformed, r.malformed),
+        ("expected", c.expected, r.counters.expected),
+        ("received", c.received, r.counters.received),
+        ("lost", c.lost + c.unseen, r.counters.lost),
+        ("duplicates", c.duplicates, r.counters.duplicates),
+        ("reordered", c.reordered, r.counters.reordered),
+        ("restarts", c.restarts, r.counters.restarts),
+        ("malformed", c.malformed, r.counters.malformed),
         (
             "control_datagrams",
             c.control_datagrams,
-            r.control_datagrams,
+            r.counters.control_datagrams,
         ),
-        ("datagrams", c.datagrams, r.datagrams),
+        ("datagrams", c.datagrams, r.counters.datagrams),
     ]
     .into_iter()
     .filter(|(_, c, r)| c != r)
@@ -150,14 +150,14 @@ mod tests {
             ..ExpectedFigures::default()
         };
         let mut s = Figures::default().summary();
-        s.expected = 100;
-        s.received = 90;
-        s.lost = 10;
-        s.duplicates = 3;
-        s.reordered = 4;
-        s.datagrams = 93;
+        s.counters.expected = 100;
+        s.counters.received = 90;
+        s.counters.lost = 10;
+        s.counters.duplicates = 3;
+        s.counters.reordered = 4;
+        s.counters.datagrams = 93;
         assert_eq!(compare(&c, &s), vec![]);
-        s.reordered = 5;
+        s.counters.reordered = 5;
         assert_eq!(
             compare(&c, &s),
             vec![Mismatch {

@@ -227,8 +227,8 @@ pub(super) fn assemble(
             name: format!("rx{i}"),
             addr: Some(e.addr),
             pid: e.pid,
-            datagrams_per_s: e.summary.datagrams as f64 / secs,
-            entity_updates_per_s: e.summary.entities_applied as f64 / secs,
+            datagrams_per_s: e.summary.counters.datagrams as f64 / secs,
+            entity_updates_per_s: e.summary.counters.entities_applied as f64 / secs,
             cpu: e.cpu.map(|c| Cpu::of(c, run)),
             world_bytes: e.world_bytes,
             rss_bytes: e.memory.map(|m| m.rss),
@@ -270,8 +270,8 @@ pub(super) fn assemble(
         name: "total".into(),
         addr: None,
         pid: None,
-        datagrams_per_s: total_figures.datagrams as f64 / secs,
-        entity_updates_per_s: total_figures.entities_applied as f64 / secs,
+        datagrams_per_s: total_figures.counters.datagrams as f64 / secs,
+        entity_updates_per_s: total_figures.counters.entities_applied as f64 / secs,
         cpu: total_cpu.map(|c| Cpu::of(c, run)),
         world_bytes: sum_opt(&|e| e.world_bytes),
         rss_bytes: sum_opt(&|e| e.memory.map(|m| m.rss)),
@@ -349,28 +349,12 @@ fn merge(figs: &[&Figures]) -> Figures {
     let mut t = Figures::default();
     let mut count: Option<u64> = None;
     for f in figs {
-        t.expected += f.expected;
-        t.received += f.received;
-        t.lost += f.lost;
-        t.duplicates += f.duplicates;
-        t.reordered += f.reordered;
-        t.stale += f.stale;
-        t.malformed += f.malformed;
-        t.restarts += f.restarts;
-        t.socket_drops += f.socket_drops;
-        t.ticks_applied += f.ticks_applied;
-        t.entities_applied += f.entities_applied;
-        t.entities_stale += f.entities_stale;
-        t.entities_rejected += f.entities_rejected;
-        t.datagrams += f.datagrams;
-        t.bytes += f.bytes;
-        t.control_datagrams += f.control_datagrams;
+        t.counters.add(&f.counters);
         t.jitter_ns += f.jitter_ns / figs.len() as f64;
         // Same bounds, no auto-resize: adding cannot fail; saturate if it did.
         let _ = t.latency.add(&f.latency);
         let _ = t.latency_scheduled.add(&f.latency_scheduled);
         let _ = t.rtt.add(&f.rtt);
-        t.latency_negative += f.latency_negative;
         count = match (count, f.count) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -389,7 +373,6 @@ fn merge(figs: &[&Figures]) -> Figures {
 /// summed, jitter averaged, each latency percentile the worst receiver's.
 /// Figures this function does not know keep their defaults.
 fn add_summaries(s: &[&Summary]) -> Summary {
-    let sum = |f: fn(&Summary) -> u64| s.iter().map(|x| f(x)).sum::<u64>();
     let worst = |f: fn(&Summary) -> LatencySummary| {
         s.iter()
             .map(|x| f(x))
@@ -403,30 +386,13 @@ fn add_summaries(s: &[&Summary]) -> Summary {
             })
     };
     let mut t = Figures::default().summary();
-    t.expected = sum(|x| x.expected);
-    t.received = sum(|x| x.received);
-    t.lost = sum(|x| x.lost);
-    t.loss_ratio = if t.expected == 0 {
-        0.0
-    } else {
-        t.lost as f64 / t.expected as f64
-    };
-    t.duplicates = sum(|x| x.duplicates);
-    t.reordered = sum(|x| x.reordered);
-    t.stale = sum(|x| x.stale);
-    t.malformed = sum(|x| x.malformed);
-    t.restarts = sum(|x| x.restarts);
-    t.socket_drops = sum(|x| x.socket_drops);
-    t.ticks_applied = sum(|x| x.ticks_applied);
-    t.entities_applied = sum(|x| x.entities_applied);
-    t.entities_stale = sum(|x| x.entities_stale);
-    t.entities_rejected = sum(|x| x.entities_rejected);
-    t.datagrams = sum(|x| x.datagrams);
-    t.bytes = sum(|x| x.bytes);
+    for x in s {
+        t.counters.add(&x.counters);
+    }
+    t.loss_ratio = t.counters.loss_ratio();
     t.jitter_us = s.iter().map(|x| x.jitter_us).sum::<f64>() / s.len().max(1) as f64;
     t.latency_us = worst(|x| x.latency_us);
     t.latency_scheduled_us = worst(|x| x.latency_scheduled_us);
-    t.latency_negative = sum(|x| x.latency_negative);
     t.sender_packets_sent = s.first().and_then(|x| x.sender_packets_sent);
     t.sender_ticks_skipped = s.first().and_then(|x| x.sender_ticks_skipped);
     t.goodbye = !s.is_empty() && s.iter().all(|x| x.goodbye);
@@ -488,12 +454,16 @@ fn coarse_curve(s: &Summary) -> Vec<PercentilePoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::figures::Counters;
 
     fn figures(expected: u64, received: u64, lat_us: &[u64]) -> Figures {
         let mut f = Figures {
-            expected,
-            received,
-            lost: expected - received,
+            counters: Counters {
+                expected,
+                received,
+                lost: expected - received,
+                ..Counters::default()
+            },
             goodbye: true,
             count: Some(expected),
             ..Figures::default()
@@ -509,13 +479,19 @@ mod tests {
     fn merged_totals_add_counters_and_pool_samples() {
         let (a, b) = (figures(100, 100, &[10, 20]), figures(50, 40, &[30, 40]));
         let t = merge(&[&a, &b]);
-        assert_eq!((t.expected, t.received, t.lost), (150, 140, 10));
-        assert_eq!(t.received + t.lost, t.expected);
+        assert_eq!(
+            (t.counters.expected, t.counters.received, t.counters.lost),
+            (150, 140, 10)
+        );
+        assert_eq!(t.counters.received + t.counters.lost, t.counters.expected);
         assert_eq!(t.latency.len(), 4);
         assert_eq!(t.count, Some(50));
         assert!(t.goodbye);
         let s = add_summaries(&[&a.summary(), &b.summary()]);
-        assert_eq!((s.expected, s.received, s.lost), (150, 140, 10));
+        assert_eq!(
+            (s.counters.expected, s.counters.received, s.counters.lost),
+            (150, 140, 10)
+        );
         assert!((s.loss_ratio - 10.0 / 150.0).abs() < 1e-12);
         assert!(s.latency_us.max >= 39.9, "worst receiver's max");
     }

@@ -157,10 +157,10 @@ impl SweepRow {
                 receivers: r.setup.receivers,
                 rate_hz: r.setup.rate_hz,
             },
-            lost: t.lost,
-            expected: t.expected,
+            lost: t.counters.lost,
+            expected: t.counters.expected,
             loss_ratio: t.loss_ratio,
-            socket_drops: t.socket_drops,
+            socket_drops: t.counters.socket_drops,
             ticks_skipped: r.sender.figures.ticks_skipped,
             ticks_sent: r.sender.figures.ticks_sent,
             p50_us: t.latency_us.p50,
@@ -172,7 +172,7 @@ impl SweepRow {
             receiver_cpu_percent: r.total.cpu.map(|c| c.percent_of_core / k),
             datagrams_per_s: r.sender.datagrams_per_s,
             datagrams_sent: r.sender.figures.datagrams_sent,
-            entities_applied: t.entities_applied,
+            entities_applied: t.counters.entities_applied,
             conditioner_equal: r.conditioner_equal,
         }
     }

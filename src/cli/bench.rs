@@ -1,6 +1,7 @@
 //! `tickcast bench`: flags in, a [`BenchConfig`] out, then one run, a
 //! sweep, or the max-entities search from [`tickcast::bench`]; tables on
-//! stdout, live lines on stderr, `--json` and `--plot` files.
+//! stdout, live lines on stderr (all rendered by `render::bench` and
+//! `render::sweep`), `--json` and `--plot` files.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::render::{self as report, bench as render, plot};
+use super::flags::ModeArg;
+use crate::cli::render::{bench as render, plot, sweep as sweep_render};
 use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
 use tickcast::bench::{self as lib, BenchConfig, BenchReport, LanMode, Progress};
 use tickcast::core::conditioner::ConditionerConfig;
@@ -33,7 +35,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "HZ", default_value_t = 60.0)]
     rate: f64,
     /// How long the broadcaster runs: default 10s, 3s per sweep point, 2s per search probe.
-    #[arg(long, value_parser = super::parse_duration)]
+    #[arg(long, value_parser = super::flags::parse_duration)]
     duration: Option<Duration>,
     /// Largest datagram to send, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = tickcast::wire::DEFAULT_PAYLOAD_BUDGET)]
@@ -42,7 +44,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Pause between starting the receivers and the first tick (nothing is excluded).
-    #[arg(long, value_parser = super::parse_duration, default_value = "500ms")]
+    #[arg(long, value_parser = super::flags::parse_duration, default_value = "500ms")]
     warmup: Duration,
     /// Run each receiver as a `tickcast receive` child process.
     #[arg(long)]
@@ -69,8 +71,8 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate"])]
     find_max_entities: bool,
     /// How the receiver threads wait for datagrams (see `tickcast receive --mode`).
-    #[arg(long, value_enum, default_value_t = super::ModeArg::Wait)]
-    receive_mode: super::ModeArg,
+    #[arg(long, value_enum, default_value_t = ModeArg::Wait)]
+    receive_mode: ModeArg,
     /// Run once per receive mode (wait, predict, busy-poll) and print their
     /// latency and receiver CPU side by side.
     #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate", "find_max_entities", "plot", "receive_mode"])]
@@ -159,7 +161,7 @@ impl BenchArgs {
 /// Runs `tickcast bench`; Ctrl-C ends the current run early and skips the rest.
 pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if a.lan.is_some() && !lib::lan::available() {
-        eprintln!("tickcast: --lan needs root and ip netns (iproute2)");
+        eprintln!("{}", render::LAN_UNAVAILABLE);
         return Ok(ExitCode::FAILURE);
     }
     if a.find_max_entities {
@@ -188,20 +190,7 @@ fn write_json(path: &PathBuf, value: &impl Serialize) -> Result<()> {
 fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let config = a.config(DEFAULT_DURATION);
     config.validate()?;
-    eprintln!(
-        "bench: {} entities at {} Hz to {} receiver(s) {} for {:?} (+{:?} warm-up); Ctrl-C ends early",
-        config.entities,
-        config.rate_hz,
-        config.receivers,
-        match config.lan {
-            Some(LanMode::Unicast) => "as processes across a namespace LAN (unicast)",
-            Some(LanMode::Multicast) => "as processes across a namespace LAN (multicast)",
-            None if config.processes => "as child processes",
-            None => "in this process",
-        },
-        config.duration,
-        config.warmup
-    );
+    eprintln!("{}", render::start_line(&config));
     let report = lib::run(&config, |p: &Progress| {
         eprintln!("{}", render::live_line("", p));
         stopped(stop)
@@ -209,7 +198,7 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     print!("\n{}", render::table(&report));
     outputs(a, &report)?;
     if report.conditioner_equal == Some(false) {
-        eprintln!("tickcast: a receiver's figures differ from what its link conditioner did (see the table)");
+        eprintln!("{}", render::CONDITIONER_DIFFERS);
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -224,13 +213,9 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             ..a.config(DEFAULT_DURATION)
         };
         config.validate()?;
-        eprintln!(
-            "bench: receive mode {} for {:?}",
-            mode.name(),
-            config.duration
-        );
+        eprintln!("{}", render::mode_start_line(mode, config.duration));
         let report = lib::run(&config, |p: &Progress| {
-            eprintln!("{}", render::live_line(&format!("{:<9} ", mode.name()), p));
+            eprintln!("{}", render::mode_live_line(mode, p));
             stopped(stop)
         })?;
         let interrupted = report.interrupted;
@@ -239,30 +224,10 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             break;
         }
     }
-    println!(
-        "\n{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
-        "mode", "lost", "p50", "p90", "p99", "p99.9", "max", "rx cpu%", "tx late99"
-    );
-    for r in &reports {
-        let (t, l) = (&r.total, &r.total.figures.latency_us);
-        println!(
-            "{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
-            r.setup.receive_mode,
-            t.figures.lost,
-            report::us(l.p50),
-            report::us(l.p90),
-            report::us(l.p99),
-            report::us(l.p999),
-            report::us(l.max),
-            t.cpu
-                .as_ref()
-                .map_or("-".into(), |c| format!("{:.1}", c.percent_of_core)),
-            report::us(r.sender.figures.lateness_us.p99),
-        );
-    }
+    print!("{}", render::modes_table(&reports));
     if let Some(path) = &a.json {
         write_json(path, &reports)?;
-        eprintln!("wrote {}", path.display());
+        eprintln!("{}", render::wrote(path));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -270,12 +235,12 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
 fn outputs(a: &BenchArgs, report: &BenchReport) -> Result<()> {
     if let Some(path) = &a.json {
         write_json(path, report)?;
-        eprintln!("wrote {}", path.display());
+        eprintln!("{}", render::wrote(path));
     }
     if let Some(path) = &a.plot {
         let svg = plot::svg(report)?;
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("wrote {}", path.display());
+        eprintln!("{}", render::wrote(path));
     }
     Ok(())
 }
@@ -302,36 +267,14 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         .as_ref()
         .map_or(vec![base.rate_hz], |r| r.0.clone());
     let points = sweep::product(&entities, &receivers, &rates);
-    let per_point = base.duration + base.warmup + lib::GRACE;
-    eprintln!(
-        "sweep: {} points of {:?} each (about {:.0} s in all); Ctrl-C ends early",
-        points.len(),
-        base.duration,
-        per_point.as_secs_f64() * points.len() as f64
-    );
+    eprintln!("{}", sweep_render::start_line(&base, points.len()));
     let n = points.len();
     let reports = sweep::run(
         &base,
         &points,
         |_, _| stopped(stop),
         |i, r| {
-            let row = SweepRow::of(r);
-            let check = match row.conditioner_equal {
-                Some(true) => "  conditioner: equal",
-                Some(false) => "  conditioner: DIFFER",
-                None => "",
-            };
-            eprintln!(
-                "[{}/{n}] {} entities × {} receivers × {} Hz: loss {:.4}%  p99 {}  tx cpu {}{check}",
-                i + 1,
-                row.point.entities,
-                row.point.receivers,
-                row.point.rate_hz,
-                row.loss_ratio * 100.0,
-                report::us(row.p99_us),
-                row.sender_cpu_percent
-                    .map_or("-".into(), |c| format!("{c:.1}%")),
-            );
+            eprintln!("{}", sweep_render::point_line(i, n, &SweepRow::of(r)));
             stopped(stop)
         },
     )?;
@@ -339,8 +282,8 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let scaling = Scaling::fit(&rows);
     print!(
         "\n{}\n{}",
-        render::sweep_table(&rows),
-        render::scaling(&scaling)
+        sweep_render::sweep_table(&rows),
+        sweep_render::scaling(&scaling)
     );
     if let Some(path) = &a.json {
         write_json(
@@ -351,7 +294,7 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
                 runs: &reports,
             },
         )?;
-        eprintln!("wrote {}", path.display());
+        eprintln!("{}", render::wrote(path));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -367,24 +310,20 @@ struct SearchOutput<'a> {
 fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let base = a.config(sweep::PROBE_DURATION);
     let start = a.entities.unwrap_or(sweep::SEARCH_START);
-    eprintln!(
-        "searching for the most entities at {} Hz to {} receiver(s): doubling from {start}, then bisecting to {:.0}%, at most {} probes of {:?}; Ctrl-C ends early",
-        base.rate_hz,
-        base.receivers,
-        sweep::RESOLUTION * 100.0,
-        sweep::MAX_PROBES,
-        base.duration
-    );
+    eprintln!("{}", sweep_render::search_start_line(&base, start));
     let found = sweep::find_max_entities(
         &base,
         start,
         |_, _| stopped(stop),
         |p| {
-            eprintln!("  {}", render::probe(p));
+            eprintln!("{}", sweep_render::probe(p));
             stopped(stop)
         },
     )?;
-    print!("\n{}", render::search(&found, base.receivers, base.rate_hz));
+    print!(
+        "\n{}",
+        sweep_render::search(&found, base.receivers, base.rate_hz)
+    );
     if let Some(path) = &a.json {
         write_json(
             path,
@@ -395,7 +334,7 @@ fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
                 search: &found,
             },
         )?;
-        eprintln!("wrote {}", path.display());
+        eprintln!("{}", render::wrote(path));
     }
     Ok(ExitCode::SUCCESS)
 }

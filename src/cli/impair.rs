@@ -1,6 +1,6 @@
 //! `tickcast impair`: the link-conditioner relay between a broadcaster and
 //! its receivers. Parses flags into an [`ImpairConfig`], runs the library's
-//! [`Impair`] relay, prints a live line a second and the final counts.
+//! [`Impair`] relay; its lines are in `render::impair`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::cli::render::impair as render;
 use tickcast::core::conditioner::ConditionerConfig;
-use tickcast::runtime::relay::{Impair, ImpairConfig, ImpairFigures};
+use tickcast::runtime::relay::{Impair, ImpairConfig};
 
 /// Flags of `tickcast impair`.
 #[derive(Args, Debug)]
@@ -35,7 +36,7 @@ pub struct ImpairArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
-    #[arg(long, value_parser = super::parse_duration)]
+    #[arg(long, value_parser = super::flags::parse_duration)]
     duration: Option<Duration>,
     /// Print the final figures as one JSON object on stdout.
     #[arg(long)]
@@ -66,16 +67,12 @@ pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         a.to.clone(),
         conditioner.clone(),
     ))?;
-    let to: Vec<String> = a.to.iter().map(|d| d.to_string()).collect();
     eprintln!(
-        "impair: relaying {} -> {} with {} (long-run loss {:.2}%)",
-        relay.local_addr(),
-        to.join(", "),
-        conditioner,
-        conditioner.loss.long_run_rate() * 100.0
+        "{}",
+        render::start_line(relay.local_addr(), &a.to, &conditioner)
     );
     super::every_second(stop, a.duration, |t| {
-        eprintln!("{}", live_line(t, &relay.figures()));
+        eprintln!("{}", render::live_line(t, &relay.figures()));
         relay.is_running()
     });
     let f = relay.stop().context("relay thread failed")?;
@@ -84,61 +81,7 @@ pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         v["spec"] = conditioner.to_string().into();
         println!("{v}");
     } else {
-        eprint!("{}", summary(&f, a.to.len()));
+        eprint!("{}", render::summary(&f, a.to.len()));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
-fn live_line(t: Duration, f: &ImpairFigures) -> String {
-    let c = &f.conditioner;
-    format!(
-        "{:>5.1}s  in {}  dropped {} ({:.2}%)  dup {}  held back {}  reord {}  delivered {}  held {}  undecoded {}  drops {}  send errors {}",
-        t.as_secs_f64(),
-        c.datagrams_in,
-        c.dropped,
-        percent(c.dropped, c.datagrams_in - c.passed_undecoded),
-        c.duplicated,
-        c.held_back,
-        c.reordered,
-        c.delivered,
-        c.held,
-        c.passed_undecoded,
-        f.socket_drops,
-        f.send_errors,
-    )
-}
-
-fn summary(f: &ImpairFigures, destinations: usize) -> String {
-    let (c, e) = (&f.conditioner, &f.expected_receiver);
-    let mut out = format!(
-        "conditioner: in {} (undecoded {}), dropped {} ({:.2}%), duplicated {}, held back {}, delivered {}, reordered {}\n",
-        c.datagrams_in,
-        c.passed_undecoded,
-        c.dropped,
-        percent(c.dropped, c.datagrams_in - c.passed_undecoded),
-        c.duplicated,
-        c.held_back,
-        c.delivered,
-        c.reordered,
-    );
-    out += &format!(
-        "relay: sent {} datagrams to {} destination(s), socket drops {}, send errors {}\n",
-        f.datagrams_sent, destinations, f.socket_drops, f.send_errors
-    );
-    if let Some(err) = &f.last_error {
-        out += &format!("  last error: {err}\n");
-    }
-    out += &format!(
-        "each receiver must report: expected {}  received {}  lost {}  duplicates {}  reordered {}  malformed {}  restarts {}  (numbers the relay never saw: {})\n",
-        e.expected, e.received, e.lost, e.duplicates, e.reordered, e.malformed, e.restarts, e.unseen
-    );
-    out
 }

@@ -1,195 +1,37 @@
-//! The `tickcast` command line: clap derive structs for the raw flags, turned
-//! into the library's validated configs, and the three commands. Everything
-//! that does work lives in the library; this file parses, wires and prints.
+//! The `tickcast` command line: [`flags`] parses and checks the flags and
+//! builds the library's configs, [`render`] makes every line a person
+//! reads, and this file runs the commands: `broadcast`, `receive` and
+//! `demo` here, `bench` and `impair` beside it. Everything that does work
+//! lives in the library.
 
 mod bench;
+mod flags;
 mod impair;
 mod render;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::Parser;
 
-use tickcast::core::figures::{Figures, Summary};
-use tickcast::core::histogram::LatencySummary;
-use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
-use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
-use tickcast::runtime::receiver::{ReceiveMode, Receiver, ReceiverConfig};
+use flags::{BroadcastArgs, Cli, Command, DemoArgs, ReceiveArgs};
+use render::{broadcast as broadcast_render, demo as demo_render, receive as receive_render};
+use tickcast::core::figures::Figures;
+use tickcast::runtime::broadcaster::Broadcaster;
+use tickcast::runtime::receiver::Receiver;
 use tickcast::wire::auth::Key;
 
-/// Default port for `broadcast --to` and `receive --bind` when none is given.
-const DEFAULT_PORT: u16 = 47_474;
 /// How long receivers keep listening after the broadcaster stops, so its
 /// goodbye (and anything still in flight) is counted.
 const GRACE: Duration = Duration::from_millis(200);
 
-/// Broadcast real-time game state over UDP and measure exactly what each receiver gets.
-#[derive(Parser, Debug)]
-#[command(name = "tickcast", version, about)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Tick a simulated world and send every tick's snapshot to receivers.
-    Broadcast(BroadcastArgs),
-    /// Receive a stream, apply it, and report loss, reordering, duplicates and latency.
-    Receive(ReceiveArgs),
-    /// One broadcaster and several receivers on loopback, then a table of their figures.
-    Demo(DemoArgs),
-    /// Benchmark loss, latency, rates and CPU: one broadcaster, K receivers, sweeps, the max-entities search.
-    Bench(bench::BenchArgs),
-    /// Relay UDP through a seeded link conditioner (loss, bursts, delay, jitter, reordering, duplication) and count exactly what it did.
-    Impair(impair::ImpairArgs),
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 10s, 500ms, 2m)"))
-}
-
-#[derive(Args, Debug)]
-struct WorldArgs {
-    /// Number of entities in the simulated world.
-    #[arg(long, default_value_t = 100)]
-    entities: u32,
-    /// Ticks per second.
-    #[arg(long, value_name = "HZ", default_value_t = 60.0)]
-    rate: f64,
-    /// Seed of the simulated world's motion.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Largest datagram to send, in bytes; a tick is split into parts that fit.
-    #[arg(long, value_name = "BYTES", default_value_t = tickcast::wire::DEFAULT_PAYLOAD_BUDGET)]
-    payload_budget: usize,
-}
-
-#[derive(Args, Debug)]
-struct BroadcastArgs {
-    /// Unicast destination (repeatable). Default 127.0.0.1:47474 when none of
-    /// --to, --group, --broadcast and --bind is given.
-    #[arg(long = "to", value_name = "ADDR:PORT")]
-    to: Vec<SocketAddr>,
-    /// Multicast group to send to, e.g. 239.255.74.74:47474 or [ff12::7474]:47474.
-    #[arg(long, value_name = "ADDR:PORT")]
-    group: Option<SocketAddr>,
-    /// Subnet broadcast address to send to (repeatable, IPv4), e.g. 192.168.1.255:47474.
-    #[arg(long, value_name = "ADDR:PORT")]
-    broadcast: Vec<SocketAddr>,
-    /// Local address of the interface multicast leaves through (an IPv6
-    /// address for an IPv6 group). Default 127.0.0.1, or ::1 for an IPv6 group.
-    #[arg(long, value_name = "IP")]
-    interface: Option<IpAddr>,
-    /// Multicast TTL (hops); 1 stays on the local network.
-    #[arg(long, default_value_t = 1)]
-    ttl: u32,
-    /// Local address to send from, where receivers subscribe (--subscribe).
-    /// Default 0.0.0.0:0 (a free port, printed on stderr).
-    #[arg(long, value_name = "ADDR:PORT")]
-    bind: Option<SocketAddr>,
-    /// Most receivers subscribed at once; 0 turns subscriptions off.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SUBSCRIBERS)]
-    max_subscribers: usize,
-    /// How long a subscription lasts without a heartbeat (e.g. 5s, 300ms).
-    // The library's DEFAULT_LEASE; a test below keeps the two equal.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
-    lease: Duration,
-    /// Pre-shared key file: 64 hex digits (e.g. `openssl rand -hex 32`),
-    /// mode 600. Every datagram is then sealed and checked with it; both
-    /// sides need the same file.
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    #[command(flatten)]
-    world: WorldArgs,
-    /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
-    duration: Option<Duration>,
-    /// Print the final figures as one JSON object on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args, Debug)]
-struct ReceiveArgs {
-    /// Unicast address to listen on. Default 127.0.0.1:47474 when neither
-    /// --group nor --subscribe is given, 0.0.0.0:0 when subscribing.
-    #[arg(long, value_name = "ADDR:PORT")]
-    bind: Option<SocketAddr>,
-    /// Multicast group to join, e.g. 239.255.74.74:47474.
-    #[arg(long, value_name = "ADDR:PORT")]
-    group: Option<SocketAddr>,
-    /// Local address of the interface to join the group on (an IPv6 address
-    /// for an IPv6 group). Default 127.0.0.1, or ::1 for an IPv6 group.
-    #[arg(long, value_name = "IP")]
-    interface: Option<IpAddr>,
-    /// Subscribe to the broadcaster at this address (its --bind): it then
-    /// sends the stream here by unicast while this receiver runs.
-    #[arg(long, value_name = "ADDR:PORT")]
-    subscribe: Option<SocketAddr>,
-    /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
-    duration: Option<Duration>,
-    /// Print the final figures as one JSON object on stdout instead of the summary.
-    #[arg(long)]
-    json: bool,
-    /// Entity ids accepted are 0..CAPACITY (bounds memory).
-    #[arg(long, default_value_t = tickcast::core::world::DEFAULT_CAPACITY)]
-    capacity: u32,
-    /// How the receiver thread waits: wait (sleep until a datagram, least
-    /// CPU), predict (sleep until just before the next tick is due, then
-    /// busy-poll: low latency for a few % of a core), busy-poll (a whole core).
-    #[arg(long, value_enum, default_value_t = ModeArg::Wait)]
-    mode: ModeArg,
-    /// Pre-shared key file: 64 hex digits (e.g. `openssl rand -hex 32`),
-    /// mode 600. Every datagram is then sealed and checked with it; both
-    /// sides need the same file.
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-}
-
-/// `--mode` values, mapped onto [`ReceiveMode`].
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ModeArg {
-    Wait,
-    Predict,
-    BusyPoll,
-}
-
-impl From<ModeArg> for ReceiveMode {
-    fn from(m: ModeArg) -> ReceiveMode {
-        match m {
-            ModeArg::Wait => ReceiveMode::Wait,
-            ModeArg::Predict => ReceiveMode::Predict,
-            ModeArg::BusyPoll => ReceiveMode::BusyPoll,
-        }
-    }
-}
-
-#[derive(Args, Debug)]
-struct DemoArgs {
-    /// How long the broadcaster runs.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    duration: Duration,
-    /// Number of receivers.
-    #[arg(long, default_value_t = 3)]
-    receivers: usize,
-    /// Pre-shared key file: 64 hex digits (e.g. `openssl rand -hex 32`),
-    /// mode 600. Every datagram is then sealed and checked with it; both
-    /// sides need the same file.
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    #[command(flatten)]
-    world: WorldArgs,
-}
-
 /// Parses the command line and runs it; bad flags get one line and exit code 2.
 pub fn main() -> ExitCode {
+    init_logger();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -207,6 +49,16 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the library's log records on stderr as `tickcast: MESSAGE`, one
+/// line each: warnings and errors unless `RUST_LOG` says otherwise (e.g.
+/// `RUST_LOG=off`, or `RUST_LOG=tickcast=debug`). The library logs only
+/// what it has been asked to, such as `ReceiverConfig::log_rejects`.
+fn init_logger() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(|out, record| writeln!(out, "tickcast: {}", record.args()))
+        .init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -265,157 +117,47 @@ fn load_key(path: Option<&PathBuf>) -> Result<Option<Key>> {
     Ok(path.map(Key::from_file).transpose()?)
 }
 
-/// Printed once when a keyless receiver gets sealed datagrams.
-const AUTH_UNEXPECTED_WARNING: &str =
-    "tickcast: receiving authenticated datagrams but no --key-file was given; they are not applied";
-
-fn world_config(w: &WorldArgs, config: BroadcastConfig) -> BroadcastConfig {
-    BroadcastConfig {
-        entities: w.entities,
-        rate_hz: w.rate,
-        seed: w.seed,
-        payload_budget: w.payload_budget,
-        ..config
-    }
-}
-
-/// The interface a group is joined or sent on: the one given, else the
-/// loopback address of the group's family.
-fn interface_for(interface: Option<IpAddr>, group: Option<SocketAddr>) -> IpAddr {
-    interface.unwrap_or(match group {
-        Some(SocketAddr::V6(_)) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    })
-}
-
 fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
-    let mut to = a.to.clone();
-    if to.is_empty() && a.group.is_none() && a.broadcast.is_empty() && a.bind.is_none() {
-        to.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT));
-    }
     let key = load_key(a.key_file.as_ref())?;
-    let defaults = BroadcastConfig::default();
-    let config = world_config(
-        &a.world,
-        BroadcastConfig {
-            destinations: to.clone(),
-            group: a.group,
-            broadcast: a.broadcast.clone(),
-            interface: interface_for(a.interface, a.group),
-            multicast_ttl: a.ttl,
-            bind: a.bind.unwrap_or(defaults.bind),
-            max_subscribers: a.max_subscribers,
-            lease: a.lease,
-            duration: a.duration,
-            key,
-            ..defaults
-        },
-    );
-    let b = Broadcaster::start(config)?;
-    let mut targets: Vec<String> = to
-        .iter()
-        .map(|d| d.to_string())
-        .chain(a.group.map(|g| format!("group {g}")))
-        .chain(a.broadcast.iter().map(|d| format!("broadcast {d}")))
-        .collect();
-    if a.max_subscribers > 0 {
-        targets.push(format!(
-            "subscribers (up to {}, lease {})",
-            a.max_subscribers,
-            humantime::format_duration(a.lease)
-        ));
-    }
+    let config = a.config(key);
+    let b = Broadcaster::start(config.clone())?;
     eprintln!(
-        "broadcasting {} entities at {} Hz from {} to {} (session {:016x})",
-        a.world.entities,
-        a.world.rate,
-        b.local_addr(),
-        targets.join(", "),
-        b.session()
+        "{}",
+        broadcast_render::start_line(&config, b.local_addr(), b.session())
     );
     every_second(stop, a.duration, |t| {
-        eprintln!("{}", broadcast_line(t, &b.figures()));
+        eprintln!("{}", broadcast_render::status_line(t, &b.figures()));
         !b.is_finished()
     });
     let f = b.stop();
     if a.json {
         println!("{}", serde_json::to_string(&f.summary())?);
     } else {
-        eprintln!("{}", broadcast_line(Duration::ZERO, &f).trim_start());
+        eprintln!("{}", broadcast_render::final_line(Duration::ZERO, &f));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn broadcast_line(t: Duration, f: &BroadcastFigures) -> String {
-    let s = f.summary();
-    let mut line = format!(
-        "{:>5.1}s  ticks sent {}  skipped {}  packets {}  datagrams {}  send errors {}  lateness p50 {} p99 {} max {}",
-        t.as_secs_f64(),
-        s.ticks_sent,
-        s.ticks_skipped,
-        s.packets_sent,
-        s.datagrams_sent,
-        s.send_errors,
-        render::us(s.lateness_us.p50),
-        render::us(s.lateness_us.p99),
-        render::us(s.lateness_us.max),
-    );
-    if s.subscribers > 0 || s.accepted > 0 || s.bad_cookie > 0 {
-        line.push_str(&format!(
-            "  subscribers {} (accepted {} refused {} bad cookie {} expired {})",
-            s.subscribers, s.accepted, s.refused_full, s.bad_cookie, s.expired
-        ));
-    }
-    if let Some(e) = &s.last_error {
-        line.push_str(&format!("  (last error: {e})"));
-    }
-    line
-}
-
 fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
-    let bind = match (a.bind, a.group, a.subscribe) {
-        (None, None, None) => Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT)),
-        // Subscribing without --bind: the library picks 0.0.0.0:0 (or [::]:0).
-        (b, _, _) => b,
-    };
     let key = load_key(a.key_file.as_ref())?;
     let keyless = key.is_none();
-    let r = Receiver::start(ReceiverConfig {
-        bind,
-        key,
-        log_rejects: true,
-        group: a.group,
-        interface: interface_for(a.interface, a.group),
-        capacity: a.capacity,
-        subscribe: a.subscribe,
-        mode: a.mode.into(),
-        ..ReceiverConfig::default()
-    })?;
-    let listening: Vec<String> = r.local_addrs().iter().map(|a| a.to_string()).collect();
-    eprintln!("receiving on {}", listening.join(", "));
+    let r = Receiver::start(a.config(key))?;
+    eprintln!("{}", receive_render::listening(r.local_addrs()));
     if let Some(server) = a.subscribe {
-        eprintln!("subscribing to {server} from {}", r.local_addr());
+        eprintln!("{}", receive_render::subscribing(server, r.local_addr()));
     }
     let mut prev = Figures::default();
     let mut warned = false;
     let mut warn_once = |f: &Figures| {
-        if keyless && f.auth_unexpected > 0 && !warned {
+        if keyless && f.counters.auth_unexpected > 0 && !warned {
             warned = true;
-            eprintln!("{AUTH_UNEXPECTED_WARNING}");
+            eprintln!("{}", receive_render::AUTH_UNEXPECTED_WARNING);
         }
     };
     every_second(stop, a.duration, |t| {
         let now = r.figures();
         warn_once(&now);
-        let mut line = render::live_line("", t, &now, &prev);
-        if a.subscribe.is_some() {
-            let rtt = LatencySummary::of(&now.rtt);
-            line.push_str(&format!(
-                "  {}  rtt p50 {}",
-                now.subscription,
-                render::us(rtt.p50)
-            ));
-        }
+        let line = receive_render::receive_line(t, &now, &prev, a.subscribe.is_some());
         eprintln!("{line}");
         prev = now;
         r.is_running()
@@ -426,74 +168,31 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
-        eprint!("{}", render::summary(&s));
-        eprint!("{}", subscription_summary(&s));
+        eprint!("{}", receive_render::summary(&s));
+        eprint!("{}", receive_render::subscription_summary(&s));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The summary's lines about the subscription, round trip and what the
-/// one-way figures are worth.
-fn subscription_summary(s: &Summary) -> String {
-    let mut out = String::new();
-    if s.subscription != "none" {
-        let r = &s.rtt_us;
-        out.push_str(&format!(
-            "  subscription {}  rtt p50 {} p99 {} max {} ({} samples)\n",
-            s.subscription,
-            render::us(r.p50),
-            render::us(r.p99),
-            render::us(r.max),
-            r.samples
-        ));
-    }
-    let verdict = if s.one_way_meaningful {
-        "meaningful (same host, or within the round trip and never negative)"
-    } else {
-        "not known to be meaningful (clocks not shown to be shared or synced)"
-    };
-    out.push_str(&format!("  one-way latency {verdict}\n"));
-    out
-}
-
 fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
-    if a.receivers == 0 {
-        bail!("--receivers must be at least 1");
-    }
+    a.check()?;
     let key = load_key(a.key_file.as_ref())?;
     let receivers = (0..a.receivers)
-        .map(|_| {
-            Receiver::start(ReceiverConfig {
-                key: key.clone(),
-                ..ReceiverConfig::unicast((Ipv4Addr::LOCALHOST, 0).into())
-            })
-        })
+        .map(|_| Receiver::start(a.receiver_config(key.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let b = Broadcaster::start(world_config(
-        &a.world,
-        BroadcastConfig {
-            destinations: receivers.iter().map(|r| r.local_addr()).collect(),
-            duration: Some(a.duration),
-            key,
-            ..BroadcastConfig::default()
-        },
-    ))?;
+    let b = Broadcaster::start(
+        a.broadcast_config(receivers.iter().map(|r| r.local_addr()).collect(), key),
+    )?;
     eprintln!(
-        "demo: 1 broadcaster ({} entities at {} Hz) -> {} receivers on loopback for {:?}; Ctrl-C ends early",
-        a.world.entities,
-        a.world.rate,
-        receivers.len(),
-        a.duration
+        "{}",
+        demo_render::start_line(a.world.entities, a.world.rate, receivers.len(), a.duration)
     );
     let mut prev: Vec<Figures> = vec![Figures::default(); receivers.len()];
     every_second(stop, Some(a.duration), |t| {
-        eprintln!("{}", broadcast_line(t, &b.figures()));
+        eprintln!("{}", broadcast_render::status_line(t, &b.figures()));
         for (i, r) in receivers.iter().enumerate() {
             let now = r.figures();
-            eprintln!(
-                "{}",
-                render::live_line(&format!("  rx{i} "), t, &now, &prev[i])
-            );
+            eprintln!("{}", demo_render::receiver_line(i, t, &now, &prev[i]));
             prev[i] = now;
         }
         !b.is_finished()
@@ -502,29 +201,10 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     std::thread::sleep(GRACE);
     let mut rows = Vec::new();
     for (i, r) in receivers.into_iter().enumerate() {
-        let name = format!("rx{i} {}", r.local_addr());
+        let name = demo_render::receiver_name(i, r.local_addr());
         rows.push((name, r.stop().context("receiver thread failed")?.summary()));
     }
-    println!(
-        "\nbroadcaster: {}",
-        broadcast_line(a.duration, &bf).trim_start()
-    );
-    println!("{}", render::table(&rows));
+    println!("{}", demo_render::broadcaster_line(a.duration, &bf));
+    println!("{}", demo_render::table(&rows));
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn broadcast_subscription_defaults_are_the_library_defaults() {
-        let cli = Cli::try_parse_from(["tickcast", "broadcast"]).unwrap();
-        let Command::Broadcast(a) = cli.command else {
-            panic!("parsed as another command");
-        };
-        assert_eq!(a.lease, tickcast::core::subscription::DEFAULT_LEASE);
-        assert_eq!(a.max_subscribers, DEFAULT_MAX_SUBSCRIBERS);
-        assert_eq!(a.bind, None);
-    }
 }

@@ -8,71 +8,124 @@
 //! arrived, so it is not lost) and `stale` (it was not applied).
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::histogram::{latency_histogram, LatencySummary};
 use crate::core::subscriber::SubscriptionState;
+
+/// Writes out the struct it is given, unchanged, and derives from the same
+/// field list what would otherwise be a second list to keep in step:
+/// [`Counters::NAMES`] and [`Counters::add`]. So a counter is one field
+/// here (its doc comment, its name, which is also its JSON key) and nothing
+/// else.
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        pub struct $ty:ident {
+            $( $(#[$field_meta:meta])* pub $name:ident: u64, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $ty {
+            $( $(#[$field_meta])* pub $name: u64, )*
+        }
+
+        impl $ty {
+            /// Every counter's name, in declaration order: its field name
+            /// and its key in JSON.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// Adds each of `other`'s counters to the same counter here
+            /// (saturating): the counters of several receivers as one.
+            pub fn add(&mut self, other: &$ty) {
+                $( self.$name = self.$name.saturating_add(other.$name); )*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Every counter a receiver keeps, each a `u64` counted from the
+    /// receiver's start over all sessions. [`Figures`] holds them beside its
+    /// histograms; [`Summary`] flattens them into its JSON, one key per
+    /// field, named as the field.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[non_exhaustive]
+    pub struct Counters {
+        /// Sequenced packets the broadcaster sent in the span this receiver saw:
+        /// per session, highest − lowest sequence number received + 1, the highest
+        /// raised to a goodbye's final sequence number; summed over sessions.
+        pub expected: u64,
+        /// Distinct sequenced packets received (each sequence number once).
+        pub received: u64,
+        /// `expected − received`. Never negative; a duplicate cannot hide a loss.
+        pub lost: u64,
+        /// Arrivals of a sequence number already received in that session.
+        pub duplicates: u64,
+        /// Fresh arrivals after a higher sequence number of the same session.
+        pub reordered: u64,
+        /// Intact, non-duplicate datagrams not applied because what they carry is
+        /// older than what is applied: a snapshot part whose every entity already
+        /// has an equal or newer tick, any packet of a replaced session, or a
+        /// packet 65,536 or more numbers behind the highest.
+        pub stale: u64,
+        /// Datagrams the decoder rejected (see `wire::DecodeError`). With a key,
+        /// only datagrams whose tag checked can be malformed.
+        pub malformed: u64,
+        /// With a key: datagrams refused by `auth::open` (not sealed, too short,
+        /// or a tag that does not match: forged, tampered, another key). Never
+        /// applied, never in `malformed` or the sequence figures. Always 0
+        /// without a key.
+        pub auth_failed: u64,
+        /// With a key: stream datagrams whose tag checked but whose `(session,
+        /// seq)` the replay window refused (seen before, behind the window, of a
+        /// replaced or stale session). Never applied, never in the sequence
+        /// figures. Always 0 without a key.
+        pub replayed: u64,
+        /// Without a key: sealed datagrams (AUTH flag set), which cannot be
+        /// checked and so are not applied: the sender has a key, this receiver
+        /// none. Not in `malformed`. Always 0 with a key.
+        pub auth_unexpected: u64,
+        /// New session ids seen after the first: broadcaster restarts.
+        pub restarts: u64,
+        /// Datagrams the kernel dropped at this receiver's socket(s) for lack of
+        /// buffer space (SO_RXQ_OVFL on Linux); 0 where the OS does not report it.
+        pub socket_drops: u64,
+        /// Times the newest applied tick advanced: ticks of which at least one
+        /// part was applied and which were newer than every tick applied before.
+        pub ticks_applied: u64,
+        /// Entity records written into the world.
+        pub entities_applied: u64,
+        /// Entity records not written because an equal or newer tick was applied.
+        pub entities_stale: u64,
+        /// Entity records refused because their id is beyond the world's capacity.
+        pub entities_rejected: u64,
+        /// Every datagram handed to the receiver, whatever became of it.
+        pub datagrams: u64,
+        /// Bytes of those datagrams.
+        pub bytes: u64,
+        /// Valid datagrams of the subscription kinds (16..=23): not part of the
+        /// stream, so in no figure above but `datagrams` and `bytes`.
+        pub control_datagrams: u64,
+        /// Latency samples that came out negative (clocks not shared); recorded as 0.
+        pub latency_negative: u64,
+    }
+}
+
+impl Counters {
+    /// `lost / expected`, or 0 when nothing was expected.
+    pub fn loss_ratio(&self) -> f64 {
+        ratio(self.lost, self.expected)
+    }
+}
 
 /// Everything a receiver measures. Read it from any thread with
 /// `Receiver::figures`.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Figures {
-    /// Sequenced packets the broadcaster sent in the span this receiver saw:
-    /// per session, highest − lowest sequence number received + 1, the highest
-    /// raised to a goodbye's final sequence number; summed over sessions.
-    pub expected: u64,
-    /// Distinct sequenced packets received (each sequence number once).
-    pub received: u64,
-    /// `expected − received`. Never negative; a duplicate cannot hide a loss.
-    pub lost: u64,
-    /// Arrivals of a sequence number already received in that session.
-    pub duplicates: u64,
-    /// Fresh arrivals after a higher sequence number of the same session.
-    pub reordered: u64,
-    /// Intact, non-duplicate datagrams not applied because what they carry is
-    /// older than what is applied: a snapshot part whose every entity already
-    /// has an equal or newer tick, any packet of a replaced session, or a
-    /// packet 65,536 or more numbers behind the highest.
-    pub stale: u64,
-    /// Datagrams the decoder rejected (see `wire::DecodeError`). With a key,
-    /// only datagrams whose tag checked can be malformed.
-    pub malformed: u64,
-    /// With a key: datagrams refused by `auth::open` (not sealed, too short,
-    /// or a tag that does not match: forged, tampered, another key). Never
-    /// applied, never in `malformed` or the sequence figures. Always 0
-    /// without a key.
-    pub auth_failed: u64,
-    /// With a key: stream datagrams whose tag checked but whose `(session,
-    /// seq)` the replay window refused (seen before, behind the window, of a
-    /// replaced or stale session). Never applied, never in the sequence
-    /// figures. Always 0 without a key.
-    pub replayed: u64,
-    /// Without a key: sealed datagrams (AUTH flag set), which cannot be
-    /// checked and so are not applied: the sender has a key, this receiver
-    /// none. Not in `malformed`. Always 0 with a key.
-    pub auth_unexpected: u64,
-    /// New session ids seen after the first: broadcaster restarts.
-    pub restarts: u64,
-    /// Datagrams the kernel dropped at this receiver's socket(s) for lack of
-    /// buffer space (SO_RXQ_OVFL on Linux); 0 where the OS does not report it.
-    pub socket_drops: u64,
-    /// Times the newest applied tick advanced: ticks of which at least one
-    /// part was applied and which were newer than every tick applied before.
-    pub ticks_applied: u64,
-    /// Entity records written into the world.
-    pub entities_applied: u64,
-    /// Entity records not written because an equal or newer tick was applied.
-    pub entities_stale: u64,
-    /// Entity records refused because their id is beyond the world's capacity.
-    pub entities_rejected: u64,
-    /// Every datagram handed to the receiver, whatever became of it.
-    pub datagrams: u64,
-    /// Bytes of those datagrams.
-    pub bytes: u64,
-    /// Valid datagrams of the subscription kinds (16..=23): not part of the
-    /// stream, so in no figure above but `datagrams` and `bytes`.
-    pub control_datagrams: u64,
+    /// Every counter: loss, anomalies, what was applied, datagrams and bytes.
+    pub counters: Counters,
     /// RFC 3550 interarrival jitter, in nanoseconds, over fresh snapshot parts.
     pub jitter_ns: f64,
     /// One-way latency of fresh snapshot parts: arrival − actual send time (ns).
@@ -80,8 +133,6 @@ pub struct Figures {
     /// One-way latency of fresh snapshot parts: arrival − scheduled tick time
     /// (ns). It includes the sender's lateness, so a stalled sender cannot hide.
     pub latency_scheduled: Histogram<u64>,
-    /// Latency samples that came out negative (clocks not shared); recorded as 0.
-    pub latency_negative: u64,
     /// Packets sent by the current session, from its latest report or goodbye.
     pub sender_packets_sent: Option<u64>,
     /// Ticks the current session skipped, from its latest sender report.
@@ -106,29 +157,10 @@ pub struct Figures {
 impl Default for Figures {
     fn default() -> Figures {
         Figures {
-            expected: 0,
-            received: 0,
-            lost: 0,
-            duplicates: 0,
-            reordered: 0,
-            stale: 0,
-            malformed: 0,
-            auth_failed: 0,
-            replayed: 0,
-            auth_unexpected: 0,
-            restarts: 0,
-            socket_drops: 0,
-            ticks_applied: 0,
-            entities_applied: 0,
-            entities_stale: 0,
-            entities_rejected: 0,
-            datagrams: 0,
-            bytes: 0,
-            control_datagrams: 0,
+            counters: Counters::default(),
             jitter_ns: 0.0,
             latency: latency_histogram(),
             latency_scheduled: latency_histogram(),
-            latency_negative: 0,
             sender_packets_sent: None,
             sender_ticks_skipped: None,
             goodbye: false,
@@ -143,15 +175,16 @@ impl Default for Figures {
 impl Figures {
     /// `lost / expected`, or 0 when nothing was expected.
     pub fn loss_ratio(&self) -> f64 {
-        ratio(self.lost, self.expected)
+        self.counters.loss_ratio()
     }
 
     /// Loss fraction over the interval since `earlier` was taken: lost packets
     /// over expected packets in between (0 when none were expected; clamped at
     /// 0 when late arrivals repaid earlier loss).
     pub fn interval_loss(&self, earlier: &Figures) -> f64 {
-        let expected = self.expected.saturating_sub(earlier.expected);
-        let received = self.received.saturating_sub(earlier.received);
+        let (now, then) = (&self.counters, &earlier.counters);
+        let expected = now.expected.saturating_sub(then.expected);
+        let received = now.received.saturating_sub(then.received);
         ratio(expected.saturating_sub(received), expected)
     }
 
@@ -173,7 +206,7 @@ impl Figures {
         if self.sender_on_this_host == Some(true) {
             return true;
         }
-        if self.latency.is_empty() || self.rtt.is_empty() || self.latency_negative > 0 {
+        if self.latency.is_empty() || self.rtt.is_empty() || self.counters.latency_negative > 0 {
             return false;
         }
         self.latency.value_at_quantile(0.5) <= self.rtt.value_at_quantile(0.5)
@@ -182,30 +215,11 @@ impl Figures {
     /// The figures as a flat, serializable summary (latencies in µs).
     pub fn summary(&self) -> Summary {
         Summary {
-            expected: self.expected,
-            received: self.received,
-            lost: self.lost,
+            counters: self.counters,
             loss_ratio: self.loss_ratio(),
-            duplicates: self.duplicates,
-            reordered: self.reordered,
-            stale: self.stale,
-            malformed: self.malformed,
-            auth_failed: self.auth_failed,
-            replayed: self.replayed,
-            auth_unexpected: self.auth_unexpected,
-            restarts: self.restarts,
-            socket_drops: self.socket_drops,
-            ticks_applied: self.ticks_applied,
-            entities_applied: self.entities_applied,
-            entities_stale: self.entities_stale,
-            entities_rejected: self.entities_rejected,
-            datagrams: self.datagrams,
-            bytes: self.bytes,
-            control_datagrams: self.control_datagrams,
             jitter_us: self.jitter_ns / 1e3,
             latency_us: LatencySummary::of(&self.latency),
             latency_scheduled_us: LatencySummary::of(&self.latency_scheduled),
-            latency_negative: self.latency_negative,
             sender_packets_sent: self.sender_packets_sent,
             sender_ticks_skipped: self.sender_ticks_skipped,
             goodbye: self.goodbye,
@@ -225,42 +239,32 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// [`Figures`] flattened for JSON and tables; field meanings as there.
-#[derive(Clone, Debug, Default, Serialize)]
-#[allow(missing_docs)]
+/// [`Figures`] flattened for JSON and tables, and read back from a
+/// receiver's JSON (`tickcast receive --json`): the counters as top-level
+/// keys named as in [`Counters`], then the figures derived from the rest,
+/// with latencies in µs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    pub expected: u64,
-    pub received: u64,
-    pub lost: u64,
-    /// `lost / expected`.
+    /// Every counter, each under its own key (see [`Counters`]).
+    #[serde(flatten)]
+    pub counters: Counters,
+    /// `lost / expected`, or 0 when nothing was expected.
     pub loss_ratio: f64,
-    pub duplicates: u64,
-    pub reordered: u64,
-    pub stale: u64,
-    pub malformed: u64,
-    pub auth_failed: u64,
-    pub replayed: u64,
-    pub auth_unexpected: u64,
-    pub restarts: u64,
-    pub socket_drops: u64,
-    pub ticks_applied: u64,
-    pub entities_applied: u64,
-    pub entities_stale: u64,
-    pub entities_rejected: u64,
-    pub datagrams: u64,
-    pub bytes: u64,
-    pub control_datagrams: u64,
+    /// [`Figures::jitter_ns`], in µs.
     pub jitter_us: f64,
-    /// Arrival − actual send time.
+    /// Arrival − actual send time ([`Figures::latency`]).
     pub latency_us: LatencySummary,
-    /// Arrival − scheduled tick time.
+    /// Arrival − scheduled tick time ([`Figures::latency_scheduled`]).
     pub latency_scheduled_us: LatencySummary,
-    pub latency_negative: u64,
+    /// See [`Figures::sender_packets_sent`].
     pub sender_packets_sent: Option<u64>,
+    /// See [`Figures::sender_ticks_skipped`].
     pub sender_ticks_skipped: Option<u64>,
+    /// See [`Figures::goodbye`].
     pub goodbye: bool,
+    /// See [`Figures::count`].
     pub count: Option<u64>,
-    /// Round-trip time to the subscribed broadcaster (ping/pong).
+    /// Round-trip time to the subscribed broadcaster (ping/pong; [`Figures::rtt`]).
     pub rtt_us: LatencySummary,
     /// `none`, `subscribing`, `subscribed` or `refused: full`.
     pub subscription: String,
@@ -274,16 +278,16 @@ mod tests {
 
     #[test]
     fn interval_loss_is_the_share_lost_in_between() {
-        let a = Figures {
-            expected: 100,
-            received: 100,
+        let with = |expected, received| Figures {
+            counters: Counters {
+                expected,
+                received,
+                lost: expected - received,
+                ..Counters::default()
+            },
             ..Figures::default()
         };
-        let b = Figures {
-            expected: 200,
-            received: 190,
-            ..Figures::default()
-        };
+        let (a, b) = (with(100, 100), with(200, 190));
         assert_eq!(b.interval_loss(&a), 0.1);
         assert_eq!(a.interval_loss(&a), 0.0);
     }
@@ -292,7 +296,10 @@ mod tests {
     fn one_way_is_meaningful_on_one_host_or_when_it_fits_in_the_round_trip() {
         let with = |lat: &[u64], rtt: &[u64], negative: u64, local: Option<bool>| {
             let mut f = Figures {
-                latency_negative: negative,
+                counters: Counters {
+                    latency_negative: negative,
+                    ..Counters::default()
+                },
                 sender_on_this_host: local,
                 ..Figures::default()
             };
@@ -322,6 +329,123 @@ mod tests {
             ("none", false)
         );
         assert_eq!(s.rtt_us.samples, 0);
+    }
+
+    /// Counters whose every field holds a different value (1, 2, 3, ...),
+    /// set through their JSON keys, so a field left out or crossed with
+    /// another shows.
+    fn distinct_counters() -> Counters {
+        let keys: serde_json::Map<String, serde_json::Value> = Counters::NAMES
+            .iter()
+            .zip(1u64..)
+            .map(|(name, v)| (name.to_string(), v.into()))
+            .collect();
+        serde_json::from_value(keys.into()).expect("every name is a field")
+    }
+
+    #[test]
+    fn the_counter_names_are_the_fields_in_order() {
+        let want: Vec<String> = Counters::NAMES
+            .iter()
+            .zip(1u64..)
+            .map(|(name, v)| format!("\"{name}\":{v}"))
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&distinct_counters()).unwrap(),
+            format!("{{{}}}", want.join(","))
+        );
+    }
+
+    #[test]
+    fn a_summary_round_trips_through_json_with_every_counter_at_top_level() {
+        let mut f = Figures {
+            counters: distinct_counters(),
+            jitter_ns: 3_100.0,
+            sender_packets_sent: Some(180),
+            count: Some(7),
+            goodbye: true,
+            ..Figures::default()
+        };
+        f.latency.record(48_000).unwrap();
+        f.rtt.record(90_000).unwrap();
+        let s = f.summary();
+        let text = serde_json::to_string(&s).unwrap();
+        let back: Summary = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for (name, want) in Counters::NAMES.iter().zip(1u64..) {
+            assert_eq!(v[name].as_u64(), Some(want), "{name} in {text}");
+        }
+        // The figures derived from the rest keep their keys and types.
+        assert!(
+            v["loss_ratio"].is_f64() && v["jitter_us"].is_f64(),
+            "{text}"
+        );
+        assert_eq!(v["latency_us"]["samples"], 1);
+        assert_eq!(v["rtt_us"]["samples"], 1);
+        assert_eq!(v["sender_ticks_skipped"], serde_json::Value::Null);
+        assert_eq!(v["subscription"], "none");
+        assert_eq!(v["one_way_meaningful"], false);
+        // The keys in order: the counters, then the rest.
+        let rest = [
+            "loss_ratio",
+            "jitter_us",
+            "latency_us",
+            "latency_scheduled_us",
+            "sender_packets_sent",
+            "sender_ticks_skipped",
+            "goodbye",
+            "count",
+            "rtt_us",
+            "subscription",
+            "one_way_meaningful",
+        ];
+        let at: Vec<usize> = Counters::NAMES
+            .iter()
+            .chain(&rest)
+            .map(|k| {
+                text.find(&format!("\"{k}\":"))
+                    .unwrap_or_else(|| panic!("{k}"))
+            })
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(v.as_object().unwrap().len(), at.len(), "{text}");
+        // A receiver's JSON without its figures is not a summary.
+        assert!(serde_json::from_str::<Summary>("{}").is_err());
+    }
+
+    #[test]
+    fn received_plus_lost_is_expected_in_the_summary_and_when_added() {
+        let one = Counters {
+            expected: 10,
+            received: 9,
+            lost: 1,
+            ..Counters::default()
+        };
+        let mut two = distinct_counters();
+        (two.expected, two.received, two.lost) = (20, 20, 0);
+        let mut total = one;
+        total.add(&two);
+        for c in [one, two, total] {
+            assert_eq!(c.received + c.lost, c.expected, "{c:?}");
+        }
+        let s = Figures {
+            counters: total,
+            ..Figures::default()
+        }
+        .summary();
+        assert_eq!(s.counters, total);
+        assert_eq!(s.loss_ratio, 1.0 / 30.0);
+    }
+
+    #[test]
+    fn adding_counters_adds_every_one() {
+        let mut total = distinct_counters();
+        total.add(&distinct_counters());
+        let twice = serde_json::to_value(total).unwrap();
+        for (name, v) in Counters::NAMES.iter().zip(1u64..) {
+            assert_eq!(twice[name].as_u64(), Some(2 * v), "{name}");
+        }
     }
 
     #[test]

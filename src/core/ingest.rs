@@ -110,13 +110,13 @@ impl Ingest {
     /// the Unix epoch), applying it to the world if it is fresh.
     pub fn handle(&mut self, datagram: &[u8], arrival_ns: u64) -> Outcome {
         let f = &mut self.figures;
-        f.datagrams += 1;
-        f.bytes += datagram.len() as u64;
+        f.counters.datagrams += 1;
+        f.counters.bytes += datagram.len() as u64;
         let decoded = match &self.auth {
             Some((key, _)) => match auth::open(key, datagram) {
                 Ok(inner) => wire::decode_opened(inner, &mut self.entities),
                 Err(e) => {
-                    f.auth_failed += 1;
+                    f.counters.auth_failed += 1;
                     return Outcome::AuthFailed(e);
                 }
             },
@@ -125,15 +125,15 @@ impl Ingest {
         let packet = match decoded {
             Ok(p) => p,
             Err(e) => {
-                f.malformed += 1;
+                f.counters.malformed += 1;
                 if e == DecodeError::Sealed {
-                    f.auth_unexpected += 1;
+                    f.counters.auth_unexpected += 1;
                 }
                 return Outcome::Malformed(e);
             }
         };
         if !packet.body.kind().is_sequenced() {
-            f.control_datagrams += 1;
+            f.counters.control_datagrams += 1;
             return Outcome::Subscription(packet);
         }
         if let Some((_, window)) = &mut self.auth {
@@ -144,7 +144,7 @@ impl Ingest {
                 _ => 0, // not sequenced: returned above
             };
             if let Err(r) = window.check(packet.session, packet.seq, sent_ns) {
-                f.replayed += 1;
+                f.counters.replayed += 1;
                 return Outcome::Replayed(r);
             }
         }
@@ -179,15 +179,15 @@ impl Ingest {
                     (&mut f.latency_scheduled, head.scheduled_ns),
                 ] {
                     let ns = arrival_ns.checked_sub(from).unwrap_or_else(|| {
-                        f.latency_negative += 1;
+                        f.counters.latency_negative += 1;
                         0
                     });
                     hist.saturating_record(ns.min(LATENCY_MAX_NS));
                 }
                 let out = self.world.apply(self.epoch, head.tick, &self.entities);
-                f.entities_applied += out.applied as u64;
-                f.entities_stale += out.stale as u64;
-                f.entities_rejected += out.rejected as u64;
+                f.counters.entities_applied += out.applied as u64;
+                f.counters.entities_stale += out.stale as u64;
+                f.counters.entities_rejected += out.rejected as u64;
                 if out.applied == 0 && out.stale > 0 {
                     self.tracker.count_stale();
                     return Outcome::Stale;
@@ -195,7 +195,7 @@ impl Ingest {
                 if (out.applied > 0 || self.entities.is_empty())
                     && f.count.is_none_or(|c| head.tick > c)
                 {
-                    f.ticks_applied += 1;
+                    f.counters.ticks_applied += 1;
                     f.count = Some(head.tick);
                 }
                 Outcome::Applied {
@@ -220,7 +220,7 @@ impl Ingest {
 
     /// Records the kernel's cumulative drop count for this receiver's sockets.
     pub fn set_socket_drops(&mut self, total: u64) {
-        self.figures.socket_drops = total;
+        self.figures.counters.socket_drops = total;
     }
 
     /// The header of the most recent fresh (not duplicate, not stale by
@@ -234,13 +234,13 @@ impl Ingest {
     pub fn figures(&self) -> Figures {
         let mut f = self.figures.clone();
         let c = self.tracker.counts();
-        f.expected = c.expected;
-        f.received = c.received;
-        f.lost = c.lost();
-        f.duplicates = c.duplicates;
-        f.reordered = c.reordered;
-        f.stale = c.stale;
-        f.restarts = c.restarts;
+        f.counters.expected = c.expected;
+        f.counters.received = c.received;
+        f.counters.lost = c.lost();
+        f.counters.duplicates = c.duplicates;
+        f.counters.reordered = c.reordered;
+        f.counters.stale = c.stale;
+        f.counters.restarts = c.restarts;
         f
     }
 }
@@ -312,17 +312,31 @@ mod tests {
             Outcome::Malformed(DecodeError::TooShort)
         ));
         let f = ing.figures();
-        assert_eq!((f.expected, f.received, f.lost), (6, 5, 1));
         assert_eq!(
-            (f.duplicates, f.reordered, f.stale, f.malformed),
+            (f.counters.expected, f.counters.received, f.counters.lost),
+            (6, 5, 1)
+        );
+        assert_eq!(
+            (
+                f.counters.duplicates,
+                f.counters.reordered,
+                f.counters.stale,
+                f.counters.malformed
+            ),
             (1, 1, 1, 2)
         );
-        assert_eq!((f.ticks_applied, f.count, f.restarts), (4, Some(6), 0));
-        assert_eq!((f.entities_applied, f.entities_stale), (8, 2));
-        assert_eq!(f.datagrams, 8);
+        assert_eq!(
+            (f.counters.ticks_applied, f.count, f.counters.restarts),
+            (4, Some(6), 0)
+        );
+        assert_eq!(
+            (f.counters.entities_applied, f.counters.entities_stale),
+            (8, 2)
+        );
+        assert_eq!(f.counters.datagrams, 8);
         assert_eq!(f.latency.len(), 5, "fresh snapshot parts only");
         assert_eq!(w.get(1).unwrap().tick, 6);
-        assert_eq!(f.received + f.lost, f.expected);
+        assert_eq!(f.counters.received + f.counters.lost, f.counters.expected);
     }
 
     #[test]
@@ -336,7 +350,7 @@ mod tests {
             ing.handle(&part(1, 1, 10, &[2, 3], T0), T0),
             Outcome::Applied { applied: 2 }
         );
-        let f = ing.figures();
+        let f = ing.figures().counters;
         assert_eq!((f.reordered, f.stale, f.ticks_applied), (1, 0, 2));
         assert_eq!(w.get(2).unwrap().tick, 10);
         assert_eq!(w.count(), Some(11));
@@ -358,7 +372,13 @@ mod tests {
         );
         let f = ing.figures();
         assert_eq!(
-            (f.restarts, f.stale, f.expected, f.received, f.lost),
+            (
+                f.counters.restarts,
+                f.counters.stale,
+                f.counters.expected,
+                f.counters.received,
+                f.counters.lost
+            ),
             (1, 1, 2, 2, 0)
         );
         assert_eq!(w.get(0).unwrap().tick, 0);
@@ -387,7 +407,10 @@ mod tests {
             Outcome::Control
         );
         let f = ing.figures();
-        assert_eq!((f.expected, f.received, f.lost), (7, 3, 4));
+        assert_eq!(
+            (f.counters.expected, f.counters.received, f.counters.lost),
+            (7, 3, 4)
+        );
         assert_eq!((f.sender_packets_sent, f.goodbye), (Some(7), true));
     }
 
@@ -411,7 +434,7 @@ mod tests {
             .equivalent(f.latency_scheduled.max(), 31_000));
         // A clock behind the sender gives negative samples, counted and clamped.
         ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000);
-        assert_eq!(ing.figures().latency_negative, 2);
+        assert_eq!(ing.figures().counters.latency_negative, 2);
     }
 
     #[test]
@@ -441,7 +464,7 @@ mod tests {
             assert_eq!(ing.handle(&d, T0), Outcome::Subscription(packet));
         }
         ing.handle(&part(1, 11, 2, &[0], T0), T0);
-        let f = ing.figures();
+        let f = ing.figures().counters;
         assert_eq!((f.expected, f.received, f.lost), (2, 2, 0));
         assert_eq!((f.malformed, f.restarts, f.stale), (0, 0, 0));
         assert_eq!((f.control_datagrams, f.datagrams), (3, 5));
@@ -470,7 +493,7 @@ mod tests {
         for d in [&forged, &tampered, &plain] {
             assert!(matches!(ing.handle(d, T0), Outcome::AuthFailed(_)));
         }
-        let f = ing.figures();
+        let f = ing.figures().counters;
         assert_eq!((f.auth_failed, f.replayed, f.malformed), (3, 1, 0));
         assert_eq!((f.received, f.duplicates, f.datagrams), (1, 0, 5));
         assert_eq!((w.count(), w.get(0).unwrap().tick), (Some(1), 1));
@@ -481,7 +504,7 @@ mod tests {
             keyless.handle(&good, T0),
             Outcome::Malformed(DecodeError::Sealed)
         );
-        let f = keyless.figures();
+        let f = keyless.figures().counters;
         assert_eq!((f.auth_unexpected, f.malformed, f.received), (1, 1, 0));
     }
 
@@ -509,7 +532,7 @@ mod tests {
             ing.handle(&sealed, T0),
             Outcome::AuthFailed(AuthError::BadTag)
         );
-        let f = ing.figures();
+        let f = ing.figures().counters;
         assert_eq!((f.control_datagrams, f.auth_failed, f.datagrams), (1, 1, 2));
         assert_eq!((f.malformed, f.expected), (0, 0));
     }
@@ -518,7 +541,7 @@ mod tests {
     fn ids_beyond_capacity_are_counted_not_applied() {
         let mut ing = Ingest::new(WorldWriter::new(16));
         ing.handle(&part(1, 0, 1, &[3, 16, u32::MAX], T0), T0);
-        let f = ing.figures();
+        let f = ing.figures().counters;
         assert_eq!((f.entities_applied, f.entities_rejected), (1, 2));
     }
 }

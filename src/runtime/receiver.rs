@@ -81,16 +81,17 @@ pub struct ReceiverConfig {
     /// Pre-shared key: with one, only datagrams sealed with it are taken
     /// (see [`crate::core::ingest`]), and the subscription traffic is sealed too.
     pub key: Option<Key>,
-    /// Print a line on stderr for rejected datagrams (malformed, failed
-    /// authentication, replayed): at most [`LOG_BURST`] at once and
-    /// [`LOG_PER_SECOND`] a second after that, so a flood cannot fill a
-    /// disk; the next line printed says how many were held back.
+    /// Log a warning (the `log` crate, target `tickcast::runtime::receiver`)
+    /// for rejected datagrams (malformed, failed authentication, replayed):
+    /// at most [`LOG_BURST`] at once and [`LOG_PER_SECOND`] a second after
+    /// that, so a flood cannot fill a disk; the next one logged says how
+    /// many were held back.
     pub log_rejects: bool,
 }
 
-/// Reject lines the receiver prints a second, at most, once its burst is spent.
+/// Reject warnings the receiver logs a second, at most, once its burst is spent.
 pub const LOG_PER_SECOND: u32 = 5;
-/// Reject lines the receiver may print at once.
+/// Reject warnings the receiver may log at once.
 pub const LOG_BURST: u32 = 10;
 
 /// How the receiver thread waits for datagrams: the trade between latency
@@ -527,7 +528,7 @@ struct Drain {
 }
 
 impl Drain {
-    /// Prints one reject line, if the limiter lets it through.
+    /// Logs one reject warning, if the limiter lets it through.
     fn log_reject(
         &mut self,
         from: Option<SocketAddr>,
@@ -539,8 +540,8 @@ impl Drain {
         };
         if log.allow(now_ns) {
             let from = from.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
-            eprintln!(
-                "tickcast: rejected datagram from {from}: {reason}{}",
+            log::warn!(
+                "rejected datagram from {from}: {reason}{}",
                 log.suppressed_note()
             );
         }

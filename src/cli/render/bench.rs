@@ -1,12 +1,46 @@
-//! The benchmark's human output: the end-of-run tables, the live line, the
-//! sweep table with its cost summary, and the max-entities search. Plain
-//! string building over the reports; no I/O.
+//! `tickcast bench`'s lines for single runs and `--compare-modes`: what
+//! runs, the live line, the end-of-run tables, and the files written. The
+//! sweep's and the search's are in [`super::sweep`]. Plain string building
+//! over the reports; no I/O.
 
 use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
 
 use super::us;
-use tickcast::bench::sweep::{Probe, Scaling, Search, SweepRow};
-use tickcast::bench::{BenchReport, Cpu, Progress, ReceiverResult};
+use tickcast::bench::{BenchConfig, BenchReport, Cpu, LanMode, Progress, ReceiverResult};
+use tickcast::runtime::receiver::ReceiveMode;
+
+/// Said when `--lan` cannot run here.
+pub const LAN_UNAVAILABLE: &str = "tickcast: --lan needs root and ip netns (iproute2)";
+
+/// Said after the table when a receiver's figures are not what its link
+/// conditioner did.
+pub const CONDITIONER_DIFFERS: &str =
+    "tickcast: a receiver's figures differ from what its link conditioner did (see the table)";
+
+/// The first line of a single run: what runs where, for how long.
+pub fn start_line(config: &BenchConfig) -> String {
+    format!(
+        "bench: {} entities at {} Hz to {} receiver(s) {} for {:?} (+{:?} warm-up); Ctrl-C ends early",
+        config.entities,
+        config.rate_hz,
+        config.receivers,
+        match config.lan {
+            Some(LanMode::Unicast) => "as processes across a namespace LAN (unicast)",
+            Some(LanMode::Multicast) => "as processes across a namespace LAN (multicast)",
+            None if config.processes => "as child processes",
+            None => "in this process",
+        },
+        config.duration,
+        config.warmup
+    )
+}
+
+/// Said after a file was written.
+pub fn wrote(path: &Path) -> String {
+    format!("wrote {}", path.display())
+}
 
 /// Bytes as `512 B`, `12.3 KiB`, `4.5 MiB`.
 pub fn bytes(b: u64) -> String {
@@ -110,17 +144,17 @@ pub fn table(r: &BenchReport) -> String {
             out,
             "{:<w$} {:>9} {:>9} {:>6} {:>8.4} {:>5} {:>6} {:>6} {:>5} {:>8} {:>6} {:>7}",
             label(x),
-            f.expected,
-            f.received,
-            f.lost,
+            f.counters.expected,
+            f.counters.received,
+            f.counters.lost,
             f.loss_ratio * 100.0,
-            f.duplicates,
-            f.reordered,
-            f.stale,
-            f.malformed,
-            f.restarts,
-            f.socket_drops,
-            f.ticks_applied
+            f.counters.duplicates,
+            f.counters.reordered,
+            f.counters.stale,
+            f.counters.malformed,
+            f.counters.restarts,
+            f.counters.socket_drops,
+            f.counters.ticks_applied
         );
     }
 
@@ -334,9 +368,9 @@ pub fn live_line(prefix: &str, p: &Progress) -> String {
         us(s.lateness_us.p99),
     );
     if !p.receivers.is_empty() {
-        let lost: u64 = p.receivers.iter().map(|f| f.lost).sum();
-        let expected: u64 = p.receivers.iter().map(|f| f.expected).sum();
-        let drops: u64 = p.receivers.iter().map(|f| f.socket_drops).sum();
+        let lost: u64 = p.receivers.iter().map(|f| f.counters.lost).sum();
+        let expected: u64 = p.receivers.iter().map(|f| f.counters.expected).sum();
+        let drops: u64 = p.receivers.iter().map(|f| f.counters.socket_drops).sum();
         let worst = p.last_second_loss.iter().copied().fold(0.0, f64::max);
         let p50 = p
             .receivers
@@ -362,158 +396,42 @@ pub fn live_line(prefix: &str, p: &Progress) -> String {
     line
 }
 
-fn opt_pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.1}"))
+/// The first line of one mode's run in `--compare-modes`.
+pub fn mode_start_line(mode: ReceiveMode, duration: Duration) -> String {
+    format!("bench: receive mode {} for {:?}", mode.name(), duration)
 }
 
-/// One row per sweep point.
-pub fn sweep_table(rows: &[SweepRow]) -> String {
+/// [`live_line`] of one mode's run in `--compare-modes`, named by its mode.
+pub fn mode_live_line(mode: ReceiveMode, p: &Progress) -> String {
+    live_line(&format!("{:<9} ", mode.name()), p)
+}
+
+/// `--compare-modes`' table, after a blank line: one row per mode run,
+/// with the receivers' latency and CPU and the sender's lateness.
+pub fn modes_table(reports: &[BenchReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>9} {:>9} {:>7} {:>8} {:>6} {:>7} {:>8} {:>8} {:>9} {:>8} {:>9} {:>11} {:>10}",
-        "entities",
-        "receivers",
-        "rate",
-        "loss%",
-        "drops",
-        "skipped",
-        "p50",
-        "p99",
-        "p99 sched",
-        "tx cpu%",
-        "rx cpu%",
-        "datagrams/s",
-        "tx µs/tick"
+        "\n{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
+        "mode", "lost", "p50", "p90", "p99", "p99.9", "max", "rx cpu%", "tx late99"
     );
-    for r in rows {
+    for r in reports {
+        let (t, l) = (&r.total, &r.total.figures.latency_us);
         let _ = writeln!(
             out,
-            "{:>9} {:>9} {:>7} {:>8.4} {:>6} {:>7} {:>8} {:>8} {:>9} {:>8} {:>9} {:>11} {:>10}",
-            r.point.entities,
-            r.point.receivers,
-            r.point.rate_hz,
-            r.loss_ratio * 100.0,
-            r.socket_drops,
-            r.ticks_skipped,
-            us(r.p50_us),
-            us(r.p99_us),
-            us(r.p99_scheduled_us),
-            opt_pct(r.sender_cpu_percent),
-            opt_pct(r.receiver_cpu_percent),
-            rate(r.datagrams_per_s),
-            r.sender_us_per_tick()
-                .map_or("-".into(), |v| format!("{v:.1}")),
+            "{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
+            r.setup.receive_mode,
+            t.figures.counters.lost,
+            us(l.p50),
+            us(l.p90),
+            us(l.p99),
+            us(l.p999),
+            us(l.max),
+            t.cpu
+                .as_ref()
+                .map_or("-".into(), |c| format!("{:.1}", c.percent_of_core)),
+            us(r.sender.figures.lateness_us.p99),
         );
-    }
-    let _ = writeln!(
-        out,
-        "rx cpu% is per receiver (their total over their count); p50/p99 from send time, over every receiver"
-    );
-    out
-}
-
-/// How cost grows, in words.
-pub fn scaling(s: &Scaling) -> String {
-    let mut out = String::from("cost:\n");
-    match (
-        s.sender_fixed_us,
-        s.sender_ns_per_entity,
-        s.sender_us_per_datagram,
-    ) {
-        (Some(a), Some(b), Some(c)) => {
-            let _ = writeln!(
-                out,
-                "  sender CPU per tick ≈ {a:.1} µs + {b:.1} ns × entities + {c:.2} µs × datagrams sent (least squares over the points;"
-            );
-            let _ = writeln!(
-                out,
-                "  the fixed part is mostly the sender's busy-wait before each deadline, which its CPU time includes)"
-            );
-            if a < 0.0 || b < 0.0 || c < 0.0 {
-                let _ = writeln!(
-                    out,
-                    "  a negative term means the points disagree (noise, a busy machine): take longer --duration or more points"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "  so an entity costs {b:.1} ns to simulate and encode once per tick, and every receiver adds {c:.2} µs per datagram sent to it"
-            );
-        }
-        _ => {
-            let _ = writeln!(
-                out,
-                "  (vary both entities and receivers over 3+ points to separate per-entity from per-datagram sender cost)"
-            );
-        }
-    }
-    if let Some(v) = s.sender_ns_per_entity_receiver {
-        let _ = writeln!(
-            out,
-            "  sender CPU per entity per tick per receiver: {v:.1} ns (median over the points)"
-        );
-    }
-    if let Some(v) = s.receiver_ns_per_entity {
-        let _ = writeln!(
-            out,
-            "  receiver CPU per entity applied: {v:.1} ns (median; each receiver pays it for every entity of every tick)"
-        );
-    }
-    out
-}
-
-fn probe_line(p: &Probe) -> String {
-    format!(
-        "{:>9} entities  {}  lost {}  drops {}  skipped {}  send errors {}  p99 {}  tx cpu {}%  rx cpu {}%  (run {}, load {})",
-        p.entities,
-        if p.ok { "ok  " } else { "FAIL" },
-        p.lost,
-        p.socket_drops,
-        p.ticks_skipped,
-        p.send_errors,
-        us(p.p99_us),
-        opt_pct(p.sender_cpu_percent),
-        opt_pct(p.receiver_cpu_percent),
-        p.attempts,
-        p.load_average.map_or("-".into(), |l| format!("{l:.1}")),
-    )
-}
-
-/// One probe as it finishes.
-pub fn probe(p: &Probe) -> String {
-    probe_line(p)
-}
-
-/// The search's answer and every probe.
-pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
-    let mut out = String::new();
-    let each = if receivers == 1 {
-        "one receiver".to_string()
-    } else {
-        format!("each of {receivers} receivers")
-    };
-    match s.answer {
-        Some(n) => {
-            let _ = write!(
-                out,
-                "max entities at {rate_hz} Hz to {each} with zero loss and zero socket drops (sender skipping at most {:.0}% of ticks): {n}",
-                tickcast::bench::sweep::MAX_SKIPPED_SHARE * 100.0
-            );
-            if let Some(f) = s.failed_at {
-                let _ = write!(out, " (failed at {f})");
-            }
-        }
-        None => {
-            let _ = write!(out, "no entity count passed at {rate_hz} Hz to {each}");
-        }
-    }
-    if s.cut_short {
-        out.push_str(" — search cut short before the bracket was narrow");
-    }
-    out.push_str("\nprobes (in order):\n");
-    for p in &s.probes {
-        let _ = writeln!(out, "  {}", probe_line(p));
     }
     out
 }
@@ -530,24 +448,5 @@ mod tests {
         assert_eq!(rate(950.0), "950");
         assert_eq!(rate(12_345.0), "12.3k");
         assert_eq!(rate(4_560_000.0), "4.56M");
-    }
-
-    #[test]
-    fn search_text_names_the_answer_and_every_probe() {
-        let s = Search {
-            answer: Some(40_000),
-            failed_at: Some(80_000),
-            probes: vec![
-                Probe::verdict(10_000, true),
-                Probe::verdict(20_000, true),
-                Probe::verdict(40_000, true),
-                Probe::verdict(80_000, false),
-            ],
-            cut_short: false,
-        };
-        let t = search(&s, 1, 60.0);
-        assert!(t.starts_with("max entities at 60 Hz to one receiver"));
-        assert!(t.contains(": 40000 (failed at 80000)"));
-        assert_eq!(t.lines().count(), 2 + 4);
     }
 }

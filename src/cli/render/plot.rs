@@ -120,10 +120,10 @@ fn latency<DB: DrawingBackend>(
         "One-way latency percentiles, {whose} ({} samples)",
         t.latency_us.samples
     );
-    if t.latency_negative > 0 {
+    if t.counters.latency_negative > 0 {
         caption.push_str(&format!(
             "; {} negative, drawn at the floor",
-            t.latency_negative
+            t.counters.latency_negative
         ));
     }
     if points.is_empty() {
@@ -283,7 +283,7 @@ fn loss<DB: DrawingBackend>(
         if i < PALETTE.len() {
             let label = format!(
                 "{}: {} lost of {}",
-                rx.name, rx.figures.lost, rx.figures.expected
+                rx.name, rx.figures.counters.lost, rx.figures.counters.expected
             );
             series.label(label).legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))

@@ -99,7 +99,7 @@ pub(super) fn receiver_figures(released: &[Vec<u8>]) -> ExpectedFigures {
     for d in released {
         ing.handle(d, 10);
     }
-    let f = ing.figures();
+    let f = ing.figures().counters;
     ExpectedFigures {
         expected: f.expected,
         received: f.received,

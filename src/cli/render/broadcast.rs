@@ -1,0 +1,94 @@
+//! `tickcast broadcast`'s lines (the broadcaster's in `demo` too): what it
+//! sends to, once; its figures once a second; and its final figures.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::us;
+use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures};
+
+/// The first line: the world, where it sends from, every kind of
+/// destination in `config`, and the session id.
+pub fn start_line(config: &BroadcastConfig, from: SocketAddr, session: u64) -> String {
+    let mut targets: Vec<String> = config
+        .destinations
+        .iter()
+        .map(|d| d.to_string())
+        .chain(config.group.map(|g| format!("group {g}")))
+        .chain(config.broadcast.iter().map(|d| format!("broadcast {d}")))
+        .collect();
+    if config.max_subscribers > 0 {
+        targets.push(format!(
+            "subscribers (up to {}, lease {})",
+            config.max_subscribers,
+            humantime::format_duration(config.lease)
+        ));
+    }
+    format!(
+        "broadcasting {} entities at {} Hz from {} to {} (session {:016x})",
+        config.entities,
+        config.rate_hz,
+        from,
+        targets.join(", "),
+        session
+    )
+}
+
+/// One line of the broadcaster's figures, `t` into the run.
+pub fn status_line(t: Duration, f: &BroadcastFigures) -> String {
+    let s = f.summary();
+    let mut line = format!(
+        "{:>5.1}s  ticks sent {}  skipped {}  packets {}  datagrams {}  send errors {}  lateness p50 {} p99 {} max {}",
+        t.as_secs_f64(),
+        s.ticks_sent,
+        s.ticks_skipped,
+        s.packets_sent,
+        s.datagrams_sent,
+        s.send_errors,
+        us(s.lateness_us.p50),
+        us(s.lateness_us.p99),
+        us(s.lateness_us.max),
+    );
+    if s.subscribers > 0 || s.accepted > 0 || s.bad_cookie > 0 {
+        line.push_str(&format!(
+            "  subscribers {} (accepted {} refused {} bad cookie {} expired {})",
+            s.subscribers, s.accepted, s.refused_full, s.bad_cookie, s.expired
+        ));
+    }
+    if let Some(e) = &s.last_error {
+        line.push_str(&format!("  (last error: {e})"));
+    }
+    line
+}
+
+/// The broadcaster's last line: [`status_line`] without its leading padding.
+pub fn final_line(t: Duration, f: &BroadcastFigures) -> String {
+    status_line(t, f).trim_start().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_line_names_every_kind_of_destination_in_order() {
+        let config = BroadcastConfig {
+            destinations: vec!["127.0.0.1:4000".parse().unwrap()],
+            group: Some("239.255.77.1:47474".parse().unwrap()),
+            broadcast: vec!["192.168.1.255:47474".parse().unwrap()],
+            ..BroadcastConfig::default()
+        };
+        assert_eq!(
+            start_line(&config, "0.0.0.0:5000".parse().unwrap(), 0xab),
+            "broadcasting 100 entities at 60 Hz from 0.0.0.0:5000 to 127.0.0.1:4000, \
+             group 239.255.77.1:47474, broadcast 192.168.1.255:47474, \
+             subscribers (up to 64, lease 5s) (session 00000000000000ab)"
+        );
+        let quiet = BroadcastConfig {
+            max_subscribers: 0,
+            ..config
+        };
+        assert!(start_line(&quiet, "0.0.0.0:5000".parse().unwrap(), 1)
+            .contains("broadcast 192.168.1.255:47474 (session"));
+    }
+}

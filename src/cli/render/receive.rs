@@ -1,0 +1,166 @@
+//! `tickcast receive`'s lines: where it listens, one line of figures a
+//! second (also each receiver's in `demo`), the warning for sealed
+//! datagrams without a key, and the end-of-run summary.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::us;
+use tickcast::core::figures::{Figures, Summary};
+use tickcast::core::histogram::LatencySummary;
+
+/// Printed once when a keyless receiver gets sealed datagrams.
+pub const AUTH_UNEXPECTED_WARNING: &str =
+    "tickcast: receiving authenticated datagrams but no --key-file was given; they are not applied";
+
+/// The first line: every address listened on. `tickcast bench
+/// --processes` reads the first address of it back.
+pub fn listening(addrs: &[SocketAddr]) -> String {
+    let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    format!("receiving on {}", addrs.join(", "))
+}
+
+/// Said once when subscribing to the broadcaster at `server` from `from`.
+pub fn subscribing(server: SocketAddr, from: SocketAddr) -> String {
+    format!("subscribing to {server} from {from}")
+}
+
+/// One line of figures for a running receiver; `prev` is the figures of one
+/// interval ago, for the interval loss.
+pub fn live_line(label: &str, elapsed: Duration, now: &Figures, prev: &Figures) -> String {
+    let s = now.summary();
+    format!(
+        "{label}{:>5.1}s  count {:>7}  recv {}/{}  lost {} ({:.3}%, last 1s {:.3}%)  dup {}  reord {}  stale {}  malformed {}  drops {}  lat p50 {} p99 {}",
+        elapsed.as_secs_f64(),
+        s.count.map_or("-".to_string(), |c| c.to_string()),
+        s.counters.received,
+        s.counters.expected,
+        s.counters.lost,
+        s.loss_ratio * 100.0,
+        now.interval_loss(prev) * 100.0,
+        s.counters.duplicates,
+        s.counters.reordered,
+        s.counters.stale,
+        s.counters.malformed,
+        s.counters.socket_drops,
+        us(s.latency_us.p50),
+        us(s.latency_us.p99),
+    )
+}
+
+/// The `receive` command's line a second: [`live_line`], and with a
+/// subscription its state and the round trip's median.
+pub fn receive_line(elapsed: Duration, now: &Figures, prev: &Figures, subscribed: bool) -> String {
+    let mut line = live_line("", elapsed, now, prev);
+    if subscribed {
+        let rtt = LatencySummary::of(&now.rtt);
+        line.push_str(&format!("  {}  rtt p50 {}", now.subscription, us(rtt.p50)));
+    }
+    line
+}
+
+fn latency_row(name: &str, l: &LatencySummary) -> String {
+    format!(
+        "  {name:<28} p50 {:>8}  p90 {:>8}  p99 {:>8}  p99.9 {:>8}  max {:>8}  ({} samples)\n",
+        us(l.p50),
+        us(l.p90),
+        us(l.p99),
+        us(l.p999),
+        us(l.max),
+        l.samples
+    )
+}
+
+/// The multi-line end-of-run summary of one receiver.
+pub fn summary(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  packets   expected {}  received {}  lost {} ({:.4}%)",
+        s.counters.expected,
+        s.counters.received,
+        s.counters.lost,
+        s.loss_ratio * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "  anomalies duplicates {}  reordered {}  stale {}  malformed {}  restarts {}  socket drops {}",
+        s.counters.duplicates, s.counters.reordered, s.counters.stale, s.counters.malformed, s.counters.restarts, s.counters.socket_drops
+    );
+    let _ = writeln!(
+        out,
+        "  world     ticks applied {}  count {}  entities applied {}  stale {}  rejected {}",
+        s.counters.ticks_applied,
+        s.count.map_or("-".to_string(), |c| c.to_string()),
+        s.counters.entities_applied,
+        s.counters.entities_stale,
+        s.counters.entities_rejected
+    );
+    let _ = writeln!(
+        out,
+        "  sender    reported packets sent {}  ticks skipped {}  goodbye {}",
+        s.sender_packets_sent
+            .map_or("-".to_string(), |v| v.to_string()),
+        s.sender_ticks_skipped
+            .map_or("-".to_string(), |v| v.to_string()),
+        if s.goodbye { "yes" } else { "no" }
+    );
+    if s.counters.auth_failed + s.counters.replayed + s.counters.auth_unexpected > 0 {
+        let _ = writeln!(
+            out,
+            "  auth      failed {}  replayed {}  sealed but no key {}",
+            s.counters.auth_failed, s.counters.replayed, s.counters.auth_unexpected
+        );
+    }
+    let _ = writeln!(out, "  jitter    {} (RFC 3550)", us(s.jitter_us));
+    out.push_str(&latency_row("latency from send time", &s.latency_us));
+    out.push_str(&latency_row(
+        "latency from tick schedule",
+        &s.latency_scheduled_us,
+    ));
+    if s.rtt_us.samples > 0 {
+        out.push_str(&latency_row("round trip (ping/pong)", &s.rtt_us));
+    }
+    if s.subscription != "none" {
+        let _ = writeln!(out, "  subscription {}", s.subscription);
+    }
+    if s.latency_us.samples > 0 && !s.one_way_meaningful {
+        let _ = writeln!(
+            out,
+            "  note: one-way latency is meaningful only with clocks shared or synced; compare the round trip"
+        );
+    }
+    if s.counters.latency_negative > 0 {
+        let _ = writeln!(
+            out,
+            "  note: {} latency samples were negative (clocks not shared?); counted as 0",
+            s.counters.latency_negative
+        );
+    }
+    out
+}
+
+/// The summary's lines about the subscription, round trip and what the
+/// one-way figures are worth.
+pub fn subscription_summary(s: &Summary) -> String {
+    let mut out = String::new();
+    if s.subscription != "none" {
+        let r = &s.rtt_us;
+        out.push_str(&format!(
+            "  subscription {}  rtt p50 {} p99 {} max {} ({} samples)\n",
+            s.subscription,
+            us(r.p50),
+            us(r.p99),
+            us(r.max),
+            r.samples
+        ));
+    }
+    let verdict = if s.one_way_meaningful {
+        "meaningful (same host, or within the round trip and never negative)"
+    } else {
+        "not known to be meaningful (clocks not shown to be shared or synced)"
+    };
+    out.push_str(&format!("  one-way latency {verdict}\n"));
+    out
+}

@@ -1,0 +1,233 @@
+//! `tickcast bench`'s lines for sweeps and the max-entities search: what
+//! runs, a line per point or probe as it finishes, the sweep table with how
+//! cost grows, and the search's answer. Plain string building; no I/O.
+
+use std::fmt::Write;
+
+use super::bench::rate;
+use super::us;
+use tickcast::bench::sweep::{self, Probe, Scaling, Search, SweepRow};
+use tickcast::bench::{BenchConfig, GRACE};
+
+/// The first line of a sweep of `points` runs like `base`, with how long it takes.
+pub fn start_line(base: &BenchConfig, points: usize) -> String {
+    let per_point = base.duration + base.warmup + GRACE;
+    format!(
+        "sweep: {} points of {:?} each (about {:.0} s in all); Ctrl-C ends early",
+        points,
+        base.duration,
+        per_point.as_secs_f64() * points as f64
+    )
+}
+
+/// Point `i` (from 0) of `n`, as it finishes.
+pub fn point_line(i: usize, n: usize, row: &SweepRow) -> String {
+    let check = match row.conditioner_equal {
+        Some(true) => "  conditioner: equal",
+        Some(false) => "  conditioner: DIFFER",
+        None => "",
+    };
+    format!(
+        "[{}/{n}] {} entities × {} receivers × {} Hz: loss {:.4}%  p99 {}  tx cpu {}{check}",
+        i + 1,
+        row.point.entities,
+        row.point.receivers,
+        row.point.rate_hz,
+        row.loss_ratio * 100.0,
+        us(row.p99_us),
+        row.sender_cpu_percent
+            .map_or("-".into(), |c| format!("{c:.1}%")),
+    )
+}
+
+/// The first line of the search, from `start` entities, probes like `base`.
+pub fn search_start_line(base: &BenchConfig, start: u32) -> String {
+    format!(
+        "searching for the most entities at {} Hz to {} receiver(s): doubling from {start}, then bisecting to {:.0}%, at most {} probes of {:?}; Ctrl-C ends early",
+        base.rate_hz,
+        base.receivers,
+        sweep::RESOLUTION * 100.0,
+        sweep::MAX_PROBES,
+        base.duration
+    )
+}
+
+fn opt_pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+/// One row per sweep point.
+pub fn sweep_table(rows: &[SweepRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>9} {:>9} {:>7} {:>8} {:>6} {:>7} {:>8} {:>8} {:>9} {:>8} {:>9} {:>11} {:>10}",
+        "entities",
+        "receivers",
+        "rate",
+        "loss%",
+        "drops",
+        "skipped",
+        "p50",
+        "p99",
+        "p99 sched",
+        "tx cpu%",
+        "rx cpu%",
+        "datagrams/s",
+        "tx µs/tick"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:>9} {:>9} {:>7} {:>8.4} {:>6} {:>7} {:>8} {:>8} {:>9} {:>8} {:>9} {:>11} {:>10}",
+            r.point.entities,
+            r.point.receivers,
+            r.point.rate_hz,
+            r.loss_ratio * 100.0,
+            r.socket_drops,
+            r.ticks_skipped,
+            us(r.p50_us),
+            us(r.p99_us),
+            us(r.p99_scheduled_us),
+            opt_pct(r.sender_cpu_percent),
+            opt_pct(r.receiver_cpu_percent),
+            rate(r.datagrams_per_s),
+            r.sender_us_per_tick()
+                .map_or("-".into(), |v| format!("{v:.1}")),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "rx cpu% is per receiver (their total over their count); p50/p99 from send time, over every receiver"
+    );
+    out
+}
+
+/// How cost grows, in words.
+pub fn scaling(s: &Scaling) -> String {
+    let mut out = String::from("cost:\n");
+    match (
+        s.sender_fixed_us,
+        s.sender_ns_per_entity,
+        s.sender_us_per_datagram,
+    ) {
+        (Some(a), Some(b), Some(c)) => {
+            let _ = writeln!(
+                out,
+                "  sender CPU per tick ≈ {a:.1} µs + {b:.1} ns × entities + {c:.2} µs × datagrams sent (least squares over the points;"
+            );
+            let _ = writeln!(
+                out,
+                "  the fixed part is mostly the sender's busy-wait before each deadline, which its CPU time includes)"
+            );
+            if a < 0.0 || b < 0.0 || c < 0.0 {
+                let _ = writeln!(
+                    out,
+                    "  a negative term means the points disagree (noise, a busy machine): take longer --duration or more points"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  so an entity costs {b:.1} ns to simulate and encode once per tick, and every receiver adds {c:.2} µs per datagram sent to it"
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "  (vary both entities and receivers over 3+ points to separate per-entity from per-datagram sender cost)"
+            );
+        }
+    }
+    if let Some(v) = s.sender_ns_per_entity_receiver {
+        let _ = writeln!(
+            out,
+            "  sender CPU per entity per tick per receiver: {v:.1} ns (median over the points)"
+        );
+    }
+    if let Some(v) = s.receiver_ns_per_entity {
+        let _ = writeln!(
+            out,
+            "  receiver CPU per entity applied: {v:.1} ns (median; each receiver pays it for every entity of every tick)"
+        );
+    }
+    out
+}
+
+fn probe_line(p: &Probe) -> String {
+    format!(
+        "{:>9} entities  {}  lost {}  drops {}  skipped {}  send errors {}  p99 {}  tx cpu {}%  rx cpu {}%  (run {}, load {})",
+        p.entities,
+        if p.ok { "ok  " } else { "FAIL" },
+        p.lost,
+        p.socket_drops,
+        p.ticks_skipped,
+        p.send_errors,
+        us(p.p99_us),
+        opt_pct(p.sender_cpu_percent),
+        opt_pct(p.receiver_cpu_percent),
+        p.attempts,
+        p.load_average.map_or("-".into(), |l| format!("{l:.1}")),
+    )
+}
+
+/// One probe as it finishes, indented as in [`search`]'s list.
+pub fn probe(p: &Probe) -> String {
+    format!("  {}", probe_line(p))
+}
+
+/// The search's answer and every probe.
+pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
+    let mut out = String::new();
+    let each = if receivers == 1 {
+        "one receiver".to_string()
+    } else {
+        format!("each of {receivers} receivers")
+    };
+    match s.answer {
+        Some(n) => {
+            let _ = write!(
+                out,
+                "max entities at {rate_hz} Hz to {each} with zero loss and zero socket drops (sender skipping at most {:.0}% of ticks): {n}",
+                sweep::MAX_SKIPPED_SHARE * 100.0
+            );
+            if let Some(f) = s.failed_at {
+                let _ = write!(out, " (failed at {f})");
+            }
+        }
+        None => {
+            let _ = write!(out, "no entity count passed at {rate_hz} Hz to {each}");
+        }
+    }
+    if s.cut_short {
+        out.push_str(" — search cut short before the bracket was narrow");
+    }
+    out.push_str("\nprobes (in order):\n");
+    for p in &s.probes {
+        let _ = writeln!(out, "{}", probe(p));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_names_the_answer_and_every_probe() {
+        let s = Search {
+            answer: Some(40_000),
+            failed_at: Some(80_000),
+            probes: vec![
+                Probe::verdict(10_000, true),
+                Probe::verdict(20_000, true),
+                Probe::verdict(40_000, true),
+                Probe::verdict(80_000, false),
+            ],
+            cut_short: false,
+        };
+        let t = search(&s, 1, 60.0);
+        assert!(t.starts_with("max entities at 60 Hz to one receiver"));
+        assert!(t.contains(": 40000 (failed at 80000)"));
+        assert_eq!(t.lines().count(), 2 + 4);
+    }
+}
