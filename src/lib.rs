@@ -68,3 +68,9 @@ pub use crate::runtime::broadcaster::{
 };
 pub use crate::runtime::receiver::{ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
 pub use crate::wire::auth::Key;
+
+// README.md's Rust snippets are compiled as doctests, so the README cannot
+// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

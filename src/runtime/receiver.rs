@@ -364,21 +364,6 @@ impl Drop for Receiver {
     }
 }
 
-/// The subscriber's clock: monotonic, anchored to the wall clock at start,
-/// so its times read as the protocol's ns since the Unix epoch but never
-/// step.
-struct MonoClock {
-    t0: Instant,
-    wall0: u64,
-}
-
-impl MonoClock {
-    fn now(&self) -> u64 {
-        let elapsed = u64::try_from(self.t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.wall0.saturating_add(elapsed)
-    }
-}
-
 /// Sends what the subscriber has due from `socket`. A failed send is left
 /// to the subscriber's retries (it cannot tell a lost datagram from a
 /// refused send, and needs not).
@@ -422,16 +407,17 @@ fn run(
     let RunOptions { mode, key, log } = opts;
     let key = key.as_ref();
     let mut events = Events::with_capacity(64);
-    let (t0, wall0) = clock::paired_now();
-    let clock = MonoClock { t0, wall0 };
+    // The subscriber's clock: monotonic, anchored to the wall clock at
+    // start, so its times read as the protocol's ns but never step.
+    let clock = clock::Anchor::paired();
     // The subscription, if any, lives on the unicast socket (the first).
     let sub_socket = &sockets[0];
     {
         let mut state = shared.state();
         if let Some(sub) = state.subscriber.as_mut() {
-            sub.start(clock.now());
+            sub.start(clock.now_ns());
         }
-        send_due(&mut state, sub_socket, clock.now(), key);
+        send_due(&mut state, sub_socket, clock.now_ns(), key);
     }
     let mut rx = Drain {
         log,
@@ -446,7 +432,7 @@ fn run(
         let mut timeout = {
             let state = shared.state();
             let due = state.subscriber.as_ref().and_then(Subscriber::poll_timeout);
-            due.map(|t| Duration::from_nanos(t.saturating_sub(clock.now())))
+            due.map(|t| Duration::from_nanos(t.saturating_sub(clock.now_ns())))
         };
         // In predict mode: when to stop sleeping, and until when to spin.
         let mut spin_until = None;
@@ -512,7 +498,7 @@ fn run(
                 std::hint::spin_loop();
             }
         }
-        send_due(&mut shared.state(), sub_socket, clock.now(), key);
+        send_due(&mut shared.state(), sub_socket, clock.now_ns(), key);
     }
 }
 
@@ -552,7 +538,7 @@ impl Drain {
         &mut self,
         sockets: &[UdpSocket],
         shared: &Shared,
-        clock: &MonoClock,
+        clock: &clock::Anchor,
     ) -> io::Result<usize> {
         let mut handled = 0;
         for (i, socket) in sockets.iter().enumerate() {
@@ -568,7 +554,7 @@ impl Drain {
         i: usize,
         socket: &UdpSocket,
         shared: &Shared,
-        clock: &MonoClock,
+        clock: &clock::Anchor,
     ) -> io::Result<usize> {
         let mut handled = 0;
         loop {
@@ -583,7 +569,7 @@ impl Drain {
                             if let (0, Some(sub), Some(from)) =
                                 (i, state.subscriber.as_mut(), r.from)
                             {
-                                sub.handle(clock.now(), from, &packet);
+                                sub.handle(clock.now_ns(), from, &packet);
                             }
                         }
                         Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),
