@@ -1,0 +1,394 @@
+//! The harness: runs every input through the decoder and one sans-IO
+//! ingest and world, and reports what broke a promise of the spec.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::mem::Discriminant;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::core::ingest::{Ingest, Outcome};
+use crate::core::world::{World, WorldWriter};
+use crate::wire::{self, DecodeError, Entity, Packet};
+
+use super::{hex, known_kinds, CAPACITY, FLAGS, KIND_AT, T0, VERSION_AT};
+
+/// The whole world is scanned for garbage once per this many inputs.
+pub const FULL_SCAN_EVERY: u64 = 1 << 16;
+const _: () = assert!(FULL_SCAN_EVERY.is_power_of_two());
+/// How many findings (crashers, mismatches) a report keeps, as hex.
+pub const MAX_FINDINGS: usize = 8;
+
+/// Which check an input failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// `wire::decode` panicked.
+    DecodePanic,
+    /// `Ingest::handle` panicked.
+    IngestPanic,
+    /// A decoded packet did not re-encode to the same bytes.
+    ReencodeMismatch,
+    /// The ingest's outcome disagreed with the decoder (malformed or not),
+    /// or it handed back a subscription packet other than the decoded one.
+    MalformedMismatch,
+    /// The world held an entity it must not, or changed on a rejected input.
+    Garbage,
+}
+
+/// One failing input, kept so it can become a regression case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The check it failed.
+    pub failure: Failure,
+    /// The panic message, or what was wrong.
+    pub message: String,
+    /// The input, as space-separated hex byte pairs (a vector file's body).
+    pub hex: String,
+}
+
+/// How one packet kind's decoder was exercised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindReach {
+    /// The kind's name, once an input of it decoded.
+    pub name: Option<&'static str>,
+    /// Inputs with a valid magic, version and flags and this kind byte: the
+    /// ones that reached this kind's body decoder.
+    pub reached: u64,
+    /// Of those, the ones that decoded.
+    pub decoded_ok: u64,
+}
+
+/// What a fuzz run found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FuzzReport {
+    /// Inputs fed.
+    pub inputs: u64,
+    /// Inputs the decoder accepted.
+    pub decoded_ok: u64,
+    /// Inputs the decoder rejected, per `DecodeError` variant.
+    pub rejected: BTreeMap<String, u64>,
+    /// Per kind byte the decoder knows: inputs that reached its body decoder.
+    pub kinds: BTreeMap<u8, KindReach>,
+    /// Inputs on which the decoder or the ingest panicked.
+    pub panics: u64,
+    /// Of those, the ones where the decoder returned and the ingest panicked.
+    pub ingest_panics: u64,
+    /// Entities seen in the world with an id at or above the capacity, or a
+    /// coordinate non-finite or beyond `MAX_COORD`; and rejected inputs that
+    /// changed the world.
+    pub garbage_applied: u64,
+    /// Decoded packets that did not re-encode to the same bytes.
+    pub reencode_mismatch: u64,
+    /// Inputs whose ingest outcome disagreed with the decoder.
+    pub malformed_mismatch: u64,
+    /// The ingest's own `malformed` figure at the end.
+    pub malformed: u64,
+    /// The ingest's own `datagrams` figure at the end.
+    pub datagrams: u64,
+    /// Entities in the world at the end.
+    pub world_entities: usize,
+    /// The first [`MAX_FINDINGS`] failing inputs.
+    pub findings: Vec<Finding>,
+}
+
+impl FuzzReport {
+    /// Inputs the decoder rejected, over all reasons.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// Every broken promise, in words; empty for a clean run.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut nonzero = |n: u64, what: &str| {
+            if n > 0 {
+                p.push(format!("{n} {what}"));
+            }
+        };
+        nonzero(self.panics, "panics");
+        nonzero(self.garbage_applied, "garbage entities or changes applied");
+        nonzero(self.reencode_mismatch, "re-encode mismatches");
+        nonzero(
+            self.malformed_mismatch,
+            "outcomes disagreeing with the decoder",
+        );
+        if self.malformed != self.rejected_total() {
+            p.push(format!(
+                "ingest counted {} malformed, the decoder rejected {}",
+                self.malformed,
+                self.rejected_total()
+            ));
+        }
+        if self.datagrams != self.inputs {
+            p.push(format!(
+                "ingest counted {} datagrams of {} inputs",
+                self.datagrams, self.inputs
+            ));
+        }
+        p
+    }
+
+    /// True when no promise was broken.
+    pub fn is_clean(&self) -> bool {
+        self.problems().is_empty()
+    }
+}
+
+impl fmt::Display for FuzzReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "inputs            {}", self.inputs)?;
+        writeln!(f, "decoded ok        {}", self.decoded_ok)?;
+        writeln!(
+            f,
+            "rejected          {} (ingest counted {} malformed)",
+            self.rejected_total(),
+            self.malformed
+        )?;
+        for (reason, n) in &self.rejected {
+            writeln!(f, "  {reason:<20}{n}")?;
+        }
+        writeln!(f, "per kind          reached body decoder / decoded ok")?;
+        for (kind, k) in &self.kinds {
+            let name = format!("{kind} {}", k.name.unwrap_or("?"));
+            writeln!(f, "  {name:<20}{} / {}", k.reached, k.decoded_ok)?;
+        }
+        writeln!(
+            f,
+            "panics            {} ({} in the ingest)",
+            self.panics, self.ingest_panics
+        )?;
+        writeln!(f, "garbage applied   {}", self.garbage_applied)?;
+        writeln!(f, "re-encode diffs   {}", self.reencode_mismatch)?;
+        writeln!(f, "outcome diffs     {}", self.malformed_mismatch)?;
+        writeln!(f, "world entities    {}", self.world_entities)?;
+        for x in &self.findings {
+            writeln!(f, "finding {:?}: {}\n  {}", x.failure, x.message, x.hex)?;
+        }
+        match self.problems() {
+            p if p.is_empty() => write!(f, "clean"),
+            p => write!(f, "NOT CLEAN: {}", p.join("; ")),
+        }
+    }
+}
+
+/// Runs inputs through the decoder and one ingest + world, checking each.
+pub struct Harness {
+    /// Writes the world (it holds the one writer).
+    ingest: Ingest,
+    /// Reads it, as any reader would.
+    world: World,
+    entities: Vec<Entity>,
+    buf: Vec<u8>,
+    /// Rejections per `DecodeError` variant, named on first sight.
+    rejections: Vec<(Discriminant<DecodeError>, String, u64)>,
+    report: FuzzReport,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Harness::new()
+    }
+}
+
+impl fmt::Debug for Harness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Harness")
+            .field("inputs", &self.report.inputs)
+            .finish()
+    }
+}
+
+impl Harness {
+    /// A harness with a fresh ingest and a world of [`CAPACITY`] entities.
+    pub fn new() -> Harness {
+        let mut report = FuzzReport::default();
+        for k in known_kinds() {
+            report.kinds.insert(k, KindReach::default());
+        }
+        let ingest = Ingest::new(WorldWriter::new(CAPACITY));
+        Harness {
+            world: ingest.world().clone(),
+            ingest,
+            entities: Vec::new(),
+            buf: vec![0; wire::MAX_DATAGRAM],
+            rejections: Vec::new(),
+            report,
+        }
+    }
+
+    /// Feeds one input and checks it (see the module docs).
+    pub fn feed(&mut self, input: &[u8]) {
+        let i = self.report.inputs;
+        self.report.inputs += 1;
+        if let Some(k) = self.reached_kind(input) {
+            k.reached += 1;
+        }
+        let entities = &mut self.entities;
+        let decoded = match panic::catch_unwind(AssertUnwindSafe(|| wire::decode(input, entities)))
+        {
+            Ok(d) => d,
+            Err(payload) => {
+                self.report.panics += 1;
+                self.find(Failure::DecodePanic, panic_message(&*payload), input);
+                return; // the ingest would run the same decode
+            }
+        };
+        match &decoded {
+            Ok(packet) => self.check_reencode(packet, input),
+            Err(e) => self.count_rejection(e),
+        }
+        let before = (self.world.len(), self.world.count());
+        let arrival = T0 + i * 1_000;
+        let ingest = &mut self.ingest;
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| ingest.handle(input, arrival)))
+        {
+            Ok(o) => o,
+            Err(payload) => {
+                self.report.panics += 1;
+                self.report.ingest_panics += 1;
+                self.find(Failure::IngestPanic, panic_message(&*payload), input);
+                return;
+            }
+        };
+        match (decoded, outcome) {
+            (Err(e), Outcome::Malformed(m)) if e == m => {
+                if (self.world.len(), self.world.count()) != before {
+                    self.report.garbage_applied += 1;
+                    self.find(
+                        Failure::Garbage,
+                        "a rejected input changed the world",
+                        input,
+                    );
+                }
+            }
+            (Ok(p), Outcome::Subscription(q)) if p != q => {
+                self.report.malformed_mismatch += 1;
+                let msg = format!("decoder said {p:?}, ingest handed back {q:?}");
+                self.find(Failure::MalformedMismatch, msg, input);
+            }
+            (Ok(_), o) if !matches!(o, Outcome::Malformed(_)) => {
+                self.check_touched(matches!(o, Outcome::Applied { .. }), input)
+            }
+            (d, o) => {
+                self.report.malformed_mismatch += 1;
+                let msg = format!("decoder said {:?}, ingest said {o:?}", d.map(|_| ()));
+                self.find(Failure::MalformedMismatch, msg, input);
+            }
+        }
+        // A mask, not `%`: FULL_SCAN_EVERY is a power of two.
+        if self.report.inputs & (FULL_SCAN_EVERY - 1) == 0 {
+            self.scan_world();
+        }
+    }
+
+    /// Scans the whole world once more and returns the report.
+    pub fn finish(mut self) -> FuzzReport {
+        self.scan_world();
+        let f = self.ingest.figures();
+        self.report.malformed = f.counters.malformed;
+        self.report.datagrams = f.counters.datagrams;
+        self.report.world_entities = self.world.len();
+        for (_, name, n) in &self.rejections {
+            self.report.rejected.insert(name.clone(), *n);
+        }
+        self.report
+    }
+
+    fn reached_kind(&mut self, d: &[u8]) -> Option<&mut KindReach> {
+        let header_ok = d.len() >= wire::HEADER_LEN
+            && d[..VERSION_AT] == wire::MAGIC
+            && d[VERSION_AT] == wire::VERSION
+            && d[FLAGS] == [0, 0];
+        let kind = d.get(KIND_AT).filter(|_| header_ok)?;
+        self.report.kinds.get_mut(kind)
+    }
+
+    fn check_reencode(&mut self, packet: &Packet, input: &[u8]) {
+        self.report.decoded_ok += 1;
+        let kind = packet.body.kind();
+        if let Some(k) = self.report.kinds.get_mut(&(kind as u8)) {
+            k.decoded_ok += 1;
+            k.name = Some(kind.name());
+        }
+        match wire::encode(packet, &self.entities, &mut self.buf) {
+            Ok(n) if self.buf[..n] == *input => {}
+            other => {
+                self.report.reencode_mismatch += 1;
+                let msg = format!("re-encoded as {:?}", other.map(|n| &self.buf[..n]));
+                self.find(Failure::ReencodeMismatch, msg, input);
+            }
+        }
+    }
+
+    fn count_rejection(&mut self, e: &DecodeError) {
+        let d = std::mem::discriminant(e);
+        match self.rejections.iter_mut().find(|(x, _, _)| *x == d) {
+            Some((_, _, n)) => *n += 1,
+            None => {
+                let name = format!("{e:?}");
+                let name = name.split('(').next().unwrap_or_default().to_string();
+                self.rejections.push((d, name, 1));
+            }
+        }
+    }
+
+    /// The entities of the input just handled: absent if their id is at or
+    /// above the capacity, sound if present, and present if the part was
+    /// `applied` (each record was written, or a newer one is held).
+    fn check_touched(&mut self, applied: bool, input: &[u8]) {
+        for i in 0..self.entities.len() {
+            let e = self.entities[i];
+            let bad = match self.world.get(e.id) {
+                Some(s) => e.id >= CAPACITY || !sound(&[s.x, s.y, s.z]),
+                None => applied && e.id < CAPACITY,
+            };
+            if bad {
+                self.report.garbage_applied += 1;
+                let msg = format!("entity {} after applying {e:?}", e.id);
+                self.find(Failure::Garbage, msg, input);
+            }
+        }
+    }
+
+    fn scan_world(&mut self) {
+        let mut all = Vec::new();
+        self.world.read_all(&mut all);
+        for s in all {
+            if s.id >= CAPACITY || !sound(&[s.x, s.y, s.z]) {
+                self.report.garbage_applied += 1;
+                self.find(Failure::Garbage, format!("world holds {s:?}"), &[]);
+            }
+        }
+        if self.world.len() > CAPACITY as usize {
+            self.report.garbage_applied += 1;
+            let msg = format!("world holds {} entities", self.world.len());
+            self.find(Failure::Garbage, msg, &[]);
+        }
+    }
+
+    fn find(&mut self, failure: Failure, message: impl Into<String>, input: &[u8]) {
+        if self.report.findings.len() < MAX_FINDINGS {
+            self.report.findings.push(Finding {
+                failure,
+                message: message.into(),
+                hex: hex(input),
+            });
+        }
+    }
+}
+
+fn sound(coords: &[f32]) -> bool {
+    coords
+        .iter()
+        .all(|v| v.is_finite() && v.abs() <= wire::MAX_COORD)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "panic with a non-string payload".to_string(),
+    }
+}
