@@ -169,6 +169,7 @@ fn assert_receive_keys(v: &Value) {
         "stale",
         "malformed",
         "restarts",
+        "unproven",
         "socket_drops",
         "ticks_applied",
         "jitter_us",
@@ -210,6 +211,7 @@ fn receive_json_matches_the_scripted_stream_exactly() {
         ("stale", e.stale),
         ("malformed", e.malformed),
         ("restarts", e.restarts),
+        ("unproven", e.unproven),
         ("ticks_applied", e.ticks_applied),
         ("datagrams", e.datagrams),
     ] {

@@ -2,8 +2,9 @@
 //! words, and the same words stand in `proto/PROTOCOL.md` ("Figures").
 //!
 //! Invariants, tested: `received + lost == expected`, `lost` never negative;
-//! duplicates, malformed datagrams and packets stale by sequence (replaced
-//! session, beyond the window) never count toward `received`. A fresh
+//! duplicates, malformed datagrams, packets stale by sequence (replaced
+//! session, beyond the window) and unproven packets never promoted or
+//! confirmed never count toward `received`. A fresh
 //! snapshot part whose entities are all stale counts in both `received` (it
 //! arrived, so it is not lost) and `stale` (it was not applied).
 
@@ -52,8 +53,19 @@ pub struct Figures {
     /// checked and so are not applied: the sender has a key, this receiver
     /// none. Not in `malformed`. Always 0 with a key.
     pub auth_unexpected: u64,
-    /// New session ids seen after the first: broadcaster restarts.
+    /// New sessions that took over after the first: broadcaster restarts.
+    /// A new session id takes over once it has proven itself (see
+    /// `unproven`), or at once when the current session said goodbye.
     pub restarts: u64,
+    /// Stream packets held on probation and not applied: a packet of a new
+    /// session id before it showed 2 consecutive sequence numbers with no
+    /// packet of the current session in between, or a sequence number more
+    /// than 3000 ahead of the highest before a second number within 100 of
+    /// it confirmed it. Those that took part in the promotion or
+    /// confirmation also count in `received`; the others in nothing else.
+    /// Non-zero without a restart or an outage means stray or forged
+    /// datagrams.
+    pub unproven: u64,
     /// Datagrams the kernel dropped at this receiver's socket(s) for lack of
     /// buffer space (SO_RXQ_OVFL on Linux); 0 where the OS does not report it.
     pub socket_drops: u64,
@@ -117,6 +129,7 @@ impl Default for Figures {
             replayed: 0,
             auth_unexpected: 0,
             restarts: 0,
+            unproven: 0,
             socket_drops: 0,
             ticks_applied: 0,
             entities_applied: 0,
@@ -194,6 +207,7 @@ impl Figures {
             replayed: self.replayed,
             auth_unexpected: self.auth_unexpected,
             restarts: self.restarts,
+            unproven: self.unproven,
             socket_drops: self.socket_drops,
             ticks_applied: self.ticks_applied,
             entities_applied: self.entities_applied,
@@ -242,6 +256,7 @@ pub struct Summary {
     pub replayed: u64,
     pub auth_unexpected: u64,
     pub restarts: u64,
+    pub unproven: u64,
     pub socket_drops: u64,
     pub ticks_applied: u64,
     pub entities_applied: u64,

@@ -16,6 +16,12 @@
 //! opened (with a key) and decoded here once; nothing downstream sees its
 //! bytes again.
 //!
+//! The tracker decides what a stream packet is ([`Verdict`]); a packet it
+//! holds on probation (a new session id not yet proven, a number far ahead
+//! not yet confirmed: see [`crate::core::tracker`]) is [`Outcome::Unproven`]
+//! and not applied, so one forged datagram can neither take the world over
+//! nor make the real stream stale.
+//!
 //! With a key ([`Ingest::with_key`]) every datagram must pass
 //! [`auth::open`] first (else `auth_failed`, nothing else counted but
 //! `datagrams` and `bytes`), then, for the stream kinds, the replay window
@@ -47,6 +53,10 @@ pub enum Outcome {
     Duplicate,
     /// Not applied: older than what is applied, or from a replaced session.
     Stale,
+    /// Held on probation and not applied (a new session id not yet
+    /// proven, or a number far ahead not yet confirmed); counted as
+    /// `unproven`.
+    Unproven,
     /// A snapshot part that was applied (`applied` entities written).
     Applied {
         /// Entities written.
@@ -151,6 +161,7 @@ impl Ingest {
         match self.tracker.on_packet(packet.session, packet.seq) {
             Verdict::Duplicate => return Outcome::Duplicate,
             Verdict::Stale => return Outcome::Stale,
+            Verdict::Unproven => return Outcome::Unproven,
             Verdict::Fresh { new_session, .. } => {
                 if new_session {
                     self.epoch = self.epoch.wrapping_add(1).max(1);
@@ -241,6 +252,7 @@ impl Ingest {
         f.reordered = c.reordered;
         f.stale = c.stale;
         f.restarts = c.restarts;
+        f.unproven = c.unproven;
         f
     }
 }
@@ -343,13 +355,16 @@ mod tests {
     }
 
     #[test]
-    fn restart_resyncs_at_once_and_old_session_is_stale() {
+    fn restart_resyncs_once_proven_and_old_session_is_stale() {
         let mut ing = Ingest::new(WorldWriter::new(64));
         let w = ing.world().clone();
         ing.handle(&part(1, 100, 5_000, &[0], T0), T0);
-        // New broadcaster: ticks start again from 0 and still apply at once.
+        // New broadcaster (the old one died without a goodbye): ticks start
+        // again from 0 and apply from its second consecutive number.
+        assert_eq!(ing.handle(&part(2, 7, 0, &[0], T0), T0), Outcome::Unproven);
+        assert_eq!(w.get(0).unwrap().tick, 5_000, "not applied on probation");
         assert_eq!(
-            ing.handle(&part(2, 7, 0, &[0], T0), T0),
+            ing.handle(&part(2, 8, 1, &[0], T0), T0),
             Outcome::Applied { applied: 1 }
         );
         assert_eq!(
@@ -359,10 +374,69 @@ mod tests {
         let f = ing.figures();
         assert_eq!(
             (f.restarts, f.stale, f.expected, f.received, f.lost),
-            (1, 1, 2, 2, 0)
+            (1, 1, 3, 3, 0)
         );
-        assert_eq!(w.get(0).unwrap().tick, 0);
-        assert_eq!(f.count, Some(0));
+        assert_eq!((f.unproven, f.ticks_applied), (1, 2));
+        assert_eq!(w.get(0).unwrap().tick, 1);
+        assert_eq!(f.count, Some(1));
+    }
+
+    #[test]
+    fn after_a_goodbye_a_new_session_applies_its_first_packet() {
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        ing.handle(&part(1, 10, 50, &[0], T0), T0);
+        let bye = Goodbye {
+            sent_ns: T0,
+            final_seq: 11,
+            packets_sent: 2,
+        };
+        ing.handle(&control(1, 11, Body::Goodbye(bye)), T0);
+        assert_eq!(
+            ing.handle(&part(2, 0, 0, &[0], T0), T0),
+            Outcome::Applied { applied: 1 }
+        );
+        let f = ing.figures();
+        assert_eq!(
+            (f.restarts, f.unproven, f.count, f.goodbye),
+            (1, 0, Some(0), false)
+        );
+    }
+
+    #[test]
+    fn a_forged_new_session_changes_nothing() {
+        // Attack (a) of issue 10: one datagram of a new session id in the
+        // middle of a live keyless stream.
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        let w = ing.world().clone();
+        for i in 0..100u32 {
+            ing.handle(&part(1, 1_000 + i, u64::from(i), &[0, 1], T0), T0);
+            if i == 30 {
+                let forged = part(0xf0e1_d2c3_b4a5_9687, 0, 900_000_000, &[0, 1], T0);
+                assert_eq!(ing.handle(&forged, T0), Outcome::Unproven);
+            }
+        }
+        let f = ing.figures();
+        assert_eq!((f.restarts, f.stale, f.unproven), (0, 0, 1));
+        assert_eq!((f.expected, f.received, f.lost), (100, 100, 0));
+        assert_eq!((f.ticks_applied, f.count), (100, Some(99)));
+        assert_eq!(w.get(1).unwrap().tick, 99);
+    }
+
+    #[test]
+    fn a_forged_jump_changes_nothing() {
+        // Attack (b): one datagram of the live session, 100,000 numbers ahead.
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        for i in 0..100u32 {
+            ing.handle(&part(1, i, u64::from(i), &[0], T0), T0);
+            if i == 30 {
+                let forged = part(1, 100_000 + i, 900_000_000, &[0], T0);
+                assert_eq!(ing.handle(&forged, T0), Outcome::Unproven);
+            }
+        }
+        let f = ing.figures();
+        assert_eq!((f.expected, f.received, f.lost), (100, 100, 0));
+        assert_eq!((f.stale, f.unproven, f.ticks_applied), (0, 1, 100));
+        assert_eq!(f.count, Some(99));
     }
 
     #[test]
