@@ -45,9 +45,10 @@ pub struct Figures {
     /// without a key.
     pub auth_failed: u64,
     /// With a key: stream datagrams whose tag checked but whose `(session,
-    /// seq)` the replay window refused (seen before, behind the window, of a
-    /// replaced or stale session). Never applied, never in the sequence
-    /// figures. Always 0 without a key.
+    /// seq)` the replay window refused (seen before, behind the window,
+    /// below the first number accepted in its session, of a replaced or
+    /// stale session). Never applied, never in the sequence figures. Always
+    /// 0 without a key.
     pub replayed: u64,
     /// Without a key: sealed datagrams (AUTH flag set), which cannot be
     /// checked and so are not applied: the sender has a key, this receiver
@@ -66,6 +67,13 @@ pub struct Figures {
     /// Non-zero without a restart or an outage means stray or forged
     /// datagrams.
     pub unproven: u64,
+    /// With a key: stream datagrams whose tag checked but whose `sent_ns`
+    /// is further than the freshness window (default 2 s) from their
+    /// arrival time on this receiver's clock: replays older than the
+    /// window, or a sender whose clock differs from this one by more than
+    /// the window. Never applied; in nothing else but `datagrams` and
+    /// `bytes`. Always 0 without a key.
+    pub stale_sealed: u64,
     /// Datagrams the kernel dropped at this receiver's socket(s) for lack of
     /// buffer space (SO_RXQ_OVFL on Linux); 0 where the OS does not report it.
     pub socket_drops: u64,
@@ -130,6 +138,7 @@ impl Default for Figures {
             auth_unexpected: 0,
             restarts: 0,
             unproven: 0,
+            stale_sealed: 0,
             socket_drops: 0,
             ticks_applied: 0,
             entities_applied: 0,
@@ -208,6 +217,7 @@ impl Figures {
             auth_unexpected: self.auth_unexpected,
             restarts: self.restarts,
             unproven: self.unproven,
+            stale_sealed: self.stale_sealed,
             socket_drops: self.socket_drops,
             ticks_applied: self.ticks_applied,
             entities_applied: self.entities_applied,
@@ -257,6 +267,7 @@ pub struct Summary {
     pub auth_unexpected: u64,
     pub restarts: u64,
     pub unproven: u64,
+    pub stale_sealed: u64,
     pub socket_drops: u64,
     pub ticks_applied: u64,
     pub entities_applied: u64,

@@ -24,15 +24,19 @@
 //!
 //! With a key ([`Ingest::with_key`]) every datagram must pass
 //! [`auth::open`] first (else `auth_failed`, nothing else counted but
-//! `datagrams` and `bytes`), then, for the stream kinds, the replay window
-//! (else `replayed`): the window is only consulted after the tag checked, so
-//! a forger cannot move it. Without a key a sealed datagram is rejected by
+//! `datagrams` and `bytes`), then, for the stream kinds, the freshness rule
+//! (`sent_ns` within [`Ingest::with_freshness`]'s window of the arrival
+//! time, default [`DEFAULT_FRESHNESS`]; else `stale_sealed`) and the replay
+//! window (else `replayed`): both are only consulted after the tag checked,
+//! so a forger cannot move the window. Without a key a sealed datagram is rejected by
 //! the decoder ([`DecodeError::Sealed`]): it counts in `malformed` like every
 //! decoder rejection, and in `auth_unexpected` so the mixed setup is loud.
 
 use crate::core::figures::Figures;
 use crate::core::histogram::LATENCY_MAX_NS;
-use crate::core::replay::{Replay, ReplayWindow};
+use std::time::Duration;
+
+use crate::core::replay::{is_fresh, Replay, ReplayWindow, DEFAULT_FRESHNESS};
 use crate::core::tracker::{Tracker, Verdict};
 use crate::core::world::{World, WorldWriter};
 use crate::wire::auth::{self, AuthError, Key};
@@ -49,6 +53,13 @@ pub enum Outcome {
     /// With a key: the tag checked but the replay window refused it;
     /// counted as `replayed`.
     Replayed(Replay),
+    /// With a key: the tag checked but `sent_ns` is outside the freshness
+    /// window of the arrival time; counted as `stale_sealed`.
+    StaleSealed {
+        /// Arrival − `sent_ns`, in ns (negative: sent "in the future", the
+        /// sender's clock is ahead), saturated to the `i64` range.
+        age_ns: i64,
+    },
     /// A sequence number already received; counted as a duplicate.
     Duplicate,
     /// Not applied: older than what is applied, or from a replaced session.
@@ -87,6 +98,9 @@ pub struct Ingest {
     last_snapshot: Option<SnapshotHead>,
     /// The key and replay window, when datagrams must be sealed.
     auth: Option<(Key, ReplayWindow)>,
+    /// With a key: how far `sent_ns` may be from the arrival time; `None`
+    /// checks nothing.
+    freshness: Option<Duration>,
 }
 
 impl Ingest {
@@ -108,7 +122,20 @@ impl Ingest {
             epoch: 0,
             last_transit: None,
             last_snapshot: None,
+            freshness: Some(DEFAULT_FRESHNESS),
         }
+    }
+
+    /// Sets the freshness window for sealed stream datagrams (with a key
+    /// only): one whose `sent_ns` is further than `window` from its arrival
+    /// time, either way, is refused as `stale_sealed`. `None` turns the check
+    /// off, for hosts whose clocks are not kept within any window; then only
+    /// the replay window guards against replays. The default is
+    /// [`DEFAULT_FRESHNESS`]. The arrival times passed to
+    /// [`Ingest::handle`] must then be the receiver's wall clock.
+    pub fn with_freshness(mut self, window: Option<Duration>) -> Ingest {
+        self.freshness = window;
+        self
     }
 
     /// A read handle on the world this ingest writes; clone it for readers.
@@ -153,6 +180,16 @@ impl Ingest {
                 Body::Goodbye(g) => g.sent_ns,
                 _ => 0, // not sequenced: returned above
             };
+            if self
+                .freshness
+                .is_some_and(|w| !is_fresh(sent_ns, arrival_ns, w))
+            {
+                f.stale_sealed += 1;
+                let age = i128::from(arrival_ns) - i128::from(sent_ns);
+                return Outcome::StaleSealed {
+                    age_ns: age.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                };
+            }
             if let Err(r) = window.check(packet.session, packet.seq, sent_ns) {
                 f.replayed += 1;
                 return Outcome::Replayed(r);
@@ -437,6 +474,85 @@ mod tests {
         assert_eq!((f.expected, f.received, f.lost), (100, 100, 0));
         assert_eq!((f.stale, f.unproven, f.ticks_applied), (0, 1, 100));
         assert_eq!(f.count, Some(99));
+    }
+
+    #[test]
+    fn freshness_refuses_sealed_datagrams_outside_the_window_either_way() {
+        let key = Key::from_bytes([9; 32]);
+        let sealed = |d: Vec<u8>| {
+            let mut d = d;
+            auth::seal(&key, &mut d);
+            d
+        };
+        let window = DEFAULT_FRESHNESS.as_nanos() as u64;
+        let now = T0 + 10 * window;
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        // Exactly the window old, and exactly the window ahead: accepted.
+        let edge_old = sealed(part(1, 10, 1, &[0], now - window));
+        assert_eq!(ing.handle(&edge_old, now), Outcome::Applied { applied: 1 });
+        let edge_new = sealed(part(1, 11, 2, &[0], now + window));
+        assert_eq!(ing.handle(&edge_new, now), Outcome::Applied { applied: 1 });
+        // One ns beyond, either way: refused before the replay window.
+        let old = sealed(part(1, 12, 3, &[0], now - window - 1));
+        let ahead = sealed(part(1, 13, 4, &[0], now + window + 1));
+        assert_eq!(
+            ing.handle(&old, now),
+            Outcome::StaleSealed {
+                age_ns: window as i64 + 1
+            }
+        );
+        assert_eq!(
+            ing.handle(&ahead, now),
+            Outcome::StaleSealed {
+                age_ns: -(window as i64) - 1
+            }
+        );
+        // ...so it did not use up its number: sent again in time, it applies.
+        let fresh12 = sealed(part(1, 12, 3, &[0], now));
+        assert_eq!(ing.handle(&fresh12, now), Outcome::Applied { applied: 1 });
+        let f = ing.figures();
+        assert_eq!((f.stale_sealed, f.replayed, f.received), (2, 0, 3));
+        assert_eq!((f.lost, f.count), (0, Some(3)));
+        // Off: a skewed but honest clock is taken.
+        let mut off =
+            Ingest::with_key(WorldWriter::new(64), Some(key.clone())).with_freshness(None);
+        assert_eq!(ing.figures().malformed, 0);
+        assert_eq!(off.handle(&old, now), Outcome::Applied { applied: 1 });
+        // Keyless: no freshness rule (sent_ns proves nothing without a tag).
+        let mut keyless = Ingest::new(WorldWriter::new(64));
+        assert_eq!(
+            keyless.handle(&part(1, 0, 1, &[0], 1_000_000), now),
+            Outcome::Applied { applied: 1 }
+        );
+    }
+
+    #[test]
+    fn a_keyed_late_joiner_refuses_replays_of_what_was_sent_before_it() {
+        // Attack (c): a recording of numbers 100..200 replayed to a
+        // receiver whose first packet was number 240.
+        let key = Key::from_bytes([9; 32]);
+        let sealed = |seq: u32, tick: u64| {
+            let mut d = part(1, seq, tick, &[0], T0 + u64::from(seq));
+            auth::seal(&key, &mut d);
+            d
+        };
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        let t = |seq: u32| T0 + u64::from(seq) + 1_000;
+        for seq in 240..250 {
+            ing.handle(&sealed(seq, u64::from(seq)), t(seq));
+        }
+        for seq in 100..200 {
+            assert_eq!(
+                ing.handle(&sealed(seq, u64::from(seq)), t(250)),
+                Outcome::Replayed(Replay::BeforeJoin)
+            );
+        }
+        let f = ing.figures();
+        assert_eq!(
+            (f.replayed, f.expected, f.received, f.lost),
+            (100, 10, 10, 0)
+        );
+        assert_eq!((f.reordered, f.ticks_applied, f.count), (0, 10, Some(249)));
     }
 
     #[test]
