@@ -170,6 +170,8 @@ fn assert_receive_keys(v: &Value) {
         "malformed",
         "restarts",
         "unproven",
+        "foreign",
+        "stale_sealed",
         "socket_drops",
         "ticks_applied",
         "jitter_us",

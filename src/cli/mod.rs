@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 
 use tickcast::core::figures::{Figures, Summary};
 use tickcast::core::histogram::LatencySummary;
+use tickcast::core::source::SourceFilter;
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
 use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
 use tickcast::runtime::receiver::{ReceiveMode, Receiver, ReceiverConfig};
@@ -52,6 +53,17 @@ enum Command {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 10s, 500ms, 2m)"))
+}
+
+/// `--freshness`: a window, or `off` (no clock check).
+#[derive(Clone, Copy, Debug)]
+struct Freshness(Option<Duration>);
+
+fn parse_freshness(s: &str) -> Result<Freshness, String> {
+    if s == "off" {
+        return Ok(Freshness(None));
+    }
+    parse_duration(s).map(|d| Freshness(Some(d)))
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +163,17 @@ struct ReceiveArgs {
     /// sides need the same file.
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
+    /// With --key-file: refuse sealed datagrams sent further than this from
+    /// their arrival on this host's clock (counted as stale_sealed). Widen it
+    /// for a sender whose clock is further off; `off` checks no clock.
+    #[arg(long, value_name = "DURATION|off", value_parser = parse_freshness, default_value = "2s")]
+    freshness: Freshness,
+    /// Take the stream only from this source, an address or address:port
+    /// (e.g. the broadcaster's 192.168.1.10); datagrams from anywhere else
+    /// are dropped and counted as foreign. Without a key, this is what keeps
+    /// other hosts' datagrams out.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    from: Option<SourceFilter>,
 }
 
 /// `--mode` values, mapped onto [`ReceiveMode`].
@@ -268,6 +291,11 @@ fn load_key(path: Option<&PathBuf>) -> Result<Option<Key>> {
 /// Printed once when a keyless receiver gets sealed datagrams.
 const AUTH_UNEXPECTED_WARNING: &str =
     "tickcast: receiving authenticated datagrams but no --key-file was given; they are not applied";
+
+/// Printed once when a keyed receiver refuses sealed datagrams as stale.
+const STALE_SEALED_WARNING: &str =
+    "tickcast: refusing sealed datagrams sent outside the freshness window of this host's clock \
+     (stale_sealed): replays, or the sender's clock is that far off; sync the clocks or widen --freshness";
 
 fn world_config(w: &WorldArgs, config: BroadcastConfig) -> BroadcastConfig {
     BroadcastConfig {
@@ -389,6 +417,8 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         capacity: a.capacity,
         subscribe: a.subscribe,
         mode: a.mode.into(),
+        freshness: a.freshness.0,
+        from: a.from,
         ..ReceiverConfig::default()
     })?;
     let listening: Vec<String> = r.local_addrs().iter().map(|a| a.to_string()).collect();
@@ -397,11 +427,15 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         eprintln!("subscribing to {server} from {}", r.local_addr());
     }
     let mut prev = Figures::default();
-    let mut warned = false;
+    let (mut warned, mut warned_stale) = (false, false);
     let mut warn_once = |f: &Figures| {
         if keyless && f.auth_unexpected > 0 && !warned {
             warned = true;
             eprintln!("{AUTH_UNEXPECTED_WARNING}");
+        }
+        if f.stale_sealed > 0 && !warned_stale {
+            warned_stale = true;
+            eprintln!("{STALE_SEALED_WARNING}");
         }
     };
     every_second(stop, a.duration, |t| {

@@ -67,6 +67,10 @@ pub struct Figures {
     /// Non-zero without a restart or an outage means stray or forged
     /// datagrams.
     pub unproven: u64,
+    /// Datagrams from a source other than the one the receiver accepts
+    /// (`ReceiverConfig::from`, `--from`), dropped before decoding: in
+    /// nothing else but `datagrams` and `bytes`. Always 0 without a filter.
+    pub foreign: u64,
     /// With a key: stream datagrams whose tag checked but whose `sent_ns`
     /// is further than the freshness window (default 2 s) from their
     /// arrival time on this receiver's clock: replays older than the
@@ -138,6 +142,7 @@ impl Default for Figures {
             auth_unexpected: 0,
             restarts: 0,
             unproven: 0,
+            foreign: 0,
             stale_sealed: 0,
             socket_drops: 0,
             ticks_applied: 0,
@@ -217,6 +222,7 @@ impl Figures {
             auth_unexpected: self.auth_unexpected,
             restarts: self.restarts,
             unproven: self.unproven,
+            foreign: self.foreign,
             stale_sealed: self.stale_sealed,
             socket_drops: self.socket_drops,
             ticks_applied: self.ticks_applied,
@@ -267,6 +273,7 @@ pub struct Summary {
     pub auth_unexpected: u64,
     pub restarts: u64,
     pub unproven: u64,
+    pub foreign: u64,
     pub stale_sealed: u64,
     pub socket_drops: u64,
     pub ticks_applied: u64,

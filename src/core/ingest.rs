@@ -266,6 +266,15 @@ impl Ingest {
         }
     }
 
+    /// Counts a datagram of `len` bytes that the caller dropped before
+    /// handing it on, because it came from a source the receiver does not
+    /// accept: `foreign`, `datagrams` and `bytes`, nothing else.
+    pub fn count_foreign(&mut self, len: usize) {
+        self.figures.datagrams += 1;
+        self.figures.bytes += len as u64;
+        self.figures.foreign += 1;
+    }
+
     /// Records the kernel's cumulative drop count for this receiver's sockets.
     pub fn set_socket_drops(&mut self, total: u64) {
         self.figures.socket_drops = total;

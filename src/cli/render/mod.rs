@@ -91,11 +91,18 @@ pub fn summary(s: &Summary) -> String {
             .map_or("-".to_string(), |v| v.to_string()),
         if s.goodbye { "yes" } else { "no" }
     );
-    if s.auth_failed + s.replayed + s.auth_unexpected > 0 {
+    if s.auth_failed + s.replayed + s.auth_unexpected + s.stale_sealed > 0 {
         let _ = writeln!(
             out,
-            "  auth      failed {}  replayed {}  sealed but no key {}",
-            s.auth_failed, s.replayed, s.auth_unexpected
+            "  auth      failed {}  replayed {}  stale sealed {}  sealed but no key {}",
+            s.auth_failed, s.replayed, s.stale_sealed, s.auth_unexpected
+        );
+    }
+    if s.unproven + s.foreign > 0 {
+        let _ = writeln!(
+            out,
+            "  guard     unproven {}  foreign {}",
+            s.unproven, s.foreign
         );
     }
     let _ = writeln!(out, "  jitter    {} (RFC 3550)", us(s.jitter_us));
