@@ -59,13 +59,14 @@ pub struct Figures {
     /// `unproven`), or at once when the current session said goodbye.
     pub restarts: u64,
     /// Stream packets held on probation and not applied: a packet of a new
-    /// session id before it showed 2 consecutive sequence numbers with no
-    /// packet of the current session in between, or a sequence number more
-    /// than 3000 ahead of the highest before a second number within 100 of
-    /// it confirmed it. Those that took part in the promotion or
-    /// confirmation also count in `received`; the others in nothing else.
-    /// Non-zero without a restart or an outage means stray or forged
-    /// datagrams.
+    /// session id before that session showed `MIN_SEQUENTIAL` (2)
+    /// consecutive sequence numbers with no fresh packet of the current
+    /// session in between, or a sequence number more than `MAX_DROPOUT`
+    /// (3000) ahead of the highest before another within `MAX_MISORDER`
+    /// (100) of it confirmed it. Those that took part in the promotion or
+    /// the confirmation also count in `received`; the others in nothing
+    /// else. Non-zero with no restart and no long outage means stray or
+    /// forged datagrams.
     pub unproven: u64,
     /// Datagrams from a source other than the one the receiver accepts
     /// (`ReceiverConfig::from`, `--from`), dropped before decoding: in
