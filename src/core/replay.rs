@@ -202,7 +202,7 @@ impl ReplayWindow {
 /// What authentication refused, as plain data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuthCounts {
-    /// Datagrams refused by [`open`]: too short, not sealed, or a tag that
+    /// Datagrams refused by [`crate::wire::auth::open`]: too short, not sealed, or a tag that
     /// does not match (forged, tampered, another key). Never applied.
     pub auth_failed: u64,
     /// Authenticated packets refused by [`ReplayWindow::check`]: seen
