@@ -7,13 +7,14 @@
 //! ```text
 //!  sender                                        receiver (its own thread)
 //!  ──────                                        ─────────────────────────
-//!  core::schedule   which tick is due            runtime::receiver  wakes on the socket,
-//!  core::sim        the tick's entities                             stamps each arrival
+//!  core::schedule   which tick is due            runtime::receiver  wakes on the socket, stamps
+//!  core::sim        the tick's entities                             each arrival, drops foreign
 //!  core::sender     number, split into parts ─┐  wire               decode (wire::auth opens)
-//!   (wire, auth)    seal, report, goodbye     │  core::replay       refuse replays (with a key)
-//!  runtime::        send to every target  ────┴─▶core::tracker      sequence: loss, dups, reorder
-//!    broadcaster    (unicast, group, broadcast,  core::world        apply the entities
-//!                    subscribers)                core::figures      count and measure
+//!   (wire, auth)    seal, report, goodbye     │  core::replay       refuse stale and replayed (with a key)
+//!  runtime::        send to every target  ────┴─▶core::tracker      sequence: loss, dups, reorder;
+//!    broadcaster    (unicast, group, broadcast,                     probation, jump confirmation
+//!                    subscribers)                core::world        apply the entities
+//!                                                core::figures      count and measure
 //!  core::subscription  answers subscribers  ◀──  core::subscriber   subscribes, heartbeats, pings
 //! ```
 //!

@@ -169,6 +169,9 @@ fn assert_receive_keys(v: &Value) {
         "stale",
         "malformed",
         "restarts",
+        "unproven",
+        "foreign",
+        "stale_sealed",
         "socket_drops",
         "ticks_applied",
         "jitter_us",
@@ -210,6 +213,7 @@ fn receive_json_matches_the_scripted_stream_exactly() {
         ("stale", e.stale),
         ("malformed", e.malformed),
         ("restarts", e.restarts),
+        ("unproven", e.unproven),
         ("ticks_applied", e.ticks_applied),
         ("datagrams", e.datagrams),
     ] {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
+use tickcast::core::source::SourceFilter;
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
 use tickcast::runtime::broadcaster::BroadcastConfig;
 use tickcast::runtime::receiver::{ReceiveMode, ReceiverConfig};
@@ -45,6 +46,17 @@ pub(super) enum Command {
 /// A `--duration`-style value: `10s`, `500ms`, `2m`.
 pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 10s, 500ms, 2m)"))
+}
+
+/// `--freshness`: a window, or `off` (no clock check).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Freshness(Option<Duration>);
+
+fn parse_freshness(s: &str) -> Result<Freshness, String> {
+    if s == "off" {
+        return Ok(Freshness(None));
+    }
+    parse_duration(s).map(|d| Freshness(Some(d)))
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +195,17 @@ pub(super) struct ReceiveArgs {
     /// sides need the same file.
     #[arg(long, value_name = "PATH")]
     pub(super) key_file: Option<PathBuf>,
+    /// With --key-file: refuse sealed datagrams sent further than this from
+    /// their arrival on this host's clock (counted as stale_sealed). Widen it
+    /// for a sender whose clock is further off; `off` checks no clock.
+    #[arg(long, value_name = "DURATION|off", value_parser = parse_freshness, default_value = "2s")]
+    pub(super) freshness: Freshness,
+    /// Take the stream only from this source, an address or address:port
+    /// (e.g. the broadcaster's 192.168.1.10); datagrams from anywhere else
+    /// are dropped and counted as foreign. Without a key, this is what keeps
+    /// other hosts' datagrams out.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub(super) from: Option<SourceFilter>,
 }
 
 impl ReceiveArgs {
@@ -204,6 +227,8 @@ impl ReceiveArgs {
             capacity: self.capacity,
             subscribe: self.subscribe,
             mode: self.mode.into(),
+            freshness: self.freshness.0,
+            from: self.from,
             ..ReceiverConfig::default()
         }
     }

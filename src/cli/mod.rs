@@ -147,11 +147,15 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         eprintln!("{}", receive_render::subscribing(server, r.local_addr()));
     }
     let mut prev = Figures::default();
-    let mut warned = false;
+    let (mut warned, mut warned_stale) = (false, false);
     let mut warn_once = |f: &Figures| {
         if keyless && f.counters.auth_unexpected > 0 && !warned {
             warned = true;
             eprintln!("{}", receive_render::AUTH_UNEXPECTED_WARNING);
+        }
+        if f.counters.stale_sealed > 0 && !warned_stale {
+            warned_stale = true;
+            eprintln!("{}", receive_render::STALE_SEALED_WARNING);
         }
     };
     every_second(stop, a.duration, |t| {

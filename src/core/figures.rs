@@ -2,8 +2,9 @@
 //! words, and the same words stand in `proto/PROTOCOL.md` ("Figures").
 //!
 //! Invariants, tested: `received + lost == expected`, `lost` never negative;
-//! duplicates, malformed datagrams and packets stale by sequence (replaced
-//! session, beyond the window) never count toward `received`. A fresh
+//! duplicates, malformed datagrams, packets stale by sequence (replaced
+//! session, beyond the window) and unproven packets never promoted or
+//! confirmed never count toward `received`. A fresh
 //! snapshot part whose entities are all stale counts in both `received` (it
 //! arrived, so it is not lost) and `stale` (it was not applied).
 
@@ -78,16 +79,40 @@ counters! {
         /// without a key.
         pub auth_failed: u64,
         /// With a key: stream datagrams whose tag checked but whose `(session,
-        /// seq)` the replay window refused (seen before, behind the window, of a
-        /// replaced or stale session). Never applied, never in the sequence
-        /// figures. Always 0 without a key.
+        /// seq)` the replay window refused (seen before, behind the window,
+        /// below the first number accepted in its session, of a replaced or
+        /// stale session). Never applied, never in the sequence figures. Always
+        /// 0 without a key.
         pub replayed: u64,
         /// Without a key: sealed datagrams (AUTH flag set), which cannot be
         /// checked and so are not applied: the sender has a key, this receiver
         /// none. Not in `malformed`. Always 0 with a key.
         pub auth_unexpected: u64,
-        /// New session ids seen after the first: broadcaster restarts.
+        /// New sessions that took over after the first: broadcaster restarts.
+        /// A new session id takes over once it has proven itself (see
+        /// `unproven`), or at once when the current session said goodbye.
         pub restarts: u64,
+        /// Stream packets held on probation and not applied: a packet of a new
+        /// session id before that session showed `MIN_SEQUENTIAL` (2)
+        /// consecutive sequence numbers with no fresh packet of the current
+        /// session in between, or a sequence number more than `MAX_DROPOUT`
+        /// (3000) ahead of the highest before another within `MAX_MISORDER`
+        /// (100) of it confirmed it. Those that took part in the promotion or
+        /// the confirmation also count in `received`; the others in nothing
+        /// else. Non-zero with no restart and no long outage means stray or
+        /// forged datagrams.
+        pub unproven: u64,
+        /// Datagrams from a source other than the one the receiver accepts
+        /// (`ReceiverConfig::from`, `--from`), dropped before decoding: in
+        /// nothing else but `datagrams` and `bytes`. Always 0 without a filter.
+        pub foreign: u64,
+        /// With a key: stream datagrams whose tag checked but whose `sent_ns`
+        /// is further than the freshness window (default 2 s) from their
+        /// arrival time on this receiver's clock: replays older than the
+        /// window, or a sender whose clock differs from this one by more than
+        /// the window. Never applied; in nothing else but `datagrams` and
+        /// `bytes`. Always 0 without a key.
+        pub stale_sealed: u64,
         /// Datagrams the kernel dropped at this receiver's socket(s) for lack of
         /// buffer space (SO_RXQ_OVFL on Linux); 0 where the OS does not report it.
         pub socket_drops: u64,

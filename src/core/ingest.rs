@@ -16,17 +16,27 @@
 //! opened (with a key) and decoded here once; nothing downstream sees its
 //! bytes again.
 //!
+//! The tracker decides what a stream packet is ([`Verdict`]); a packet it
+//! holds on probation (a new session id not yet proven, a number far ahead
+//! not yet confirmed: see [`crate::core::tracker`]) is [`Outcome::Unproven`]
+//! and not applied, so one forged datagram can neither take the world over
+//! nor make the real stream stale.
+//!
 //! With a key ([`Ingest::with_key`]) every datagram must pass
 //! [`auth::open`] first (else `auth_failed`, nothing else counted but
-//! `datagrams` and `bytes`), then, for the stream kinds, the replay window
-//! (else `replayed`): the window is only consulted after the tag checked, so
-//! a forger cannot move it. Without a key a sealed datagram is rejected by
+//! `datagrams` and `bytes`), then, for the stream kinds, the freshness rule
+//! (`sent_ns` within [`Ingest::with_freshness`]'s window of the arrival
+//! time, default [`DEFAULT_FRESHNESS`]; else `stale_sealed`) and the replay
+//! window (else `replayed`): both are only consulted after the tag checked,
+//! so a forger cannot move the window. Without a key a sealed datagram is rejected by
 //! the decoder ([`DecodeError::Sealed`]): it counts in `malformed` like every
 //! decoder rejection, and in `auth_unexpected` so the mixed setup is loud.
 
 use crate::core::figures::Figures;
 use crate::core::histogram::LATENCY_MAX_NS;
-use crate::core::replay::{Replay, ReplayWindow};
+use std::time::Duration;
+
+use crate::core::replay::{is_fresh, Replay, ReplayWindow, DEFAULT_FRESHNESS};
 use crate::core::tracker::{Tracker, Verdict};
 use crate::core::world::{World, WorldWriter};
 use crate::wire::auth::{self, AuthError, Key};
@@ -43,10 +53,21 @@ pub enum Outcome {
     /// With a key: the tag checked but the replay window refused it;
     /// counted as `replayed`.
     Replayed(Replay),
+    /// With a key: the tag checked but `sent_ns` is outside the freshness
+    /// window of the arrival time; counted as `stale_sealed`.
+    StaleSealed {
+        /// Arrival − `sent_ns`, in ns (negative: sent "in the future", the
+        /// sender's clock is ahead), saturated to the `i64` range.
+        age_ns: i64,
+    },
     /// A sequence number already received; counted as a duplicate.
     Duplicate,
     /// Not applied: older than what is applied, or from a replaced session.
     Stale,
+    /// Held on probation and not applied (a new session id not yet
+    /// proven, or a number far ahead not yet confirmed); counted as
+    /// `unproven`.
+    Unproven,
     /// A snapshot part that was applied (`applied` entities written).
     Applied {
         /// Entities written.
@@ -77,6 +98,9 @@ pub struct Ingest {
     last_snapshot: Option<SnapshotHead>,
     /// The key and replay window, when datagrams must be sealed.
     auth: Option<(Key, ReplayWindow)>,
+    /// With a key: how far `sent_ns` may be from the arrival time; `None`
+    /// checks nothing.
+    freshness: Option<Duration>,
 }
 
 impl Ingest {
@@ -98,7 +122,20 @@ impl Ingest {
             epoch: 0,
             last_transit: None,
             last_snapshot: None,
+            freshness: Some(DEFAULT_FRESHNESS),
         }
+    }
+
+    /// Sets the freshness window for sealed stream datagrams (with a key
+    /// only): one whose `sent_ns` is further than `window` from its arrival
+    /// time, either way, is refused as `stale_sealed`. `None` turns the check
+    /// off, for hosts whose clocks are not kept within any window; then only
+    /// the replay window guards against replays. The default is
+    /// [`DEFAULT_FRESHNESS`]. The arrival times passed to
+    /// [`Ingest::handle`] must then be the receiver's wall clock.
+    pub fn with_freshness(mut self, window: Option<Duration>) -> Ingest {
+        self.freshness = window;
+        self
     }
 
     /// A read handle on the world this ingest writes; clone it for readers.
@@ -143,6 +180,16 @@ impl Ingest {
                 Body::Goodbye(g) => g.sent_ns,
                 _ => 0, // not sequenced: returned above
             };
+            if self
+                .freshness
+                .is_some_and(|w| !is_fresh(sent_ns, arrival_ns, w))
+            {
+                f.counters.stale_sealed += 1;
+                let age = i128::from(arrival_ns) - i128::from(sent_ns);
+                return Outcome::StaleSealed {
+                    age_ns: age.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                };
+            }
             if let Err(r) = window.check(packet.session, packet.seq, sent_ns) {
                 f.counters.replayed += 1;
                 return Outcome::Replayed(r);
@@ -151,6 +198,7 @@ impl Ingest {
         match self.tracker.on_packet(packet.session, packet.seq) {
             Verdict::Duplicate => return Outcome::Duplicate,
             Verdict::Stale => return Outcome::Stale,
+            Verdict::Unproven => return Outcome::Unproven,
             Verdict::Fresh { new_session, .. } => {
                 if new_session {
                     self.epoch = self.epoch.wrapping_add(1).max(1);
@@ -218,6 +266,15 @@ impl Ingest {
         }
     }
 
+    /// Counts a datagram of `len` bytes that the caller dropped before
+    /// handing it on, because it came from a source the receiver does not
+    /// accept: `foreign`, `datagrams` and `bytes`, nothing else.
+    pub fn count_foreign(&mut self, len: usize) {
+        self.figures.counters.datagrams += 1;
+        self.figures.counters.bytes += len as u64;
+        self.figures.counters.foreign += 1;
+    }
+
     /// Records the kernel's cumulative drop count for this receiver's sockets.
     pub fn set_socket_drops(&mut self, total: u64) {
         self.figures.counters.socket_drops = total;
@@ -241,6 +298,7 @@ impl Ingest {
         f.counters.reordered = c.reordered;
         f.counters.stale = c.stale;
         f.counters.restarts = c.restarts;
+        f.counters.unproven = c.unproven;
         f
     }
 }
@@ -357,13 +415,16 @@ mod tests {
     }
 
     #[test]
-    fn restart_resyncs_at_once_and_old_session_is_stale() {
+    fn restart_resyncs_once_proven_and_old_session_is_stale() {
         let mut ing = Ingest::new(WorldWriter::new(64));
         let w = ing.world().clone();
         ing.handle(&part(1, 100, 5_000, &[0], T0), T0);
-        // New broadcaster: ticks start again from 0 and still apply at once.
+        // New broadcaster (the old one died without a goodbye): ticks start
+        // again from 0 and apply from its second consecutive number.
+        assert_eq!(ing.handle(&part(2, 7, 0, &[0], T0), T0), Outcome::Unproven);
+        assert_eq!(w.get(0).unwrap().tick, 5_000, "not applied on probation");
         assert_eq!(
-            ing.handle(&part(2, 7, 0, &[0], T0), T0),
+            ing.handle(&part(2, 8, 1, &[0], T0), T0),
             Outcome::Applied { applied: 1 }
         );
         assert_eq!(
@@ -379,10 +440,179 @@ mod tests {
                 f.counters.received,
                 f.counters.lost
             ),
-            (1, 1, 2, 2, 0)
+            (1, 1, 3, 3, 0)
         );
-        assert_eq!(w.get(0).unwrap().tick, 0);
-        assert_eq!(f.count, Some(0));
+        assert_eq!((f.counters.unproven, f.counters.ticks_applied), (1, 2));
+        assert_eq!(w.get(0).unwrap().tick, 1);
+        assert_eq!(f.count, Some(1));
+    }
+
+    #[test]
+    fn after_a_goodbye_a_new_session_applies_its_first_packet() {
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        ing.handle(&part(1, 10, 50, &[0], T0), T0);
+        let bye = Goodbye {
+            sent_ns: T0,
+            final_seq: 11,
+            packets_sent: 2,
+        };
+        ing.handle(&control(1, 11, Body::Goodbye(bye)), T0);
+        assert_eq!(
+            ing.handle(&part(2, 0, 0, &[0], T0), T0),
+            Outcome::Applied { applied: 1 }
+        );
+        let f = ing.figures();
+        assert_eq!(
+            (f.counters.restarts, f.counters.unproven, f.count, f.goodbye),
+            (1, 0, Some(0), false)
+        );
+    }
+
+    #[test]
+    fn a_forged_new_session_changes_nothing() {
+        // Attack (a) of issue 10: one datagram of a new session id in the
+        // middle of a live keyless stream.
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        let w = ing.world().clone();
+        for i in 0..100u32 {
+            ing.handle(&part(1, 1_000 + i, u64::from(i), &[0, 1], T0), T0);
+            if i == 30 {
+                let forged = part(0xf0e1_d2c3_b4a5_9687, 0, 900_000_000, &[0, 1], T0);
+                assert_eq!(ing.handle(&forged, T0), Outcome::Unproven);
+            }
+        }
+        let f = ing.figures();
+        assert_eq!(
+            (f.counters.restarts, f.counters.stale, f.counters.unproven),
+            (0, 0, 1)
+        );
+        assert_eq!(
+            (f.counters.expected, f.counters.received, f.counters.lost),
+            (100, 100, 0)
+        );
+        assert_eq!((f.counters.ticks_applied, f.count), (100, Some(99)));
+        assert_eq!(w.get(1).unwrap().tick, 99);
+    }
+
+    #[test]
+    fn a_forged_jump_changes_nothing() {
+        // Attack (b): one datagram of the live session, 100,000 numbers ahead.
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        for i in 0..100u32 {
+            ing.handle(&part(1, i, u64::from(i), &[0], T0), T0);
+            if i == 30 {
+                let forged = part(1, 100_000 + i, 900_000_000, &[0], T0);
+                assert_eq!(ing.handle(&forged, T0), Outcome::Unproven);
+            }
+        }
+        let f = ing.figures();
+        assert_eq!(
+            (f.counters.expected, f.counters.received, f.counters.lost),
+            (100, 100, 0)
+        );
+        assert_eq!(
+            (
+                f.counters.stale,
+                f.counters.unproven,
+                f.counters.ticks_applied
+            ),
+            (0, 1, 100)
+        );
+        assert_eq!(f.count, Some(99));
+    }
+
+    #[test]
+    fn freshness_refuses_sealed_datagrams_outside_the_window_either_way() {
+        let key = Key::from_bytes([9; 32]);
+        let sealed = |d: Vec<u8>| {
+            let mut d = d;
+            auth::seal(&key, &mut d);
+            d
+        };
+        let window = DEFAULT_FRESHNESS.as_nanos() as u64;
+        let now = T0 + 10 * window;
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        // Exactly the window old, and exactly the window ahead: accepted.
+        let edge_old = sealed(part(1, 10, 1, &[0], now - window));
+        assert_eq!(ing.handle(&edge_old, now), Outcome::Applied { applied: 1 });
+        let edge_new = sealed(part(1, 11, 2, &[0], now + window));
+        assert_eq!(ing.handle(&edge_new, now), Outcome::Applied { applied: 1 });
+        // One ns beyond, either way: refused before the replay window.
+        let old = sealed(part(1, 12, 3, &[0], now - window - 1));
+        let ahead = sealed(part(1, 13, 4, &[0], now + window + 1));
+        assert_eq!(
+            ing.handle(&old, now),
+            Outcome::StaleSealed {
+                age_ns: window as i64 + 1
+            }
+        );
+        assert_eq!(
+            ing.handle(&ahead, now),
+            Outcome::StaleSealed {
+                age_ns: -(window as i64) - 1
+            }
+        );
+        // ...so it did not use up its number: sent again in time, it applies.
+        let fresh12 = sealed(part(1, 12, 3, &[0], now));
+        assert_eq!(ing.handle(&fresh12, now), Outcome::Applied { applied: 1 });
+        let f = ing.figures();
+        assert_eq!(
+            (
+                f.counters.stale_sealed,
+                f.counters.replayed,
+                f.counters.received
+            ),
+            (2, 0, 3)
+        );
+        assert_eq!((f.counters.lost, f.count), (0, Some(3)));
+        // Off: a skewed but honest clock is taken.
+        let mut off =
+            Ingest::with_key(WorldWriter::new(64), Some(key.clone())).with_freshness(None);
+        assert_eq!(ing.figures().counters.malformed, 0);
+        assert_eq!(off.handle(&old, now), Outcome::Applied { applied: 1 });
+        // Keyless: no freshness rule (sent_ns proves nothing without a tag).
+        let mut keyless = Ingest::new(WorldWriter::new(64));
+        assert_eq!(
+            keyless.handle(&part(1, 0, 1, &[0], 1_000_000), now),
+            Outcome::Applied { applied: 1 }
+        );
+    }
+
+    #[test]
+    fn a_keyed_late_joiner_refuses_replays_of_what_was_sent_before_it() {
+        // Attack (c): a recording of numbers 100..200 replayed to a
+        // receiver whose first packet was number 240.
+        let key = Key::from_bytes([9; 32]);
+        let sealed = |seq: u32, tick: u64| {
+            let mut d = part(1, seq, tick, &[0], T0 + u64::from(seq));
+            auth::seal(&key, &mut d);
+            d
+        };
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        let t = |seq: u32| T0 + u64::from(seq) + 1_000;
+        for seq in 240..250 {
+            ing.handle(&sealed(seq, u64::from(seq)), t(seq));
+        }
+        for seq in 100..200 {
+            assert_eq!(
+                ing.handle(&sealed(seq, u64::from(seq)), t(250)),
+                Outcome::Replayed(Replay::BeforeJoin)
+            );
+        }
+        let f = ing.figures();
+        assert_eq!(
+            (
+                f.counters.replayed,
+                f.counters.expected,
+                f.counters.received,
+                f.counters.lost
+            ),
+            (100, 10, 10, 0)
+        );
+        assert_eq!(
+            (f.counters.reordered, f.counters.ticks_applied, f.count),
+            (0, 10, Some(249))
+        );
     }
 
     #[test]

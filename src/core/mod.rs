@@ -4,8 +4,9 @@
 //! `disallowed-types` in `clippy.toml` fail the build if it does), so every
 //! edge case is a fast, deterministic unit test.
 //!
-//! Receiving: [`ingest`] runs each datagram through decode → [`replay`]
-//! (with a key) → [`tracker`] → [`world`] → [`figures`]. Sending:
+//! Receiving: [`source`] says which sender is accepted; [`ingest`] runs
+//! each datagram through decode → [`replay`] (with a key) → [`tracker`] →
+//! [`world`] → [`figures`]. Sending:
 //! [`schedule`] says which tick is due, [`sim`] is the built-in world,
 //! [`sender`] numbers, splits, seals and reports what goes on the wire.
 //! Subscriptions: [`subscription`] is the broadcaster's table,
@@ -23,6 +24,7 @@ pub mod replay;
 pub mod schedule;
 pub mod sender;
 pub mod sim;
+pub mod source;
 pub mod subscriber;
 pub mod subscription;
 pub mod tracker;

@@ -1,6 +1,5 @@
-//! The replay window, sans-IO: accepts each authenticated `(session, seq)`
-//! once, so a captured sealed datagram sent again is refused.
-//!
+//! The replay window and the freshness rule, sans-IO: a captured sealed
+//! datagram sent again is refused.
 //!
 //! A MAC proves who sent a datagram, not when. [`ReplayWindow`] accepts each
 //! `(session, seq)` once: within the session it tracks, a number at most
@@ -8,6 +7,16 @@
 //! before, anything older or already seen is a replay (RFC 1982 serial
 //! arithmetic, [`serial_distance`], so the 32-bit wrap is invisible). Packets
 //! of the last [`RECENT_SESSIONS`] sessions it replaced are replays.
+//!
+//! **The join floor.** A window can vouch only for what it saw. Numbers
+//! below the first one it accepted in a session were sent before it was
+//! listening (a receiver that joins a running stream, or the first packets
+//! of a restart that arrived out of order): it cannot tell a late original
+//! from a replay of a capture, so it refuses them ([`Replay::BeforeJoin`]).
+//! Without that, a receiver started after an attacker recorded the stream
+//! would take every recorded datagram within the window as fresh. The
+//! floor needs no clock; its cost is an honest packet reordered across the
+//! first one accepted, refused as a replay.
 //!
 //! A session it has never seen is a restart only if its packet was sent
 //! (`sent_ns`, covered by the MAC) after every packet accepted so far;
@@ -19,10 +28,18 @@
 //! the new session is refused until its clock passes the old one's, then
 //! accepted by itself.
 //!
+//! **Freshness** ([`is_fresh`]), checked before the window: a sealed
+//! stream datagram whose `sent_ns` is further than a window (default
+//! [`DEFAULT_FRESHNESS`]) from its arrival time on the receiver's clock is
+//! refused, and counted apart (`stale_sealed`). It bounds how old a replay
+//! can be, whatever the window remembers, including for a receiver that
+//! has accepted nothing yet; it assumes the clocks agree within the window.
+//!
 //! Memory is fixed: one tracked session (128 bytes of bitmap) and
 //! [`RECENT_SESSIONS`] ids.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use crate::core::tracker::serial_distance;
 
@@ -30,6 +47,18 @@ use crate::core::tracker::serial_distance;
 pub const REPLAY_WINDOW: u32 = 1024;
 /// Replaced session ids remembered; their packets are replays.
 pub const RECENT_SESSIONS: usize = 16;
+/// The default freshness window: a sealed stream datagram sent further
+/// than this from its arrival (either way, on the receiver's clock) is
+/// refused. Wide enough for any network delay and for clocks kept by NTP;
+/// narrow enough that a capture is useless two seconds later.
+pub const DEFAULT_FRESHNESS: Duration = Duration::from_secs(2);
+
+/// Whether a datagram sent at `sent_ns` (its own field, covered by the
+/// tag) and arriving at `arrival_ns` (the receiver's clock) is within
+/// `window` of it, either way. Exact for any two `u64` times.
+pub fn is_fresh(sent_ns: u64, arrival_ns: u64, window: Duration) -> bool {
+    u128::from(sent_ns.abs_diff(arrival_ns)) <= window.as_nanos()
+}
 
 /// Why [`ReplayWindow::check`] refused a packet. Every one counts as `replayed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +70,11 @@ pub enum Replay {
     /// [`REPLAY_WINDOW`] or more numbers behind the highest accepted.
     #[error("sequence number behind the replay window")]
     TooOld,
+    /// Below the first number accepted in its session: sent before this
+    /// window was listening, so it cannot tell a late original from a
+    /// replay (see the module docs).
+    #[error("sequence number below the first one accepted in its session")]
+    BeforeJoin,
     /// From one of the [`RECENT_SESSIONS`] sessions replaced by a newer one.
     #[error("packet of a replaced session")]
     RetiredSession,
@@ -54,6 +88,10 @@ pub enum Replay {
 struct Tracked {
     id: u64,
     highest: u32,
+    /// How far `highest` is above the first number accepted, while that is
+    /// less than [`REPLAY_WINDOW`] (beyond, the floor is behind the window
+    /// and [`Replay::TooOld`] covers it).
+    above_floor: Option<u32>,
     /// Bit `seq % REPLAY_WINDOW` is set when `seq` (within the window) was
     /// accepted. 2^32 is a multiple of the window, so the wrap keeps slots.
     seen: [u64; REPLAY_WINDOW as usize / 64],
@@ -64,6 +102,7 @@ impl Tracked {
         let mut t = Tracked {
             id,
             highest: seq,
+            above_floor: Some(0),
             seen: [0; REPLAY_WINDOW as usize / 64],
         };
         t.mark(seq);
@@ -98,8 +137,15 @@ impl Tracked {
                 }
             }
             self.highest = seq;
+            self.above_floor = self
+                .above_floor
+                .map(|a| i64::from(a) + d)
+                .filter(|&a| a < i64::from(REPLAY_WINDOW))
+                .map(|a| a as u32);
         } else if -d >= i64::from(REPLAY_WINDOW) {
             return Err(Replay::TooOld);
+        } else if self.above_floor.is_some_and(|a| -d > i64::from(a)) {
+            return Err(Replay::BeforeJoin);
         } else if self.is_marked(seq) {
             return Err(Replay::Seen);
         }
@@ -244,5 +290,81 @@ mod tests {
         assert_eq!(w.check(oldest, 1, 1), Err(Replay::RetiredSession));
         // Forgotten, but still refused: it was sent before the newest packet.
         assert_eq!(w.check(oldest - 1, 1, 1), Err(Replay::StaleSession));
+    }
+
+    #[test]
+    fn a_late_joiner_refuses_numbers_below_its_first() {
+        // Joined at 500: 499 and below were sent before it listened.
+        for first in [500u32, 3, u32::MAX - 1] {
+            let mut w = ReplayWindow::new();
+            w.check(1, first, 10).unwrap();
+            for back in 1..=REPLAY_WINDOW {
+                let r = w.check(1, first.wrapping_sub(back), 9);
+                assert!(
+                    matches!(r, Err(Replay::BeforeJoin) | Err(Replay::TooOld)),
+                    "first {first} back {back}: {r:?}"
+                );
+            }
+            assert_eq!(
+                w.check(1, first.wrapping_sub(1), 9),
+                Err(Replay::BeforeJoin)
+            );
+            // Above the floor, the window works as ever: late ones accepted once.
+            assert_eq!(w.check(1, first.wrapping_add(5), 11), Ok(()));
+            assert_eq!(w.check(1, first.wrapping_add(2), 11), Ok(()));
+            assert_eq!(w.check(1, first.wrapping_add(2), 11), Err(Replay::Seen));
+            assert_eq!(
+                w.check(1, first.wrapping_sub(1), 9),
+                Err(Replay::BeforeJoin)
+            );
+        }
+    }
+
+    #[test]
+    fn the_floor_gives_way_to_the_window_as_the_stream_moves_on() {
+        let mut w = ReplayWindow::new();
+        w.check(1, 0, 1).unwrap();
+        // Less than a window above the floor: the floor still refuses what
+        // the window would otherwise take.
+        w.check(1, REPLAY_WINDOW - 2, 1).unwrap();
+        assert_eq!(w.check(1, u32::MAX, 1), Err(Replay::BeforeJoin));
+        // One more: the floor is behind the window, TooOld says it all.
+        w.check(1, REPLAY_WINDOW, 1).unwrap();
+        assert_eq!(w.check(1, 0, 1), Err(Replay::TooOld));
+        assert_eq!(w.check(1, 1, 1), Ok(()), "in the window, never seen");
+        // A jump of nearly half the space does not bring the floor back.
+        let mut v = ReplayWindow::new();
+        v.check(1, 0, 1).unwrap();
+        let far = (1u32 << 31) - 1;
+        v.check(1, far, 1).unwrap();
+        assert_eq!(v.check(1, far - 10, 1), Ok(()));
+    }
+
+    #[test]
+    fn each_new_session_has_its_own_floor() {
+        let mut w = ReplayWindow::new();
+        w.check(1, 100, 1_000).unwrap();
+        w.check(2, 50, 2_000).unwrap();
+        assert_eq!(w.check(2, 49, 2_001), Err(Replay::BeforeJoin));
+        assert_eq!(w.check(2, 51, 2_001), Ok(()));
+    }
+
+    #[test]
+    fn freshness_edges() {
+        let s = Duration::from_secs(2);
+        let t = 1_700_000_000_000_000_000u64;
+        let w = s.as_nanos() as u64;
+        assert!(is_fresh(t, t, s));
+        assert!(is_fresh(t - w, t, s), "exactly the window old");
+        assert!(!is_fresh(t - w - 1, t, s), "one ns older");
+        assert!(
+            is_fresh(t + w, t, s),
+            "sent the window ahead: a clock ahead"
+        );
+        assert!(!is_fresh(t + w + 1, t, s));
+        assert!(!is_fresh(0, u64::MAX, s));
+        assert!(!is_fresh(u64::MAX, 0, s));
+        assert!(is_fresh(0, u64::MAX, Duration::MAX));
+        assert!(!is_fresh(t - 1, t, Duration::ZERO));
     }
 }

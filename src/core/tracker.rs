@@ -11,9 +11,44 @@
 //! Per session: `expected = highest - lowest + 1` over the extended numbers
 //! received (the highest raised to a goodbye's `final_seq`), `received`
 //! counts each number once, and `lost = expected - received` is never
-//! negative. A new session id ends the current session (its figures are kept
-//! in the totals) and starts counting afresh: that is a restart. Packets of a
-//! replaced session that arrive later are stale.
+//! negative. Packets of a replaced session that arrive later are stale.
+//!
+//! # One datagram changes nothing
+//!
+//! Without a key anyone who can reach the receiver can send it a
+//! well-formed datagram, so no single datagram is believed when believing
+//! it would change what the receiver follows (RFC 3550 appendix A.1 does the
+//! same for RTP sources):
+//!
+//! * **Session probation.** The first session a tracker sees is taken at
+//!   once (there is nothing yet to protect). After that, a new session id is
+//!   a *candidate*: its packets are [`Verdict::Unproven`], not applied, until
+//!   it shows [`MIN_SEQUENTIAL`] consecutive sequence numbers with no fresh
+//!   packet of the current session in between. Then it is promoted: the
+//!   consecutive run becomes the new session's first received numbers, the
+//!   old session is replaced (a restart) and the promoting packet is fresh.
+//!   A fresh packet of the current session drops the candidate (the current
+//!   session is alive, so the candidate is not its successor); a packet of
+//!   another new id replaces it (one candidate at a time). If the current
+//!   session has said goodbye (a goodbye was received and nothing numbered
+//!   after its `final_seq` since), a new session is promoted on its first
+//!   packet: a clean restart costs nothing.
+//! * **Jump confirmation.** A number more than [`MAX_DROPOUT`] ahead of the
+//!   highest is held, [`Verdict::Unproven`], and changes nothing. It is
+//!   believed when another number within [`MAX_MISORDER`] of it arrives:
+//!   then both are received and the highest moves there. A held jump is
+//!   forgotten when another far number replaces it or when the stream's
+//!   highest comes within [`MAX_DROPOUT`] of it. A goodbye's `final_seq`
+//!   more than [`MAX_DROPOUT`] ahead of the highest is not believed either.
+//!
+//! Unproven packets count in [`Counts::unproven`]. Those that take part in
+//! a promotion or a confirmation also count in `received` from then on (they
+//! lie in the span); the others count nowhere else, and if a later arrival
+//! widens the span over their number, they count as lost: they were never
+//! taken.
+//!
+//! Memory is fixed: one tracked session (a bitmap of [`WINDOW`] bits), one
+//! candidate, one held jump and [`PAST_SESSIONS`] ids.
 
 use std::collections::VecDeque;
 
@@ -23,6 +58,17 @@ pub const WINDOW: u64 = 1 << 16;
 /// How many replaced session ids are remembered, so that their late packets
 /// are recognised as stale rather than as yet another restart.
 pub const PAST_SESSIONS: usize = 8;
+/// Consecutive sequence numbers a new session id must show, with no fresh
+/// packet of the current session in between, before it replaces the
+/// current session (RFC 3550 appendix A.1's `MIN_SEQUENTIAL`).
+pub const MIN_SEQUENTIAL: u32 = 2;
+/// A sequence number more than this far ahead of the highest received is
+/// held until confirmed (RFC 3550's `MAX_DROPOUT`). Below [`WINDOW`], so a
+/// believed jump never makes a number behind it stale.
+pub const MAX_DROPOUT: u64 = 3000;
+/// How close to a held jump another number must be to confirm it (RFC
+/// 3550's `MAX_MISORDER`).
+pub const MAX_MISORDER: u64 = 100;
 
 /// Extended numbers start here so that a late packet from before the first
 /// one can be placed below it without underflow.
@@ -41,13 +87,17 @@ pub enum Verdict {
     Fresh {
         /// It arrived after a higher sequence number.
         reordered: bool,
-        /// It is the first packet of a new session (a restart, or the first stream).
+        /// It is the first packet processed of a new session (a restart, or
+        /// the first stream).
         new_session: bool,
     },
     /// This number was already received in this session.
     Duplicate,
     /// From a replaced session, or older than the tracking window.
     Stale,
+    /// Held on probation and not processed: a packet of a new session id
+    /// that has not proven itself, or a number far ahead not yet confirmed.
+    Unproven,
 }
 
 /// Counters of one session, or of all sessions together.
@@ -63,8 +113,10 @@ pub struct Counts {
     pub reordered: u64,
     /// Arrivals from a replaced session or older than the window.
     pub stale: u64,
-    /// New session ids seen after the first one.
+    /// New sessions promoted after the first one.
     pub restarts: u64,
+    /// Packets held on probation (see module docs), whatever became of them.
+    pub unproven: u64,
 }
 
 impl Counts {
@@ -79,8 +131,11 @@ struct Session {
     id: u64,
     lowest: u64,
     highest: u64,
+    /// A goodbye's final number, while nothing numbered after it arrived.
     final_seq: Option<u64>,
     received: u64,
+    /// A number more than [`MAX_DROPOUT`] ahead of `highest`, held until confirmed.
+    jump: Option<u64>,
     /// Bit `e % WINDOW` is set when extended number `e` (within the window) was received.
     seen: Vec<u64>,
 }
@@ -94,6 +149,7 @@ impl Session {
             highest: ext,
             final_seq: None,
             received: 1,
+            jump: None,
             seen: vec![0; (WINDOW / 64) as usize],
         };
         s.mark(ext);
@@ -123,7 +179,15 @@ impl Session {
         self.highest.max(self.final_seq.unwrap_or(0)) - self.lowest + 1
     }
 
-    /// Advances the highest number to `ext`, forgetting the slots it reuses.
+    /// Whether the session has said goodbye: a goodbye was received and
+    /// nothing numbered after its final number has arrived since.
+    fn said_goodbye(&self) -> bool {
+        self.final_seq.is_some()
+    }
+
+    /// Advances the highest number to `ext`, forgetting the slots it reuses,
+    /// a goodbye it passes (the session went on, so it did not end there)
+    /// and a held jump it comes within [`MAX_DROPOUT`] of.
     fn advance(&mut self, ext: u64) {
         if ext - self.highest >= WINDOW {
             self.seen.iter_mut().for_each(|w| *w = 0);
@@ -134,10 +198,19 @@ impl Session {
             }
         }
         self.highest = ext;
+        if self.final_seq.is_some_and(|f| ext > f) {
+            self.final_seq = None;
+        }
+        if self.jump.is_some_and(|j| j <= ext + MAX_DROPOUT) {
+            self.jump = None;
+        }
     }
 
     fn classify(&mut self, seq: u32) -> Verdict {
         let ext = self.extend(seq);
+        if ext > self.highest + MAX_DROPOUT {
+            return self.far_ahead(ext);
+        }
         if ext > self.highest {
             self.advance(ext);
             self.mark(ext);
@@ -161,12 +234,48 @@ impl Session {
             new_session: false,
         }
     }
+
+    /// A number more than [`MAX_DROPOUT`] ahead: held, or, when it is within
+    /// [`MAX_MISORDER`] of the held one (and not the same), the confirmation
+    /// that moves the highest there.
+    fn far_ahead(&mut self, ext: u64) -> Verdict {
+        match self.jump {
+            Some(held) if held != ext && held.abs_diff(ext) <= MAX_MISORDER => {
+                self.advance(held.max(ext));
+                self.mark(held);
+                self.mark(ext);
+                self.received += 2;
+                Verdict::Fresh {
+                    reordered: ext < held,
+                    new_session: false,
+                }
+            }
+            _ => {
+                self.jump = Some(ext);
+                Verdict::Unproven
+            }
+        }
+    }
 }
 
-/// The sequence tracker for one receiver (any number of sessions, one at a time).
+/// A new session id on probation: its latest run of consecutive numbers.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    id: u64,
+    /// The first number of the run.
+    first: u32,
+    /// The last number of the run.
+    last: u32,
+    /// How many consecutive numbers the run holds.
+    run: u32,
+}
+
+/// The sequence tracker for one receiver (any number of sessions, one at a
+/// time; see the module docs for how a new one takes over).
 #[derive(Debug, Default)]
 pub struct Tracker {
     current: Option<Session>,
+    candidate: Option<Candidate>,
     past: VecDeque<u64>,
     /// Expected and received of replaced sessions, plus every other counter.
     totals: Counts,
@@ -180,16 +289,20 @@ impl Tracker {
 
     /// Classifies one packet of `session` numbered `seq` and counts it.
     pub fn on_packet(&mut self, session: u64, seq: u32) -> Verdict {
-        let verdict = match &mut self.current {
-            Some(s) if s.id == session => s.classify(seq),
-            _ if self.past.contains(&session) => Verdict::Stale,
-            _ => {
-                self.start_session(session, seq);
-                Verdict::Fresh {
-                    reordered: false,
-                    new_session: true,
-                }
+        let verdict = if let Some(s) = self.current.as_mut().filter(|s| s.id == session) {
+            let v = s.classify(seq);
+            if matches!(v, Verdict::Fresh { .. }) {
+                // The current session is alive: the candidate is not its successor.
+                self.candidate = None;
             }
+            v
+        } else if self.past.contains(&session) {
+            Verdict::Stale
+        } else if self.current.as_ref().is_some_and(|s| !s.said_goodbye()) {
+            self.probation(session, seq)
+        } else {
+            // The first session, or the successor of one that said goodbye.
+            self.promote(session, seq, 1)
         };
         match verdict {
             Verdict::Fresh {
@@ -197,17 +310,21 @@ impl Tracker {
             } => self.totals.reordered += 1,
             Verdict::Duplicate => self.totals.duplicates += 1,
             Verdict::Stale => self.totals.stale += 1,
+            Verdict::Unproven => self.totals.unproven += 1,
             Verdict::Fresh { .. } => {}
         }
         verdict
     }
 
     /// Records the final sequence number a goodbye announced for `session`, so
-    /// loss at the end of the stream counts. Call after `on_packet` said Fresh.
+    /// loss at the end of the stream counts, and the session counts as having
+    /// said goodbye. Call after `on_packet` said Fresh. A final number behind
+    /// the highest received, or more than [`MAX_DROPOUT`] ahead of it, is
+    /// not believed.
     pub fn on_goodbye(&mut self, session: u64, final_seq: u32) {
         if let Some(s) = self.current.as_mut().filter(|s| s.id == session) {
             let ext = s.extend(final_seq);
-            if ext >= s.highest {
+            if ext >= s.highest && ext - s.highest <= MAX_DROPOUT {
                 s.final_seq = Some(ext);
             }
         }
@@ -224,6 +341,11 @@ impl Tracker {
         self.current.as_ref().map(|s| s.id)
     }
 
+    /// The id of the new session on probation, if any.
+    pub fn candidate(&self) -> Option<u64> {
+        self.candidate.map(|c| c.id)
+    }
+
     /// Counters over every session so far.
     pub fn counts(&self) -> Counts {
         let mut c = self.totals;
@@ -234,7 +356,35 @@ impl Tracker {
         c
     }
 
-    fn start_session(&mut self, session: u64, seq: u32) {
+    /// A packet of a new session id while the current one has not said
+    /// goodbye: extends the candidate's run of consecutive numbers (or starts
+    /// one), and promotes it once the run is [`MIN_SEQUENTIAL`] long.
+    fn probation(&mut self, session: u64, seq: u32) -> Verdict {
+        let c = match self.candidate {
+            Some(c) if c.id == session && seq == c.last.wrapping_add(1) => Candidate {
+                last: seq,
+                run: c.run + 1,
+                ..c
+            },
+            _ => Candidate {
+                id: session,
+                first: seq,
+                last: seq,
+                run: 1,
+            },
+        };
+        if c.run >= MIN_SEQUENTIAL {
+            self.promote(session, c.first, c.run)
+        } else {
+            self.candidate = Some(c);
+            Verdict::Unproven
+        }
+    }
+
+    /// Makes `session` the current one, with the `run` consecutive numbers
+    /// from `first` received; the replaced session's figures go to the totals.
+    fn promote(&mut self, session: u64, first: u32, run: u32) -> Verdict {
+        self.candidate = None;
         if let Some(old) = self.current.take() {
             self.totals.expected += old.expected();
             self.totals.received += old.received;
@@ -244,7 +394,15 @@ impl Tracker {
             }
             self.past.push_back(old.id);
         }
-        self.current = Some(Session::new(session, seq));
+        let mut s = Session::new(session, first);
+        for i in 1..run {
+            s.classify(first.wrapping_add(i));
+        }
+        self.current = Some(s);
+        Verdict::Fresh {
+            reordered: false,
+            new_session: true,
+        }
     }
 }
 
@@ -348,9 +506,10 @@ mod tests {
     }
 
     #[test]
-    fn large_forward_jump_counts_the_gap_and_late_fillers_reduce_it() {
+    fn large_forward_jump_counts_the_gap_once_confirmed_and_late_fillers_reduce_it() {
         let mut t = Tracker::new();
-        feed(&mut t, 1, &[0, 100_000]);
+        let v = feed(&mut t, 1, &[0, 100_000, 100_001]);
+        assert_eq!(v, [NEW, Verdict::Unproven, FRESH]);
         assert_eq!(t.counts().lost(), 99_999);
         // Within the window behind the highest: late but counted.
         assert_eq!(t.on_packet(1, 99_000), LATE);
@@ -358,7 +517,7 @@ mod tests {
         // Beyond the window: stale, stays lost.
         assert_eq!(t.on_packet(1, 5), Verdict::Stale);
         let c = t.counts();
-        assert_eq!((c.lost(), c.stale), (99_998, 1));
+        assert_eq!((c.lost(), c.stale, c.unproven), (99_998, 1, 1));
         assert_invariant(&c);
     }
 
@@ -391,13 +550,13 @@ mod tests {
     fn restart_keeps_old_totals_and_old_session_is_stale() {
         let mut t = Tracker::new();
         feed(&mut t, 1, &[50, 51, 53]);
-        assert_eq!(t.on_packet(2, 7), NEW);
-        feed(&mut t, 2, &[8, 9]);
+        // No goodbye: the new session proves itself with MIN_SEQUENTIAL numbers.
+        assert_eq!(feed(&mut t, 2, &[7, 8, 9]), [Verdict::Unproven, NEW, FRESH]);
         // A late packet of session 1, even one it never delivered, is stale.
         assert_eq!(t.on_packet(1, 52), Verdict::Stale);
         let c = t.counts();
         assert_eq!((c.expected, c.received, c.lost()), (4 + 3, 3 + 3, 1));
-        assert_eq!((c.restarts, c.stale), (1, 1));
+        assert_eq!((c.restarts, c.stale, c.unproven), (1, 1, 1));
         assert_invariant(&c);
     }
 
@@ -405,11 +564,14 @@ mod tests {
     fn past_sessions_are_bounded() {
         let mut t = Tracker::new();
         for id in 0..(PAST_SESSIONS as u64 + 3) {
-            t.on_packet(id, 0);
+            feed(&mut t, id, &[0, 1]);
+            assert_eq!(t.session(), Some(id));
         }
         assert_eq!(t.past.len(), PAST_SESSIONS);
-        // The oldest was forgotten, so its reappearance is a new session.
-        assert_eq!(t.on_packet(0, 1), NEW);
+        // The oldest was forgotten, so its reappearance is a new candidate.
+        assert_eq!(t.on_packet(0, 2), Verdict::Unproven);
+        assert_eq!(t.on_packet(0, 3), NEW);
+        assert_eq!(t.counts().restarts, PAST_SESSIONS as u64 + 3);
     }
 
     #[test]
@@ -425,5 +587,271 @@ mod tests {
         t.on_packet(1, 4);
         assert_eq!(t.counts().lost(), 3);
         assert_invariant(&t.counts());
+    }
+
+    // ---- session probation ----
+
+    #[test]
+    fn first_session_is_taken_at_once() {
+        let mut t = Tracker::new();
+        assert_eq!(t.on_packet(5, 100), NEW);
+        let c = t.counts();
+        assert_eq!(
+            (c.expected, c.received, c.unproven, c.restarts),
+            (1, 1, 0, 0)
+        );
+    }
+
+    #[test]
+    fn candidate_is_promoted_after_min_sequential_across_the_wrap_with_exact_figures() {
+        // A broadcaster that died without a goodbye restarts; its new
+        // numbers cross the wrap during probation for some starts.
+        for start in (u32::MAX - 3)..=u32::MAX {
+            let mut t = Tracker::new();
+            feed(&mut t, 1, &(10..20).collect::<Vec<_>>());
+            let seqs: Vec<u32> = (0..50).map(|i| start.wrapping_add(i)).collect();
+            let v = feed(&mut t, 2, &seqs);
+            assert_eq!(v[..MIN_SEQUENTIAL as usize - 1], [Verdict::Unproven]);
+            assert_eq!(v[MIN_SEQUENTIAL as usize - 1], NEW, "start {start}");
+            assert!(v[MIN_SEQUENTIAL as usize..].iter().all(|&v| v == FRESH));
+            assert_eq!(t.session(), Some(2));
+            let c = t.counts();
+            // Nothing is lost: the probation packet counts once promoted.
+            assert_eq!((c.expected, c.received, c.lost()), (60, 60, 0));
+            assert_eq!((c.restarts, c.unproven, c.stale), (1, 1, 0));
+            assert_invariant(&c);
+        }
+    }
+
+    #[test]
+    fn single_forged_new_session_is_abandoned_when_the_current_session_goes_on() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0, 1, 2]);
+        assert_eq!(t.on_packet(0xbad, 77), Verdict::Unproven);
+        assert_eq!(t.candidate(), Some(0xbad));
+        assert_eq!(t.on_packet(1, 3), FRESH);
+        assert_eq!(t.candidate(), None, "the live session dropped it");
+        let v = feed(&mut t, 1, &(4..100).collect::<Vec<_>>());
+        assert!(v.iter().all(|&v| v == FRESH));
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.lost()), (100, 100, 0));
+        assert_eq!((c.restarts, c.unproven, c.stale), (0, 1, 0));
+        assert_eq!(t.session(), Some(1));
+    }
+
+    #[test]
+    fn forged_new_session_interleaved_with_the_real_stream_never_takes_over() {
+        // Consecutive forged numbers, one between each pair of real packets.
+        let mut t = Tracker::new();
+        for i in 0..1_000u32 {
+            assert_eq!(t.on_packet(1, i), if i == 0 { NEW } else { FRESH });
+            assert_eq!(t.on_packet(0xbad, 5_000 + i), Verdict::Unproven);
+        }
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.lost()), (1_000, 1_000, 0));
+        assert_eq!((c.restarts, c.unproven, c.stale), (0, 1_000, 0));
+        assert_eq!(t.session(), Some(1));
+    }
+
+    #[test]
+    fn abandoned_candidate_counts_only_as_unproven() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0, 1]);
+        // A broken run starts over; its first packet is never taken.
+        assert_eq!(
+            feed(&mut t, 2, &[7, 9, 10, 11]),
+            [Verdict::Unproven, Verdict::Unproven, NEW, FRESH]
+        );
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.lost()), (2 + 3, 2 + 3, 0));
+        assert_eq!((c.restarts, c.unproven), (1, 2));
+        // 8 arrives late: the span widens to 8, fresh. 7, never taken,
+        // arrives again: a reordered arrival like any other.
+        assert_eq!(t.on_packet(2, 8), LATE);
+        assert_eq!(t.on_packet(2, 7), LATE);
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.lost()), (2 + 5, 2 + 5, 0));
+        assert_invariant(&c);
+    }
+
+    #[test]
+    fn a_duplicate_of_a_candidate_packet_does_not_prove_it() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0]);
+        assert_eq!(
+            feed(&mut t, 2, &[7, 7, 7]),
+            [Verdict::Unproven, Verdict::Unproven, Verdict::Unproven]
+        );
+        assert_eq!(t.session(), Some(1));
+        assert_eq!(t.on_packet(2, 8), NEW);
+    }
+
+    #[test]
+    fn one_candidate_at_a_time_the_newest_replaces_it() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0]);
+        assert_eq!(t.on_packet(2, 7), Verdict::Unproven);
+        assert_eq!(t.on_packet(3, 1), Verdict::Unproven);
+        assert_eq!(t.candidate(), Some(3));
+        // Session 2's next number starts its run over, replacing 3.
+        assert_eq!(t.on_packet(2, 8), Verdict::Unproven);
+        assert_eq!(t.on_packet(3, 2), Verdict::Unproven);
+        assert_eq!(t.on_packet(3, 3), NEW);
+        assert_eq!(t.session(), Some(3));
+        let c = t.counts();
+        assert_eq!(
+            (c.expected, c.received, c.unproven, c.restarts),
+            (1 + 2, 1 + 2, 4, 1)
+        );
+    }
+
+    #[test]
+    fn goodbye_then_new_session_promotes_at_once() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0, 1, 2, 3]);
+        t.on_goodbye(1, 5); // copy 3 of final 5: 4 and 5 lost
+        assert_eq!(t.on_packet(2, 900), NEW);
+        assert_eq!(t.on_packet(1, 4), Verdict::Stale);
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.lost()), (6 + 1, 4 + 1, 2));
+        assert_eq!((c.restarts, c.unproven, c.stale), (1, 0, 1));
+        assert_invariant(&c);
+    }
+
+    #[test]
+    fn a_goodbye_the_session_outlived_lets_no_new_session_in_at_once() {
+        // A forged goodbye (keyless), then the real stream goes on past it.
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0, 1]);
+        assert_eq!(t.on_packet(1, 2), FRESH);
+        t.on_goodbye(1, 2);
+        assert_eq!(t.on_packet(1, 3), FRESH);
+        assert_eq!(t.on_packet(0xbad, 0), Verdict::Unproven);
+        assert_eq!(t.on_packet(1, 4), FRESH);
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.restarts), (5, 5, 0));
+    }
+
+    #[test]
+    fn a_goodbye_far_ahead_is_not_believed() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0, 1, 2]);
+        t.on_goodbye(1, 2 + MAX_DROPOUT as u32 + 1);
+        assert_eq!((t.counts().expected, t.counts().lost()), (3, 0));
+        // Not a goodbye either: a new session still needs probation.
+        assert_eq!(t.on_packet(2, 0), Verdict::Unproven);
+        // Within MAX_DROPOUT it is believed, tail loss and all.
+        t.on_goodbye(1, 2 + MAX_DROPOUT as u32);
+        assert_eq!(t.counts().lost(), MAX_DROPOUT);
+        assert_eq!(t.on_packet(3, 0), NEW);
+    }
+
+    // ---- jump confirmation ----
+
+    #[test]
+    fn single_forged_jump_is_ignored() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &(0..10).collect::<Vec<_>>());
+        assert_eq!(t.on_packet(1, 100_009), Verdict::Unproven);
+        // Sent twice, it still does not confirm itself.
+        assert_eq!(t.on_packet(1, 100_009), Verdict::Unproven);
+        let v = feed(&mut t, 1, &(10..5_000).collect::<Vec<_>>());
+        assert!(v.iter().all(|&v| v == FRESH), "no real packet made stale");
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.lost()), (5_000, 5_000, 0));
+        assert_eq!((c.unproven, c.stale, c.duplicates), (2, 0, 0));
+    }
+
+    #[test]
+    fn jump_is_held_then_confirmed_either_way_round() {
+        let far = MAX_DROPOUT as u32 + 1;
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0]);
+        assert_eq!(feed(&mut t, 1, &[far, far + 1]), [Verdict::Unproven, FRESH]);
+        let c = t.counts();
+        assert_eq!(
+            (c.expected, c.received, c.lost()),
+            (u64::from(far) + 2, 3, u64::from(far) - 1)
+        );
+        // The confirming number may be just below the held one: reordered.
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0]);
+        assert_eq!(feed(&mut t, 1, &[far + 1, far]), [Verdict::Unproven, LATE]);
+        assert_eq!(t.counts().received, 3);
+        assert_eq!(t.on_packet(1, far + 1), Verdict::Duplicate);
+    }
+
+    #[test]
+    fn jump_thresholds_are_exact() {
+        // Exactly MAX_DROPOUT ahead is believed at once; one more is held.
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0]);
+        assert_eq!(t.on_packet(1, MAX_DROPOUT as u32), FRESH);
+        assert_eq!(
+            t.on_packet(1, 2 * MAX_DROPOUT as u32 + 1),
+            Verdict::Unproven
+        );
+        // MAX_MISORDER away confirms; one more replaces the held number.
+        let held = 2 * MAX_DROPOUT as u32 + 1;
+        let mut u = Tracker::new();
+        feed(&mut u, 1, &[0, MAX_DROPOUT as u32, held]);
+        assert_eq!(
+            u.on_packet(1, held + MAX_MISORDER as u32 + 1),
+            Verdict::Unproven
+        );
+        assert_eq!(
+            u.on_packet(1, held + 2 * MAX_MISORDER as u32 + 1),
+            FRESH,
+            "confirms the number that replaced the first held one"
+        );
+        assert_eq!(u.counts().unproven, 2);
+        assert_eq!(t.counts().unproven, 1);
+    }
+
+    #[test]
+    fn jump_across_the_wrap_is_held_then_confirmed() {
+        for start in [u32::MAX - 10, u32::MAX - 2_000, u32::MAX] {
+            let mut t = Tracker::new();
+            feed(&mut t, 1, &[start, start.wrapping_add(1)]);
+            let far = start.wrapping_add(10_000); // past the wrap
+            assert_eq!(t.on_packet(1, far), Verdict::Unproven);
+            assert_eq!(t.counts().expected, 2);
+            assert_eq!(t.on_packet(1, far.wrapping_add(2)), FRESH);
+            let c = t.counts();
+            assert_eq!((c.expected, c.received, c.lost()), (10_003, 4, 9_999));
+            // A forged jump across the wrap from there is ignored.
+            assert_eq!(t.on_packet(1, far.wrapping_add(1 << 30)), Verdict::Unproven);
+            assert_eq!(t.on_packet(1, far.wrapping_add(3)), FRESH);
+            assert_eq!(t.counts().lost(), 9_999);
+            assert_invariant(&t.counts());
+        }
+    }
+
+    #[test]
+    fn held_jump_is_forgotten_once_the_stream_comes_near_it() {
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0]);
+        let held = 5_000u32;
+        assert_eq!(t.on_packet(1, held), Verdict::Unproven);
+        // The stream advances to within MAX_DROPOUT of the held number.
+        feed(&mut t, 1, &(1..=2_000).collect::<Vec<_>>());
+        // Now the held number counts as never taken: its neighbour, far
+        // from 2000 again, is held in turn rather than confirming it.
+        assert_eq!(
+            t.on_packet(1, 5_001 + MAX_DROPOUT as u32),
+            Verdict::Unproven
+        );
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.unproven), (2_001, 2_001, 2));
+    }
+
+    #[test]
+    fn far_behind_stays_stale_with_a_jump_held() {
+        let mut t = Tracker::new();
+        let n = WINDOW as u32 + 10;
+        feed(&mut t, 1, &(0..n).collect::<Vec<_>>());
+        assert_eq!(t.on_packet(1, n + 50_000), Verdict::Unproven);
+        assert_eq!(t.on_packet(1, 5), Verdict::Stale);
+        assert_eq!(t.counts().lost(), 0);
     }
 }

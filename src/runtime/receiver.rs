@@ -19,6 +19,10 @@
 //! address its cookie proves is the address the stream is sent to), `poll`
 //! wakes for its timers (heartbeats, pings, retries), and a stop sends its
 //! unsubscribe before the thread ends.
+//!
+//! With [`ReceiverConfig::from`], a datagram from any other source is
+//! dropped before it is decoded and counted as `foreign`
+//! ([`crate::core::source`]): the keyless defence against other hosts.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -33,7 +37,9 @@ use crate::core::figures::Figures;
 use crate::core::ingest::{Ingest, Outcome};
 use crate::core::predict::ArrivalPredictor;
 use crate::core::ratelimit::RateLimiter;
+use crate::core::replay::DEFAULT_FRESHNESS;
 use crate::core::schedule::WakeMargin;
+use crate::core::source::SourceFilter;
 use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
 use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
@@ -81,6 +87,15 @@ pub struct ReceiverConfig {
     /// Pre-shared key: with one, only datagrams sealed with it are taken
     /// (see [`crate::core::ingest`]), and the subscription traffic is sealed too.
     pub key: Option<Key>,
+    /// With a key: a sealed stream datagram whose `sent_ns` is further than
+    /// this from its arrival on this host's clock is refused (`stale_sealed`;
+    /// see [`crate::core::replay`]). Default [`DEFAULT_FRESHNESS`]; widen it
+    /// for a sender whose clock is further off, `None` turns the check off.
+    pub freshness: Option<Duration>,
+    /// Take datagrams from this source only (an address, or an address and
+    /// port); the others are dropped before decoding and counted as
+    /// `foreign`. `None` takes every source.
+    pub from: Option<SourceFilter>,
     /// Log a warning (the `log` crate, target `tickcast::runtime::receiver`)
     /// for rejected datagrams (malformed, failed authentication, replayed):
     /// at most [`LOG_BURST`] at once and [`LOG_PER_SECOND`] a second after
@@ -140,6 +155,8 @@ impl Default for ReceiverConfig {
             subscribe: None,
             mode: ReceiveMode::Wait,
             key: None,
+            freshness: Some(DEFAULT_FRESHNESS),
+            from: None,
             log_rejects: false,
         }
     }
@@ -289,7 +306,8 @@ impl Receiver {
         let world = writer.world().clone();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                ingest: Ingest::with_key(writer, config.key.clone()),
+                ingest: Ingest::with_key(writer, config.key.clone())
+                    .with_freshness(config.freshness),
                 subscriber,
                 sender_local: None,
             }),
@@ -300,6 +318,7 @@ impl Receiver {
             let opts = RunOptions {
                 mode: config.mode,
                 key: config.key.clone(),
+                from: config.from,
                 log: config
                     .log_rejects
                     .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
@@ -394,6 +413,8 @@ fn send_control(socket: &UdpSocket, t: &Transmit, key: Option<&Key>) {
 struct RunOptions {
     mode: ReceiveMode,
     key: Option<Key>,
+    /// The one source accepted, if any.
+    from: Option<SourceFilter>,
     /// The reject log's limiter, when rejects are logged.
     log: Option<RateLimiter>,
 }
@@ -404,7 +425,12 @@ fn run(
     shared: &Shared,
     opts: RunOptions,
 ) -> io::Result<()> {
-    let RunOptions { mode, key, log } = opts;
+    let RunOptions {
+        mode,
+        key,
+        from,
+        log,
+    } = opts;
     let key = key.as_ref();
     let mut events = Events::with_capacity(64);
     // The subscriber's clock: monotonic, anchored to the wall clock at
@@ -420,6 +446,7 @@ fn run(
         send_due(&mut state, sub_socket, clock.now_ns(), key);
     }
     let mut rx = Drain {
+        from,
         log,
         buf: vec![0u8; 1 << 16],
         cmsg: Vec::new(),
@@ -504,6 +531,8 @@ fn run(
 
 /// The receive side of the thread: buffers and what is learned per datagram.
 struct Drain {
+    /// The one source accepted, if any.
+    from: Option<SourceFilter>,
     /// Limits the reject log; `None` logs nothing.
     log: Option<RateLimiter>,
     buf: Vec<u8>,
@@ -562,37 +591,17 @@ impl Drain {
                 Ok(r) => {
                     let arrival = clock::now_ns();
                     handled += 1;
-                    let datagram = &self.buf[..r.len];
                     let mut state = shared.state();
-                    match state.ingest.handle(datagram, arrival) {
-                        Outcome::Subscription(packet) => {
-                            if let (0, Some(sub), Some(from)) =
-                                (i, state.subscriber.as_mut(), r.from)
-                            {
-                                sub.handle(clock.now_ns(), from, &packet);
-                            }
-                        }
-                        Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),
-                        Outcome::AuthFailed(e) => self.log_reject(
+                    let foreign = self.from.filter(|f| !r.from.is_some_and(|a| f.matches(a)));
+                    if let Some(filter) = foreign {
+                        state.ingest.count_foreign(r.len);
+                        self.log_reject(
                             r.from,
                             arrival,
-                            &format_args!("authentication failed: {e}"),
-                        ),
-                        Outcome::Replayed(e) => {
-                            self.log_reject(r.from, arrival, &format_args!("replayed: {e}"))
-                        }
-                        outcome => {
-                            let ip = r.from.map(|a| a.ip());
-                            if ip.is_some() && ip != self.last_source {
-                                self.last_source = ip;
-                                state.sender_local = ip.map(net::is_local_ip);
-                            }
-                            if matches!(outcome, Outcome::Applied { .. } | Outcome::Stale) {
-                                if let Some(h) = state.ingest.last_snapshot() {
-                                    self.predictor.on_part(h.tick, h.scheduled_ns, arrival);
-                                }
-                            }
-                        }
+                            &format_args!("not from the accepted source {filter}"),
+                        );
+                    } else {
+                        self.handle(i, &r, arrival, &mut state, clock);
                     }
                     if let Some(d) = r.drops {
                         self.drops[i] = d as u64;
@@ -605,6 +614,57 @@ impl Drain {
                 // not datagrams; keep serving.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Hands one datagram from socket `i` to the ingest, and what it
+    /// decoded to the subscriber, the reject log or the predictor.
+    fn handle(
+        &mut self,
+        i: usize,
+        r: &net::Received,
+        arrival: u64,
+        state: &mut State,
+        clock: &clock::Anchor,
+    ) {
+        let datagram = &self.buf[..r.len];
+        match state.ingest.handle(datagram, arrival) {
+            Outcome::Subscription(packet) => {
+                if let (0, Some(sub), Some(from)) = (i, state.subscriber.as_mut(), r.from) {
+                    sub.handle(clock.now_ns(), from, &packet);
+                }
+            }
+            Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),
+            Outcome::AuthFailed(e) => {
+                self.log_reject(r.from, arrival, &format_args!("authentication failed: {e}"))
+            }
+            Outcome::Replayed(e) => {
+                self.log_reject(r.from, arrival, &format_args!("replayed: {e}"))
+            }
+            Outcome::StaleSealed { age_ns } => self.log_reject(
+                r.from,
+                arrival,
+                &format_args!(
+                    "sent {:.3} s {} its arrival, outside the freshness window: \
+                     a replay, or the sender's clock is that far off this one's",
+                    age_ns.unsigned_abs() as f64 / 1e9,
+                    if age_ns >= 0 { "before" } else { "after" }
+                ),
+            ),
+            // Held on probation: maybe a forger's; learn nothing from it.
+            Outcome::Unproven => {}
+            outcome => {
+                let ip = r.from.map(|a| a.ip());
+                if ip.is_some() && ip != self.last_source {
+                    self.last_source = ip;
+                    state.sender_local = ip.map(net::is_local_ip);
+                }
+                if matches!(outcome, Outcome::Applied { .. } | Outcome::Stale) {
+                    if let Some(h) = state.ingest.last_snapshot() {
+                        self.predictor.on_part(h.tick, h.scheduled_ns, arrival);
+                    }
+                }
             }
         }
     }

@@ -44,13 +44,15 @@ pub struct Expected {
     pub stale: u64,
     pub malformed: u64,
     pub restarts: u64,
+    pub unproven: u64,
     pub ticks_applied: u64,
     pub datagrams: u64,
 }
 
 /// A stream that exercises every figure: a wrap, a gap, a late stale part,
-/// a duplicate, garbage, a sender report, a restart, a late packet of the old
-/// session and a goodbye announcing lost tail packets.
+/// a duplicate, garbage, a sender report, a restart (without a goodbye, so
+/// the new session's first packet is held on probation, unproven), a late
+/// packet of the old session and a goodbye announcing lost tail packets.
 pub fn scripted_stream() -> (Vec<Vec<u8>>, Expected) {
     let (a, b) = (0xaaaa_0000_0000_0001u64, 0xbbbb_0000_0000_0002u64);
     let s = |i: u32| (u32::MAX - 3).wrapping_add(i);
@@ -78,9 +80,9 @@ pub fn scripted_stream() -> (Vec<Vec<u8>>, Expected) {
         truncated,
         vec![0xff; 64],
         datagram(a, s(6), Body::SenderReport(report), &[]),
-        snap(b, 100, 0),  // restart: new session, ticks from 0
+        snap(b, 100, 0),  // a new session, ticks from 0: unproven, not applied
+        snap(b, 101, 1),  // its second consecutive number: a restart
         snap(a, s(7), 7), // late packet of the replaced session: stale
-        snap(b, 101, 1),
         // goodbye copies 102 and 103 lost; 104 arrives
         datagram(b, 104, Body::Goodbye(bye), &[]),
     ];
@@ -96,7 +98,8 @@ pub fn scripted_stream() -> (Vec<Vec<u8>>, Expected) {
             stale: 2,
             malformed: 3,
             restarts: 1,
-            ticks_applied: 4 + 2,
+            unproven: 1,
+            ticks_applied: 4 + 1,
             datagrams: n,
         },
     )

@@ -14,6 +14,11 @@ use tickcast::core::histogram::LatencySummary;
 pub const AUTH_UNEXPECTED_WARNING: &str =
     "tickcast: receiving authenticated datagrams but no --key-file was given; they are not applied";
 
+/// Printed once when a keyed receiver refuses sealed datagrams as stale.
+pub const STALE_SEALED_WARNING: &str =
+    "tickcast: refusing sealed datagrams sent outside the freshness window of this host's clock \
+     (stale_sealed): replays, or the sender's clock is that far off; sync the clocks or widen --freshness";
+
 /// The first line: every address listened on. `tickcast bench
 /// --processes` reads the first address of it back.
 pub fn listening(addrs: &[SocketAddr]) -> String {
@@ -106,11 +111,19 @@ pub fn summary(s: &Summary) -> String {
             .map_or("-".to_string(), |v| v.to_string()),
         if s.goodbye { "yes" } else { "no" }
     );
-    if s.counters.auth_failed + s.counters.replayed + s.counters.auth_unexpected > 0 {
+    let c = &s.counters;
+    if c.auth_failed + c.replayed + c.auth_unexpected + c.stale_sealed > 0 {
         let _ = writeln!(
             out,
-            "  auth      failed {}  replayed {}  sealed but no key {}",
-            s.counters.auth_failed, s.counters.replayed, s.counters.auth_unexpected
+            "  auth      failed {}  replayed {}  stale sealed {}  sealed but no key {}",
+            c.auth_failed, c.replayed, c.stale_sealed, c.auth_unexpected
+        );
+    }
+    if c.unproven + c.foreign > 0 {
+        let _ = writeln!(
+            out,
+            "  guard     unproven {}  foreign {}",
+            c.unproven, c.foreign
         );
     }
     let _ = writeln!(out, "  jitter    {} (RFC 3550)", us(s.jitter_us));

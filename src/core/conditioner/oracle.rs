@@ -15,7 +15,9 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::core::tracker::{serial_distance, PAST_SESSIONS, WINDOW};
+use crate::core::tracker::{
+    serial_distance, MAX_DROPOUT, MAX_MISORDER, MIN_SEQUENTIAL, PAST_SESSIONS, WINDOW,
+};
 
 /// Extended numbers start here (a multiple of 2^32, so an extended number's
 /// low 32 bits are its sequence number) so that arrivals below the first
@@ -78,7 +80,10 @@ fn extend(near: u64, seq: u32) -> u64 {
 struct Span {
     lowest: u64,
     highest: u64,
+    /// A delivered goodbye's final number, while nothing after it was delivered.
     final_ext: Option<u64>,
+    /// A number more than `MAX_DROPOUT` ahead of `highest`, held until confirmed.
+    jump: Option<u64>,
     received: u64,
     /// Numbers delivered within the window behind `highest`.
     delivered: BTreeSet<u64>,
@@ -91,6 +96,18 @@ impl Span {
 
     fn expected(&self) -> u64 {
         self.top() - self.lowest + 1
+    }
+
+    /// The highest moves up to `ext`: a goodbye it passes and a held jump
+    /// it comes within `MAX_DROPOUT` of are forgotten, as the receiver does.
+    fn raise(&mut self, ext: u64) {
+        self.highest = ext;
+        if self.final_ext.is_some_and(|f| ext > f) {
+            self.final_ext = None;
+        }
+        if self.jump.is_some_and(|j| j <= ext + MAX_DROPOUT) {
+            self.jump = None;
+        }
     }
 }
 
@@ -161,9 +178,23 @@ impl Book {
 
 /// How a delivered datagram looks to the receiver's sequence tracking.
 enum Verdict {
-    Fresh { reordered: bool },
+    Fresh {
+        reordered: bool,
+    },
     Duplicate,
     Stale,
+    /// Held by the receiver's probation: not received (yet).
+    Unproven,
+}
+
+/// A new session id on probation, as the receiver keeps it.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    id: u64,
+    /// Extended number of the first of its run of consecutive numbers.
+    first_ext: u64,
+    last: u32,
+    run: u32,
 }
 
 /// What a receiver behind the conditioner must report, kept from the
@@ -173,6 +204,8 @@ pub(super) struct Oracle {
     books: Vec<Book>,
     /// The session the receiver tracks now.
     current: Option<u64>,
+    /// The new session the receiver holds on probation.
+    candidate: Option<Candidate>,
     /// Sessions the receiver replaced, newest last, at most [`PAST_SESSIONS`].
     past: VecDeque<u64>,
     /// Figures of replaced sessions plus the session-independent counters.
@@ -263,15 +296,21 @@ impl Oracle {
         book.delivered_highest = Some(book.delivered_highest.map_or(tag.ext, |h| h.max(tag.ext)));
 
         let verdict = if self.current == Some(tag.session) {
-            Self::classify(&mut self.books[i], tag.seq)
+            let v = Self::classify(&mut self.books[i], tag.seq);
+            if matches!(v, Verdict::Fresh { .. }) {
+                self.candidate = None;
+            }
+            v
         } else if self.past.contains(&tag.session) {
             Verdict::Stale
+        } else if self.current_said_goodbye() == Some(false) {
+            self.probation(tag)
         } else {
-            self.start_session(tag);
+            self.start_session(tag.session, tag.ext, 1);
             Verdict::Fresh { reordered: false }
         };
         match verdict {
-            Verdict::Stale => {}
+            Verdict::Stale | Verdict::Unproven => {}
             Verdict::Duplicate => self.totals.duplicates += 1,
             Verdict::Fresh { reordered } => {
                 self.totals.reordered += u64::from(reordered);
@@ -279,7 +318,7 @@ impl Oracle {
                     let i = self.book_index(tag.session, tag.ext);
                     let s = self.books[i].span.as_mut().expect("fresh means tracked");
                     let f = extend(s.highest, final_seq);
-                    if f >= s.highest {
+                    if f >= s.highest && f - s.highest <= MAX_DROPOUT {
                         s.final_ext = Some(f);
                     }
                 }
@@ -288,12 +327,58 @@ impl Oracle {
         overtaken
     }
 
+    /// Whether the current session said goodbye (`None`: there is none).
+    fn current_said_goodbye(&self) -> Option<bool> {
+        let b = self.book(self.current?)?;
+        Some(b.span.as_ref().is_some_and(|s| s.final_ext.is_some()))
+    }
+
+    /// A delivery of a new session id while the current one has not said
+    /// goodbye: the receiver's probation.
+    fn probation(&mut self, tag: Tag) -> Verdict {
+        let c = match self.candidate {
+            Some(c) if c.id == tag.session && tag.seq == c.last.wrapping_add(1) => Candidate {
+                last: tag.seq,
+                run: c.run + 1,
+                ..c
+            },
+            _ => Candidate {
+                id: tag.session,
+                first_ext: tag.ext,
+                last: tag.seq,
+                run: 1,
+            },
+        };
+        if c.run >= MIN_SEQUENTIAL {
+            self.start_session(c.id, c.first_ext, c.run);
+            Verdict::Fresh { reordered: false }
+        } else {
+            self.candidate = Some(c);
+            Verdict::Unproven
+        }
+    }
+
     /// The receiver's classification of a number of the current session.
     fn classify(book: &mut Book, seq: u32) -> Verdict {
         let s = book.span.as_mut().expect("the current session has a span");
         let ext = extend(s.highest, seq);
-        let reordered = if ext > s.highest {
-            s.highest = ext;
+        let reordered = if ext > s.highest + MAX_DROPOUT {
+            match s.jump {
+                Some(held) if held != ext && held.abs_diff(ext) <= MAX_MISORDER => {
+                    s.raise(held.max(ext));
+                    s.jump = None;
+                    s.delivered.insert(held);
+                    s.received += 1;
+                    book.missing.remove(&held);
+                    ext < held
+                }
+                _ => {
+                    s.jump = Some(ext);
+                    return Verdict::Unproven;
+                }
+            }
+        } else if ext > s.highest {
+            s.raise(ext);
             false
         } else if s.highest - ext >= WINDOW {
             return Verdict::Stale;
@@ -303,18 +388,19 @@ impl Oracle {
             s.lowest = s.lowest.min(ext);
             true
         };
+        let s = book.span.as_mut().expect("the current session has a span");
         s.delivered.insert(ext);
         s.received += 1;
         book.missing.remove(&ext);
-        if !reordered {
-            book.settle();
-        }
+        book.settle();
         Verdict::Fresh { reordered }
     }
 
-    /// A session id the receiver has not seen (or has forgotten): the current
-    /// session's figures go to the totals and counting starts afresh.
-    fn start_session(&mut self, tag: Tag) {
+    /// A session the receiver takes over, with the `run` consecutive
+    /// numbers from `first_ext` received: the current session's figures go
+    /// to the totals and counting starts afresh.
+    fn start_session(&mut self, session: u64, first_ext: u64, run: u32) {
+        self.candidate = None;
         if let Some(old) = self.current.take() {
             if let Some(i) = self.books.iter().position(|b| b.id == old) {
                 let b = self.books.remove(i);
@@ -329,19 +415,22 @@ impl Oracle {
             }
             self.past.push_back(old);
         }
-        let i = self.book_index(tag.session, tag.ext);
+        let i = self.book_index(session, first_ext);
         let book = &mut self.books[i];
-        let ext = tag.ext;
-        book.missing.remove(&ext);
+        let run: Vec<u64> = (0..u64::from(run)).map(|k| first_ext + k).collect();
+        for ext in &run {
+            book.missing.remove(ext);
+        }
         book.span = Some(Span {
-            lowest: ext,
-            highest: ext,
+            lowest: first_ext,
+            highest: first_ext + run.len() as u64 - 1,
             final_ext: None,
-            received: 1,
-            delivered: BTreeSet::from([ext]),
+            jump: None,
+            received: run.len() as u64,
+            delivered: run.into_iter().collect(),
         });
         book.settle();
-        self.current = Some(tag.session);
+        self.current = Some(session);
     }
 }
 
@@ -471,9 +560,11 @@ mod tests {
             (snap(1, 101, 1), drop),
             (snap(1, 102, 2), hold), // released after session 2 started: stale
             (snap(1, 103, 3), keep),
+            // No goodbye: session 2 takes over at its second consecutive number.
             (snap(2, 7, 0), keep),
-            (snap(2, 8, 1), drop),
-            (snap(2, 9, 2), keep),
+            (snap(2, 8, 1), keep),
+            (snap(2, 9, 2), drop),
+            (snap(2, 10, 3), keep),
         ];
         for (d, decision) in &script {
             c.push_decided(0, d, *decision);
@@ -487,16 +578,78 @@ mod tests {
         let e = c.expected_receiver_figures();
         // Session 1: span 100..=103, received 100 and 103, lost 101 (dropped)
         // and 102 (held at the restart, released stale after it).
-        // Session 2: 7..=9, lost 8.
+        // Session 2: 7..=10, lost 9.
         assert_eq!(
             (e.expected, e.received, e.lost, e.restarts, e.unseen),
-            (4 + 3, 2 + 2, 2 + 1, 1, 0)
+            (4 + 4, 2 + 3, 2 + 1, 1, 0)
         );
         assert_eq!(receiver_figures(&out), e);
     }
 
+    /// The receiver's probation and jump rules, modelled: a candidate
+    /// dropped by a late packet of the current session, one promoted, a
+    /// forged jump ignored and a real one confirmed.
+    #[test]
+    fn probation_and_jumps_match_the_receiver() {
+        let keep = Decision::default();
+        let hold = Decision {
+            hold_back: true,
+            ..keep
+        };
+        let mut c = cond("gap=10ms");
+        let mut out = Vec::new();
+        let far = MAX_DROPOUT as u32 + 50;
+        let script = [
+            (snap(1, 0, 0), keep),
+            (snap(1, 1, 1), hold), // released after session 2 took over: stale
+            (snap(1, 2, 2), keep),
+            (snap(1, 2 + far, 3), keep), // a lone jump: held, never confirmed
+            (snap(1, 3, 4), keep),
+            (snap(2, 40, 0), keep),
+            (snap(2, 41, 1), keep),
+        ];
+        for (i, (d, decision)) in script.iter().enumerate() {
+            let now = i as u64 * MS;
+            c.push_decided(now, d, *decision);
+            while let Some(d) = c.poll_transmit(now) {
+                out.push(d);
+            }
+        }
+        for (d, decision) in [
+            (snap(2, 42, 2), keep),
+            (snap(2, 42 + far, 3), keep), // a real outage: held...
+            (snap(2, 43 + far, 4), keep), // ...and confirmed
+            (snap(3, 0, 0), keep),        // a candidate...
+            (snap(2, 44 + far, 5), keep), // ...dropped by the live session
+            (snap(3, 1, 1), keep),        // so this starts a new run
+        ] {
+            c.push_decided(100 * MS, &d, decision);
+            while let Some(d) = c.poll_transmit(100 * MS) {
+                out.push(d);
+            }
+        }
+        while let Some(d) = c.poll_transmit(u64::MAX) {
+            out.push(d);
+        }
+        let e = c.expected_receiver_figures();
+        // Session 1: 0..=3, 1 lost (stale), the lone jump outside the span.
+        // Session 2: 40..=44+far, 6 received; the outage was never pushed.
+        assert_eq!(
+            (e.expected, e.received, e.lost),
+            (4 + 5 + u64::from(far), 3 + 6, 1)
+        );
+        assert_eq!((e.restarts, e.unseen), (1, u64::from(far) - 1));
+        let r = receiver_figures(&out);
+        assert_eq!(
+            (r.expected, r.received, r.lost, r.restarts),
+            (e.expected, e.received, e.lost + e.unseen, e.restarts)
+        );
+        check_invariants(&c);
+    }
+
     /// Random fates against the real receive pipeline (`Ingest`), across the
-    /// wrap, with restarts, goodbyes, reports and garbage: every figure equal.
+    /// wrap, with restarts (after a goodbye, and on probation without one),
+    /// goodbyes, reports and garbage: every figure equal.
     #[test]
     fn random_runs_match_the_receive_pipeline_exactly() {
         let specs = [
@@ -519,8 +672,13 @@ mod tests {
                     };
                     input.insert(at, control(0xa, 0, Body::Pong(pong)));
                 }
-                input.extend(stream(0xb, 12, 400));
-                input.extend(stream(0xa, 2_000, 5)); // the old session, stale
+                // 0xb dies without a goodbye: 0xc passes probation, with
+                // 0xb's late packets in its way.
+                let mut b = stream(0xb, 12, 400);
+                b.truncate(b.len() - 3);
+                input.extend(b);
+                input.extend(stream(0xc, u32::MAX - 1, 300));
+                input.extend(stream(0xa, 2_000, 5)); // an old session, stale
                 let mut c = cond(&format!("{spec},seed={seed}"));
                 let out = run(&mut c, &input);
                 let e = c.expected_receiver_figures();
