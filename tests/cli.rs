@@ -317,11 +317,11 @@ fn demo_prints_a_row_per_receiver_with_no_loss() {
     }
 }
 
-/// One clear line on stderr, a non-zero exit and nothing on stdout.
-fn assert_one_line_error(args: &[&str]) -> String {
+/// One clear line on stderr, exit code `code` and nothing on stdout.
+fn assert_one_line_error(args: &[&str], code: i32) -> String {
     let done = run(args);
     let line = done.stderr.trim();
-    assert!(!done.status.success(), "{args:?} succeeded: {line}");
+    assert_eq!(done.status.code(), Some(code), "{args:?}: {line}");
     assert_eq!(line.lines().count(), 1, "{args:?}: {line:?}");
     assert!(line.starts_with("tickcast:"), "{args:?}: {line:?}");
     assert!(!line.contains("panicked"), "{args:?}: {line:?}");
@@ -333,20 +333,110 @@ fn assert_one_line_error(args: &[&str]) -> String {
     line.to_string()
 }
 
+/// Flag values the library's config checks refuse are flag errors, as
+/// README says: one line and exit code 2 (they exited 1), before anything
+/// is opened or sent.
 #[test]
-fn bad_input_gets_one_line_and_a_non_zero_exit() {
-    let cases: &[&[&str]] = &[
-        &["receive", "--duration", "5parsecs"],
-        &["broadcast", "--rate", "abc"],
-        &["broadcast", "--rate", "0", "--duration", "1s"],
-        &["broadcast", "--payload-budget", "10", "--duration", "1s"],
-        &["receive", "--nonsense"],
-        // Not an address of this host: bind fails, nothing is sent.
-        &["receive", "--bind", "203.0.113.7:9"],
-        &["receive", "--group", "127.0.0.1:5000"],
+fn invalid_flag_values_exit_2_in_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["broadcast", "--rate", "0"], "tick rate 0 Hz"),
+        (
+            &["broadcast", "--payload-budget", "10"],
+            "payload budget 10 bytes",
+        ),
+        (
+            &["broadcast", "--group", "239.255.74.1:47474", "--ttl", "300"],
+            "multicast TTL 300",
+        ),
+        (&["broadcast", "--lease", "0s"], "subscription lease 0ns"),
+        (
+            &["broadcast", "--to", "[::1]:9", "--bind", "127.0.0.1:0"],
+            "address families differ",
+        ),
+        (
+            &["demo", "--receivers", "0"],
+            "--receivers must be at least 1",
+        ),
+        (&["demo", "--rate", "0"], "tick rate 0 Hz"),
+        (
+            &["bench", "--receivers", "0"],
+            "receivers must be between 1",
+        ),
+        (
+            &["bench", "--payload-budget", "10"],
+            "payload budget 10 bytes",
+        ),
+        (
+            &["receive", "--group", "127.0.0.1:5000"],
+            "is not a multicast address",
+        ),
+        (
+            &["receive", "--subscribe", "[::1]:9", "--bind", "127.0.0.1:0"],
+            "address families differ",
+        ),
+        (
+            &["impair", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:0"],
+            "non-zero port",
+        ),
     ];
-    for args in cases {
-        assert_one_line_error(args);
+    for (args, want) in cases {
+        let mut args = args.to_vec();
+        // A backstop: a case that wrongly started ends by itself.
+        args.extend(["--duration", "1s"]);
+        let line = assert_one_line_error(&args, 2);
+        assert!(line.contains(want), "{args:?}: {line}");
+    }
+}
+
+#[test]
+fn errors_at_run_time_get_one_line_and_exit_1() {
+    // Not an address of this host: bind fails, nothing is sent.
+    assert_one_line_error(&["receive", "--bind", "203.0.113.7:9"], 1);
+}
+
+/// What clap refuses is shown as clap says it, whole, with exit code 2: the
+/// names of the missing arguments, the valid values, "did you mean", and a
+/// bare `tickcast` prints its usage. (A one-line policy used to cut these
+/// off after their first line.)
+#[test]
+fn clap_errors_are_shown_whole_with_exit_2() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["impair"],
+            &["--listen <ADDR:PORT>", "--to <ADDR:PORT>", "Usage:"],
+        ),
+        (
+            &["receive", "--mode", "fast"],
+            &["'fast'", "possible values: wait, predict, busy-poll"],
+        ),
+        (&["recieve"], &["similar subcommand exists: 'receive'"]),
+        (
+            &["receive", "--duration", "5parsecs"],
+            &["'5parsecs'", "examples: 10s, 500ms, 2m"],
+        ),
+        (&["broadcast", "--rate", "abc"], &["'abc'", "--rate <HZ>"]),
+        (&["receive", "--nonsense"], &["'--nonsense'", "Usage:"]),
+        (
+            &[],
+            &["Usage: tickcast", "broadcast", "receive", "Commands:"],
+        ),
+    ];
+    for (args, wants) in cases {
+        let done = run(args);
+        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
+        for want in *wants {
+            assert!(
+                done.stderr.contains(want),
+                "{args:?}: no {want:?} in {}",
+                done.stderr
+            );
+        }
+        assert!(
+            !done.stderr.contains("panicked"),
+            "{args:?}: {}",
+            done.stderr
+        );
+        assert_eq!(done.stdout, "", "{args:?}");
     }
 }
 
@@ -354,7 +444,7 @@ fn bad_input_gets_one_line_and_a_non_zero_exit() {
 fn port_in_use_gets_one_line_and_a_non_zero_exit() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let line = assert_one_line_error(&["receive", "--bind", &addr, "--duration", "1s"]);
+    let line = assert_one_line_error(&["receive", "--bind", &addr, "--duration", "1s"], 1);
     assert!(line.contains("in use"), "{line}");
 }
 
@@ -364,7 +454,7 @@ fn port_in_use_gets_one_line_and_a_non_zero_exit() {
 /// and the CLI prints the source chain too.
 #[test]
 fn bind_error_names_the_os_reason_once() {
-    let line = assert_one_line_error(&["receive", "--bind", "203.0.113.7:9"]);
+    let line = assert_one_line_error(&["receive", "--bind", "203.0.113.7:9"], 1);
     let reason = "(os error";
     assert_eq!(line.matches(reason).count(), 1, "{line}");
 }

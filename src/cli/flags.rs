@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
@@ -22,7 +22,7 @@ const DEFAULT_PORT: u16 = 47_474;
 
 /// Broadcast real-time game state over UDP and measure exactly what each receiver gets.
 #[derive(Parser, Debug)]
-#[command(name = "tickcast", version, about)]
+#[command(name = "tickcast", version, about, arg_required_else_help = true)]
 pub(super) struct Cli {
     #[command(subcommand)]
     pub(super) command: Command,
@@ -40,6 +40,20 @@ pub(super) enum Command {
     Bench(super::bench::BenchArgs),
     /// Relay UDP through a seeded link conditioner (loss, bursts, delay, jitter, reordering, duplication) and count exactly what it did.
     Impair(super::impair::ImpairArgs),
+}
+
+/// A flag value clap took but that cannot be used (a rate of 0, a budget
+/// too small, a TTL above 255, no receivers): what the library's config
+/// checks refuse in a config built from flags. `main` prints it in one
+/// line and exits with 2, as for clap's own errors; errors at run time
+/// (a port in use, a bad key file) exit with 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub(super) struct FlagError(anyhow::Error);
+
+/// `e` as a [`FlagError`]: a bad flag value, exit code 2.
+pub(super) fn bad_flag(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    FlagError(e.into()).into()
 }
 
 /// A `--duration`-style value: `10s`, `500ms`, `2m`.
@@ -122,16 +136,17 @@ pub(super) struct BroadcastArgs {
 }
 
 impl BroadcastArgs {
-    /// The broadcaster these flags describe, sealing with `key`. With no
-    /// destination of any kind it sends to 127.0.0.1:47474.
-    pub(super) fn config(&self, key: Option<Key>) -> BroadcastConfig {
+    /// The broadcaster these flags describe, sealing with `key`, checked
+    /// (a [`FlagError`] if the library refuses it). With no destination of
+    /// any kind it sends to 127.0.0.1:47474.
+    pub(super) fn config(&self, key: Option<Key>) -> Result<BroadcastConfig> {
         let mut to = self.to.clone();
         if to.is_empty() && self.group.is_none() && self.broadcast.is_empty() && self.bind.is_none()
         {
             to.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT));
         }
         let defaults = BroadcastConfig::default();
-        self.world.apply(BroadcastConfig {
+        let config = self.world.apply(BroadcastConfig {
             destinations: to,
             group: self.group,
             broadcast: self.broadcast.clone(),
@@ -143,7 +158,9 @@ impl BroadcastArgs {
             duration: self.duration,
             key,
             ..defaults
-        })
+        });
+        config.validate().map_err(bad_flag)?;
+        Ok(config)
     }
 }
 
@@ -187,15 +204,16 @@ pub(super) struct ReceiveArgs {
 
 impl ReceiveArgs {
     /// The receiver these flags describe, opening with `key`, logging
-    /// rejected datagrams. With neither --bind, --group nor --subscribe it
-    /// listens on 127.0.0.1:47474.
-    pub(super) fn config(&self, key: Option<Key>) -> ReceiverConfig {
+    /// rejected datagrams, checked (a [`FlagError`] if the library refuses
+    /// it). With neither --bind, --group nor --subscribe it listens on
+    /// 127.0.0.1:47474.
+    pub(super) fn config(&self, key: Option<Key>) -> Result<ReceiverConfig> {
         let bind = match (self.bind, self.group, self.subscribe) {
             (None, None, None) => Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT)),
             // Subscribing without --bind: the library picks 0.0.0.0:0 (or [::]:0).
             (b, _, _) => b,
         };
-        ReceiverConfig {
+        let config = ReceiverConfig {
             bind,
             key,
             log_rejects: true,
@@ -205,7 +223,9 @@ impl ReceiveArgs {
             subscribe: self.subscribe,
             mode: self.mode.into(),
             ..ReceiverConfig::default()
-        }
+        };
+        config.validate().map_err(bad_flag)?;
+        Ok(config)
     }
 }
 
@@ -245,12 +265,16 @@ pub(super) struct DemoArgs {
 }
 
 impl DemoArgs {
-    /// What clap cannot check: at least one receiver.
+    /// What clap cannot check: at least one receiver, and a world the
+    /// broadcaster takes (each a [`FlagError`]).
     pub(super) fn check(&self) -> Result<()> {
         if self.receivers == 0 {
-            bail!("--receivers must be at least 1");
+            return Err(bad_flag(anyhow::anyhow!("--receivers must be at least 1")));
         }
-        Ok(())
+        let placeholder = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT);
+        self.broadcast_config(vec![placeholder], None)
+            .validate()
+            .map_err(bad_flag)
     }
 
     /// Each receiver: an ephemeral port of 127.0.0.1, opening with `key`.

@@ -57,16 +57,16 @@ fn parse_spec(s: &str) -> Result<String, String> {
 pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let mut conditioner = a.preset.clone().unwrap_or_default();
     if let Some(spec) = &a.spec {
-        conditioner.apply_spec(spec)?;
+        conditioner
+            .apply_spec(spec)
+            .map_err(super::flags::bad_flag)?;
     }
     if let Some(seed) = a.seed {
         conditioner.seed = seed;
     }
-    let relay = Impair::start(ImpairConfig::new(
-        a.listen,
-        a.to.clone(),
-        conditioner.clone(),
-    ))?;
+    let config = ImpairConfig::new(a.listen, a.to.clone(), conditioner.clone());
+    config.validate().map_err(super::flags::bad_flag)?;
+    let relay = Impair::start(config)?;
     eprintln!(
         "{}",
         render::start_line(relay.local_addr(), &a.to, &conditioner)

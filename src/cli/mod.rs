@@ -29,24 +29,30 @@ use tickcast::wire::auth::Key;
 /// goodbye (and anything still in flight) is counted.
 const GRACE: Duration = Duration::from_millis(200);
 
-/// Parses the command line and runs it; bad flags get one line and exit code 2.
+/// Parses the command line and runs it. A flag clap refuses gets clap's
+/// own message, whole (what is missing, the valid values, "did you mean",
+/// the usage), and exit code 2; so does a flag value the library refuses,
+/// in one line ([`flags::FlagError`]); errors at run time exit 1.
 pub fn main() -> ExitCode {
-    init_logger();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("tickcast: {}", line.trim_start_matches("error: "));
-            return ExitCode::from(2);
+            // --help and --version print on stdout and exit 0; errors
+            // (and the usage of a bare `tickcast`) on stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    init_logger();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tickcast: {e:#}");
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<flags::FlagError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -119,7 +125,7 @@ fn load_key(path: Option<&PathBuf>) -> Result<Option<Key>> {
 
 fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
-    let config = a.config(key);
+    let config = a.config(key)?;
     let b = Broadcaster::start(config.clone())?;
     eprintln!(
         "{}",
@@ -141,7 +147,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
 fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
     let keyless = key.is_none();
-    let r = Receiver::start(a.config(key))?;
+    let r = Receiver::start(a.config(key)?)?;
     eprintln!("{}", receive_render::listening(r.local_addrs()));
     if let Some(server) = a.subscribe {
         eprintln!("{}", receive_render::subscribing(server, r.local_addr()));

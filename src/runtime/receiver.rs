@@ -184,9 +184,40 @@ impl ReceiverConfig {
     }
 }
 
-/// Why a receiver could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ReceiverError {
+impl ReceiverConfig {
+    /// Checks what can be checked before anything is opened (which
+    /// [`Receiver::start`] also does); the first problem found is returned.
+    /// What only the OS can tell (an address of this host, a free port, an
+    /// interface that joins) is left to `start`.
+    pub fn validate(&self) -> Result<(), ReceiverConfigError> {
+        let bind = self.bind_addr();
+        if bind.is_none() && self.group.is_none() {
+            return Err(ReceiverConfigError::NothingToListen);
+        }
+        if let (Some(server), Some(bind)) = (self.subscribe, bind) {
+            if server.is_ipv4() != bind.is_ipv4() {
+                return Err(ReceiverConfigError::SubscribeFamily { server, bind });
+            }
+        }
+        if let Some(group) = self.group {
+            if !group.ip().is_multicast() {
+                return Err(ReceiverConfigError::GroupNotMulticast(group));
+            }
+            if group.is_ipv4() != self.interface.is_ipv4() {
+                return Err(ReceiverConfigError::InterfaceFamily {
+                    interface: self.interface,
+                    group,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`ReceiverConfig`] cannot run ([`ReceiverConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiverConfigError {
     /// Neither a bind address, a group nor a broadcaster to subscribe to was given.
     #[error("nothing to listen to: give a bind address, a multicast group, a broadcaster to subscribe to, or several")]
     NothingToListen,
@@ -198,6 +229,28 @@ pub enum ReceiverError {
         /// The address the socket would bind.
         bind: SocketAddr,
     },
+    /// The group address is not a multicast address.
+    #[error("group {0} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)")]
+    GroupNotMulticast(SocketAddr),
+    /// The group must be joined on an interface address of its family.
+    #[error(
+        "interface {interface} is not an {} address, as group {group} needs",
+        if .group.is_ipv4() { "IPv4" } else { "IPv6" }
+    )]
+    InterfaceFamily {
+        /// The configured interface.
+        interface: IpAddr,
+        /// The group.
+        group: SocketAddr,
+    },
+}
+
+/// Why a receiver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ReceiverConfigError),
     /// A socket could not be set up.
     #[error(transparent)]
     Net(#[from] NetError),
@@ -251,14 +304,9 @@ impl Receiver {
     /// Binds the socket(s) and starts the receiver thread (which, when
     /// subscribing, sends its first subscribe at once).
     pub fn start(config: ReceiverConfig) -> Result<Receiver, ReceiverError> {
+        config.validate()?;
         let mut sockets = Vec::new();
-        let bind = config.bind_addr();
-        if let (Some(server), Some(bind)) = (config.subscribe, bind) {
-            if server.is_ipv4() != bind.is_ipv4() {
-                return Err(ReceiverError::SubscribeFamily { server, bind });
-            }
-        }
-        if let Some(addr) = bind {
+        if let Some(addr) = config.bind_addr() {
             sockets.push(net::unicast_socket(addr, config.recv_buffer)?);
         }
         if let Some(group) = config.group {
@@ -267,9 +315,6 @@ impl Receiver {
                 config.interface,
                 config.recv_buffer,
             )?);
-        }
-        if sockets.is_empty() {
-            return Err(ReceiverError::NothingToListen);
         }
         let local_addrs = sockets
             .iter()
@@ -621,5 +666,57 @@ impl Drain {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_refuses_each_bad_config_before_opening_anything() {
+        let group: SocketAddr = "239.255.74.1:47474".parse().unwrap();
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        let cases = [
+            (
+                ReceiverConfig::default(),
+                ReceiverConfigError::NothingToListen,
+            ),
+            (
+                ReceiverConfig {
+                    bind: Some("127.0.0.1:0".parse().unwrap()),
+                    ..ReceiverConfig::subscribe(v6)
+                },
+                ReceiverConfigError::SubscribeFamily {
+                    server: v6,
+                    bind: "127.0.0.1:0".parse().unwrap(),
+                },
+            ),
+            (
+                ReceiverConfig::multicast(
+                    "127.0.0.1:5000".parse().unwrap(),
+                    Ipv4Addr::LOCALHOST.into(),
+                ),
+                ReceiverConfigError::GroupNotMulticast("127.0.0.1:5000".parse().unwrap()),
+            ),
+            (
+                ReceiverConfig::multicast(group, Ipv6Addr::LOCALHOST.into()),
+                ReceiverConfigError::InterfaceFamily {
+                    interface: Ipv6Addr::LOCALHOST.into(),
+                    group,
+                },
+            ),
+        ];
+        for (config, want) in cases {
+            assert_eq!(config.validate(), Err(want.clone()));
+            let started = Receiver::start(config).err().expect("refused");
+            assert!(matches!(started, ReceiverError::Config(ref e) if *e == want));
+            assert_eq!(started.to_string(), want.to_string());
+        }
+        assert_eq!(ReceiverConfig::subscribe(v6).validate(), Ok(()));
+        assert_eq!(
+            ReceiverConfig::multicast(group, Ipv4Addr::LOCALHOST.into()).validate(),
+            Ok(())
+        );
     }
 }
