@@ -102,8 +102,12 @@ impl Tickcast {
     }
 
     fn interrupt(&self) {
+        self.signal(Signal::SIGINT);
+    }
+
+    fn signal(&self, sig: Signal) {
         let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        kill(pid, Signal::SIGINT).unwrap();
+        kill(pid, sig).unwrap();
     }
 
     /// Waits (at most `limit`) for the child to exit and collects its output.
@@ -273,6 +277,49 @@ fn ctrl_c_ends_broadcast_with_a_goodbye() {
         matches!(last.body, Body::Goodbye(_)),
         "no goodbye; last packet {last:?}"
     );
+}
+
+/// SIGTERM (what systemd and Docker send) and SIGHUP end a run as Ctrl-C
+/// does: the broadcaster says goodbye (the receiver's figures show it) and
+/// `receive --json` prints its JSON. SIGTERM used to kill both outright.
+#[test]
+fn sigterm_and_sighup_end_runs_like_ctrl_c() {
+    for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+        let mut rx = Tickcast::spawn(&[
+            "receive",
+            "--bind",
+            "127.0.0.1:0",
+            "--duration",
+            "20s",
+            "--json",
+        ]);
+        let to = rx.receiving_on().to_string();
+        let mut tx = Tickcast::spawn(&["broadcast", "--to", &to, "--duration", "20s"]);
+        // A second of stream, then the signal.
+        tx.wait_for_line("  1.0s");
+        tx.signal(sig);
+        let sent = tx.finish(Duration::from_secs(5));
+        assert!(
+            sent.status.success(),
+            "{sig}: {:?}: {}",
+            sent.status,
+            sent.stderr
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        rx.signal(sig);
+        let done = rx.finish(Duration::from_secs(5));
+        assert!(
+            done.status.success(),
+            "{sig}: {:?}: {}",
+            done.status,
+            done.stderr
+        );
+        let v = json(&done.stdout);
+        assert_receive_keys(&v);
+        assert_eq!(v["goodbye"], true, "{sig}: {v}");
+        assert!(u64_at(&v, "received") > 0, "{sig}: {v}");
+        assert_eq!(u64_at(&v, "lost"), 0, "{sig}: {v}");
+    }
 }
 
 #[test]

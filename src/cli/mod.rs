@@ -78,13 +78,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// A channel that receives one message per Ctrl-C.
+/// A channel that receives one message per Ctrl-C (SIGINT), SIGTERM or
+/// SIGHUP: each ends a run the same way, with its summary, its JSON and
+/// the broadcaster's goodbye. (ctrlc's `termination` feature; signal-hook
+/// would do the same with more code, and ctrlc already runs the handler
+/// on its own thread, outside signal context.)
 fn ctrl_c() -> Result<mpsc::Receiver<()>> {
     let (tx, rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })
-    .context("cannot install the Ctrl-C handler")?;
+    .context("cannot install the handler of Ctrl-C, SIGTERM and SIGHUP")?;
     Ok(rx)
 }
 
