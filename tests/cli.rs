@@ -322,6 +322,72 @@ fn sigterm_and_sighup_end_runs_like_ctrl_c() {
     }
 }
 
+/// A broadcaster that reaches no target stops within about a second with
+/// one line naming the error and exit 1 (it used to run its whole duration
+/// printing "send errors N" and exit 0). Port 0 is refused before anything
+/// leaves the host.
+#[test]
+fn a_broadcast_whose_every_send_fails_stops_with_one_line_and_exit_1() {
+    let started = Instant::now();
+    let done = run(&["broadcast", "--to", "127.0.0.1:0", "--duration", "8s"]);
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ran {:?}: {}",
+        started.elapsed(),
+        done.stderr
+    );
+    let errors: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tickcast:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", done.stderr);
+    let line = errors[0];
+    assert_eq!(Some(line), done.stderr.lines().last(), "the last line");
+    assert!(line.contains("refused all"), "{line}");
+    assert!(
+        line.contains("sending to 127.0.0.1:0: Invalid argument"),
+        "{line}"
+    );
+}
+
+/// Several targets, one refused: a warning, once, and the stream goes on.
+#[test]
+fn a_broadcast_with_one_failing_target_warns_once_and_goes_on() {
+    let sock = tap();
+    let to = sock.local_addr().unwrap().to_string();
+    let done = run(&[
+        "broadcast",
+        "--to",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--duration",
+        "1500ms",
+        "--json",
+    ]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let warnings: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tickcast: sending to 127.0.0.1:0"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", done.stderr);
+    assert!(
+        warnings[0].contains("the stream goes on"),
+        "{}",
+        warnings[0]
+    );
+    let v = json(&done.stdout);
+    assert_eq!(v["halted"], Value::Null, "{v}");
+    assert_eq!(
+        u64_at(&v, "datagrams_sent"),
+        u64_at(&v, "packets_sent"),
+        "{v}"
+    );
+}
+
 #[test]
 fn broadcast_duration_is_measured_in_ticks() {
     let sock = tap();

@@ -136,16 +136,24 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         broadcast_render::start_line(&config, b.local_addr(), b.session())
     );
     every_second(stop, a.duration, |t| {
+        // A broadcast that stopped itself has its one line to say, below.
+        if b.is_finished() {
+            return false;
+        }
         eprintln!("{}", broadcast_render::status_line(t, &b.figures()));
         !b.is_finished()
     });
     let f = b.stop();
     if a.json {
         println!("{}", serde_json::to_string(&f.summary())?);
-    } else {
+    } else if f.halted.is_none() {
         eprintln!("{}", broadcast_render::final_line(Duration::ZERO, &f));
     }
-    Ok(ExitCode::SUCCESS)
+    match f.halted {
+        // Nothing got out: one line naming the error, exit 1.
+        Some(halt) => Err(halt.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
@@ -216,5 +224,8 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     }
     println!("{}", demo_render::broadcaster_line(a.duration, &bf));
     println!("{}", demo_render::table(&rows));
-    Ok(ExitCode::SUCCESS)
+    match bf.halted {
+        Some(halt) => Err(halt.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -27,8 +27,14 @@
 //!   `report_interval` has passed.
 //! * **A run of `d` sends `ceil(d × rate)` ticks** (ticks `0..n` with
 //!   `deadline < d`), fewer only by the ticks skipped, then says goodbye.
-//! * **Send errors are counted, never fatal.** The first error of each kind
-//!   is kept as text for the CLI to print.
+//! * **Send errors are counted; only total failure is fatal.** The first
+//!   error of each kind is kept as text ([`BroadcastFigures::last_error`])
+//!   and logged once (the `log` crate), as soon as the OS has accepted any
+//!   datagram: one bad target among several, or an outage mid-run, never
+//!   stops the others. If the OS refuses every send for
+//!   [`BroadcastConfig::give_up_after`] and has accepted none, nothing can
+//!   reach any target: the broadcast stops itself, says goodbye (in vain),
+//!   and [`BroadcastFigures::halted`] says why ([`Halt`]).
 //! * **No allocation per tick.** Positions, the sender's copy of them, the
 //!   datagram buffer and the lateness samples awaiting publication are
 //!   reused buffers; the figures are published with `try_lock`, so a reader
@@ -69,9 +75,10 @@ use crate::core::subscription::Subscriptions;
 use crate::runtime::net;
 
 pub use self::config::{
-    BroadcastConfig, ConfigError, MAX_PAYLOAD_BUDGET, MAX_RATE_HZ, MIN_PAYLOAD_BUDGET,
+    BroadcastConfig, ConfigError, DEFAULT_GIVE_UP_AFTER, MAX_PAYLOAD_BUDGET, MAX_RATE_HZ,
+    MIN_PAYLOAD_BUDGET,
 };
-pub use self::figures::{BroadcastFigures, BroadcastSummary};
+pub use self::figures::{BroadcastFigures, BroadcastSummary, Halt};
 pub use self::thread::SERVE_BATCH;
 pub use crate::core::sender::GOODBYE_COPIES;
 
