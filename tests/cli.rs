@@ -230,7 +230,9 @@ fn receive_json_matches_the_scripted_stream_exactly() {
 #[test]
 fn ctrl_c_ends_receive_with_the_summary() {
     let mut rx = Tickcast::spawn(&["receive", "--bind", "127.0.0.1:0"]);
-    rx.receiving_on();
+    let addr = rx.receiving_on();
+    send_all(addr, &[common::snap(7, 1, 1)]);
+    rx.wait_for_line("  1.0s  count       1");
     rx.interrupt();
     let done = rx.finish(Duration::from_secs(5));
     assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
@@ -243,19 +245,232 @@ fn ctrl_c_ends_receive_with_the_summary() {
     assert_eq!(done.stdout, "");
 }
 
+/// Ctrl-C before anything arrived: the JSON still comes, every count is
+/// zero, `received_any` is false, the likely causes are said, and the exit
+/// is 1 (it was 0, and the JSON looked like a clean run).
 #[test]
 fn ctrl_c_ends_receive_with_json() {
     let mut rx = Tickcast::spawn(&["receive", "--bind", "127.0.0.1:0", "--json"]);
     rx.receiving_on();
     rx.interrupt();
     let done = rx.finish(Duration::from_secs(5));
-    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
     let v = json(&done.stdout);
     assert_receive_keys(&v);
     // Nothing was sent: every count is exactly zero.
     for key in ["expected", "received", "lost", "datagrams", "ticks_applied"] {
         assert_eq!(u64_at(&v, key), 0, "{key} in {v}");
     }
+    assert_eq!(v["received_any"], false, "{v}");
+    assert!(
+        done.stderr.contains("likely causes:") && done.stderr.contains("a loopback address"),
+        "{}",
+        done.stderr
+    );
+}
+
+/// A receiver that takes nothing warns after 3 s with the causes it can
+/// see, says `"received_any": false`, and exits 1; each case of the issue
+/// that looked like success ("lost 0 (0.0000%)", exit 0) names its cause.
+#[test]
+fn a_receive_that_takes_nothing_names_the_likely_causes_and_exits_1() {
+    // Nothing arrives at a loopback bind: the warning comes at 3 s.
+    let done = run(&[
+        "receive",
+        "--bind",
+        "127.0.0.1:0",
+        "--duration",
+        "4s",
+        "--json",
+    ]);
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert_eq!(json(&done.stdout)["received_any"], false);
+    let lines: Vec<&str> = done.stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "tickcast: no stream datagram received in 3.0 s; likely causes:")
+        .unwrap_or_else(|| panic!("no warning at 3 s: {}", done.stderr));
+    assert!(
+        lines[at + 1].starts_with("  - bound to 127.0.0.1:"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        lines[at + 1].contains("a loopback address"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"tickcast: received no stream datagram in 4.0 s (likely causes above)"),
+        "{}",
+        done.stderr
+    );
+
+    // A group joined on loopback (the default --interface).
+    let port = common::free_udp_port();
+    let group = format!("239.255.74.99:{port}");
+    let done = run(&["receive", "--group", &group, "--duration", "1s"]);
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("is joined on the loopback interface (127.0.0.1)")
+            && done.stderr.contains("--interface"),
+        "{}",
+        done.stderr
+    );
+
+    // Only garbage arrives.
+    let mut rx = Tickcast::spawn(&["receive", "--bind", "127.0.0.1:0", "--duration", "1s"]);
+    let addr = rx.receiving_on();
+    send_all(addr, &[b"not tickcast".to_vec(), vec![0xff; 40]]);
+    let done = rx.finish(PATIENCE);
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("2 datagrams arrived that are not a tickcast stream"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        !done.stderr.contains("a loopback address"),
+        "it did arrive: {}",
+        done.stderr
+    );
+}
+
+/// A wrong key: the live line shows the failures (it showed all zeros) and
+/// the run ends with exit 1, naming the key.
+#[test]
+fn a_receiver_with_the_wrong_key_says_so_and_exits_1() {
+    let ours = key_file("ours", &"11".repeat(32));
+    let theirs = key_file("theirs", &"22".repeat(32));
+    let mut rx = Tickcast::spawn(&[
+        "receive",
+        "--bind",
+        "127.0.0.1:0",
+        "--key-file",
+        ours.to_str().unwrap(),
+        "--duration",
+        "2s",
+        "--json",
+    ]);
+    let to = rx.receiving_on().to_string();
+    let sent = run(&[
+        "broadcast",
+        "--to",
+        &to,
+        "--key-file",
+        theirs.to_str().unwrap(),
+        "--duration",
+        "1200ms",
+        "--max-subscribers",
+        "0",
+    ]);
+    assert!(sent.status.success(), "{}", sent.stderr);
+    let done = rx.finish(PATIENCE);
+    let _ = std::fs::remove_file(ours);
+    let _ = std::fs::remove_file(theirs);
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    let v = json(&done.stdout);
+    assert!(u64_at(&v, "auth_failed") > 0, "{v}");
+    assert_eq!(v["received_any"], false, "{v}");
+    assert!(
+        done.stderr.contains("  auth failed "),
+        "live line: {}",
+        done.stderr
+    );
+    assert!(
+        done.stderr
+            .contains("failed authentication: the sender has another key"),
+        "{}",
+        done.stderr
+    );
+}
+
+/// Subscribing to a port nothing listens on gives up after 5 s with one
+/// clear error and exit 1 (it retried until its duration ended, exit 0).
+#[test]
+fn a_subscription_nothing_answers_ends_with_an_error_before_its_duration() {
+    let closed = format!("127.0.0.1:{}", common::free_udp_port());
+    let started = Instant::now();
+    let done = Tickcast::spawn(&["receive", "--subscribe", &closed, "--duration", "30s"])
+        .finish(Duration::from_secs(15));
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let last = done.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "tickcast: subscription to {closed} failed: no answer in 5 s"
+        )),
+        "{}",
+        done.stderr
+    );
+}
+
+/// A full broadcaster refuses twice, and the receiver gives up with an
+/// error naming --max-subscribers (it retried, "refused: full", exit 0).
+#[test]
+fn a_subscription_refused_twice_ends_with_an_error() {
+    let bind = format!("127.0.0.1:{}", common::free_udp_port());
+    let mut tx = Tickcast::spawn(&[
+        "broadcast",
+        "--bind",
+        &bind,
+        "--max-subscribers",
+        "1",
+        "--entities",
+        "5",
+        "--duration",
+        "20s",
+    ]);
+    tx.wait_for_line("broadcasting ");
+    let server: SocketAddr = bind.parse().unwrap();
+    let first = tickcast::Receiver::start(tickcast::ReceiverConfig::subscribe(server)).unwrap();
+    assert!(common::wait_until(Duration::from_secs(5), || {
+        first.figures().received_any()
+    }));
+    let started = Instant::now();
+    let done = Tickcast::spawn(&[
+        "receive",
+        "--subscribe",
+        &bind,
+        "--duration",
+        "20s",
+        "--json",
+    ])
+    .finish(Duration::from_secs(15));
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let v = json(&done.stdout);
+    assert_eq!(v["subscription"], "failed: refused: full", "{v}");
+    assert!(
+        done.stderr.ends_with(&format!(
+            "tickcast: subscription to {bind} failed: refused 2 times, the broadcaster is full (its --max-subscribers)"
+        )),
+        "{}",
+        done.stderr
+    );
+    drop(first);
+    tx.interrupt();
+    tx.finish(PATIENCE);
+}
+
+/// A key file of `hex` in the temp dir, mode 600.
+fn key_file(name: &str, hex: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = std::env::temp_dir().join(format!("tickcast-cli-it-{}-{name}", std::process::id()));
+    std::fs::write(&p, hex).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
 }
 
 #[test]

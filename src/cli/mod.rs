@@ -15,12 +15,14 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use flags::{BroadcastArgs, Cli, Command, DemoArgs, ReceiveArgs};
 use render::{broadcast as broadcast_render, demo as demo_render, receive as receive_render};
 use tickcast::core::figures::Figures;
+use tickcast::core::silence::likely_causes;
+use tickcast::core::subscriber::SubscriptionState;
 use tickcast::runtime::broadcaster::Broadcaster;
 use tickcast::runtime::receiver::Receiver;
 use tickcast::wire::auth::Key;
@@ -156,10 +158,14 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     }
 }
 
+/// How long a receiver that has taken nothing waits before it says why.
+const SILENCE_WARNING: Duration = Duration::from_secs(3);
+
 fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
     let keyless = key.is_none();
     let r = Receiver::start(a.config(key)?)?;
+    let started = Instant::now();
     eprintln!("{}", receive_render::listening(r.local_addrs()));
     if let Some(server) = a.subscribe {
         eprintln!("{}", receive_render::subscribing(server, r.local_addr()));
@@ -172,14 +178,25 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             eprintln!("{}", receive_render::AUTH_UNEXPECTED_WARNING);
         }
     };
+    let mut silence_said = false;
     every_second(stop, a.duration, |t| {
         let now = r.figures();
         warn_once(&now);
         let line = receive_render::receive_line(t, &now, &prev, a.subscribe.is_some());
         eprintln!("{line}");
+        if t >= SILENCE_WARNING && !silence_said && !now.received_any() {
+            silence_said = true;
+            let causes = likely_causes(r.listening(), &now);
+            eprint!("{}", receive_render::silence_warning(t, &causes));
+        }
+        // A subscription that gave up ends the run: nothing more will come.
+        let gave_up = matches!(now.subscription, SubscriptionState::Failed(_));
         prev = now;
-        r.is_running()
+        r.is_running() && !gave_up
     });
+    let elapsed = started.elapsed();
+    let listening = r.listening().clone();
+    let counts = r.subscriber_counts();
     let f = r.stop().context("receiver thread failed")?;
     warn_once(&f);
     let s = f.summary();
@@ -188,6 +205,17 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     } else {
         eprint!("{}", receive_render::summary(&s));
         eprint!("{}", receive_render::subscription_summary(&s));
+    }
+    if let (SubscriptionState::Failed(why), Some(server)) = (f.subscription, a.subscribe) {
+        bail!(receive_render::subscription_failed(server, why, counts));
+    }
+    if !s.received_any {
+        if silence_said {
+            bail!(receive_render::received_nothing(elapsed));
+        }
+        let causes = likely_causes(&listening, &f);
+        eprint!("{}", receive_render::silence_warning(elapsed, &causes));
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -34,6 +34,7 @@ use crate::core::ingest::{Ingest, Outcome};
 use crate::core::predict::ArrivalPredictor;
 use crate::core::ratelimit::RateLimiter;
 use crate::core::schedule::WakeMargin;
+use crate::core::silence::{likely_causes, Cause, Listening};
 use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
 use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
@@ -87,6 +88,14 @@ pub struct ReceiverConfig {
     /// that, so a flood cannot fill a disk; the next one logged says how
     /// many were held back.
     pub log_rejects: bool,
+    /// Whether the subscription gives up after
+    /// [`GIVE_UP_UNANSWERED`](crate::core::subscriber::GIVE_UP_UNANSWERED)
+    /// with no answer at all, or after
+    /// [`GIVE_UP_REFUSALS`](crate::core::subscriber::GIVE_UP_REFUSALS)
+    /// refusals in a row (default true): its state is then `Failed`, and
+    /// the rest of the receiver goes on. False retries for as long as the
+    /// receiver runs.
+    pub give_up_subscribing: bool,
 }
 
 /// Reject warnings the receiver logs a second, at most, once its burst is spent.
@@ -141,6 +150,7 @@ impl Default for ReceiverConfig {
             mode: ReceiveMode::Wait,
             key: None,
             log_rejects: false,
+            give_up_subscribing: true,
         }
     }
 }
@@ -297,6 +307,7 @@ pub struct Receiver {
     shared: Arc<Shared>,
     world: World,
     local_addrs: Vec<SocketAddr>,
+    listening: Listening,
     thread: PollThread,
 }
 
@@ -316,7 +327,7 @@ impl Receiver {
                 config.recv_buffer,
             )?);
         }
-        let local_addrs = sockets
+        let local_addrs: Vec<SocketAddr> = sockets
             .iter()
             .map(|s| s.local_addr())
             .collect::<Result<_, _>>()?;
@@ -328,8 +339,19 @@ impl Receiver {
         }
         let subscriber = config.subscribe.map(|server| {
             let client_id = rand::random();
-            Subscriber::new(SubscriberConfig::new(server, client_id), rand::random())
+            let mut sub = SubscriberConfig::new(server, client_id);
+            if !config.give_up_subscribing {
+                sub.give_up_unanswered = None;
+                sub.give_up_refusals = None;
+            }
+            Subscriber::new(sub, rand::random())
         });
+        let listening = Listening {
+            bind: config.bind_addr().map(|_| local_addrs[0]),
+            group: config.group.map(|g| (g, config.interface)),
+            keyed: config.key.is_some(),
+            subscribe: config.subscribe,
+        };
         let writer = WorldWriter::new(config.capacity);
         let world = writer.world().clone();
         let shared = Arc::new(Shared {
@@ -355,6 +377,7 @@ impl Receiver {
             shared,
             world,
             local_addrs,
+            listening,
             thread,
         })
     }
@@ -367,6 +390,19 @@ impl Receiver {
     /// Every socket's local address.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// What this receiver listens to, for
+    /// [`likely_causes`](crate::core::silence::likely_causes) of receiving
+    /// nothing.
+    pub fn listening(&self) -> &Listening {
+        &self.listening
+    }
+
+    /// Why nothing may have been received, as far as this receiver can
+    /// see; empty once a stream datagram was taken.
+    pub fn silence_causes(&self) -> Vec<Cause> {
+        likely_causes(&self.listening, &self.figures())
     }
 
     /// A read handle on the world the receiver thread writes; clone it to
