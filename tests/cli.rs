@@ -464,6 +464,123 @@ fn a_subscription_refused_twice_ends_with_an_error() {
     tx.finish(PATIENCE);
 }
 
+/// Host names stand wherever an address does (`--bind`, `--to`,
+/// `--subscribe`), resolved with the system's resolver, IPv4 first; they
+/// were refused as "invalid socket address syntax". Tested with localhost
+/// only, which resolves from /etc/hosts.
+#[test]
+fn localhost_resolves_wherever_an_address_goes() {
+    let port = common::free_udp_port();
+    let here = format!("localhost:{port}");
+    let mut rx = Tickcast::spawn(&["receive", "--bind", &here, "--duration", "3s", "--json"]);
+    assert_eq!(rx.receiving_on(), SocketAddr::from(([127, 0, 0, 1], port)));
+    let sent = run(&[
+        "broadcast",
+        "--to",
+        &here,
+        "--duration",
+        "1s",
+        "--max-subscribers",
+        "0",
+    ]);
+    assert!(sent.status.success(), "{}", sent.stderr);
+    assert!(
+        sent.stderr.contains(&format!("to 127.0.0.1:{port}")),
+        "{}",
+        sent.stderr
+    );
+    let done = rx.finish(PATIENCE);
+    assert!(done.status.success(), "{}", done.stderr);
+    let v = json(&done.stdout);
+    assert_eq!(v["received_any"], true, "{v}");
+    assert_eq!(v["goodbye"], true, "{v}");
+
+    // A subscription by name, to a broadcaster bound by name.
+    let bind = format!("localhost:{}", common::free_udp_port());
+    let mut tx = Tickcast::spawn(&["broadcast", "--bind", &bind, "--duration", "3s"]);
+    tx.wait_for_line("broadcasting ");
+    let done = run(&[
+        "receive",
+        "--subscribe",
+        &bind,
+        "--duration",
+        "1500ms",
+        "--json",
+    ]);
+    assert!(done.status.success(), "{}", done.stderr);
+    let v = json(&done.stdout);
+    assert_eq!(v["subscription"], "subscribed", "{v}");
+    assert_eq!(v["received_any"], true, "{v}");
+    tx.finish(PATIENCE);
+
+    // The shape is clap's to check; a name without a port is a flag error.
+    let done = run(&["receive", "--bind", "localhost"]);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("expected ADDR:PORT or HOST:PORT"),
+        "{}",
+        done.stderr
+    );
+}
+
+/// `--interface` takes an interface's name beside its address: a group on
+/// `lo` carries the stream; a name that is not there, or an address the
+/// interface does not have, is one line and exit 2.
+#[test]
+fn interface_names_work_beside_addresses() {
+    let group = format!("239.255.74.98:{}", common::free_udp_port());
+    let mut rx = Tickcast::spawn(&[
+        "receive",
+        "--group",
+        &group,
+        "--interface",
+        "lo",
+        "--duration",
+        "3s",
+        "--json",
+    ]);
+    rx.receiving_on();
+    let sent = run(&[
+        "broadcast",
+        "--group",
+        &group,
+        "--interface",
+        "lo",
+        "--duration",
+        "1s",
+        "--max-subscribers",
+        "0",
+    ]);
+    assert!(sent.status.success(), "{}", sent.stderr);
+    let done = rx.finish(PATIENCE);
+    assert!(done.status.success(), "{}", done.stderr);
+    let v = json(&done.stdout);
+    assert!(u64_at(&v, "received") > 0, "{v}");
+    assert_eq!(u64_at(&v, "lost"), 0, "{v}");
+
+    for (interface, want) in [
+        (
+            "tickcast-nope0",
+            "no interface named tickcast-nope0 on this host",
+        ),
+        ("fe80::1%lo", "interface lo has no address fe80::1"),
+    ] {
+        let line = assert_one_line_error(
+            &[
+                "receive",
+                "--group",
+                &group,
+                "--interface",
+                interface,
+                "--duration",
+                "1s",
+            ],
+            2,
+        );
+        assert!(line.contains(want), "{line}");
+    }
+}
+
 /// A key file of `hex` in the temp dir, mode 600.
 fn key_file(name: &str, hex: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;

@@ -164,10 +164,12 @@ const SILENCE_WARNING: Duration = Duration::from_secs(3);
 fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
     let keyless = key.is_none();
-    let r = Receiver::start(a.config(key)?)?;
+    let config = a.config(key)?;
+    let subscribe = config.subscribe;
+    let r = Receiver::start(config)?;
     let started = Instant::now();
     eprintln!("{}", receive_render::listening(r.local_addrs()));
-    if let Some(server) = a.subscribe {
+    if let Some(server) = subscribe {
         eprintln!("{}", receive_render::subscribing(server, r.local_addr()));
     }
     let mut prev = Figures::default();
@@ -206,7 +208,7 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         eprint!("{}", receive_render::summary(&s));
         eprint!("{}", receive_render::subscription_summary(&s));
     }
-    if let (SubscriptionState::Failed(why), Some(server)) = (f.subscription, a.subscribe) {
+    if let (SubscriptionState::Failed(why), Some(server)) = (f.subscription, subscribe) {
         bail!(receive_render::subscription_failed(server, why, counts));
     }
     if !s.received_any {

@@ -5,7 +5,8 @@
 //! [`broadcaster`] ticks on absolute deadlines and sends; [`receiver`] is the
 //! dedicated receive thread; [`relay`] is the link conditioner as a UDP
 //! relay. [`net`] sets sockets up and holds the few syscalls std lacks,
-//! [`clock`] is the protocol's clock, [`key`] reads key files.
+//! [`clock`] is the protocol's clock, [`key`] reads key files, [`resolve`]
+//! turns host and interface names into addresses.
 
 pub mod broadcaster;
 pub mod clock;
@@ -13,4 +14,5 @@ pub mod key;
 pub mod net;
 pub mod receiver;
 pub mod relay;
+pub mod resolve;
 mod worker;
