@@ -581,6 +581,34 @@ fn interface_names_work_beside_addresses() {
     }
 }
 
+/// Loopback's MTU (65536) carries a 65000-byte budget whole, to a group
+/// on it and to a unicast target through it: no fragmentation warning.
+/// (The warning itself is tested on the pure rule, in `runtime::mtu`.)
+#[test]
+fn a_budget_that_fits_loopback_does_not_warn_of_fragmentation() {
+    let sock = tap();
+    let to = sock.local_addr().unwrap().to_string();
+    let group = format!("239.255.74.97:{}", common::free_udp_port());
+    let done = run(&[
+        "broadcast",
+        "--payload-budget",
+        "65000",
+        "--interface",
+        "127.0.0.1",
+        "--group",
+        &group,
+        "--to",
+        &to,
+        "--entities",
+        "5000",
+        "--duration",
+        "300ms",
+    ]);
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(!done.stderr.contains("fragmented"), "{}", done.stderr);
+    assert!(!done.stderr.contains("MTU"), "{}", done.stderr);
+}
+
 /// A key file of `hex` in the temp dir, mode 600.
 fn key_file(name: &str, hex: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;

@@ -18,6 +18,11 @@
 //!   the wall-clock time it was encoded at ([`clock::now_ns`]).
 //!   `packets_sent` counts sequence numbers (the sender's count),
 //!   `datagrams_sent` the sends the OS accepted.
+//! * **Fragmentation is warned of.** At start, a payload budget above what
+//!   one packet carries on a fixed target's interface (its MTU less the IP
+//!   and UDP headers, [`mtu`](crate::runtime::mtu)) is logged once per
+//!   interface: it works, fragmented, but one lost fragment loses the
+//!   datagram. (Subscribers arrive later and are not checked.)
 //! * **Absolute deadlines.** Tick `k` is due at `t0 + deadline(k)` of the
 //!   schedule (no drift), and its parts carry `scheduled_ns = wall0 +
 //!   deadline(k)`, where `wall0` is [`clock::now_ns`] read next to `t0`. A
@@ -72,7 +77,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use self::thread::{Endpoints, Runner};
 use crate::core::subscription::Subscriptions;
-use crate::runtime::net;
+use crate::runtime::{mtu, net};
 
 pub use self::config::{
     BroadcastConfig, ConfigError, DEFAULT_GIVE_UP_AFTER, MAX_PAYLOAD_BUDGET, MAX_RATE_HZ,
@@ -211,6 +216,13 @@ impl Broadcaster {
                     *t = scoped.into();
                 }
             }
+        }
+        for f in mtu::fragmenting_targets(
+            targets.iter().copied(),
+            config.payload_budget,
+            config.interface,
+        ) {
+            log::warn!("{f}");
         }
         let endpoints = Endpoints {
             socket,
