@@ -44,7 +44,15 @@ struct Finished {
 
 impl Tickcast {
     fn spawn(args: &[&str]) -> Tickcast {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+        Tickcast::spawn_with(args, |_| {})
+    }
+
+    /// [`Tickcast::spawn`], with `setup` applied to the command first (its
+    /// environment, say).
+    fn spawn_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Tickcast {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+        setup(&mut cmd);
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -607,6 +615,78 @@ fn a_budget_that_fits_loopback_does_not_warn_of_fragmentation() {
     assert!(done.status.success(), "{}", done.stderr);
     assert!(!done.stderr.contains("fragmented"), "{}", done.stderr);
     assert!(!done.stderr.contains("MTU"), "{}", done.stderr);
+}
+
+/// -q hides the warnings, -v shows what is informational, and RUST_LOG,
+/// when set, overrides both.
+#[test]
+fn quiet_and_verbose_set_what_the_log_prints() {
+    let sock = tap();
+    let to = sock.local_addr().unwrap().to_string();
+    let warning = "tickcast: sending to 127.0.0.1:0";
+    let partial = |flag: &str, rust_log: Option<&str>| {
+        let args = [
+            flag,
+            "broadcast",
+            "--to",
+            "127.0.0.1:0",
+            "--to",
+            &to,
+            "--duration",
+            "300ms",
+        ];
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let done = Tickcast::spawn_with(&args, |cmd| {
+            cmd.env_remove("RUST_LOG");
+            if let Some(v) = rust_log {
+                cmd.env("RUST_LOG", v);
+            }
+        })
+        .finish(PATIENCE);
+        assert!(done.status.success(), "{flag}: {}", done.stderr);
+        done.stderr
+    };
+    assert!(partial("", None).contains(warning));
+    assert!(!partial("-q", None).contains(warning));
+    assert!(!partial("", Some("off")).contains(warning));
+    assert!(
+        partial("-q", Some("warn")).contains(warning),
+        "RUST_LOG overrides -q"
+    );
+
+    // -v: the broadcaster says when a subscriber comes and goes.
+    let bind = format!("127.0.0.1:{}", common::free_udp_port());
+    let mut tx = Tickcast::spawn_with(
+        &["-v", "broadcast", "--bind", &bind, "--duration", "3s"],
+        |cmd| {
+            cmd.env_remove("RUST_LOG");
+        },
+    );
+    tx.wait_for_line("broadcasting ");
+    let rx = run(&["receive", "--subscribe", &bind, "--duration", "1s"]);
+    assert!(rx.status.success(), "{}", rx.stderr);
+    tx.wait_for_line("tickcast: subscriber 127.0.0.1:");
+    tx.finish(PATIENCE);
+}
+
+/// `tickcast completions SHELL` prints a completion script that knows the
+/// commands and flags.
+#[test]
+fn completions_print_a_script_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_tickcast()"),
+        ("zsh", "#compdef tickcast"),
+        ("fish", "complete -c tickcast"),
+    ] {
+        let done = run(&["completions", shell]);
+        assert!(done.status.success(), "{shell}: {}", done.stderr);
+        assert!(done.stdout.contains(marker), "{shell}: {}", done.stdout);
+        // fish writes `-l interface`, the others `--interface`.
+        for word in ["receive", "interface", "payload-budget"] {
+            assert!(done.stdout.contains(word), "{shell}: no {word}");
+        }
+    }
+    assert_eq!(run(&["completions", "tcsh"]).status.code(), Some(2));
 }
 
 /// A key file of `hex` in the temp dir, mode 600.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
 use tickcast::runtime::broadcaster::BroadcastConfig;
@@ -25,8 +25,31 @@ const DEFAULT_PORT: u16 = 47_474;
 #[derive(Parser, Debug)]
 #[command(name = "tickcast", version, about, arg_required_else_help = true)]
 pub(super) struct Cli {
+    /// Print less on stderr: -q hides the warnings (errors only), -qq
+    /// hides the errors' log lines too. RUST_LOG, when set, overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub(super) quiet: u8,
+    /// Print more on stderr: -v informational lines (subscribers coming
+    /// and going), -vv debug, -vvv trace. RUST_LOG, when set, overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(super) verbose: u8,
     #[command(subcommand)]
     pub(super) command: Command,
+}
+
+impl Cli {
+    /// The log level -q and -v ask for; warnings and errors by default.
+    pub(super) fn log_level(&self) -> log::LevelFilter {
+        use log::LevelFilter::{Debug, Error, Info, Off, Trace, Warn};
+        match (self.quiet, self.verbose) {
+            (0, 0) => Warn,
+            (1, _) => Error,
+            (_, 0) => Off,
+            (_, 1) => Info,
+            (_, 2) => Debug,
+            _ => Trace,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -41,6 +64,12 @@ pub(super) enum Command {
     Bench(super::bench::BenchArgs),
     /// Relay UDP through a seeded link conditioner (loss, bursts, delay, jitter, reordering, duplication) and count exactly what it did.
     Impair(super::impair::ImpairArgs),
+    /// Print a completion script for a shell, e.g. `tickcast completions bash > /etc/bash_completion.d/tickcast`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// A flag value clap took but that cannot be used (a rate of 0, a budget
@@ -363,6 +392,23 @@ pub(super) fn resolve_all(flags: &[HostPort]) -> Result<Vec<SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quiet_and_verbose_set_the_log_level() {
+        use log::LevelFilter::{Debug, Error, Info, Off, Trace, Warn};
+        for (args, want) in [
+            (&["tickcast", "demo"][..], Warn),
+            (&["tickcast", "-q", "demo"], Error),
+            (&["tickcast", "demo", "-qq"], Off),
+            (&["tickcast", "-v", "demo"], Info),
+            (&["tickcast", "demo", "-vv"], Debug),
+            (&["tickcast", "--verbose", "-vvv", "demo"], Trace),
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.log_level(), want, "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["tickcast", "-q", "-v", "demo"]).is_err());
+    }
 
     #[test]
     fn broadcast_subscription_defaults_are_the_library_defaults() {

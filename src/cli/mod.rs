@@ -45,7 +45,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    init_logger();
+    init_logger(cli.log_level());
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -60,11 +60,17 @@ pub fn main() -> ExitCode {
 }
 
 /// Prints the library's log records on stderr as `tickcast: MESSAGE`, one
-/// line each: warnings and errors unless `RUST_LOG` says otherwise (e.g.
-/// `RUST_LOG=off`, or `RUST_LOG=tickcast=debug`). The library logs only
-/// what it has been asked to, such as `ReceiverConfig::log_rejects`.
-fn init_logger() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+/// line each, at `level` (-q and -v; warnings and errors by default), or
+/// as `RUST_LOG` says when it is set (e.g. `RUST_LOG=off`, or
+/// `RUST_LOG=tickcast=debug`). The library logs only what it has been
+/// asked to, such as `ReceiverConfig::log_rejects`.
+fn init_logger(level: log::LevelFilter) {
+    let mut logger = env_logger::Builder::new();
+    match std::env::var("RUST_LOG") {
+        Ok(filters) if !filters.trim().is_empty() => logger.parse_filters(&filters),
+        _ => logger.filter_level(level),
+    };
+    logger
         .format(|out, record| writeln!(out, "tickcast: {}", record.args()))
         .init();
 }
@@ -72,11 +78,27 @@ fn init_logger() {
 fn run(cli: Cli) -> Result<ExitCode> {
     let stop = ctrl_c()?;
     match cli.command {
+        Command::Completions { shell } => completions(shell),
         Command::Broadcast(a) => broadcast(a, &stop),
         Command::Receive(a) => receive(a, &stop),
         Command::Demo(a) => demo(a, &stop),
         Command::Bench(a) => bench::bench(a, &stop),
         Command::Impair(a) => impair::run(a, &stop),
+    }
+}
+
+/// Prints `shell`'s completion script for every command and flag on
+/// stdout. A reader that closes early (`| head`) ends it quietly.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    use clap_complete::Generator;
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.set_bin_name("tickcast");
+    cmd.build();
+    match shell.try_generate(&cmd, &mut std::io::stdout().lock()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write the completion script"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -35,7 +35,7 @@ use crate::core::predict::ArrivalPredictor;
 use crate::core::ratelimit::RateLimiter;
 use crate::core::schedule::WakeMargin;
 use crate::core::silence::{likely_causes, Cause, Listening};
-use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
+use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts, SubscriptionState};
 use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
 use crate::runtime::clock;
@@ -468,11 +468,20 @@ fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key
         return;
     };
     // Bounded: a subscriber has at most a request and a ping due at once.
+    let before = sub.state();
     for _ in 0..8 {
         let Some(t) = sub.poll_transmit(now_ns) else {
             break;
         };
         send_control(socket, &t, key);
+    }
+    log_state_change(sub, before);
+}
+
+/// Logs (at info) where the subscription stands when it has moved on from `before`.
+fn log_state_change(sub: &Subscriber, before: SubscriptionState) {
+    if sub.state() != before {
+        log::info!("subscription to {}: {}", sub.config().server, sub.state());
     }
 }
 
@@ -664,7 +673,9 @@ impl Drain {
                             if let (0, Some(sub), Some(from)) =
                                 (i, state.subscriber.as_mut(), r.from)
                             {
+                                let before = sub.state();
                                 sub.handle(clock.now(), from, &packet);
+                                log_state_change(sub, before);
                             }
                         }
                         Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),

@@ -149,7 +149,14 @@ impl Output {
                         },
                         None => &self.rx_buf[..r.len],
                     };
-                    if let Some(reply) = subs.handle(now_ns, from, request) {
+                    let before = subs.len();
+                    let reply = subs.handle(now_ns, from, request);
+                    match subs.len() {
+                        n if n > before => log::info!("subscriber {from} added ({n} now)"),
+                        n if n < before => log::info!("subscriber {from} left ({n} now)"),
+                        _ => {}
+                    }
+                    if let Some(reply) = reply {
                         // A lost reply is the requester's to retry.
                         let mut sealed = [0u8; MAX_SEALED_CONTROL_LEN];
                         let bytes = match &self.key {
@@ -168,7 +175,15 @@ impl Output {
                 }
             }
         }
+        let before = subs.len();
         subs.poll_expired(now_ns);
+        if subs.len() < before {
+            log::info!(
+                "{} subscription(s) expired without a heartbeat ({} now)",
+                before - subs.len(),
+                subs.len()
+            );
+        }
         filled
     }
 
