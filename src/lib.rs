@@ -38,8 +38,10 @@
 //!
 //! The library prints nothing. What it has to say goes to the [`log`]
 //! facade, so it lands in whatever logger the program installs (none: it
-//! is dropped): today only the receiver's rate-limited warnings about
-//! rejected datagrams, when [`ReceiverConfig::log_rejects`] asks for them.
+//! is dropped): the receiver's rate-limited warnings about rejected
+//! datagrams, when [`ReceiverConfig::log_rejects`] asks for them, and the
+//! broadcaster's send errors, once per kind, and a payload budget above an
+//! interface's MTU.
 //! The binary prints them on stderr through env_logger.
 //!
 //! # The types a user needs

@@ -658,7 +658,10 @@ fn dissector_decodes_a_captured_subscription_exchange() {
     subscriber.signal(Signal::SIGINT);
     refused.signal(Signal::SIGINT);
     let sub = subscriber.json(PATIENCE);
-    let refused = refused.json(PATIENCE);
+    // Refused, it took nothing: it says so with exit 1.
+    let (status, refused) = refused.json_and_status(PATIENCE);
+    assert_eq!(status.code(), Some(1), "{refused}");
+    assert_eq!(refused["received_any"], false, "{refused}");
     let bc = bc.json(PATIENCE);
     stop_capture(cap);
     println!("subscription broadcaster: {bc}");

@@ -160,6 +160,11 @@ impl BenchArgs {
 
 /// Runs `tickcast bench`; Ctrl-C ends the current run early and skips the rest.
 pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+    // Flag values the library refuses are flag errors (exit 2), found
+    // before anything starts.
+    a.config(DEFAULT_DURATION)
+        .validate()
+        .map_err(super::flags::bad_flag)?;
     if a.lan.is_some() && !lib::lan::available() {
         eprintln!("{}", render::LAN_UNAVAILABLE);
         return Ok(ExitCode::FAILURE);

@@ -9,13 +9,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
-use clap::{Args, Parser, Subcommand};
+use anyhow::Result;
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use tickcast::core::source::SourceFilter;
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
 use tickcast::runtime::broadcaster::BroadcastConfig;
 use tickcast::runtime::receiver::{ReceiveMode, ReceiverConfig};
+use tickcast::runtime::resolve;
 use tickcast::wire::auth::Key;
 
 /// Default port for `broadcast --to` and `receive --bind` when none is given.
@@ -23,10 +24,33 @@ const DEFAULT_PORT: u16 = 47_474;
 
 /// Broadcast real-time game state over UDP and measure exactly what each receiver gets.
 #[derive(Parser, Debug)]
-#[command(name = "tickcast", version, about)]
+#[command(name = "tickcast", version, about, arg_required_else_help = true)]
 pub(super) struct Cli {
+    /// Print less on stderr: -q hides the warnings (errors only), -qq
+    /// hides the errors' log lines too. RUST_LOG, when set, overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub(super) quiet: u8,
+    /// Print more on stderr: -v informational lines (subscribers coming
+    /// and going), -vv debug, -vvv trace. RUST_LOG, when set, overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(super) verbose: u8,
     #[command(subcommand)]
     pub(super) command: Command,
+}
+
+impl Cli {
+    /// The log level -q and -v ask for; warnings and errors by default.
+    pub(super) fn log_level(&self) -> log::LevelFilter {
+        use log::LevelFilter::{Debug, Error, Info, Off, Trace, Warn};
+        match (self.quiet, self.verbose) {
+            (0, 0) => Warn,
+            (1, _) => Error,
+            (_, 0) => Off,
+            (_, 1) => Info,
+            (_, 2) => Debug,
+            _ => Trace,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -41,6 +65,26 @@ pub(super) enum Command {
     Bench(super::bench::BenchArgs),
     /// Relay UDP through a seeded link conditioner (loss, bursts, delay, jitter, reordering, duplication) and count exactly what it did.
     Impair(super::impair::ImpairArgs),
+    /// Print a completion script for a shell, e.g. `tickcast completions bash > /etc/bash_completion.d/tickcast`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// A flag value clap took but that cannot be used (a rate of 0, a budget
+/// too small, a TTL above 255, no receivers): what the library's config
+/// checks refuse in a config built from flags. `main` prints it in one
+/// line and exits with 2, as for clap's own errors; errors at run time
+/// (a port in use, a bad key file) exit with 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub(super) struct FlagError(anyhow::Error);
+
+/// `e` as a [`FlagError`]: a bad flag value, exit code 2.
+pub(super) fn bad_flag(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    FlagError(e.into()).into()
 }
 
 /// A `--duration`-style value: `10s`, `500ms`, `2m`.
@@ -92,25 +136,27 @@ impl WorldArgs {
 pub(super) struct BroadcastArgs {
     /// Unicast destination (repeatable). Default 127.0.0.1:47474 when none of
     /// --to, --group, --broadcast and --bind is given.
+    /// An address or a host name: 127.0.0.1:47474, localhost:47474.
     #[arg(long = "to", value_name = "ADDR:PORT")]
-    pub(super) to: Vec<SocketAddr>,
+    pub(super) to: Vec<HostPort>,
     /// Multicast group to send to, e.g. 239.255.74.74:47474 or [ff12::7474]:47474.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub(super) group: Option<SocketAddr>,
+    pub(super) group: Option<HostPort>,
     /// Subnet broadcast address to send to (repeatable, IPv4), e.g. 192.168.1.255:47474.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub(super) broadcast: Vec<SocketAddr>,
-    /// Local address of the interface multicast leaves through (an IPv6
-    /// address for an IPv6 group). Default 127.0.0.1, or ::1 for an IPv6 group.
-    #[arg(long, value_name = "IP")]
-    pub(super) interface: Option<IpAddr>,
+    pub(super) broadcast: Vec<HostPort>,
+    /// Interface multicast leaves through: its name (eth0, lo), one of its
+    /// addresses (of the group's family), or an IPv6 address with its
+    /// scope (fe80::1%eth0). Default 127.0.0.1, or ::1 for an IPv6 group.
+    #[arg(long, value_name = "IP|NAME")]
+    pub(super) interface: Option<String>,
     /// Multicast TTL (hops); 1 stays on the local network.
     #[arg(long, default_value_t = 1)]
     pub(super) ttl: u32,
     /// Local address to send from, where receivers subscribe (--subscribe).
     /// Default 0.0.0.0:0 (a free port, printed on stderr).
     #[arg(long, value_name = "ADDR:PORT")]
-    pub(super) bind: Option<SocketAddr>,
+    pub(super) bind: Option<HostPort>,
     /// Most receivers subscribed at once; 0 turns subscriptions off.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SUBSCRIBERS)]
     pub(super) max_subscribers: usize,
@@ -134,28 +180,35 @@ pub(super) struct BroadcastArgs {
 }
 
 impl BroadcastArgs {
-    /// The broadcaster these flags describe, sealing with `key`. With no
-    /// destination of any kind it sends to 127.0.0.1:47474.
-    pub(super) fn config(&self, key: Option<Key>) -> BroadcastConfig {
-        let mut to = self.to.clone();
+    /// The broadcaster these flags describe, sealing with `key`, checked
+    /// (a [`FlagError`] if the library refuses it). With no destination of
+    /// any kind it sends to 127.0.0.1:47474.
+    pub(super) fn config(&self, key: Option<Key>) -> Result<BroadcastConfig> {
+        let mut to = resolve_all(&self.to)?;
         if to.is_empty() && self.group.is_none() && self.broadcast.is_empty() && self.bind.is_none()
         {
             to.push(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT));
         }
+        let group = self.group.as_ref().map(HostPort::resolve).transpose()?;
         let defaults = BroadcastConfig::default();
-        self.world.apply(BroadcastConfig {
+        let config = self.world.apply(BroadcastConfig {
             destinations: to,
-            group: self.group,
-            broadcast: self.broadcast.clone(),
-            interface: interface_for(self.interface, self.group),
+            group,
+            broadcast: resolve_all(&self.broadcast)?,
+            interface: interface_for(self.interface.as_deref(), group)?,
             multicast_ttl: self.ttl,
-            bind: self.bind.unwrap_or(defaults.bind),
+            bind: match &self.bind {
+                Some(b) => b.resolve()?,
+                None => defaults.bind,
+            },
             max_subscribers: self.max_subscribers,
             lease: self.lease,
             duration: self.duration,
             key,
             ..defaults
-        })
+        });
+        config.validate().map_err(bad_flag)?;
+        Ok(config)
     }
 }
 
@@ -164,18 +217,20 @@ pub(super) struct ReceiveArgs {
     /// Unicast address to listen on. Default 127.0.0.1:47474 when neither
     /// --group nor --subscribe is given, 0.0.0.0:0 when subscribing.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub(super) bind: Option<SocketAddr>,
+    pub(super) bind: Option<HostPort>,
     /// Multicast group to join, e.g. 239.255.74.74:47474.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub(super) group: Option<SocketAddr>,
-    /// Local address of the interface to join the group on (an IPv6 address
-    /// for an IPv6 group). Default 127.0.0.1, or ::1 for an IPv6 group.
-    #[arg(long, value_name = "IP")]
-    pub(super) interface: Option<IpAddr>,
-    /// Subscribe to the broadcaster at this address (its --bind): it then
-    /// sends the stream here by unicast while this receiver runs.
+    pub(super) group: Option<HostPort>,
+    /// Interface to join the group on: its name (eth0, lo), one of its
+    /// addresses (of the group's family), or an IPv6 address with its
+    /// scope (fe80::1%eth0). Default 127.0.0.1, or ::1 for an IPv6 group.
+    #[arg(long, value_name = "IP|NAME")]
+    pub(super) interface: Option<String>,
+    /// Subscribe to the broadcaster at this address or host name (its
+    /// --bind): it then sends the stream here by unicast while this
+    /// receiver runs.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub(super) subscribe: Option<SocketAddr>,
+    pub(super) subscribe: Option<HostPort>,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     pub(super) duration: Option<Duration>,
@@ -210,27 +265,32 @@ pub(super) struct ReceiveArgs {
 
 impl ReceiveArgs {
     /// The receiver these flags describe, opening with `key`, logging
-    /// rejected datagrams. With neither --bind, --group nor --subscribe it
-    /// listens on 127.0.0.1:47474.
-    pub(super) fn config(&self, key: Option<Key>) -> ReceiverConfig {
-        let bind = match (self.bind, self.group, self.subscribe) {
+    /// rejected datagrams, checked (a [`FlagError`] if the library refuses
+    /// it). With neither --bind, --group nor --subscribe it listens on
+    /// 127.0.0.1:47474.
+    pub(super) fn config(&self, key: Option<Key>) -> Result<ReceiverConfig> {
+        let group = self.group.as_ref().map(HostPort::resolve).transpose()?;
+        let subscribe = self.subscribe.as_ref().map(HostPort::resolve).transpose()?;
+        let bind = match (&self.bind, group, subscribe) {
             (None, None, None) => Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT)),
             // Subscribing without --bind: the library picks 0.0.0.0:0 (or [::]:0).
-            (b, _, _) => b,
+            (b, _, _) => b.as_ref().map(HostPort::resolve).transpose()?,
         };
-        ReceiverConfig {
+        let config = ReceiverConfig {
             bind,
             key,
             log_rejects: true,
-            group: self.group,
-            interface: interface_for(self.interface, self.group),
+            group,
+            interface: interface_for(self.interface.as_deref(), group)?,
             capacity: self.capacity,
-            subscribe: self.subscribe,
+            subscribe,
             mode: self.mode.into(),
             freshness: self.freshness.0,
             from: self.from,
             ..ReceiverConfig::default()
-        }
+        };
+        config.validate().map_err(bad_flag)?;
+        Ok(config)
     }
 }
 
@@ -270,12 +330,16 @@ pub(super) struct DemoArgs {
 }
 
 impl DemoArgs {
-    /// What clap cannot check: at least one receiver.
+    /// What clap cannot check: at least one receiver, and a world the
+    /// broadcaster takes (each a [`FlagError`]).
     pub(super) fn check(&self) -> Result<()> {
         if self.receivers == 0 {
-            bail!("--receivers must be at least 1");
+            return Err(bad_flag(anyhow::anyhow!("--receivers must be at least 1")));
         }
-        Ok(())
+        let placeholder = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT);
+        self.broadcast_config(vec![placeholder], None)
+            .validate()
+            .map_err(bad_flag)
     }
 
     /// Each receiver: an ephemeral port of 127.0.0.1, opening with `key`.
@@ -301,18 +365,75 @@ impl DemoArgs {
     }
 }
 
-/// The interface a group is joined or sent on: the one given, else the
-/// loopback address of the group's family.
-fn interface_for(interface: Option<IpAddr>, group: Option<SocketAddr>) -> IpAddr {
-    interface.unwrap_or(match group {
-        Some(SocketAddr::V6(_)) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    })
+/// The interface a group is joined or sent on, by its address: the one
+/// `--interface` names (an address, a name, `ADDR%NAME`), of the group's
+/// family, else the loopback address of that family. A name that does not
+/// resolve is a [`FlagError`].
+fn interface_for(interface: Option<&str>, group: Option<SocketAddr>) -> Result<IpAddr> {
+    let ipv6 = group.is_some_and(|g| g.is_ipv6());
+    match interface {
+        Some(spec) => resolve::interface_addr(spec, ipv6).map_err(bad_flag),
+        None if ipv6 => Ok(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
+        None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    }
+}
+
+/// An `ADDR:PORT` flag as typed: an address (`127.0.0.1:47474`,
+/// `[::1]:47474`) or a host name and port (`localhost:47474`). clap checks
+/// its shape; the name is resolved when the config is built
+/// ([`resolve::resolve`]), and one that does not resolve is a
+/// [`FlagError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct HostPort(String);
+
+impl std::str::FromStr for HostPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<HostPort, String> {
+        let shaped = s.parse::<SocketAddr>().is_ok()
+            || s.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok()
+            });
+        if shaped {
+            Ok(HostPort(s.to_string()))
+        } else {
+            Err("expected ADDR:PORT or HOST:PORT (e.g. 127.0.0.1:47474, [::1]:47474, localhost:47474)".into())
+        }
+    }
+}
+
+impl HostPort {
+    /// The address it names, resolved now.
+    pub(super) fn resolve(&self) -> Result<SocketAddr> {
+        resolve::resolve(&self.0).map_err(bad_flag)
+    }
+}
+
+/// Every one of `flags`, resolved.
+pub(super) fn resolve_all(flags: &[HostPort]) -> Result<Vec<SocketAddr>> {
+    flags.iter().map(HostPort::resolve).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quiet_and_verbose_set_the_log_level() {
+        use log::LevelFilter::{Debug, Error, Info, Off, Trace, Warn};
+        for (args, want) in [
+            (&["tickcast", "demo"][..], Warn),
+            (&["tickcast", "-q", "demo"], Error),
+            (&["tickcast", "demo", "-qq"], Off),
+            (&["tickcast", "-v", "demo"], Info),
+            (&["tickcast", "demo", "-vv"], Debug),
+            (&["tickcast", "--verbose", "-vvv", "demo"], Trace),
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.log_level(), want, "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["tickcast", "-q", "-v", "demo"]).is_err());
+    }
 
     #[test]
     fn broadcast_subscription_defaults_are_the_library_defaults() {

@@ -2,7 +2,6 @@
 //! its receivers. Parses flags into an [`ImpairConfig`], runs the library's
 //! [`Impair`] relay; its lines are in `render::impair`.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use super::flags::{resolve_all, HostPort};
 use crate::cli::render::impair as render;
 use tickcast::core::conditioner::ConditionerConfig;
 use tickcast::runtime::relay::{Impair, ImpairConfig};
@@ -19,10 +19,10 @@ use tickcast::runtime::relay::{Impair, ImpairConfig};
 pub struct ImpairArgs {
     /// Address to receive on: the broadcaster's --to.
     #[arg(long, value_name = "ADDR:PORT")]
-    listen: SocketAddr,
+    listen: HostPort,
     /// Destination to forward to (repeatable): each receiver's address.
     #[arg(long = "to", value_name = "ADDR:PORT", required = true)]
-    to: Vec<SocketAddr>,
+    to: Vec<HostPort>,
     /// Named impairments: lan, wifi, mobile or bad.
     #[arg(long, value_name = "NAME", value_parser = parse_preset)]
     preset: Option<ConditionerConfig>,
@@ -57,19 +57,20 @@ fn parse_spec(s: &str) -> Result<String, String> {
 pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let mut conditioner = a.preset.clone().unwrap_or_default();
     if let Some(spec) = &a.spec {
-        conditioner.apply_spec(spec)?;
+        conditioner
+            .apply_spec(spec)
+            .map_err(super::flags::bad_flag)?;
     }
     if let Some(seed) = a.seed {
         conditioner.seed = seed;
     }
-    let relay = Impair::start(ImpairConfig::new(
-        a.listen,
-        a.to.clone(),
-        conditioner.clone(),
-    ))?;
+    let to = resolve_all(&a.to)?;
+    let config = ImpairConfig::new(a.listen.resolve()?, to.clone(), conditioner.clone());
+    config.validate().map_err(super::flags::bad_flag)?;
+    let relay = Impair::start(config)?;
     eprintln!(
         "{}",
-        render::start_line(relay.local_addr(), &a.to, &conditioner)
+        render::start_line(relay.local_addr(), &to, &conditioner)
     );
     super::every_second(stop, a.duration, |t| {
         eprintln!("{}", render::live_line(t, &relay.figures()));
@@ -81,7 +82,7 @@ pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         v["spec"] = conditioner.to_string().into();
         println!("{v}");
     } else {
-        eprint!("{}", render::summary(&f, a.to.len()));
+        eprint!("{}", render::summary(&f, to.len()));
     }
     Ok(ExitCode::SUCCESS)
 }

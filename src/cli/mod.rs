@@ -15,12 +15,14 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use flags::{BroadcastArgs, Cli, Command, DemoArgs, ReceiveArgs};
 use render::{broadcast as broadcast_render, demo as demo_render, receive as receive_render};
 use tickcast::core::figures::Figures;
+use tickcast::core::silence::likely_causes;
+use tickcast::core::subscriber::SubscriptionState;
 use tickcast::runtime::broadcaster::Broadcaster;
 use tickcast::runtime::receiver::Receiver;
 use tickcast::wire::auth::Key;
@@ -29,34 +31,46 @@ use tickcast::wire::auth::Key;
 /// goodbye (and anything still in flight) is counted.
 const GRACE: Duration = Duration::from_millis(200);
 
-/// Parses the command line and runs it; bad flags get one line and exit code 2.
+/// Parses the command line and runs it. A flag clap refuses gets clap's
+/// own message, whole (what is missing, the valid values, "did you mean",
+/// the usage), and exit code 2; so does a flag value the library refuses,
+/// in one line ([`flags::FlagError`]); errors at run time exit 1.
 pub fn main() -> ExitCode {
-    init_logger();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("tickcast: {}", line.trim_start_matches("error: "));
-            return ExitCode::from(2);
+            // --help and --version print on stdout and exit 0; errors
+            // (and the usage of a bare `tickcast`) on stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    init_logger(cli.log_level());
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tickcast: {e:#}");
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<flags::FlagError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
 /// Prints the library's log records on stderr as `tickcast: MESSAGE`, one
-/// line each: warnings and errors unless `RUST_LOG` says otherwise (e.g.
-/// `RUST_LOG=off`, or `RUST_LOG=tickcast=debug`). The library logs only
-/// what it has been asked to, such as `ReceiverConfig::log_rejects`.
-fn init_logger() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+/// line each, at `level` (-q and -v; warnings and errors by default), or
+/// as `RUST_LOG` says when it is set (e.g. `RUST_LOG=off`, or
+/// `RUST_LOG=tickcast=debug`). The library logs only what it has been
+/// asked to, such as `ReceiverConfig::log_rejects`.
+fn init_logger(level: log::LevelFilter) {
+    let mut logger = env_logger::Builder::new();
+    match std::env::var("RUST_LOG") {
+        Ok(filters) if !filters.trim().is_empty() => logger.parse_filters(&filters),
+        _ => logger.filter_level(level),
+    };
+    logger
         .format(|out, record| writeln!(out, "tickcast: {}", record.args()))
         .init();
 }
@@ -64,6 +78,7 @@ fn init_logger() {
 fn run(cli: Cli) -> Result<ExitCode> {
     let stop = ctrl_c()?;
     match cli.command {
+        Command::Completions { shell } => completions(shell),
         Command::Broadcast(a) => broadcast(a, &stop),
         Command::Receive(a) => receive(a, &stop),
         Command::Demo(a) => demo(a, &stop),
@@ -72,13 +87,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// A channel that receives one message per Ctrl-C.
+/// Prints `shell`'s completion script for every command and flag on
+/// stdout. A reader that closes early (`| head`) ends it quietly.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    use clap_complete::Generator;
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.set_bin_name("tickcast");
+    cmd.build();
+    match shell.try_generate(&cmd, &mut std::io::stdout().lock()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write the completion script"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// A channel that receives one message per Ctrl-C (SIGINT), SIGTERM or
+/// SIGHUP: each ends a run the same way, with its summary, its JSON and
+/// the broadcaster's goodbye. (ctrlc's `termination` feature; signal-hook
+/// would do the same with more code, and ctrlc already runs the handler
+/// on its own thread, outside signal context.)
 fn ctrl_c() -> Result<mpsc::Receiver<()>> {
     let (tx, rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })
-    .context("cannot install the Ctrl-C handler")?;
+    .context("cannot install the handler of Ctrl-C, SIGTERM and SIGHUP")?;
     Ok(rx)
 }
 
@@ -119,31 +153,45 @@ fn load_key(path: Option<&PathBuf>) -> Result<Option<Key>> {
 
 fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
-    let config = a.config(key);
+    let config = a.config(key)?;
     let b = Broadcaster::start(config.clone())?;
     eprintln!(
         "{}",
         broadcast_render::start_line(&config, b.local_addr(), b.session())
     );
     every_second(stop, a.duration, |t| {
+        // A broadcast that stopped itself has its one line to say, below.
+        if b.is_finished() {
+            return false;
+        }
         eprintln!("{}", broadcast_render::status_line(t, &b.figures()));
         !b.is_finished()
     });
     let f = b.stop();
     if a.json {
         println!("{}", serde_json::to_string(&f.summary())?);
-    } else {
+    } else if f.halted.is_none() {
         eprintln!("{}", broadcast_render::final_line(Duration::ZERO, &f));
     }
-    Ok(ExitCode::SUCCESS)
+    match f.halted {
+        // Nothing got out: one line naming the error, exit 1.
+        Some(halt) => Err(halt.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
+
+/// How long a receiver that has taken nothing waits before it says why.
+const SILENCE_WARNING: Duration = Duration::from_secs(3);
 
 fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
     let keyless = key.is_none();
-    let r = Receiver::start(a.config(key))?;
+    let config = a.config(key)?;
+    let subscribe = config.subscribe;
+    let r = Receiver::start(config)?;
+    let started = Instant::now();
     eprintln!("{}", receive_render::listening(r.local_addrs()));
-    if let Some(server) = a.subscribe {
+    if let Some(server) = subscribe {
         eprintln!("{}", receive_render::subscribing(server, r.local_addr()));
     }
     let mut prev = Figures::default();
@@ -158,14 +206,25 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             eprintln!("{}", receive_render::STALE_SEALED_WARNING);
         }
     };
+    let mut silence_said = false;
     every_second(stop, a.duration, |t| {
         let now = r.figures();
         warn_once(&now);
         let line = receive_render::receive_line(t, &now, &prev, a.subscribe.is_some());
         eprintln!("{line}");
+        if t >= SILENCE_WARNING && !silence_said && !now.received_any() {
+            silence_said = true;
+            let causes = likely_causes(r.listening(), &now);
+            eprint!("{}", receive_render::silence_warning(t, &causes));
+        }
+        // A subscription that gave up ends the run: nothing more will come.
+        let gave_up = matches!(now.subscription, SubscriptionState::Failed(_));
         prev = now;
-        r.is_running()
+        r.is_running() && !gave_up
     });
+    let elapsed = started.elapsed();
+    let listening = r.listening().clone();
+    let counts = r.subscriber_counts();
     let f = r.stop().context("receiver thread failed")?;
     warn_once(&f);
     let s = f.summary();
@@ -174,6 +233,17 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     } else {
         eprint!("{}", receive_render::summary(&s));
         eprint!("{}", receive_render::subscription_summary(&s));
+    }
+    if let (SubscriptionState::Failed(why), Some(server)) = (f.subscription, subscribe) {
+        bail!(receive_render::subscription_failed(server, why, counts));
+    }
+    if !s.received_any {
+        if silence_said {
+            bail!(receive_render::received_nothing(elapsed));
+        }
+        let causes = likely_causes(&listening, &f);
+        eprint!("{}", receive_render::silence_warning(elapsed, &causes));
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -210,5 +280,8 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     }
     println!("{}", demo_render::broadcaster_line(a.duration, &bf));
     println!("{}", demo_render::table(&rows));
-    Ok(ExitCode::SUCCESS)
+    match bf.halted {
+        Some(halt) => Err(halt.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -203,6 +203,13 @@ impl Figures {
         self.counters.loss_ratio()
     }
 
+    /// Whether any stream datagram was taken (`received > 0`). False means
+    /// the receiver got nothing it could use, whatever else arrived:
+    /// [`crate::core::silence::likely_causes`] says what it can see.
+    pub fn received_any(&self) -> bool {
+        self.counters.received > 0
+    }
+
     /// Loss fraction over the interval since `earlier` was taken: lost packets
     /// over expected packets in between (0 when none were expected; clamped at
     /// 0 when late arrivals repaid earlier loss).
@@ -252,6 +259,7 @@ impl Figures {
             rtt_us: LatencySummary::of(&self.rtt),
             subscription: self.subscription.to_string(),
             one_way_meaningful: self.one_way_meaningful(),
+            received_any: self.received_any(),
         }
     }
 }
@@ -291,10 +299,13 @@ pub struct Summary {
     pub count: Option<u64>,
     /// Round-trip time to the subscribed broadcaster (ping/pong; [`Figures::rtt`]).
     pub rtt_us: LatencySummary,
-    /// `none`, `subscribing`, `subscribed` or `refused: full`.
+    /// `none`, `subscribing`, `subscribed`, `refused: full`, or once it
+    /// gave up `failed: no answer` or `failed: refused: full`.
     pub subscription: String,
     /// See [`Figures::one_way_meaningful`].
     pub one_way_meaningful: bool,
+    /// See [`Figures::received_any`]: false when no stream datagram was taken.
+    pub received_any: bool,
 }
 
 #[cfg(test)]
@@ -411,6 +422,7 @@ mod tests {
         assert_eq!(v["sender_ticks_skipped"], serde_json::Value::Null);
         assert_eq!(v["subscription"], "none");
         assert_eq!(v["one_way_meaningful"], false);
+        assert_eq!(v["received_any"], true, "received is 2 here");
         // The keys in order: the counters, then the rest.
         let rest = [
             "loss_ratio",
@@ -424,6 +436,7 @@ mod tests {
             "rtt_us",
             "subscription",
             "one_way_meaningful",
+            "received_any",
         ];
         let at: Vec<usize> = Counters::NAMES
             .iter()

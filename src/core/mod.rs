@@ -12,7 +12,8 @@
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
-//! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms).
+//! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms),
+//! [`silence`] (why a receiver got nothing).
 
 pub mod conditioner;
 pub mod figures;
@@ -23,6 +24,7 @@ pub mod ratelimit;
 pub mod replay;
 pub mod schedule;
 pub mod sender;
+pub mod silence;
 pub mod sim;
 pub mod source;
 pub mod subscriber;

@@ -29,6 +29,13 @@
 //!   subscribers come back, within lease/3 + 3 × 250 ms + two round trips.
 //! * Replies are taken only from the broadcaster's address and only with the
 //!   nonce of the request awaiting an answer; nonces are random.
+//! * **Giving up**: if nothing at all has answered [`GIVE_UP_UNANSWERED`]
+//!   (5 s) after the start, or after [`GIVE_UP_REFUSALS`] (2) refusals in
+//!   a row, the client stops and its state is [`SubscriptionState::Failed`],
+//!   so a receiver subscribed to a closed port or a full broadcaster can
+//!   say so instead of retrying silently. A broadcaster that answered once
+//!   and then went silent is retried for ever: that is a restart to follow.
+//!   Each limit can be turned off ([`SubscriberConfig`]).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -53,6 +60,11 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// Confirms in a row without an answer after which the cookie is dropped
 /// and the handshake starts over.
 pub const MAX_UNANSWERED: u32 = 3;
+/// How long a client whose requests nothing has answered keeps trying.
+pub const GIVE_UP_UNANSWERED: Duration = Duration::from_secs(5);
+/// Refusals in a row after which a client gives up (the second comes
+/// [`REFUSED_RETRY`] after the first).
+pub const GIVE_UP_REFUSALS: u32 = 2;
 /// Shortest heartbeat interval, however short the lease.
 const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
 
@@ -67,8 +79,30 @@ pub enum SubscriptionState {
     /// The broadcaster accepted it; the stream should be arriving.
     Subscribed,
     /// The broadcaster refused it, for this reason ([`REFUSE_FULL`]: full);
-    /// it keeps retrying, slowly.
+    /// it keeps retrying, slowly, up to [`SubscriberConfig::give_up_refusals`].
     Refused(u8),
+    /// It gave up (see the module docs): nothing more is sent.
+    Failed(SubscribeFailure),
+}
+
+/// Why a client gave up subscribing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscribeFailure {
+    /// Nothing answered for [`SubscriberConfig::give_up_unanswered`] after
+    /// the start: no broadcaster at that address, or nothing gets through.
+    Unanswered,
+    /// Refused [`SubscriberConfig::give_up_refusals`] times in a row, the
+    /// last time for this reason ([`REFUSE_FULL`]: full).
+    Refused(u8),
+}
+
+impl fmt::Display for SubscribeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubscribeFailure::Unanswered => f.write_str("no answer"),
+            SubscribeFailure::Refused(r) => write!(f, "{}", SubscriptionState::Refused(*r)),
+        }
+    }
 }
 
 impl fmt::Display for SubscriptionState {
@@ -79,6 +113,7 @@ impl fmt::Display for SubscriptionState {
             SubscriptionState::Subscribed => f.write_str("subscribed"),
             SubscriptionState::Refused(REFUSE_FULL) => f.write_str("refused: full"),
             SubscriptionState::Refused(r) => write!(f, "refused: reason {r}"),
+            SubscriptionState::Failed(why) => write!(f, "failed: {why}"),
         }
     }
 }
@@ -96,6 +131,12 @@ pub struct SubscriberConfig {
     pub ping_interval: Duration,
     /// Delay between attempts after a refusal.
     pub refused_retry: Duration,
+    /// Give up if nothing has answered this long after the start (default
+    /// [`GIVE_UP_UNANSWERED`]); `None` keeps trying.
+    pub give_up_unanswered: Option<Duration>,
+    /// Give up after this many refusals in a row (default
+    /// [`GIVE_UP_REFUSALS`]); `None` keeps trying.
+    pub give_up_refusals: Option<u32>,
 }
 
 impl SubscriberConfig {
@@ -107,6 +148,8 @@ impl SubscriberConfig {
             heartbeat: None,
             ping_interval: PING_INTERVAL,
             refused_retry: REFUSED_RETRY,
+            give_up_unanswered: Some(GIVE_UP_UNANSWERED),
+            give_up_refusals: Some(GIVE_UP_REFUSALS),
         }
     }
 }
@@ -147,6 +190,11 @@ pub struct Subscriber {
     state: SubscriptionState,
     /// Started and not stopped.
     active: bool,
+    /// When it started, and whether anything has answered since.
+    started_ns: u64,
+    answered_once: bool,
+    /// Refusals since the last accept.
+    refusals_in_row: u32,
     cookie: Option<Cookie>,
     /// Nonce of the subscribe or confirm awaiting an answer.
     awaiting: Option<u64>,
@@ -188,6 +236,9 @@ impl Subscriber {
             rng: StdRng::seed_from_u64(seed),
             state: SubscriptionState::None,
             active: false,
+            started_ns: 0,
+            answered_once: false,
+            refusals_in_row: 0,
             cookie: None,
             awaiting: None,
             unanswered: 0,
@@ -204,6 +255,7 @@ impl Subscriber {
     /// Starts subscribing at `now_ns`: the first subscribe is due at once.
     pub fn start(&mut self, now_ns: u64) {
         self.active = true;
+        self.started_ns = now_ns;
         self.state = SubscriptionState::Subscribing;
         self.next_request_ns = Some(now_ns);
     }
@@ -252,6 +304,7 @@ impl Subscriber {
             Body::Accept(a) if awaited(a.nonce) => {
                 self.counts.accepts += 1;
                 self.answered();
+                self.refusals_in_row = 0;
                 let lease = Duration::from_millis(u64::from(a.lease_ms));
                 self.lease = Some(lease);
                 if self.state != SubscriptionState::Subscribed {
@@ -266,10 +319,18 @@ impl Subscriber {
             Body::Refuse(r) if awaited(r.nonce) => {
                 self.counts.refusals += 1;
                 self.answered();
+                self.refusals_in_row += 1;
                 self.state = SubscriptionState::Refused(r.reason);
                 self.next_ping_ns = None;
                 self.ping = None;
                 self.next_request_ns = Some(now_ns.saturating_add(ns(self.config.refused_retry)));
+                if self
+                    .config
+                    .give_up_refusals
+                    .is_some_and(|n| self.refusals_in_row >= n)
+                {
+                    self.fail(SubscribeFailure::Refused(r.reason));
+                }
             }
             Body::Pong(p) if self.ping == Some((p.nonce, p.ping_sent_ns)) => {
                 self.counts.pongs += 1;
@@ -284,6 +345,7 @@ impl Subscriber {
     }
 
     fn answered(&mut self) {
+        self.answered_once = true;
         self.awaiting = None;
         self.unanswered = 0;
         self.backoff = RETRY_INITIAL;
@@ -292,6 +354,9 @@ impl Subscriber {
     /// The next datagram to send at `now_ns`, if one is due. Call it until
     /// it returns `None`.
     pub fn poll_transmit(&mut self, now_ns: u64) -> Option<Transmit> {
+        if self.give_up_at().is_some_and(|t| t <= now_ns) {
+            self.fail(SubscribeFailure::Unanswered);
+        }
         if !self.active {
             return None;
         }
@@ -351,8 +416,24 @@ impl Subscriber {
         self.transmit(body)
     }
 
-    /// When [`Subscriber::poll_transmit`] next has something to send (ns),
-    /// if anything.
+    /// When, while nothing has answered, it gives up (ns), if it will.
+    fn give_up_at(&self) -> Option<u64> {
+        let limit = self.config.give_up_unanswered?;
+        (self.active && !self.answered_once).then(|| self.started_ns.saturating_add(ns(limit)))
+    }
+
+    /// Stops the client for good: nothing more is sent.
+    fn fail(&mut self, why: SubscribeFailure) {
+        self.active = false;
+        self.state = SubscriptionState::Failed(why);
+        self.awaiting = None;
+        self.next_request_ns = None;
+        self.next_ping_ns = None;
+        self.ping = None;
+    }
+
+    /// When [`Subscriber::poll_transmit`] next has something to send, or
+    /// gives up (ns), if ever.
     pub fn poll_timeout(&self) -> Option<u64> {
         if !self.active {
             return None;
@@ -360,10 +441,10 @@ impl Subscriber {
         let ping = self
             .next_ping_ns
             .filter(|_| self.state == SubscriptionState::Subscribed);
-        match (self.next_request_ns, ping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.next_request_ns, ping, self.give_up_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Stops the client. If it holds a cookie, returns the unsubscribe to
@@ -512,12 +593,69 @@ mod tests {
     #[test]
     fn an_unanswered_subscribe_backs_off_to_two_seconds() {
         let mut p = Pair::new(table(1, 8, Duration::from_secs(5), Duration::from_secs(10)));
+        p.sub.config.give_up_unanswered = None;
         p.link_up = false;
         p.run_for(8_000);
         let at: Vec<u64> = p.sent.iter().map(|&(t, _)| (t - T0) / MS).collect();
         assert_eq!(at, [0, 250, 750, 1_750, 3_750, 5_750, 7_750]);
         assert!(p.sent_kinds().iter().all(|&k| k == Kind::Subscribe));
         assert_eq!(p.sub.state(), SubscriptionState::Subscribing);
+    }
+
+    #[test]
+    fn a_subscriber_nothing_answers_gives_up_after_five_seconds() {
+        let mut p = Pair::new(table(1, 8, Duration::from_secs(5), Duration::from_secs(10)));
+        p.link_up = false;
+        p.run_for(4_999);
+        assert_eq!(p.sub.state(), SubscriptionState::Subscribing);
+        assert_eq!(
+            p.sub.poll_timeout(),
+            Some(T0 + 5_000 * MS),
+            "wakes to give up"
+        );
+        p.run_for(20_000);
+        let at: Vec<u64> = p.sent.iter().map(|&(t, _)| (t - T0) / MS).collect();
+        assert_eq!(at, [0, 250, 750, 1_750, 3_750], "nothing after 5 s");
+        assert_eq!(
+            p.sub.state(),
+            SubscriptionState::Failed(SubscribeFailure::Unanswered)
+        );
+        assert_eq!(p.sub.state().to_string(), "failed: no answer");
+        assert_eq!(p.sub.poll_timeout(), None);
+        assert_eq!(p.sub.poll_transmit(p.now + 60_000 * MS), None);
+        assert_eq!(p.sub.unsubscribe(), None, "nothing to end");
+    }
+
+    #[test]
+    fn a_second_refusal_in_a_row_gives_up() {
+        let mut p = Pair::new(table(1, 0, Duration::from_secs(5), Duration::from_secs(10)));
+        p.run_for(4_900);
+        assert_eq!(p.sub.state(), SubscriptionState::Refused(REFUSE_FULL));
+        p.run_for(20_000);
+        assert_eq!(p.sub.counts().refusals, 2);
+        assert_eq!(
+            p.sub.state(),
+            SubscriptionState::Failed(SubscribeFailure::Refused(REFUSE_FULL))
+        );
+        assert_eq!(p.sub.state().to_string(), "failed: refused: full");
+        let last = p.sent.last().unwrap().0;
+        assert!(last < T0 + 5_100 * MS, "nothing sent after giving up");
+        assert_eq!(p.sub.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_broadcaster_that_answered_once_is_retried_for_ever() {
+        // Silence after an accept is a broadcaster restarting: follow it.
+        let mut p = Pair::new(table(1, 8, Duration::from_secs(5), Duration::from_secs(10)));
+        p.run_for(1);
+        assert_eq!(p.sub.state(), SubscriptionState::Subscribed);
+        p.link_up = false;
+        p.run_for(30_000);
+        assert_eq!(p.sub.state(), SubscriptionState::Subscribing);
+        assert!(p.sub.poll_timeout().is_some());
+        p.link_up = true;
+        p.run_for(3_000);
+        assert_eq!(p.sub.state(), SubscriptionState::Subscribed);
     }
 
     #[test]
@@ -659,5 +797,13 @@ mod tests {
         assert_eq!(s(SubscriptionState::Subscribed), "subscribed");
         assert_eq!(s(SubscriptionState::Refused(1)), "refused: full");
         assert_eq!(s(SubscriptionState::Refused(9)), "refused: reason 9");
+        assert_eq!(
+            s(SubscriptionState::Failed(SubscribeFailure::Unanswered)),
+            "failed: no answer"
+        );
+        assert_eq!(
+            s(SubscriptionState::Failed(SubscribeFailure::Refused(1))),
+            "failed: refused: full"
+        );
     }
 }

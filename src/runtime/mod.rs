@@ -5,12 +5,16 @@
 //! [`broadcaster`] ticks on absolute deadlines and sends; [`receiver`] is the
 //! dedicated receive thread; [`relay`] is the link conditioner as a UDP
 //! relay. [`net`] sets sockets up and holds the few syscalls std lacks,
-//! [`clock`] is the protocol's clock, [`key`] reads key files.
+//! [`clock`] is the protocol's clock, [`key`] reads key files, [`resolve`]
+//! turns host and interface names into addresses, [`mtu`] tells whether
+//! a datagram leaves unfragmented.
 
 pub mod broadcaster;
 pub mod clock;
 pub mod key;
+pub mod mtu;
 pub mod net;
 pub mod receiver;
 pub mod relay;
+pub mod resolve;
 mod worker;

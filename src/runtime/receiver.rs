@@ -39,8 +39,9 @@ use crate::core::predict::ArrivalPredictor;
 use crate::core::ratelimit::RateLimiter;
 use crate::core::replay::DEFAULT_FRESHNESS;
 use crate::core::schedule::WakeMargin;
+use crate::core::silence::{likely_causes, Cause, Listening};
 use crate::core::source::SourceFilter;
-use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts};
+use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts, SubscriptionState};
 use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
 use crate::runtime::clock;
@@ -102,6 +103,14 @@ pub struct ReceiverConfig {
     /// that, so a flood cannot fill a disk; the next one logged says how
     /// many were held back.
     pub log_rejects: bool,
+    /// Whether the subscription gives up after
+    /// [`GIVE_UP_UNANSWERED`](crate::core::subscriber::GIVE_UP_UNANSWERED)
+    /// with no answer at all, or after
+    /// [`GIVE_UP_REFUSALS`](crate::core::subscriber::GIVE_UP_REFUSALS)
+    /// refusals in a row (default true): its state is then `Failed`, and
+    /// the rest of the receiver goes on. False retries for as long as the
+    /// receiver runs.
+    pub give_up_subscribing: bool,
 }
 
 /// Reject warnings the receiver logs a second, at most, once its burst is spent.
@@ -158,6 +167,7 @@ impl Default for ReceiverConfig {
             freshness: Some(DEFAULT_FRESHNESS),
             from: None,
             log_rejects: false,
+            give_up_subscribing: true,
         }
     }
 }
@@ -201,9 +211,40 @@ impl ReceiverConfig {
     }
 }
 
-/// Why a receiver could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ReceiverError {
+impl ReceiverConfig {
+    /// Checks what can be checked before anything is opened (which
+    /// [`Receiver::start`] also does); the first problem found is returned.
+    /// What only the OS can tell (an address of this host, a free port, an
+    /// interface that joins) is left to `start`.
+    pub fn validate(&self) -> Result<(), ReceiverConfigError> {
+        let bind = self.bind_addr();
+        if bind.is_none() && self.group.is_none() {
+            return Err(ReceiverConfigError::NothingToListen);
+        }
+        if let (Some(server), Some(bind)) = (self.subscribe, bind) {
+            if server.is_ipv4() != bind.is_ipv4() {
+                return Err(ReceiverConfigError::SubscribeFamily { server, bind });
+            }
+        }
+        if let Some(group) = self.group {
+            if !group.ip().is_multicast() {
+                return Err(ReceiverConfigError::GroupNotMulticast(group));
+            }
+            if group.is_ipv4() != self.interface.is_ipv4() {
+                return Err(ReceiverConfigError::InterfaceFamily {
+                    interface: self.interface,
+                    group,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`ReceiverConfig`] cannot run ([`ReceiverConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiverConfigError {
     /// Neither a bind address, a group nor a broadcaster to subscribe to was given.
     #[error("nothing to listen to: give a bind address, a multicast group, a broadcaster to subscribe to, or several")]
     NothingToListen,
@@ -215,6 +256,28 @@ pub enum ReceiverError {
         /// The address the socket would bind.
         bind: SocketAddr,
     },
+    /// The group address is not a multicast address.
+    #[error("group {0} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)")]
+    GroupNotMulticast(SocketAddr),
+    /// The group must be joined on an interface address of its family.
+    #[error(
+        "interface {interface} is not an {} address, as group {group} needs",
+        if .group.is_ipv4() { "IPv4" } else { "IPv6" }
+    )]
+    InterfaceFamily {
+        /// The configured interface.
+        interface: IpAddr,
+        /// The group.
+        group: SocketAddr,
+    },
+}
+
+/// Why a receiver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ReceiverConfigError),
     /// A socket could not be set up.
     #[error(transparent)]
     Net(#[from] NetError),
@@ -261,6 +324,7 @@ pub struct Receiver {
     shared: Arc<Shared>,
     world: World,
     local_addrs: Vec<SocketAddr>,
+    listening: Listening,
     thread: PollThread,
 }
 
@@ -268,14 +332,9 @@ impl Receiver {
     /// Binds the socket(s) and starts the receiver thread (which, when
     /// subscribing, sends its first subscribe at once).
     pub fn start(config: ReceiverConfig) -> Result<Receiver, ReceiverError> {
+        config.validate()?;
         let mut sockets = Vec::new();
-        let bind = config.bind_addr();
-        if let (Some(server), Some(bind)) = (config.subscribe, bind) {
-            if server.is_ipv4() != bind.is_ipv4() {
-                return Err(ReceiverError::SubscribeFamily { server, bind });
-            }
-        }
-        if let Some(addr) = bind {
+        if let Some(addr) = config.bind_addr() {
             sockets.push(net::unicast_socket(addr, config.recv_buffer)?);
         }
         if let Some(group) = config.group {
@@ -285,10 +344,7 @@ impl Receiver {
                 config.recv_buffer,
             )?);
         }
-        if sockets.is_empty() {
-            return Err(ReceiverError::NothingToListen);
-        }
-        let local_addrs = sockets
+        let local_addrs: Vec<SocketAddr> = sockets
             .iter()
             .map(|s| s.local_addr())
             .collect::<Result<_, _>>()?;
@@ -300,8 +356,19 @@ impl Receiver {
         }
         let subscriber = config.subscribe.map(|server| {
             let client_id = rand::random();
-            Subscriber::new(SubscriberConfig::new(server, client_id), rand::random())
+            let mut sub = SubscriberConfig::new(server, client_id);
+            if !config.give_up_subscribing {
+                sub.give_up_unanswered = None;
+                sub.give_up_refusals = None;
+            }
+            Subscriber::new(sub, rand::random())
         });
+        let listening = Listening {
+            bind: config.bind_addr().map(|_| local_addrs[0]),
+            group: config.group.map(|g| (g, config.interface)),
+            keyed: config.key.is_some(),
+            subscribe: config.subscribe,
+        };
         let writer = WorldWriter::new(config.capacity);
         let world = writer.world().clone();
         let shared = Arc::new(Shared {
@@ -329,6 +396,7 @@ impl Receiver {
             shared,
             world,
             local_addrs,
+            listening,
             thread,
         })
     }
@@ -341,6 +409,19 @@ impl Receiver {
     /// Every socket's local address.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// What this receiver listens to, for
+    /// [`likely_causes`](crate::core::silence::likely_causes) of receiving
+    /// nothing.
+    pub fn listening(&self) -> &Listening {
+        &self.listening
+    }
+
+    /// Why nothing may have been received, as far as this receiver can
+    /// see; empty once a stream datagram was taken.
+    pub fn silence_causes(&self) -> Vec<Cause> {
+        likely_causes(&self.listening, &self.figures())
     }
 
     /// A read handle on the world the receiver thread writes; clone it to
@@ -391,11 +472,20 @@ fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key
         return;
     };
     // Bounded: a subscriber has at most a request and a ping due at once.
+    let before = sub.state();
     for _ in 0..8 {
         let Some(t) = sub.poll_transmit(now_ns) else {
             break;
         };
         send_control(socket, &t, key);
+    }
+    log_state_change(sub, before);
+}
+
+/// Logs (at info) where the subscription stands when it has moved on from `before`.
+fn log_state_change(sub: &Subscriber, before: SubscriptionState) {
+    if sub.state() != before {
+        log::info!("subscription to {}: {}", sub.config().server, sub.state());
     }
 }
 
@@ -632,7 +722,9 @@ impl Drain {
         match state.ingest.handle(datagram, arrival) {
             Outcome::Subscription(packet) => {
                 if let (0, Some(sub), Some(from)) = (i, state.subscriber.as_mut(), r.from) {
+                    let before = sub.state();
                     sub.handle(clock.now_ns(), from, &packet);
+                    log_state_change(sub, before);
                 }
             }
             Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),
@@ -667,5 +759,57 @@ impl Drain {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_refuses_each_bad_config_before_opening_anything() {
+        let group: SocketAddr = "239.255.74.1:47474".parse().unwrap();
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        let cases = [
+            (
+                ReceiverConfig::default(),
+                ReceiverConfigError::NothingToListen,
+            ),
+            (
+                ReceiverConfig {
+                    bind: Some("127.0.0.1:0".parse().unwrap()),
+                    ..ReceiverConfig::subscribe(v6)
+                },
+                ReceiverConfigError::SubscribeFamily {
+                    server: v6,
+                    bind: "127.0.0.1:0".parse().unwrap(),
+                },
+            ),
+            (
+                ReceiverConfig::multicast(
+                    "127.0.0.1:5000".parse().unwrap(),
+                    Ipv4Addr::LOCALHOST.into(),
+                ),
+                ReceiverConfigError::GroupNotMulticast("127.0.0.1:5000".parse().unwrap()),
+            ),
+            (
+                ReceiverConfig::multicast(group, Ipv6Addr::LOCALHOST.into()),
+                ReceiverConfigError::InterfaceFamily {
+                    interface: Ipv6Addr::LOCALHOST.into(),
+                    group,
+                },
+            ),
+        ];
+        for (config, want) in cases {
+            assert_eq!(config.validate(), Err(want.clone()));
+            let started = Receiver::start(config).err().expect("refused");
+            assert!(matches!(started, ReceiverError::Config(ref e) if *e == want));
+            assert_eq!(started.to_string(), want.to_string());
+        }
+        assert_eq!(ReceiverConfig::subscribe(v6).validate(), Ok(()));
+        assert_eq!(
+            ReceiverConfig::multicast(group, Ipv4Addr::LOCALHOST.into()).validate(),
+            Ok(())
+        );
     }
 }

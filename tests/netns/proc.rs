@@ -155,13 +155,24 @@ impl Proc {
     pub fn json(self, timeout: Duration) -> serde_json::Value {
         let name = self.name.clone();
         let log = Arc::clone(&self.log);
-        let (status, out) = self.finish(timeout);
+        let (status, v) = self.json_and_status(timeout);
         let stderr = log.lock().unwrap().join("\n");
         assert!(status.success(), "{name}: {status}; stderr:\n{stderr}");
+        v
+    }
+
+    /// Like [`Proc::json`], for a run whose exit may be a failure (a
+    /// receiver that took nothing exits 1, and still prints its figures).
+    pub fn json_and_status(self, timeout: Duration) -> (ExitStatus, serde_json::Value) {
+        let name = self.name.clone();
+        let log = Arc::clone(&self.log);
+        let (status, out) = self.finish(timeout);
+        let stderr = log.lock().unwrap().join("\n");
         let line = out.lines().rev().find(|l| !l.trim().is_empty());
         let line = line.unwrap_or_else(|| panic!("{name}: no JSON on stdout; stderr:\n{stderr}"));
-        serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{name}: bad JSON ({e}): {line}; stderr:\n{stderr}"))
+        let v = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{name}: bad JSON ({e}): {line}; stderr:\n{stderr}"));
+        (status, v)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `tickcast receive`'s lines: where it listens, one line of figures a
-//! second (also each receiver's in `demo`), the warning for sealed
-//! datagrams without a key, and the end-of-run summary.
+//! second (also each receiver's in `demo`), the warnings for sealed
+//! datagrams without a key and for receiving nothing, a subscription that
+//! gave up, and the end-of-run summary.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -9,6 +10,9 @@ use std::time::Duration;
 use super::us;
 use tickcast::core::figures::{Figures, Summary};
 use tickcast::core::histogram::LatencySummary;
+use tickcast::core::silence::Cause;
+use tickcast::core::subscriber::{SubscribeFailure, SubscriberCounts, GIVE_UP_UNANSWERED};
+use tickcast::wire::REFUSE_FULL;
 
 /// Printed once when a keyless receiver gets sealed datagrams.
 pub const AUTH_UNEXPECTED_WARNING: &str =
@@ -58,11 +62,63 @@ pub fn live_line(label: &str, elapsed: Duration, now: &Figures, prev: &Figures) 
 /// subscription its state and the round trip's median.
 pub fn receive_line(elapsed: Duration, now: &Figures, prev: &Figures, subscribed: bool) -> String {
     let mut line = live_line("", elapsed, now, prev);
+    let c = &now.counters;
+    if c.auth_failed > 0 {
+        line.push_str(&format!("  auth failed {}", c.auth_failed));
+    }
+    if c.auth_unexpected > 0 {
+        line.push_str(&format!("  sealed, no key {}", c.auth_unexpected));
+    }
     if subscribed {
         let rtt = LatencySummary::of(&now.rtt);
         line.push_str(&format!("  {}  rtt p50 {}", now.subscription, us(rtt.p50)));
     }
     line
+}
+
+/// The warning of a receiver that has taken no stream datagram `elapsed`
+/// into its run: a line, then one indented line per likely cause.
+pub fn silence_warning(elapsed: Duration, causes: &[Cause]) -> String {
+    let mut out = format!(
+        "tickcast: no stream datagram received in {:.1} s; likely causes:\n",
+        elapsed.as_secs_f64()
+    );
+    for cause in causes {
+        let _ = writeln!(out, "  - {cause}");
+    }
+    out
+}
+
+/// The error of a receive that ends having taken nothing, after its
+/// [`silence_warning`] said why.
+pub fn received_nothing(elapsed: Duration) -> String {
+    format!(
+        "received no stream datagram in {:.1} s (likely causes above)",
+        elapsed.as_secs_f64()
+    )
+}
+
+/// The error of a subscription to `server` that gave up.
+pub fn subscription_failed(
+    server: SocketAddr,
+    why: SubscribeFailure,
+    counts: Option<SubscriberCounts>,
+) -> String {
+    let sent = counts.map_or(0, |c| c.subscribes_sent + c.confirms_sent);
+    match why {
+        SubscribeFailure::Unanswered => format!(
+            "subscription to {server} failed: no answer in {} s to {sent} requests (is a broadcaster running with --bind {server}, and does UDP get through both ways?)",
+            GIVE_UP_UNANSWERED.as_secs()
+        ),
+        SubscribeFailure::Refused(REFUSE_FULL) => format!(
+            "subscription to {server} failed: refused {} times, the broadcaster is full (its --max-subscribers)",
+            counts.map_or(0, |c| c.refusals)
+        ),
+        SubscribeFailure::Refused(reason) => format!(
+            "subscription to {server} failed: refused {} times (reason {reason})",
+            counts.map_or(0, |c| c.refusals)
+        ),
+    }
 }
 
 fn latency_row(name: &str, l: &LatencySummary) -> String {

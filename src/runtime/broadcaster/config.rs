@@ -20,6 +20,8 @@ pub const MAX_RATE_HZ: f64 = 10_000.0;
 pub const MIN_PAYLOAD_BUDGET: usize = wire::SNAPSHOT_FIXED_LEN + wire::ENTITY_LEN;
 /// Largest payload budget: the largest UDP payload.
 pub const MAX_PAYLOAD_BUDGET: usize = wire::MAX_DATAGRAM;
+/// Default [`BroadcastConfig::give_up_after`]: a second of nothing but refused sends.
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(1);
 
 /// What to broadcast, where and how fast. Build it with `..Default::default()`
 /// and check it with [`BroadcastConfig::validate`] (which
@@ -80,6 +82,16 @@ pub struct BroadcastConfig {
     pub session: Option<u64>,
     /// Sequence number of the first packet; `None` picks a random one, like RTP.
     pub first_seq: Option<u32>,
+    /// How long the OS may refuse every send, having accepted none, before
+    /// the broadcast stops itself and says why
+    /// ([`BroadcastFigures::halted`]): then no target can be reached (port
+    /// 0, no route to the network, a firewall rejecting all). `None` never
+    /// stops. Once the OS has accepted a datagram, later refusals (one bad
+    /// target among several, an interface going down) are counted, logged
+    /// once per kind, and never stop it. Default 1 s.
+    ///
+    /// [`BroadcastFigures::halted`]: super::BroadcastFigures::halted
+    pub give_up_after: Option<Duration>,
     /// Pre-shared key: with one, every stream datagram is sealed
     /// ([`crate::wire::auth::seal_into`]); the tag's [`crate::wire::auth::TAG_LEN`]
     /// bytes come out of `payload_budget`, so sealed datagrams still fit it.
@@ -108,6 +120,7 @@ impl Default for BroadcastConfig {
             spin: Duration::from_micros(50),
             session: None,
             first_seq: None,
+            give_up_after: Some(DEFAULT_GIVE_UP_AFTER),
             key: None,
         }
     }

@@ -2,6 +2,8 @@
 //! and lateness histogram any thread may read, and [`BroadcastSummary`],
 //! the same flattened for JSON and tables.
 
+use std::time::Duration;
+
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,30 @@ pub struct BroadcastFigures {
     pub subscribers: usize,
     /// What the subscription table has done (all zero when subscriptions are off).
     pub subscriptions: SubscriptionCounts,
+    /// Why the broadcast stopped itself, if it did (see [`Halt`]); `None`
+    /// while it runs and when it ended by its duration or a stop.
+    pub halted: Option<Halt>,
+}
+
+/// Why a broadcast stopped itself before its duration ran out or anyone
+/// stopped it. It still said goodbye (to no avail, when nothing gets out).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Halt {
+    /// The OS refused every send for `BroadcastConfig::give_up_after` and
+    /// accepted none: no target can be reached.
+    #[error(
+        "stopped: the OS refused all {refused} sends in {:.1} s and accepted none; the first refusal: {first_error}",
+        window.as_secs_f64()
+    )]
+    EverySendFailed {
+        /// Sends refused by then.
+        refused: u64,
+        /// How long every send had been refused.
+        window: Duration,
+        /// The first refusal, as text (`sending to ADDR: OS error`).
+        first_error: String,
+    },
 }
 
 impl Default for BroadcastFigures {
@@ -51,6 +77,7 @@ impl Default for BroadcastFigures {
             lateness: histogram::latency_histogram(),
             subscribers: 0,
             subscriptions: SubscriptionCounts::default(),
+            halted: None,
         }
     }
 }
@@ -79,6 +106,7 @@ impl BroadcastFigures {
             expired: self.subscriptions.expired,
             unsubscribed: self.subscriptions.unsubscribed,
             pongs: self.subscriptions.pongs,
+            halted: self.halted.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -115,4 +143,6 @@ pub struct BroadcastSummary {
     pub expired: u64,
     pub unsubscribed: u64,
     pub pongs: u64,
+    /// Why the broadcast stopped itself ([`BroadcastFigures::halted`]), as text.
+    pub halted: Option<String>,
 }

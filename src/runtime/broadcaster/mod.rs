@@ -18,6 +18,11 @@
 //!   the wall-clock time it was encoded at ([`clock::now_ns`]).
 //!   `packets_sent` counts sequence numbers (the sender's count),
 //!   `datagrams_sent` the sends the OS accepted.
+//! * **Fragmentation is warned of.** At start, a payload budget above what
+//!   one packet carries on a fixed target's interface (its MTU less the IP
+//!   and UDP headers, [`mtu`](crate::runtime::mtu)) is logged once per
+//!   interface: it works, fragmented, but one lost fragment loses the
+//!   datagram. (Subscribers arrive later and are not checked.)
 //! * **Absolute deadlines.** Tick `k` is due at `t0 + deadline(k)` of the
 //!   schedule (no drift), and its parts carry `scheduled_ns = wall0 +
 //!   deadline(k)`, where `wall0` is [`clock::now_ns`] read next to `t0`. A
@@ -27,8 +32,14 @@
 //!   `report_interval` has passed.
 //! * **A run of `d` sends `ceil(d × rate)` ticks** (ticks `0..n` with
 //!   `deadline < d`), fewer only by the ticks skipped, then says goodbye.
-//! * **Send errors are counted, never fatal.** The first error of each kind
-//!   is kept as text for the CLI to print.
+//! * **Send errors are counted; only total failure is fatal.** The first
+//!   error of each kind is kept as text ([`BroadcastFigures::last_error`])
+//!   and logged once (the `log` crate), as soon as the OS has accepted any
+//!   datagram: one bad target among several, or an outage mid-run, never
+//!   stops the others. If the OS refuses every send for
+//!   [`BroadcastConfig::give_up_after`] and has accepted none, nothing can
+//!   reach any target: the broadcast stops itself, says goodbye (in vain),
+//!   and [`BroadcastFigures::halted`] says why ([`Halt`]).
 //! * **No allocation per tick.** Positions, the sender's copy of them, the
 //!   datagram buffer and the lateness samples awaiting publication are
 //!   reused buffers; the figures are published with `try_lock`, so a reader
@@ -66,12 +77,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use self::thread::{Endpoints, Runner};
 use crate::core::subscription::Subscriptions;
-use crate::runtime::net;
+use crate::runtime::{mtu, net};
 
 pub use self::config::{
-    BroadcastConfig, ConfigError, MAX_PAYLOAD_BUDGET, MAX_RATE_HZ, MIN_PAYLOAD_BUDGET,
+    BroadcastConfig, ConfigError, DEFAULT_GIVE_UP_AFTER, MAX_PAYLOAD_BUDGET, MAX_RATE_HZ,
+    MIN_PAYLOAD_BUDGET,
 };
-pub use self::figures::{BroadcastFigures, BroadcastSummary};
+pub use self::figures::{BroadcastFigures, BroadcastSummary, Halt};
 pub use self::thread::SERVE_BATCH;
 pub use crate::core::sender::GOODBYE_COPIES;
 
@@ -204,6 +216,13 @@ impl Broadcaster {
                     *t = scoped.into();
                 }
             }
+        }
+        for f in mtu::fragmenting_targets(
+            targets.iter().copied(),
+            config.payload_budget,
+            config.interface,
+        ) {
+            log::warn!("{f}");
         }
         let endpoints = Endpoints {
             socket,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::thread;
 use std::time::Duration;
 
-use super::{lock, BroadcastConfig, BroadcastFigures};
+use super::{lock, BroadcastConfig, BroadcastFigures, Halt};
 use crate::core::histogram::LATENCY_MAX_NS;
 use crate::core::schedule::{Action, Schedule, WakeMargin};
 use crate::core::sender::{Sender, SenderCounts};
@@ -54,6 +54,16 @@ struct Output {
     counts: IoCounts,
     errors_seen: Vec<io::ErrorKind>,
     pending_error: Option<String>,
+    /// The first send error of each kind, not yet logged: they are logged
+    /// once the OS has accepted a datagram (before that, a total failure
+    /// may be coming, which says it in one [`Halt`]).
+    unlogged: Vec<String>,
+    /// The first refused send, as text, while none has been accepted.
+    first_error: Option<String>,
+    /// When (since t0) the first send was refused, while none has been accepted.
+    first_refusal: Option<Duration>,
+    /// Why the broadcast stopped itself, once it has.
+    halt: Option<Halt>,
     pending_late: Vec<u64>,
     shared: Arc<Mutex<BroadcastFigures>>,
     /// Opens requests and seals replies when set (the stream is sealed by the [`Sender`]).
@@ -74,11 +84,44 @@ impl Output {
                     self.counts.send_errors += 1;
                     if !self.errors_seen.contains(&e.kind()) {
                         self.errors_seen.push(e.kind());
-                        self.pending_error = Some(format!("sending to {target}: {e}"));
+                        let text = format!("sending to {target}: {e}");
+                        self.first_error.get_or_insert_with(|| text.clone());
+                        self.unlogged.push(text.clone());
+                        self.pending_error = Some(text);
                     }
                 }
             }
         }
+        if self.counts.datagrams_sent > 0 {
+            for text in self.unlogged.drain(..) {
+                log::warn!(
+                    "{text}; counted in send errors, the stream goes on (this kind is logged once)"
+                );
+            }
+        }
+    }
+
+    /// Whether every send has been refused for `window` (at `now`, since
+    /// t0) with none accepted; if so, records the [`Halt`].
+    fn every_send_failed(&mut self, now: Duration, window: Option<Duration>) -> bool {
+        let IoCounts {
+            datagrams_sent,
+            send_errors: refused,
+            ..
+        } = self.counts;
+        let Some(window) = window.filter(|_| datagrams_sent == 0 && refused > 0) else {
+            return false;
+        };
+        let since = *self.first_refusal.get_or_insert(now);
+        if now.saturating_sub(since) < window {
+            return false;
+        }
+        self.halt = Some(Halt::EverySendFailed {
+            refused,
+            window: now - since,
+            first_error: self.first_error.clone().unwrap_or_default(),
+        });
+        true
     }
 
     /// Reads up to [`SERVE_BATCH`] datagrams waiting on the socket, without
@@ -106,7 +149,14 @@ impl Output {
                         },
                         None => &self.rx_buf[..r.len],
                     };
-                    if let Some(reply) = subs.handle(now_ns, from, request) {
+                    let before = subs.len();
+                    let reply = subs.handle(now_ns, from, request);
+                    match subs.len() {
+                        n if n > before => log::info!("subscriber {from} added ({n} now)"),
+                        n if n < before => log::info!("subscriber {from} left ({n} now)"),
+                        _ => {}
+                    }
+                    if let Some(reply) = reply {
                         // A lost reply is the requester's to retry.
                         let mut sealed = [0u8; MAX_SEALED_CONTROL_LEN];
                         let bytes = match &self.key {
@@ -125,7 +175,15 @@ impl Output {
                 }
             }
         }
+        let before = subs.len();
         subs.poll_expired(now_ns);
+        if subs.len() < before {
+            log::info!(
+                "{} subscription(s) expired without a heartbeat ({} now)",
+                before - subs.len(),
+                subs.len()
+            );
+        }
         filled
     }
 
@@ -152,6 +210,9 @@ impl Output {
         if let Some(e) = self.pending_error.take() {
             figures.last_error = Some(e);
         }
+        if figures.halted.is_none() {
+            figures.halted.clone_from(&self.halt);
+        }
         if let Some(subs) = &self.subs {
             figures.subscribers = subs.len();
             figures.subscriptions = subs.counts();
@@ -176,6 +237,8 @@ pub(super) struct Runner {
     buf: Vec<u8>,
     out: Output,
     stop: Arc<AtomicBool>,
+    /// [`BroadcastConfig::give_up_after`].
+    give_up_after: Option<Duration>,
 }
 
 /// Where the thread sends from and to.
@@ -226,11 +289,16 @@ impl Runner {
                 counts: IoCounts::default(),
                 errors_seen: Vec::new(),
                 pending_error: None,
+                unlogged: Vec::new(),
+                first_error: None,
+                first_refusal: None,
+                halt: None,
                 pending_late: Vec::with_capacity(PENDING_SAMPLES),
                 shared: Arc::clone(shared),
                 key: config.key.clone(),
             },
             stop: Arc::clone(stop),
+            give_up_after: config.give_up_after,
         }
     }
 
@@ -277,6 +345,12 @@ impl Runner {
                     // A report is looked for once the tick is out.
                     self.sender.handle_timeout(anchor.elapsed());
                     self.send_queued();
+                    if self
+                        .out
+                        .every_send_failed(anchor.elapsed(), self.give_up_after)
+                    {
+                        break;
+                    }
                     self.out.publish(self.sender.counts(), false);
                     // Once per tick, right after it: nothing stands between
                     // a deadline and its send.
@@ -531,6 +605,66 @@ mod tests {
         assert_eq!(figures.packets_sent, got.len() as u64);
         let message = figures.last_error.expect("the error is kept");
         assert!(message.starts_with("sending to 127.0.0.1:0: "), "{message}");
+        assert_eq!(figures.halted, None, "one target reached: it goes on");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_broadcast_that_reaches_no_target_stops_itself_and_says_why() {
+        // Port 0 is refused (EINVAL) before anything leaves the host.
+        let nowhere = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let config = BroadcastConfig {
+            destinations: vec![nowhere],
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            max_subscribers: 0,
+            entities: 5,
+            duration: Some(Duration::from_secs(20)),
+            give_up_after: Some(Duration::from_millis(100)),
+            ..BroadcastConfig::default()
+        };
+        let started = std::time::Instant::now();
+        let figures = Broadcaster::start(config.clone()).unwrap().wait();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stopped after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(figures.datagrams_sent, 0);
+        let Some(Halt::EverySendFailed {
+            refused,
+            window,
+            first_error,
+        }) = figures.halted.clone()
+        else {
+            panic!("not halted: {figures:?}");
+        };
+        assert!(refused > 0 && refused <= figures.send_errors, "{refused}");
+        assert!(window >= Duration::from_millis(100), "{window:?}");
+        assert!(
+            first_error.starts_with("sending to 127.0.0.1:0: "),
+            "{first_error}"
+        );
+        let said = figures.halted.as_ref().unwrap().to_string();
+        assert!(
+            said.starts_with(&format!(
+                "stopped: the OS refused all {refused} sends in 0.1 s"
+            )),
+            "{said}"
+        );
+        assert!(said.ends_with(&first_error), "{said}");
+        assert_eq!(figures.summary().halted, Some(said));
+
+        // Told never to give up, it runs its whole duration.
+        let figures = Broadcaster::start(BroadcastConfig {
+            duration: Some(Duration::from_millis(300)),
+            give_up_after: None,
+            ..config
+        })
+        .unwrap()
+        .wait();
+        assert_eq!(figures.halted, None);
+        assert_eq!(figures.ticks_sent + figures.ticks_skipped, 18);
+        assert_eq!(figures.datagrams_sent, 0);
     }
 
     #[test]
