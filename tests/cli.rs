@@ -157,7 +157,8 @@ fn u64_at(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} is not a u64 in {v}"))
 }
 
-/// The keys every receive JSON must have, with latency percentiles.
+/// The keys every receive JSON must have, with latency percentiles, or
+/// `null` for latency when nothing was received.
 fn assert_receive_keys(v: &Value) {
     for key in [
         "expected",
@@ -175,6 +176,10 @@ fn assert_receive_keys(v: &Value) {
         "latency_us",
     ] {
         assert!(v.get(key).is_some(), "no {key} in {v}");
+    }
+    if v["received"] == 0 {
+        assert!(v["latency_us"].is_null(), "latency of nothing in {v}");
+        return;
     }
     for key in ["p50", "p90", "p99", "p999", "max"] {
         assert!(

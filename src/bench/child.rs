@@ -396,6 +396,11 @@ mod tests {
         assert_eq!(parse_summary(&format!("{json}\n")), Some(s.clone()));
         let newer = json.replacen('{', r#"{"a_later_figure":[1,2],"#, 1);
         assert_eq!(parse_summary(&newer), Some(s));
+        // A receiver that got nothing has no latency: null, read back as none.
+        let empty = Figures::default().summary();
+        let json = serde_json::to_string(&empty).unwrap();
+        assert!(json.contains(r#""latency_us":null"#), "{json}");
+        assert_eq!(parse_summary(&json), Some(empty));
         assert!(parse_summary("{}").is_none());
         assert!(parse_summary("not json").is_none());
     }

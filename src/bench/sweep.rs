@@ -122,12 +122,13 @@ pub struct SweepRow {
     pub ticks_skipped: u64,
     /// Ticks the broadcaster sent.
     pub ticks_sent: u64,
-    /// Median one-way latency from send time, all receivers, µs.
-    pub p50_us: f64,
+    /// Median one-way latency from send time, all receivers, µs (`None`
+    /// without samples, as for the two below).
+    pub p50_us: Option<f64>,
     /// 99th percentile of it, µs.
-    pub p99_us: f64,
+    pub p99_us: Option<f64>,
     /// 99th percentile of latency from the tick's scheduled time, µs.
-    pub p99_scheduled_us: f64,
+    pub p99_scheduled_us: Option<f64>,
     /// Sender CPU time, seconds.
     pub sender_cpu_s: Option<f64>,
     /// Sender CPU, percent of one core.
@@ -163,9 +164,9 @@ impl SweepRow {
             socket_drops: t.counters.socket_drops,
             ticks_skipped: r.sender.figures.ticks_skipped,
             ticks_sent: r.sender.figures.ticks_sent,
-            p50_us: t.latency_us.p50,
-            p99_us: t.latency_us.p99,
-            p99_scheduled_us: t.latency_scheduled_us.p99,
+            p50_us: t.latency_us.map(|l| l.p50),
+            p99_us: t.latency_us.map(|l| l.p99),
+            p99_scheduled_us: t.latency_scheduled_us.map(|l| l.p99),
             sender_cpu_s: r.sender.cpu.map(|c| c.seconds),
             sender_cpu_percent: r.sender.cpu.map(|c| c.percent_of_core),
             receiver_cpu_s: r.total.cpu.map(|c| c.seconds),
@@ -329,8 +330,8 @@ pub struct Probe {
     pub ticks_skipped: u64,
     /// Send errors.
     pub send_errors: u64,
-    /// p99 latency from send time, µs.
-    pub p99_us: f64,
+    /// p99 latency from send time, µs (`None` without samples).
+    pub p99_us: Option<f64>,
     /// Sender CPU, percent of one core.
     pub sender_cpu_percent: Option<f64>,
     /// CPU of one receiver on average, percent of one core.
@@ -351,7 +352,7 @@ impl Probe {
             socket_drops: 0,
             ticks_skipped: 0,
             send_errors: 0,
-            p99_us: 0.0,
+            p99_us: None,
             sender_cpu_percent: None,
             receiver_cpu_percent: None,
             attempts: 1,
@@ -697,9 +698,9 @@ mod tests {
                     socket_drops: 0,
                     ticks_skipped: 0,
                     ticks_sent: ticks,
-                    p50_us: 1.0,
-                    p99_us: 1.0,
-                    p99_scheduled_us: 1.0,
+                    p50_us: Some(1.0),
+                    p99_us: Some(1.0),
+                    p99_scheduled_us: Some(1.0),
                     sender_cpu_s: Some(per_tick_us * ticks as f64 / 1e6),
                     sender_cpu_percent: None,
                     receiver_cpu_s: Some(1.0),

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::us;
+use super::us_or_dash;
 use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures};
 
 /// The first line: the world, where it sends from, every kind of
@@ -45,9 +45,9 @@ pub fn status_line(t: Duration, f: &BroadcastFigures) -> String {
         s.packets_sent,
         s.datagrams_sent,
         s.send_errors,
-        us(s.lateness_us.p50),
-        us(s.lateness_us.p99),
-        us(s.lateness_us.max),
+        us_or_dash(s.lateness_us.map(|l| l.p50)),
+        us_or_dash(s.lateness_us.map(|l| l.p99)),
+        us_or_dash(s.lateness_us.map(|l| l.max)),
     );
     if s.subscribers > 0 || s.accepted > 0 || s.bad_cookie > 0 {
         line.push_str(&format!(

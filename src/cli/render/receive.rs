@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::us;
+use super::{us, us_or_dash};
 use tickcast::core::figures::{Figures, Summary};
 use tickcast::core::histogram::LatencySummary;
 
@@ -44,8 +44,8 @@ pub fn live_line(label: &str, elapsed: Duration, now: &Figures, prev: &Figures) 
         s.counters.stale,
         s.counters.malformed,
         s.counters.socket_drops,
-        us(s.latency_us.p50),
-        us(s.latency_us.p99),
+        us_or_dash(s.latency_us.map(|l| l.p50)),
+        us_or_dash(s.latency_us.map(|l| l.p99)),
     )
 }
 
@@ -54,13 +54,20 @@ pub fn live_line(label: &str, elapsed: Duration, now: &Figures, prev: &Figures) 
 pub fn receive_line(elapsed: Duration, now: &Figures, prev: &Figures, subscribed: bool) -> String {
     let mut line = live_line("", elapsed, now, prev);
     if subscribed {
-        let rtt = LatencySummary::of(&now.rtt);
-        line.push_str(&format!("  {}  rtt p50 {}", now.subscription, us(rtt.p50)));
+        let rtt = LatencySummary::of(&now.rtt).map(|r| r.p50);
+        line.push_str(&format!(
+            "  {}  rtt p50 {}",
+            now.subscription,
+            us_or_dash(rtt)
+        ));
     }
     line
 }
 
-fn latency_row(name: &str, l: &LatencySummary) -> String {
+fn latency_row(name: &str, l: Option<&LatencySummary>) -> String {
+    let Some(l) = l else {
+        return format!("  {name:<28} -  (no samples)\n");
+    };
     format!(
         "  {name:<28} p50 {:>8}  p90 {:>8}  p99 {:>8}  p99.9 {:>8}  max {:>8}  ({} samples)\n",
         us(l.p50),
@@ -114,18 +121,21 @@ pub fn summary(s: &Summary) -> String {
         );
     }
     let _ = writeln!(out, "  jitter    {} (RFC 3550)", us(s.jitter_us));
-    out.push_str(&latency_row("latency from send time", &s.latency_us));
+    out.push_str(&latency_row(
+        "latency from send time",
+        s.latency_us.as_ref(),
+    ));
     out.push_str(&latency_row(
         "latency from tick schedule",
-        &s.latency_scheduled_us,
+        s.latency_scheduled_us.as_ref(),
     ));
-    if s.rtt_us.samples > 0 {
-        out.push_str(&latency_row("round trip (ping/pong)", &s.rtt_us));
+    if s.rtt_us.is_some() {
+        out.push_str(&latency_row("round trip (ping/pong)", s.rtt_us.as_ref()));
     }
     if s.subscription != "none" {
         let _ = writeln!(out, "  subscription {}", s.subscription);
     }
-    if s.latency_us.samples > 0 && !s.one_way_meaningful {
+    if s.latency_us.is_some() && !s.one_way_meaningful {
         let _ = writeln!(
             out,
             "  note: one-way latency is meaningful only with clocks shared or synced; compare the round trip"
@@ -146,14 +156,14 @@ pub fn summary(s: &Summary) -> String {
 pub fn subscription_summary(s: &Summary) -> String {
     let mut out = String::new();
     if s.subscription != "none" {
-        let r = &s.rtt_us;
+        let r = s.rtt_us;
         out.push_str(&format!(
             "  subscription {}  rtt p50 {} p99 {} max {} ({} samples)\n",
             s.subscription,
-            us(r.p50),
-            us(r.p99),
-            us(r.max),
-            r.samples
+            us_or_dash(r.map(|r| r.p50)),
+            us_or_dash(r.map(|r| r.p99)),
+            us_or_dash(r.map(|r| r.max)),
+            r.map_or(0, |r| r.samples)
         ));
     }
     let verdict = if s.one_way_meaningful {

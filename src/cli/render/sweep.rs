@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::bench::rate;
-use super::us;
+use super::us_or_dash;
 use tickcast::bench::sweep::{self, Probe, Scaling, Search, SweepRow};
 use tickcast::bench::{BenchConfig, GRACE};
 
@@ -34,7 +34,7 @@ pub fn point_line(i: usize, n: usize, row: &SweepRow) -> String {
         row.point.receivers,
         row.point.rate_hz,
         row.loss_ratio * 100.0,
-        us(row.p99_us),
+        us_or_dash(row.p99_us),
         row.sender_cpu_percent
             .map_or("-".into(), |c| format!("{c:.1}%")),
     )
@@ -86,9 +86,9 @@ pub fn sweep_table(rows: &[SweepRow]) -> String {
             r.loss_ratio * 100.0,
             r.socket_drops,
             r.ticks_skipped,
-            us(r.p50_us),
-            us(r.p99_us),
-            us(r.p99_scheduled_us),
+            us_or_dash(r.p50_us),
+            us_or_dash(r.p99_us),
+            us_or_dash(r.p99_scheduled_us),
             opt_pct(r.sender_cpu_percent),
             opt_pct(r.receiver_cpu_percent),
             rate(r.datagrams_per_s),
@@ -162,7 +162,7 @@ fn probe_line(p: &Probe) -> String {
         p.socket_drops,
         p.ticks_skipped,
         p.send_errors,
-        us(p.p99_us),
+        us_or_dash(p.p99_us),
         opt_pct(p.sender_cpu_percent),
         opt_pct(p.receiver_cpu_percent),
         p.attempts,
