@@ -253,6 +253,7 @@ fn ctrl_c_ends_receive_with_json() {
     assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
     let v = json(&done.stdout);
     assert_receive_keys(&v);
+    assert_eq!(v["schema"], 1, "{v}");
     // Nothing was sent: every count is exactly zero.
     for key in ["expected", "received", "lost", "datagrams", "ticks_applied"] {
         assert_eq!(u64_at(&v, key), 0, "{key} in {v}");
@@ -287,6 +288,7 @@ fn broadcast_duration_is_measured_in_ticks() {
     let done = run(&["broadcast", "--to", &to, "--duration", "1s", "--json"]);
     assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
     let v = json(&done.stdout);
+    assert_eq!(v["schema"], 1, "{v}");
     let ticks = u64_at(&v, "ticks_sent") + u64_at(&v, "ticks_skipped");
     assert_eq!(ticks, 60, "{v}");
     let packets = collect_until_goodbye(&sock, PATIENCE);
@@ -372,4 +374,34 @@ fn bind_error_names_the_os_reason_once() {
     let line = assert_one_line_error(&["receive", "--bind", "203.0.113.7:9"]);
     let reason = "(os error";
     assert_eq!(line.matches(reason).count(), 1, "{line}");
+}
+
+/// Every JSON document carries its schema: `impair --json` too.
+#[test]
+fn impair_json_carries_the_schema_and_the_spec() {
+    let rx = tap();
+    let to = rx.local_addr().unwrap().to_string();
+    let done = run(&[
+        "impair",
+        "--listen",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--preset",
+        "wifi",
+        "--duration",
+        "300ms",
+        "--json",
+    ]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let v = json(&done.stdout);
+    assert_eq!(v["schema"], 1, "{v}");
+    assert!(
+        v["spec"]
+            .as_str()
+            .unwrap()
+            .starts_with("loss=0.001,delay=12ms"),
+        "{v}"
+    );
+    assert_eq!(v["conditioner"]["datagrams_in"], 0, "{v}");
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use super::usage::{self, Memory};
 use super::BenchConfig;
 use crate::core::figures::Summary;
+use crate::core::schema::Versioned;
 
 /// Longest a child may take to say where it listens.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -365,11 +366,14 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 }
 
 /// The figures `tickcast receive --json` prints, read back into a
-/// [`Summary`]. Every figure must be there (the child is this same
-/// program); keys this build does not know are ignored, so a newer
-/// receiver's extra figures do no harm.
+/// [`Summary`]. The schema must be this build's and every figure must be
+/// there (the child is this same program); keys this build does not know
+/// are ignored, so a newer receiver's extra figures do no harm.
 fn parse_summary(json: &str) -> Option<Summary> {
-    serde_json::from_str(json.trim()).ok()
+    serde_json::from_str::<Versioned<Summary>>(json.trim())
+        .ok()?
+        .current()
+        .ok()
 }
 
 #[cfg(test)]
@@ -392,13 +396,20 @@ mod tests {
         };
         f.latency.record(42_000).unwrap();
         let s = f.summary();
-        let json = serde_json::to_string(&s).unwrap();
+        let json = serde_json::to_string(&Versioned::new(&s)).unwrap();
         assert_eq!(parse_summary(&format!("{json}\n")), Some(s.clone()));
+        // Without its schema, or of another, it is not read.
+        let bare = serde_json::to_string(&s).unwrap();
+        assert_eq!(parse_summary(&bare), None);
+        assert_eq!(
+            parse_summary(&json.replacen(r#""schema":1"#, r#""schema":99"#, 1)),
+            None
+        );
         let newer = json.replacen('{', r#"{"a_later_figure":[1,2],"#, 1);
         assert_eq!(parse_summary(&newer), Some(s));
         // A receiver that got nothing has no latency: null, read back as none.
         let empty = Figures::default().summary();
-        let json = serde_json::to_string(&empty).unwrap();
+        let json = serde_json::to_string(&Versioned::new(&empty)).unwrap();
         assert!(json.contains(r#""latency_us":null"#), "{json}");
         assert_eq!(parse_summary(&json), Some(empty));
         assert!(parse_summary("{}").is_none());

@@ -21,6 +21,7 @@ use clap::Parser;
 use flags::{BroadcastArgs, Cli, Command, DemoArgs, ReceiveArgs};
 use render::{broadcast as broadcast_render, demo as demo_render, receive as receive_render};
 use tickcast::core::figures::Figures;
+use tickcast::core::schema::Versioned;
 use tickcast::runtime::broadcaster::Broadcaster;
 use tickcast::runtime::receiver::Receiver;
 use tickcast::wire::auth::Key;
@@ -131,7 +132,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     });
     let f = b.stop();
     if a.json {
-        println!("{}", serde_json::to_string(&f.summary())?);
+        println!("{}", serde_json::to_string(&Versioned::new(f.summary()))?);
     } else {
         eprintln!("{}", broadcast_render::final_line(Duration::ZERO, &f));
     }
@@ -166,7 +167,7 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     warn_once(&f);
     let s = f.summary();
     if a.json {
-        println!("{}", serde_json::to_string(&s)?);
+        println!("{}", serde_json::to_string(&Versioned::new(&s))?);
     } else {
         eprint!("{}", receive_render::summary(&s));
         eprint!("{}", receive_render::subscription_summary(&s));

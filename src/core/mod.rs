@@ -11,7 +11,8 @@
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
-//! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms).
+//! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms),
+//! [`schema`] (the version every JSON document carries).
 
 pub mod conditioner;
 pub mod figures;
@@ -21,6 +22,7 @@ pub mod predict;
 pub mod ratelimit;
 pub mod replay;
 pub mod schedule;
+pub mod schema;
 pub mod sender;
 pub mod sim;
 pub mod subscriber;

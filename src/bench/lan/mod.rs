@@ -37,6 +37,7 @@ use super::child::{self, ChildError, Children, Launch};
 use super::results::{self, Machine, Phase, ReceiverEnd};
 use super::{usage, BenchConfig, BenchError, BenchReport, Progress, GRACE, OVERRUN};
 use crate::core::figures::Figures;
+use crate::core::schema::Versioned;
 use crate::runtime::broadcaster::{BroadcastFigures, BroadcastSummary};
 
 /// What every namespace name a bench makes starts with.
@@ -198,8 +199,10 @@ pub(super) fn run(
     let _ = sender.child.kill();
     let _ = sender.child.wait();
     let said = sender.stderr.join().unwrap_or_default().join(" / ");
-    let figures: BroadcastSummary = serde_json::from_str(json.trim())
-        .map_err(|_| BenchError::Child(ChildError::SenderNoFigures { said }))?;
+    let figures = serde_json::from_str::<Versioned<BroadcastSummary>>(json.trim())
+        .ok()
+        .and_then(|v| v.current().ok())
+        .ok_or(BenchError::Child(ChildError::SenderNoFigures { said }))?;
     std::thread::sleep(GRACE);
     let ends: Vec<ReceiverEnd> = children
         .finish()?
