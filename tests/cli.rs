@@ -376,6 +376,82 @@ fn bind_error_names_the_os_reason_once() {
     assert_eq!(line.matches(reason).count(), 1, "{line}");
 }
 
+/// Regression (issue 10): an output path that cannot be written was found
+/// only after the whole benchmark had run. Now it is refused at once, with
+/// exit code 2 (a bad flag), and nothing runs (a bench takes over 10 s).
+#[test]
+fn bench_refuses_an_unwritable_output_path_before_running() {
+    for flag in ["--plot", "--json"] {
+        let path = if flag == "--plot" {
+            "/nonexistent/x.svg"
+        } else {
+            "/nonexistent/x.json"
+        };
+        let done = Tickcast::spawn(&["bench", flag, path]).finish(Duration::from_secs(5));
+        assert_eq!(done.status.code(), Some(2), "{flag}: {}", done.stderr);
+        let line = done.stderr.trim();
+        assert_eq!(
+            line,
+            format!("tickcast: {flag} {path}: directory /nonexistent does not exist")
+        );
+        assert_eq!(done.stdout, "");
+    }
+}
+
+/// Regression (issue 10): `--plot out.png` wrote SVG into a `.png`.
+#[test]
+fn bench_plot_refuses_a_name_that_is_not_svg() {
+    let dir = std::env::temp_dir().join(format!("tickcast-cli-png-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("out.png");
+    let done =
+        Tickcast::spawn(&["bench", "--plot", png.to_str().unwrap()]).finish(Duration::from_secs(5));
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("only SVG is written"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.stderr.trim().lines().count(), 1, "{}", done.stderr);
+    assert!(!png.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Regression (issue 10): `bench --json -` wrote a file named `-`. Now the
+/// report is stdout, alone (the tables go to stderr), with its schema.
+#[test]
+fn bench_json_dash_is_the_report_alone_on_stdout() {
+    let dir = std::env::temp_dir().join(format!("tickcast-cli-dash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+    bench.current_dir(&dir).args([
+        "bench",
+        "--json",
+        "-",
+        "--duration",
+        "1s",
+        "--receivers",
+        "1",
+        "--entities",
+        "100",
+        "--warmup",
+        "100ms",
+    ]);
+    let out = bench.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v = json(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["setup"]["receivers"], 1);
+    assert_eq!(v["total"]["figures"]["lost"], 0, "{v}");
+    assert!(
+        stderr.contains("tickcast bench: 1 broadcaster"),
+        "the table, on stderr: {stderr}"
+    );
+    assert!(!dir.join("-").exists(), "no file named -");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Every JSON document carries its schema: `impair --json` too.
 #[test]
 fn impair_json_carries_the_schema_and_the_spec() {

@@ -7,6 +7,7 @@
 mod bench;
 mod flags;
 mod impair;
+mod output;
 mod render;
 
 use std::io::Write;
