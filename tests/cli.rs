@@ -376,6 +376,52 @@ fn bind_error_names_the_os_reason_once() {
     assert_eq!(line.matches(reason).count(), 1, "{line}");
 }
 
+/// The seconds a line starts with (`2.5s  ticks sent ...`), after `prefix`.
+fn leading_seconds(line: &str, prefix: &str) -> f64 {
+    let rest = line
+        .trim_start()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let secs = rest.split_whitespace().next().unwrap();
+    secs.strip_suffix('s')
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+/// Regression (issue 10): the broadcaster's last line always said `0.0s`.
+#[test]
+fn broadcast_final_line_says_how_long_it_ran() {
+    let sock = tap();
+    let to = sock.local_addr().unwrap().to_string();
+    let done = run(&["broadcast", "--to", &to, "--duration", "1s"]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let last = done.stderr.lines().last().unwrap();
+    let t = leading_seconds(last, "");
+    assert!((0.95..5.0).contains(&t), "ran 1 s, said {t} s: {last:?}");
+}
+
+/// Regression (issue 10): `demo` stopped by Ctrl-C said it ran its whole
+/// `--duration`.
+#[test]
+fn demo_stopped_by_ctrl_c_says_how_long_it_ran() {
+    let mut demo = Tickcast::spawn(&["demo", "--duration", "30s", "--receivers", "1"]);
+    demo.wait_for_line("  rx0 ");
+    demo.interrupt();
+    let done = demo.finish(PATIENCE);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let line = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("broadcaster: "))
+        .unwrap_or_else(|| panic!("no broadcaster line in {:?}", done.stdout));
+    let t = leading_seconds(line, "broadcaster: ");
+    assert!(
+        (0.9..20.0).contains(&t),
+        "stopped after about 1 s, said {t} s: {line:?}"
+    );
+}
+
 /// Regression (issue 10): an output path that cannot be written was found
 /// only after the whole benchmark had run. Now it is refused at once, with
 /// exit code 2 (a bad flag), and nothing runs (a bench takes over 10 s).

@@ -123,6 +123,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
     let config = a.config(key);
     let b = Broadcaster::start(config.clone())?;
+    let started = Instant::now();
     eprintln!(
         "{}",
         broadcast_render::start_line(&config, b.local_addr(), b.session())
@@ -135,7 +136,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string(&Versioned::new(f.summary()))?);
     } else {
-        eprintln!("{}", broadcast_render::final_line(Duration::ZERO, &f));
+        eprintln!("{}", broadcast_render::final_line(started.elapsed(), &f));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -185,6 +186,7 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let b = Broadcaster::start(
         a.broadcast_config(receivers.iter().map(|r| r.local_addr()).collect(), key),
     )?;
+    let started = Instant::now();
     eprintln!(
         "{}",
         demo_render::start_line(a.world.entities, a.world.rate, receivers.len(), a.duration)
@@ -200,13 +202,15 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         !b.is_finished()
     });
     let bf = b.stop();
+    // How long it ran: the duration, or less after Ctrl-C.
+    let ran = started.elapsed();
     std::thread::sleep(GRACE);
     let mut rows = Vec::new();
     for (i, r) in receivers.into_iter().enumerate() {
         let name = demo_render::receiver_name(i, r.local_addr());
         rows.push((name, r.stop().context("receiver thread failed")?.summary()));
     }
-    println!("{}", demo_render::broadcaster_line(a.duration, &bf));
+    println!("{}", demo_render::broadcaster_line(ran, &bf));
     println!("{}", demo_render::table(&rows));
     Ok(ExitCode::SUCCESS)
 }
