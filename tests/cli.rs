@@ -527,3 +527,38 @@ fn impair_json_carries_the_schema_and_the_spec() {
     );
     assert_eq!(v["conditioner"]["datagrams_in"], 0, "{v}");
 }
+
+/// Regression (issue 10): with the receivers (and with `--lan` the
+/// broadcaster) in child processes, the live lines showed no receiver
+/// figures (or zeros). They now carry the counters of each child's latest
+/// per-second line.
+#[test]
+fn bench_with_processes_shows_the_receivers_counts_live() {
+    let mut bench = Tickcast::spawn(&[
+        "bench",
+        "--processes",
+        "--duration",
+        "3s",
+        "--receivers",
+        "1",
+        "--entities",
+        "100",
+        "--warmup",
+        "200ms",
+    ]);
+    let line = bench.wait_for_line("  2.0s/3s");
+    let counts = line
+        .split(" rx lost ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no receiver counts in {line:?}"));
+    let (lost, expected) = counts
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    assert_eq!(lost, "0", "{line}");
+    assert!(expected.parse::<u64>().unwrap() > 0, "{line}");
+    let done = bench.finish(PATIENCE);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+}

@@ -15,13 +15,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::usage::{self, Memory};
-use super::BenchConfig;
-use crate::core::figures::Summary;
+use super::{progress, BenchConfig};
+use crate::core::figures::{Figures, Summary};
 use crate::core::schema::Versioned;
 
 /// Longest a child may take to say where it listens.
@@ -83,7 +83,23 @@ struct Running {
     addr: SocketAddr,
     stdout: mpsc::Receiver<String>,
     stderr: JoinHandle<Vec<String>>,
+    latest: Latest,
     memory: Option<Memory>,
+}
+
+/// The latest per-second line a child printed on stderr, if any yet.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Latest(Arc<Mutex<Option<String>>>);
+
+impl Latest {
+    fn set(&self, line: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+    }
+
+    /// The line, if the child has printed one.
+    pub(super) fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// What a finished child left.
@@ -161,6 +177,8 @@ pub(super) struct Piped {
     pub stderr: JoinHandle<Vec<String>>,
     /// The address of its first "receiving on" line.
     pub listening: mpsc::Receiver<SocketAddr>,
+    /// Its latest per-second line on stderr.
+    pub latest: Latest,
 }
 
 /// Spawns `cmd` with piped output; `program` names it in errors.
@@ -176,7 +194,11 @@ pub(super) fn spawn_piped(mut cmd: Command, program: &Path) -> Result<Piped, Chi
         })?;
     let (addr_tx, listening) = mpsc::channel();
     let stderr = child.stderr.take().map(BufReader::new);
-    let stderr = std::thread::spawn(move || read_stderr(stderr, addr_tx));
+    let latest = Latest::default();
+    let stderr = {
+        let latest = latest.clone();
+        std::thread::spawn(move || read_stderr(stderr, addr_tx, &latest))
+    };
     let (out_tx, stdout) = mpsc::channel();
     let out = child.stdout.take();
     std::thread::spawn(move || {
@@ -192,6 +214,7 @@ pub(super) fn spawn_piped(mut cmd: Command, program: &Path) -> Result<Piped, Chi
         stdout,
         stderr,
         listening,
+        latest,
     })
 }
 
@@ -233,6 +256,7 @@ impl Children {
                     addr,
                     stdout: p.stdout,
                     stderr: p.stderr,
+                    latest: p.latest,
                     memory: None,
                 }),
                 Err(_) => {
@@ -250,6 +274,20 @@ impl Children {
 
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.children.iter().map(|c| c.addr).collect()
+    }
+
+    /// Each receiver's counters as of its latest per-second line (all zero
+    /// before its first): see [`progress`].
+    pub fn live(&self) -> Vec<Figures> {
+        self.children
+            .iter()
+            .map(|c| {
+                c.latest
+                    .get()
+                    .and_then(|l| progress::receiver_figures(&l))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Reads each child's memory while it runs (it is gone at the end).
@@ -334,10 +372,12 @@ pub(super) fn exited_cpu(pid: u32, deadline: Instant) -> Option<Duration> {
 }
 
 /// Reads the child's stderr: sends the address of its first "receiving on
-/// ADDR" line, keeps the last few lines for error messages.
+/// ADDR" line, keeps its latest per-second line in `latest` and the last
+/// few lines for error messages.
 fn read_stderr(
     stderr: Option<BufReader<std::process::ChildStderr>>,
     addr: mpsc::Sender<SocketAddr>,
+    latest: &Latest,
 ) -> Vec<String> {
     let mut tail: Vec<String> = Vec::new();
     let Some(stderr) = stderr else {
@@ -350,6 +390,9 @@ fn read_stderr(
                 let _ = addr.send(a);
                 sent = true;
             }
+        }
+        if progress::is_live_line(&line) {
+            latest.set(line.clone());
         }
         if tail.len() == 4 {
             tail.remove(0);

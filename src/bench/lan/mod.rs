@@ -38,7 +38,7 @@ use super::results::{self, Machine, Phase, ReceiverEnd};
 use super::{usage, BenchConfig, BenchError, BenchReport, Progress, GRACE, OVERRUN};
 use crate::core::figures::Figures;
 use crate::core::schema::Versioned;
-use crate::runtime::broadcaster::{BroadcastFigures, BroadcastSummary};
+use crate::runtime::broadcaster::BroadcastSummary;
 
 /// What every namespace name a bench makes starts with.
 pub const PREFIX: &str = "tcb";
@@ -151,8 +151,9 @@ pub(super) fn run(
     cmd.args(broadcast_args(config, mode, bc.ip, &rx));
     let mut sender = child::spawn_piped(cmd, &program)?;
     let start = Instant::now();
-    let live = BroadcastFigures::default();
     let mut next = Duration::from_secs(1);
+    // The receivers' latest counters a second ago, for the loss in between.
+    let mut last = vec![Figures::default(); config.receivers];
     let mut interrupted = false;
     let mut sender_cpu = None;
     // Bounded: ends when the child exits, or OVERRUN past its duration.
@@ -174,13 +175,26 @@ pub(super) fn run(
         }
         if elapsed >= next {
             children.sample();
+            // What the children said in their latest per-second lines.
+            let sender_now = sender
+                .latest
+                .get()
+                .and_then(|l| super::progress::sender_figures(&l))
+                .unwrap_or_default();
+            let now = children.live();
+            let loss: Vec<f64> = now
+                .iter()
+                .zip(&last)
+                .map(|(n, l)| n.interval_loss(l))
+                .collect();
             let flow = progress(&Progress {
                 elapsed,
                 duration: config.duration,
-                sender: &live,
-                receivers: &[],
-                last_second_loss: &[],
+                sender: &sender_now,
+                receivers: &now,
+                last_second_loss: &loss,
             });
+            last = now;
             if flow.is_break() {
                 interrupted = true;
                 child::interrupt(sender.pid);

@@ -174,3 +174,25 @@ pub fn subscription_summary(s: &Summary) -> String {
     out.push_str(&format!("  one-way latency {verdict}\n"));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench --processes` and `--lan` read a receiver child's line back
+    /// (`tickcast::bench::progress`); this keeps the two in step.
+    #[test]
+    fn the_live_line_reads_back_as_the_same_counters() {
+        let mut now = Figures::default();
+        let c = &mut now.counters;
+        (c.expected, c.received, c.lost) = (1440, 1430, 10);
+        (c.duplicates, c.reordered, c.stale) = (3, 4, 5);
+        (c.malformed, c.socket_drops) = (6, 7);
+        let counters = now.counters;
+        now.count = Some(719);
+        let line = receive_line(Duration::from_secs(12), &now, &Figures::default(), true);
+        let back = tickcast::bench::progress::receiver_figures(&line).expect(&line);
+        assert_eq!(back.counters, counters, "{line}");
+        assert_eq!(back.count, Some(719));
+    }
+}
