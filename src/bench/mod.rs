@@ -30,9 +30,11 @@
 //! receivers as processes in network namespaces on a bridge (`--lan`), and
 //! holds the namespace-LAN builder the tests use too ([`lan::netns`]);
 //! [`sweep`] runs many points and searches for the most entities without
-//! loss. The human tables and the SVG plot are the binary's
+//! loss, and [`fit`] is the non-negative least squares of its cost model;
+//! [`progress`] reads child processes' per-second lines. The human tables and the SVG plot are the binary's
 //! (`src/cli/render/`).
 
+pub mod fit;
 pub mod lan;
 pub mod progress;
 pub mod sweep;
