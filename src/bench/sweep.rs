@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::{fit, BenchConfig, BenchError, BenchReport, Progress};
 use crate::runtime::broadcaster::MAX_RATE_HZ;
+use crate::runtime::receiver::ReceiveMode;
 use crate::wire;
 
 /// Duration of one sweep point unless told otherwise.
@@ -385,6 +386,80 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
+/// A receiver thread (or process) busy at least this share of one core,
+/// in percent, while datagrams went missing ran out of CPU.
+pub const RECEIVER_BUSY_PERCENT: f64 = 90.0;
+
+/// What ran out in a failed probe, read from its figures ([`limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// The broadcaster could not keep the rate: it skipped more than
+    /// [`MAX_SKIPPED_SHARE`] of its ticks, or its ticks went out more than
+    /// a tick period late (p99). Its capacity, not the receivers', was
+    /// reached.
+    SenderCpu,
+    /// Sends failed: the sender's socket buffer or the network refused
+    /// datagrams (the receivers then miss them too).
+    SendErrors,
+    /// A receiver was busy at least [`RECEIVER_BUSY_PERCENT`] of a core
+    /// while it lost datagrams: it could not keep up (the kernel then
+    /// drops at its socket).
+    ReceiverCpu,
+    /// The receivers' sockets overflowed (SO_RXQ_OVFL) although no
+    /// receiver was that busy: bursts larger than the socket buffer, or a
+    /// receiver not scheduled in time on a busy machine.
+    SocketDrops,
+    /// Datagrams went missing between the sockets: no socket drops, no
+    /// send errors, and the sender kept the rate. On loopback the kernel's
+    /// backlog; on a LAN the wire, the bridge or a NIC.
+    Link,
+}
+
+impl Limit {
+    /// The limit in a few words, for tables.
+    pub fn words(self) -> &'static str {
+        match self {
+            Limit::SenderCpu => "sender CPU (ticks skipped or late)",
+            Limit::SendErrors => "send errors",
+            Limit::ReceiverCpu => "receiver CPU",
+            Limit::SocketDrops => "receiver socket drops",
+            Limit::Link => "the link (lost with no socket drops)",
+        }
+    }
+}
+
+/// What ran out in probe `p`, a run at `rate_hz` (`busy_polls`: the
+/// receivers spin, so their CPU says nothing), most upstream first; empty
+/// for a probe that passed. Every way a probe fails names at least one.
+pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
+    if p.ok {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let period_us = 1e6 / rate_hz;
+    let late = p.lateness_p99_us.is_some_and(|l| l > period_us);
+    if !kept_rate(p.ticks_sent, p.ticks_skipped) || late {
+        out.push(Limit::SenderCpu);
+    }
+    if p.send_errors > 0 {
+        out.push(Limit::SendErrors);
+    }
+    if p.lost > 0 || p.socket_drops > 0 {
+        let busy = !busy_polls
+            && p.busiest_receiver_cpu_percent
+                .is_some_and(|c| c >= RECEIVER_BUSY_PERCENT);
+        if busy {
+            out.push(Limit::ReceiverCpu);
+        } else if p.socket_drops > 0 {
+            out.push(Limit::SocketDrops);
+        } else if p.send_errors == 0 {
+            out.push(Limit::Link);
+        }
+    }
+    out
+}
+
 /// One probe of the max-entities search.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Probe {
@@ -394,12 +469,18 @@ pub struct Probe {
     /// no send failed, and the broadcaster skipped at most
     /// [`MAX_SKIPPED_SHARE`] of its ticks (so it kept the rate).
     pub ok: bool,
+    /// What ran out, when it failed ([`limits`]); empty when it passed.
+    pub limits: Vec<Limit>,
     /// Packets lost, all receivers.
     pub lost: u64,
     /// Socket drops, all receivers.
     pub socket_drops: u64,
+    /// Ticks the broadcaster sent.
+    pub ticks_sent: u64,
     /// Ticks the broadcaster skipped.
     pub ticks_skipped: u64,
+    /// p99 of the broadcaster's tick lateness, µs (`None` before a tick).
+    pub lateness_p99_us: Option<f64>,
     /// Send errors.
     pub send_errors: u64,
     /// p99 latency from send time, µs (`None` without samples).
@@ -408,6 +489,8 @@ pub struct Probe {
     pub sender_cpu_percent: Option<f64>,
     /// CPU of one receiver on average, percent of one core.
     pub receiver_cpu_percent: Option<f64>,
+    /// CPU of the busiest receiver, percent of one core.
+    pub busiest_receiver_cpu_percent: Option<f64>,
     /// Runs it took (a failure is tried again, up to [`PROBE_ATTEMPTS`]).
     pub attempts: u32,
     /// The machine's 1-minute load average before the (last) run.
@@ -420,38 +503,53 @@ impl Probe {
         Probe {
             entities,
             ok,
+            limits: Vec::new(),
             lost: 0,
             socket_drops: 0,
+            ticks_sent: 0,
             ticks_skipped: 0,
+            lateness_p99_us: None,
             send_errors: 0,
             p99_us: None,
             sender_cpu_percent: None,
             receiver_cpu_percent: None,
+            busiest_receiver_cpu_percent: None,
             attempts: 1,
             load_average: None,
         }
     }
 
-    /// The probe of a finished run.
+    /// The probe of a finished run, with what ran out if it failed.
     pub fn of(r: &BenchReport) -> Probe {
         let row = SweepRow::of(r);
         let send_errors = r.sender.figures.send_errors;
-        Probe {
+        let mut p = Probe {
             entities: r.setup.entities,
             ok: row.lost == 0
                 && row.socket_drops == 0
                 && send_errors == 0
                 && kept_rate(row.ticks_sent, row.ticks_skipped),
+            limits: Vec::new(),
             lost: row.lost,
             socket_drops: row.socket_drops,
+            ticks_sent: row.ticks_sent,
             ticks_skipped: row.ticks_skipped,
+            lateness_p99_us: r.sender.figures.lateness_us.map(|l| l.p99),
             send_errors,
             p99_us: row.p99_us,
             sender_cpu_percent: row.sender_cpu_percent,
             receiver_cpu_percent: row.receiver_cpu_percent,
+            busiest_receiver_cpu_percent: r
+                .receivers
+                .iter()
+                .filter_map(|x| x.cpu.map(|c| c.percent_of_core))
+                .reduce(f64::max),
             attempts: 1,
             load_average: r.machine.load_average_before.map(|l| l[0]),
-        }
+        };
+        let busy_polls = r.setup.receive_mode == ReceiveMode::BusyPoll.name();
+        p.limits = limits(&p, r.setup.rate_hz, busy_polls);
+        p
     }
 }
 
@@ -488,6 +586,16 @@ pub struct Search {
     /// True if the search was cut short (probe budget, or stopped) before
     /// the bracket was narrow enough.
     pub cut_short: bool,
+}
+
+impl Search {
+    /// What ran out at [`Search::failed_at`]: the limits of its (last)
+    /// probe; empty if nothing failed.
+    pub fn limited_by(&self) -> &[Limit] {
+        self.failed_at
+            .and_then(|n| self.probes.iter().rev().find(|p| p.entities == n))
+            .map_or(&[], |p| &p.limits)
+    }
 }
 
 /// Searches for the largest count in `1..=cap` that passes `probe`: doubling
@@ -863,5 +971,76 @@ mod tests {
         ] {
             assert!(v.unwrap() >= 0.0, "{s:?}");
         }
+    }
+
+    /// A failed probe at 60 Hz with these figures.
+    fn failed(f: impl FnOnce(&mut Probe)) -> Probe {
+        let mut p = Probe::verdict(50_000, false);
+        (p.ticks_sent, p.lateness_p99_us) = (120, Some(40.0));
+        p.busiest_receiver_cpu_percent = Some(30.0);
+        f(&mut p);
+        p
+    }
+
+    /// Regression (issue 10): the search reported a receiver capacity when
+    /// the sender's CPU was the limit. Each failed probe now says what ran
+    /// out, from its own figures.
+    #[test]
+    fn a_failed_probe_says_what_ran_out() {
+        let at = |p: &Probe| limits(p, 60.0, false);
+        // The sender skipped a tick in five: its CPU, not the receivers'.
+        let p = failed(|p| (p.ticks_sent, p.ticks_skipped) = (96, 24));
+        assert_eq!(at(&p), [Limit::SenderCpu]);
+        // Or kept every tick but sent them more than a period (16.7 ms) late.
+        assert_eq!(
+            at(&failed(|p| p.lateness_p99_us = Some(25_000.0))),
+            [Limit::SenderCpu]
+        );
+        // Socket overflow at a receiver working flat out: its CPU.
+        let p = failed(|p| {
+            (p.lost, p.socket_drops) = (500, 500);
+            p.busiest_receiver_cpu_percent = Some(97.0);
+        });
+        assert_eq!(at(&p), [Limit::ReceiverCpu]);
+        // The same at a busy-polling receiver, whose CPU is always 100 %:
+        // what overflowed is the socket.
+        assert_eq!(limits(&p, 60.0, true), [Limit::SocketDrops]);
+        // Overflow at a receiver with CPU to spare: the socket buffer.
+        assert_eq!(
+            at(&failed(|p| (p.lost, p.socket_drops) = (40, 40))),
+            [Limit::SocketDrops]
+        );
+        // Loss that no socket saw, the sender keeping the rate: the link.
+        assert_eq!(at(&failed(|p| p.lost = 7)), [Limit::Link]);
+        // Loss explained by failed sends is the sender's, not the link's.
+        assert_eq!(
+            at(&failed(|p| (p.lost, p.send_errors) = (7, 7))),
+            [Limit::SendErrors]
+        );
+        // Several at once, upstream first.
+        let p = failed(|p| {
+            (p.ticks_sent, p.ticks_skipped) = (90, 30);
+            (p.lost, p.socket_drops) = (9, 9);
+        });
+        assert_eq!(at(&p), [Limit::SenderCpu, Limit::SocketDrops]);
+        // A passing probe names nothing, however late or busy.
+        let mut ok = failed(|p| p.busiest_receiver_cpu_percent = Some(99.0));
+        ok.ok = true;
+        assert!(at(&ok).is_empty());
+        assert_eq!(
+            serde_json::to_value(Limit::SenderCpu).unwrap(),
+            "sender_cpu"
+        );
+    }
+
+    #[test]
+    fn the_search_says_what_ran_out_where_it_failed() {
+        let mut s = search_with_limit(20_000, 10_000, 1_000_000);
+        let at = s.failed_at.expect("something above 20000 failed");
+        for p in s.probes.iter_mut().filter(|p| p.entities == at) {
+            p.limits = vec![Limit::SenderCpu];
+        }
+        assert_eq!(s.limited_by(), [Limit::SenderCpu]);
+        assert!(search_with_limit(u32::MAX, 10, 100).limited_by().is_empty());
     }
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::flags::ModeArg;
 use super::output::Output;
 use crate::cli::render::{bench as render, plot, sweep as sweep_render};
-use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
+use tickcast::bench::sweep::{self, Limit, Scaling, Search, SweepRow};
 use tickcast::bench::{self as lib, BenchConfig, BenchReport, LanMode, Progress};
 use tickcast::core::conditioner::ConditionerConfig;
 use tickcast::core::schema::Versioned;
@@ -370,6 +370,8 @@ struct SearchOutput<'a> {
     rate_hz: f64,
     probe_duration_s: f64,
     search: &'a Search,
+    /// What ran out at the first failing count ([`Search::limited_by`]).
+    limited_by: &'a [Limit],
 }
 
 fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
@@ -394,6 +396,7 @@ fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result
         rate_hz: base.rate_hz,
         probe_duration_s: base.duration.as_secs_f64(),
         search: &found,
+        limited_by: found.limited_by(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

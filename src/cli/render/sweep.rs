@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::bench::rate;
 use super::us_or_dash;
-use tickcast::bench::sweep::{self, FitQuality, Probe, Scaling, Search, SweepRow};
+use tickcast::bench::sweep::{self, FitQuality, Limit, Probe, Scaling, Search, SweepRow};
 use tickcast::bench::{BenchConfig, GRACE};
 
 /// The first line of a sweep of `points` runs like `base`, with how long it takes.
@@ -206,7 +206,16 @@ fn probe_line(p: &Probe) -> String {
         opt_pct(p.receiver_cpu_percent),
         p.attempts,
         p.load_average.map_or("-".into(), |l| format!("{l:.1}")),
-    )
+    ) + &limited(&p.limits)
+}
+
+/// `  limited by: sender CPU (ticks skipped or late), ...`, or nothing.
+fn limited(limits: &[Limit]) -> String {
+    if limits.is_empty() {
+        return String::new();
+    }
+    let words: Vec<&str> = limits.iter().map(|l| l.words()).collect();
+    format!("  limited by: {}", words.join(", "))
 }
 
 /// One probe as it finishes, indented as in [`search`]'s list.
@@ -235,6 +244,15 @@ pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
         }
         None => {
             let _ = write!(out, "no entity count passed at {rate_hz} Hz to {each}");
+        }
+    }
+    let why = s.limited_by();
+    if !why.is_empty() {
+        let _ = write!(out, "\n{}", limited(why).trim_start());
+        if why.first() == Some(&Limit::SenderCpu) {
+            out.push_str(
+                " — the sender ran out first: this is the sender's capacity at this rate, not the receivers'",
+            );
         }
     }
     if s.cut_short {
@@ -300,5 +318,22 @@ mod tests {
         assert!(t.starts_with("max entities at 60 Hz to one receiver"));
         assert!(t.contains(": 40000 (failed at 80000)"));
         assert_eq!(t.lines().count(), 2 + 4);
+        // What ran out where it failed, on its own line and on the probe's.
+        let mut s = s;
+        s.probes[3].limits = vec![Limit::SenderCpu, Limit::SocketDrops];
+        let t = search(&s, 1, 60.0);
+        let second = t.lines().nth(1).unwrap();
+        assert!(
+            second.starts_with("limited by: sender CPU (ticks skipped or late), receiver socket drops — the sender ran out first"),
+            "{t}"
+        );
+        assert!(
+            t.lines()
+                .last()
+                .unwrap()
+                .ends_with("limited by: sender CPU (ticks skipped or late), receiver socket drops"),
+            "{t}"
+        );
+        assert_eq!(t.lines().count(), 3 + 4);
     }
 }
