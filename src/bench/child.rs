@@ -87,18 +87,25 @@ struct Running {
     memory: Option<Memory>,
 }
 
-/// The latest per-second line a child printed on stderr, if any yet.
+/// The latest per-second line a child printed on stderr, if any yet, and
+/// how many it has printed.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Latest(Arc<Mutex<Option<String>>>);
+pub(super) struct Latest(Arc<Mutex<(u64, Option<String>)>>);
 
 impl Latest {
     fn set(&self, line: String) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+        let mut l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *l = (l.0 + 1, Some(line));
     }
 
     /// The line, if the child has printed one.
     pub(super) fn get(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    /// How many per-second lines the child has printed.
+    pub(super) fn count(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0
     }
 }
 

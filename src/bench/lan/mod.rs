@@ -49,6 +49,11 @@ pub const PORT: u16 = 47_474;
 /// The multicast group of `--lan multicast`.
 pub const GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 78, 1), PORT);
 
+/// How long a live line waits for the broadcaster child's line of the same
+/// second (it starts a moment after the bench's clock), and how early it
+/// may take it.
+const LINE_WAIT: Duration = Duration::from_millis(500);
+
 /// How the broadcaster reaches the receivers on the LAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LanMode {
@@ -154,6 +159,10 @@ pub(super) fn run(
     let mut next = Duration::from_secs(1);
     // The receivers' latest counters a second ago, for the loss in between.
     let mut last = vec![Figures::default(); config.receivers];
+    // The broadcaster's lines shown so far: a live line is due when it has
+    // said its next second (so the line carries that second's counters),
+    // or LINE_WAIT after the second if it has not.
+    let mut shown = 0;
     let mut interrupted = false;
     let mut sender_cpu = None;
     // Bounded: ends when the child exits, or OVERRUN past its duration.
@@ -173,7 +182,9 @@ pub(super) fn run(
             sender_cpu = child::exited_cpu(sender.pid, Instant::now() + child::END_TIMEOUT);
             break;
         }
-        if elapsed >= next {
+        let said = sender.latest.count();
+        if (said > shown && elapsed + LINE_WAIT >= next) || elapsed >= next + LINE_WAIT {
+            shown = said;
             children.sample();
             // What the children said in their latest per-second lines.
             let sender_now = sender
