@@ -395,25 +395,20 @@ fn run(mut poll: Poll, socket: &UdpSocket, out: &Outputs, shared: &Shared) -> io
         // Edge-triggered: drain on every wake (a wake for a timer finds
         // nothing and returns at once). On stop, take in what the kernel
         // holds (bounded: its receive buffer, or a few batches of a flood).
-        more = drain(socket, &mut buf, &mut cmsg, shared, &clock)?;
+        let mut io = Relaying {
+            shared,
+            out,
+            tally: &mut tally,
+        };
+        more = drain(socket, &mut buf, &mut cmsg, &mut io, &clock)?;
         for _ in 0..STOP_BATCHES {
             if !(stopping && more) {
                 break;
             }
-            more = drain(socket, &mut buf, &mut cmsg, shared, &clock)?;
+            more = drain(socket, &mut buf, &mut cmsg, &mut io, &clock)?;
         }
         let now = if stopping { u64::MAX } else { clock.now_ns() };
-        loop {
-            let released = {
-                let mut st = shared.state();
-                st.io.add(&mut tally);
-                st.conditioner.poll_transmit(now)
-            };
-            match released {
-                Some(d) => out.send(&d, &mut tally),
-                None => break,
-            }
-        }
+        io.release(now);
         if stopping {
             return Ok(());
         }
@@ -479,13 +474,43 @@ impl ReleaseTimer {
     }
 }
 
+/// The relay thread's sending half: the shared state, the sockets out, and
+/// the I/O counted since it was last added to the shared figures.
+struct Relaying<'a> {
+    shared: &'a Shared,
+    out: &'a Outputs,
+    tally: &'a mut Io,
+}
+
+impl Relaying<'_> {
+    /// Sends every datagram due at `now_ns`, in release order.
+    fn release(&mut self, now_ns: u64) {
+        loop {
+            let released = {
+                let mut st = self.shared.state();
+                st.io.add(self.tally);
+                st.conditioner.poll_transmit(now_ns)
+            };
+            match released {
+                Some(d) => self.out.send(&d, self.tally),
+                None => break,
+            }
+        }
+    }
+}
+
 /// Receives up to [`DRAIN_BATCH`] datagrams into the conditioner. Returns
 /// true if the batch filled (more may be waiting).
+///
+/// Each datagram is pushed and then whatever is due by its arrival is
+/// released at once: a burst is not held until the whole of it has been
+/// taken in (with no delay, the first part of a tick would otherwise wait
+/// for the decode of every part behind it).
 fn drain(
     socket: &UdpSocket,
     buf: &mut [u8],
     cmsg: &mut Vec<u8>,
-    shared: &Shared,
+    io: &mut Relaying<'_>,
     clock: &Anchor,
 ) -> io::Result<bool> {
     let mut taken = 0;
@@ -493,11 +518,14 @@ fn drain(
         match net::recv_counting_drops(socket, buf, cmsg) {
             Ok((n, dropped)) => {
                 let now = clock.now_ns();
-                let mut st = shared.state();
-                st.conditioner.push(now, &buf[..n]);
-                if let Some(d) = dropped {
-                    st.io.socket_drops = u64::from(d);
+                {
+                    let mut st = io.shared.state();
+                    st.conditioner.push(now, &buf[..n]);
+                    if let Some(d) = dropped {
+                        st.io.socket_drops = u64::from(d);
+                    }
                 }
+                io.release(now);
                 taken += 1;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
