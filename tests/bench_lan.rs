@@ -51,6 +51,27 @@ fn bench_lan(mode: &str, flags: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Regression (issue 10): the live lines of a LAN run stayed at zero.
+    // They carry what the child processes last said: the broadcaster's
+    // ticks and every receiver's counts.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let live = stderr
+        .lines()
+        .find(|l| l.contains("s/2s  sent "))
+        .unwrap_or_else(|| panic!("no live line in {stderr}"));
+    let number_after = |key: &str| -> u64 {
+        let rest = live
+            .split(key)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{key} in {live:?}"));
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} in {live:?}"))
+    };
+    assert!(number_after("  sent ") > 0, "{live}");
+    assert_eq!(number_after(" rx lost "), 0, "{live}");
+    assert!(number_after(" rx lost 0/") > 0, "{live}");
     let text = std::fs::read_to_string(&json).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let r: Value = serde_json::from_str(&text).unwrap();

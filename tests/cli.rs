@@ -169,7 +169,8 @@ fn u64_at(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} is not a u64 in {v}"))
 }
 
-/// The keys every receive JSON must have, with latency percentiles.
+/// The keys every receive JSON must have, with latency percentiles, or
+/// `null` for latency when nothing was received.
 fn assert_receive_keys(v: &Value) {
     for key in [
         "expected",
@@ -190,6 +191,10 @@ fn assert_receive_keys(v: &Value) {
         "latency_us",
     ] {
         assert!(v.get(key).is_some(), "no {key} in {v}");
+    }
+    if v["received"] == 0 {
+        assert!(v["latency_us"].is_null(), "latency of nothing in {v}");
+        return;
     }
     for key in ["p50", "p90", "p99", "p999", "max"] {
         assert!(
@@ -269,6 +274,7 @@ fn ctrl_c_ends_receive_with_json() {
     assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
     let v = json(&done.stdout);
     assert_receive_keys(&v);
+    assert_eq!(v["schema"], 1, "{v}");
     // Nothing was sent: every count is exactly zero.
     for key in ["expected", "received", "lost", "datagrams", "ticks_applied"] {
         assert_eq!(u64_at(&v, key), 0, "{key} in {v}");
@@ -839,6 +845,7 @@ fn broadcast_duration_is_measured_in_ticks() {
     let done = run(&["broadcast", "--to", &to, "--duration", "1s", "--json"]);
     assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
     let v = json(&done.stdout);
+    assert_eq!(v["schema"], 1, "{v}");
     let ticks = u64_at(&v, "ticks_sent") + u64_at(&v, "ticks_skipped");
     assert_eq!(ticks, 60, "{v}");
     let packets = collect_until_goodbye(&sock, PATIENCE);
@@ -1014,4 +1021,192 @@ fn bind_error_names_the_os_reason_once() {
     let line = assert_one_line_error(&["receive", "--bind", "203.0.113.7:9"], 1);
     let reason = "(os error";
     assert_eq!(line.matches(reason).count(), 1, "{line}");
+}
+
+/// The seconds a line starts with (`2.5s  ticks sent ...`), after `prefix`.
+fn leading_seconds(line: &str, prefix: &str) -> f64 {
+    let rest = line
+        .trim_start()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let secs = rest.split_whitespace().next().unwrap();
+    secs.strip_suffix('s')
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+/// Regression (issue 10): the broadcaster's last line always said `0.0s`.
+#[test]
+fn broadcast_final_line_says_how_long_it_ran() {
+    let sock = tap();
+    let to = sock.local_addr().unwrap().to_string();
+    let done = run(&["broadcast", "--to", &to, "--duration", "1s"]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let last = done.stderr.lines().last().unwrap();
+    let t = leading_seconds(last, "");
+    assert!((0.95..5.0).contains(&t), "ran 1 s, said {t} s: {last:?}");
+}
+
+/// Regression (issue 10): `demo` stopped by Ctrl-C said it ran its whole
+/// `--duration`.
+#[test]
+fn demo_stopped_by_ctrl_c_says_how_long_it_ran() {
+    let mut demo = Tickcast::spawn(&["demo", "--duration", "30s", "--receivers", "1"]);
+    demo.wait_for_line("  rx0 ");
+    demo.interrupt();
+    let done = demo.finish(PATIENCE);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let line = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("broadcaster: "))
+        .unwrap_or_else(|| panic!("no broadcaster line in {:?}", done.stdout));
+    let t = leading_seconds(line, "broadcaster: ");
+    assert!(
+        (0.9..20.0).contains(&t),
+        "stopped after about 1 s, said {t} s: {line:?}"
+    );
+}
+
+/// Regression (issue 10): an output path that cannot be written was found
+/// only after the whole benchmark had run. Now it is refused at once, with
+/// exit code 2 (a bad flag), and nothing runs (a bench takes over 10 s).
+#[test]
+fn bench_refuses_an_unwritable_output_path_before_running() {
+    for flag in ["--plot", "--json"] {
+        let path = if flag == "--plot" {
+            "/nonexistent/x.svg"
+        } else {
+            "/nonexistent/x.json"
+        };
+        let done = Tickcast::spawn(&["bench", flag, path]).finish(Duration::from_secs(5));
+        assert_eq!(done.status.code(), Some(2), "{flag}: {}", done.stderr);
+        let line = done.stderr.trim();
+        assert_eq!(
+            line,
+            format!("tickcast: {flag} {path}: directory /nonexistent does not exist")
+        );
+        assert_eq!(done.stdout, "");
+    }
+}
+
+/// Regression (issue 10): `--plot out.png` wrote SVG into a `.png`.
+#[test]
+fn bench_plot_refuses_a_name_that_is_not_svg() {
+    let dir = std::env::temp_dir().join(format!("tickcast-cli-png-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("out.png");
+    let done =
+        Tickcast::spawn(&["bench", "--plot", png.to_str().unwrap()]).finish(Duration::from_secs(5));
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    // clap's own message, whole: the reason on its first line, then its hint.
+    let first = done.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: invalid value") && first.contains("only SVG is written"),
+        "{}",
+        done.stderr
+    );
+    assert!(!png.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Regression (issue 10): `bench --json -` wrote a file named `-`. Now the
+/// report is stdout, alone (the tables go to stderr), with its schema.
+#[test]
+fn bench_json_dash_is_the_report_alone_on_stdout() {
+    let dir = std::env::temp_dir().join(format!("tickcast-cli-dash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+    bench.current_dir(&dir).args([
+        "bench",
+        "--json",
+        "-",
+        "--duration",
+        "1s",
+        "--receivers",
+        "1",
+        "--entities",
+        "100",
+        "--warmup",
+        "100ms",
+    ]);
+    let out = bench.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v = json(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["setup"]["receivers"], 1);
+    assert_eq!(v["total"]["figures"]["lost"], 0, "{v}");
+    assert!(
+        stderr.contains("tickcast bench: 1 broadcaster"),
+        "the table, on stderr: {stderr}"
+    );
+    assert!(!dir.join("-").exists(), "no file named -");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every JSON document carries its schema: `impair --json` too.
+#[test]
+fn impair_json_carries_the_schema_and_the_spec() {
+    let rx = tap();
+    let to = rx.local_addr().unwrap().to_string();
+    let done = run(&[
+        "impair",
+        "--listen",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--preset",
+        "wifi",
+        "--duration",
+        "300ms",
+        "--json",
+    ]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let v = json(&done.stdout);
+    assert_eq!(v["schema"], 1, "{v}");
+    assert!(
+        v["spec"]
+            .as_str()
+            .unwrap()
+            .starts_with("loss=0.001,delay=12ms"),
+        "{v}"
+    );
+    assert_eq!(v["conditioner"]["datagrams_in"], 0, "{v}");
+}
+
+/// Regression (issue 10): with the receivers (and with `--lan` the
+/// broadcaster) in child processes, the live lines showed no receiver
+/// figures (or zeros). They now carry the counters of each child's latest
+/// per-second line.
+#[test]
+fn bench_with_processes_shows_the_receivers_counts_live() {
+    let mut bench = Tickcast::spawn(&[
+        "bench",
+        "--processes",
+        "--duration",
+        "3s",
+        "--receivers",
+        "1",
+        "--entities",
+        "100",
+        "--warmup",
+        "200ms",
+    ]);
+    let line = bench.wait_for_line("  2.0s/3s");
+    let counts = line
+        .split(" rx lost ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no receiver counts in {line:?}"));
+    let (lost, expected) = counts
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    assert_eq!(lost, "0", "{line}");
+    assert!(expected.parse::<u64>().unwrap() > 0, "{line}");
+    let done = bench.finish(PATIENCE);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
 }

@@ -15,13 +15,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::usage::{self, Memory};
-use super::BenchConfig;
-use crate::core::figures::Summary;
+use super::{progress, BenchConfig};
+use crate::core::figures::{Figures, Summary};
+use crate::core::schema::Versioned;
 
 /// Longest a child may take to say where it listens.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,7 +83,30 @@ struct Running {
     addr: SocketAddr,
     stdout: mpsc::Receiver<String>,
     stderr: JoinHandle<Vec<String>>,
+    latest: Latest,
     memory: Option<Memory>,
+}
+
+/// The latest per-second line a child printed on stderr, if any yet, and
+/// how many it has printed.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Latest(Arc<Mutex<(u64, Option<String>)>>);
+
+impl Latest {
+    fn set(&self, line: String) {
+        let mut l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *l = (l.0 + 1, Some(line));
+    }
+
+    /// The line, if the child has printed one.
+    pub(super) fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    /// How many per-second lines the child has printed.
+    pub(super) fn count(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0
+    }
 }
 
 /// What a finished child left.
@@ -160,6 +184,8 @@ pub(super) struct Piped {
     pub stderr: JoinHandle<Vec<String>>,
     /// The address of its first "receiving on" line.
     pub listening: mpsc::Receiver<SocketAddr>,
+    /// Its latest per-second line on stderr.
+    pub latest: Latest,
 }
 
 /// Spawns `cmd` with piped output; `program` names it in errors.
@@ -175,7 +201,11 @@ pub(super) fn spawn_piped(mut cmd: Command, program: &Path) -> Result<Piped, Chi
         })?;
     let (addr_tx, listening) = mpsc::channel();
     let stderr = child.stderr.take().map(BufReader::new);
-    let stderr = std::thread::spawn(move || read_stderr(stderr, addr_tx));
+    let latest = Latest::default();
+    let stderr = {
+        let latest = latest.clone();
+        std::thread::spawn(move || read_stderr(stderr, addr_tx, &latest))
+    };
     let (out_tx, stdout) = mpsc::channel();
     let out = child.stdout.take();
     std::thread::spawn(move || {
@@ -191,6 +221,7 @@ pub(super) fn spawn_piped(mut cmd: Command, program: &Path) -> Result<Piped, Chi
         stdout,
         stderr,
         listening,
+        latest,
     })
 }
 
@@ -232,6 +263,7 @@ impl Children {
                     addr,
                     stdout: p.stdout,
                     stderr: p.stderr,
+                    latest: p.latest,
                     memory: None,
                 }),
                 Err(_) => {
@@ -249,6 +281,20 @@ impl Children {
 
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.children.iter().map(|c| c.addr).collect()
+    }
+
+    /// Each receiver's counters as of its latest per-second line (all zero
+    /// before its first): see [`progress`].
+    pub fn live(&self) -> Vec<Figures> {
+        self.children
+            .iter()
+            .map(|c| {
+                c.latest
+                    .get()
+                    .and_then(|l| progress::receiver_figures(&l))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Reads each child's memory while it runs (it is gone at the end).
@@ -333,10 +379,12 @@ pub(super) fn exited_cpu(pid: u32, deadline: Instant) -> Option<Duration> {
 }
 
 /// Reads the child's stderr: sends the address of its first "receiving on
-/// ADDR" line, keeps the last few lines for error messages.
+/// ADDR" line, keeps its latest per-second line in `latest` and the last
+/// few lines for error messages.
 fn read_stderr(
     stderr: Option<BufReader<std::process::ChildStderr>>,
     addr: mpsc::Sender<SocketAddr>,
+    latest: &Latest,
 ) -> Vec<String> {
     let mut tail: Vec<String> = Vec::new();
     let Some(stderr) = stderr else {
@@ -349,6 +397,9 @@ fn read_stderr(
                 let _ = addr.send(a);
                 sent = true;
             }
+        }
+        if progress::is_live_line(&line) {
+            latest.set(line.clone());
         }
         if tail.len() == 4 {
             tail.remove(0);
@@ -365,11 +416,14 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 }
 
 /// The figures `tickcast receive --json` prints, read back into a
-/// [`Summary`]. Every figure must be there (the child is this same
-/// program); keys this build does not know are ignored, so a newer
-/// receiver's extra figures do no harm.
+/// [`Summary`]. The schema must be this build's and every figure must be
+/// there (the child is this same program); keys this build does not know
+/// are ignored, so a newer receiver's extra figures do no harm.
 fn parse_summary(json: &str) -> Option<Summary> {
-    serde_json::from_str(json.trim()).ok()
+    serde_json::from_str::<Versioned<Summary>>(json.trim())
+        .ok()?
+        .current()
+        .ok()
 }
 
 #[cfg(test)]
@@ -392,10 +446,22 @@ mod tests {
         };
         f.latency.record(42_000).unwrap();
         let s = f.summary();
-        let json = serde_json::to_string(&s).unwrap();
+        let json = serde_json::to_string(&Versioned::new(&s)).unwrap();
         assert_eq!(parse_summary(&format!("{json}\n")), Some(s.clone()));
+        // Without its schema, or of another, it is not read.
+        let bare = serde_json::to_string(&s).unwrap();
+        assert_eq!(parse_summary(&bare), None);
+        assert_eq!(
+            parse_summary(&json.replacen(r#""schema":1"#, r#""schema":99"#, 1)),
+            None
+        );
         let newer = json.replacen('{', r#"{"a_later_figure":[1,2],"#, 1);
         assert_eq!(parse_summary(&newer), Some(s));
+        // A receiver that got nothing has no latency: null, read back as none.
+        let empty = Figures::default().summary();
+        let json = serde_json::to_string(&Versioned::new(&empty)).unwrap();
+        assert!(json.contains(r#""latency_us":null"#), "{json}");
+        assert_eq!(parse_summary(&json), Some(empty));
         assert!(parse_summary("{}").is_none());
         assert!(parse_summary("not json").is_none());
     }

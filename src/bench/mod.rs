@@ -30,10 +30,13 @@
 //! receivers as processes in network namespaces on a bridge (`--lan`), and
 //! holds the namespace-LAN builder the tests use too ([`lan::netns`]);
 //! [`sweep`] runs many points and searches for the most entities without
-//! loss. The human tables and the SVG plot are the binary's
+//! loss, and [`fit`] is the non-negative least squares of its cost model;
+//! [`progress`] reads child processes' per-second lines. The human tables and the SVG plot are the binary's
 //! (`src/cli/render/`).
 
+pub mod fit;
 pub mod lan;
+pub mod progress;
 pub mod sweep;
 pub mod usage;
 
@@ -228,10 +231,14 @@ pub struct Progress<'a> {
     pub elapsed: Duration,
     /// The configured duration.
     pub duration: Duration,
-    /// The broadcaster's figures so far.
+    /// The broadcaster's figures so far. With `lan` the broadcaster is a
+    /// child process: the counters of its latest per-second line, no
+    /// lateness.
     pub sender: &'a BroadcastFigures,
-    /// Each receiver's figures so far; empty with `processes` (they are in
-    /// other processes until they end).
+    /// Each receiver's figures so far. With `processes` or `lan` they are in
+    /// other processes until they end: then only the counters of each
+    /// child's latest per-second line ([`progress`]), up to a second old,
+    /// and no latency.
     pub receivers: &'a [Figures],
     /// Each receiver's loss fraction over the last second.
     pub last_second_loss: &'a [f64],
@@ -312,13 +319,14 @@ impl Fleet {
         }
     }
 
-    /// Figures so far (in-process), and a chance for children to be sampled.
+    /// Figures so far (in-process), or the children's latest counters, and
+    /// a chance for children to be sampled.
     fn live(&mut self) -> Vec<Figures> {
         match self {
             Fleet::InProcess(l) => l.iter().map(|l| l.receiver.figures()).collect(),
             Fleet::Processes(c) => {
                 c.sample();
-                Vec::new()
+                c.live()
             }
         }
     }

@@ -373,17 +373,16 @@ fn merge(figs: &[&Figures]) -> Figures {
 /// summed, jitter averaged, each latency percentile the worst receiver's.
 /// Figures this function does not know keep their defaults.
 fn add_summaries(s: &[&Summary]) -> Summary {
-    let worst = |f: fn(&Summary) -> LatencySummary| {
-        s.iter()
-            .map(|x| f(x))
-            .fold(LatencySummary::default(), |a, b| LatencySummary {
-                samples: a.samples + b.samples,
-                p50: a.p50.max(b.p50),
-                p90: a.p90.max(b.p90),
-                p99: a.p99.max(b.p99),
-                p999: a.p999.max(b.p999),
-                max: a.max.max(b.max),
-            })
+    // Receivers without samples have no percentiles to be worst in.
+    let worst = |f: fn(&Summary) -> Option<LatencySummary>| {
+        s.iter().filter_map(|x| f(x)).reduce(|a, b| LatencySummary {
+            samples: a.samples + b.samples,
+            p50: a.p50.max(b.p50),
+            p90: a.p90.max(b.p90),
+            p99: a.p99.max(b.p99),
+            p999: a.p999.max(b.p999),
+            max: a.max.max(b.max),
+        })
     };
     let mut t = Figures::default().summary();
     for x in s {
@@ -431,10 +430,9 @@ fn percentile_curve(f: &Figures) -> Vec<PercentilePoint> {
 
 /// The few points a summary has.
 fn coarse_curve(s: &Summary) -> Vec<PercentilePoint> {
-    let (a, b) = (&s.latency_us, &s.latency_scheduled_us);
-    if a.samples == 0 {
+    let (Some(a), Some(b)) = (&s.latency_us, &s.latency_scheduled_us) else {
         return Vec::new();
-    }
+    };
     [
         (0.5, a.p50, b.p50),
         (0.9, a.p90, b.p90),
@@ -493,7 +491,14 @@ mod tests {
             (150, 140, 10)
         );
         assert!((s.loss_ratio - 10.0 / 150.0).abs() < 1e-12);
-        assert!(s.latency_us.max >= 39.9, "worst receiver's max");
+        assert!(s.latency_us.unwrap().max >= 39.9, "worst receiver's max");
+        // A receiver without samples has no say in the worst percentiles.
+        let none = add_summaries(&[&a.summary(), &figures(5, 5, &[]).summary()]);
+        assert_eq!(none.latency_us, a.summary().latency_us);
+        assert_eq!(
+            add_summaries(&[&figures(5, 5, &[]).summary()]).latency_us,
+            None
+        );
     }
 
     #[test]

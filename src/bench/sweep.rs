@@ -1,7 +1,7 @@
 //! Many benchmark runs: the cartesian product of entity counts, receiver
 //! counts and tick rates ([`product`], [`run`]), the search for the most
 //! entities a receiver takes without loss ([`find_max`], [`find_max_entities`]),
-//! and what the points say about cost ([`Scaling`]).
+//! and what the points say about cost ([`Scaling`], fitted by [`fit`]).
 //!
 //! The list parsing, the product, the search and the fit are pure and take
 //! no time; only [`run`] and [`find_max_entities`] run benchmarks.
@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{BenchConfig, BenchError, BenchReport, Progress};
+use super::{fit, BenchConfig, BenchError, BenchReport, Progress};
 use crate::runtime::broadcaster::MAX_RATE_HZ;
+use crate::runtime::receiver::ReceiveMode;
 use crate::wire;
 
 /// Duration of one sweep point unless told otherwise.
@@ -122,12 +123,13 @@ pub struct SweepRow {
     pub ticks_skipped: u64,
     /// Ticks the broadcaster sent.
     pub ticks_sent: u64,
-    /// Median one-way latency from send time, all receivers, µs.
-    pub p50_us: f64,
+    /// Median one-way latency from send time, all receivers, µs (`None`
+    /// without samples, as for the two below).
+    pub p50_us: Option<f64>,
     /// 99th percentile of it, µs.
-    pub p99_us: f64,
+    pub p99_us: Option<f64>,
     /// 99th percentile of latency from the tick's scheduled time, µs.
-    pub p99_scheduled_us: f64,
+    pub p99_scheduled_us: Option<f64>,
     /// Sender CPU time, seconds.
     pub sender_cpu_s: Option<f64>,
     /// Sender CPU, percent of one core.
@@ -163,9 +165,9 @@ impl SweepRow {
             socket_drops: t.counters.socket_drops,
             ticks_skipped: r.sender.figures.ticks_skipped,
             ticks_sent: r.sender.figures.ticks_sent,
-            p50_us: t.latency_us.p50,
-            p99_us: t.latency_us.p99,
-            p99_scheduled_us: t.latency_scheduled_us.p99,
+            p50_us: t.latency_us.map(|l| l.p50),
+            p99_us: t.latency_us.map(|l| l.p99),
+            p99_scheduled_us: t.latency_scheduled_us.map(|l| l.p99),
             sender_cpu_s: r.sender.cpu.map(|c| c.seconds),
             sender_cpu_percent: r.sender.cpu.map(|c| c.percent_of_core),
             receiver_cpu_s: r.total.cpu.map(|c| c.seconds),
@@ -221,86 +223,158 @@ fn point_config(base: &BenchConfig, p: &SweepPoint) -> BenchConfig {
     }
 }
 
-/// How cost grows, fitted over sweep rows.
+/// How cost grows, fitted over sweep rows by non-negative least squares
+/// ([`fit::nnls`]): no cost comes out negative, and each fit says how well
+/// it fits ([`FitQuality`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Scaling {
-    /// The fixed part of the sender's CPU per tick, µs, in the least-squares
-    /// fit `sender_fixed_us + sender_ns_per_entity × entities +
-    /// sender_us_per_datagram × datagrams per tick (all receivers)`; `None`
-    /// when the rows cannot separate the terms (fewer than 3 points, or
-    /// entities and receivers not varied).
+    /// The fixed part of the sender's CPU per tick, µs, in the fit
+    /// `sender_fixed_us + sender_ns_per_entity × entities +
+    /// sender_us_per_datagram × datagrams per tick (all receivers)`. When
+    /// the rows cannot separate entities from datagrams (receivers not
+    /// varied: datagrams then grow with entities) the per-datagram term is
+    /// left out and the per-entity cost includes its datagrams' share;
+    /// `None` when entities do not vary either, or with too few points.
     pub sender_fixed_us: Option<f64>,
     /// Sender CPU per entity per tick (simulation and encoding), ns.
     pub sender_ns_per_entity: Option<f64>,
     /// Sender CPU per datagram sent (mostly the send system call), µs.
     pub sender_us_per_datagram: Option<f64>,
+    /// What the sender fit is and how well it fits.
+    pub sender_fit: Option<FitQuality>,
     /// Sender CPU per entity per tick per receiver, ns: the whole sender
     /// CPU over entities × ticks × receivers, median over the rows.
     pub sender_ns_per_entity_receiver: Option<f64>,
-    /// Receiver CPU per entity applied (receive, decode, track, apply), ns,
-    /// median over the rows.
+    /// The fixed part of one receiver's CPU per tick, µs, in the fit
+    /// `receiver_fixed_us + receiver_ns_per_entity × entities applied per
+    /// tick`, per receiver.
+    pub receiver_fixed_us: Option<f64>,
+    /// Receiver CPU per entity applied (receive, decode, track, apply), ns.
     pub receiver_ns_per_entity: Option<f64>,
+    /// What the receiver fit is and how well it fits.
+    pub receiver_fit: Option<FitQuality>,
 }
 
+/// What a cost fit is and how much to trust it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FitQuality {
+    /// The model, in words.
+    pub model: &'static str,
+    /// Rows fitted.
+    pub points: usize,
+    /// Share of the variation the model explains (1 is exact; see
+    /// [`fit::Fit::r_squared`]); `None` when the cost did not vary.
+    pub r_squared: Option<f64>,
+    /// The terms (by their field names) held at 0 because least squares
+    /// wanted them negative, which a cost cannot be: the points disagree
+    /// (noise, a busy machine), and the other terms were fitted without them.
+    pub clamped: Vec<&'static str>,
+}
+
+/// A model term's column: its value for a row.
+type Column = fn(&SweepRow) -> f64;
+
+/// One way of fitting the sender's CPU per tick: the model's words and its
+/// terms, each a field name and its column.
+struct Model {
+    words: &'static str,
+    terms: &'static [(&'static str, Column)],
+}
+
+fn one(_: &SweepRow) -> f64 {
+    1.0
+}
+
+fn entities(r: &SweepRow) -> f64 {
+    f64::from(r.point.entities)
+}
+
+fn datagrams_per_tick(r: &SweepRow) -> f64 {
+    r.datagrams_sent as f64 / r.ticks_sent.max(1) as f64
+}
+
+/// The sender models, most detailed first: the first the rows can separate is used.
+const SENDER_MODELS: [Model; 2] = [
+    Model {
+        words: "sender CPU per tick = fixed + per entity × entities + per datagram × datagrams sent per tick",
+        terms: &[
+            ("sender_fixed_us", one),
+            ("sender_ns_per_entity", entities),
+            ("sender_us_per_datagram", datagrams_per_tick),
+        ],
+    },
+    Model {
+        words: "sender CPU per tick = fixed + per entity × entities (datagrams grow with entities here: vary receivers to separate them)",
+        terms: &[("sender_fixed_us", one), ("sender_ns_per_entity", entities)],
+    },
+];
+
 impl Scaling {
-    /// Fits the rows (rows without CPU figures are left out).
+    /// Fits the rows (rows without CPU figures, or no ticks sent, are left out).
     pub fn fit(rows: &[SweepRow]) -> Scaling {
-        let samples: Vec<[f64; 3]> = rows
-            .iter()
-            .filter_map(|r| {
-                let per_tick = r.sender_us_per_tick()?;
-                let ticks = r.ticks_sent as f64;
-                Some([
-                    f64::from(r.point.entities),
-                    r.datagrams_sent as f64 / ticks,
-                    per_tick,
-                ])
-            })
-            .collect();
         let mut s = Scaling::default();
-        if let Some([a, b, c]) = least_squares(&samples) {
-            s.sender_fixed_us = Some(a);
-            s.sender_ns_per_entity = Some(b * 1e3);
-            s.sender_us_per_datagram = Some(c);
+        let sender: Vec<(&SweepRow, f64)> = rows
+            .iter()
+            .filter_map(|r| Some((r, r.sender_us_per_tick()?)))
+            .collect();
+        let y: Vec<f64> = sender.iter().map(|&(_, v)| v).collect();
+        for model in &SENDER_MODELS {
+            let x: Vec<Vec<f64>> = sender
+                .iter()
+                .map(|(r, _)| model.terms.iter().map(|(_, f)| f(r)).collect())
+                .collect();
+            let Some(f) = fit::nnls(&x, &y) else {
+                continue;
+            };
+            for ((name, _), &c) in model.terms.iter().zip(&f.coefficients) {
+                match *name {
+                    "sender_fixed_us" => s.sender_fixed_us = Some(c),
+                    "sender_ns_per_entity" => s.sender_ns_per_entity = Some(c * 1e3),
+                    _ => s.sender_us_per_datagram = Some(c),
+                }
+            }
+            let names: Vec<&'static str> = model.terms.iter().map(|&(n, _)| n).collect();
+            s.sender_fit = Some(quality(model.words, &names, &f));
+            break;
         }
         s.sender_ns_per_entity_receiver = median(rows.iter().filter_map(|r| {
             let work = f64::from(r.point.entities) * r.ticks_sent as f64 * r.point.receivers as f64;
             Some(r.sender_cpu_s? * 1e9 / work).filter(|_| work > 0.0)
         }));
-        s.receiver_ns_per_entity = median(rows.iter().filter_map(|r| {
-            let applied = r.entities_applied as f64;
-            Some(r.receiver_cpu_s? * 1e9 / applied).filter(|_| applied > 0.0)
-        }));
+        // One receiver's CPU per tick against the entities it applied per tick.
+        let receiver: Vec<[f64; 2]> = rows
+            .iter()
+            .filter_map(|r| {
+                let per = (r.point.receivers.max(1) as f64) * r.ticks_sent as f64;
+                (per > 0.0).then_some([
+                    r.entities_applied as f64 / per,
+                    r.receiver_cpu_s? * 1e6 / per,
+                ])
+            })
+            .collect();
+        let x: Vec<Vec<f64>> = receiver.iter().map(|&[e, _]| vec![1.0, e]).collect();
+        let y: Vec<f64> = receiver.iter().map(|&[_, v]| v).collect();
+        if let Some(f) = fit::nnls(&x, &y) {
+            s.receiver_fixed_us = Some(f.coefficients[0]);
+            s.receiver_ns_per_entity = Some(f.coefficients[1] * 1e3);
+            s.receiver_fit = Some(quality(
+                "receiver CPU per tick = fixed + per entity × entities applied per tick (each receiver)",
+                &["receiver_fixed_us", "receiver_ns_per_entity"],
+                &f,
+            ));
+        }
         s
     }
 }
 
-/// Least squares of `y = a + b·x1 + c·x2` over `[x1, x2, y]` samples;
-/// `None` when x1 and x2 do not both vary, or vary together (|r| > 0.999),
-/// so the two slopes cannot be told apart.
-fn least_squares(samples: &[[f64; 3]]) -> Option<[f64; 3]> {
-    if samples.len() < 3 {
-        return None;
+/// The quality of `f`, a fit of `model` whose terms are named `names`.
+fn quality(model: &'static str, names: &[&'static str], f: &fit::Fit) -> FitQuality {
+    FitQuality {
+        model,
+        points: f.points,
+        r_squared: f.r_squared,
+        clamped: f.clamped.iter().map(|&j| names[j]).collect(),
     }
-    let n = samples.len() as f64;
-    let mean = |i: usize| samples.iter().map(|s| s[i]).sum::<f64>() / n;
-    let (m1, m2, my) = (mean(0), mean(1), mean(2));
-    let (mut s11, mut s22, mut s12, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for s in samples {
-        let (d1, d2, dy) = (s[0] - m1, s[1] - m2, s[2] - my);
-        s11 += d1 * d1;
-        s22 += d2 * d2;
-        s12 += d1 * d2;
-        s1y += d1 * dy;
-        s2y += d2 * dy;
-    }
-    if s11 <= 0.0 || s22 <= 0.0 || s12 * s12 / (s11 * s22) > 0.999 * 0.999 {
-        return None;
-    }
-    let det = s11 * s22 - s12 * s12;
-    let b = (s1y * s22 - s2y * s12) / det;
-    let c = (s2y * s11 - s1y * s12) / det;
-    Some([my - b * m1 - c * m2, b, c])
 }
 
 fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -312,6 +386,80 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
+/// A receiver thread (or process) busy at least this share of one core,
+/// in percent, while datagrams went missing ran out of CPU.
+pub const RECEIVER_BUSY_PERCENT: f64 = 90.0;
+
+/// What ran out in a failed probe, read from its figures ([`limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// The broadcaster could not keep the rate: it skipped more than
+    /// [`MAX_SKIPPED_SHARE`] of its ticks, or its ticks went out more than
+    /// a tick period late (p99). Its capacity, not the receivers', was
+    /// reached.
+    SenderCpu,
+    /// Sends failed: the sender's socket buffer or the network refused
+    /// datagrams (the receivers then miss them too).
+    SendErrors,
+    /// A receiver was busy at least [`RECEIVER_BUSY_PERCENT`] of a core
+    /// while it lost datagrams: it could not keep up (the kernel then
+    /// drops at its socket).
+    ReceiverCpu,
+    /// The receivers' sockets overflowed (SO_RXQ_OVFL) although no
+    /// receiver was that busy: bursts larger than the socket buffer, or a
+    /// receiver not scheduled in time on a busy machine.
+    SocketDrops,
+    /// Datagrams went missing between the sockets: no socket drops, no
+    /// send errors, and the sender kept the rate. On loopback the kernel's
+    /// backlog; on a LAN the wire, the bridge or a NIC.
+    Link,
+}
+
+impl Limit {
+    /// The limit in a few words, for tables.
+    pub fn words(self) -> &'static str {
+        match self {
+            Limit::SenderCpu => "sender CPU (ticks skipped or late)",
+            Limit::SendErrors => "send errors",
+            Limit::ReceiverCpu => "receiver CPU",
+            Limit::SocketDrops => "receiver socket drops",
+            Limit::Link => "the link (lost with no socket drops)",
+        }
+    }
+}
+
+/// What ran out in probe `p`, a run at `rate_hz` (`busy_polls`: the
+/// receivers spin, so their CPU says nothing), most upstream first; empty
+/// for a probe that passed. Every way a probe fails names at least one.
+pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
+    if p.ok {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let period_us = 1e6 / rate_hz;
+    let late = p.lateness_p99_us.is_some_and(|l| l > period_us);
+    if !kept_rate(p.ticks_sent, p.ticks_skipped) || late {
+        out.push(Limit::SenderCpu);
+    }
+    if p.send_errors > 0 {
+        out.push(Limit::SendErrors);
+    }
+    if p.lost > 0 || p.socket_drops > 0 {
+        let busy = !busy_polls
+            && p.busiest_receiver_cpu_percent
+                .is_some_and(|c| c >= RECEIVER_BUSY_PERCENT);
+        if busy {
+            out.push(Limit::ReceiverCpu);
+        } else if p.socket_drops > 0 {
+            out.push(Limit::SocketDrops);
+        } else if p.send_errors == 0 {
+            out.push(Limit::Link);
+        }
+    }
+    out
+}
+
 /// One probe of the max-entities search.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Probe {
@@ -321,20 +469,28 @@ pub struct Probe {
     /// no send failed, and the broadcaster skipped at most
     /// [`MAX_SKIPPED_SHARE`] of its ticks (so it kept the rate).
     pub ok: bool,
+    /// What ran out, when it failed ([`limits`]); empty when it passed.
+    pub limits: Vec<Limit>,
     /// Packets lost, all receivers.
     pub lost: u64,
     /// Socket drops, all receivers.
     pub socket_drops: u64,
+    /// Ticks the broadcaster sent.
+    pub ticks_sent: u64,
     /// Ticks the broadcaster skipped.
     pub ticks_skipped: u64,
+    /// p99 of the broadcaster's tick lateness, µs (`None` before a tick).
+    pub lateness_p99_us: Option<f64>,
     /// Send errors.
     pub send_errors: u64,
-    /// p99 latency from send time, µs.
-    pub p99_us: f64,
+    /// p99 latency from send time, µs (`None` without samples).
+    pub p99_us: Option<f64>,
     /// Sender CPU, percent of one core.
     pub sender_cpu_percent: Option<f64>,
     /// CPU of one receiver on average, percent of one core.
     pub receiver_cpu_percent: Option<f64>,
+    /// CPU of the busiest receiver, percent of one core.
+    pub busiest_receiver_cpu_percent: Option<f64>,
     /// Runs it took (a failure is tried again, up to [`PROBE_ATTEMPTS`]).
     pub attempts: u32,
     /// The machine's 1-minute load average before the (last) run.
@@ -347,38 +503,53 @@ impl Probe {
         Probe {
             entities,
             ok,
+            limits: Vec::new(),
             lost: 0,
             socket_drops: 0,
+            ticks_sent: 0,
             ticks_skipped: 0,
+            lateness_p99_us: None,
             send_errors: 0,
-            p99_us: 0.0,
+            p99_us: None,
             sender_cpu_percent: None,
             receiver_cpu_percent: None,
+            busiest_receiver_cpu_percent: None,
             attempts: 1,
             load_average: None,
         }
     }
 
-    /// The probe of a finished run.
+    /// The probe of a finished run, with what ran out if it failed.
     pub fn of(r: &BenchReport) -> Probe {
         let row = SweepRow::of(r);
         let send_errors = r.sender.figures.send_errors;
-        Probe {
+        let mut p = Probe {
             entities: r.setup.entities,
             ok: row.lost == 0
                 && row.socket_drops == 0
                 && send_errors == 0
                 && kept_rate(row.ticks_sent, row.ticks_skipped),
+            limits: Vec::new(),
             lost: row.lost,
             socket_drops: row.socket_drops,
+            ticks_sent: row.ticks_sent,
             ticks_skipped: row.ticks_skipped,
+            lateness_p99_us: r.sender.figures.lateness_us.map(|l| l.p99),
             send_errors,
             p99_us: row.p99_us,
             sender_cpu_percent: row.sender_cpu_percent,
             receiver_cpu_percent: row.receiver_cpu_percent,
+            busiest_receiver_cpu_percent: r
+                .receivers
+                .iter()
+                .filter_map(|x| x.cpu.map(|c| c.percent_of_core))
+                .reduce(f64::max),
             attempts: 1,
             load_average: r.machine.load_average_before.map(|l| l[0]),
-        }
+        };
+        let busy_polls = r.setup.receive_mode == ReceiveMode::BusyPoll.name();
+        p.limits = limits(&p, r.setup.rate_hz, busy_polls);
+        p
     }
 }
 
@@ -415,6 +586,16 @@ pub struct Search {
     /// True if the search was cut short (probe budget, or stopped) before
     /// the bracket was narrow enough.
     pub cut_short: bool,
+}
+
+impl Search {
+    /// What ran out at [`Search::failed_at`]: the limits of its (last)
+    /// probe; empty if nothing failed.
+    pub fn limited_by(&self) -> &[Limit] {
+        self.failed_at
+            .and_then(|n| self.probes.iter().rev().find(|p| p.entities == n))
+            .map_or(&[], |p| &p.limits)
+    }
 }
 
 /// Searches for the largest count in `1..=cap` that passes `probe`: doubling
@@ -679,49 +860,187 @@ mod tests {
         assert!(with_retries(2, || None).is_none());
     }
 
+    /// A sweep row of `p` whose sender spent `per_tick_us` per tick over
+    /// 600 ticks, sending `dgrams_per_tick`, and whose receivers spent
+    /// `rx_us` per tick each applying every entity.
+    fn row(p: SweepPoint, per_tick_us: f64, dgrams_per_tick: f64, rx_us: f64) -> SweepRow {
+        let ticks = 600u64;
+        let k = p.receivers as f64;
+        SweepRow {
+            point: p,
+            lost: 0,
+            expected: 1,
+            loss_ratio: 0.0,
+            socket_drops: 0,
+            ticks_skipped: 0,
+            ticks_sent: ticks,
+            p50_us: Some(1.0),
+            p99_us: Some(1.0),
+            p99_scheduled_us: Some(1.0),
+            sender_cpu_s: Some(per_tick_us * ticks as f64 / 1e6),
+            sender_cpu_percent: None,
+            receiver_cpu_s: Some(rx_us * k * ticks as f64 / 1e6),
+            receiver_cpu_percent: None,
+            datagrams_per_s: 0.0,
+            datagrams_sent: (dgrams_per_tick * ticks as f64) as u64,
+            entities_applied: u64::from(p.entities) * p.receivers as u64 * ticks,
+            conditioner_equal: None,
+        }
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-6 * b.abs().max(1.0))
+    }
+
     #[test]
     fn scaling_fit_recovers_a_linear_cost() {
-        // cpu per tick = 5 µs + 20 ns per entity + 2 µs per datagram.
+        // Sender: 5 µs + 20 ns per entity + 2 µs per datagram, per tick.
+        // Each receiver: 3 µs + 1 ns per entity applied, per tick.
         let rows: Vec<SweepRow> = product(&[1_000, 10_000, 100_000], &[1, 4], &[60.0])
             .into_iter()
             .map(|p| {
-                let ticks = 600u64;
-                let dgrams_per_tick =
-                    (u64::from(p.entities).div_ceil(73) * p.receivers as u64) as f64;
-                let per_tick_us = 5.0 + 0.020 * f64::from(p.entities) + 2.0 * dgrams_per_tick;
-                SweepRow {
-                    point: p,
-                    lost: 0,
-                    expected: 1,
-                    loss_ratio: 0.0,
-                    socket_drops: 0,
-                    ticks_skipped: 0,
-                    ticks_sent: ticks,
-                    p50_us: 1.0,
-                    p99_us: 1.0,
-                    p99_scheduled_us: 1.0,
-                    sender_cpu_s: Some(per_tick_us * ticks as f64 / 1e6),
-                    sender_cpu_percent: None,
-                    receiver_cpu_s: Some(1.0),
-                    receiver_cpu_percent: None,
-                    datagrams_per_s: 0.0,
-                    datagrams_sent: (dgrams_per_tick * ticks as f64) as u64,
-                    entities_applied: 1_000_000_000,
-                    conditioner_equal: None,
-                }
+                let dgrams = (u64::from(p.entities).div_ceil(73) * p.receivers as u64) as f64;
+                let tx = 5.0 + 0.020 * f64::from(p.entities) + 2.0 * dgrams;
+                row(p, tx, dgrams, 3.0 + 0.001 * f64::from(p.entities))
             })
             .collect();
         let s = Scaling::fit(&rows);
-        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6 * b.max(1.0));
         assert!(close(s.sender_fixed_us, 5.0), "{s:?}");
         assert!(close(s.sender_ns_per_entity, 20.0), "{s:?}");
         assert!(close(s.sender_us_per_datagram, 2.0), "{s:?}");
+        assert!(close(s.receiver_fixed_us, 3.0), "{s:?}");
         assert!(close(s.receiver_ns_per_entity, 1.0), "{s:?}");
-        // Entities alone cannot separate per-entity from per-datagram cost.
+        for q in [
+            s.sender_fit.as_ref().unwrap(),
+            s.receiver_fit.as_ref().unwrap(),
+        ] {
+            assert!(close(q.r_squared, 1.0) && q.clamped.is_empty(), "{q:?}");
+            assert_eq!(q.points, 6);
+        }
+        assert!(s.sender_fit.unwrap().model.contains("per datagram"));
+        // Entities alone cannot separate per-entity from per-datagram cost:
+        // the fit leaves the datagrams out and says so.
         let one_receiver: Vec<SweepRow> = rows
             .into_iter()
             .filter(|r| r.point.receivers == 1)
             .collect();
-        assert_eq!(Scaling::fit(&one_receiver).sender_ns_per_entity, None);
+        let s = Scaling::fit(&one_receiver);
+        assert_eq!(s.sender_us_per_datagram, None);
+        let per_entity = s.sender_ns_per_entity.expect("a per-entity cost");
+        assert!(
+            per_entity > 20.0,
+            "it carries the datagrams' share: {per_entity}"
+        );
+        assert!(s.sender_fit.unwrap().model.contains("vary receivers"));
+    }
+
+    /// Regression (issue 10): noisy points made the unconstrained least
+    /// squares print negative costs per entity. Non-negative least squares
+    /// holds that term at 0, fits the rest, and names it.
+    #[test]
+    fn a_cost_that_does_not_grow_is_clamped_at_zero_never_negative() {
+        // The sender's cost per tick falls a little as entities grow (noise
+        // on a machine that got quieter), at every receiver count.
+        let rows: Vec<SweepRow> = product(&[1_000, 10_000, 100_000], &[1, 4], &[60.0])
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let dgrams = (u64::from(p.entities).div_ceil(73) * p.receivers as u64) as f64;
+                let tx = 900.0 - 0.001 * f64::from(p.entities) + 0.5 * dgrams;
+                let rx = 40.0 - i as f64; // falls from row to row
+                row(p, tx, dgrams, rx)
+            })
+            .collect();
+        let s = Scaling::fit(&rows);
+        assert_eq!(s.sender_ns_per_entity, Some(0.0), "{s:?}");
+        let q = s.sender_fit.as_ref().unwrap();
+        assert_eq!(q.clamped, ["sender_ns_per_entity"], "{q:?}");
+        assert!(s.sender_us_per_datagram.unwrap() > 0.0 && s.sender_fixed_us.unwrap() > 0.0);
+        assert!(q.r_squared.unwrap() < 1.0);
+        assert_eq!(s.receiver_ns_per_entity, Some(0.0), "{s:?}");
+        assert_eq!(
+            s.receiver_fit.as_ref().unwrap().clamped,
+            ["receiver_ns_per_entity"]
+        );
+        for v in [
+            s.sender_fixed_us,
+            s.sender_ns_per_entity,
+            s.sender_us_per_datagram,
+            s.receiver_fixed_us,
+            s.receiver_ns_per_entity,
+        ] {
+            assert!(v.unwrap() >= 0.0, "{s:?}");
+        }
+    }
+
+    /// A failed probe at 60 Hz with these figures.
+    fn failed(f: impl FnOnce(&mut Probe)) -> Probe {
+        let mut p = Probe::verdict(50_000, false);
+        (p.ticks_sent, p.lateness_p99_us) = (120, Some(40.0));
+        p.busiest_receiver_cpu_percent = Some(30.0);
+        f(&mut p);
+        p
+    }
+
+    /// Regression (issue 10): the search reported a receiver capacity when
+    /// the sender's CPU was the limit. Each failed probe now says what ran
+    /// out, from its own figures.
+    #[test]
+    fn a_failed_probe_says_what_ran_out() {
+        let at = |p: &Probe| limits(p, 60.0, false);
+        // The sender skipped a tick in five: its CPU, not the receivers'.
+        let p = failed(|p| (p.ticks_sent, p.ticks_skipped) = (96, 24));
+        assert_eq!(at(&p), [Limit::SenderCpu]);
+        // Or kept every tick but sent them more than a period (16.7 ms) late.
+        assert_eq!(
+            at(&failed(|p| p.lateness_p99_us = Some(25_000.0))),
+            [Limit::SenderCpu]
+        );
+        // Socket overflow at a receiver working flat out: its CPU.
+        let p = failed(|p| {
+            (p.lost, p.socket_drops) = (500, 500);
+            p.busiest_receiver_cpu_percent = Some(97.0);
+        });
+        assert_eq!(at(&p), [Limit::ReceiverCpu]);
+        // The same at a busy-polling receiver, whose CPU is always 100 %:
+        // what overflowed is the socket.
+        assert_eq!(limits(&p, 60.0, true), [Limit::SocketDrops]);
+        // Overflow at a receiver with CPU to spare: the socket buffer.
+        assert_eq!(
+            at(&failed(|p| (p.lost, p.socket_drops) = (40, 40))),
+            [Limit::SocketDrops]
+        );
+        // Loss that no socket saw, the sender keeping the rate: the link.
+        assert_eq!(at(&failed(|p| p.lost = 7)), [Limit::Link]);
+        // Loss explained by failed sends is the sender's, not the link's.
+        assert_eq!(
+            at(&failed(|p| (p.lost, p.send_errors) = (7, 7))),
+            [Limit::SendErrors]
+        );
+        // Several at once, upstream first.
+        let p = failed(|p| {
+            (p.ticks_sent, p.ticks_skipped) = (90, 30);
+            (p.lost, p.socket_drops) = (9, 9);
+        });
+        assert_eq!(at(&p), [Limit::SenderCpu, Limit::SocketDrops]);
+        // A passing probe names nothing, however late or busy.
+        let mut ok = failed(|p| p.busiest_receiver_cpu_percent = Some(99.0));
+        ok.ok = true;
+        assert!(at(&ok).is_empty());
+        assert_eq!(
+            serde_json::to_value(Limit::SenderCpu).unwrap(),
+            "sender_cpu"
+        );
+    }
+
+    #[test]
+    fn the_search_says_what_ran_out_where_it_failed() {
+        let mut s = search_with_limit(20_000, 10_000, 1_000_000);
+        let at = s.failed_at.expect("something above 20000 failed");
+        for p in s.probes.iter_mut().filter(|p| p.entities == at) {
+            p.limits = vec![Limit::SenderCpu];
+        }
+        assert_eq!(s.limited_by(), [Limit::SenderCpu]);
+        assert!(search_with_limit(u32::MAX, 10, 100).limited_by().is_empty());
     }
 }

@@ -1,7 +1,9 @@
 //! `tickcast bench`: flags in, a [`BenchConfig`] out, then one run, a
 //! sweep, or the max-entities search from [`tickcast::bench`]; tables on
 //! stdout, live lines on stderr (all rendered by `render::bench` and
-//! `render::sweep`), `--json` and `--plot` files.
+//! `render::sweep`), `--json` and `--plot` files. The files are opened
+//! before anything runs; `-` writes one of them to stdout instead, and
+//! the tables then go to stderr, so stdout holds the document alone.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -9,15 +11,17 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
 use super::flags::ModeArg;
+use super::output::Output;
 use crate::cli::render::{bench as render, plot, sweep as sweep_render};
-use tickcast::bench::sweep::{self, Scaling, Search, SweepRow};
+use tickcast::bench::sweep::{self, Limit, Scaling, Search, SweepRow};
 use tickcast::bench::{self as lib, BenchConfig, BenchReport, LanMode, Progress};
 use tickcast::core::conditioner::ConditionerConfig;
+use tickcast::core::schema::Versioned;
 use tickcast::runtime::receiver::ReceiveMode;
 
 /// Duration of a single run unless `--duration` says otherwise.
@@ -49,11 +53,12 @@ pub struct BenchArgs {
     /// Run each receiver as a `tickcast receive` child process.
     #[arg(long)]
     processes: bool,
-    /// Write the report as JSON to FILE.
+    /// Write the report as JSON to FILE (`-`: stdout, the tables then on stderr).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Draw latency percentiles and loss per second to FILE.svg (single runs).
-    #[arg(long, value_name = "FILE.svg", conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate", "find_max_entities"])]
+    /// Draw latency percentiles and loss per second to FILE.svg (single
+    /// runs; only SVG is written; `-`: stdout).
+    #[arg(long, value_name = "FILE.svg", value_parser = super::output::svg_path, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate", "find_max_entities"])]
     plot: Option<PathBuf>,
     /// Sweep entity counts, e.g. 1k,10k,100k (one row per combination).
     #[arg(long, value_name = "LIST", value_parser = counts)]
@@ -158,25 +163,105 @@ impl BenchArgs {
     }
 }
 
-/// Runs `tickcast bench`; Ctrl-C ends the current run early and skips the rest.
+/// Where the bench's documents go, opened before it runs.
+struct Files {
+    json: Option<Output>,
+    plot: Option<Output>,
+}
+
+impl Files {
+    /// Opens `--json` and `--plot`: one line naming the flag if either
+    /// cannot be written, or if both ask for stdout.
+    fn open(a: &BenchArgs) -> Result<Files, String> {
+        let open = |flag, path: &Option<PathBuf>| {
+            path.as_deref()
+                .map(|p| Output::open(flag, p))
+                .transpose()
+                .map_err(|e| e.to_string())
+        };
+        let files = Files {
+            json: open("--json", &a.json)?,
+            plot: open("--plot", &a.plot)?,
+        };
+        if files.json.as_ref().is_some_and(Output::is_stdout)
+            && files.plot.as_ref().is_some_and(Output::is_stdout)
+        {
+            return Err("--json - and --plot - cannot both write to stdout".into());
+        }
+        Ok(files)
+    }
+
+    /// True when a document goes to stdout, so tables must not.
+    fn stdout_taken(&self) -> bool {
+        [&self.json, &self.plot]
+            .into_iter()
+            .flatten()
+            .any(Output::is_stdout)
+    }
+
+    /// Prints a table: on stdout, or on stderr when stdout carries a document.
+    fn table(&self, text: &str) {
+        if self.stdout_taken() {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+
+    /// Writes `value` as the `--json` document, with its schema, if asked for.
+    fn json(&mut self, value: &impl Serialize) -> Result<()> {
+        let Some(out) = &mut self.json else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(&Versioned::new(value))?;
+        out.write(&(text + "\n"))?;
+        if let Some(path) = out.path() {
+            eprintln!("{}", render::wrote(path));
+        }
+        Ok(())
+    }
+
+    /// Draws `report` as the `--plot` document, if asked for.
+    fn plot(&mut self, report: &BenchReport) -> Result<()> {
+        let Some(out) = &mut self.plot else {
+            return Ok(());
+        };
+        out.write(&plot::svg(report)?)?;
+        if let Some(path) = out.path() {
+            eprintln!("{}", render::wrote(path));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `tickcast bench`; Ctrl-C ends the current run early and skips the
+/// rest. An output path that cannot be written is refused before anything
+/// runs, with exit code 2 like any bad flag.
 pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     // Flag values the library refuses are flag errors (exit 2), found
     // before anything starts.
     a.config(DEFAULT_DURATION)
         .validate()
         .map_err(super::flags::bad_flag)?;
+    let mut files = match Files::open(&a) {
+        Ok(f) => f,
+        Err(line) => {
+            eprintln!("tickcast: {line}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     if a.lan.is_some() && !lib::lan::available() {
         eprintln!("{}", render::LAN_UNAVAILABLE);
         return Ok(ExitCode::FAILURE);
     }
     if a.find_max_entities {
-        search(&a, stop)
+        search(&a, stop, &mut files)
     } else if a.compare_modes {
-        compare_modes(&a, stop)
+        compare_modes(&a, stop, &mut files)
     } else if a.is_sweep() {
-        sweep(&a, stop)
+        sweep(&a, stop, &mut files)
     } else {
-        single(&a, stop)
+        single(&a, stop, &mut files)
     }
 }
 
@@ -187,12 +272,7 @@ fn stopped(stop: &mpsc::Receiver<()>) -> ControlFlow<()> {
     }
 }
 
-fn write_json(path: &PathBuf, value: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
     let config = a.config(DEFAULT_DURATION);
     config.validate()?;
     eprintln!("{}", render::start_line(&config));
@@ -200,8 +280,9 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         eprintln!("{}", render::live_line("", p));
         stopped(stop)
     })?;
-    print!("\n{}", render::table(&report));
-    outputs(a, &report)?;
+    files.table(&format!("\n{}", render::table(&report)));
+    files.json(&report)?;
+    files.plot(&report)?;
     if report.conditioner_equal == Some(false) {
         eprintln!("{}", render::CONDITIONER_DIFFERS);
         return Ok(ExitCode::FAILURE);
@@ -209,8 +290,14 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--compare-modes --json`: one report per mode, in the order run.
+#[derive(Serialize)]
+struct ModesOutput<'a> {
+    modes: &'a [BenchReport],
+}
+
 /// The same run once per receive mode; latency and the receivers' CPU side by side.
-fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
     let mut reports = Vec::new();
     for mode in ReceiveMode::ALL {
         let config = BenchConfig {
@@ -229,25 +316,9 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             break;
         }
     }
-    print!("{}", render::modes_table(&reports));
-    if let Some(path) = &a.json {
-        write_json(path, &reports)?;
-        eprintln!("{}", render::wrote(path));
-    }
+    files.table(&render::modes_table(&reports));
+    files.json(&ModesOutput { modes: &reports })?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn outputs(a: &BenchArgs, report: &BenchReport) -> Result<()> {
-    if let Some(path) = &a.json {
-        write_json(path, report)?;
-        eprintln!("{}", render::wrote(path));
-    }
-    if let Some(path) = &a.plot {
-        let svg = plot::svg(report)?;
-        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("{}", render::wrote(path));
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -257,7 +328,7 @@ struct SweepOutput<'a> {
     runs: &'a [BenchReport],
 }
 
-fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
     let base = a.config(sweep::POINT_DURATION);
     let entities = a
         .sweep_entities
@@ -285,22 +356,16 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     )?;
     let rows: Vec<SweepRow> = reports.iter().map(SweepRow::of).collect();
     let scaling = Scaling::fit(&rows);
-    print!(
+    files.table(&format!(
         "\n{}\n{}",
         sweep_render::sweep_table(&rows),
         sweep_render::scaling(&scaling)
-    );
-    if let Some(path) = &a.json {
-        write_json(
-            path,
-            &SweepOutput {
-                rows: &rows,
-                scaling: &scaling,
-                runs: &reports,
-            },
-        )?;
-        eprintln!("{}", render::wrote(path));
-    }
+    ));
+    files.json(&SweepOutput {
+        rows: &rows,
+        scaling: &scaling,
+        runs: &reports,
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -310,9 +375,11 @@ struct SearchOutput<'a> {
     rate_hz: f64,
     probe_duration_s: f64,
     search: &'a Search,
+    /// What ran out at the first failing count ([`Search::limited_by`]).
+    limited_by: &'a [Limit],
 }
 
-fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
+fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
     let base = a.config(sweep::PROBE_DURATION);
     let start = a.entities.unwrap_or(sweep::SEARCH_START);
     eprintln!("{}", sweep_render::search_start_line(&base, start));
@@ -325,21 +392,16 @@ fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             stopped(stop)
         },
     )?;
-    print!(
+    files.table(&format!(
         "\n{}",
         sweep_render::search(&found, base.receivers, base.rate_hz)
-    );
-    if let Some(path) = &a.json {
-        write_json(
-            path,
-            &SearchOutput {
-                receivers: base.receivers,
-                rate_hz: base.rate_hz,
-                probe_duration_s: base.duration.as_secs_f64(),
-                search: &found,
-            },
-        )?;
-        eprintln!("{}", render::wrote(path));
-    }
+    ));
+    files.json(&SearchOutput {
+        receivers: base.receivers,
+        rate_hz: base.rate_hz,
+        probe_duration_s: base.duration.as_secs_f64(),
+        search: &found,
+        limited_by: found.limited_by(),
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,8 +11,10 @@ use clap::Args;
 
 use super::flags::{resolve_all, HostPort};
 use crate::cli::render::impair as render;
+use serde::Serialize;
 use tickcast::core::conditioner::ConditionerConfig;
-use tickcast::runtime::relay::{Impair, ImpairConfig};
+use tickcast::core::schema::Versioned;
+use tickcast::runtime::relay::{Impair, ImpairConfig, ImpairFigures};
 
 /// Flags of `tickcast impair`.
 #[derive(Args, Debug)]
@@ -53,6 +55,14 @@ fn parse_spec(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `impair --json`: the relay's figures and the spec it ran.
+#[derive(Serialize)]
+struct ImpairOutput<'a> {
+    #[serde(flatten)]
+    figures: &'a ImpairFigures,
+    spec: String,
+}
+
 /// Runs the relay until `--duration` or Ctrl-C, then prints its counts.
 pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let mut conditioner = a.preset.clone().unwrap_or_default();
@@ -78,9 +88,11 @@ pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     });
     let f = relay.stop().context("relay thread failed")?;
     if a.json {
-        let mut v = serde_json::to_value(&f)?;
-        v["spec"] = conditioner.to_string().into();
-        println!("{v}");
+        let out = Versioned::new(ImpairOutput {
+            figures: &f,
+            spec: conditioner.to_string(),
+        });
+        println!("{}", serde_json::to_string(&out)?);
     } else {
         eprint!("{}", render::summary(&f, to.len()));
     }

@@ -7,6 +7,7 @@
 mod bench;
 mod flags;
 mod impair;
+mod output;
 mod render;
 
 use std::io::Write;
@@ -21,6 +22,7 @@ use clap::Parser;
 use flags::{BroadcastArgs, Cli, Command, DemoArgs, ReceiveArgs};
 use render::{broadcast as broadcast_render, demo as demo_render, receive as receive_render};
 use tickcast::core::figures::Figures;
+use tickcast::core::schema::Versioned;
 use tickcast::core::silence::likely_causes;
 use tickcast::core::subscriber::SubscriptionState;
 use tickcast::runtime::broadcaster::Broadcaster;
@@ -155,6 +157,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let key = load_key(a.key_file.as_ref())?;
     let config = a.config(key)?;
     let b = Broadcaster::start(config.clone())?;
+    let started = Instant::now();
     eprintln!(
         "{}",
         broadcast_render::start_line(&config, b.local_addr(), b.session())
@@ -169,9 +172,9 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     });
     let f = b.stop();
     if a.json {
-        println!("{}", serde_json::to_string(&f.summary())?);
+        println!("{}", serde_json::to_string(&Versioned::new(f.summary()))?);
     } else if f.halted.is_none() {
-        eprintln!("{}", broadcast_render::final_line(Duration::ZERO, &f));
+        eprintln!("{}", broadcast_render::final_line(started.elapsed(), &f));
     }
     match f.halted {
         // Nothing got out: one line naming the error, exit 1.
@@ -229,7 +232,7 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     warn_once(&f);
     let s = f.summary();
     if a.json {
-        println!("{}", serde_json::to_string(&s)?);
+        println!("{}", serde_json::to_string(&Versioned::new(&s))?);
     } else {
         eprint!("{}", receive_render::summary(&s));
         eprint!("{}", receive_render::subscription_summary(&s));
@@ -257,6 +260,7 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let b = Broadcaster::start(
         a.broadcast_config(receivers.iter().map(|r| r.local_addr()).collect(), key),
     )?;
+    let started = Instant::now();
     eprintln!(
         "{}",
         demo_render::start_line(a.world.entities, a.world.rate, receivers.len(), a.duration)
@@ -272,13 +276,15 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         !b.is_finished()
     });
     let bf = b.stop();
+    // How long it ran: the duration, or less after Ctrl-C.
+    let ran = started.elapsed();
     std::thread::sleep(GRACE);
     let mut rows = Vec::new();
     for (i, r) in receivers.into_iter().enumerate() {
         let name = demo_render::receiver_name(i, r.local_addr());
         rows.push((name, r.stop().context("receiver thread failed")?.summary()));
     }
-    println!("{}", demo_render::broadcaster_line(a.duration, &bf));
+    println!("{}", demo_render::broadcaster_line(ran, &bf));
     println!("{}", demo_render::table(&rows));
     match bf.halted {
         Some(halt) => Err(halt.into()),

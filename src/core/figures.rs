@@ -285,10 +285,11 @@ pub struct Summary {
     pub loss_ratio: f64,
     /// [`Figures::jitter_ns`], in µs.
     pub jitter_us: f64,
-    /// Arrival − actual send time ([`Figures::latency`]).
-    pub latency_us: LatencySummary,
+    /// Arrival − actual send time ([`Figures::latency`]); `None` (JSON
+    /// `null`) without samples, as for every latency below.
+    pub latency_us: Option<LatencySummary>,
     /// Arrival − scheduled tick time ([`Figures::latency_scheduled`]).
-    pub latency_scheduled_us: LatencySummary,
+    pub latency_scheduled_us: Option<LatencySummary>,
     /// See [`Figures::sender_packets_sent`].
     pub sender_packets_sent: Option<u64>,
     /// See [`Figures::sender_ticks_skipped`].
@@ -297,8 +298,9 @@ pub struct Summary {
     pub goodbye: bool,
     /// See [`Figures::count`].
     pub count: Option<u64>,
-    /// Round-trip time to the subscribed broadcaster (ping/pong; [`Figures::rtt`]).
-    pub rtt_us: LatencySummary,
+    /// Round-trip time to the subscribed broadcaster (ping/pong;
+    /// [`Figures::rtt`]); `None` without a subscription or before a pong.
+    pub rtt_us: Option<LatencySummary>,
     /// `none`, `subscribing`, `subscribed`, `refused: full`, or once it
     /// gave up `failed: no answer` or `failed: refused: full`.
     pub subscription: String,
@@ -364,7 +366,11 @@ mod tests {
             (s.subscription.as_str(), s.one_way_meaningful),
             ("none", false)
         );
-        assert_eq!(s.rtt_us.samples, 0);
+        assert_eq!(s.rtt_us, None);
+        let v = serde_json::to_value(&s).unwrap();
+        for empty in ["latency_us", "latency_scheduled_us", "rtt_us"] {
+            assert_eq!(v[empty], serde_json::Value::Null, "{empty} in {v}");
+        }
     }
 
     /// Counters whose every field holds a different value (1, 2, 3, ...),
@@ -492,7 +498,7 @@ mod tests {
         for ns in [10_000u64, 20_000, 30_000] {
             h.record(ns).unwrap();
         }
-        let s = LatencySummary::of(&h);
+        let s = LatencySummary::of(&h).unwrap();
         assert_eq!(s.samples, 3);
         // Within the histograms' resolution: 1 % of the value.
         assert!(

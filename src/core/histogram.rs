@@ -1,6 +1,8 @@
 //! Latency histograms: the one histogram shape every latency figure uses
 //! (nanoseconds, 1 ns to 10 s, [`LATENCY_SIGFIG`] significant digits) and
-//! its summary in microseconds for JSON and tables.
+//! its summary in microseconds for JSON and tables. An empty histogram has
+//! no summary: `None`, JSON `null`, never percentiles of zero that would
+//! read as a measured 0 µs.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,8 @@ pub fn latency_histogram() -> Histogram<u64> {
         .expect("constant bounds are valid")
 }
 
-/// Percentiles of a latency histogram, in microseconds.
+/// Percentiles of a latency histogram, in microseconds: always of at least
+/// one sample (see [`LatencySummary::of`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Samples recorded.
@@ -43,19 +46,45 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    /// Summarises a nanosecond histogram in microseconds.
-    pub fn of(h: &Histogram<u64>) -> LatencySummary {
+    /// Summarises a nanosecond histogram in microseconds; `None` when it
+    /// holds no sample.
+    pub fn of(h: &Histogram<u64>) -> Option<LatencySummary> {
         if h.is_empty() {
-            return LatencySummary::default();
+            return None;
         }
         let us = |ns: u64| ns as f64 / 1e3;
-        LatencySummary {
+        Some(LatencySummary {
             samples: h.len(),
             p50: us(h.value_at_quantile(0.50)),
             p90: us(h.value_at_quantile(0.90)),
             p99: us(h.value_at_quantile(0.99)),
             p999: us(h.value_at_quantile(0.999)),
             max: us(h.max()),
-        }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 10): an empty histogram was written as
+    /// `{"samples":0,"p50":0.0,...}`, which reads as a measured 0 µs.
+    #[test]
+    fn an_empty_histogram_has_no_summary_and_is_null_in_json() {
+        let mut h = latency_histogram();
+        assert_eq!(LatencySummary::of(&h), None);
+        assert_eq!(
+            serde_json::to_string(&LatencySummary::of(&h)).unwrap(),
+            "null"
+        );
+        h.record(20_000).unwrap();
+        let s = LatencySummary::of(&h).expect("one sample");
+        assert_eq!(s.samples, 1);
+        let back: Option<LatencySummary> =
+            serde_json::from_str(&serde_json::to_string(&Some(s)).unwrap()).unwrap();
+        assert_eq!(back, Some(s));
+        let none: Option<LatencySummary> = serde_json::from_str("null").unwrap();
+        assert_eq!(none, None);
     }
 }

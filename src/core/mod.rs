@@ -13,7 +13,8 @@
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
 //! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms),
-//! [`silence`] (why a receiver got nothing).
+//! [`silence`] (why a receiver got nothing), [`schema`] (the version every
+//! JSON document carries).
 
 pub mod conditioner;
 pub mod figures;
@@ -23,6 +24,7 @@ pub mod predict;
 pub mod ratelimit;
 pub mod replay;
 pub mod schedule;
+pub mod schema;
 pub mod sender;
 pub mod silence;
 pub mod sim;

@@ -37,7 +37,8 @@ use super::child::{self, ChildError, Children, Launch};
 use super::results::{self, Machine, Phase, ReceiverEnd};
 use super::{usage, BenchConfig, BenchError, BenchReport, Progress, GRACE, OVERRUN};
 use crate::core::figures::Figures;
-use crate::runtime::broadcaster::{BroadcastFigures, BroadcastSummary};
+use crate::core::schema::Versioned;
+use crate::runtime::broadcaster::BroadcastSummary;
 
 /// What every namespace name a bench makes starts with.
 pub const PREFIX: &str = "tcb";
@@ -47,6 +48,11 @@ pub const SITE: u8 = 78;
 pub const PORT: u16 = 47_474;
 /// The multicast group of `--lan multicast`.
 pub const GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 78, 1), PORT);
+
+/// How long a live line waits for the broadcaster child's line of the same
+/// second (it starts a moment after the bench's clock), and how early it
+/// may take it.
+const LINE_WAIT: Duration = Duration::from_millis(500);
 
 /// How the broadcaster reaches the receivers on the LAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,8 +156,13 @@ pub(super) fn run(
     cmd.args(broadcast_args(config, mode, bc.ip, &rx));
     let mut sender = child::spawn_piped(cmd, &program)?;
     let start = Instant::now();
-    let live = BroadcastFigures::default();
     let mut next = Duration::from_secs(1);
+    // The receivers' latest counters a second ago, for the loss in between.
+    let mut last = vec![Figures::default(); config.receivers];
+    // The broadcaster's lines shown so far: a live line is due when it has
+    // said its next second (so the line carries that second's counters),
+    // or LINE_WAIT after the second if it has not.
+    let mut shown = 0;
     let mut interrupted = false;
     let mut sender_cpu = None;
     // Bounded: ends when the child exits, or OVERRUN past its duration.
@@ -171,15 +182,30 @@ pub(super) fn run(
             sender_cpu = child::exited_cpu(sender.pid, Instant::now() + child::END_TIMEOUT);
             break;
         }
-        if elapsed >= next {
+        let said = sender.latest.count();
+        if (said > shown && elapsed + LINE_WAIT >= next) || elapsed >= next + LINE_WAIT {
+            shown = said;
             children.sample();
+            // What the children said in their latest per-second lines.
+            let sender_now = sender
+                .latest
+                .get()
+                .and_then(|l| super::progress::sender_figures(&l))
+                .unwrap_or_default();
+            let now = children.live();
+            let loss: Vec<f64> = now
+                .iter()
+                .zip(&last)
+                .map(|(n, l)| n.interval_loss(l))
+                .collect();
             let flow = progress(&Progress {
                 elapsed,
                 duration: config.duration,
-                sender: &live,
-                receivers: &[],
-                last_second_loss: &[],
+                sender: &sender_now,
+                receivers: &now,
+                last_second_loss: &loss,
             });
+            last = now;
             if flow.is_break() {
                 interrupted = true;
                 child::interrupt(sender.pid);
@@ -198,8 +224,10 @@ pub(super) fn run(
     let _ = sender.child.kill();
     let _ = sender.child.wait();
     let said = sender.stderr.join().unwrap_or_default().join(" / ");
-    let figures: BroadcastSummary = serde_json::from_str(json.trim())
-        .map_err(|_| BenchError::Child(ChildError::SenderNoFigures { said }))?;
+    let figures = serde_json::from_str::<Versioned<BroadcastSummary>>(json.trim())
+        .ok()
+        .and_then(|v| v.current().ok())
+        .ok_or(BenchError::Child(ChildError::SenderNoFigures { said }))?;
     std::thread::sleep(GRACE);
     let ends: Vec<ReceiverEnd> = children
         .finish()?

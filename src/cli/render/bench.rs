@@ -7,8 +7,9 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use super::us;
+use super::{us, us_or_dash};
 use tickcast::bench::{BenchConfig, BenchReport, Cpu, LanMode, Progress, ReceiverResult};
+use tickcast::core::histogram::LatencySummary;
 use tickcast::runtime::receiver::ReceiveMode;
 
 /// Said when `--lan` cannot run here.
@@ -178,21 +179,25 @@ pub fn table(r: &BenchReport) -> String {
         "jitter"
     );
     for x in &rows {
-        let (a, b) = (&x.figures.latency_us, &x.figures.latency_scheduled_us);
+        let (a, b) = (x.figures.latency_us, x.figures.latency_scheduled_us);
+        let (a, b) = (
+            |f: fn(&LatencySummary) -> f64| us_or_dash(a.as_ref().map(f)),
+            |f: fn(&LatencySummary) -> f64| us_or_dash(b.as_ref().map(f)),
+        );
         let _ = writeln!(
             out,
             "{:<w$} {:>8} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>8} {:>8} {:>8} {:>8} | {:>8}",
             label(x),
-            us(a.p50),
-            us(a.p90),
-            us(a.p99),
-            us(a.p999),
-            us(a.max),
-            us(b.p50),
-            us(b.p90),
-            us(b.p99),
-            us(b.p999),
-            us(b.max),
+            a(|l| l.p50),
+            a(|l| l.p90),
+            a(|l| l.p99),
+            a(|l| l.p999),
+            a(|l| l.max),
+            b(|l| l.p50),
+            b(|l| l.p90),
+            b(|l| l.p99),
+            b(|l| l.p999),
+            b(|l| l.max),
             us(x.figures.jitter_us),
         );
     }
@@ -233,7 +238,7 @@ pub fn table(r: &BenchReport) -> String {
     );
 
     let b = &r.sender.figures;
-    let l = &b.lateness_us;
+    let l = |f: fn(&LatencySummary) -> f64| us_or_dash(b.lateness_us.as_ref().map(f));
     let _ = writeln!(
         out,
         "\nbroadcaster: ticks sent {} skipped {}  packets {}  datagrams {} ({} B/s)  send errors {}{}",
@@ -250,12 +255,12 @@ pub fn table(r: &BenchReport) -> String {
     let _ = writeln!(
         out,
         "tick lateness: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} ticks)",
-        us(l.p50),
-        us(l.p90),
-        us(l.p99),
-        us(l.p999),
-        us(l.max),
-        l.samples
+        l(|l| l.p50),
+        l(|l| l.p90),
+        l(|l| l.p99),
+        l(|l| l.p999),
+        l(|l| l.max),
+        b.lateness_us.map_or(0, |l| l.samples)
     );
     if let Some(m) = r.process_memory {
         let _ = writeln!(
@@ -365,32 +370,28 @@ pub fn live_line(prefix: &str, p: &Progress) -> String {
         s.ticks_sent,
         s.ticks_skipped,
         s.datagrams_sent,
-        us(s.lateness_us.p99),
+        us_or_dash(s.lateness_us.map(|l| l.p99)),
     );
     if !p.receivers.is_empty() {
         let lost: u64 = p.receivers.iter().map(|f| f.counters.lost).sum();
         let expected: u64 = p.receivers.iter().map(|f| f.counters.expected).sum();
         let drops: u64 = p.receivers.iter().map(|f| f.counters.socket_drops).sum();
         let worst = p.last_second_loss.iter().copied().fold(0.0, f64::max);
-        let p50 = p
-            .receivers
-            .iter()
-            .map(|f| f.latency.value_at_quantile(0.5))
-            .max()
-            .unwrap_or(0);
-        let p99 = p
-            .receivers
-            .iter()
-            .map(|f| f.latency.value_at_quantile(0.99))
-            .max()
-            .unwrap_or(0);
+        // The worst receiver's, among those with samples.
+        let worst_at = |q: f64| {
+            p.receivers
+                .iter()
+                .filter(|f| !f.latency.is_empty())
+                .map(|f| f.latency.value_at_quantile(q) as f64 / 1e3)
+                .reduce(f64::max)
+        };
         let _ = write!(
             line,
             "  | {} rx lost {lost}/{expected} (worst last 1s {:.3}%) drops {drops}  latency p50 {} p99 {}",
             p.receivers.len(),
             worst * 100.0,
-            us(p50 as f64 / 1e3),
-            us(p99 as f64 / 1e3),
+            us_or_dash(worst_at(0.5)),
+            us_or_dash(worst_at(0.99)),
         );
     }
     line
@@ -416,21 +417,22 @@ pub fn modes_table(reports: &[BenchReport]) -> String {
         "mode", "lost", "p50", "p90", "p99", "p99.9", "max", "rx cpu%", "tx late99"
     );
     for r in reports {
-        let (t, l) = (&r.total, &r.total.figures.latency_us);
+        let t = &r.total;
+        let l = |f: fn(&LatencySummary) -> f64| us_or_dash(t.figures.latency_us.as_ref().map(f));
         let _ = writeln!(
             out,
             "{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
             r.setup.receive_mode,
             t.figures.counters.lost,
-            us(l.p50),
-            us(l.p90),
-            us(l.p99),
-            us(l.p999),
-            us(l.max),
+            l(|l| l.p50),
+            l(|l| l.p90),
+            l(|l| l.p99),
+            l(|l| l.p999),
+            l(|l| l.max),
             t.cpu
                 .as_ref()
                 .map_or("-".into(), |c| format!("{:.1}", c.percent_of_core)),
-            us(r.sender.figures.lateness_us.p99),
+            us_or_dash(r.sender.figures.lateness_us.map(|l| l.p99)),
         );
     }
     out

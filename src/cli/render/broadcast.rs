@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::us;
+use super::us_or_dash;
 use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures};
 
 /// The first line: the world, where it sends from, every kind of
@@ -45,9 +45,9 @@ pub fn status_line(t: Duration, f: &BroadcastFigures) -> String {
         s.packets_sent,
         s.datagrams_sent,
         s.send_errors,
-        us(s.lateness_us.p50),
-        us(s.lateness_us.p99),
-        us(s.lateness_us.max),
+        us_or_dash(s.lateness_us.map(|l| l.p50)),
+        us_or_dash(s.lateness_us.map(|l| l.p99)),
+        us_or_dash(s.lateness_us.map(|l| l.max)),
     );
     if s.subscribers > 0 || s.accepted > 0 || s.bad_cookie > 0 {
         line.push_str(&format!(
@@ -90,5 +90,27 @@ mod tests {
         };
         assert!(start_line(&quiet, "0.0.0.0:5000".parse().unwrap(), 1)
             .contains("broadcast 192.168.1.255:47474 (session"));
+    }
+
+    /// `bench --lan` reads the broadcaster child's status line back
+    /// (`tickcast::bench::progress`); this keeps the two in step.
+    #[test]
+    fn the_status_line_reads_back_as_the_same_counters() {
+        let mut f = BroadcastFigures::default();
+        (f.ticks_sent, f.ticks_skipped, f.packets_sent) = (118, 2, 121);
+        (f.datagrams_sent, f.send_errors) = (242, 1);
+        let line = status_line(Duration::from_millis(2_000), &f);
+        let back = tickcast::bench::progress::sender_figures(&line).expect(&line);
+        assert_eq!(
+            (
+                back.ticks_sent,
+                back.ticks_skipped,
+                back.packets_sent,
+                back.datagrams_sent,
+                back.send_errors
+            ),
+            (118, 2, 121, 242, 1),
+            "{line}"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{broadcast, receive, us};
+use super::{broadcast, receive, us, us_or_dash};
 use tickcast::core::figures::{Figures, Summary};
 use tickcast::runtime::broadcaster::BroadcastFigures;
 
@@ -67,10 +67,10 @@ pub fn table(rows: &[(String, Summary)]) -> String {
             s.counters.stale,
             s.counters.malformed,
             s.counters.ticks_applied,
-            us(s.latency_us.p50),
-            us(s.latency_us.p99),
-            us(s.latency_us.p999),
-            us(s.latency_us.max),
+            us_or_dash(s.latency_us.map(|l| l.p50)),
+            us_or_dash(s.latency_us.map(|l| l.p99)),
+            us_or_dash(s.latency_us.map(|l| l.p999)),
+            us_or_dash(s.latency_us.map(|l| l.max)),
             us(s.jitter_us),
         );
     }
@@ -94,5 +94,8 @@ mod tests {
         assert!(
             lines[1].starts_with("a ") && lines[1].contains(" 10 ") && lines[1].contains("10.0000")
         );
+        // No latency samples: a dash in each latency column, not a measured 0 µs.
+        let dashes = lines[2].split_whitespace().filter(|c| *c == "-").count();
+        assert_eq!(dashes, 4, "{}", lines[2]);
     }
 }

@@ -12,6 +12,11 @@ pub mod plot;
 pub mod receive;
 pub mod sweep;
 
+/// [`us`] of a figure that may be missing (no samples): `-` then.
+pub fn us_or_dash(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), us)
+}
+
 /// Formats microseconds compactly (`850µs`, `12.3ms`).
 pub fn us(v: f64) -> String {
     if v >= 10_000.0 {
@@ -32,5 +37,7 @@ mod tests {
         assert_eq!(us(12.34), "12.3µs");
         assert_eq!(us(850.0), "850µs");
         assert_eq!(us(12_345.0), "12.3ms");
+        assert_eq!(us_or_dash(None), "-");
+        assert_eq!(us_or_dash(Some(850.0)), "850µs");
     }
 }

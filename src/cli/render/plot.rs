@@ -9,7 +9,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::us;
+use super::us_or_dash;
 use tickcast::bench::BenchReport;
 
 /// Width and height of the picture, in pixels.
@@ -118,7 +118,7 @@ fn latency<DB: DrawingBackend>(
     };
     let mut caption = format!(
         "One-way latency percentiles, {whose} ({} samples)",
-        t.latency_us.samples
+        t.latency_us.map_or(0, |l| l.samples)
     );
     if t.counters.latency_negative > 0 {
         caption.push_str(&format!(
@@ -138,8 +138,8 @@ fn latency<DB: DrawingBackend>(
     let lo = values.clone().fold(f64::INFINITY, f64::min).max(0.1);
     let hi = values
         .fold(0.0, f64::max)
-        .max(t.latency_us.max)
-        .max(t.latency_scheduled_us.max)
+        .max(t.latency_us.map_or(0.0, |l| l.max))
+        .max(t.latency_scheduled_us.map_or(0.0, |l| l.max))
         .max(lo * 10.0);
     let mut chart = ChartBuilder::on(area)
         .caption(&caption, (FONT, 17))
@@ -166,9 +166,9 @@ fn latency<DB: DrawingBackend>(
         (
             format!(
                 "arrival − send time   p50 {}  p99 {}  max {}",
-                us(t.latency_us.p50),
-                us(t.latency_us.p99),
-                us(t.latency_us.max)
+                us_or_dash(t.latency_us.map(|l| l.p50)),
+                us_or_dash(t.latency_us.map(|l| l.p99)),
+                us_or_dash(t.latency_us.map(|l| l.max))
             ),
             SEND,
             points
@@ -179,9 +179,9 @@ fn latency<DB: DrawingBackend>(
         (
             format!(
                 "arrival − scheduled tick time   p50 {}  p99 {}  max {}",
-                us(t.latency_scheduled_us.p50),
-                us(t.latency_scheduled_us.p99),
-                us(t.latency_scheduled_us.max)
+                us_or_dash(t.latency_scheduled_us.map(|l| l.p50)),
+                us_or_dash(t.latency_scheduled_us.map(|l| l.p99)),
+                us_or_dash(t.latency_scheduled_us.map(|l| l.max))
             ),
             SCHEDULED,
             points

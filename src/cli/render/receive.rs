@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::us;
+use super::{us, us_or_dash};
 use tickcast::core::figures::{Figures, Summary};
 use tickcast::core::histogram::LatencySummary;
 use tickcast::core::silence::Cause;
@@ -53,8 +53,8 @@ pub fn live_line(label: &str, elapsed: Duration, now: &Figures, prev: &Figures) 
         s.counters.stale,
         s.counters.malformed,
         s.counters.socket_drops,
-        us(s.latency_us.p50),
-        us(s.latency_us.p99),
+        us_or_dash(s.latency_us.map(|l| l.p50)),
+        us_or_dash(s.latency_us.map(|l| l.p99)),
     )
 }
 
@@ -70,8 +70,12 @@ pub fn receive_line(elapsed: Duration, now: &Figures, prev: &Figures, subscribed
         line.push_str(&format!("  sealed, no key {}", c.auth_unexpected));
     }
     if subscribed {
-        let rtt = LatencySummary::of(&now.rtt);
-        line.push_str(&format!("  {}  rtt p50 {}", now.subscription, us(rtt.p50)));
+        let rtt = LatencySummary::of(&now.rtt).map(|r| r.p50);
+        line.push_str(&format!(
+            "  {}  rtt p50 {}",
+            now.subscription,
+            us_or_dash(rtt)
+        ));
     }
     line
 }
@@ -121,7 +125,10 @@ pub fn subscription_failed(
     }
 }
 
-fn latency_row(name: &str, l: &LatencySummary) -> String {
+fn latency_row(name: &str, l: Option<&LatencySummary>) -> String {
+    let Some(l) = l else {
+        return format!("  {name:<28} -  (no samples)\n");
+    };
     format!(
         "  {name:<28} p50 {:>8}  p90 {:>8}  p99 {:>8}  p99.9 {:>8}  max {:>8}  ({} samples)\n",
         us(l.p50),
@@ -183,18 +190,21 @@ pub fn summary(s: &Summary) -> String {
         );
     }
     let _ = writeln!(out, "  jitter    {} (RFC 3550)", us(s.jitter_us));
-    out.push_str(&latency_row("latency from send time", &s.latency_us));
+    out.push_str(&latency_row(
+        "latency from send time",
+        s.latency_us.as_ref(),
+    ));
     out.push_str(&latency_row(
         "latency from tick schedule",
-        &s.latency_scheduled_us,
+        s.latency_scheduled_us.as_ref(),
     ));
-    if s.rtt_us.samples > 0 {
-        out.push_str(&latency_row("round trip (ping/pong)", &s.rtt_us));
+    if s.rtt_us.is_some() {
+        out.push_str(&latency_row("round trip (ping/pong)", s.rtt_us.as_ref()));
     }
     if s.subscription != "none" {
         let _ = writeln!(out, "  subscription {}", s.subscription);
     }
-    if s.latency_us.samples > 0 && !s.one_way_meaningful {
+    if s.latency_us.is_some() && !s.one_way_meaningful {
         let _ = writeln!(
             out,
             "  note: one-way latency is meaningful only with clocks shared or synced; compare the round trip"
@@ -215,14 +225,14 @@ pub fn summary(s: &Summary) -> String {
 pub fn subscription_summary(s: &Summary) -> String {
     let mut out = String::new();
     if s.subscription != "none" {
-        let r = &s.rtt_us;
+        let r = s.rtt_us;
         out.push_str(&format!(
             "  subscription {}  rtt p50 {} p99 {} max {} ({} samples)\n",
             s.subscription,
-            us(r.p50),
-            us(r.p99),
-            us(r.max),
-            r.samples
+            us_or_dash(r.map(|r| r.p50)),
+            us_or_dash(r.map(|r| r.p99)),
+            us_or_dash(r.map(|r| r.max)),
+            r.map_or(0, |r| r.samples)
         ));
     }
     let verdict = if s.one_way_meaningful {
@@ -232,4 +242,26 @@ pub fn subscription_summary(s: &Summary) -> String {
     };
     out.push_str(&format!("  one-way latency {verdict}\n"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench --processes` and `--lan` read a receiver child's line back
+    /// (`tickcast::bench::progress`); this keeps the two in step.
+    #[test]
+    fn the_live_line_reads_back_as_the_same_counters() {
+        let mut now = Figures::default();
+        let c = &mut now.counters;
+        (c.expected, c.received, c.lost) = (1440, 1430, 10);
+        (c.duplicates, c.reordered, c.stale) = (3, 4, 5);
+        (c.malformed, c.socket_drops) = (6, 7);
+        let counters = now.counters;
+        now.count = Some(719);
+        let line = receive_line(Duration::from_secs(12), &now, &Figures::default(), true);
+        let back = tickcast::bench::progress::receiver_figures(&line).expect(&line);
+        assert_eq!(back.counters, counters, "{line}");
+        assert_eq!(back.count, Some(719));
+    }
 }

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::bench::rate;
-use super::us;
-use tickcast::bench::sweep::{self, Probe, Scaling, Search, SweepRow};
+use super::us_or_dash;
+use tickcast::bench::sweep::{self, FitQuality, Limit, Probe, Scaling, Search, SweepRow};
 use tickcast::bench::{BenchConfig, GRACE};
 
 /// The first line of a sweep of `points` runs like `base`, with how long it takes.
@@ -34,7 +34,7 @@ pub fn point_line(i: usize, n: usize, row: &SweepRow) -> String {
         row.point.receivers,
         row.point.rate_hz,
         row.loss_ratio * 100.0,
-        us(row.p99_us),
+        us_or_dash(row.p99_us),
         row.sender_cpu_percent
             .map_or("-".into(), |c| format!("{c:.1}%")),
     )
@@ -86,9 +86,9 @@ pub fn sweep_table(rows: &[SweepRow]) -> String {
             r.loss_ratio * 100.0,
             r.socket_drops,
             r.ticks_skipped,
-            us(r.p50_us),
-            us(r.p99_us),
-            us(r.p99_scheduled_us),
+            us_or_dash(r.p50_us),
+            us_or_dash(r.p99_us),
+            us_or_dash(r.p99_scheduled_us),
             opt_pct(r.sender_cpu_percent),
             opt_pct(r.receiver_cpu_percent),
             rate(r.datagrams_per_s),
@@ -103,38 +103,71 @@ pub fn sweep_table(rows: &[SweepRow]) -> String {
     out
 }
 
-/// How cost grows, in words.
+/// How well a fit fits, in words: `R² 0.998, 6 points`.
+fn fit_words(q: &FitQuality) -> String {
+    let r2 = q
+        .r_squared
+        .map_or("R² - (the cost did not vary)".to_string(), |r| {
+            format!("R² {r:.3}")
+        });
+    format!("{r2}, {} points", q.points)
+}
+
+/// The notes a fit needs: the terms held at zero, and a loose fit.
+fn fit_notes(out: &mut String, q: &FitQuality) {
+    if !q.clamped.is_empty() {
+        let _ = writeln!(
+            out,
+            "  note: least squares wanted {} below 0, which a cost cannot be: held at 0 and the rest fitted without it (the points disagree: noise or a busy machine; take a longer --duration or more points)",
+            q.clamped.join(" and ")
+        );
+    }
+    if q.r_squared.is_some_and(|r| r < LOOSE_FIT) {
+        let _ = writeln!(
+            out,
+            "  note: a loose fit (R² below {LOOSE_FIT}): the model explains little of how the cost varied; read its terms as rough"
+        );
+    }
+}
+
+/// R² below which a fit is called loose.
+const LOOSE_FIT: f64 = 0.9;
+
+/// How cost grows, in words, with how well each fit fits.
 pub fn scaling(s: &Scaling) -> String {
-    let mut out = String::from("cost:\n");
-    match (
-        s.sender_fixed_us,
-        s.sender_ns_per_entity,
-        s.sender_us_per_datagram,
-    ) {
-        (Some(a), Some(b), Some(c)) => {
-            let _ = writeln!(
-                out,
-                "  sender CPU per tick ≈ {a:.1} µs + {b:.1} ns × entities + {c:.2} µs × datagrams sent (least squares over the points;"
-            );
-            let _ = writeln!(
-                out,
-                "  the fixed part is mostly the sender's busy-wait before each deadline, which its CPU time includes)"
-            );
-            if a < 0.0 || b < 0.0 || c < 0.0 {
-                let _ = writeln!(
-                    out,
-                    "  a negative term means the points disagree (noise, a busy machine): take longer --duration or more points"
-                );
+    let mut out = String::from("cost (non-negative least squares over the points):\n");
+    match (&s.sender_fit, s.sender_fixed_us, s.sender_ns_per_entity) {
+        (Some(q), Some(a), Some(b)) => {
+            match s.sender_us_per_datagram {
+                Some(c) => {
+                    let _ = writeln!(
+                        out,
+                        "  sender CPU per tick ≈ {a:.1} µs + {b:.1} ns × entities + {c:.2} µs × datagrams sent  ({})",
+                        fit_words(q)
+                    );
+                    let _ = writeln!(
+                        out,
+                        "  so an entity costs {b:.1} ns to simulate and encode once per tick, and every receiver adds {c:.2} µs per datagram sent to it"
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  sender CPU per tick ≈ {a:.1} µs + {b:.1} ns × entities  ({}; datagrams grow with entities here, so their cost is in the per-entity term: vary receivers too to separate them)",
+                        fit_words(q)
+                    );
+                }
             }
             let _ = writeln!(
                 out,
-                "  so an entity costs {b:.1} ns to simulate and encode once per tick, and every receiver adds {c:.2} µs per datagram sent to it"
+                "  the fixed part is mostly the sender's busy-wait before each deadline, which its CPU time includes"
             );
+            fit_notes(&mut out, q);
         }
         _ => {
             let _ = writeln!(
                 out,
-                "  (vary both entities and receivers over 3+ points to separate per-entity from per-datagram sender cost)"
+                "  (vary entities over 3+ points, and receivers too, to fit the sender's cost)"
             );
         }
     }
@@ -144,11 +177,17 @@ pub fn scaling(s: &Scaling) -> String {
             "  sender CPU per entity per tick per receiver: {v:.1} ns (median over the points)"
         );
     }
-    if let Some(v) = s.receiver_ns_per_entity {
+    if let (Some(q), Some(a), Some(b)) = (
+        &s.receiver_fit,
+        s.receiver_fixed_us,
+        s.receiver_ns_per_entity,
+    ) {
         let _ = writeln!(
             out,
-            "  receiver CPU per entity applied: {v:.1} ns (median; each receiver pays it for every entity of every tick)"
+            "  receiver CPU per tick ≈ {a:.1} µs + {b:.1} ns × entities applied, each receiver  ({})",
+            fit_words(q)
         );
+        fit_notes(&mut out, q);
     }
     out
 }
@@ -162,12 +201,21 @@ fn probe_line(p: &Probe) -> String {
         p.socket_drops,
         p.ticks_skipped,
         p.send_errors,
-        us(p.p99_us),
+        us_or_dash(p.p99_us),
         opt_pct(p.sender_cpu_percent),
         opt_pct(p.receiver_cpu_percent),
         p.attempts,
         p.load_average.map_or("-".into(), |l| format!("{l:.1}")),
-    )
+    ) + &limited(&p.limits)
+}
+
+/// `  limited by: sender CPU (ticks skipped or late), ...`, or nothing.
+fn limited(limits: &[Limit]) -> String {
+    if limits.is_empty() {
+        return String::new();
+    }
+    let words: Vec<&str> = limits.iter().map(|l| l.words()).collect();
+    format!("  limited by: {}", words.join(", "))
 }
 
 /// One probe as it finishes, indented as in [`search`]'s list.
@@ -198,6 +246,15 @@ pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
             let _ = write!(out, "no entity count passed at {rate_hz} Hz to {each}");
         }
     }
+    let why = s.limited_by();
+    if !why.is_empty() {
+        let _ = write!(out, "\n{}", limited(why).trim_start());
+        if why.first() == Some(&Limit::SenderCpu) {
+            out.push_str(
+                " — the sender ran out first: this is the sender's capacity at this rate, not the receivers'",
+            );
+        }
+    }
     if s.cut_short {
         out.push_str(" — search cut short before the bracket was narrow");
     }
@@ -211,6 +268,38 @@ pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cost_says_how_well_it_fits_and_what_it_held_at_zero() {
+        let q = |clamped: Vec<&'static str>, r2| FitQuality {
+            model: "m",
+            points: 6,
+            r_squared: Some(r2),
+            clamped,
+        };
+        let s = Scaling {
+            sender_fixed_us: Some(5.0),
+            sender_ns_per_entity: Some(0.0),
+            sender_us_per_datagram: Some(2.0),
+            sender_fit: Some(q(vec!["sender_ns_per_entity"], 0.75)),
+            receiver_fixed_us: Some(3.0),
+            receiver_ns_per_entity: Some(1.0),
+            receiver_fit: Some(q(vec![], 0.999)),
+            ..Scaling::default()
+        };
+        let t = scaling(&s);
+        assert!(
+            t.contains(
+                "5.0 µs + 0.0 ns × entities + 2.00 µs × datagrams sent  (R² 0.750, 6 points)"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("wanted sender_ns_per_entity below 0"), "{t}");
+        assert!(t.contains("a loose fit"), "{t}");
+        assert!(t.contains("receiver CPU per tick ≈ 3.0 µs + 1.0 ns × entities applied, each receiver  (R² 0.999, 6 points)"), "{t}");
+        assert_eq!(t.matches("note:").count(), 2, "{t}");
+        assert!(scaling(&Scaling::default()).contains("vary entities"));
+    }
 
     #[test]
     fn search_text_names_the_answer_and_every_probe() {
@@ -229,5 +318,22 @@ mod tests {
         assert!(t.starts_with("max entities at 60 Hz to one receiver"));
         assert!(t.contains(": 40000 (failed at 80000)"));
         assert_eq!(t.lines().count(), 2 + 4);
+        // What ran out where it failed, on its own line and on the probe's.
+        let mut s = s;
+        s.probes[3].limits = vec![Limit::SenderCpu, Limit::SocketDrops];
+        let t = search(&s, 1, 60.0);
+        let second = t.lines().nth(1).unwrap();
+        assert!(
+            second.starts_with("limited by: sender CPU (ticks skipped or late), receiver socket drops — the sender ran out first"),
+            "{t}"
+        );
+        assert!(
+            t.lines()
+                .last()
+                .unwrap()
+                .ends_with("limited by: sender CPU (ticks skipped or late), receiver socket drops"),
+            "{t}"
+        );
+        assert_eq!(t.lines().count(), 3 + 4);
     }
 }

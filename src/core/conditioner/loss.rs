@@ -123,7 +123,7 @@ mod tests {
     /// Steps the loss model alone `n` times; returns the loss rate.
     fn loss_rate(config: &str, n: u32) -> f64 {
         let mut c = cond(config);
-        let lost = (0..n).filter(|_| c.decide().drop).count();
+        let lost = (0..n).filter(|_| c.decide(0).drop).count();
         lost as f64 / f64::from(n)
     }
 
@@ -154,7 +154,7 @@ mod tests {
             let mut c = cond(spec);
             let (mut runs, mut in_run, mut lost) = (0u32, false, 0u32);
             for _ in 0..200_000 {
-                let l = c.decide().drop;
+                let l = c.decide(0).drop;
                 lost += u32::from(l);
                 runs += u32::from(l && !in_run);
                 in_run = l;

@@ -15,10 +15,17 @@
 //!    with `p_bad_to_good`, then the datagram is lost with the state's
 //!    `loss_in_good` / `loss_in_bad`). Its long-run loss rate is
 //!    [`GilbertElliott::stationary_loss`].
-//! 2. **Delay and jitter**: release at `arrival + delay + j`, `j` uniform in
-//!    `[-jitter, +jitter]` (never before arrival). Jitter alone never
-//!    reorders: the release time is raised to the previous in-order
-//!    release, unless [`ConditionerConfig::allow_jitter_reorder`] is set.
+//! 2. **Delay and jitter**: release at `arrival + delay + j` (never before
+//!    arrival). By default `j` is the link's jitter *at the arrival time*: a
+//!    value within `[-jitter, +jitter]` that moves in straight lines between
+//!    random knots `2 × jitter` apart (`jitter`'s module docs), the same for
+//!    every datagram crossing the link at that instant. It is centred on
+//!    `delay` (the median delay is `delay`) and never falls faster than time
+//!    passes, so jitter alone never reorders and never has to raise a
+//!    datagram to the one ahead of it. With
+//!    [`ConditionerConfig::allow_jitter_reorder`] `j` is instead drawn per
+//!    datagram, uniform in `[-jitter, +jitter]`, and datagrams overtake each
+//!    other freely.
 //! 3. **Reordering**: with probability `reorder` a datagram is held back by
 //!    a further `reorder_gap`, so datagrams arriving within that gap overtake
 //!    it. It does not hold back the ones behind it.
@@ -27,7 +34,8 @@
 //!
 //! Datagrams released at the same time leave in arrival order. A datagram
 //! that does not decode as tickcast ([`wire::decode`]) is forwarded
-//! unimpaired (base delay, in order, never lost, held back or copied) and
+//! unimpaired (the link's delay at its arrival, in order, never lost, held
+//! back or copied) and
 //! counted as `passed_undecoded`; it draws nothing from the random stream,
 //! so garbage mixed into a stream does not change the fates of the rest.
 //! Valid datagrams outside the stream (the subscription kinds, for which
@@ -45,7 +53,9 @@
 //! releases, so a different `rand` version may decide differently. Each
 //! decodable datagram draws, in this order and only for non-zero settings:
 //! the loss model (Gilbert–Elliott: transition, then loss), then for a kept
-//! datagram the jitter, the reorder and the duplicate draws.
+//! datagram the jitter (only with `jitter_reorder`), the reorder and the
+//! duplicate draws. The link's delay over time comes from a hash of the
+//! seed, not from this stream (`jitter`).
 //!
 //! # Exact counts, in the receiver's terms
 //!
@@ -106,7 +116,8 @@
 //! # Layout
 //!
 //! This file is the conditioner itself: [`Conditioner`]'s push, release and
-//! timeout, and [`ConditionerCounts`]. `spec` holds [`ConditionerConfig`],
+//! timeout, and [`ConditionerCounts`]. `jitter` is the link's jitter over
+//! time; `spec` holds [`ConditionerConfig`],
 //! the presets and the spec-string parser ([`SpecError`]); `loss` the loss
 //! models ([`Loss`], [`GilbertElliott`]); `oracle` the expected figures
 //! ([`ExpectedFigures`]). Every item is public at this path.
@@ -120,6 +131,7 @@ use serde::Serialize;
 
 use crate::wire::{self, Body, Entity};
 
+mod jitter;
 mod loss;
 mod oracle;
 mod spec;
@@ -134,6 +146,7 @@ pub use spec::{
 // The receiver's RFC 1982 rule, also the conditioner's, at its old path.
 pub use crate::core::tracker::serial_distance;
 
+use jitter::LinkJitter;
 use loss::{chance, LossState};
 use oracle::{Oracle, Tag};
 
@@ -222,6 +235,8 @@ pub struct Conditioner {
     config: ConditionerConfig,
     delay_ns: u64,
     jitter_ns: i64,
+    /// The link's jitter over time (without `jitter_reorder`).
+    link: LinkJitter,
     gap_ns: u64,
     rng: StdRng,
     /// The loss model's state (Gilbert–Elliott: good or bad).
@@ -245,6 +260,7 @@ impl Conditioner {
         Ok(Conditioner {
             delay_ns: ns(config.delay),
             jitter_ns: ns(config.jitter) as i64,
+            link: LinkJitter::new(ns(config.jitter), config.seed),
             gap_ns: ns(config.reorder_gap),
             rng: StdRng::seed_from_u64(config.seed),
             config,
@@ -269,7 +285,7 @@ impl Conditioner {
         match self.read(datagram) {
             Class::Undecoded => self.queue_undecoded(now_ns, datagram),
             class => {
-                let decision = self.decide();
+                let decision = self.decide(now_ns);
                 self.apply(now_ns, datagram, class, decision)
             }
         }
@@ -339,7 +355,10 @@ impl Conditioner {
         Class::Sequenced(self.oracle.tag(packet.session, packet.seq, goodbye_final))
     }
 
-    fn decide(&mut self) -> Decision {
+    /// The fate of a datagram arriving at `now_ns`: drawn from the seeded
+    /// stream, but for the jitter of an in-order link, which is the link's
+    /// at that instant.
+    fn decide(&mut self, now_ns: u64) -> Decision {
         let drop = self.loss.lose(&self.config.loss, &mut self.rng);
         if drop {
             return Decision {
@@ -351,7 +370,13 @@ impl Conditioner {
         let j = self.jitter_ns;
         Decision {
             drop,
-            jitter_ns: if j > 0 { rng.random_range(-j..=j) } else { 0 },
+            jitter_ns: if !self.config.allow_jitter_reorder {
+                self.link.jitter_at(now_ns)
+            } else if j > 0 {
+                rng.random_range(-j..=j)
+            } else {
+                0
+            },
             hold_back: chance(rng, self.config.reorder),
             duplicate: chance(rng, self.config.duplicate),
         }
@@ -372,7 +397,11 @@ impl Conditioner {
 
     fn queue_undecoded(&mut self, now_ns: u64, datagram: &[u8]) -> Fate {
         self.counts.passed_undecoded += 1;
-        let release_ns = now_ns.saturating_add(self.delay_ns).max(self.floor_ns);
+        let release_ns = now_ns
+            .saturating_add(self.delay_ns)
+            .saturating_add_signed(self.link.jitter_at(now_ns))
+            .max(now_ns)
+            .max(self.floor_ns);
         self.floor_ns = release_ns;
         self.enqueue(release_ns, datagram.to_vec(), Class::Undecoded, false);
         Fate::Undecoded { release_ns }
@@ -390,6 +419,9 @@ impl Conditioner {
             .saturating_add(self.delay_ns)
             .saturating_add_signed(d.jitter_ns)
             .max(now_ns);
+        // In order: never before the previous in-order release. The link's
+        // delay never falls faster than time passes, so this raises a
+        // datagram only by integer rounding, or after a scripted jitter.
         let mut release_ns = if self.config.allow_jitter_reorder {
             target
         } else {
@@ -490,6 +522,69 @@ mod tests {
         assert_ne!(out, input);
         assert!(c.counts().reordered > 0);
         assert_eq!(receiver_figures(&out), c.expected_receiver_figures());
+    }
+
+    /// Regression (issue 10): with jitter drawn per datagram and raised to
+    /// keep the order, every part of a tick's burst took the largest delay
+    /// drawn so far, so `wifi` (12 ms) delivered a median of about 15 ms and
+    /// `bad` (300 ms) about 340 ms. The release times of a broadcaster-like
+    /// stream (60 Hz, 14 parts per tick 5 µs apart, 60 s) must have the
+    /// preset's delay as their median, within 10 %, keep the order, and
+    /// still give a receiver exactly the expected figures.
+    #[test]
+    fn every_preset_delivers_its_advertised_delay_at_the_median() {
+        const PARTS: u64 = 14;
+        const TICKS: u64 = 3_600;
+        for name in PRESETS {
+            let config = ConditionerConfig::preset(name).unwrap();
+            let mut c = Conditioner::new(config.clone()).unwrap();
+            let mut delays: Vec<u64> = Vec::new();
+            let mut out = Vec::new();
+            for tick in 0..TICKS {
+                let start = tick * 1_000_000_000 / 60;
+                for part in 0..PARTS {
+                    let now = start + part * 5_000;
+                    let seq = (tick * PARTS + part) as u32;
+                    if let Fate::Queued {
+                        release_ns,
+                        duplicated,
+                        ..
+                    } = c.push(now, &snap(1, seq, tick))
+                    {
+                        let copies = if duplicated { 2 } else { 1 };
+                        delays.extend(std::iter::repeat_n(release_ns - now, copies));
+                    }
+                    while let Some(d) = c.poll_transmit(now) {
+                        out.push(d);
+                    }
+                }
+            }
+            while let Some(d) = c.poll_transmit(u64::MAX) {
+                out.push(d);
+            }
+            delays.sort_unstable();
+            let p50 = delays[delays.len() / 2] as f64;
+            let want = config.delay.as_nanos() as f64;
+            assert!(
+                (p50 - want).abs() <= 0.10 * want,
+                "{name}: p50 {:.3} ms, advertised {:.3} ms",
+                p50 / 1e6,
+                want / 1e6
+            );
+            let most = (config.delay + config.jitter + config.reorder_gap).as_nanos() as u64;
+            assert!(
+                delays.iter().all(|&d| d <= most),
+                "{name}: beyond its bounds"
+            );
+            if config.reorder == 0.0 {
+                assert_eq!(c.counts().reordered, 0, "{name}: jitter alone reordered");
+            }
+            assert_eq!(
+                receiver_figures(&out),
+                c.expected_receiver_figures(),
+                "{name}"
+            );
+        }
     }
 
     #[test]

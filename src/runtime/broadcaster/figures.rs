@@ -123,8 +123,9 @@ pub struct BroadcastSummary {
     pub bytes_sent: u64,
     pub send_errors: u64,
     pub last_error: Option<String>,
-    /// Tick lateness percentiles, in µs.
-    pub lateness_us: LatencySummary,
+    /// Tick lateness percentiles, in µs; `None` (JSON `null`) before the
+    /// first tick is sent.
+    pub lateness_us: Option<LatencySummary>,
     /// Receivers subscribed at the time of the figures.
     pub subscribers: usize,
     /// Valid subscribes received (each answered with a challenge).
