@@ -412,7 +412,7 @@ impl Receiver {
     }
 
     /// What this receiver listens to, for
-    /// [`likely_causes`](crate::core::silence::likely_causes) of receiving
+    /// [`likely_causes`] of receiving
     /// nothing.
     pub fn listening(&self) -> &Listening {
         &self.listening

@@ -87,12 +87,12 @@
 //!   [`crate::core::tracker::WINDOW`] or more behind the highest, is stale and counts in
 //!   none of these;
 //! * the receiver's probation rules (`src/core/tracker.rs`): a new session
-//!   id replaces the current one only after [`MIN_SEQUENTIAL`] consecutive
+//!   id replaces the current one only after [`MIN_SEQUENTIAL`](crate::core::tracker::MIN_SEQUENTIAL) consecutive
 //!   numbers with no fresh delivery of the current session in between, or
 //!   at once after the current session's goodbye (nothing delivered after
-//!   its `final_seq`); a number more than [`MAX_DROPOUT`] ahead is held
-//!   until another within [`MAX_MISORDER`] of it confirms it; a goodbye's
-//!   `final_seq` more than [`MAX_DROPOUT`] ahead is not believed. A held
+//!   its `final_seq`); a number more than [`MAX_DROPOUT`](crate::core::tracker::MAX_DROPOUT) ahead is held
+//!   until another within [`MAX_MISORDER`](crate::core::tracker::MAX_MISORDER) of it confirms it; a goodbye's
+//!   `final_seq` more than [`MAX_DROPOUT`](crate::core::tracker::MAX_DROPOUT) ahead is not believed. A held
 //!   delivery that is never promoted or confirmed is not received: if the
 //!   span comes to cover it, it is lost.
 //!

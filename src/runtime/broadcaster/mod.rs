@@ -20,7 +20,7 @@
 //!   `datagrams_sent` the sends the OS accepted.
 //! * **Fragmentation is warned of.** At start, a payload budget above what
 //!   one packet carries on a fixed target's interface (its MTU less the IP
-//!   and UDP headers, [`mtu`](crate::runtime::mtu)) is logged once per
+//!   and UDP headers, [`mtu`]) is logged once per
 //!   interface: it works, fragmented, but one lost fragment loses the
 //!   datagram. (Subscribers arrive later and are not checked.)
 //! * **Absolute deadlines.** Tick `k` is due at `t0 + deadline(k)` of the
