@@ -267,9 +267,13 @@ impl Runner {
                     }
                     self.sender.skip(skipped);
                     let scheduled_ns = anchor.ns_at(self.schedule.deadline(tick));
-                    let entities = self.world.positions(tick, self.rate_hz);
+                    // The positions are computed into the sender's copy of
+                    // the tick, where they are encoded from.
+                    let (world, rate_hz) = (&mut self.world, self.rate_hz);
                     self.sender
-                        .push_tick(tick, scheduled_ns, entities)
+                        .push_tick_with(tick, scheduled_ns, |buf| {
+                            world.positions_into(tick, rate_hz, buf)
+                        })
                         .expect("validated part count, bounded sim positions, the last tick sent");
                     self.send_queued();
                     let late_ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
