@@ -4,9 +4,12 @@
 //!
 //! [`broadcaster`] ticks on absolute deadlines and sends; [`receiver`] is the
 //! dedicated receive thread; [`relay`] is the link conditioner as a UDP
-//! relay. [`net`] sets sockets up and holds the few syscalls std lacks,
+//! relay. [`batch`] hands a batch of datagrams to many targets in few
+//! system calls (`sendmmsg`, UDP GSO, with fallbacks). [`net`] sets sockets
+//! up and holds the few other syscalls std lacks,
 //! [`clock`] is the protocol's clock, [`key`] reads key files.
 
+pub mod batch;
 pub mod broadcaster;
 pub mod clock;
 pub mod key;

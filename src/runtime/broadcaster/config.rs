@@ -11,6 +11,7 @@ use crate::core::subscription::{
     SubscriptionConfig, SubscriptionConfigError, DEFAULT_COOKIE_PERIOD, DEFAULT_LEASE,
     DEFAULT_MAX_SUBSCRIBERS,
 };
+use crate::runtime::batch::SendPath;
 use crate::wire;
 use crate::wire::auth::{self, Key};
 
@@ -80,6 +81,10 @@ pub struct BroadcastConfig {
     pub session: Option<u64>,
     /// Sequence number of the first packet; `None` picks a random one, like RTP.
     pub first_seq: Option<u32>,
+    /// How datagrams are handed to the kernel (default [`SendPath::Gso`]:
+    /// `sendmmsg` with UDP GSO where the kernel takes it, falling back by
+    /// itself); ask for less to compare, or where GSO misbehaves silently.
+    pub send_path: SendPath,
     /// Pre-shared key: with one, every stream datagram is sealed
     /// ([`crate::wire::auth::seal_into`]); the tag's [`crate::wire::auth::TAG_LEN`]
     /// bytes come out of `payload_budget`, so sealed datagrams still fit it.
@@ -108,6 +113,7 @@ impl Default for BroadcastConfig {
             spin: Duration::from_micros(50),
             session: None,
             first_seq: None,
+            send_path: SendPath::default(),
             key: None,
         }
     }

@@ -12,12 +12,26 @@
 //!
 //! # Guarantees
 //!
-//! * **One datagram, every target.** Each datagram the sender hands out is
-//!   sent to every fixed target and every subscriber before the next is
-//!   encoded, so each receiver sees the same numbers, and each part carries
-//!   the wall-clock time it was encoded at ([`clock::now_ns`]).
-//!   `packets_sent` counts sequence numbers (the sender's count),
-//!   `datagrams_sent` the sends the OS accepted.
+//! * **One batch, every target.** The thread takes up to
+//!   [`BATCH_DATAGRAMS`] datagrams from the sender at a time and hands them
+//!   to the kernel for every fixed target and every subscriber before it
+//!   encodes the next batch, so each receiver sees the same numbers in the
+//!   same order. How they are handed over is the
+//!   [`batch`](crate::runtime::batch) module's: `sendmmsg`, with runs of
+//!   equal-size parts to a unicast target as UDP GSO messages where the
+//!   kernel takes them (detected, with a counted fallback:
+//!   [`BroadcastFigures::send_path`], `gso_fallbacks`, `gso_error`), and
+//!   one send per datagram to a multicast group, which serves every member.
+//!   [`BroadcastConfig::send_path`] can ask for less.
+//! * **Stamps are taken before encoding, once per batch.** Every datagram
+//!   of a batch carries as `sent_ns` one reading of the wall clock
+//!   ([`clock::now_ns`]) taken just before the batch is encoded, so a
+//!   stamp is never later than its datagram's send, and latency measured
+//!   from it includes the encoding of the rest of its batch (at most
+//!   [`BATCH_DATAGRAMS`] parts) and the system calls. `packets_sent`
+//!   counts sequence numbers (the sender's count), `datagrams_sent` the
+//!   datagrams the OS accepted, one per packet per target, and
+//!   `send_syscalls` the calls it took.
 //! * **Absolute deadlines.** Tick `k` is due at `t0 + deadline(k)` of the
 //!   schedule (no drift), and its parts carry `scheduled_ns = wall0 +
 //!   deadline(k)`, where `wall0` is [`clock::now_ns`] read next to `t0`. A
@@ -29,10 +43,11 @@
 //!   `deadline < d`), fewer only by the ticks skipped, then says goodbye.
 //! * **Send errors are counted, never fatal.** The first error of each kind
 //!   is kept as text for the CLI to print.
-//! * **No allocation per tick.** Positions, the sender's copy of them, the
-//!   datagram buffer and the lateness samples awaiting publication are
-//!   reused buffers; the figures are published with `try_lock`, so a reader
-//!   never stalls the thread.
+//! * **No allocation per tick.** The sender's copy of the positions (the
+//!   world computes them into it), the batch buffer, the send headers and
+//!   the lateness samples awaiting publication are reused buffers; the
+//!   figures are published with `try_lock`, so a reader never stalls the
+//!   thread.
 //! * **Subscriptions do not disturb the ticks.** The thread reads its socket
 //!   without blocking once per tick (right after sending it), and while it sleeps before a
 //!   deadline it waits on the socket itself (`ppoll`, nanosecond timeout),
@@ -66,14 +81,16 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use self::thread::{Endpoints, Runner};
 use crate::core::subscription::Subscriptions;
+use crate::runtime::batch::Target;
 use crate::runtime::net;
 
 pub use self::config::{
     BroadcastConfig, ConfigError, MAX_PAYLOAD_BUDGET, MAX_RATE_HZ, MIN_PAYLOAD_BUDGET,
 };
 pub use self::figures::{BroadcastFigures, BroadcastSummary};
-pub use self::thread::SERVE_BATCH;
+pub use self::thread::{BATCH_DATAGRAMS, SERVE_BATCH};
 pub use crate::core::sender::GOODBYE_COPIES;
+pub use crate::runtime::batch::SendPath;
 
 /// Name of the broadcasting thread.
 pub const THREAD_NAME: &str = "tickcast-broadcast";
@@ -205,15 +222,35 @@ impl Broadcaster {
                 }
             }
         }
+        // Runs of datagrams may go as GSO messages to unicast targets only.
+        let targets = targets
+            .into_iter()
+            .map(|addr| match config.broadcast.contains(&addr) {
+                true => Target { addr, gso: false },
+                false => Target::new(addr),
+            })
+            .collect();
         let endpoints = Endpoints {
             socket,
             targets,
             subs: subscriptions,
         };
-        let runner = Runner::new(&config, endpoints, session, first_seq, &shared, &flag);
+        // The runner is made on its thread: its send headers (nix's
+        // `MultiHeaders`) hold raw pointers, so they cannot move between threads.
+        let (thread_shared, thread_flag) = (Arc::clone(&shared), Arc::clone(&flag));
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            .spawn(move || runner.run())
+            .spawn(move || {
+                Runner::new(
+                    &config,
+                    endpoints,
+                    session,
+                    first_seq,
+                    &thread_shared,
+                    &thread_flag,
+                )
+                .run()
+            })
             .map_err(BroadcastError::Spawn)?;
         Ok(Broadcaster {
             session,
