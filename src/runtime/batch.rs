@@ -28,7 +28,8 @@
 //! * **Partial sends are resumed.** `sendmmsg` stops at the first message
 //!   the kernel refuses and returns how many went before it (the error
 //!   itself is lost); the next call starts at that message, so its own
-//!   error is seen and counted, and the rest follow.
+//!   error is seen and counted, and the rest follow. A call a signal
+//!   interrupts before it sends anything is made again (a few times).
 //! * **Order.** Datagrams to one target leave in the order given.
 //! * **GSO is detected, not assumed.** At start a `getsockopt(UDP_SEGMENT)`
 //!   probe tells whether the kernel knows GSO. A GSO send the kernel
@@ -62,6 +63,9 @@ pub const MAX_GSO_SEGMENTS: usize = 64;
 /// Most bytes in one GSO message: its segments together are one UDP
 /// payload before the kernel cuts them.
 pub const MAX_GSO_BYTES: usize = crate::wire::MAX_DATAGRAM;
+/// Times a `sendmmsg` that a signal interrupted before it sent anything
+/// is made again before its first message counts as refused (`EINTR`).
+const EINTR_RETRIES: u32 = 3;
 
 /// How datagrams are handed to the kernel (see the [module docs](self)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -355,8 +359,7 @@ impl BatchSender {
             }
             let class = class_of(&m, targets);
             let end = group_end(&plan, i, class, targets, self.path == SendPath::Gso);
-            self.counts.syscalls += 1;
-            match self.mmsg.send(socket, buf, &plan[i..end], class, targets) {
+            match self.call(socket, buf, &plan[i..end], class, targets) {
                 Ok((n, bytes)) => {
                     let sent = &plan[i..i + n];
                     let datagrams: usize = sent.iter().map(|m| m.segs).sum();
@@ -390,6 +393,28 @@ impl BatchSender {
         self.plan = plan;
     }
 
+    /// One `sendmmsg` of `msgs`, counted, made again if a signal
+    /// interrupted it before it sent anything (at most [`EINTR_RETRIES`]
+    /// times: an interruption is no fault of the datagrams).
+    #[cfg(target_os = "linux")]
+    fn call(
+        &mut self,
+        socket: &UdpSocket,
+        buf: &[u8],
+        msgs: &[Message],
+        class: Class,
+        targets: &[Target],
+    ) -> Result<(usize, u64), nix::errno::Errno> {
+        let mut tries = 0;
+        loop {
+            self.counts.syscalls += 1;
+            match self.mmsg.send(socket, buf, msgs, class, targets) {
+                Err(nix::errno::Errno::EINTR) if tries < EINTR_RETRIES => tries += 1,
+                result => return result,
+            }
+        }
+    }
+
     /// Sends GSO message `m`'s segments one per message and counts them;
     /// returns how many the OS accepted.
     #[cfg(target_os = "linux")]
@@ -418,8 +443,7 @@ impl BatchSender {
         let mut accepted = 0;
         let mut i = 0;
         while i < retry.len() {
-            self.counts.syscalls += 1;
-            match self.mmsg.send(socket, buf, &retry[i..], class, targets) {
+            match self.call(socket, buf, &retry[i..], class, targets) {
                 Ok((n, bytes)) => {
                     self.counts.datagrams_sent += n as u64;
                     self.counts.bytes_sent += bytes;
