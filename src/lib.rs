@@ -14,6 +14,7 @@
 //!  runtime::        send to every target  ────┴─▶core::tracker      sequence: loss, dups, reorder
 //!    broadcaster    (unicast, group, broadcast,  core::world        apply the entities
 //!                    subscribers)                core::figures      count and measure
+//!  runtime::batch   in batches: sendmmsg, GSO
 //!  core::subscription  answers subscribers  ◀──  core::subscriber   subscribes, heartbeats, pings
 //! ```
 //!
