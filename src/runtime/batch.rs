@@ -48,6 +48,9 @@
 //!
 //! [`Sender::poll_transmit`]: crate::core::sender::Sender::poll_transmit
 
+// The message plan is made only where there is a sendmmsg to hand it to.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::ops::Range;
