@@ -188,6 +188,14 @@ print("datagrams per second, 1200-byte datagrams, no rate limit:")
 print(f"  tickcast skipped {rs['figures']['ticks_skipped']} of "
       f"{rs['figures']['ticks_skipped'] + rs['figures']['ticks_sent']} ticks (saturated when > 0); "
       f"sender CPU {rs['cpu']['percent_of_core'] if rs['cpu'] else float('nan'):.0f}% of a core")
+# Older tickcast reports have no send path: they sent one sendto per datagram.
+sf = rs["figures"]
+if "send_path" in sf:
+    print(f"  tickcast sent with {sf['send_path']}: {rs.get('syscalls_per_datagram', float('nan')):.3f} "
+          f"system calls per datagram, {sf['gso_datagrams']} of {sf['datagrams_sent']} as GSO segments"
+          + (f" (GSO off: {sf['gso_error']})" if sf.get("gso_error") else ""))
+else:
+    print("  tickcast sent with sendto: 1 system call per datagram (a build from before batching)")
 row("sent/s (tickcast / iperf3)", rs["datagrams_per_s"], ip_sent, "dg/s", "higher")
 row("received/s (tickcast / iperf3)", rr["datagrams_per_s"], ip_recv, "dg/s", "higher")
 # Per CPU-second of the sender: less at the mercy of how busy the machine is.

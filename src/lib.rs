@@ -15,6 +15,7 @@
 //!    broadcaster    (unicast, group, broadcast,                     probation, jump confirmation
 //!                    subscribers)                core::world        apply the entities
 //!                                                core::figures      count and measure
+//!  runtime::batch   in batches: sendmmsg, GSO
 //!  core::subscription  answers subscribers  ◀──  core::subscriber   subscribes, heartbeats, pings
 //! ```
 //!

@@ -34,6 +34,11 @@ use tickcast::fuzz::{load_vectors, vectors_dir};
 use tickcast::wire::vectors::{Vector, Verdict};
 
 const SKIP: &str = "skipped: needs root and tshark";
+/// How the captured broadcasters send: one datagram per message. A capture
+/// on the sending host (loopback here) sees a UDP GSO message, the default
+/// path, as one packet of up to 64 datagrams back to back, taken before the
+/// kernel cuts it into the datagrams the receivers get.
+const CAPTURED_SEND_PATH: [&str; 2] = ["--send-path", "sendmmsg"];
 /// Longest wait for a process to get ready or to finish.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -272,6 +277,8 @@ fn dissector_decodes_a_captured_stream_exactly() {
         "broadcaster",
         tickcast().args([
             "broadcast",
+            CAPTURED_SEND_PATH[0],
+            CAPTURED_SEND_PATH[1],
             "--to",
             &format!("127.0.0.1:{port}"),
             "--entities",
@@ -616,6 +623,8 @@ fn dissector_decodes_a_captured_subscription_exchange() {
         "broadcaster",
         tickcast().args([
             "broadcast",
+            CAPTURED_SEND_PATH[0],
+            CAPTURED_SEND_PATH[1],
             "--bind",
             &bc_addr,
             "--max-subscribers",

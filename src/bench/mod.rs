@@ -60,7 +60,7 @@ use crate::core::conditioner::ConditionerConfig;
 use crate::core::figures::Figures;
 use crate::core::world::World;
 use crate::runtime::broadcaster::{
-    self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster,
+    self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, SendPath,
 };
 use crate::runtime::receiver::{self, ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
 use crate::runtime::relay::ImpairError;
@@ -116,6 +116,9 @@ pub struct BenchConfig {
     /// own network namespaces on a bridge ([`lan`]; needs root), instead of
     /// on loopback (default none).
     pub lan: Option<LanMode>,
+    /// How the broadcaster hands datagrams to the kernel (default
+    /// [`SendPath::Gso`]); compare paths' cost with it.
+    pub send_path: SendPath,
 }
 
 impl Default for BenchConfig {
@@ -133,6 +136,7 @@ impl Default for BenchConfig {
             impair: None,
             receive_mode: ReceiveMode::Wait,
             lan: None,
+            send_path: SendPath::default(),
         }
     }
 }
@@ -214,6 +218,7 @@ impl BenchConfig {
             duration: Some(self.duration),
             seed: self.seed,
             payload_budget: self.payload_budget,
+            send_path: self.send_path,
             ..BroadcastConfig::default()
         }
     }

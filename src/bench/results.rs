@@ -62,6 +62,9 @@ pub struct Setup {
     pub mode: &'static str,
     /// How the receiver threads waited: wait, predict or busy-poll.
     pub receive_mode: &'static str,
+    /// How the broadcaster was asked to send: sendto, sendmmsg or gso (what
+    /// it used is `sender.figures.send_path`).
+    pub send_path: &'static str,
     /// The link conditioner in front of each receiver, as a spec string
     /// (receiver `i`'s seed is this seed + `i`), if any.
     pub impair: Option<String>,
@@ -80,6 +83,13 @@ pub struct SenderResult {
     pub entity_updates_per_s: f64,
     /// CPU time of its thread.
     pub cpu: Option<Cpu>,
+    /// System calls per datagram handed to the OS: `send_syscalls /
+    /// (datagrams_sent + send_errors)` (1 with `sendto`; 0 if none was sent).
+    pub syscalls_per_datagram: f64,
+    /// Its thread's CPU time per 1,000 entity records put on the wire
+    /// (every destination counted), in µs: what an update costs to send,
+    /// simulation, encoding and system calls included.
+    pub cpu_us_per_1000_updates: Option<f64>,
 }
 
 /// One receiver's results (or all of them added up, for the total).
@@ -210,11 +220,20 @@ pub(super) fn assemble(
     // Every tick carries every entity, to every receiver.
     let entities_on_wire =
         u64::from(config.entities) * sender_summary.ticks_sent * ends.len() as u64;
+    let handed = sender_summary.datagrams_sent + sender_summary.send_errors;
     let sender = SenderResult {
         datagrams_per_s: sender_summary.datagrams_sent as f64 / secs,
         bytes_per_s: sender_summary.bytes_sent as f64 / secs,
         entity_updates_per_s: entities_on_wire as f64 / secs,
         cpu: phase.sender_cpu.map(|c| Cpu::of(c, run)),
+        syscalls_per_datagram: match handed {
+            0 => 0.0,
+            n => sender_summary.send_syscalls as f64 / n as f64,
+        },
+        cpu_us_per_1000_updates: phase
+            .sender_cpu
+            .filter(|_| entities_on_wire > 0)
+            .map(|c| c.as_secs_f64() * 1e6 / (entities_on_wire as f64 / 1000.0)),
         figures: sender_summary,
     };
     let mut receivers = Vec::with_capacity(ends.len());
@@ -301,6 +320,7 @@ pub(super) fn assemble(
                 None => "in-process",
             },
             receive_mode: config.receive_mode.name(),
+            send_path: config.send_path.name(),
             impair: config.impair.as_ref().map(|c| c.to_string()),
         },
         conditioner_equal,

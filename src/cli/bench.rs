@@ -22,6 +22,7 @@ use tickcast::bench::sweep::{self, Limit, Scaling, Search, SweepRow};
 use tickcast::bench::{self as lib, BenchConfig, BenchReport, LanMode, Progress};
 use tickcast::core::conditioner::ConditionerConfig;
 use tickcast::core::schema::Versioned;
+use tickcast::runtime::broadcaster::SendPath;
 use tickcast::runtime::receiver::ReceiveMode;
 
 /// Duration of a single run unless `--duration` says otherwise.
@@ -87,6 +88,9 @@ pub struct BenchArgs {
     /// unicast (default) or to a multicast group.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "unicast", value_name = "unicast|multicast", conflicts_with = "impair")]
     lan: Option<LanArg>,
+    /// How the broadcaster hands datagrams to the kernel (see `tickcast broadcast --send-path`).
+    #[arg(long, value_name = "sendto|sendmmsg|gso", default_value_t = SendPath::Gso)]
+    send_path: SendPath,
 }
 
 /// `--lan` values, mapped onto [`LanMode`].
@@ -155,6 +159,7 @@ impl BenchArgs {
             }),
             receive_mode: self.receive_mode.into(),
             lan: self.lan.map(LanMode::from),
+            send_path: self.send_path,
         }
     }
 

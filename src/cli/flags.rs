@@ -14,7 +14,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use tickcast::core::source::SourceFilter;
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
-use tickcast::runtime::broadcaster::BroadcastConfig;
+use tickcast::runtime::broadcaster::{BroadcastConfig, SendPath};
 use tickcast::runtime::receiver::{ReceiveMode, ReceiverConfig};
 use tickcast::runtime::resolve;
 use tickcast::wire::auth::Key;
@@ -174,6 +174,11 @@ pub(super) struct BroadcastArgs {
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     pub(super) duration: Option<Duration>,
+    /// How datagrams are handed to the kernel: gso (sendmmsg, with UDP GSO
+    /// where the kernel takes it), sendmmsg, or sendto (one call per
+    /// datagram per destination).
+    #[arg(long, value_name = "sendto|sendmmsg|gso", default_value_t = SendPath::Gso)]
+    pub(super) send_path: SendPath,
     /// Print the final figures as one JSON object on stdout.
     #[arg(long)]
     pub(super) json: bool,
@@ -204,6 +209,7 @@ impl BroadcastArgs {
             max_subscribers: self.max_subscribers,
             lease: self.lease,
             duration: self.duration,
+            send_path: self.send_path,
             key,
             ..defaults
         });

@@ -89,11 +89,13 @@
 //!   [`Sender::push_tick`] returns (a game can move its entities on while
 //!   the parts go out), and so that the sender needs no lifetime tying it to
 //!   one frame's data; the copy is one `memcpy` of 16 bytes per entity, less
-//!   than encoding them.
+//!   than encoding them, and a caller that computes its positions anyway
+//!   writes them into the sender's buffer with [`Sender::push_tick_with`]
+//!   and saves even that.
 //! * **No sequence of calls makes it panic.** What could not be encoded
 //!   (too many parts, a coordinate out of range) is refused by
-//!   [`Sender::push_tick`] with a [`PushError`], and nothing is queued or
-//!   counted.
+//!   [`Sender::push_tick`] (and [`Sender::push_tick_with`]) with a
+//!   [`PushError`], and nothing is queued or counted.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -343,23 +345,50 @@ impl Sender {
         scheduled_ns: u64,
         entities: &[Entity],
     ) -> Result<(), PushError> {
+        self.push_tick_with(tick, scheduled_ns, |buf| buf.extend_from_slice(entities))
+    }
+
+    /// [`Sender::push_tick`] with the entities written by `fill` straight
+    /// into the sender's own (cleared) buffer, so a world that computes its
+    /// positions, such as [`SimWorld::positions_into`], saves the copy.
+    /// `fill` is not called when the sender cannot take a tick
+    /// ([`PushError::Pending`], [`PushError::Finished`]); what it wrote is
+    /// checked as `push_tick` checks its slice, and on an error nothing is
+    /// queued or counted.
+    ///
+    /// [`SimWorld::positions_into`]: crate::core::sim::SimWorld::positions_into
+    pub fn push_tick_with(
+        &mut self,
+        tick: u64,
+        scheduled_ns: u64,
+        fill: impl FnOnce(&mut Vec<Entity>),
+    ) -> Result<(), PushError> {
         if self.finished {
             return Err(PushError::Finished);
         }
         if self.tick.is_some() {
             return Err(PushError::Pending);
         }
-        let parts = parts_for(entities.len(), self.per_part);
-        let parts = u16::try_from(parts).map_err(|_| PushError::TooManyParts {
-            entities: entities.len(),
-            per_part: self.per_part,
-            parts,
-        })?;
-        if !wire::entities_ok(entities) {
-            return Err(PushError::BadCoordinate);
-        }
         self.entities.clear();
-        self.entities.extend_from_slice(entities);
+        fill(&mut self.entities);
+        let entities = &self.entities;
+        let parts = parts_for(entities.len(), self.per_part);
+        let checked = match u16::try_from(parts) {
+            Err(_) => Err(PushError::TooManyParts {
+                entities: entities.len(),
+                per_part: self.per_part,
+                parts,
+            }),
+            Ok(_) if !wire::entities_ok(entities) => Err(PushError::BadCoordinate),
+            Ok(parts) => Ok(parts),
+        };
+        let parts = match checked {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.entities.clear();
+                return Err(e);
+            }
+        };
         self.tick = Some(QueuedTick {
             tick,
             scheduled_ns,
@@ -899,6 +928,38 @@ mod tests {
         assert_eq!(s.push_tick(1, 0, &bad), Err(PushError::Pending));
         assert_eq!(drain(&mut s, 0).len(), 1);
         s.push_tick(1, 0, &bad).unwrap();
+    }
+
+    #[test]
+    fn push_tick_with_sends_what_it_wrote_and_refuses_as_push_tick_does() {
+        let pushed = entities(150);
+        let mut a = sender(SenderConfig::default());
+        let mut b = sender(SenderConfig::default());
+        a.push_tick(4, 40, &pushed).unwrap();
+        b.push_tick_with(4, 40, |buf| {
+            assert!(buf.is_empty(), "the buffer is cleared first");
+            buf.extend_from_slice(&pushed);
+        })
+        .unwrap();
+        assert_eq!(drain(&mut a, 9), drain(&mut b, 9));
+        // Refused: nothing queued or counted, and the next tick goes out.
+        let mut bad = entities(3);
+        bad[1].x = f32::NAN;
+        let before = b.counts();
+        assert_eq!(
+            b.push_tick_with(5, 0, |buf| buf.extend_from_slice(&bad)),
+            Err(PushError::BadCoordinate)
+        );
+        assert_eq!((b.queued(), b.counts()), (0, before));
+        b.push_tick_with(5, 0, |buf| buf.push(pushed[0])).unwrap();
+        // Pending: `fill` is not called.
+        let called = std::cell::Cell::new(false);
+        assert_eq!(
+            b.push_tick_with(6, 0, |_| called.set(true)),
+            Err(PushError::Pending)
+        );
+        assert!(!called.get());
+        assert_eq!(drain(&mut b, 0).len(), 1);
     }
 
     #[test]

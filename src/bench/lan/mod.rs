@@ -115,6 +115,8 @@ fn broadcast_args(
         config.seed.to_string(),
         "--payload-budget".into(),
         config.payload_budget.to_string(),
+        "--send-path".into(),
+        config.send_path.name().into(),
         "--duration".into(),
         format!("{}ms", config.duration.as_millis()),
         "--json".into(),
@@ -261,7 +263,7 @@ mod tests {
         };
         let bc = Ipv4Addr::new(10, 78, 5, 1);
         let rx = [Ipv4Addr::new(10, 78, 5, 2), Ipv4Addr::new(10, 78, 5, 3)];
-        let tail = "--entities 1000 --rate 60 --seed 3 --payload-budget 1200 --duration 2000ms --json --max-subscribers 0";
+        let tail = "--entities 1000 --rate 60 --seed 3 --payload-budget 1200 --send-path gso --duration 2000ms --json --max-subscribers 0";
         let budget = crate::wire::DEFAULT_PAYLOAD_BUDGET.to_string();
         let tail = tail.replace("1200", &budget);
         assert_eq!(

@@ -254,6 +254,21 @@ pub fn table(r: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
+        "sending: {} (asked {}), {:.3} system calls per datagram, {} of {} datagrams as GSO segments; cpu {} µs per 1,000 entity updates{}",
+        b.send_path,
+        s.send_path,
+        r.sender.syscalls_per_datagram,
+        b.gso_datagrams,
+        b.datagrams_sent,
+        r.sender
+            .cpu_us_per_1000_updates
+            .map_or("-".into(), |c| format!("{c:.2}")),
+        b.gso_error
+            .as_deref()
+            .map_or(String::new(), |e| format!(" (GSO off: {e})"))
+    );
+    let _ = writeln!(
+        out,
         "tick lateness: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} ticks)",
         l(|l| l.p50),
         l(|l| l.p90),

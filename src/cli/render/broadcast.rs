@@ -58,6 +58,9 @@ pub fn status_line(t: Duration, f: &BroadcastFigures) -> String {
     if let Some(e) = &s.last_error {
         line.push_str(&format!("  (last error: {e})"));
     }
+    if let Some(e) = &s.gso_error {
+        line.push_str(&format!("  (sending with {}, GSO off: {e})", s.send_path));
+    }
     line
 }
 

@@ -11,6 +11,7 @@ use crate::core::subscription::{
     SubscriptionConfig, SubscriptionConfigError, DEFAULT_COOKIE_PERIOD, DEFAULT_LEASE,
     DEFAULT_MAX_SUBSCRIBERS,
 };
+use crate::runtime::batch::SendPath;
 use crate::wire;
 use crate::wire::auth::{self, Key};
 
@@ -92,6 +93,10 @@ pub struct BroadcastConfig {
     ///
     /// [`BroadcastFigures::halted`]: super::BroadcastFigures::halted
     pub give_up_after: Option<Duration>,
+    /// How datagrams are handed to the kernel (default [`SendPath::Gso`]:
+    /// `sendmmsg` with UDP GSO where the kernel takes it, falling back by
+    /// itself); ask for less to compare, or where GSO misbehaves silently.
+    pub send_path: SendPath,
     /// Pre-shared key: with one, every stream datagram is sealed
     /// ([`crate::wire::auth::seal_into`]); the tag's [`crate::wire::auth::TAG_LEN`]
     /// bytes come out of `payload_budget`, so sealed datagrams still fit it.
@@ -121,6 +126,7 @@ impl Default for BroadcastConfig {
             session: None,
             first_seq: None,
             give_up_after: Some(DEFAULT_GIVE_UP_AFTER),
+            send_path: SendPath::default(),
             key: None,
         }
     }

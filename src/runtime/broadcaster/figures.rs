@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::histogram::{self, LatencySummary};
 use crate::core::subscription::SubscriptionCounts;
+use crate::runtime::batch::SendPath;
 
 /// What a broadcaster has done so far. Counters only go up.
 #[derive(Clone, Debug)]
@@ -27,10 +28,26 @@ pub struct BroadcastFigures {
     pub datagrams_sent: u64,
     /// Bytes of those datagrams (UDP payload).
     pub bytes_sent: u64,
-    /// Sends the OS refused. Never fatal.
+    /// Datagrams the OS refused, one per packet per target. Never fatal.
     pub send_errors: u64,
     /// The most recent send error of a kind not seen before, as text.
     pub last_error: Option<String>,
+    /// System calls that handed stream datagrams to the OS (`sendto`,
+    /// `sendmmsg`), refused ones included; subscription replies are not
+    /// counted. Per datagram, `send_syscalls / (datagrams_sent +
+    /// send_errors)`: 1 for `sendto`, far less batched.
+    pub send_syscalls: u64,
+    /// Of `datagrams_sent`, those that left as segments of UDP GSO messages.
+    pub gso_datagrams: u64,
+    /// How datagrams are handed to the kernel now: what was asked for, less
+    /// what was found not to work.
+    pub send_path: SendPath,
+    /// Times GSO was asked for and found not to work (by the probe at start,
+    /// or a GSO send refused where the same datagrams one by one were
+    /// accepted); GSO then stays off, so this is 0 or 1.
+    pub gso_fallbacks: u64,
+    /// Why GSO is not in use though it was asked for, if it is not.
+    pub gso_error: Option<String>,
     /// How late each sent tick went out: actual start − deadline, in ns.
     pub lateness: Histogram<u64>,
     /// Receivers subscribed now.
@@ -74,6 +91,11 @@ impl Default for BroadcastFigures {
             bytes_sent: 0,
             send_errors: 0,
             last_error: None,
+            send_syscalls: 0,
+            gso_datagrams: 0,
+            send_path: SendPath::default(),
+            gso_fallbacks: 0,
+            gso_error: None,
             lateness: histogram::latency_histogram(),
             subscribers: 0,
             subscriptions: SubscriptionCounts::default(),
@@ -94,6 +116,11 @@ impl BroadcastFigures {
             bytes_sent: self.bytes_sent,
             send_errors: self.send_errors,
             last_error: self.last_error.clone(),
+            send_syscalls: self.send_syscalls,
+            gso_datagrams: self.gso_datagrams,
+            send_path: self.send_path,
+            gso_fallbacks: self.gso_fallbacks,
+            gso_error: self.gso_error.clone(),
             lateness_us: LatencySummary::of(&self.lateness),
             subscribers: self.subscribers,
             subscribe_requests: self.subscriptions.subscribes,
@@ -123,6 +150,18 @@ pub struct BroadcastSummary {
     pub bytes_sent: u64,
     pub send_errors: u64,
     pub last_error: Option<String>,
+    // Missing in the JSON of an older tickcast: zero, as it did not count them.
+    #[serde(default)]
+    pub send_syscalls: u64,
+    #[serde(default)]
+    pub gso_datagrams: u64,
+    /// An older tickcast's JSON has none: it sent with `sendto`.
+    #[serde(default = "send_path_before_batching")]
+    pub send_path: SendPath,
+    #[serde(default)]
+    pub gso_fallbacks: u64,
+    #[serde(default)]
+    pub gso_error: Option<String>,
     /// Tick lateness percentiles, in µs; `None` (JSON `null`) before the
     /// first tick is sent.
     pub lateness_us: Option<LatencySummary>,
@@ -146,4 +185,9 @@ pub struct BroadcastSummary {
     pub pongs: u64,
     /// Why the broadcast stopped itself ([`BroadcastFigures::halted`]), as text.
     pub halted: Option<String>,
+}
+
+/// What a summary without a send path (from before batching) sent with.
+fn send_path_before_batching() -> SendPath {
+    SendPath::SendTo
 }

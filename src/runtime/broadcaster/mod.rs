@@ -12,12 +12,26 @@
 //!
 //! # Guarantees
 //!
-//! * **One datagram, every target.** Each datagram the sender hands out is
-//!   sent to every fixed target and every subscriber before the next is
-//!   encoded, so each receiver sees the same numbers, and each part carries
-//!   the wall-clock time it was encoded at ([`clock::now_ns`]).
-//!   `packets_sent` counts sequence numbers (the sender's count),
-//!   `datagrams_sent` the sends the OS accepted.
+//! * **One batch, every target.** The thread takes up to
+//!   [`BATCH_DATAGRAMS`] datagrams from the sender at a time and hands them
+//!   to the kernel for every fixed target and every subscriber before it
+//!   encodes the next batch, so each receiver sees the same numbers in the
+//!   same order. How they are handed over is the
+//!   [`batch`](crate::runtime::batch) module's: `sendmmsg`, with runs of
+//!   equal-size parts to a unicast target as UDP GSO messages where the
+//!   kernel takes them (detected, with a counted fallback:
+//!   [`BroadcastFigures::send_path`], `gso_fallbacks`, `gso_error`), and
+//!   one send per datagram to a multicast group, which serves every member.
+//!   [`BroadcastConfig::send_path`] can ask for less.
+//! * **Stamps are taken before encoding, once per batch.** Every datagram
+//!   of a batch carries as `sent_ns` one reading of the wall clock
+//!   ([`clock::now_ns`]) taken just before the batch is encoded, so a
+//!   stamp is never later than its datagram's send, and latency measured
+//!   from it includes the encoding of the rest of its batch (at most
+//!   [`BATCH_DATAGRAMS`] parts) and the system calls. `packets_sent`
+//!   counts sequence numbers (the sender's count), `datagrams_sent` the
+//!   datagrams the OS accepted, one per packet per target, and
+//!   `send_syscalls` the calls it took.
 //! * **Fragmentation is warned of.** At start, a payload budget above what
 //!   one packet carries on a fixed target's interface (its MTU less the IP
 //!   and UDP headers, [`mtu`]) is logged once per
@@ -40,10 +54,11 @@
 //!   [`BroadcastConfig::give_up_after`] and has accepted none, nothing can
 //!   reach any target: the broadcast stops itself, says goodbye (in vain),
 //!   and [`BroadcastFigures::halted`] says why ([`Halt`]).
-//! * **No allocation per tick.** Positions, the sender's copy of them, the
-//!   datagram buffer and the lateness samples awaiting publication are
-//!   reused buffers; the figures are published with `try_lock`, so a reader
-//!   never stalls the thread.
+//! * **No allocation per tick.** The sender's copy of the positions (the
+//!   world computes them into it), the batch buffer, the send headers and
+//!   the lateness samples awaiting publication are reused buffers; the
+//!   figures are published with `try_lock`, so a reader never stalls the
+//!   thread.
 //! * **Subscriptions do not disturb the ticks.** The thread reads its socket
 //!   without blocking once per tick (right after sending it), and while it sleeps before a
 //!   deadline it waits on the socket itself (`ppoll`, nanosecond timeout),
@@ -77,6 +92,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use self::thread::{Endpoints, Runner};
 use crate::core::subscription::Subscriptions;
+use crate::runtime::batch::Target;
 use crate::runtime::{mtu, net};
 
 pub use self::config::{
@@ -84,8 +100,9 @@ pub use self::config::{
     MIN_PAYLOAD_BUDGET,
 };
 pub use self::figures::{BroadcastFigures, BroadcastSummary, Halt};
-pub use self::thread::SERVE_BATCH;
+pub use self::thread::{BATCH_DATAGRAMS, SERVE_BATCH};
 pub use crate::core::sender::GOODBYE_COPIES;
+pub use crate::runtime::batch::SendPath;
 
 /// Name of the broadcasting thread.
 pub const THREAD_NAME: &str = "tickcast-broadcast";
@@ -224,15 +241,35 @@ impl Broadcaster {
         ) {
             log::warn!("{f}");
         }
+        // Runs of datagrams may go as GSO messages to unicast targets only.
+        let targets = targets
+            .into_iter()
+            .map(|addr| match config.broadcast.contains(&addr) {
+                true => Target { addr, gso: false },
+                false => Target::new(addr),
+            })
+            .collect();
         let endpoints = Endpoints {
             socket,
             targets,
             subs: subscriptions,
         };
-        let runner = Runner::new(&config, endpoints, session, first_seq, &shared, &flag);
+        // The runner is made on its thread: its send headers (nix's
+        // `MultiHeaders`) hold raw pointers, so they cannot move between threads.
+        let (thread_shared, thread_flag) = (Arc::clone(&shared), Arc::clone(&flag));
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            .spawn(move || runner.run())
+            .spawn(move || {
+                Runner::new(
+                    &config,
+                    endpoints,
+                    session,
+                    first_seq,
+                    &thread_shared,
+                    &thread_flag,
+                )
+                .run()
+            })
             .map_err(BroadcastError::Spawn)?;
         Ok(Broadcaster {
             session,
