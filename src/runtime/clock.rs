@@ -5,6 +5,8 @@
 //! [`Anchor`] is the one way a runtime thread reads a `now` in ns that never
 //! steps: a monotonic instant plus a base, the wall clock at
 //! [`paired_now`] (the broadcaster) or zero (the relay's conditioner).
+//! [`WallToAnchor`] turns a wall-clock stamp (the kernel's receive time of
+//! a datagram) into an anchor's reading.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -90,6 +92,60 @@ impl Anchor {
     pub fn now_ns(&self) -> u64 {
         self.ns_at(self.elapsed())
     }
+
+    /// The reading at monotonic instant `t` (the base, for an instant
+    /// before the anchor).
+    pub fn ns_at_instant(&self, t: Instant) -> u64 {
+        self.ns_at(t.saturating_duration_since(self.at))
+    }
+}
+
+/// How often [`WallToAnchor`] reads the pair of clocks afresh.
+pub const REPAIR_EVERY: Duration = Duration::from_millis(100);
+
+/// Turns wall-clock times (ns since the Unix epoch, such as the kernel's
+/// SO_TIMESTAMPNS receive stamps) into readings of an [`Anchor`], through
+/// the offset between the two clocks at a [`paired_now`] reading. The pair
+/// is read afresh every [`REPAIR_EVERY`], so a slewed wall clock drifts the
+/// conversion by no more than its slew over that time (at most 50 µs at
+/// NTP's 500 ppm), and a stepped one misleads it for no longer than that.
+#[derive(Clone, Copy, Debug)]
+pub struct WallToAnchor {
+    anchor: Anchor,
+    /// The anchor's reading minus the wall clock's, at `paired`.
+    offset: i128,
+    paired: Instant,
+}
+
+impl WallToAnchor {
+    /// Converts into `anchor`'s readings.
+    pub fn new(anchor: Anchor) -> WallToAnchor {
+        let mut c = WallToAnchor {
+            anchor,
+            offset: 0,
+            paired: Instant::now(),
+        };
+        c.pair();
+        c
+    }
+
+    fn pair(&mut self) {
+        let (at, wall) = paired_now();
+        self.offset = i128::from(self.anchor.ns_at_instant(at)) - i128::from(wall);
+        self.paired = at;
+    }
+
+    /// The anchor's reading at wall-clock time `wall_ns`, saturating at 0
+    /// and `u64::MAX`. A wall clock stepped since the stamp was taken puts
+    /// it off by the step, ahead of now or far behind: check it against
+    /// [`Anchor::now_ns`].
+    pub fn convert(&mut self, wall_ns: u64) -> u64 {
+        if self.paired.elapsed() >= REPAIR_EVERY {
+            self.pair();
+        }
+        let t = i128::from(wall_ns) + self.offset;
+        u64::try_from(t.max(0)).unwrap_or(u64::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +180,21 @@ mod tests {
             drift.abs() < 50_000_000,
             "paired anchor {drift} ns off the wall clock"
         );
+    }
+
+    #[test]
+    fn a_wall_clock_time_converts_to_the_anchors_reading_then() {
+        // A paired anchor is a second, monotonic wall clock: wall time 3 ms
+        // ago reads as its reading 3 ms ago (generous bound: the test
+        // checks the arithmetic, not timing).
+        let paired = Anchor::paired();
+        let mut c = WallToAnchor::new(paired);
+        let (wall, mono) = (now_ns(), paired.now_ns());
+        let then = c.convert(wall - 3_000_000);
+        let off = mono as i128 - 3_000_000 - then as i128;
+        assert!(off.abs() < 5_000_000, "{off} ns off");
+        assert_eq!(c.convert(u64::MAX), u64::MAX, "saturates");
+        // From zero: the epoch is long before the anchor.
+        assert_eq!(WallToAnchor::new(Anchor::from_zero()).convert(0), 0);
     }
 }

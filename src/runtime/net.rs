@@ -2,7 +2,8 @@
 //!
 //! Owns: binding receive sockets (unicast, or multicast with group join on a
 //! chosen interface and a shareable port); `recvmsg` with the sender's
-//! address and the kernel's per-socket drop counter (SO_RXQ_OVFL) on Linux;
+//! address, the kernel's per-socket drop counter (SO_RXQ_OVFL) and, where
+//! asked for, the kernel's receive time (SO_TIMESTAMPNS) on Linux;
 //! waiting for a socket to become readable with a nanosecond timeout
 //! (`ppoll`), so the broadcaster can sleep until its next tick and still
 //! answer at once; and telling whether an address is this host's.
@@ -118,6 +119,22 @@ fn enable_drop_counter(socket: &Socket) {
     }
 }
 
+/// Asks the kernel to stamp each datagram with its receive time
+/// (SO_TIMESTAMPNS, CLOCK_REALTIME), reported as [`Received::stamp_ns`]
+/// (Linux). Best effort: on failure, or elsewhere, `stamp_ns` stays `None`.
+pub fn enable_receive_stamps(socket: &impl AsFd) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::sys::socket::setsockopt(
+            socket,
+            nix::sys::socket::sockopt::ReceiveTimestampns,
+            &true,
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+}
+
 /// A unicast receive socket bound to `addr`, non-blocking, with the drop
 /// counter enabled. The port is not shared: two receivers on one unicast
 /// port would split the stream between them.
@@ -200,6 +217,10 @@ pub struct Received {
     pub drops: Option<u32>,
     /// Its source address, where the OS reported one.
     pub from: Option<SocketAddr>,
+    /// When the kernel received it, in ns since the Unix epoch
+    /// (CLOCK_REALTIME), where the socket asked for it
+    /// ([`enable_receive_stamps`]) and the kernel attached it.
+    pub stamp_ns: Option<u64>,
 }
 
 /// Receives one datagram without blocking. Returns its length and, where
@@ -214,7 +235,8 @@ pub fn recv_counting_drops(
 
 /// Receives one datagram without blocking (whether or not the socket is in
 /// non-blocking mode), with its source address and, where the kernel
-/// attached it, the socket's cumulative drop counter.
+/// attached it, the socket's cumulative drop counter and the kernel's
+/// receive time.
 pub fn recv_from_counting_drops(
     socket: &impl AsRawFd,
     buf: &mut [u8],
@@ -223,19 +245,26 @@ pub fn recv_from_counting_drops(
     use nix::sys::socket::{recvmsg, MsgFlags, SockaddrStorage};
     #[cfg(target_os = "linux")]
     if cmsg.is_empty() {
-        *cmsg = nix::cmsg_space!(u32);
+        *cmsg = nix::cmsg_space!(u32, nix::sys::time::TimeSpec);
     }
     let mut iov = [io::IoSliceMut::new(buf)];
     let space = (!cmsg.is_empty()).then_some(cmsg.as_mut_slice());
     let msg =
         recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, space, MsgFlags::MSG_DONTWAIT)
             .map_err(io::Error::from)?;
-    let mut drops = None;
+    let (mut drops, mut stamp_ns) = (None, None);
     #[cfg(target_os = "linux")]
     if let Ok(cmsgs) = msg.cmsgs() {
+        use nix::sys::socket::ControlMessageOwned;
+        use nix::sys::time::TimeValLike;
         for c in cmsgs {
-            if let nix::sys::socket::ControlMessageOwned::RxqOvfl(n) = c {
-                drops = Some(n);
+            match c {
+                ControlMessageOwned::RxqOvfl(n) => drops = Some(n),
+                // Before the epoch (a clock set wrong) is no stamp at all.
+                ControlMessageOwned::ScmTimestampns(t) => {
+                    stamp_ns = u64::try_from(t.num_nanoseconds()).ok()
+                }
+                _ => {}
             }
         }
     }
@@ -251,6 +280,7 @@ pub fn recv_from_counting_drops(
         len: msg.bytes,
         drops,
         from,
+        stamp_ns,
     })
 }
 
@@ -318,6 +348,28 @@ mod tests {
         let got = recv_from_counting_drops(&rx, &mut buf, &mut cmsg).unwrap();
         assert_eq!((got.len, got.from), (5, Some(tx.local_addr().unwrap())));
         assert_eq!(&buf[..5], b"hello");
+        assert_eq!(got.stamp_ns, None, "not asked for");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn receive_stamps_are_the_kernels_wall_clock_time_of_receipt() {
+        let rx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        enable_receive_stamps(&rx);
+        let tx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let (mut buf, mut cmsg) = ([0u8; 64], Vec::new());
+        let sent = crate::runtime::clock::now_ns();
+        tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
+        assert!(wait_readable(&rx, Duration::from_secs(5)).unwrap());
+        // Read well after receipt: the stamp is the receipt, not the read.
+        std::thread::sleep(Duration::from_millis(20));
+        let read = crate::runtime::clock::now_ns();
+        let got = recv_from_counting_drops(&rx, &mut buf, &mut cmsg).unwrap();
+        assert_eq!(got.len, 5);
+        let stamp = got.stamp_ns.expect("SO_TIMESTAMPNS on Linux");
+        // Generous bounds (a wall-clock step could break them, nothing else).
+        assert!(stamp + 1_000_000 >= sent, "stamp {stamp} sent {sent}");
+        assert!(stamp + 10_000_000 <= read, "stamp {stamp} read {read}");
     }
 
     #[test]
