@@ -5,6 +5,7 @@
 //! [`broadcaster`] ticks on absolute deadlines and sends; [`receiver`] is the
 //! dedicated receive thread; [`relay`] is the link conditioner as a UDP
 //! relay. [`net`] sets sockets up and holds the few syscalls std lacks,
+//! [`mmsg`] receives datagrams in batches (the one module with `unsafe`),
 //! [`clock`] is the protocol's clock, [`key`] reads key files, [`resolve`]
 //! turns host and interface names into addresses, [`mtu`] tells whether
 //! a datagram leaves unfragmented.
@@ -12,6 +13,7 @@
 pub mod broadcaster;
 pub mod clock;
 pub mod key;
+pub mod mmsg;
 pub mod mtu;
 pub mod net;
 pub mod receiver;

@@ -3,6 +3,8 @@
 //! Owns: binding receive sockets (unicast, or multicast with group join on a
 //! chosen interface and a shareable port); `recvmsg` with the sender's
 //! address and the kernel's per-socket drop counter (SO_RXQ_OVFL) on Linux;
+//! turning on the kernel's arrival stamps (SO_TIMESTAMPNS, read in batches
+//! by [`crate::runtime::mmsg`]);
 //! waiting for a socket to become readable with a nanosecond timeout
 //! (`ppoll`), so the broadcaster can sleep until its next tick and still
 //! answer at once; and telling whether an address is this host's.
@@ -115,6 +117,27 @@ fn enable_drop_counter(socket: &Socket) {
     {
         // Failure only means socket_drops stays 0; never fatal.
         let _ = nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::RxqOvfl, &1);
+    }
+}
+
+/// Asks the kernel to stamp each datagram's arrival on `socket`
+/// (`SO_TIMESTAMPNS`: CLOCK_REALTIME, ns, taken as the datagram entered the
+/// host's receive path, before it waited in the socket's queue). Returns
+/// whether stamps are on; where they are not (not Linux, or refused), a
+/// reader takes the time itself. Read them with [`crate::runtime::mmsg`],
+/// whose control buffers have room for them: [`recv_from_counting_drops`]'s
+/// has room for the drop counter only, so do not turn stamps on for a
+/// socket read with it.
+pub fn enable_arrival_stamps(socket: &impl AsFd) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+            .is_ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = socket;
+        false
     }
 }
 
