@@ -16,6 +16,7 @@ pub mod key;
 pub mod mmsg;
 pub mod mtu;
 pub mod net;
+mod publish;
 pub mod receiver;
 pub mod relay;
 pub mod resolve;

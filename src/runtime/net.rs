@@ -124,7 +124,9 @@ fn enable_drop_counter(socket: &Socket) {
 /// (`SO_TIMESTAMPNS`: CLOCK_REALTIME, ns, taken as the datagram entered the
 /// host's receive path, before it waited in the socket's queue). Returns
 /// whether stamps are on; where they are not (not Linux, or refused), a
-/// reader takes the time itself. Read them with [`crate::runtime::mmsg`],
+/// reader takes the time itself. The kernel turns its stamping on a moment
+/// after the first socket asks (and off after the last one closes): a
+/// datagram that came in before that is stamped when it is read. Read them with [`crate::runtime::mmsg`],
 /// whose control buffers have room for them: [`recv_from_counting_drops`]'s
 /// has room for the drop counter only, so do not turn stamps on for a
 /// socket read with it.
