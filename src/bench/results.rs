@@ -15,6 +15,7 @@ use crate::core::conditioner::ConditionerConfig;
 use crate::core::figures::{Figures, Summary};
 use crate::core::histogram::LatencySummary;
 use crate::runtime::broadcaster::BroadcastSummary;
+use crate::runtime::receiver::Activity;
 use crate::runtime::relay::ImpairFigures;
 
 /// Percentile plot resolution: points per decade of `1 / (1 − q)`.
@@ -101,6 +102,13 @@ pub struct ReceiverResult {
     pub entity_updates_per_s: f64,
     /// CPU time of its thread (in-process) or process.
     pub cpu: Option<Cpu>,
+    /// System calls its thread made per datagram it took: waits, receives
+    /// (`recvmmsg`, up to 32 datagrams each) and sends
+    /// ([`Activity::syscalls_per_datagram`]; in-process only).
+    pub receiver_syscalls_per_datagram: Option<f64>,
+    /// Its CPU time per 1,000 entity records applied, µs: `cpu` over
+    /// `entities_applied / 1000`.
+    pub receiver_cpu_us_per_1000_updates: Option<f64>,
     /// Bytes of world memory allocated (in-process only).
     pub world_bytes: Option<u64>,
     /// Resident memory of its process at the end (child processes only;
@@ -177,8 +185,16 @@ pub(super) struct ReceiverEnd {
     pub(super) figures: Option<Figures>,
     pub(super) summary: Summary,
     pub(super) cpu: Option<Duration>,
+    /// What its thread did (in-process).
+    pub(super) activity: Option<Activity>,
     pub(super) world_bytes: Option<u64>,
     pub(super) memory: Option<usage::Memory>,
+}
+
+/// CPU µs per 1,000 entity updates; `None` without a CPU time or updates.
+fn cpu_per_1000(cpu: Option<Duration>, updates: u64) -> Option<f64> {
+    let cpu = cpu?;
+    (updates > 0).then(|| cpu.as_secs_f64() * 1e6 / (updates as f64 / 1000.0))
 }
 
 /// What the broadcast phase yields.
@@ -230,6 +246,11 @@ pub(super) fn assemble(
             datagrams_per_s: e.summary.counters.datagrams as f64 / secs,
             entity_updates_per_s: e.summary.counters.entities_applied as f64 / secs,
             cpu: e.cpu.map(|c| Cpu::of(c, run)),
+            receiver_syscalls_per_datagram: e.activity.and_then(|a| a.syscalls_per_datagram()),
+            receiver_cpu_us_per_1000_updates: cpu_per_1000(
+                e.cpu,
+                e.summary.counters.entities_applied,
+            ),
             world_bytes: e.world_bytes,
             rss_bytes: e.memory.map(|m| m.rss),
             rss_peak_bytes: e.memory.map(|m| m.peak),
@@ -266,6 +287,8 @@ pub(super) fn assemble(
         ends.iter().map(f).sum::<Option<u64>>()
     };
     let total_cpu: Option<Duration> = ends.iter().map(|e| e.cpu).sum();
+    let total_syscalls: Option<u64> = ends.iter().map(|e| e.activity.map(|a| a.syscalls())).sum();
+    let total_taken: Option<u64> = ends.iter().map(|e| e.activity.map(|a| a.datagrams)).sum();
     let total = ReceiverResult {
         name: "total".into(),
         addr: None,
@@ -273,6 +296,14 @@ pub(super) fn assemble(
         datagrams_per_s: total_figures.counters.datagrams as f64 / secs,
         entity_updates_per_s: total_figures.counters.entities_applied as f64 / secs,
         cpu: total_cpu.map(|c| Cpu::of(c, run)),
+        receiver_syscalls_per_datagram: match (total_syscalls, total_taken) {
+            (Some(s), Some(d)) if d > 0 => Some(s as f64 / d as f64),
+            _ => None,
+        },
+        receiver_cpu_us_per_1000_updates: cpu_per_1000(
+            total_cpu,
+            total_figures.counters.entities_applied,
+        ),
         world_bytes: sum_opt(&|e| e.world_bytes),
         rss_bytes: sum_opt(&|e| e.memory.map(|m| m.rss)),
         rss_peak_bytes: sum_opt(&|e| e.memory.map(|m| m.peak)),

@@ -237,6 +237,8 @@ pub fn table(r: &BenchReport) -> String {
         cp
     );
 
+    out.push_str(&receiver_cost(&rows, w));
+
     let b = &r.sender.figures;
     let l = |f: fn(&LatencySummary) -> f64| us_or_dash(b.lateness_us.as_ref().map(f));
     let _ = writeln!(
@@ -286,6 +288,28 @@ pub fn table(r: &BenchReport) -> String {
             } else {
                 ""
             }
+        );
+    }
+    out
+}
+
+/// Each receiver's cost: system calls per datagram (in-process) and CPU
+/// per 1,000 entity updates.
+fn receiver_cost(rows: &[&ReceiverResult], w: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<w$} {:>17} {:>20}",
+        "receiver cost", "syscalls/datagram", "cpu µs/1k updates"
+    );
+    let f = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
+    for x in rows {
+        let _ = writeln!(
+            out,
+            "{:<w$} {:>17} {:>20}",
+            label(x),
+            f(x.receiver_syscalls_per_datagram, 3),
+            f(x.receiver_cpu_us_per_1000_updates, 1),
         );
     }
     out
