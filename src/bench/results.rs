@@ -385,6 +385,7 @@ fn merge(figs: &[&Figures]) -> Figures {
         // Same bounds, no auto-resize: adding cannot fail; saturate if it did.
         let _ = t.latency.add(&f.latency);
         let _ = t.latency_scheduled.add(&f.latency_scheduled);
+        let _ = t.latency_taken.add(&f.latency_taken);
         let _ = t.rtt.add(&f.rtt);
         count = match (count, f.count) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -423,6 +424,7 @@ fn add_summaries(s: &[&Summary]) -> Summary {
     t.jitter_us = s.iter().map(|x| x.jitter_us).sum::<f64>() / s.len().max(1) as f64;
     t.latency_us = worst(|x| x.latency_us);
     t.latency_scheduled_us = worst(|x| x.latency_scheduled_us);
+    t.latency_taken_us = worst(|x| x.latency_taken_us);
     t.sender_packets_sent = s.first().and_then(|x| x.sender_packets_sent);
     t.sender_ticks_skipped = s.first().and_then(|x| x.sender_ticks_skipped);
     t.goodbye = !s.is_empty() && s.iter().all(|x| x.goodbye);

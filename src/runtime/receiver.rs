@@ -950,7 +950,7 @@ impl Drain {
                 &format_args!("not from the accepted source {filter}"),
             );
         } else {
-            self.handle(i, datagram, meta.from, arrival, state, clock);
+            self.handle(i, datagram, meta.from, (arrival, taken), state, clock);
         }
         // The counter is the socket's running total: the latest is exact.
         if let Some(d) = meta.drops {
@@ -966,11 +966,11 @@ impl Drain {
         i: usize,
         datagram: &[u8],
         source: Option<SocketAddr>,
-        arrival: u64,
+        (arrival, taken): (u64, u64),
         state: &mut State,
         clock: &clock::Anchor,
     ) {
-        match state.ingest.handle(datagram, arrival) {
+        match state.ingest.handle_taken(datagram, arrival, taken) {
             Outcome::Subscription(packet) => {
                 if let (0, Some(sub), Some(from)) = (i, state.subscriber.as_mut(), source) {
                     let before = sub.state();
