@@ -559,11 +559,13 @@ impl Drop for Receiver {
 }
 
 /// Sends what the subscriber has due from `socket`; returns how many
-/// datagrams it sent. A failed send is left to the subscriber's retries (it
-/// cannot tell a lost datagram from a refused send, and needs not).
-fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key>) -> u64 {
+/// datagrams it sent, and whether the subscriber changed (sent something,
+/// or moved to another state, as when it gives up). A failed send is left
+/// to the subscriber's retries (it cannot tell a lost datagram from a
+/// refused send, and needs not).
+fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key>) -> (u64, bool) {
     let Some(sub) = state.subscriber.as_mut() else {
-        return 0;
+        return (0, false);
     };
     // Bounded: a subscriber has at most a request and a ping due at once.
     let before = sub.state();
@@ -576,7 +578,7 @@ fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key
         sent += 1;
     }
     log_state_change(sub, before);
-    sent
+    (sent, sent > 0 || sub.state() != before)
 }
 
 /// Logs (at info) where the subscription stands when it has moved on from `before`.
@@ -707,7 +709,7 @@ fn serve(
         if shared.stop.load(Ordering::Acquire) {
             if let Some(t) = state.subscriber.as_mut().and_then(Subscriber::unsubscribe) {
                 send_control(sub_socket, &t, key);
-                rx.rx.sent(1);
+                rx.rx.sent((1, true));
             }
             return Ok(());
         }
@@ -861,10 +863,11 @@ impl Receive {
 }
 
 impl Drain {
-    /// Counts subscription datagrams sent; the subscriber changed.
-    fn sent(&mut self, n: u64) {
+    /// Counts subscription datagrams sent (`n`), and marks the figures for
+    /// publication when the subscriber `changed`: its state is in them.
+    fn sent(&mut self, (n, changed): (u64, bool)) {
         self.activity.sends += n;
-        if n > 0 {
+        if changed {
             self.publisher.dirty = true;
         }
     }
