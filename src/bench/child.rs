@@ -128,6 +128,7 @@ impl From<Finished> for super::results::ReceiverEnd {
             figures: None,
             summary: c.summary,
             cpu: c.cpu,
+            activity: None,
             world_bytes: None,
             memory: c.memory,
         }

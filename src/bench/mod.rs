@@ -339,13 +339,15 @@ impl Fleet {
     fn finish(self) -> Result<Vec<ReceiverEnd>, BenchError> {
         match self {
             Fleet::InProcess(locals) => {
-                // Read what needs the thread alive before stopping it.
+                // Read what needs the thread alive before stopping it (its
+                // activity is as of its last publication, after the grace:
+                // every datagram is in it).
                 let cpus: Vec<_> = locals
                     .iter()
-                    .map(|l| l.tid.and_then(usage::thread_cpu))
+                    .map(|l| (l.tid.and_then(usage::thread_cpu), l.receiver.activity()))
                     .collect();
                 let mut ends = Vec::with_capacity(locals.len());
-                for (index, (l, cpu)) in locals.into_iter().zip(cpus).enumerate() {
+                for (index, (l, (cpu, activity))) in locals.into_iter().zip(cpus).enumerate() {
                     let addr = l.receiver.local_addr();
                     let world_bytes = Some(world_bytes(l.receiver.world()));
                     let figures = l
@@ -358,6 +360,7 @@ impl Fleet {
                         summary: figures.summary(),
                         figures: Some(figures),
                         cpu,
+                        activity: Some(activity),
                         world_bytes,
                         memory: None,
                     });

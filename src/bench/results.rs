@@ -15,6 +15,7 @@ use crate::core::conditioner::ConditionerConfig;
 use crate::core::figures::{Figures, Summary};
 use crate::core::histogram::LatencySummary;
 use crate::runtime::broadcaster::BroadcastSummary;
+use crate::runtime::receiver::Activity;
 use crate::runtime::relay::ImpairFigures;
 
 /// Percentile plot resolution: points per decade of `1 / (1 − q)`.
@@ -111,6 +112,13 @@ pub struct ReceiverResult {
     pub entity_updates_per_s: f64,
     /// CPU time of its thread (in-process) or process.
     pub cpu: Option<Cpu>,
+    /// System calls its thread made per datagram it took: waits, receives
+    /// (`recvmmsg`, up to 32 datagrams each) and sends
+    /// ([`Activity::syscalls_per_datagram`]; in-process only).
+    pub receiver_syscalls_per_datagram: Option<f64>,
+    /// Its CPU time per 1,000 entity records applied, µs: `cpu` over
+    /// `entities_applied / 1000`.
+    pub receiver_cpu_us_per_1000_updates: Option<f64>,
     /// Bytes of world memory allocated (in-process only).
     pub world_bytes: Option<u64>,
     /// Resident memory of its process at the end (child processes only;
@@ -187,8 +195,16 @@ pub(super) struct ReceiverEnd {
     pub(super) figures: Option<Figures>,
     pub(super) summary: Summary,
     pub(super) cpu: Option<Duration>,
+    /// What its thread did (in-process).
+    pub(super) activity: Option<Activity>,
     pub(super) world_bytes: Option<u64>,
     pub(super) memory: Option<usage::Memory>,
+}
+
+/// CPU µs per 1,000 entity updates; `None` without a CPU time or updates.
+fn cpu_per_1000(cpu: Option<Duration>, updates: u64) -> Option<f64> {
+    let cpu = cpu?;
+    (updates > 0).then(|| cpu.as_secs_f64() * 1e6 / (updates as f64 / 1000.0))
 }
 
 /// What the broadcast phase yields.
@@ -249,6 +265,11 @@ pub(super) fn assemble(
             datagrams_per_s: e.summary.counters.datagrams as f64 / secs,
             entity_updates_per_s: e.summary.counters.entities_applied as f64 / secs,
             cpu: e.cpu.map(|c| Cpu::of(c, run)),
+            receiver_syscalls_per_datagram: e.activity.and_then(|a| a.syscalls_per_datagram()),
+            receiver_cpu_us_per_1000_updates: cpu_per_1000(
+                e.cpu,
+                e.summary.counters.entities_applied,
+            ),
             world_bytes: e.world_bytes,
             rss_bytes: e.memory.map(|m| m.rss),
             rss_peak_bytes: e.memory.map(|m| m.peak),
@@ -285,6 +306,8 @@ pub(super) fn assemble(
         ends.iter().map(f).sum::<Option<u64>>()
     };
     let total_cpu: Option<Duration> = ends.iter().map(|e| e.cpu).sum();
+    let total_syscalls: Option<u64> = ends.iter().map(|e| e.activity.map(|a| a.syscalls())).sum();
+    let total_taken: Option<u64> = ends.iter().map(|e| e.activity.map(|a| a.datagrams)).sum();
     let total = ReceiverResult {
         name: "total".into(),
         addr: None,
@@ -292,6 +315,14 @@ pub(super) fn assemble(
         datagrams_per_s: total_figures.counters.datagrams as f64 / secs,
         entity_updates_per_s: total_figures.counters.entities_applied as f64 / secs,
         cpu: total_cpu.map(|c| Cpu::of(c, run)),
+        receiver_syscalls_per_datagram: match (total_syscalls, total_taken) {
+            (Some(s), Some(d)) if d > 0 => Some(s as f64 / d as f64),
+            _ => None,
+        },
+        receiver_cpu_us_per_1000_updates: cpu_per_1000(
+            total_cpu,
+            total_figures.counters.entities_applied,
+        ),
         world_bytes: sum_opt(&|e| e.world_bytes),
         rss_bytes: sum_opt(&|e| e.memory.map(|m| m.rss)),
         rss_peak_bytes: sum_opt(&|e| e.memory.map(|m| m.peak)),
@@ -374,6 +405,7 @@ fn merge(figs: &[&Figures]) -> Figures {
         // Same bounds, no auto-resize: adding cannot fail; saturate if it did.
         let _ = t.latency.add(&f.latency);
         let _ = t.latency_scheduled.add(&f.latency_scheduled);
+        let _ = t.latency_taken.add(&f.latency_taken);
         let _ = t.rtt.add(&f.rtt);
         count = match (count, f.count) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -412,6 +444,7 @@ fn add_summaries(s: &[&Summary]) -> Summary {
     t.jitter_us = s.iter().map(|x| x.jitter_us).sum::<f64>() / s.len().max(1) as f64;
     t.latency_us = worst(|x| x.latency_us);
     t.latency_scheduled_us = worst(|x| x.latency_scheduled_us);
+    t.latency_taken_us = worst(|x| x.latency_taken_us);
     t.sender_packets_sent = s.first().and_then(|x| x.sender_packets_sent);
     t.sender_ticks_skipped = s.first().and_then(|x| x.sender_ticks_skipped);
     t.goodbye = !s.is_empty() && s.iter().all(|x| x.goodbye);

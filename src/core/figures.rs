@@ -153,11 +153,22 @@ pub struct Figures {
     pub counters: Counters,
     /// RFC 3550 interarrival jitter, in nanoseconds, over fresh snapshot parts.
     pub jitter_ns: f64,
-    /// One-way latency of fresh snapshot parts: arrival − actual send time (ns).
+    /// One-way latency of fresh snapshot parts: arrival − actual send time
+    /// (ns). The reference receiver's arrival time is the kernel's stamp
+    /// (`SO_TIMESTAMPNS`) where it has one: when the datagram entered the
+    /// host, before it waited for the receiver thread to take it; so this is
+    /// the network path's latency, whatever the receive mode.
     pub latency: Histogram<u64>,
     /// One-way latency of fresh snapshot parts: arrival − scheduled tick time
     /// (ns). It includes the sender's lateness, so a stalled sender cannot hide.
     pub latency_scheduled: Histogram<u64>,
+    /// Latency of fresh snapshot parts to the receiver thread: the time the
+    /// thread took the datagram off its socket − actual send time (ns). It
+    /// adds to [`Figures::latency`] the wait in the socket's queue (the
+    /// thread's wake-up, which the receive mode trades against CPU); the
+    /// same as `latency` where there is no kernel stamp. Samples are never
+    /// negative (clamped at 0, not counted in `latency_negative`).
+    pub latency_taken: Histogram<u64>,
     /// Packets sent by the current session, from its latest report or goodbye.
     pub sender_packets_sent: Option<u64>,
     /// Ticks the current session skipped, from its latest sender report.
@@ -186,6 +197,7 @@ impl Default for Figures {
             jitter_ns: 0.0,
             latency: latency_histogram(),
             latency_scheduled: latency_histogram(),
+            latency_taken: latency_histogram(),
             sender_packets_sent: None,
             sender_ticks_skipped: None,
             goodbye: false,
@@ -252,6 +264,7 @@ impl Figures {
             jitter_us: self.jitter_ns / 1e3,
             latency_us: LatencySummary::of(&self.latency),
             latency_scheduled_us: LatencySummary::of(&self.latency_scheduled),
+            latency_taken_us: LatencySummary::of(&self.latency_taken),
             sender_packets_sent: self.sender_packets_sent,
             sender_ticks_skipped: self.sender_ticks_skipped,
             goodbye: self.goodbye,
@@ -290,6 +303,9 @@ pub struct Summary {
     pub latency_us: Option<LatencySummary>,
     /// Arrival − scheduled tick time ([`Figures::latency_scheduled`]).
     pub latency_scheduled_us: Option<LatencySummary>,
+    /// Taken by the receiver thread − actual send time
+    /// ([`Figures::latency_taken`]).
+    pub latency_taken_us: Option<LatencySummary>,
     /// See [`Figures::sender_packets_sent`].
     pub sender_packets_sent: Option<u64>,
     /// See [`Figures::sender_ticks_skipped`].
@@ -435,6 +451,7 @@ mod tests {
             "jitter_us",
             "latency_us",
             "latency_scheduled_us",
+            "latency_taken_us",
             "sender_packets_sent",
             "sender_ticks_skipped",
             "goodbye",

@@ -146,6 +146,14 @@ impl Ingest {
     /// Handles one datagram that arrived at `arrival_ns` (nanoseconds since
     /// the Unix epoch), applying it to the world if it is fresh.
     pub fn handle(&mut self, datagram: &[u8], arrival_ns: u64) -> Outcome {
+        self.handle_taken(datagram, arrival_ns, arrival_ns)
+    }
+
+    /// [`Ingest::handle`] for a datagram that arrived at `arrival_ns` (the
+    /// kernel's stamp) and was taken off its socket at `taken_ns`, after
+    /// waiting in its queue: `latency_taken` measures to `taken_ns`, every
+    /// other figure uses `arrival_ns`.
+    pub fn handle_taken(&mut self, datagram: &[u8], arrival_ns: u64, taken_ns: u64) -> Outcome {
         let f = &mut self.figures;
         f.counters.datagrams += 1;
         f.counters.bytes += datagram.len() as u64;
@@ -232,6 +240,8 @@ impl Ingest {
                     });
                     hist.saturating_record(ns.min(LATENCY_MAX_NS));
                 }
+                let taken = taken_ns.saturating_sub(head.sent_ns);
+                f.latency_taken.saturating_record(taken.min(LATENCY_MAX_NS));
                 let out = self.world.apply(self.epoch, head.tick, &self.entities);
                 f.counters.entities_applied += out.applied as u64;
                 f.counters.entities_stale += out.stale as u64;
@@ -338,6 +348,35 @@ mod tests {
     }
 
     const T0: u64 = 1_700_000_000_000_000_000;
+
+    #[test]
+    fn latency_is_to_the_kernels_stamp_and_latency_taken_to_the_thread() {
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        let d = part(1, 1, 1, &[0], T0);
+        // Stamped 20 µs after sending, taken 70 µs after sending.
+        ing.handle_taken(&d, T0 + 20_000, T0 + 70_000);
+        // A duplicate is not fresh: no sample in either.
+        assert_eq!(
+            ing.handle_taken(&d, T0 + 30_000, T0 + 90_000),
+            Outcome::Duplicate
+        );
+        let f = ing.figures();
+        let one = |h: &hdrhistogram::Histogram<u64>| (h.len(), h.max());
+        assert_eq!(one(&f.latency), (1, f.latency.highest_equivalent(20_000)));
+        assert_eq!(
+            one(&f.latency_taken),
+            (1, f.latency_taken.highest_equivalent(70_000))
+        );
+        // Without a separate time, both are the same.
+        ing.handle(&part(1, 2, 2, &[0], T0), T0 + 40_000);
+        let f = ing.figures();
+        assert_eq!(f.latency_taken.len(), 2);
+        assert_eq!(
+            f.latency_taken.max(),
+            f.latency_taken.highest_equivalent(70_000)
+        );
+        assert_eq!(f.counters.latency_negative, 0);
+    }
 
     #[test]
     fn crafted_stream_gives_exact_counts() {

@@ -5,8 +5,9 @@
 //! [`broadcaster`] ticks on absolute deadlines and sends; [`receiver`] is the
 //! dedicated receive thread; [`relay`] is the link conditioner as a UDP
 //! relay. [`batch`] hands a batch of datagrams to many targets in few
-//! system calls (`sendmmsg`, UDP GSO, with fallbacks). [`net`] sets sockets
-//! up and holds the few other syscalls std lacks, [`clock`] is the
+//! system calls (`sendmmsg`, UDP GSO, with fallbacks); [`mmsg`] receives
+//! datagrams in batches (the one module with `unsafe`). [`net`] sets
+//! sockets up and holds the few other syscalls std lacks, [`clock`] is the
 //! protocol's clock, [`key`] reads key files, [`resolve`] turns host and
 //! interface names into addresses, [`mtu`] tells whether a datagram leaves
 //! unfragmented.
@@ -15,8 +16,10 @@ pub mod batch;
 pub mod broadcaster;
 pub mod clock;
 pub mod key;
+pub mod mmsg;
 pub mod mtu;
 pub mod net;
+mod publish;
 pub mod receiver;
 pub mod relay;
 pub mod resolve;

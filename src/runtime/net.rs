@@ -3,7 +3,8 @@
 //! Owns: binding receive sockets (unicast, or multicast with group join on a
 //! chosen interface and a shareable port); `recvmsg` with the sender's
 //! address, the kernel's per-socket drop counter (SO_RXQ_OVFL) and, where
-//! asked for, the kernel's receive time (SO_TIMESTAMPNS) on Linux;
+//! asked for, the kernel's receive time (SO_TIMESTAMPNS) on Linux, one
+//! datagram at a time (batches: [`crate::runtime::mmsg`]);
 //! waiting for a socket to become readable with a nanosecond timeout
 //! (`ppoll`), so the broadcaster can sleep until its next tick and still
 //! answer at once; and telling whether an address is this host's.
@@ -119,20 +120,26 @@ fn enable_drop_counter(socket: &Socket) {
     }
 }
 
-/// Asks the kernel to stamp each datagram with its receive time
-/// (SO_TIMESTAMPNS, CLOCK_REALTIME), reported as [`Received::stamp_ns`]
-/// (Linux). Best effort: on failure, or elsewhere, `stamp_ns` stays `None`.
-pub fn enable_receive_stamps(socket: &impl AsFd) {
-    #[cfg(target_os = "linux")]
+/// Asks the kernel to stamp each datagram's arrival on `socket`
+/// (`SO_TIMESTAMPNS`: CLOCK_REALTIME, ns, taken as the datagram entered the
+/// host's receive path, before it waited in the socket's queue). Returns
+/// whether stamps are on; where they are not (not Linux, or refused), a
+/// reader takes the time itself. The kernel turns its stamping on a moment
+/// after the first socket asks (and off after the last one closes): a
+/// datagram that came in before that is stamped when it is read. Both
+/// readers report them: [`crate::runtime::mmsg`] in batches and
+/// [`recv_from_counting_drops`] one at a time ([`Received::stamp_ns`]).
+pub fn enable_arrival_stamps(socket: &impl AsFd) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        let _ = nix::sys::socket::setsockopt(
-            socket,
-            nix::sys::socket::sockopt::ReceiveTimestampns,
-            &true,
-        );
+        nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+            .is_ok()
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = socket;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = socket;
+        false
+    }
 }
 
 /// A unicast receive socket bound to `addr`, non-blocking, with the drop
@@ -219,7 +226,7 @@ pub struct Received {
     pub from: Option<SocketAddr>,
     /// When the kernel received it, in ns since the Unix epoch
     /// (CLOCK_REALTIME), where the socket asked for it
-    /// ([`enable_receive_stamps`]) and the kernel attached it.
+    /// ([`enable_arrival_stamps`]) and the kernel attached it.
     pub stamp_ns: Option<u64>,
 }
 
@@ -355,7 +362,7 @@ mod tests {
     #[test]
     fn receive_stamps_are_the_kernels_wall_clock_time_of_receipt() {
         let rx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        enable_receive_stamps(&rx);
+        enable_arrival_stamps(&rx);
         let tx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let (mut buf, mut cmsg) = ([0u8; 64], Vec::new());
         let sent = crate::runtime::clock::now_ns();

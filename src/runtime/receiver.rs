@@ -1,13 +1,28 @@
 //! The receiver runtime: one dedicated thread on mio that drains its
-//! socket(s) on every wake, stamps each datagram's arrival, and hands it to
-//! [`Ingest`], which applies it to the shared [`World`] at once.
+//! socket(s) on every wake, up to [`BATCH`] datagrams per system call
+//! (`recvmmsg`, [`crate::runtime::mmsg`]), and hands each datagram with its
+//! arrival time to [`Ingest`], which applies it to the shared [`World`] at
+//! once.
+//!
+//! The arrival time is the kernel's stamp (`SO_TIMESTAMPNS`, CLOCK_REALTIME,
+//! the protocol's clock): when the datagram entered this host's receive
+//! path, before it waited in the socket's queue for the thread to wake and
+//! take it. So one-way latency measures the network path (the sender's
+//! stamp to this host's kernel), not how quickly this thread woke; that
+//! wait is measured apart (see `Activity`). Where the kernel gives no stamp
+//! (not Linux, or the option refused), the thread reads the clock once per
+//! batch, just after the receive call returns, and uses that for every
+//! datagram of the batch: each is then late by as long as it waited in the
+//! queue (the thread's wake-up, plus the batch's other datagrams before it).
 //!
 //! Other threads read the world without waiting on the receiver (see
-//! [`crate::core::world`] for the primitive) and read the figures through
-//! [`Receiver::figures`]: a mutex the receiver holds only while handling one
-//! datagram, so a reader waits at most that long and always sees figures
-//! that agree with each other. Stop is a mio `Waker`, so the thread sleeps in
-//! `poll` and still stops at once.
+//! [`crate::core::world`] for the primitive) and the figures through
+//! [`Receiver::figures`], which takes no lock the receiver thread needs:
+//! the thread keeps its ingest and figures to itself and publishes a copy
+//! at most every [`PUBLISH_INTERVAL`] while datagrams come, and a last one
+//! when it ends (the private `runtime::publish`). A copy is whole: its counters
+//! agree with each other (`received + lost == expected`). Stop is a mio
+//! `Waker`, so the thread sleeps in `poll` and still stops at once.
 //!
 //! The ingest owns the world's one [`WorldWriter`] and lives in the thread's
 //! state; [`Receiver::world`] is a read handle, which is all a reader gets.
@@ -27,7 +42,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
@@ -45,7 +60,9 @@ use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts, Su
 use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
 use crate::runtime::clock;
+use crate::runtime::mmsg::{Meta, RecvBatch, BATCH};
 use crate::runtime::net::{self, NetError};
+use crate::runtime::publish::Published;
 use crate::runtime::worker::PollThread;
 use crate::wire::auth::Key;
 
@@ -64,6 +81,12 @@ const PREDICT_QUIET_GAP: Duration = Duration::from_micros(100);
 const PREDICT_MAX_SPIN: Duration = Duration::from_millis(3);
 /// Receive buffer requested per socket: a few ticks of a large world.
 pub const DEFAULT_RECV_BUFFER: usize = 4 << 20;
+/// While datagrams come, the receiver thread publishes its figures for
+/// [`Receiver::figures`] at most this often (and when it ends).
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(4);
+/// How soon the thread tries again when readers held both publication
+/// slots (it never waits for them).
+const PUBLISH_RETRY: Duration = Duration::from_micros(200);
 
 /// What a receiver listens to.
 #[derive(Clone, Debug, PartialEq)]
@@ -286,7 +309,7 @@ pub enum ReceiverError {
     Io(#[from] io::Error),
 }
 
-/// What the receiver thread shares with readers of the figures.
+/// What the receiver thread keeps to itself (readers get published copies).
 struct State {
     ingest: Ingest,
     subscriber: Option<Subscriber>,
@@ -306,17 +329,68 @@ impl State {
     }
 }
 
-struct Shared {
-    state: Mutex<State>,
-    stop: AtomicBool,
+/// What the receiver thread did, counted from its start: what it asked of
+/// the kernel per datagram, how its arrival times were taken, and how it
+/// published its figures. Read with [`Receiver::activity`]; as fresh as
+/// [`Receiver::figures`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Activity {
+    /// Waits for the sockets to become readable (`epoll_wait` through mio,
+    /// and `ppoll` where [`ReceiveMode::Predict`] sleeps to a precise time).
+    pub waits: u64,
+    /// Receive calls (`recvmmsg` of up to [`BATCH`] datagrams; `recvmsg`
+    /// of one where there is no batch call), those that found nothing
+    /// included.
+    pub receives: u64,
+    /// Subscription datagrams sent (`sendto`).
+    pub sends: u64,
+    /// Datagrams taken from the sockets.
+    pub datagrams: u64,
+    /// Of those, the ones the kernel stamped on arrival; the others took the
+    /// time their batch was taken as their arrival time.
+    pub kernel_stamped: u64,
+    /// Copies of the figures published for readers.
+    pub publications: u64,
+    /// Publications put off because readers held both publication slots
+    /// (each retried soon after; the thread never waited for a reader).
+    pub publications_deferred: u64,
 }
 
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while holding the lock; if it ever did, the
-        // counters are still consistent per datagram, so keep reading them.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+impl Activity {
+    /// System calls made: waits, receives and sends (clock readings go
+    /// through the vDSO and are not system calls).
+    pub fn syscalls(&self) -> u64 {
+        self.waits + self.receives + self.sends
     }
+
+    /// [`Activity::syscalls`] per datagram taken; `None` before the first.
+    pub fn syscalls_per_datagram(&self) -> Option<f64> {
+        (self.datagrams > 0).then(|| self.syscalls() as f64 / self.datagrams as f64)
+    }
+}
+
+/// A copy of what the receiver thread keeps, published for readers.
+struct Snapshot {
+    figures: Figures,
+    subscriber: Option<SubscriberCounts>,
+    activity: Activity,
+}
+
+impl Snapshot {
+    fn of(state: &State, activity: Activity) -> Snapshot {
+        Snapshot {
+            figures: state.figures(),
+            subscriber: state.subscriber.as_ref().map(Subscriber::counts),
+            activity,
+        }
+    }
+}
+
+struct Shared {
+    /// The receiver thread's latest copy of its figures.
+    published: Published<Snapshot>,
+    stop: AtomicBool,
 }
 
 /// A running receiver: its thread, its world and its figures.
@@ -371,13 +445,13 @@ impl Receiver {
         };
         let writer = WorldWriter::new(config.capacity);
         let world = writer.world().clone();
+        let state = State {
+            ingest: Ingest::with_key(writer, config.key.clone()).with_freshness(config.freshness),
+            subscriber,
+            sender_local: None,
+        };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                ingest: Ingest::with_key(writer, config.key.clone())
-                    .with_freshness(config.freshness),
-                subscriber,
-                sender_local: None,
-            }),
+            published: Published::new(Snapshot::of(&state, Activity::default())),
             stop: AtomicBool::new(false),
         });
         let thread = PollThread::spawn(THREAD_NAME, waker, {
@@ -390,7 +464,7 @@ impl Receiver {
                     .log_rejects
                     .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
             };
-            move || run(poll, sockets, &shared, opts)
+            move || run(poll, sockets, state, &shared, opts)
         })?;
         Ok(Receiver {
             shared,
@@ -430,14 +504,34 @@ impl Receiver {
         &self.world
     }
 
-    /// The figures as of now.
+    /// The figures as the receiver thread last published them.
+    ///
+    /// While the thread runs they are at most [`PUBLISH_INTERVAL`] old, plus
+    /// the time the thread takes to handle one batch of up to [`BATCH`]
+    /// datagrams and however long this host leaves it unscheduled; once
+    /// [`Receiver::stop`] has returned (or the thread has ended), they are
+    /// exact. Every copy is whole: its counters agree with each other
+    /// (`received + lost == expected`), and successive reads never go back.
+    ///
+    /// Reading never stalls the receiver thread: it keeps its figures to
+    /// itself, and this takes only a lock on the published copy, held for
+    /// the clone of an `Arc` (the figures are copied after it is released),
+    /// which the thread never waits for (two slots, taken with `try_lock`:
+    /// see the private module `runtime::publish`).
     pub fn figures(&self) -> Figures {
-        self.shared.state().figures()
+        self.shared.published.read().figures.clone()
     }
 
-    /// What the subscription client has sent and received, when subscribing.
+    /// What the subscription client has sent and received, when
+    /// subscribing; as fresh as [`Receiver::figures`].
     pub fn subscriber_counts(&self) -> Option<SubscriberCounts> {
-        self.shared.state().subscriber.as_ref().map(|s| s.counts())
+        self.shared.published.read().subscriber
+    }
+
+    /// What the receiver thread has done so far (system calls, datagrams,
+    /// arrival stamps, publications); as fresh as [`Receiver::figures`].
+    pub fn activity(&self) -> Activity {
+        self.shared.published.read().activity
     }
 
     /// False once the thread has ended (stopped, or failed).
@@ -464,22 +558,27 @@ impl Drop for Receiver {
     }
 }
 
-/// Sends what the subscriber has due from `socket`. A failed send is left
+/// Sends what the subscriber has due from `socket`; returns how many
+/// datagrams it sent, and whether the subscriber changed (sent something,
+/// or moved to another state, as when it gives up). A failed send is left
 /// to the subscriber's retries (it cannot tell a lost datagram from a
 /// refused send, and needs not).
-fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key>) {
+fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key>) -> (u64, bool) {
     let Some(sub) = state.subscriber.as_mut() else {
-        return;
+        return (0, false);
     };
     // Bounded: a subscriber has at most a request and a ping due at once.
     let before = sub.state();
+    let mut sent = 0;
     for _ in 0..8 {
         let Some(t) = sub.poll_transmit(now_ns) else {
             break;
         };
         send_control(socket, &t, key);
+        sent += 1;
     }
     log_state_change(sub, before);
+    (sent, sent > 0 || sub.state() != before)
 }
 
 /// Logs (at info) where the subscription stands when it has moved on from `before`.
@@ -509,18 +608,48 @@ struct RunOptions {
     log: Option<RateLimiter>,
 }
 
+/// The receiver thread: serves until stopped or failed, then publishes its
+/// final figures, whatever ended it.
 fn run(
-    mut poll: Poll,
+    poll: Poll,
     sockets: Vec<UdpSocket>,
+    mut state: State,
     shared: &Shared,
     opts: RunOptions,
 ) -> io::Result<()> {
-    let RunOptions {
-        mode,
-        key,
-        from,
-        log,
-    } = opts;
+    for s in &sockets {
+        // Without stamps, each batch is stamped with the time it was taken.
+        net::enable_arrival_stamps(s);
+    }
+    let rx = Drain {
+        from: opts.from,
+        log: opts.log,
+        drops: vec![0u64; sockets.len()],
+        last_source: None,
+        predictor: ArrivalPredictor::new(),
+        activity: Activity::default(),
+        publisher: Publisher::new(),
+    };
+    let mut rx = Receive {
+        batch: RecvBatch::new(),
+        rx,
+    };
+    let served = serve(
+        poll, &sockets, &mut state, &mut rx, shared, opts.mode, opts.key,
+    );
+    rx.rx.publish_final(&state, shared);
+    served
+}
+
+fn serve(
+    mut poll: Poll,
+    sockets: &[UdpSocket],
+    state: &mut State,
+    rx: &mut Receive,
+    shared: &Shared,
+    mode: ReceiveMode,
+    key: Option<Key>,
+) -> io::Result<()> {
     let key = key.as_ref();
     let mut events = Events::with_capacity(64);
     // The subscriber's clock: monotonic, anchored to the wall clock at
@@ -528,29 +657,18 @@ fn run(
     let clock = clock::Anchor::paired();
     // The subscription, if any, lives on the unicast socket (the first).
     let sub_socket = &sockets[0];
-    {
-        let mut state = shared.state();
-        if let Some(sub) = state.subscriber.as_mut() {
-            sub.start(clock.now_ns());
-        }
-        send_due(&mut state, sub_socket, clock.now_ns(), key);
+    if let Some(sub) = state.subscriber.as_mut() {
+        sub.start(clock.now_ns());
     }
-    let mut rx = Drain {
-        from,
-        log,
-        buf: vec![0u8; 1 << 16],
-        cmsg: Vec::new(),
-        drops: vec![0u64; sockets.len()],
-        last_source: None,
-        predictor: ArrivalPredictor::new(),
-    };
+    rx.rx.sent(send_due(state, sub_socket, clock.now_ns(), key));
     let mut wake = WakeMargin::new(PREDICT_BASE_MARGIN);
     loop {
-        let mut timeout = {
-            let state = shared.state();
-            let due = state.subscriber.as_ref().and_then(Subscriber::poll_timeout);
-            due.map(|t| Duration::from_nanos(t.saturating_sub(clock.now_ns())))
-        };
+        let due = state.subscriber.as_ref().and_then(Subscriber::poll_timeout);
+        let mut timeout = due.map(|t| Duration::from_nanos(t.saturating_sub(clock.now_ns())));
+        // Wake to publish what came since the last publication, when due.
+        if let Some(p) = rx.rx.publisher.due_in() {
+            timeout = Some(timeout.map_or(p, |t| t.min(p)));
+        }
         // In predict mode: when to stop sleeping, and until when to spin.
         let mut spin_until = None;
         match mode {
@@ -558,7 +676,7 @@ fn run(
             ReceiveMode::BusyPoll => timeout = Some(Duration::ZERO),
             ReceiveMode::Predict => {
                 let now = clock::now_ns();
-                if let Some(at) = rx.predictor.next_arrival(now) {
+                if let Some(at) = rx.rx.predictor.next_arrival(now) {
                     let margin = wake.margin().as_nanos() as u64;
                     let sleep = Duration::from_nanos(at.saturating_sub(margin).saturating_sub(now));
                     timeout = Some(timeout.map_or(sleep, |t| t.min(sleep)));
@@ -573,9 +691,15 @@ fn run(
         // nanoseconds.
         let precise = timeout.filter(|t| spin_until.is_some() && !t.is_zero());
         let polled = match precise {
-            Some(t) => net::wait_readable(poll.registry(), t)
-                .and_then(|_| poll.poll(&mut events, Some(Duration::ZERO))),
-            None => poll.poll(&mut events, timeout),
+            Some(t) => {
+                rx.rx.activity.waits += 2;
+                net::wait_readable(poll.registry(), t)
+                    .and_then(|_| poll.poll(&mut events, Some(Duration::ZERO)))
+            }
+            None => {
+                rx.rx.activity.waits += 1;
+                poll.poll(&mut events, timeout)
+            }
         };
         if let Err(e) = polled {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -583,20 +707,20 @@ fn run(
             }
         }
         if shared.stop.load(Ordering::Acquire) {
-            let mut state = shared.state();
             if let Some(t) = state.subscriber.as_mut().and_then(Subscriber::unsubscribe) {
                 send_control(sub_socket, &t, key);
+                rx.rx.sent((1, true));
             }
             return Ok(());
         }
         let mut got = 0;
         for event in &events {
             if let Some(socket) = sockets.get(event.token().0) {
-                got += rx.drain(event.token().0, socket, shared, &clock)?;
+                got += rx.drain(event.token().0, socket, state, shared, &clock)?;
             }
         }
         if mode == ReceiveMode::BusyPoll {
-            rx.drain_all(&sockets, shared, &clock)?;
+            rx.drain_all(sockets, state, shared, &clock)?;
         }
         if let (Some(until), true) = (spin_until, got == 0) {
             // Woken by the timer before a predicted arrival: learn how late
@@ -609,30 +733,177 @@ fn run(
             let cap = clock::now_ns() + PREDICT_MAX_SPIN.as_nanos() as u64;
             let mut until = until;
             while clock::now_ns() < until.min(cap) && !shared.stop.load(Ordering::Relaxed) {
-                if rx.drain_all(&sockets, shared, &clock)? > 0 {
+                if rx.drain_all(sockets, state, shared, &clock)? > 0 {
                     until = clock::now_ns() + quiet;
                 }
                 std::hint::spin_loop();
             }
         }
-        send_due(&mut shared.state(), sub_socket, clock.now_ns(), key);
+        rx.rx.sent(send_due(state, sub_socket, clock.now_ns(), key));
+        rx.rx.publish_if_due(state, shared);
     }
 }
 
-/// The receive side of the thread: buffers and what is learned per datagram.
+/// When the receiver thread publishes its figures: see [`PUBLISH_INTERVAL`].
+struct Publisher {
+    /// The last attempt to publish.
+    last: Instant,
+    /// Something changed since the last publication.
+    dirty: bool,
+    /// The last attempt found both slots held by readers.
+    deferred: bool,
+}
+
+impl Publisher {
+    fn new() -> Publisher {
+        Publisher {
+            last: Instant::now(),
+            dirty: true,
+            deferred: false,
+        }
+    }
+
+    /// How long the next publication should wait after the last attempt.
+    fn interval(&self) -> Duration {
+        if self.deferred {
+            PUBLISH_RETRY
+        } else {
+            PUBLISH_INTERVAL
+        }
+    }
+
+    /// How soon a publication is due; `None` when nothing changed.
+    fn due_in(&self) -> Option<Duration> {
+        self.dirty
+            .then(|| self.interval().saturating_sub(self.last.elapsed()))
+    }
+}
+
+/// The receive side of the thread: what is learned per datagram, and the
+/// publication of the figures.
 struct Drain {
     /// The one source accepted, if any.
     from: Option<SourceFilter>,
     /// Limits the reject log; `None` logs nothing.
     log: Option<RateLimiter>,
-    buf: Vec<u8>,
-    cmsg: Vec<u8>,
+    /// Each socket's latest drop counter.
     drops: Vec<u64>,
     last_source: Option<IpAddr>,
     predictor: ArrivalPredictor,
+    activity: Activity,
+    publisher: Publisher,
+}
+
+/// The batch buffers beside the rest of [`Drain`], so a datagram can be
+/// read from one while the other handles it.
+struct Receive {
+    batch: RecvBatch,
+    rx: Drain,
+}
+
+impl Receive {
+    /// Drains every socket once; returns how many datagrams were handled.
+    fn drain_all(
+        &mut self,
+        sockets: &[UdpSocket],
+        state: &mut State,
+        shared: &Shared,
+        clock: &clock::Anchor,
+    ) -> io::Result<usize> {
+        let mut handled = 0;
+        for (i, socket) in sockets.iter().enumerate() {
+            handled += self.drain(i, socket, state, shared, clock)?;
+        }
+        Ok(handled)
+    }
+
+    /// Receives and handles datagrams from socket `i`, a batch per call,
+    /// until the kernel has no more; returns how many were handled.
+    fn drain(
+        &mut self,
+        i: usize,
+        socket: &UdpSocket,
+        state: &mut State,
+        shared: &Shared,
+        clock: &clock::Anchor,
+    ) -> io::Result<usize> {
+        let mut handled = 0;
+        // Only the subscription's socket sends, so only it can have a
+        // pending error (an ICMP refusal) that cuts a batch short with
+        // datagrams still queued behind it: drain it until the kernel says
+        // it is empty. Elsewhere a short batch means just that.
+        let sends = i == 0 && state.subscriber.is_some();
+        loop {
+            self.rx.activity.receives += 1;
+            let n = match self.batch.recv(socket) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(handled),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP errors reported on the socket (e.g. refused) are
+                // not datagrams; keep serving.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            // One clock reading per batch: the arrival time of any
+            // datagram the kernel did not stamp.
+            let taken = clock::now_ns();
+            for k in 0..n {
+                let (datagram, meta) = self.batch.get(k);
+                self.rx.take(i, datagram, meta, taken, state, clock);
+            }
+            handled += n;
+            self.rx.publisher.dirty = true;
+            // A long drain still publishes on time.
+            self.rx.publish_if_due(state, shared);
+            if n < BATCH && !sends {
+                return Ok(handled);
+            }
+        }
+    }
 }
 
 impl Drain {
+    /// Counts subscription datagrams sent (`n`), and marks the figures for
+    /// publication when the subscriber `changed`: its state is in them.
+    fn sent(&mut self, (n, changed): (u64, bool)) {
+        self.activity.sends += n;
+        if changed {
+            self.publisher.dirty = true;
+        }
+    }
+
+    /// Publishes a copy of the figures if one is due (see [`Publisher`]).
+    fn publish_if_due(&mut self, state: &State, shared: &Shared) {
+        if self.publisher.dirty && self.publisher.last.elapsed() >= self.publisher.interval() {
+            self.publish(state, shared, false);
+        }
+    }
+
+    /// Publishes a copy of the figures now; with `wait`, even if that means
+    /// waiting for a reader (only as the thread ends).
+    fn publish(&mut self, state: &State, shared: &Shared, wait: bool) {
+        self.publisher.last = Instant::now();
+        let mut activity = self.activity;
+        activity.publications += 1;
+        activity.publications_deferred = shared.published.deferred();
+        let snapshot = Arc::new(Snapshot::of(state, activity));
+        if wait {
+            shared.published.publish(snapshot);
+        } else if shared.published.try_publish(snapshot).is_err() {
+            self.publisher.deferred = true;
+            return;
+        }
+        self.activity.publications += 1;
+        self.publisher.dirty = false;
+        self.publisher.deferred = false;
+    }
+
+    /// The last publication, whatever ended the thread: the figures are
+    /// exact once it has ended.
+    fn publish_final(&mut self, state: &State, shared: &Shared) {
+        self.publish(state, shared, true);
+    }
+
     /// Logs one reject warning, if the limiter lets it through.
     fn log_reject(
         &mut self,
@@ -652,59 +923,42 @@ impl Drain {
         }
     }
 
-    /// Drains every socket once; returns how many datagrams were handled.
-    fn drain_all(
-        &mut self,
-        sockets: &[UdpSocket],
-        shared: &Shared,
-        clock: &clock::Anchor,
-    ) -> io::Result<usize> {
-        let mut handled = 0;
-        for (i, socket) in sockets.iter().enumerate() {
-            handled += self.drain(i, socket, shared, clock)?;
-        }
-        Ok(handled)
-    }
-
-    /// Receives and handles datagrams from socket `i` until it would block;
-    /// returns how many were handled.
-    fn drain(
+    /// Takes one datagram of a batch from socket `i`: its arrival time is
+    /// the kernel's stamp, or `taken` (when the batch was taken) without one.
+    fn take(
         &mut self,
         i: usize,
-        socket: &UdpSocket,
-        shared: &Shared,
+        datagram: &[u8],
+        meta: &Meta,
+        taken: u64,
+        state: &mut State,
         clock: &clock::Anchor,
-    ) -> io::Result<usize> {
-        let mut handled = 0;
-        loop {
-            match net::recv_from_counting_drops(socket, &mut self.buf, &mut self.cmsg) {
-                Ok(r) => {
-                    let arrival = clock::now_ns();
-                    handled += 1;
-                    let mut state = shared.state();
-                    let foreign = self.from.filter(|f| !r.from.is_some_and(|a| f.matches(a)));
-                    if let Some(filter) = foreign {
-                        state.ingest.count_foreign(r.len);
-                        self.log_reject(
-                            r.from,
-                            arrival,
-                            &format_args!("not from the accepted source {filter}"),
-                        );
-                    } else {
-                        self.handle(i, &r, arrival, &mut state, clock);
-                    }
-                    if let Some(d) = r.drops {
-                        self.drops[i] = d as u64;
-                        state.ingest.set_socket_drops(self.drops.iter().sum());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(handled),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ICMP errors reported on the socket (e.g. refused) are
-                // not datagrams; keep serving.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Err(e) => return Err(e),
+    ) {
+        self.activity.datagrams += 1;
+        let arrival = match meta.arrival_ns {
+            Some(at) => {
+                self.activity.kernel_stamped += 1;
+                at
             }
+            None => taken,
+        };
+        let foreign = self
+            .from
+            .filter(|f| !meta.from.is_some_and(|a| f.matches(a)));
+        if let Some(filter) = foreign {
+            state.ingest.count_foreign(datagram.len());
+            self.log_reject(
+                meta.from,
+                arrival,
+                &format_args!("not from the accepted source {filter}"),
+            );
+        } else {
+            self.handle(i, datagram, meta.from, (arrival, taken), state, clock);
+        }
+        // The counter is the socket's running total: the latest is exact.
+        if let Some(d) = meta.drops {
+            self.drops[i] = u64::from(d);
+            state.ingest.set_socket_drops(self.drops.iter().sum());
         }
     }
 
@@ -713,29 +967,29 @@ impl Drain {
     fn handle(
         &mut self,
         i: usize,
-        r: &net::Received,
-        arrival: u64,
+        datagram: &[u8],
+        source: Option<SocketAddr>,
+        (arrival, taken): (u64, u64),
         state: &mut State,
         clock: &clock::Anchor,
     ) {
-        let datagram = &self.buf[..r.len];
-        match state.ingest.handle(datagram, arrival) {
+        match state.ingest.handle_taken(datagram, arrival, taken) {
             Outcome::Subscription(packet) => {
-                if let (0, Some(sub), Some(from)) = (i, state.subscriber.as_mut(), r.from) {
+                if let (0, Some(sub), Some(from)) = (i, state.subscriber.as_mut(), source) {
                     let before = sub.state();
                     sub.handle(clock.now_ns(), from, &packet);
                     log_state_change(sub, before);
                 }
             }
-            Outcome::Malformed(e) => self.log_reject(r.from, arrival, &e),
+            Outcome::Malformed(e) => self.log_reject(source, arrival, &e),
             Outcome::AuthFailed(e) => {
-                self.log_reject(r.from, arrival, &format_args!("authentication failed: {e}"))
+                self.log_reject(source, arrival, &format_args!("authentication failed: {e}"))
             }
             Outcome::Replayed(e) => {
-                self.log_reject(r.from, arrival, &format_args!("replayed: {e}"))
+                self.log_reject(source, arrival, &format_args!("replayed: {e}"))
             }
             Outcome::StaleSealed { age_ns } => self.log_reject(
-                r.from,
+                source,
                 arrival,
                 &format_args!(
                     "sent {:.3} s {} its arrival, outside the freshness window: \
@@ -747,7 +1001,7 @@ impl Drain {
             // Held on probation: maybe a forger's; learn nothing from it.
             Outcome::Unproven => {}
             outcome => {
-                let ip = r.from.map(|a| a.ip());
+                let ip = source.map(|a| a.ip());
                 if ip.is_some() && ip != self.last_source {
                     self.last_source = ip;
                     state.sender_local = ip.map(net::is_local_ip);
@@ -765,6 +1019,130 @@ impl Drain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{self, Body, Entity, Packet, SnapshotHead};
+
+    /// A one-part snapshot of `tick` for entity 0, stamped now.
+    fn snap(seq: u32, tick: u64) -> Vec<u8> {
+        let now = clock::now_ns();
+        let head = SnapshotHead {
+            tick,
+            scheduled_ns: now,
+            sent_ns: now,
+            part: 0,
+            parts: 1,
+        };
+        let p = Packet {
+            session: 7,
+            seq,
+            body: Body::Snapshot(head),
+        };
+        let e = Entity {
+            id: 0,
+            x: tick as f32,
+            y: 0.0,
+            z: 0.0,
+        };
+        wire::encode_to_vec(&p, &[e]).unwrap()
+    }
+
+    /// Polls `f` every millisecond for at most 5 s.
+    fn within_5s(mut f: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        f()
+    }
+
+    /// Sends ticks `1..=n` to `to` from one socket, in order. Bounded: `n`
+    /// datagrams to loopback.
+    fn send_ticks(to: SocketAddr, n: u32) {
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for seq in 1..=n {
+            tx.send_to(&snap(seq, u64::from(seq)), to).unwrap();
+            if seq % 16 == 0 {
+                // Stay well within the receive buffer.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+
+    fn loopback() -> Receiver {
+        Receiver::start(ReceiverConfig::unicast("127.0.0.1:0".parse().unwrap())).unwrap()
+    }
+
+    /// Issue 11 item 4: readers hold every lock a reader can take (both
+    /// publication slots, as two readers stalled inside `figures()` would),
+    /// and the receiver thread still takes and applies every datagram: it
+    /// never waits for a reader. Its publications meanwhile are put off and
+    /// counted, and go through once the readers let go.
+    #[test]
+    fn readers_holding_the_figures_cannot_stall_the_receiver() {
+        let rx = loopback();
+        let n = 200;
+        let world = rx.world().clone();
+        {
+            let _held = rx.shared.published.hold_both();
+            send_ticks(rx.local_addr(), n);
+            assert!(
+                within_5s(|| world.count() == Some(u64::from(n))),
+                "every datagram applied while readers held the figures: {:?}",
+                world.count()
+            );
+            // At least one publication fell due meanwhile and was put off.
+            assert!(within_5s(|| rx.shared.published.deferred() > 0));
+        }
+        assert!(within_5s(|| rx.figures().counters.received == u64::from(n)));
+        let a = rx.activity();
+        assert!(a.publications_deferred > 0, "{a:?}");
+        let f = rx.stop().unwrap();
+        assert_eq!((f.counters.received, f.counters.lost), (u64::from(n), 0));
+    }
+
+    /// Readers calling `figures()` in a tight loop always get whole copies
+    /// (`received + lost == expected`) that never go back, at most
+    /// PUBLISH_INTERVAL old while the thread runs, and exact after stop.
+    #[test]
+    fn readers_in_a_tight_loop_see_whole_figures_and_exact_ones_after_stop() {
+        let rx = Arc::new(loopback());
+        let done = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (rx, done) = (Arc::clone(&rx), Arc::clone(&done));
+                std::thread::spawn(move || {
+                    let (mut last, mut reads) = (0, 0u64);
+                    // Bounded: until told, or 10 s.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while !done.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let c = rx.figures().counters;
+                        assert_eq!(c.received + c.lost, c.expected, "{c:?}");
+                        assert!(c.received >= last, "back from {last} to {}", c.received);
+                        last = c.received;
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let n = 2_000;
+        send_ticks(rx.local_addr(), n);
+        assert!(within_5s(|| rx.figures().counters.received == u64::from(n)));
+        done.store(true, Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        let rx = Arc::into_inner(rx).expect("the readers are gone");
+        let a = rx.activity();
+        assert_eq!(a.datagrams, u64::from(n), "{a:?}");
+        assert!(a.receives <= a.datagrams + a.waits + 2, "{a:?}");
+        let f = rx.stop().unwrap();
+        assert_eq!(f.counters.received, u64::from(n));
+        assert_eq!(f.counters.datagrams, u64::from(n));
+        assert_eq!(f.count, Some(u64::from(n)));
+    }
 
     #[test]
     fn validate_refuses_each_bad_config_before_opening_anything() {

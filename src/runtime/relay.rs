@@ -235,7 +235,7 @@ impl Impair {
         config.validate()?;
         let conditioner = Conditioner::new(config.conditioner.clone())?;
         let socket = net::unicast_socket(config.listen, config.recv_buffer)?;
-        net::enable_receive_stamps(&socket);
+        net::enable_arrival_stamps(&socket);
         let local_addr = socket.local_addr()?;
         if let Some(&d) = config.forward_to.iter().find(|d| {
             **d == local_addr
