@@ -11,8 +11,24 @@
 //! [`OFFSET_SAMPLES`] ticks' first arrivals: a lower envelope, because a
 //! late arrival says the path was slow, not that the next one will be.
 
+use std::time::Duration;
+
 /// Ticks whose first-arrival offset is remembered.
 pub const OFFSET_SAMPLES: usize = 16;
+
+/// Whether one sleep of a predicting receiver, `asked` long, that ended
+/// after `slept`, teaches how late this host wakes (its
+/// [`WakeMargin`](crate::core::schedule::WakeMargin)). A wake-up by the
+/// timer does; so does one by a datagram that came after the time asked
+/// for, since the timer had not fired by then: it was at least `slept −
+/// asked` late. A datagram that came first, earlier, says nothing of the
+/// timer. Learning from the timer's wake-ups alone leaves out every one
+/// late enough for the datagram to come first, so on a host that wakes
+/// late the margin stays too small to be reached, and the receiver wakes
+/// with its datagram, as `wait` does.
+pub fn teaches_margin(asked: Duration, slept: Duration, woken_by_datagram: bool) -> bool {
+    !asked.is_zero() && (!woken_by_datagram || slept > asked)
+}
 
 /// Learns the tick period and the arrival offset of a stream.
 #[derive(Clone, Debug, Default)]
@@ -143,6 +159,21 @@ mod tests {
         p.on_part(1, t0 + 2 * P, t0 + 2 * P + 2_000);
         assert_eq!(p.period_ns(), Some(2 * P));
         assert_eq!(p.next_arrival(t0 + 2 * P + 3_000), Some(t0 + 4 * P + 2_000));
+    }
+
+    #[test]
+    fn a_datagram_that_woke_the_receiver_late_teaches_the_margin() {
+        let us = Duration::from_micros;
+        // The timer woke it: always a lesson, early or late.
+        assert!(teaches_margin(us(16_000), us(16_010), false));
+        assert!(teaches_margin(us(16_000), us(15_990), false));
+        // A datagram woke it after the time asked for: the timer was late.
+        assert!(teaches_margin(us(16_000), us(16_200), true));
+        // A datagram came first: nothing learnt of the timer.
+        assert!(!teaches_margin(us(16_000), us(9_000), true));
+        assert!(!teaches_margin(us(16_000), us(16_000), true));
+        // No sleep, nothing learnt.
+        assert!(!teaches_margin(Duration::ZERO, us(5), false));
     }
 
     #[test]

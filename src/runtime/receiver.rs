@@ -35,7 +35,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::core::figures::Figures;
 use crate::core::ingest::{Ingest, Outcome};
-use crate::core::predict::ArrivalPredictor;
+use crate::core::predict::{self, ArrivalPredictor};
 use crate::core::ratelimit::RateLimiter;
 use crate::core::replay::DEFAULT_FRESHNESS;
 use crate::core::schedule::WakeMargin;
@@ -522,6 +522,13 @@ fn run(
         log,
     } = opts;
     let key = key.as_ref();
+    // Predict sleeps to a time, not to a datagram: Linux would round each
+    // such wake-up up by the thread's timer slack (50 µs by default), as
+    // the broadcaster's thread, which sets it to 1 ns, knows.
+    #[cfg(target_os = "linux")]
+    if mode == ReceiveMode::Predict {
+        let _ = nix::sys::prctl::set_timerslack(1);
+    }
     let mut events = Events::with_capacity(64);
     // The subscriber's clock: monotonic, anchored to the wall clock at
     // start, so its times read as the protocol's ns but never step.
@@ -598,16 +605,26 @@ fn run(
         if mode == ReceiveMode::BusyPoll {
             rx.drain_all(&sockets, shared, &clock)?;
         }
-        if let (Some(until), true) = (spin_until, got == 0) {
-            // Woken by the timer before a predicted arrival: learn how late
-            // the wake-up was, then busy-poll through the tick's burst of
-            // parts, until the sockets have been quiet for a moment.
-            if let Some(asked) = timeout.filter(|t| !t.is_zero()) {
-                wake.record(asked, slept_from.elapsed());
+        if let Some(until) = spin_until {
+            // Learn how late this host wakes, from the timer and from a
+            // datagram that came after the time asked for.
+            if let Some(asked) = timeout {
+                let slept = slept_from.elapsed();
+                if predict::teaches_margin(asked, slept, got > 0) {
+                    wake.record(asked, slept);
+                }
             }
+            // Woken by the timer before a predicted arrival, busy-poll
+            // until it is due (and a while after); woken by a datagram,
+            // the tick's burst of parts has begun. Either way go on
+            // through the burst, until the sockets have been quiet a moment.
             let quiet = PREDICT_QUIET_GAP.as_nanos() as u64;
             let cap = clock::now_ns() + PREDICT_MAX_SPIN.as_nanos() as u64;
-            let mut until = until;
+            let mut until = if got == 0 {
+                until
+            } else {
+                clock::now_ns() + quiet
+            };
             while clock::now_ns() < until.min(cap) && !shared.stop.load(Ordering::Relaxed) {
                 if rx.drain_all(&sockets, shared, &clock)? > 0 {
                     until = clock::now_ns() + quiet;
