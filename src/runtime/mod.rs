@@ -7,13 +7,15 @@
 //! relay. [`net`] sets sockets up and holds the few syscalls std lacks,
 //! [`clock`] is the protocol's clock, [`key`] reads key files, [`resolve`]
 //! turns host and interface names into addresses, [`mtu`] tells whether
-//! a datagram leaves unfragmented.
+//! a datagram leaves unfragmented, [`realtime`] gives the broadcast and
+//! receive threads SCHED_FIFO, locked memory and a CPU of their own.
 
 pub mod broadcaster;
 pub mod clock;
 pub mod key;
 pub mod mtu;
 pub mod net;
+pub mod realtime;
 pub mod receiver;
 pub mod relay;
 pub mod resolve;

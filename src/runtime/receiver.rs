@@ -46,6 +46,7 @@ use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
 use crate::runtime::clock;
 use crate::runtime::net::{self, NetError};
+use crate::runtime::realtime::{self, RealtimeConfig, RealtimeError, ThreadSetup};
 use crate::runtime::worker::PollThread;
 use crate::wire::auth::Key;
 
@@ -111,6 +112,14 @@ pub struct ReceiverConfig {
     /// the rest of the receiver goes on. False retries for as long as the
     /// receiver runs.
     pub give_up_subscribing: bool,
+    /// Run the receiver thread under SCHED_FIFO (and lock the process's
+    /// memory), applied by the thread as it starts; a refusal is an error
+    /// of [`Receiver::start`]. `None` (the default) leaves it an ordinary
+    /// thread. See [`crate::runtime::realtime`].
+    pub realtime: Option<RealtimeConfig>,
+    /// Pin the receiver thread to this CPU (default `None`: wherever the
+    /// OS puts it); one the process may not run on is an error of `start`.
+    pub cpu: Option<usize>,
 }
 
 /// Reject warnings the receiver logs a second, at most, once its burst is spent.
@@ -168,6 +177,8 @@ impl Default for ReceiverConfig {
             from: None,
             log_rejects: false,
             give_up_subscribing: true,
+            realtime: None,
+            cpu: None,
         }
     }
 }
@@ -237,6 +248,9 @@ impl ReceiverConfig {
                 });
             }
         }
+        if let Some(rt) = &self.realtime {
+            rt.validate()?;
+        }
         Ok(())
     }
 }
@@ -270,6 +284,9 @@ pub enum ReceiverConfigError {
         /// The group.
         group: SocketAddr,
     },
+    /// The real-time priority is outside SCHED_FIFO's range.
+    #[error(transparent)]
+    Realtime(#[from] RealtimeError),
 }
 
 /// Why a receiver could not start.
@@ -284,6 +301,11 @@ pub enum ReceiverError {
     /// mio or thread setup failed.
     #[error("cannot start the receiver thread: {0}")]
     Io(#[from] io::Error),
+    /// The thread could not take its real-time settings
+    /// ([`ReceiverConfig::realtime`], [`ReceiverConfig::cpu`]); it ended
+    /// without receiving anything.
+    #[error("receiver thread: {0}")]
+    Realtime(RealtimeError),
 }
 
 /// What the receiver thread shares with readers of the figures.
@@ -380,7 +402,14 @@ impl Receiver {
             }),
             stop: AtomicBool::new(false),
         });
-        let thread = PollThread::spawn(THREAD_NAME, waker, {
+        // The thread takes its real-time settings itself, first, and says
+        // how that went before start returns.
+        let setup = ThreadSetup {
+            realtime: config.realtime,
+            cpu: config.cpu,
+        };
+        let (ready, started) = realtime::handshake();
+        let mut thread = PollThread::spawn(THREAD_NAME, waker, {
             let shared = Arc::clone(&shared);
             let opts = RunOptions {
                 mode: config.mode,
@@ -390,8 +419,18 @@ impl Receiver {
                     .log_rejects
                     .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
             };
-            move || run(poll, sockets, &shared, opts)
+            move || {
+                if ready.apply(&setup) {
+                    run(poll, sockets, &shared, opts)
+                } else {
+                    Ok(())
+                }
+            }
         })?;
+        if let Err(e) = started.wait() {
+            thread.stop(&shared.stop)?;
+            return Err(ReceiverError::Realtime(e));
+        }
         Ok(Receiver {
             shared,
             world,
@@ -816,6 +855,13 @@ mod tests {
                     group,
                 },
             ),
+            (
+                ReceiverConfig {
+                    realtime: Some(RealtimeConfig::fifo(100)),
+                    ..ReceiverConfig::unicast("127.0.0.1:0".parse().unwrap())
+                },
+                ReceiverConfigError::Realtime(RealtimeError::BadPriority(100)),
+            ),
         ];
         for (config, want) in cases {
             assert_eq!(config.validate(), Err(want.clone()));
@@ -825,8 +871,38 @@ mod tests {
         }
         assert_eq!(ReceiverConfig::subscribe(v6).validate(), Ok(()));
         assert_eq!(
+            ReceiverConfig {
+                realtime: Some(RealtimeConfig::default()),
+                ..ReceiverConfig::subscribe(v6)
+            }
+            .validate(),
+            Ok(())
+        );
+        assert_eq!(
             ReceiverConfig::multicast(group, Ipv4Addr::LOCALHOST.into()).validate(),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn a_cpu_the_process_may_not_use_is_an_error_of_start() {
+        let err = Receiver::start(ReceiverConfig {
+            cpu: Some(9999),
+            ..ReceiverConfig::unicast("127.0.0.1:0".parse().unwrap())
+        })
+        .err()
+        .expect("refused");
+        assert!(
+            matches!(
+                err,
+                ReceiverError::Realtime(RealtimeError::NoSuchCpu { cpu: 9999, .. })
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("receiver thread: CPU 9999 does not exist"),
+            "{err}"
         );
     }
 }
