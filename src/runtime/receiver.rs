@@ -35,7 +35,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::core::figures::Figures;
 use crate::core::ingest::{Ingest, Outcome};
-use crate::core::predict::{self, ArrivalPredictor};
+use crate::core::predict::{self, ArrivalPredictor, SpinJudge};
 use crate::core::ratelimit::RateLimiter;
 use crate::core::replay::DEFAULT_FRESHNESS;
 use crate::core::schedule::WakeMargin;
@@ -591,6 +591,7 @@ fn run(
         predictor: ArrivalPredictor::new(),
     };
     let mut wake = WakeMargin::new(PREDICT_BASE_MARGIN);
+    let mut judge = SpinJudge::new();
     loop {
         let mut timeout = {
             let state = shared.state();
@@ -604,7 +605,11 @@ fn run(
             ReceiveMode::BusyPoll => timeout = Some(Duration::ZERO),
             ReceiveMode::Predict => {
                 let now = clock::now_ns();
-                if let Some(at) = rx.predictor.next_arrival(now) {
+                let next = rx
+                    .predictor
+                    .next_arrival(now)
+                    .filter(|_| judge.spinning(now));
+                if let Some(at) = next {
                     let margin = wake.margin().as_nanos() as u64;
                     let sleep = Duration::from_nanos(at.saturating_sub(margin).saturating_sub(now));
                     timeout = Some(timeout.map_or(sleep, |t| t.min(sleep)));
@@ -636,6 +641,7 @@ fn run(
             return Ok(());
         }
         let mut got = 0;
+        let tick_before = rx.predictor.last_tick();
         for event in &events {
             if let Some(socket) = sockets.get(event.token().0) {
                 got += rx.drain(event.token().0, socket, shared, &clock)?;
@@ -664,11 +670,24 @@ fn run(
             } else {
                 clock::now_ns() + quiet
             };
+            let tick_at_wake = rx.predictor.last_tick();
             while clock::now_ns() < until.min(cap) && !shared.stop.load(Ordering::Relaxed) {
                 if rx.drain_all(&sockets, shared, &clock)? > 0 {
                     until = clock::now_ns() + quiet;
                 }
                 std::hint::spin_loop();
+            }
+            // Whether spinning pays: a tick whose first datagram the spin
+            // caught is a hit, one whose first datagram woke the thread a miss.
+            let woken_by_tick = tick_at_wake != tick_before;
+            let caught = rx.predictor.last_tick() != tick_at_wake;
+            if (woken_by_tick || caught) && judge.record(!woken_by_tick, clock::now_ns()) {
+                log::debug!(
+                    "predict: {} of the last {} spins missed their tick; waiting as wait does for {} s",
+                    predict::SPIN_MISSES,
+                    predict::SPIN_WINDOW,
+                    predict::SPIN_BACKOFF_NS / 1_000_000_000
+                );
             }
         }
         send_due(&mut shared.state(), sub_socket, clock.now_ns(), key);
