@@ -19,18 +19,22 @@ pub const OFFSET_SAMPLES: usize = 16;
 pub const SPIN_WINDOW: usize = 16;
 /// Misses among the last [`SPIN_WINDOW`] spins that stop the spinning.
 pub const SPIN_MISSES: usize = 8;
-/// How long a [`SpinJudge`] that stopped the spinning waits before it
-/// tries again, ns.
+/// How long a [`SpinJudge`] that stopped the spinning first waits before
+/// it tries again, ns; each try that fails doubles it.
 pub const SPIN_BACKOFF_NS: u64 = 2_000_000_000;
+/// The longest a [`SpinJudge`] waits between two tries, ns.
+pub const SPIN_BACKOFF_MAX_NS: u64 = 32_000_000_000;
 
 /// Whether a predicting receiver's spinning pays, judged once per tick:
 /// a tick whose first datagram a spin caught is a hit; one whose first
 /// datagram woke the sleeping thread is a miss (it came before the spin
 /// began, or after it gave up). When [`SPIN_MISSES`] of the last
-/// [`SPIN_WINDOW`] ticks are misses, spinning stops for
-/// [`SPIN_BACKOFF_NS`]: the receiver then waits as `wait` does, and tries
-/// again after, with a clean slate. Only a full window is judged, so the
-/// first ticks, missed while the wake margin is learnt, do not stop it.
+/// [`SPIN_WINDOW`] ticks are misses, spinning stops: the receiver then
+/// waits as `wait` does, and tries again after [`SPIN_BACKOFF_NS`], with a
+/// clean slate; each try that fails doubles the wait, up to
+/// [`SPIN_BACKOFF_MAX_NS`], and a full window that pays brings it back
+/// down. Only a full window is judged, so the first ticks, missed while
+/// the wake margin is learnt, do not stop it.
 ///
 /// Why: when other work keeps every core busy, the spin takes the core
 /// the broadcaster needs at its deadline, the tick leaves late, the spin
@@ -45,6 +49,8 @@ pub struct SpinJudge {
     next: usize,
     /// While spinning is stopped: when it may resume (ns, the caller's clock).
     resume_at: Option<u64>,
+    /// The wait the next stop takes, ns (0: [`SPIN_BACKOFF_NS`]).
+    backoff_ns: u64,
 }
 
 impl SpinJudge {
@@ -58,19 +64,22 @@ impl SpinJudge {
         match self.resume_at {
             Some(at) if now_ns < at => false,
             Some(_) => {
-                // Try again, afresh.
-                *self = SpinJudge::default();
+                // Try again, afresh, remembering how long the next stop lasts.
+                *self = SpinJudge {
+                    backoff_ns: self.backoff_ns,
+                    ..SpinJudge::default()
+                };
                 true
             }
             None => true,
         }
     }
 
-    /// Records one spin's outcome at `now_ns`: `hit` if it caught its
-    /// tick. True when this outcome stops the spinning.
-    pub fn record(&mut self, hit: bool, now_ns: u64) -> bool {
+    /// Records one tick's outcome at `now_ns`: `hit` if a spin caught it.
+    /// When this outcome stops the spinning, how long for, ns.
+    pub fn record(&mut self, hit: bool, now_ns: u64) -> Option<u64> {
         if self.resume_at.is_some() {
-            return false;
+            return None;
         }
         if self.misses.len() < SPIN_WINDOW {
             self.misses.push(!hit);
@@ -80,12 +89,20 @@ impl SpinJudge {
         self.next = (self.next + 1) % SPIN_WINDOW;
         // Judged on a full window only: the first ticks after a start are
         // missed while the wake margin is still being learnt.
-        let stop = self.misses.len() == SPIN_WINDOW
-            && self.misses.iter().filter(|&&m| m).count() >= SPIN_MISSES;
-        if stop {
-            self.resume_at = Some(now_ns.saturating_add(SPIN_BACKOFF_NS));
+        if self.misses.len() < SPIN_WINDOW {
+            return None;
         }
-        stop
+        if self.misses.iter().filter(|&&m| m).count() < SPIN_MISSES {
+            self.backoff_ns = 0; // it pays: a later stop starts short again
+            return None;
+        }
+        let wait = match self.backoff_ns {
+            0 => SPIN_BACKOFF_NS,
+            n => n,
+        };
+        self.resume_at = Some(now_ns.saturating_add(wait));
+        self.backoff_ns = wait.saturating_mul(2).min(SPIN_BACKOFF_MAX_NS);
+        Some(wait)
     }
 }
 
@@ -261,36 +278,52 @@ mod tests {
         // Hits keep it spinning, whatever a few misses say.
         for i in 0..100 {
             assert!(j.spinning(now));
-            j.record(i % 4 != 0, now);
+            assert_eq!(j.record(i % 4 != 0, now), None);
             now += P;
         }
         assert!(j.spinning(now));
         // Half of the window missing stops it...
-        let stops: Vec<bool> = (0..SPIN_WINDOW)
-            .map(|i| j.record(i % 2 == 0, now))
+        let stops: Vec<_> = (0..SPIN_WINDOW)
+            .filter_map(|i| j.record(i % 2 == 0, now))
             .collect();
-        assert_eq!(stops.iter().filter(|&&s| s).count(), 1, "said once");
+        assert_eq!(stops, [SPIN_BACKOFF_NS], "said once");
         let stopped = now;
         assert!(!j.spinning(stopped));
         assert!(!j.spinning(stopped + SPIN_BACKOFF_NS - 1));
         // ...and what comes meanwhile is not judged.
-        assert!(!j.record(false, stopped + 1));
+        assert_eq!(j.record(false, stopped + 1), None);
         // After the backoff it spins again, with a clean slate: one miss
         // does not stop it at once.
-        assert!(j.spinning(stopped + SPIN_BACKOFF_NS));
-        j.record(false, stopped + SPIN_BACKOFF_NS);
-        assert!(j.spinning(stopped + SPIN_BACKOFF_NS + P));
+        let mut now = stopped + SPIN_BACKOFF_NS;
+        assert!(j.spinning(now));
+        assert_eq!(j.record(false, now), None);
+        assert!(j.spinning(now + P));
+        // A try that fails waits twice as long, up to the longest wait.
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            let wait = (0..SPIN_WINDOW).find_map(|_| j.record(false, now)).unwrap();
+            waits.push(wait / 1_000_000_000);
+            now += wait;
+            assert!(j.spinning(now));
+        }
+        assert_eq!(waits, [4, 8, 16, 32, 32, 32]);
+        // A window that pays brings the wait back to the first.
+        for _ in 0..SPIN_WINDOW {
+            assert_eq!(j.record(true, now), None);
+        }
+        let wait = (0..SPIN_WINDOW).find_map(|_| j.record(false, now));
+        assert_eq!(wait, Some(SPIN_BACKOFF_NS));
     }
 
     #[test]
     fn the_first_window_is_for_learning() {
         let mut j = SpinJudge::new();
         for i in 0..SPIN_WINDOW - 1 {
-            assert!(!j.record(false, i as u64), "tick {i}");
+            assert_eq!(j.record(false, i as u64), None, "tick {i}");
             assert!(j.spinning(i as u64));
         }
         // The window full, and every tick missed: now it stops.
-        assert!(j.record(false, SPIN_WINDOW as u64));
+        assert!(j.record(false, SPIN_WINDOW as u64).is_some());
         assert!(!j.spinning(SPIN_WINDOW as u64));
     }
 

@@ -681,12 +681,15 @@ fn run(
             // caught is a hit, one whose first datagram woke the thread a miss.
             let woken_by_tick = tick_at_wake != tick_before;
             let caught = rx.predictor.last_tick() != tick_at_wake;
-            if (woken_by_tick || caught) && judge.record(!woken_by_tick, clock::now_ns()) {
+            let judged = (woken_by_tick || caught)
+                .then(|| judge.record(!woken_by_tick, clock::now_ns()))
+                .flatten();
+            if let Some(wait) = judged {
                 log::debug!(
-                    "predict: {} of the last {} spins missed their tick; waiting as wait does for {} s",
+                    "predict: {} of the last {} ticks arrived outside the spin; waiting as wait does for {} s",
                     predict::SPIN_MISSES,
                     predict::SPIN_WINDOW,
-                    predict::SPIN_BACKOFF_NS / 1_000_000_000
+                    wait / 1_000_000_000
                 );
             }
         }
