@@ -5,11 +5,11 @@
 //! # Guarantees
 //!
 //! * **Applied by the thread itself, reported by `start`.** A thread
-//!   applies its [`ThreadSetup`] as the first thing it does and hands the
-//!   outcome back ([`handshake`]) before `start` returns. A setting the
-//!   OS refuses is an error of `start` ([`RealtimeError`], with what to
-//!   do about it), never a panic, never a silent fallback, and the thread
-//!   then ends without having sent or received anything.
+//!   applies its settings (the config's `realtime` and `cpu`) as the first
+//!   thing it does and hands the outcome back before `start` returns. A
+//!   setting the OS refuses is an error of `start` ([`RealtimeError`],
+//!   with what to do about it), never a panic, never a silent fallback,
+//!   and the thread then ends without having sent or received anything.
 //! * **In this order:** the CPU first (so the thread never runs at
 //!   real-time priority where it was not meant to), then SCHED_FIFO, then
 //!   `mlockall`, the only process-wide step, last: a refusal of either
