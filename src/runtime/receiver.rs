@@ -138,7 +138,10 @@ pub enum ReceiveMode {
     /// At a fixed tick rate the next tick's first datagram is predictable
     /// (see [`crate::core::predict`]): sleep until just before it (less a margin
     /// learned from how late this host wakes), then busy-poll the sockets
-    /// until it arrives. Low latency for a few percent of a core.
+    /// until it arrives. Low latency for a few percent of a core, when the
+    /// thread gets a CPU as its timer fires; while it does not (other work
+    /// on every core), it waits as [`ReceiveMode::Wait`] does, trying again
+    /// now and then ([`SpinJudge`]).
     Predict,
     /// Never sleep: busy-poll the sockets. Lowest latency, a whole core.
     BusyPoll,
