@@ -1210,3 +1210,302 @@ fn bench_with_processes_shows_the_receivers_counts_live() {
     let done = bench.finish(PATIENCE);
     assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
 }
+
+/// Whether this test runs as root (uid 0), as CI does.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .is_some_and(|ids| ids.split_whitespace().next() == Some("0"))
+}
+
+/// The ids of `pid`'s threads whose name starts with `name` (Linux keeps
+/// 15 bytes of it).
+fn threads_named(pid: u32, name: &str) -> Vec<u32> {
+    let name = &name[..name.len().min(15)];
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|tid| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                .is_ok_and(|c| c.trim_end() == name)
+        })
+        .collect()
+}
+
+/// A thread's scheduling policy and real-time priority, from its `stat`
+/// (fields 41 and 40; 1 is SCHED_FIFO).
+fn sched_of(pid: u32, tid: u32) -> (u32, u32) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap();
+    // Fields after the command name, which ends at the last ')': field 3 first.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    (
+        fields[41 - 3].parse().unwrap(),
+        fields[40 - 3].parse().unwrap(),
+    )
+}
+
+/// A `key:` line of a `/proc` status file, trimmed.
+fn status_field(path: &str, key: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("no {key} in {path}"))
+}
+
+/// `--realtime` and `--cpu`, as root: the broadcast and receive threads
+/// read back as SCHED_FIFO at the priority asked for, on the CPU asked
+/// for, with the process's memory locked; and the stream flows.
+#[test]
+fn realtime_threads_read_back_as_sched_fifo_pinned_with_memory_locked() {
+    if !is_root() {
+        eprintln!("skipped: SCHED_FIFO needs root here");
+        return;
+    }
+    let allowed = tickcast::runtime::realtime::allowed_cpus().unwrap();
+    let cpu = allowed.0.last().unwrap().to_string();
+    let mut rx = Tickcast::spawn(&[
+        "receive",
+        "--bind",
+        "127.0.0.1:0",
+        "--realtime=7",
+        "--cpu",
+        &cpu,
+        "--duration",
+        "4s",
+        "--json",
+    ]);
+    let to = rx.receiving_on().to_string();
+    let mut tx = Tickcast::spawn(&[
+        "broadcast",
+        "--to",
+        &to,
+        "--realtime",
+        "--cpu",
+        &cpu,
+        "--duration",
+        "2s",
+        "--max-subscribers",
+        "0",
+    ]);
+    tx.wait_for_line("broadcasting ");
+    for (t, name, priority) in [
+        (&rx, "tickcast-receive", 7),
+        (
+            &tx,
+            "tickcast-broadcast",
+            tickcast::runtime::realtime::DEFAULT_PRIORITY,
+        ),
+    ] {
+        let pid = t.child.id();
+        let tids = threads_named(pid, name);
+        assert_eq!(tids.len(), 1, "{name}: {tids:?}");
+        assert_eq!(sched_of(pid, tids[0]), (1, u32::from(priority)), "{name}");
+        let status = format!("/proc/{pid}/task/{}/status", tids[0]);
+        assert_eq!(status_field(&status, "Cpus_allowed_list:"), cpu, "{name}");
+        let locked = status_field(&format!("/proc/{pid}/status"), "VmLck:");
+        let kib: u64 = locked.trim_end_matches("kB").trim().parse().unwrap();
+        assert!(kib > 0, "{name}: VmLck {locked}");
+    }
+    let sent = tx.finish(PATIENCE);
+    assert!(sent.status.success(), "{}", sent.stderr);
+    let got = rx.finish(PATIENCE);
+    assert!(got.status.success(), "{}", got.stderr);
+    let v = json(&got.stdout);
+    assert_eq!(u64_at(&v, "lost"), 0, "{v}");
+    assert!(u64_at(&v, "received") >= 120, "{v}");
+}
+
+/// A CPU this process may not run on is a bad flag value: one line naming
+/// the CPUs it may use, exit 2, before anything starts.
+#[test]
+fn an_impossible_cpu_is_a_flag_error_naming_the_cpus_allowed() {
+    for args in [
+        &["receive", "--bind", "127.0.0.1:0", "--cpu", "9999"][..],
+        &["broadcast", "--to", "127.0.0.1:9", "--cpu", "9999"],
+        &["bench", "--cpu", "0,9999"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--duration", "1s"]);
+        let line = assert_one_line_error(&args, 2);
+        assert!(
+            line.contains(
+                "CPU 9999 does not exist or is not one this process may run on (it may run on "
+            ),
+            "{args:?}: {line}"
+        );
+    }
+    // clap refuses a priority outside SCHED_FIFO's range, and a value
+    // without '=' (it would be ambiguous).
+    for bad in [
+        &["receive", "--realtime=0"][..],
+        &["broadcast", "--realtime=100"],
+    ] {
+        let done = run(bad);
+        assert_eq!(done.status.code(), Some(2), "{bad:?}: {}", done.stderr);
+        assert!(done.stderr.contains("1..=99"), "{bad:?}: {}", done.stderr);
+    }
+}
+
+/// Without the privilege, `--realtime` ends the run at start with one line
+/// saying what is missing and exit 1 (a run-time error: the flags are
+/// fine, this machine refuses). As root the privilege is dropped with
+/// setpriv (util-linux), so the refusal is the kernel's own.
+#[test]
+fn realtime_without_the_privilege_says_what_is_missing_and_exits_1() {
+    let mut cmd = if is_root() {
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs setpriv (util-linux)"
+            );
+            eprintln!("skipped: no setpriv to drop CAP_SYS_NICE with");
+            return;
+        }
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set", "-sys_nice", "--"])
+            .arg(env!("CARGO_BIN_EXE_tickcast"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_tickcast"))
+    };
+    // RLIMIT_RTPRIO 0, so no limit lets it in either.
+    let out = cmd
+        .args([
+            "receive",
+            "--bind",
+            "127.0.0.1:0",
+            "--realtime",
+            "--duration",
+            "1s",
+        ])
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.trim();
+    if out.status.success() {
+        // A non-root user with an RLIMIT_RTPRIO ≥ 10 may: nothing to test.
+        assert!(
+            !is_root(),
+            "setpriv dropped CAP_SYS_NICE, yet SCHED_FIFO was let in"
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with(
+            "tickcast: receiver thread: SCHED_FIFO at priority 10 is not permitted: \
+             it needs root or CAP_SYS_NICE, or an RLIMIT_RTPRIO ≥ 10"
+        ),
+        "{line}"
+    );
+}
+
+/// Receivers that spin on every core are warned of, on stderr and in the
+/// bench JSON; receivers that wait are not.
+#[test]
+fn bench_warns_of_spinning_receivers_that_leave_the_broadcaster_no_core() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let receivers = cores.to_string();
+    let bench = |mode: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+            .args([
+                "bench",
+                "--receive-mode",
+                mode,
+                "--receivers",
+                &receivers,
+                "--entities",
+                "50",
+                "--duration",
+                "1s",
+                "--warmup",
+                "100ms",
+                "--json",
+                "-",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        (json(&String::from_utf8(out.stdout).unwrap()), stderr)
+    };
+    let (v, stderr) = bench("predict");
+    let said = format!(
+        "tickcast: warning: {cores} predicting receiver{} (spinning around each tick) on {cores} core{} ",
+        if cores == 1 { "" } else { "s" },
+        if cores == 1 { "" } else { "s" },
+    );
+    assert_eq!(stderr.matches(&said).count(), 1, "once: {stderr}");
+    assert!(
+        stderr.contains("no core of its own: its lateness will rise"),
+        "{stderr}"
+    );
+    assert_eq!(v["core_warning"]["predict"], cores, "{v}");
+    assert_eq!(v["core_warning"]["cores"], cores, "{v}");
+    assert!(v["core_warning"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no core of its own"));
+    let (v, stderr) = bench("wait");
+    assert!(!stderr.contains("warning:"), "{stderr}");
+    assert_eq!(v["core_warning"], Value::Null, "{v}");
+}
+
+/// `bench --compare-realtime` runs as ordinary threads, then real-time
+/// (the broadcaster one priority above the receivers), and reports both.
+#[test]
+fn bench_compare_realtime_reports_both_runs() {
+    if !is_root() {
+        eprintln!("skipped: SCHED_FIFO needs root here");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+        .args([
+            "bench",
+            "--compare-realtime",
+            "--receivers",
+            "1",
+            "--entities",
+            "50",
+            "--duration",
+            "1s",
+            "--warmup",
+            "100ms",
+            "--json",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ordinary") && stderr.contains("FIFO 11/10"),
+        "{stderr}"
+    );
+    let v = json(&String::from_utf8(out.stdout).unwrap());
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{v}");
+    assert_eq!(runs[0]["setup"]["realtime_priority"], Value::Null);
+    assert_eq!(runs[1]["setup"]["realtime_priority"], 10);
+    for r in runs {
+        assert_eq!(r["total"]["figures"]["lost"], 0, "{r}");
+        assert!(
+            r["sender"]["figures"]["lateness_us"]["p99"].is_number(),
+            "{r}"
+        );
+        assert!(
+            r["total"]["figures"]["latency_us"]["p50"].is_number(),
+            "{r}"
+        );
+    }
+}

@@ -155,6 +155,21 @@ impl Launch {
     }
 }
 
+/// The `--realtime` and `--cpu` flags that give a child `realtime` and `cpu`.
+pub(super) fn realtime_args(
+    realtime: Option<crate::runtime::realtime::RealtimeConfig>,
+    cpu: Option<usize>,
+) -> Vec<String> {
+    let mut a = Vec::new();
+    if let Some(r) = realtime {
+        a.push(format!("--realtime={}", r.priority));
+    }
+    if let Some(cpu) = cpu {
+        a.extend(["--cpu".into(), cpu.to_string()]);
+    }
+    a
+}
+
 /// The `tickcast` executable children run.
 pub(super) fn program(config: &BenchConfig) -> Result<PathBuf, ChildError> {
     match &config.program {
@@ -241,7 +256,7 @@ impl Children {
         let mut started = Children {
             children: Vec::new(),
         };
-        for launch in launches {
+        for (i, launch) in launches.iter().enumerate() {
             let mut cmd = command(&launch.prefix, &program);
             cmd.arg("receive")
                 .args(&launch.listen)
@@ -251,7 +266,8 @@ impl Children {
                 .arg("--capacity")
                 .arg(config.capacity().to_string())
                 .arg("--mode")
-                .arg(config.receive_mode.name());
+                .arg(config.receive_mode.name())
+                .args(realtime_args(config.realtime, config.receiver_cpu(i)));
             pending.push(spawn_piped(cmd, &program)?);
         }
         let deadline = Instant::now() + START_TIMEOUT;

@@ -57,11 +57,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::core::conditioner::ConditionerConfig;
+use crate::core::cores::{self, CoreWarning};
 use crate::core::figures::Figures;
 use crate::core::world::World;
 use crate::runtime::broadcaster::{
     self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, SendPath,
 };
+use crate::runtime::realtime::{self as rt, RealtimeConfig};
 use crate::runtime::receiver::{self, ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
 use crate::runtime::relay::ImpairError;
 
@@ -119,6 +121,18 @@ pub struct BenchConfig {
     /// How the broadcaster hands datagrams to the kernel (default
     /// [`SendPath::Gso`]); compare paths' cost with it.
     pub send_path: SendPath,
+    /// Run every receiver thread under SCHED_FIFO at this priority, and
+    /// the broadcaster one above it (up to [`rt::MAX_PRIORITY`]), with the
+    /// memory locked ([`crate::runtime::realtime`]; default none). The
+    /// broadcaster is above so that a receiver spinning at the same
+    /// priority (busy-poll, or predict around a tick) can never keep it
+    /// off a CPU at its deadline: among equal SCHED_FIFO threads, none
+    /// preempts another. Child processes get it as `--realtime`.
+    pub realtime: Option<RealtimeConfig>,
+    /// Pin the broadcaster thread to this CPU (default none).
+    pub sender_cpu: Option<usize>,
+    /// Pin receiver `i` to `receiver_cpus[i % len]` (default empty: no pinning).
+    pub receiver_cpus: Vec<usize>,
 }
 
 impl Default for BenchConfig {
@@ -137,6 +151,9 @@ impl Default for BenchConfig {
             receive_mode: ReceiveMode::Wait,
             lan: None,
             send_path: SendPath::default(),
+            realtime: None,
+            sender_cpu: None,
+            receiver_cpus: Vec::new(),
         }
     }
 }
@@ -183,6 +200,10 @@ pub enum BenchError {
     /// `lan` and `impair` were both asked for.
     #[error("a LAN run cannot have a link conditioner (its relays are on loopback)")]
     LanImpair,
+    /// A real-time priority is out of range, or a CPU is not one this
+    /// process may run on.
+    #[error(transparent)]
+    Realtime(#[from] rt::RealtimeError),
 }
 
 impl BenchConfig {
@@ -203,6 +224,12 @@ impl BenchConfig {
         if let Some(c) = &self.impair {
             c.validate().map_err(|e| BenchError::Impair(e.into()))?;
         }
+        if let Some(r) = &self.realtime {
+            r.validate()?;
+        }
+        for &cpu in self.sender_cpu.iter().chain(&self.receiver_cpus) {
+            rt::check_cpu(cpu)?;
+        }
         let placeholder = SocketAddr::from((Ipv4Addr::LOCALHOST, 9));
         self.broadcast_config(vec![placeholder])
             .validate()
@@ -219,7 +246,34 @@ impl BenchConfig {
             seed: self.seed,
             payload_budget: self.payload_budget,
             send_path: self.send_path,
+            realtime: self.sender_realtime(),
+            cpu: self.sender_cpu,
             ..BroadcastConfig::default()
+        }
+    }
+
+    /// The broadcaster's real-time settings: [`BenchConfig::realtime`],
+    /// one priority up.
+    pub fn sender_realtime(&self) -> Option<RealtimeConfig> {
+        self.realtime.map(|r| RealtimeConfig {
+            priority: r.priority.saturating_add(1).min(rt::MAX_PRIORITY),
+            ..r
+        })
+    }
+
+    /// The CPU receiver `i` is pinned to, if any.
+    pub fn receiver_cpu(&self, i: usize) -> Option<usize> {
+        (!self.receiver_cpus.is_empty()).then(|| self.receiver_cpus[i % self.receiver_cpus.len()])
+    }
+
+    /// The warning for this run's spinning receivers, all on this machine
+    /// with the broadcaster, on `cores` cores ([`cores::core_warning`]).
+    pub fn core_warning(&self, cores: usize) -> Option<CoreWarning> {
+        let n = self.receivers;
+        match self.receive_mode {
+            ReceiveMode::BusyPoll => cores::core_warning(n, 0, cores, true),
+            ReceiveMode::Predict => cores::core_warning(0, n, cores, true),
+            ReceiveMode::Wait => None,
         }
     }
 
@@ -257,10 +311,7 @@ pub fn run(
     progress: impl FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<BenchReport, BenchError> {
     config.validate()?;
-    let machine = Machine {
-        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load_average_before: usage::load_average(),
-    };
+    let machine = Machine::now();
     if let Some(mode) = config.lan {
         return lan::run(config, mode, machine, progress);
     }
@@ -303,11 +354,13 @@ enum Fleet {
 
 fn start_local(config: &BenchConfig) -> Result<Vec<Local>, BenchError> {
     let mut locals = Vec::with_capacity(config.receivers);
-    for _ in 0..config.receivers {
+    for i in 0..config.receivers {
         let before = usage::threads_named(receiver::THREAD_NAME);
         let receiver = Receiver::start(ReceiverConfig {
             capacity: config.capacity(),
             mode: config.receive_mode,
+            realtime: config.realtime,
+            cpu: config.receiver_cpu(i),
             ..ReceiverConfig::unicast(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         })?;
         let tid = usage::new_thread_named(receiver::THREAD_NAME, &before, Duration::from_secs(1));

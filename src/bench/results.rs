@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::relay::ConditionerCheck;
 use super::{usage, BenchConfig};
 use crate::core::conditioner::ConditionerConfig;
+use crate::core::cores::CoreWarning;
 use crate::core::figures::{Figures, Summary};
 use crate::core::histogram::LatencySummary;
 use crate::runtime::broadcaster::BroadcastSummary;
@@ -69,6 +70,17 @@ pub struct Setup {
     /// The link conditioner in front of each receiver, as a spec string
     /// (receiver `i`'s seed is this seed + `i`), if any.
     pub impair: Option<String>,
+    /// The SCHED_FIFO priority of the receiver threads, if they ran
+    /// real-time (with the memory locked); the broadcaster's is
+    /// `sender_realtime_priority`.
+    pub realtime_priority: Option<u8>,
+    /// The broadcaster thread's SCHED_FIFO priority: one above the
+    /// receivers' (see [`BenchConfig::realtime`]).
+    pub sender_realtime_priority: Option<u8>,
+    /// The CPU the broadcaster thread was pinned to, if any.
+    pub sender_cpu: Option<usize>,
+    /// The CPUs the receivers were pinned to, in turn (empty: none).
+    pub receiver_cpus: Vec<usize>,
 }
 
 /// The broadcaster's results.
@@ -155,6 +167,18 @@ pub struct Machine {
     pub load_average_before: Option<[f64; 3]>,
 }
 
+impl Machine {
+    /// This machine now: the CPUs this process may use
+    /// ([`std::thread::available_parallelism`]: its affinity mask and CPU
+    /// quota) and the load average.
+    pub fn now() -> Machine {
+        Machine {
+            cpus: crate::runtime::realtime::cores_available(),
+            load_average_before: usage::load_average(),
+        }
+    }
+}
+
 /// Everything a benchmark run measured. Plain data.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -162,6 +186,10 @@ pub struct BenchReport {
     pub setup: Setup,
     /// Where it ran.
     pub machine: Machine,
+    /// Spinning receivers that leave the broadcaster no core of its own,
+    /// or one to share ([`crate::core::cores`]), as said on stderr at the
+    /// start; `null` when it had a core to spare.
+    pub core_warning: Option<CoreWarning>,
     /// With a link conditioner: true when every receiver's figures equal
     /// what its conditioner says they must be.
     pub conditioner_equal: Option<bool>,
@@ -353,7 +381,12 @@ pub(super) fn assemble(
             receive_mode: config.receive_mode.name(),
             send_path: config.send_path.name(),
             impair: config.impair.as_ref().map(|c| c.to_string()),
+            realtime_priority: config.realtime.map(|r| r.priority),
+            sender_realtime_priority: config.sender_realtime().map(|r| r.priority),
+            sender_cpu: config.sender_cpu,
+            receiver_cpus: config.receiver_cpus.clone(),
         },
+        core_warning: config.core_warning(machine.cpus),
         conditioner_equal,
         machine,
         interrupted: phase.interrupted,

@@ -15,14 +15,16 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use super::flags::ModeArg;
+use super::flags::{ModeArg, DEFAULT_PRIORITY_ARG};
 use super::output::Output;
 use crate::cli::render::{bench as render, plot, sweep as sweep_render};
+use crate::cli::render::{core_warning as render_core_warning, FIFO_BUSY_POLL_WARNING};
 use tickcast::bench::sweep::{self, Limit, Scaling, Search, SweepRow};
 use tickcast::bench::{self as lib, BenchConfig, BenchReport, LanMode, Progress};
 use tickcast::core::conditioner::ConditionerConfig;
 use tickcast::core::schema::Versioned;
 use tickcast::runtime::broadcaster::SendPath;
+use tickcast::runtime::realtime::{self, RealtimeConfig, MAX_PRIORITY, MIN_PRIORITY};
 use tickcast::runtime::receiver::ReceiveMode;
 
 /// Duration of a single run unless `--duration` says otherwise.
@@ -91,6 +93,41 @@ pub struct BenchArgs {
     /// How the broadcaster hands datagrams to the kernel (see `tickcast broadcast --send-path`).
     #[arg(long, value_name = "sendto|sendmmsg|gso", default_value_t = SendPath::Gso)]
     send_path: SendPath,
+    /// Run every receiver thread under SCHED_FIFO at PRIORITY (1-99,
+    /// default 10) and the broadcaster one above, the memory locked
+    /// (mlockall); child processes (--processes, --lan) get it too. Needs
+    /// root, or CAP_SYS_NICE and CAP_IPC_LOCK.
+    #[arg(
+        long,
+        value_name = "PRIORITY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = DEFAULT_PRIORITY_ARG,
+        value_parser = clap::value_parser!(u8).range(i64::from(MIN_PRIORITY)..=i64::from(MAX_PRIORITY)),
+    )]
+    realtime: Option<u8>,
+    /// Pin the broadcaster thread to CPU TX and the receivers, in turn, to
+    /// the CPUs after it: `--cpu 0` pins the broadcaster alone, `--cpu 0,1`
+    /// every receiver to CPU 1 too.
+    #[arg(long, value_name = "TX[,RX...]", value_parser = cpu_list)]
+    cpu: Option<CpuList>,
+    /// Run twice, as ordinary threads, then with --realtime (priority 10 if
+    /// not given) and --cpu, and print latency and tick lateness side by side.
+    #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate", "find_max_entities", "plot", "compare_modes"])]
+    compare_realtime: bool,
+}
+
+/// `--cpu TX[,RX...]`: the broadcaster's CPU, then the receivers'.
+#[derive(Clone, Debug)]
+struct CpuList(Vec<usize>);
+
+fn cpu_list(s: &str) -> Result<CpuList, String> {
+    let cpus = s
+        .split(',')
+        .map(|c| c.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "expected CPU numbers separated by commas, e.g. 0 or 0,1".to_string())?;
+    Ok(CpuList(cpus))
 }
 
 /// `--lan` values, mapped onto [`LanMode`].
@@ -160,6 +197,9 @@ impl BenchArgs {
             receive_mode: self.receive_mode.into(),
             lan: self.lan.map(LanMode::from),
             send_path: self.send_path,
+            realtime: self.realtime.map(RealtimeConfig::fifo),
+            sender_cpu: self.cpu.as_ref().map(|c| c.0[0]),
+            receiver_cpus: self.cpu.as_ref().map_or(Vec::new(), |c| c.0[1..].to_vec()),
         }
     }
 
@@ -248,6 +288,11 @@ pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     a.config(DEFAULT_DURATION)
         .validate()
         .map_err(super::flags::bad_flag)?;
+    if a.compare_realtime {
+        realtime_config(&a)
+            .validate()
+            .map_err(super::flags::bad_flag)?;
+    }
     let mut files = match Files::open(&a) {
         Ok(f) => f,
         Err(line) => {
@@ -263,6 +308,8 @@ pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         search(&a, stop, &mut files)
     } else if a.compare_modes {
         compare_modes(&a, stop, &mut files)
+    } else if a.compare_realtime {
+        compare_realtime(&a, stop, &mut files)
     } else if a.is_sweep() {
         sweep(&a, stop, &mut files)
     } else {
@@ -277,10 +324,23 @@ fn stopped(stop: &mpsc::Receiver<()>) -> ControlFlow<()> {
     }
 }
 
+/// Says on stderr what in `config` would leave the broadcaster short of a
+/// core: spinning receivers ([`BenchConfig::core_warning`]), and a
+/// busy-polling receiver under SCHED_FIFO.
+fn warn_of_cores(config: &BenchConfig) {
+    if let Some(w) = config.core_warning(realtime::cores_available()) {
+        eprintln!("{}", render_core_warning(&w));
+    }
+    if config.realtime.is_some() && config.receive_mode == ReceiveMode::BusyPoll {
+        eprintln!("{}", FIFO_BUSY_POLL_WARNING);
+    }
+}
+
 fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
     let config = a.config(DEFAULT_DURATION);
     config.validate()?;
     eprintln!("{}", render::start_line(&config));
+    warn_of_cores(&config);
     let report = lib::run(&config, |p: &Progress| {
         eprintln!("{}", render::live_line("", p));
         stopped(stop)
@@ -311,6 +371,7 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) ->
         };
         config.validate()?;
         eprintln!("{}", render::mode_start_line(mode, config.duration));
+        warn_of_cores(&config);
         let report = lib::run(&config, |p: &Progress| {
             eprintln!("{}", render::mode_live_line(mode, p));
             stopped(stop)
@@ -323,6 +384,56 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) ->
     }
     files.table(&render::modes_table(&reports));
     files.json(&ModesOutput { modes: &reports })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--compare-realtime --json`: the ordinary run, then the real-time one.
+#[derive(Serialize)]
+struct RealtimeOutput<'a> {
+    runs: &'a [BenchReport],
+}
+
+/// The configuration of `--compare-realtime`'s second run: the flags'
+/// with `--realtime` at its default priority when it was not given.
+fn realtime_config(a: &BenchArgs) -> BenchConfig {
+    let config = a.config(DEFAULT_DURATION);
+    BenchConfig {
+        realtime: Some(config.realtime.unwrap_or_default()),
+        ..config
+    }
+}
+
+/// The same run as ordinary threads, then real-time and pinned; latency
+/// and tick lateness side by side.
+fn compare_realtime(
+    a: &BenchArgs,
+    stop: &mpsc::Receiver<()>,
+    files: &mut Files,
+) -> Result<ExitCode> {
+    let realtime = realtime_config(a);
+    let ordinary = BenchConfig {
+        realtime: None,
+        sender_cpu: None,
+        receiver_cpus: Vec::new(),
+        ..realtime.clone()
+    };
+    warn_of_cores(&realtime);
+    let mut reports = Vec::new();
+    for config in [ordinary, realtime] {
+        eprintln!("{}", render::realtime_start_line(&config));
+        let label = render::realtime_label(&config);
+        let report = lib::run(&config, |p: &Progress| {
+            eprintln!("{}", render::live_line(&format!("{label:<9} "), p));
+            stopped(stop)
+        })?;
+        let interrupted = report.interrupted;
+        reports.push(report);
+        if interrupted {
+            break;
+        }
+    }
+    files.table(&render::realtime_table(&reports));
+    files.json(&RealtimeOutput { runs: &reports })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -349,6 +460,10 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<
         .map_or(vec![base.rate_hz], |r| r.0.clone());
     let points = sweep::product(&entities, &receivers, &rates);
     eprintln!("{}", sweep_render::start_line(&base, points.len()));
+    warn_of_cores(&BenchConfig {
+        receivers: receivers.iter().copied().max().unwrap_or(base.receivers),
+        ..base.clone()
+    });
     let n = points.len();
     let reports = sweep::run(
         &base,
@@ -388,6 +503,7 @@ fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result
     let base = a.config(sweep::PROBE_DURATION);
     let start = a.entities.unwrap_or(sweep::SEARCH_START);
     eprintln!("{}", sweep_render::search_start_line(&base, start));
+    warn_of_cores(&base);
     let found = sweep::find_max_entities(
         &base,
         start,

@@ -15,6 +15,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use tickcast::core::source::SourceFilter;
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
 use tickcast::runtime::broadcaster::{BroadcastConfig, SendPath};
+use tickcast::runtime::realtime::{self, RealtimeConfig, MAX_PRIORITY, MIN_PRIORITY};
 use tickcast::runtime::receiver::{ReceiveMode, ReceiverConfig};
 use tickcast::runtime::resolve;
 use tickcast::wire::auth::Key;
@@ -103,6 +104,55 @@ fn parse_freshness(s: &str) -> Result<Freshness, String> {
     parse_duration(s).map(|d| Freshness(Some(d)))
 }
 
+/// `--realtime` without a value: [`realtime::DEFAULT_PRIORITY`] (a test
+/// keeps the two equal).
+pub(super) const DEFAULT_PRIORITY_ARG: &str = "10";
+
+/// `--realtime[=PRIORITY]` and `--cpu N` of `broadcast` and `receive`: for
+/// the one thread that sends or receives.
+#[derive(Args, Debug)]
+pub(super) struct RealtimeArgs {
+    /// Run the sending (broadcast) or receiving (receive) thread under
+    /// SCHED_FIFO at PRIORITY (1-99, default 10) and lock the process's
+    /// memory (mlockall). Needs root, or CAP_SYS_NICE (or an RLIMIT_RTPRIO
+    /// ≥ PRIORITY) and CAP_IPC_LOCK (or a large enough RLIMIT_MEMLOCK).
+    #[arg(
+        long,
+        value_name = "PRIORITY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = DEFAULT_PRIORITY_ARG,
+        value_parser = clap::value_parser!(u8).range(i64::from(MIN_PRIORITY)..=i64::from(MAX_PRIORITY)),
+    )]
+    pub(super) realtime: Option<u8>,
+    /// Pin the sending (broadcast) or receiving (receive) thread to CPU N,
+    /// one this process may run on.
+    #[arg(long, value_name = "N")]
+    pub(super) cpu: Option<usize>,
+}
+
+impl RealtimeArgs {
+    /// `--realtime` as the library's config.
+    pub(super) fn realtime(&self) -> Option<RealtimeConfig> {
+        self.realtime.map(RealtimeConfig::fifo)
+    }
+
+    /// `--cpu`, checked against the CPUs this process may run on: one
+    /// it may not is a [`FlagError`] (exit 2), found before anything starts.
+    pub(super) fn cpu(&self) -> Result<Option<usize>> {
+        check_cpus(self.cpu.iter().copied())?;
+        Ok(self.cpu)
+    }
+}
+
+/// Each CPU of `cpus` must be one this process may run on; else a [`FlagError`].
+pub(super) fn check_cpus(cpus: impl IntoIterator<Item = usize>) -> Result<()> {
+    for cpu in cpus {
+        realtime::check_cpu(cpu).map_err(bad_flag)?;
+    }
+    Ok(())
+}
+
 #[derive(Args, Debug)]
 pub(super) struct WorldArgs {
     /// Number of entities in the simulated world.
@@ -182,6 +232,8 @@ pub(super) struct BroadcastArgs {
     /// Print the final figures as one JSON object on stdout.
     #[arg(long)]
     pub(super) json: bool,
+    #[command(flatten)]
+    pub(super) thread: RealtimeArgs,
 }
 
 impl BroadcastArgs {
@@ -211,6 +263,8 @@ impl BroadcastArgs {
             duration: self.duration,
             send_path: self.send_path,
             key,
+            realtime: self.thread.realtime(),
+            cpu: self.thread.cpu()?,
             ..defaults
         });
         config.validate().map_err(bad_flag)?;
@@ -267,6 +321,8 @@ pub(super) struct ReceiveArgs {
     /// other hosts' datagrams out.
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub(super) from: Option<SourceFilter>,
+    #[command(flatten)]
+    pub(super) thread: RealtimeArgs,
 }
 
 impl ReceiveArgs {
@@ -293,6 +349,8 @@ impl ReceiveArgs {
             mode: self.mode.into(),
             freshness: self.freshness.0,
             from: self.from,
+            realtime: self.thread.realtime(),
+            cpu: self.thread.cpu()?,
             ..ReceiverConfig::default()
         };
         config.validate().map_err(bad_flag)?;
@@ -439,6 +497,33 @@ mod tests {
             assert_eq!(cli.log_level(), want, "{args:?}");
         }
         assert!(Cli::try_parse_from(["tickcast", "-q", "-v", "demo"]).is_err());
+    }
+
+    #[test]
+    fn realtime_without_a_value_is_the_library_default_priority() {
+        assert_eq!(
+            DEFAULT_PRIORITY_ARG.parse::<u8>().unwrap(),
+            realtime::DEFAULT_PRIORITY
+        );
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args)?;
+            let Command::Receive(a) = cli.command else {
+                panic!("parsed as another command");
+            };
+            Ok::<_, clap::Error>(a.thread.realtime)
+        };
+        assert_eq!(parse(&["tickcast", "receive"]).unwrap(), None);
+        assert_eq!(
+            parse(&["tickcast", "receive", "--realtime"]).unwrap(),
+            Some(realtime::DEFAULT_PRIORITY)
+        );
+        assert_eq!(
+            parse(&["tickcast", "receive", "--realtime=42"]).unwrap(),
+            Some(42)
+        );
+        for bad in ["--realtime=0", "--realtime=100", "--realtime=x"] {
+            assert!(parse(&["tickcast", "receive", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

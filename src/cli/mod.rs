@@ -21,12 +21,13 @@ use clap::Parser;
 
 use flags::{BroadcastArgs, Cli, Command, DemoArgs, ReceiveArgs};
 use render::{broadcast as broadcast_render, demo as demo_render, receive as receive_render};
+use tickcast::core::cores;
 use tickcast::core::figures::Figures;
 use tickcast::core::schema::Versioned;
 use tickcast::core::silence::likely_causes;
 use tickcast::core::subscriber::SubscriptionState;
 use tickcast::runtime::broadcaster::Broadcaster;
-use tickcast::runtime::receiver::Receiver;
+use tickcast::runtime::receiver::{ReceiveMode, Receiver};
 use tickcast::wire::auth::Key;
 
 /// How long receivers keep listening after the broadcaster stops, so its
@@ -191,6 +192,14 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let keyless = key.is_none();
     let config = a.config(key)?;
     let subscribe = config.subscribe;
+    let busy_poll = config.mode == ReceiveMode::BusyPoll;
+    let cores = tickcast::runtime::realtime::cores_available();
+    if let Some(w) = cores::core_warning(usize::from(busy_poll), 0, cores, false) {
+        eprintln!("{}", render::core_warning(&w));
+    }
+    if busy_poll && config.realtime.is_some() {
+        eprintln!("{}", render::FIFO_BUSY_POLL_WARNING);
+    }
     let r = Receiver::start(config)?;
     let started = Instant::now();
     eprintln!("{}", receive_render::listening(r.local_addrs()));

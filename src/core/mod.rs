@@ -13,10 +13,12 @@
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
 //! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms),
-//! [`silence`] (why a receiver got nothing), [`schema`] (the version every
+//! [`silence`] (why a receiver got nothing), [`cores`] (whether spinning
+//! receivers leave a broadcaster a core), [`schema`] (the version every
 //! JSON document carries).
 
 pub mod conditioner;
+pub mod cores;
 pub mod figures;
 pub mod histogram;
 pub mod ingest;

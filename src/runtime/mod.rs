@@ -10,7 +10,8 @@
 //! sockets up and holds the few other syscalls std lacks, [`clock`] is the
 //! protocol's clock, [`key`] reads key files, [`resolve`] turns host and
 //! interface names into addresses, [`mtu`] tells whether a datagram leaves
-//! unfragmented.
+//! unfragmented, [`realtime`] gives the broadcast and receive threads
+//! SCHED_FIFO, locked memory and a CPU of their own.
 
 pub mod batch;
 pub mod broadcaster;
@@ -20,6 +21,7 @@ pub mod mmsg;
 pub mod mtu;
 pub mod net;
 mod publish;
+pub mod realtime;
 pub mod receiver;
 pub mod relay;
 pub mod resolve;

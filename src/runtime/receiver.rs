@@ -50,7 +50,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::core::figures::Figures;
 use crate::core::ingest::{Ingest, Outcome};
-use crate::core::predict::ArrivalPredictor;
+use crate::core::predict::{self, ArrivalPredictor, SpinJudge};
 use crate::core::ratelimit::RateLimiter;
 use crate::core::replay::DEFAULT_FRESHNESS;
 use crate::core::schedule::WakeMargin;
@@ -63,6 +63,7 @@ use crate::runtime::clock;
 use crate::runtime::mmsg::{Meta, RecvBatch, BATCH};
 use crate::runtime::net::{self, NetError};
 use crate::runtime::publish::Published;
+use crate::runtime::realtime::{self, RealtimeConfig, RealtimeError, ThreadSetup};
 use crate::runtime::worker::PollThread;
 use crate::wire::auth::Key;
 
@@ -134,6 +135,14 @@ pub struct ReceiverConfig {
     /// the rest of the receiver goes on. False retries for as long as the
     /// receiver runs.
     pub give_up_subscribing: bool,
+    /// Run the receiver thread under SCHED_FIFO (and lock the process's
+    /// memory), applied by the thread as it starts; a refusal is an error
+    /// of [`Receiver::start`]. `None` (the default) leaves it an ordinary
+    /// thread. See [`crate::runtime::realtime`].
+    pub realtime: Option<RealtimeConfig>,
+    /// Pin the receiver thread to this CPU (default `None`: wherever the
+    /// OS puts it); one the process may not run on is an error of `start`.
+    pub cpu: Option<usize>,
 }
 
 /// Reject warnings the receiver logs a second, at most, once its burst is spent.
@@ -152,7 +161,10 @@ pub enum ReceiveMode {
     /// At a fixed tick rate the next tick's first datagram is predictable
     /// (see [`crate::core::predict`]): sleep until just before it (less a margin
     /// learned from how late this host wakes), then busy-poll the sockets
-    /// until it arrives. Low latency for a few percent of a core.
+    /// until it arrives. Low latency for a few percent of a core, when the
+    /// thread gets a CPU as its timer fires; while it does not (other work
+    /// on every core), it waits as [`ReceiveMode::Wait`] does, trying again
+    /// now and then ([`SpinJudge`]).
     Predict,
     /// Never sleep: busy-poll the sockets. Lowest latency, a whole core.
     BusyPoll,
@@ -191,6 +203,8 @@ impl Default for ReceiverConfig {
             from: None,
             log_rejects: false,
             give_up_subscribing: true,
+            realtime: None,
+            cpu: None,
         }
     }
 }
@@ -260,6 +274,9 @@ impl ReceiverConfig {
                 });
             }
         }
+        if let Some(rt) = &self.realtime {
+            rt.validate()?;
+        }
         Ok(())
     }
 }
@@ -293,6 +310,9 @@ pub enum ReceiverConfigError {
         /// The group.
         group: SocketAddr,
     },
+    /// The real-time priority is outside SCHED_FIFO's range.
+    #[error(transparent)]
+    Realtime(#[from] RealtimeError),
 }
 
 /// Why a receiver could not start.
@@ -307,6 +327,11 @@ pub enum ReceiverError {
     /// mio or thread setup failed.
     #[error("cannot start the receiver thread: {0}")]
     Io(#[from] io::Error),
+    /// The thread could not take its real-time settings
+    /// ([`ReceiverConfig::realtime`], [`ReceiverConfig::cpu`]); it ended
+    /// without receiving anything.
+    #[error("receiver thread: {0}")]
+    Realtime(RealtimeError),
 }
 
 /// What the receiver thread keeps to itself (readers get published copies).
@@ -454,7 +479,14 @@ impl Receiver {
             published: Published::new(Snapshot::of(&state, Activity::default())),
             stop: AtomicBool::new(false),
         });
-        let thread = PollThread::spawn(THREAD_NAME, waker, {
+        // The thread takes its real-time settings itself, first, and says
+        // how that went before start returns.
+        let setup = ThreadSetup {
+            realtime: config.realtime,
+            cpu: config.cpu,
+        };
+        let (ready, started) = realtime::handshake();
+        let mut thread = PollThread::spawn(THREAD_NAME, waker, {
             let shared = Arc::clone(&shared);
             let opts = RunOptions {
                 mode: config.mode,
@@ -464,8 +496,18 @@ impl Receiver {
                     .log_rejects
                     .then(|| RateLimiter::new(LOG_PER_SECOND, LOG_BURST)),
             };
-            move || run(poll, sockets, state, &shared, opts)
+            move || {
+                if ready.apply(&setup) {
+                    run(poll, sockets, state, &shared, opts)
+                } else {
+                    Ok(())
+                }
+            }
         })?;
+        if let Err(e) = started.wait() {
+            thread.stop(&shared.stop)?;
+            return Err(ReceiverError::Realtime(e));
+        }
         Ok(Receiver {
             shared,
             world,
@@ -651,6 +693,13 @@ fn serve(
     key: Option<Key>,
 ) -> io::Result<()> {
     let key = key.as_ref();
+    // Predict sleeps to a time, not to a datagram: Linux would round each
+    // such wake-up up by the thread's timer slack (50 µs by default), as
+    // the broadcaster's thread, which sets it to 1 ns, knows.
+    #[cfg(target_os = "linux")]
+    if mode == ReceiveMode::Predict {
+        let _ = nix::sys::prctl::set_timerslack(1);
+    }
     let mut events = Events::with_capacity(64);
     // The subscriber's clock: monotonic, anchored to the wall clock at
     // start, so its times read as the protocol's ns but never step.
@@ -662,6 +711,7 @@ fn serve(
     }
     rx.rx.sent(send_due(state, sub_socket, clock.now_ns(), key));
     let mut wake = WakeMargin::new(PREDICT_BASE_MARGIN);
+    let mut judge = SpinJudge::new();
     loop {
         let due = state.subscriber.as_ref().and_then(Subscriber::poll_timeout);
         let mut timeout = due.map(|t| Duration::from_nanos(t.saturating_sub(clock.now_ns())));
@@ -676,7 +726,12 @@ fn serve(
             ReceiveMode::BusyPoll => timeout = Some(Duration::ZERO),
             ReceiveMode::Predict => {
                 let now = clock::now_ns();
-                if let Some(at) = rx.rx.predictor.next_arrival(now) {
+                let next = rx
+                    .rx
+                    .predictor
+                    .next_arrival(now)
+                    .filter(|_| judge.spinning(now));
+                if let Some(at) = next {
                     let margin = wake.margin().as_nanos() as u64;
                     let sleep = Duration::from_nanos(at.saturating_sub(margin).saturating_sub(now));
                     timeout = Some(timeout.map_or(sleep, |t| t.min(sleep)));
@@ -714,6 +769,7 @@ fn serve(
             return Ok(());
         }
         let mut got = 0;
+        let tick_before = rx.rx.predictor.last_tick();
         for event in &events {
             if let Some(socket) = sockets.get(event.token().0) {
                 got += rx.drain(event.token().0, socket, state, shared, &clock)?;
@@ -722,21 +778,47 @@ fn serve(
         if mode == ReceiveMode::BusyPoll {
             rx.drain_all(sockets, state, shared, &clock)?;
         }
-        if let (Some(until), true) = (spin_until, got == 0) {
-            // Woken by the timer before a predicted arrival: learn how late
-            // the wake-up was, then busy-poll through the tick's burst of
-            // parts, until the sockets have been quiet for a moment.
-            if let Some(asked) = timeout.filter(|t| !t.is_zero()) {
-                wake.record(asked, slept_from.elapsed());
+        if let Some(until) = spin_until {
+            // Learn how late this host wakes, from the timer and from a
+            // datagram that came after the time asked for.
+            if let Some(asked) = timeout {
+                let slept = slept_from.elapsed();
+                if predict::teaches_margin(asked, slept, got > 0) {
+                    wake.record(asked, slept);
+                }
             }
+            // Woken by the timer before a predicted arrival, busy-poll
+            // until it is due (and a while after); woken by a datagram,
+            // the tick's burst of parts has begun. Either way go on
+            // through the burst, until the sockets have been quiet a moment.
             let quiet = PREDICT_QUIET_GAP.as_nanos() as u64;
             let cap = clock::now_ns() + PREDICT_MAX_SPIN.as_nanos() as u64;
-            let mut until = until;
+            let mut until = if got == 0 {
+                until
+            } else {
+                clock::now_ns() + quiet
+            };
+            let tick_at_wake = rx.rx.predictor.last_tick();
             while clock::now_ns() < until.min(cap) && !shared.stop.load(Ordering::Relaxed) {
                 if rx.drain_all(sockets, state, shared, &clock)? > 0 {
                     until = clock::now_ns() + quiet;
                 }
                 std::hint::spin_loop();
+            }
+            // Whether spinning pays: a tick whose first datagram the spin
+            // caught is a hit, one whose first datagram woke the thread a miss.
+            let woken_by_tick = tick_at_wake != tick_before;
+            let caught = rx.rx.predictor.last_tick() != tick_at_wake;
+            let judged = (woken_by_tick || caught)
+                .then(|| judge.record(!woken_by_tick, clock::now_ns()))
+                .flatten();
+            if let Some(wait) = judged {
+                log::debug!(
+                    "predict: {} of the last {} ticks arrived outside the spin; waiting as wait does for {} s",
+                    predict::SPIN_MISSES,
+                    predict::SPIN_WINDOW,
+                    wait / 1_000_000_000
+                );
             }
         }
         rx.rx.sent(send_due(state, sub_socket, clock.now_ns(), key));
@@ -1177,6 +1259,13 @@ mod tests {
                     group,
                 },
             ),
+            (
+                ReceiverConfig {
+                    realtime: Some(RealtimeConfig::fifo(100)),
+                    ..ReceiverConfig::unicast("127.0.0.1:0".parse().unwrap())
+                },
+                ReceiverConfigError::Realtime(RealtimeError::BadPriority(100)),
+            ),
         ];
         for (config, want) in cases {
             assert_eq!(config.validate(), Err(want.clone()));
@@ -1186,8 +1275,38 @@ mod tests {
         }
         assert_eq!(ReceiverConfig::subscribe(v6).validate(), Ok(()));
         assert_eq!(
+            ReceiverConfig {
+                realtime: Some(RealtimeConfig::default()),
+                ..ReceiverConfig::subscribe(v6)
+            }
+            .validate(),
+            Ok(())
+        );
+        assert_eq!(
             ReceiverConfig::multicast(group, Ipv4Addr::LOCALHOST.into()).validate(),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn a_cpu_the_process_may_not_use_is_an_error_of_start() {
+        let err = Receiver::start(ReceiverConfig {
+            cpu: Some(9999),
+            ..ReceiverConfig::unicast("127.0.0.1:0".parse().unwrap())
+        })
+        .err()
+        .expect("refused");
+        assert!(
+            matches!(
+                err,
+                ReceiverError::Realtime(RealtimeError::NoSuchCpu { cpu: 9999, .. })
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("receiver thread: CPU 9999 does not exist"),
+            "{err}"
         );
     }
 }

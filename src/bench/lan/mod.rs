@@ -123,6 +123,10 @@ fn broadcast_args(
         "--max-subscribers".into(),
         "0".into(),
     ]);
+    a.extend(child::realtime_args(
+        config.sender_realtime(),
+        config.sender_cpu,
+    ));
     a
 }
 

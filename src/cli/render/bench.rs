@@ -115,6 +115,25 @@ pub fn table(r: &BenchReport) -> String {
         "warm-up {:.1} s before the first tick; nothing excluded: every packet of the broadcast counts",
         s.warmup_s
     );
+    let mut threads = Vec::new();
+    if let (Some(tx), Some(rx)) = (s.sender_realtime_priority, s.realtime_priority) {
+        threads.push(format!(
+            "SCHED_FIFO, broadcaster at priority {tx}, receivers at {rx}, memory locked"
+        ));
+    }
+    if let Some(c) = s.sender_cpu {
+        threads.push(format!("broadcaster on CPU {c}"));
+    }
+    if !s.receiver_cpus.is_empty() {
+        let rx: Vec<String> = s.receiver_cpus.iter().map(|c| c.to_string()).collect();
+        threads.push(format!("receivers on CPU {} in turn", rx.join(",")));
+    }
+    if !threads.is_empty() {
+        let _ = writeln!(out, "threads: {}", threads.join("; "));
+    }
+    if let Some(w) = &r.core_warning {
+        let _ = writeln!(out, "warning: {w}");
+    }
     let rows: Vec<&ReceiverResult> = r.receivers.iter().chain([&r.total]).collect();
     let w = rows
         .iter()
@@ -479,6 +498,129 @@ pub fn modes_table(reports: &[BenchReport]) -> String {
                 .map_or("-".into(), |c| format!("{:.1}", c.percent_of_core)),
             us_or_dash(r.sender.figures.lateness_us.map(|l| l.p99)),
         );
+    }
+    out
+}
+
+/// How `--compare-realtime` names a run: `ordinary`, or `FIFO P` and the
+/// CPUs pinned (`FIFO 10 cpu 0/1`: the broadcaster on 0, receivers on 1).
+pub fn realtime_label(config: &BenchConfig) -> String {
+    run_label(
+        config.sender_realtime().map(|r| r.priority),
+        config.realtime.map(|r| r.priority),
+        config.sender_cpu,
+        &config.receiver_cpus,
+    )
+}
+
+/// [`realtime_label`] of the parts it names: `FIFO 11/10 cpu 0/1` is the
+/// broadcaster at priority 11 on CPU 0, the receivers at 10 on CPU 1.
+fn run_label(
+    sender_priority: Option<u8>,
+    priority: Option<u8>,
+    sender_cpu: Option<usize>,
+    receiver_cpus: &[usize],
+) -> String {
+    let mut label = match (sender_priority, priority) {
+        (Some(s), Some(p)) => format!("FIFO {s}/{p}"),
+        _ => "ordinary".to_string(),
+    };
+    if sender_cpu.is_some() || !receiver_cpus.is_empty() {
+        let rx: Vec<String> = receiver_cpus.iter().map(|c| c.to_string()).collect();
+        let _ = write!(
+            label,
+            " cpu {}/{}",
+            sender_cpu.map_or("-".into(), |c| c.to_string()),
+            if rx.is_empty() {
+                "-".into()
+            } else {
+                rx.join(",")
+            }
+        );
+    }
+    label
+}
+
+/// The first line of one of `--compare-realtime`'s runs.
+pub fn realtime_start_line(config: &BenchConfig) -> String {
+    format!(
+        "bench: {} for {:?}: {} entities at {} Hz to {} receiver(s), receive mode {}",
+        match config.realtime {
+            None => "as ordinary threads".to_string(),
+            Some(_) => format!("real-time ({})", realtime_label(config)),
+        },
+        config.duration,
+        config.entities,
+        config.rate_hz,
+        config.receivers,
+        config.receive_mode.name()
+    )
+}
+
+/// `--compare-realtime`'s table, after a blank line: one row per run, the
+/// receivers' latency (from the send time) and CPU, and the broadcaster's
+/// tick lateness.
+pub fn realtime_table(reports: &[BenchReport]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<18} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} | {:>9} {:>9} {:>9} {:>9}",
+        "run",
+        "lost",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "rx cpu%",
+        "late p50",
+        "late p99",
+        "p99.9",
+        "max"
+    );
+    for r in reports {
+        let t = &r.total;
+        let l = |f: fn(&LatencySummary) -> f64| us_or_dash(t.figures.latency_us.as_ref().map(f));
+        let late = |f: fn(&LatencySummary) -> f64| {
+            us_or_dash(r.sender.figures.lateness_us.as_ref().map(f))
+        };
+        let s = &r.setup;
+        let label = run_label(
+            s.sender_realtime_priority,
+            s.realtime_priority,
+            s.sender_cpu,
+            &s.receiver_cpus,
+        );
+        let _ = writeln!(
+            out,
+            "{:<18} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} | {:>9} {:>9} {:>9} {:>9}",
+            label,
+            t.figures.counters.lost,
+            l(|l| l.p50),
+            l(|l| l.p99),
+            l(|l| l.p999),
+            l(|l| l.max),
+            t.cpu
+                .as_ref()
+                .map_or("-".into(), |c| format!("{:.1}", c.percent_of_core)),
+            late(|l| l.p50),
+            late(|l| l.p99),
+            late(|l| l.p999),
+            late(|l| l.max),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "latency = arrival − send time, every receiver's samples; late = the broadcaster's tick lateness; \
+         FIFO tx/rx = the broadcaster's and the receivers' SCHED_FIFO priorities, cpu tx/rx their CPUs"
+    );
+    if let Some(r) = reports.first() {
+        if let Some([one, five, _]) = r.machine.load_average_before {
+            let _ = writeln!(
+                out,
+                "machine: {} CPUs, load average {one:.2} (1 min) {five:.2} (5 min) before the first run",
+                r.machine.cpus
+            );
+        }
     }
     out
 }

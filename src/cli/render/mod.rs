@@ -2,7 +2,8 @@
 //! command family: [`broadcast`], [`receive`], [`demo`], [`impair`],
 //! [`bench`] and [`sweep`] (and the SVG, in [`plot`]). Plain string
 //! building over the library's figures and configs; no I/O. The commands
-//! print what these return; JSON is serde's, and errors are `main`'s.
+//! print what these return; JSON is serde's, and errors are `main`'s. The
+//! warnings about cores, which `bench` and `receive` share, are here.
 
 pub mod bench;
 pub mod broadcast;
@@ -11,6 +12,20 @@ pub mod impair;
 pub mod plot;
 pub mod receive;
 pub mod sweep;
+
+use tickcast::core::cores::CoreWarning;
+
+/// Said by `bench` when spinning receivers leave the broadcaster short of
+/// a core, and by `receive --mode busy-poll` on a machine of one core.
+pub fn core_warning(w: &CoreWarning) -> String {
+    format!("tickcast: warning: {w}")
+}
+
+/// Said by `bench` and `receive` when busy-polling receivers run under SCHED_FIFO.
+pub const FIFO_BUSY_POLL_WARNING: &str =
+    "tickcast: warning: a busy-polling receiver under SCHED_FIFO holds its CPU against every \
+     ordinary thread (the kernel's real-time throttling leaves them 5 %): give it a CPU \
+     nothing else needs (--cpu)";
 
 /// [`us`] of a figure that may be missing (no samples): `-` then.
 pub fn us_or_dash(v: Option<f64>) -> String {

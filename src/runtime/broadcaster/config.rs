@@ -12,6 +12,7 @@ use crate::core::subscription::{
     DEFAULT_MAX_SUBSCRIBERS,
 };
 use crate::runtime::batch::SendPath;
+use crate::runtime::realtime::{RealtimeConfig, RealtimeError, ThreadSetup};
 use crate::wire;
 use crate::wire::auth::{self, Key};
 
@@ -101,6 +102,16 @@ pub struct BroadcastConfig {
     /// ([`crate::wire::auth::seal_into`]); the tag's [`crate::wire::auth::TAG_LEN`]
     /// bytes come out of `payload_budget`, so sealed datagrams still fit it.
     pub key: Option<Key>,
+    /// Run the broadcast thread under SCHED_FIFO (and lock the process's
+    /// memory), applied by the thread as it starts; a refusal is an error
+    /// of [`Broadcaster::start`]. `None` (the default) leaves it an
+    /// ordinary thread. See [`crate::runtime::realtime`].
+    ///
+    /// [`Broadcaster::start`]: super::Broadcaster::start
+    pub realtime: Option<RealtimeConfig>,
+    /// Pin the broadcast thread to this CPU (default `None`: wherever the
+    /// OS puts it); one the process may not run on is an error of `start`.
+    pub cpu: Option<usize>,
 }
 
 impl Default for BroadcastConfig {
@@ -128,6 +139,8 @@ impl Default for BroadcastConfig {
             give_up_after: Some(DEFAULT_GIVE_UP_AFTER),
             send_path: SendPath::default(),
             key: None,
+            realtime: None,
+            cpu: None,
         }
     }
 }
@@ -185,6 +198,9 @@ pub enum ConfigError {
     /// Reports cannot be sent every zero seconds.
     #[error("report interval must be greater than zero")]
     ZeroReportInterval,
+    /// The real-time priority is outside SCHED_FIFO's range.
+    #[error(transparent)]
+    Realtime(#[from] RealtimeError),
     /// A target's address family differs from the socket's.
     #[error("cannot send to {addr} from a socket bound to {bind}: address families differ")]
     FamilyMismatch {
@@ -255,6 +271,9 @@ impl BroadcastConfig {
         if let Some(addr) = self.targets().find(|a| a.is_ipv4() != bind.is_ipv4()) {
             return Err(ConfigError::FamilyMismatch { addr, bind });
         }
+        if let Some(rt) = &self.realtime {
+            rt.validate()?;
+        }
         Ok(())
     }
 
@@ -289,6 +308,14 @@ impl BroadcastConfig {
             payload_budget: self.payload_budget,
             report_interval: self.report_interval,
             key: self.key.clone(),
+        }
+    }
+
+    /// What the thread applies to itself as it starts.
+    pub(super) fn thread_setup(&self) -> ThreadSetup {
+        ThreadSetup {
+            realtime: self.realtime,
+            cpu: self.cpu,
         }
     }
 
@@ -437,6 +464,14 @@ mod tests {
                     bind: "0.0.0.0:0".parse().unwrap(),
                 },
                 "cannot send to [::1]:9000 from a socket bound to 0.0.0.0:0: address families differ",
+            ),
+            (
+                BroadcastConfig {
+                    realtime: Some(RealtimeConfig::fifo(0)),
+                    ..ok.clone()
+                },
+                ConfigError::Realtime(RealtimeError::BadPriority(0)),
+                "real-time priority 0 is not in 1..=99 (SCHED_FIFO's range)",
             ),
         ];
         for (config, error, message) in cases {

@@ -93,6 +93,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use self::thread::{Endpoints, Runner};
 use crate::core::subscription::Subscriptions;
 use crate::runtime::batch::Target;
+use crate::runtime::realtime::{self, RealtimeError};
 use crate::runtime::{mtu, net};
 
 pub use self::config::{
@@ -151,6 +152,11 @@ pub enum BroadcastError {
     /// The thread could not be spawned.
     #[error("cannot start the broadcast thread: {0}")]
     Spawn(#[source] io::Error),
+    /// The thread could not take its real-time settings
+    /// ([`BroadcastConfig::realtime`], [`BroadcastConfig::cpu`]); it ended
+    /// without sending anything.
+    #[error("broadcast thread: {0}")]
+    Realtime(RealtimeError),
 }
 
 /// Stops a running broadcaster from any thread (a Ctrl-C handler, say),
@@ -255,22 +261,32 @@ impl Broadcaster {
             subs: subscriptions,
         };
         // The runner is made on its thread: its send headers (nix's
-        // `MultiHeaders`) hold raw pointers, so they cannot move between threads.
+        // `MultiHeaders`) hold raw pointers, so they cannot move between
+        // threads. The thread takes its real-time settings itself, first,
+        // and says how that went before start returns.
         let (thread_shared, thread_flag) = (Arc::clone(&shared), Arc::clone(&flag));
+        let setup = config.thread_setup();
+        let (ready, started) = realtime::handshake();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
             .spawn(move || {
-                Runner::new(
-                    &config,
-                    endpoints,
-                    session,
-                    first_seq,
-                    &thread_shared,
-                    &thread_flag,
-                )
-                .run()
+                if ready.apply(&setup) {
+                    Runner::new(
+                        &config,
+                        endpoints,
+                        session,
+                        first_seq,
+                        &thread_shared,
+                        &thread_flag,
+                    )
+                    .run();
+                }
             })
             .map_err(BroadcastError::Spawn)?;
+        if let Err(e) = started.wait() {
+            let _ = thread.join();
+            return Err(BroadcastError::Realtime(e));
+        }
         Ok(Broadcaster {
             session,
             local_addr,
@@ -460,6 +476,33 @@ mod tests {
         drop(b);
         let got = collect(&sock);
         assert!(matches!(got.last().unwrap().0.body, Body::Goodbye(_)));
+    }
+
+    #[test]
+    fn a_cpu_the_process_may_not_use_is_an_error_of_start_and_nothing_is_sent() {
+        let sock = receiver();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let err = Broadcaster::start(BroadcastConfig {
+            cpu: Some(9999),
+            entities: 1,
+            ..config_to(&sock)
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BroadcastError::Realtime(RealtimeError::NoSuchCpu { cpu: 9999, .. })
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("broadcast thread: CPU 9999 does not exist or is not one this process may run on (it may run on "),
+            "{err}"
+        );
+        let mut buf = [0u8; 2048];
+        assert!(sock.recv(&mut buf).is_err(), "nothing is sent");
     }
 
     #[test]
