@@ -51,8 +51,11 @@ impl<T> Published<T> {
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => continue,
             };
-            let old = replace(slot, value);
-            self.newest.store(i, Ordering::Release);
+            // Marked newest while the slot is still held: a reader that
+            // takes this value then finds `newest` pointing here or later,
+            // never at the other slot's older value (released first, a
+            // reader could read this value, then the older one).
+            let old = replace(slot, value, || self.newest.store(i, Ordering::Release));
             // The old value is dropped after the lock is released.
             drop(old);
             return Ok(());
@@ -70,8 +73,9 @@ impl<T> Published<T> {
         };
         let i = 1 - self.newest.load(Ordering::Acquire);
         let slot = self.slots[i].lock().unwrap_or_else(|e| e.into_inner());
-        drop(replace(slot, value));
-        self.newest.store(i, Ordering::Release);
+        drop(replace(slot, value, || {
+            self.newest.store(i, Ordering::Release)
+        }));
     }
 
     /// The newest value published.
@@ -96,8 +100,14 @@ impl<T> Published<T> {
 }
 
 /// Puts `value` in the slot and releases it; returns the value it held.
-fn replace<T>(mut slot: MutexGuard<'_, Arc<T>>, value: Arc<T>) -> Arc<T> {
-    std::mem::replace(&mut *slot, value)
+/// Puts `value` in the held slot, runs `mark` (which marks the slot
+/// newest) before the slot is released, and returns the old value (to be
+/// dropped once the lock is gone).
+fn replace<T>(mut slot: MutexGuard<'_, Arc<T>>, value: Arc<T>, mark: impl FnOnce()) -> Arc<T> {
+    let old = std::mem::replace(&mut *slot, value);
+    mark();
+    drop(slot);
+    old
 }
 
 #[cfg(test)]
