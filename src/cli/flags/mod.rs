@@ -5,6 +5,9 @@
 //! and `impair` keep their flags beside their running, in `bench.rs` and
 //! `impair.rs`.
 
+pub(crate) mod bench;
+pub(crate) mod impair;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,9 +66,9 @@ pub(super) enum Command {
     /// One broadcaster and several receivers on loopback, then a table of their figures.
     Demo(DemoArgs),
     /// Benchmark loss, latency, rates and CPU: one broadcaster, K receivers, sweeps, the max-entities search.
-    Bench(super::bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Relay UDP through a seeded link conditioner (loss, bursts, delay, jitter, reordering, duplication) and count exactly what it did.
-    Impair(super::impair::ImpairArgs),
+    Impair(impair::ImpairArgs),
     /// Print a completion script for a shell, e.g. `tickcast completions bash > /etc/bash_completion.d/tickcast`.
     Completions {
         /// The shell to complete in.
