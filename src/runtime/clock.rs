@@ -148,6 +148,16 @@ impl WallToAnchor {
     }
 }
 
+/// Asks the OS to wake the calling thread at the times it sleeps to, not
+/// up to its timer slack later: Linux rounds a sleeping thread's wake-up up
+/// by that slack (50 µs by default) to batch wake-ups. For the threads that
+/// sleep to deadlines (the broadcaster, the relay, a predicting receiver).
+/// Best effort; nothing elsewhere.
+pub fn precise_wakeups() {
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_timerslack(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -693,12 +693,9 @@ fn serve(
     key: Option<Key>,
 ) -> io::Result<()> {
     let key = key.as_ref();
-    // Predict sleeps to a time, not to a datagram: Linux would round each
-    // such wake-up up by the thread's timer slack (50 µs by default), as
-    // the broadcaster's thread, which sets it to 1 ns, knows.
-    #[cfg(target_os = "linux")]
+    // Predict sleeps to a time, not to a datagram: it wants that time.
     if mode == ReceiveMode::Predict {
-        let _ = nix::sys::prctl::set_timerslack(1);
+        clock::precise_wakeups();
     }
     let mut events = Events::with_capacity(64);
     // The subscriber's clock: monotonic, anchored to the wall clock at

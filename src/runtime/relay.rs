@@ -55,7 +55,7 @@ use crate::core::conditioner::{
     Conditioner, ConditionerConfig, ConditionerCounts, ExpectedFigures, SpecError,
 };
 use crate::core::schedule::WakeMargin;
-use crate::runtime::clock::{Anchor, WallToAnchor};
+use crate::runtime::clock::{self, Anchor, WallToAnchor};
 use crate::runtime::net::{self, NetError};
 use crate::runtime::worker::PollThread;
 
@@ -402,10 +402,8 @@ fn run(mut poll: Poll, socket: &UdpSocket, out: &Outputs, shared: &Shared) -> io
     let mut tally = Io::default();
     let mut more = false;
     let timer = ReleaseTimer::new(&poll)?;
-    // Linux rounds a sleeping thread's wake-up up by its timer slack (50 µs
-    // by default); release times want precision, not batching.
-    #[cfg(target_os = "linux")]
-    let _ = nix::sys::prctl::set_timerslack(1);
+    // Release times want precision, not batched wake-ups.
+    clock::precise_wakeups();
     let mut wake = WakeMargin::new(WAKE_BASE);
     loop {
         // A sleep for the timer: how long, and since when.

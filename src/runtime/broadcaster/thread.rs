@@ -335,10 +335,8 @@ impl Runner {
     }
 
     pub(super) fn run(mut self) {
-        // Linux rounds a sleeping thread's wake-up up by its timer slack
-        // (50 µs by default); this thread wants its deadlines, not batching.
-        #[cfg(target_os = "linux")]
-        let _ = nix::sys::prctl::set_timerslack(1);
+        // This thread wants its deadlines, not batched wake-ups.
+        clock::precise_wakeups();
         // Deadlines and reports are kept on the monotonic clock from the
         // anchor (t0) and deadlines stamped in the wall clock from its base
         // (wall0); the pair is read as one (see paired_now). The
