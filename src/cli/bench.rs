@@ -174,6 +174,18 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// One run of a side-by-side comparison, its live lines prefixed by `label`.
+fn run_labelled(
+    config: &BenchConfig,
+    label: &str,
+    stop: &mpsc::Receiver<()>,
+) -> Result<BenchReport> {
+    Ok(lib::run(config, |p: &Progress| {
+        eprintln!("{}", render::live_line(&format!("{label:<9} "), p));
+        stopped(stop)
+    })?)
+}
+
 /// `--compare-modes --json`: one report per mode, in the order run.
 #[derive(Serialize)]
 struct ModesOutput<'a> {
@@ -191,10 +203,7 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) ->
         config.validate()?;
         eprintln!("{}", render::mode_start_line(mode, config.duration));
         warn_of_cores(&config);
-        let report = lib::run(&config, |p: &Progress| {
-            eprintln!("{}", render::mode_live_line(mode, p));
-            stopped(stop)
-        })?;
+        let report = run_labelled(&config, mode.name(), stop)?;
         let interrupted = report.interrupted;
         reports.push(report);
         if interrupted {
@@ -240,11 +249,7 @@ fn compare_realtime(
     let mut reports = Vec::new();
     for config in [ordinary, realtime] {
         eprintln!("{}", render::realtime_start_line(&config));
-        let label = render::realtime_label(&config);
-        let report = lib::run(&config, |p: &Progress| {
-            eprintln!("{}", render::live_line(&format!("{label:<9} "), p));
-            stopped(stop)
-        })?;
+        let report = run_labelled(&config, &render::realtime_label(&config), stop)?;
         let interrupted = report.interrupted;
         reports.push(report);
         if interrupted {

@@ -460,11 +460,6 @@ pub fn mode_start_line(mode: ReceiveMode, duration: Duration) -> String {
     format!("bench: receive mode {} for {:?}", mode.name(), duration)
 }
 
-/// [`live_line`] of one mode's run in `--compare-modes`, named by its mode.
-pub fn mode_live_line(mode: ReceiveMode, p: &Progress) -> String {
-    live_line(&format!("{:<9} ", mode.name()), p)
-}
-
 /// `--compare-modes`' table, after a blank line: one row per mode run,
 /// with the receivers' latency to their threads (so the wake-up each mode
 /// trades is in it), CPU and the sender's lateness.
