@@ -61,21 +61,6 @@ fn broadcaster(destinations: Vec<SocketAddr>, duration: Duration, key: Option<Ke
     .unwrap()
 }
 
-/// Waits until `r` has handled `n` datagrams, then a short grace so a stray
-/// extra one would show too.
-fn settle(r: &Receiver, n: u64) -> Figures {
-    let arrived = wait_until(PATIENCE, || r.figures().counters.datagrams >= n);
-    std::thread::sleep(Duration::from_millis(200));
-    let f = r.figures();
-    assert!(
-        arrived,
-        "only {} of {n} datagrams arrived: {f:?}",
-        f.counters.datagrams
-    );
-    assert_eq!(f.counters.datagrams, n, "{f:?}");
-    f
-}
-
 /// What a live keyless stream must show when a forger sent `forged`
 /// datagrams that were held and never applied.
 fn assert_unchanged(f: &Figures, b: &BroadcastFigures, forged: u64) {
@@ -181,7 +166,7 @@ fn a_forged_new_session_neither_restarts_nor_stalls_a_keyless_receiver() {
     assert_eq!(forged.len(), 56);
     send_once(r.local_addr(), &forged);
     let bf = b.wait();
-    let f = settle(&r, bf.packets_sent + 1);
+    let f = common::settle(&r, bf.packets_sent + 1);
     eprintln!(
         "(a) forged new session: restarts {} stale {} unproven {} lost {} ticks_applied {} of {}",
         f.counters.restarts,
@@ -212,7 +197,7 @@ fn a_forged_jump_in_the_live_session_adds_no_loss_and_makes_nothing_stale() {
         &forged_snapshot(seen.session, far, u64::MAX / 2, clock::now_ns()),
     );
     let bf = b.wait();
-    let f = settle(&r, bf.packets_sent + 1);
+    let f = common::settle(&r, bf.packets_sent + 1);
     eprintln!(
         "(b) forged jump: lost {} stale {} unproven {} ticks_applied {} of {}",
         f.counters.lost,

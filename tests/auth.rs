@@ -55,21 +55,6 @@ fn broadcast(key: Option<Key>, destinations: Vec<SocketAddr>) -> BroadcastFigure
     b
 }
 
-/// Waits until `r` has handled `n` datagrams, then a short grace so a stray
-/// extra one would show too.
-fn settle(r: &Receiver, n: u64) -> Figures {
-    let arrived = wait_until(PATIENCE, || r.figures().counters.datagrams >= n);
-    std::thread::sleep(Duration::from_millis(200));
-    let f = r.figures();
-    assert!(
-        arrived,
-        "only {} of {n} datagrams arrived: {f:?}",
-        f.counters.datagrams
-    );
-    assert_eq!(f.counters.datagrams, n, "{f:?}");
-    f
-}
-
 /// Every datagram `sock` receives until it has been quiet for its timeout
 /// (bounded: 100,000 datagrams at most).
 fn capture(sock: &UdpSocket) -> Vec<Vec<u8>> {
@@ -110,7 +95,7 @@ fn keyed_stream_arrives_whole_and_forged_tampered_and_replayed_datagrams_are_cou
         Some(k.clone()),
         vec![r.local_addr(), tap.local_addr().unwrap()],
     );
-    let f = settle(&r, b.packets_sent);
+    let f = common::settle(&r, b.packets_sent);
     assert_eq!(
         (f.counters.lost, f.counters.expected, f.counters.received),
         (0, b.packets_sent, b.packets_sent),
@@ -140,7 +125,7 @@ fn keyed_stream_arrives_whole_and_forged_tampered_and_replayed_datagrams_are_cou
     // Replayed: every captured datagram again, verbatim.
     send_all(r.local_addr(), &captured);
     let mut n = b.packets_sent + captured.len() as u64;
-    let f = settle(&r, n);
+    let f = common::settle(&r, n);
     assert_eq!(f.counters.replayed, captured.len() as u64, "{f:?}");
     assert_eq!((f.counters.auth_failed, f.counters.malformed), (0, 0));
     assert_eq!(applied(&f), before, "a replay changed the world");
@@ -195,7 +180,7 @@ fn keyed_stream_arrives_whole_and_forged_tampered_and_replayed_datagrams_are_cou
     send_all(r.local_addr(), &forged);
     send_all(r.local_addr(), &tampered);
     n += (forged.len() + tampered.len()) as u64;
-    let f = settle(&r, n);
+    let f = common::settle(&r, n);
     assert_eq!(
         f.counters.auth_failed,
         (forged.len() + tampered.len()) as u64,
@@ -228,7 +213,7 @@ fn key_on_one_side_only_is_counted_and_nothing_is_applied() {
     // Keyed broadcaster, keyless receiver: every datagram is auth_unexpected.
     let r = receiver(None);
     let b = broadcast(Some(key(1)), vec![r.local_addr()]);
-    let f = settle(&r, b.packets_sent);
+    let f = common::settle(&r, b.packets_sent);
     assert_eq!(f.counters.auth_unexpected, b.packets_sent, "{f:?}");
     assert_eq!(
         (f.counters.received, f.counters.entities_applied, f.count),
@@ -243,7 +228,7 @@ fn key_on_one_side_only_is_counted_and_nothing_is_applied() {
     // Keyless broadcaster, keyed receiver: every datagram fails to open.
     let r = receiver(Some(key(1)));
     let b = broadcast(None, vec![r.local_addr()]);
-    let f = settle(&r, b.packets_sent);
+    let f = common::settle(&r, b.packets_sent);
     assert_eq!(f.counters.auth_failed, b.packets_sent, "{f:?}");
     assert_eq!(
         (f.counters.received, f.counters.entities_applied, f.count),

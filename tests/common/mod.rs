@@ -193,3 +193,20 @@ pub fn last_tick(packets: &[Packet]) -> Option<u64> {
         })
         .max()
 }
+
+/// Waits (up to 10 s) until `r` has handled `n` datagrams, then a short
+/// grace so a stray extra one would show too; asserts exactly `n` arrived.
+pub fn settle(r: &tickcast::Receiver, n: u64) -> tickcast::Figures {
+    let arrived = wait_until(Duration::from_secs(10), || {
+        r.figures().counters.datagrams >= n
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let f = r.figures();
+    assert!(
+        arrived,
+        "only {} of {n} datagrams arrived: {f:?}",
+        f.counters.datagrams
+    );
+    assert_eq!(f.counters.datagrams, n, "{f:?}");
+    f
+}
