@@ -1,4 +1,4 @@
-//! The wire format, protocol v1: the only module that knows how packets are
+//! The wire format, protocol v2: the only module that knows how packets are
 //! laid out in bytes (the spec is `proto/PROTOCOL.md`).
 //!
 //! Encoding goes through serde and bincode `=2.0.1` with fixed-width
@@ -43,6 +43,8 @@
 //! * `stream.rs`: the stream kinds ([`Entity`], [`SnapshotHead`],
 //!   [`SenderReport`], [`Goodbye`]), their lengths, and the checked view a
 //!   snapshot's entity records are read through.
+//! * `lifecycle.rs`: the lifecycle kinds of version 2 ([`Despawned`],
+//!   [`DespawnHead`], [`IdRun`], [`RosterHead`]): which entities are gone.
 //! * `control.rs`: the subscription kinds ([`Cookie`], [`Subscribe`] to
 //!   [`Pong`]), their lengths and the padding rule.
 //! * `codec.rs`: the bincode settings and the read and write helpers.
@@ -54,6 +56,7 @@ pub mod auth;
 mod codec;
 mod control;
 pub mod field;
+mod lifecycle;
 mod stream;
 pub mod vectors;
 
@@ -62,6 +65,11 @@ pub use self::control::{
     CHALLENGE_LEN, CONFIRM_LEN, COOKIE_LEN, MAC_LEN, MAX_REPLY_LEN, PING_LEN, PONG_LEN,
     REFUSE_FULL, REFUSE_LEN, SUBSCRIBE_LEN, UNSUBSCRIBE_LEN,
 };
+pub use self::lifecycle::{
+    despawns_ok, despawns_per_packet, runs_ok, runs_per_part, DespawnHead, Despawned, IdRun,
+    RosterHead, DESPAWN_COPY_AGES, DESPAWN_FIXED_LEN, DESPAWN_RECORD_LEN, ID_RUN_LEN,
+    ROSTER_FIXED_LEN,
+};
 pub use self::stream::{
     entities_ok, entities_per_part, Entity, Goodbye, SenderReport, SnapshotHead, ENTITY_LEN,
     GOODBYE_LEN, SENDER_REPORT_LEN, SNAPSHOT_FIXED_LEN,
@@ -69,8 +77,13 @@ pub use self::stream::{
 
 /// The first four bytes of every tickcast datagram.
 pub const MAGIC: [u8; 4] = *b"TKCS";
-/// The protocol version this module speaks. Receivers reject any other.
-pub const VERSION: u8 = 1;
+/// The protocol version this module writes.
+pub const VERSION: u8 = 2;
+/// The oldest version this module reads: a version 1 datagram decodes as
+/// it did (its kinds and layouts are unchanged in version 2); the kinds
+/// version 2 added ([`Kind::Despawn`], [`Kind::Roster`]) are unknown in it.
+/// Receivers reject any version outside `MIN_VERSION..=VERSION`.
+pub const MIN_VERSION: u8 = 1;
 /// Largest UDP payload over IPv4, and so the largest datagram tickcast sends.
 pub const MAX_DATAGRAM: usize = 65_507;
 /// Default payload budget: snapshot datagrams are split to fit in this many bytes.
@@ -95,6 +108,10 @@ pub enum Kind {
     SenderReport = 2,
     /// The session is ending; carries the final sequence number.
     Goodbye = 3,
+    /// Version 2: these entities no longer exist (repeated records).
+    Despawn = 4,
+    /// Version 2: which ids of a range exist as of a tick.
+    Roster = 5,
     /// Receiver → broadcaster: please send me the stream (padded).
     Subscribe = 16,
     /// Broadcaster → receiver: echo this cookie to prove your address.
@@ -120,6 +137,8 @@ impl Kind {
             1 => Some(Kind::Snapshot),
             2 => Some(Kind::SenderReport),
             3 => Some(Kind::Goodbye),
+            4 => Some(Kind::Despawn),
+            5 => Some(Kind::Roster),
             16 => Some(Kind::Subscribe),
             17 => Some(Kind::Challenge),
             18 => Some(Kind::Confirm),
@@ -133,10 +152,12 @@ impl Kind {
     }
 
     /// Every kind this version defines, in kind-byte order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Snapshot,
         Kind::SenderReport,
         Kind::Goodbye,
+        Kind::Despawn,
+        Kind::Roster,
         Kind::Subscribe,
         Kind::Challenge,
         Kind::Confirm,
@@ -150,7 +171,41 @@ impl Kind {
     /// Whether packets of this kind take a sequence number (the stream
     /// kinds). The subscription kinds carry `seq` = 0, ignored on receipt.
     pub fn is_sequenced(self) -> bool {
-        matches!(self, Kind::Snapshot | Kind::SenderReport | Kind::Goodbye)
+        matches!(
+            self,
+            Kind::Snapshot | Kind::SenderReport | Kind::Goodbye | Kind::Despawn | Kind::Roster
+        )
+    }
+
+    /// The first protocol version that defines this kind.
+    pub fn since_version(self) -> u8 {
+        match self {
+            Kind::Despawn | Kind::Roster => 2,
+            _ => 1,
+        }
+    }
+
+    /// Bytes of one record of a kind that carries records after its fixed
+    /// fields (snapshot: entities, despawn: despawn records, roster: id
+    /// runs); `None` for the fixed-size kinds.
+    pub fn record_len(self) -> Option<usize> {
+        match self {
+            Kind::Snapshot => Some(ENTITY_LEN),
+            Kind::Despawn => Some(DESPAWN_RECORD_LEN),
+            Kind::Roster => Some(ID_RUN_LEN),
+            _ => None,
+        }
+    }
+
+    /// Bytes of a kind with records when it carries none, its record count
+    /// included; `None` for the fixed-size kinds.
+    pub fn records_fixed_len(self) -> Option<usize> {
+        match self {
+            Kind::Snapshot => Some(SNAPSHOT_FIXED_LEN),
+            Kind::Despawn => Some(DESPAWN_FIXED_LEN),
+            Kind::Roster => Some(ROSTER_FIXED_LEN),
+            _ => None,
+        }
     }
 
     /// Whether a receiver sends this kind to a broadcaster (the header's
@@ -163,10 +218,11 @@ impl Kind {
     }
 
     /// The exact datagram length of a fixed-size kind, padding included;
-    /// `None` for a snapshot, whose length depends on its entity count.
+    /// `None` for the kinds with records (snapshot, despawn, roster), whose
+    /// length depends on their record count.
     pub fn fixed_len(self) -> Option<usize> {
         Some(match self {
-            Kind::Snapshot => return None,
+            Kind::Snapshot | Kind::Despawn | Kind::Roster => return None,
             Kind::SenderReport => SENDER_REPORT_LEN,
             Kind::Goodbye => GOODBYE_LEN,
             Kind::Subscribe => SUBSCRIBE_LEN,
@@ -186,7 +242,10 @@ impl Kind {
             Kind::Subscribe => control::SUBSCRIBE_FIELDS_LEN,
             Kind::Confirm => control::CONFIRM_FIELDS_LEN,
             Kind::Ping => control::PING_FIELDS_LEN,
-            other => other.fixed_len().unwrap_or(SNAPSHOT_FIXED_LEN) - HEADER_LEN,
+            other => {
+                let len = other.fixed_len().or(other.records_fixed_len());
+                len.expect("every kind is fixed-size or has records") - HEADER_LEN
+            }
         }
     }
 
@@ -196,6 +255,8 @@ impl Kind {
             Kind::Snapshot => "snapshot",
             Kind::SenderReport => "sender_report",
             Kind::Goodbye => "goodbye",
+            Kind::Despawn => "despawn",
+            Kind::Roster => "roster",
             Kind::Subscribe => "subscribe",
             Kind::Challenge => "challenge",
             Kind::Confirm => "confirm",
@@ -217,6 +278,10 @@ pub enum Body {
     SenderReport(SenderReport),
     /// A goodbye.
     Goodbye(Goodbye),
+    /// A despawn; its records are in the [`Records`] passed to [`decode_records`].
+    Despawn(DespawnHead),
+    /// A roster part; its runs are in the [`Records`] passed to [`decode_records`].
+    Roster(RosterHead),
     /// A subscribe request.
     Subscribe(Subscribe),
     /// A challenge.
@@ -242,6 +307,8 @@ impl Body {
             Body::Snapshot(_) => Kind::Snapshot,
             Body::SenderReport(_) => Kind::SenderReport,
             Body::Goodbye(_) => Kind::Goodbye,
+            Body::Despawn(_) => Kind::Despawn,
+            Body::Roster(_) => Kind::Roster,
             Body::Subscribe(_) => Kind::Subscribe,
             Body::Challenge(_) => Kind::Challenge,
             Body::Confirm(_) => Kind::Confirm,
@@ -302,6 +369,11 @@ pub enum DecodeError {
     /// A padded request's padding is not all zero.
     #[error("padding not zero")]
     BadPadding,
+    /// A despawn record after its packet's tick, or a roster whose range
+    /// is empty or whose runs are empty, out of order, overlapping or
+    /// outside its range.
+    #[error("impossible despawn record or roster run")]
+    BadLifecycle,
     /// Longer than [`MAX_DATAGRAM`] (possible over IPv6); no sender may send it.
     #[error("datagram longer than {MAX_DATAGRAM} bytes")]
     TooLong,
@@ -318,9 +390,14 @@ pub enum EncodeError {
         /// Bytes the buffer has.
         have: usize,
     },
-    /// Entities were given with a body that is not a snapshot.
-    #[error("entities given for a packet that is not a snapshot")]
+    /// Records were given that the body's kind does not carry (entities
+    /// for a packet that is not a snapshot, and so on).
+    #[error("records given that a packet of this kind does not carry")]
     EntitiesWithoutSnapshot,
+    /// A despawn record after its packet's tick, or roster runs
+    /// [`runs_ok`] refuses.
+    #[error("impossible despawn record or roster run")]
+    BadLifecycle,
     /// The packet would exceed [`MAX_DATAGRAM`].
     #[error("packet of {need} bytes exceeds the {MAX_DATAGRAM}-byte datagram limit")]
     TooLarge {
@@ -346,29 +423,105 @@ struct WireHeader {
     seq: u32,
 }
 
-/// Bytes a packet with `body` and `entities` entity records encodes to.
-pub fn encoded_len(body: &Body, entities: usize) -> usize {
-    match body.kind().fixed_len() {
-        Some(len) => len,
-        None => SNAPSHOT_FIXED_LEN + entities * ENTITY_LEN,
+/// The records a packet carries after its fixed fields, for
+/// [`encode_records`]: a snapshot's entities, a despawn's records or a
+/// roster's runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Payload<'a> {
+    /// No records (a fixed-size kind, or a kind with records and none).
+    None,
+    /// A snapshot part's entities.
+    Entities(&'a [Entity]),
+    /// A despawn's records.
+    Despawned(&'a [Despawned]),
+    /// A roster part's runs.
+    Runs(&'a [IdRun]),
+}
+
+impl Payload<'_> {
+    /// How many records.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::None => 0,
+            Payload::Entities(e) => e.len(),
+            Payload::Despawned(d) => d.len(),
+            Payload::Runs(r) => r.len(),
+        }
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether these records may travel with `kind`.
+    fn fits(&self, kind: Kind) -> bool {
+        match self {
+            Payload::None => true,
+            Payload::Entities(e) => e.is_empty() || kind == Kind::Snapshot,
+            Payload::Despawned(d) => d.is_empty() || kind == Kind::Despawn,
+            Payload::Runs(r) => r.is_empty() || kind == Kind::Roster,
+        }
+    }
+}
+
+/// Where [`decode_records`] puts a packet's records: one buffer per record
+/// type, each cleared by every decode and reused, so the hot path does not
+/// allocate.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Records {
+    /// A snapshot's entities.
+    pub entities: Vec<Entity>,
+    /// A despawn's records.
+    pub despawned: Vec<Despawned>,
+    /// A roster part's runs.
+    pub runs: Vec<IdRun>,
+}
+
+impl Records {
+    fn clear(&mut self) {
+        self.entities.clear();
+        self.despawned.clear();
+        self.runs.clear();
+    }
+}
+
+/// Bytes a packet with `body` and `records` records (of its kind) encodes to.
+pub fn encoded_len(body: &Body, records: usize) -> usize {
+    let kind = body.kind();
+    match (
+        kind.fixed_len(),
+        kind.records_fixed_len(),
+        kind.record_len(),
+    ) {
+        (Some(len), _, _) => len,
+        (None, Some(fixed), Some(record)) => fixed + records * record,
+        _ => unreachable!("every kind is fixed-size or has records"),
     }
 }
 
 /// Encodes `packet` (with `entities`, for a snapshot) into `out`; returns the
 /// datagram's length. Refuses anything [`decode`] would reject.
 pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<usize, EncodeError> {
-    let need = encoded_len(&packet.body, entities.len());
+    encode_records(packet, Payload::Entities(entities), out)
+}
+
+/// Encodes `packet` with its records into `out`; returns the datagram's
+/// length. Refuses anything [`decode_records`] would reject.
+pub fn encode_records(
+    packet: &Packet,
+    records: Payload<'_>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let kind = packet.body.kind();
+    if !records.fits(kind) {
+        return Err(EncodeError::EntitiesWithoutSnapshot);
+    }
+    let need = encoded_len(&packet.body, records.len());
     if need > MAX_DATAGRAM {
         return Err(EncodeError::TooLarge { need });
     }
-    if let Body::Snapshot(h) = &packet.body {
-        if h.parts == 0 || h.part >= h.parts {
-            return Err(EncodeError::BadPart);
-        }
-        if !stream::entities_ok(entities) {
-            return Err(EncodeError::BadCoordinate);
-        }
-    }
+    check_records(&packet.body, records)?;
     if out.len() < need {
         return Err(EncodeError::BufferTooSmall {
             need,
@@ -378,28 +531,35 @@ pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<us
     let header = WireHeader {
         magic: MAGIC,
         version: VERSION,
-        kind: packet.body.kind() as u8,
+        kind: kind as u8,
         flags: 0,
         session: packet.session,
         seq: packet.seq,
     };
-    let written = match &packet.body {
-        Body::Snapshot(head) => codec::write(&(header, head, entities), out),
-        _ if !entities.is_empty() => return Err(EncodeError::EntitiesWithoutSnapshot),
-        Body::SenderReport(r) => codec::write(&(header, r), out),
-        Body::Goodbye(g) => codec::write(&(header, g), out),
-        Body::Subscribe(b) => codec::write(&(header, b), out),
-        Body::Challenge(b) => codec::write(&(header, b), out),
-        Body::Confirm(b) => codec::write(&(header, b), out),
-        Body::Accept(b) => codec::write(&(header, b), out),
-        Body::Refuse(b) => codec::write(&(header, b), out),
-        Body::Unsubscribe(b) => codec::write(&(header, b), out),
-        Body::Ping(b) => codec::write(&(header, b), out),
-        Body::Pong(b) => codec::write(&(header, b), out),
+    const NO_ENTITIES: &[Entity] = &[];
+    const NO_DESPAWNS: &[Despawned] = &[];
+    const NO_RUNS: &[IdRun] = &[];
+    let written = match (&packet.body, records) {
+        (Body::Snapshot(head), Payload::Entities(e)) => codec::write(&(header, head, e), out),
+        (Body::Snapshot(head), _) => codec::write(&(header, head, NO_ENTITIES), out),
+        (Body::Despawn(head), Payload::Despawned(d)) => codec::write(&(header, head, d), out),
+        (Body::Despawn(head), _) => codec::write(&(header, head, NO_DESPAWNS), out),
+        (Body::Roster(head), Payload::Runs(r)) => codec::write(&(header, head, r), out),
+        (Body::Roster(head), _) => codec::write(&(header, head, NO_RUNS), out),
+        (Body::SenderReport(r), _) => codec::write(&(header, r), out),
+        (Body::Goodbye(g), _) => codec::write(&(header, g), out),
+        (Body::Subscribe(b), _) => codec::write(&(header, b), out),
+        (Body::Challenge(b), _) => codec::write(&(header, b), out),
+        (Body::Confirm(b), _) => codec::write(&(header, b), out),
+        (Body::Accept(b), _) => codec::write(&(header, b), out),
+        (Body::Refuse(b), _) => codec::write(&(header, b), out),
+        (Body::Unsubscribe(b), _) => codec::write(&(header, b), out),
+        (Body::Ping(b), _) => codec::write(&(header, b), out),
+        (Body::Pong(b), _) => codec::write(&(header, b), out),
     };
     debug_assert_eq!(
         written,
-        HEADER_LEN + packet.body.kind().fields_len() + entities.len() * ENTITY_LEN,
+        HEADER_LEN + kind.fields_len() + records.len() * kind.record_len().unwrap_or(0),
         "derived length disagrees with the codec"
     );
     // Zero padding up to the kind's length (padded requests only).
@@ -407,49 +567,111 @@ pub fn encode(packet: &Packet, entities: &[Entity], out: &mut [u8]) -> Result<us
     Ok(need)
 }
 
+/// Refuses what the decoder would reject in a body with its records: a
+/// part index out of range, a coordinate out of range, a despawn record
+/// after its tick, roster runs [`runs_ok`] refuses.
+fn check_records(body: &Body, records: Payload<'_>) -> Result<(), EncodeError> {
+    let bad_part = |part: u16, parts: u16| parts == 0 || part >= parts;
+    let ok = match (body, records) {
+        (Body::Snapshot(h), _) if bad_part(h.part, h.parts) => return Err(EncodeError::BadPart),
+        (Body::Snapshot(_), Payload::Entities(e)) if !stream::entities_ok(e) => {
+            return Err(EncodeError::BadCoordinate)
+        }
+        (Body::Roster(h), _) if bad_part(h.part, h.parts) => return Err(EncodeError::BadPart),
+        (Body::Roster(h), Payload::Runs(r)) => runs_ok(h, r.iter().copied()),
+        (Body::Roster(h), _) => runs_ok(h, []),
+        (Body::Despawn(h), Payload::Despawned(d)) => despawns_ok(h, d),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(EncodeError::BadLifecycle)
+    }
+}
+
 /// Encodes `packet` (with `entities`, for a snapshot) into a new buffer of
 /// exactly [`encoded_len`] bytes. For callers that do not reuse a buffer
 /// (tools, tests); the send path encodes into its own with [`encode`].
 pub fn encode_to_vec(packet: &Packet, entities: &[Entity]) -> Result<Vec<u8>, EncodeError> {
-    let mut out = vec![0; encoded_len(&packet.body, entities.len())];
-    let n = encode(packet, entities, &mut out)?;
+    encode_records_to_vec(packet, Payload::Entities(entities))
+}
+
+/// [`encode_to_vec`] for any records.
+pub fn encode_records_to_vec(
+    packet: &Packet,
+    records: Payload<'_>,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut out = vec![0; encoded_len(&packet.body, records.len())];
+    let n = encode_records(packet, records, &mut out)?;
     debug_assert_eq!(n, out.len());
     Ok(out)
 }
 
 /// Decodes one datagram. For a snapshot, `entities` is cleared and filled
 /// with its records (the buffer is reused to keep the hot path allocation-free);
-/// for other kinds, and on any error, it is left empty.
+/// for other kinds, and on any error, it is left empty. A despawn's or a
+/// roster's records are checked but not kept: [`decode_records`] keeps them.
 ///
 /// A sealed datagram ([`FLAG_AUTH`] set) is rejected as
 /// [`DecodeError::Sealed`]: only [`decode_opened`], after
 /// [`crate::wire::auth::open`] checked and stripped its tag, takes that flag.
 pub fn decode(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
-    decode_with(datagram, entities, 0)
+    decode_with(datagram, Sink::Entities(entities), 0)
 }
 
 /// Decodes a datagram [`crate::wire::auth::open`] returned: the packet without its
 /// tag, whose [`FLAG_AUTH`] bit is set. Otherwise the same as [`decode`].
 pub fn decode_opened(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Packet, DecodeError> {
-    decode_with(datagram, entities, FLAG_AUTH)
+    decode_with(datagram, Sink::Entities(entities), FLAG_AUTH)
+}
+
+/// [`decode`] that keeps every kind's records: `records` is cleared, and
+/// the packet's records (entities, despawn records or runs) are put in
+/// their buffer. On any error all three are left empty.
+pub fn decode_records(datagram: &[u8], records: &mut Records) -> Result<Packet, DecodeError> {
+    decode_with(datagram, Sink::All(records), 0)
+}
+
+/// [`decode_records`] for a datagram [`crate::wire::auth::open`] returned.
+pub fn decode_records_opened(
+    datagram: &[u8],
+    records: &mut Records,
+) -> Result<Packet, DecodeError> {
+    decode_with(datagram, Sink::All(records), FLAG_AUTH)
+}
+
+/// Where a decode puts the records it keeps.
+enum Sink<'a> {
+    Entities(&'a mut Vec<Entity>),
+    All(&'a mut Records),
+}
+
+impl Sink<'_> {
+    fn clear(&mut self) {
+        match self {
+            Sink::Entities(e) => e.clear(),
+            Sink::All(r) => r.clear(),
+        }
+    }
 }
 
 fn decode_with(
     datagram: &[u8],
-    entities: &mut Vec<Entity>,
+    mut sink: Sink<'_>,
     allowed_flags: u16,
 ) -> Result<Packet, DecodeError> {
-    entities.clear();
-    let result = decode_inner(datagram, entities, allowed_flags);
+    sink.clear();
+    let result = decode_inner(datagram, &mut sink, allowed_flags);
     if result.is_err() {
-        entities.clear();
+        sink.clear();
     }
     result
 }
 
 fn decode_inner(
     datagram: &[u8],
-    entities: &mut Vec<Entity>,
+    sink: &mut Sink<'_>,
     allowed_flags: u16,
 ) -> Result<Packet, DecodeError> {
     if datagram.len() > MAX_DATAGRAM {
@@ -463,10 +685,12 @@ fn decode_inner(
     if h.magic != MAGIC {
         return Err(DecodeError::BadMagic);
     }
-    if h.version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&h.version) {
         return Err(DecodeError::UnsupportedVersion(h.version));
     }
-    let kind = Kind::from_u8(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
+    let kind = Kind::from_u8(h.kind)
+        .filter(|k| k.since_version() <= h.version)
+        .ok_or(DecodeError::UnknownKind(h.kind))?;
     if h.flags & !FLAG_AUTH != 0 {
         return Err(DecodeError::UnknownFlags(h.flags));
     }
@@ -475,9 +699,27 @@ fn decode_inner(
     }
     let rest = &datagram[HEADER_LEN..];
     let (body, used) = match kind {
-        // The records are read through the checked view (see `stream.rs`).
+        // The records are read through checked views (see `stream.rs`).
         Kind::Snapshot => {
+            let entities = match sink {
+                Sink::Entities(e) => e,
+                Sink::All(r) => &mut r.entities,
+            };
             stream::decode_snapshot(rest, entities).map(|(head, n)| (Body::Snapshot(head), n))?
+        }
+        Kind::Despawn => {
+            let out = match sink {
+                Sink::Entities(_) => None,
+                Sink::All(r) => Some(&mut r.despawned),
+            };
+            lifecycle::decode_despawn(rest, out).map(|(head, n)| (Body::Despawn(head), n))?
+        }
+        Kind::Roster => {
+            let out = match sink {
+                Sink::Entities(_) => None,
+                Sink::All(r) => Some(&mut r.runs),
+            };
+            lifecycle::decode_roster(rest, out).map(|(head, n)| (Body::Roster(head), n))?
         }
         Kind::SenderReport => codec::read(rest).map(|(r, n)| (Body::SenderReport(r), n))?,
         Kind::Goodbye => codec::read(rest).map(|(g, n)| (Body::Goodbye(g), n))?,
@@ -517,7 +759,8 @@ mod tests {
             decode(&b[..n], &mut out)
         };
         assert_eq!(bad(0, b'X'), Err(DecodeError::BadMagic));
-        assert_eq!(bad(4, 2), Err(DecodeError::UnsupportedVersion(2)));
+        assert_eq!(bad(4, 3), Err(DecodeError::UnsupportedVersion(3)));
+        assert_eq!(bad(4, 0), Err(DecodeError::UnsupportedVersion(0)));
         assert_eq!(bad(5, 99), Err(DecodeError::UnknownKind(99)));
         assert_eq!(bad(6, 1), Err(DecodeError::Sealed));
         assert_eq!(bad(6, 2), Err(DecodeError::UnknownFlags(2)));
@@ -591,11 +834,29 @@ mod tests {
     #[test]
     fn kind_bytes_are_stable() {
         let bytes: Vec<u8> = Kind::ALL.iter().map(|&k| k as u8).collect();
-        assert_eq!(bytes, [1, 2, 3, 16, 17, 18, 19, 20, 21, 22, 23]);
+        assert_eq!(bytes, [1, 2, 3, 4, 5, 16, 17, 18, 19, 20, 21, 22, 23]);
         for k in Kind::ALL {
             assert_eq!(Kind::from_u8(k as u8), Some(k));
         }
         assert_eq!(Kind::from_u8(24), None);
-        assert_eq!(Kind::from_u8(4), None);
+        assert_eq!(Kind::from_u8(6), None);
+    }
+
+    #[test]
+    fn version_1_datagrams_decode_and_know_only_version_1_kinds() {
+        let (p, e) = sample_snapshot();
+        let mut buf = [0u8; 256];
+        let n = encode(&p, &e, &mut buf).unwrap();
+        buf[field::VERSION] = 1;
+        let mut out = Vec::new();
+        assert_eq!(decode(&buf[..n], &mut out), Ok(p));
+        let despawn = Packet {
+            body: Body::Despawn(DespawnHead::default()),
+            ..p
+        };
+        let mut d = encode_to_vec(&despawn, &[]).unwrap();
+        assert_eq!(decode(&d, &mut out), Ok(despawn));
+        d[field::VERSION] = 1;
+        assert_eq!(decode(&d, &mut out), Err(DecodeError::UnknownKind(4)));
     }
 }
