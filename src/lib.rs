@@ -68,7 +68,8 @@ pub mod fuzz;
 pub use crate::core::figures::Figures;
 pub use crate::core::world::World;
 pub use crate::runtime::broadcaster::{
-    BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster,
+    BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, PublishClock, PublishError,
+    Publisher,
 };
 pub use crate::runtime::receiver::{ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
 pub use crate::wire::auth::Key;

@@ -125,6 +125,13 @@ counters! {
         pub entities_stale: u64,
         /// Entity records refused because their id is beyond the world's capacity.
         pub entities_rejected: u64,
+        /// Entities removed by a despawn record (protocol version 2): each
+        /// entity once, however many copies of the record arrived.
+        pub entities_despawned: u64,
+        /// Entities removed by a roster (version 2) that no longer listed
+        /// them: despawns whose every copy was lost, or entities of a
+        /// replaced session. Ghosts caught, at most a roster interval late.
+        pub entities_removed_by_roster: u64,
         /// Every datagram handed to the receiver, whatever became of it.
         pub datagrams: u64,
         /// Bytes of those datagrams.

@@ -32,15 +32,16 @@
 //! the decoder ([`DecodeError::Sealed`]): it counts in `malformed` like every
 //! decoder rejection, and in `auth_unexpected` so the mixed setup is loud.
 
+use crate::core::feed::{Event, EventKind, FeedWriter};
 use crate::core::figures::Figures;
 use crate::core::histogram::LATENCY_MAX_NS;
 use std::time::Duration;
 
 use crate::core::replay::{is_fresh, Replay, ReplayWindow, DEFAULT_FRESHNESS};
 use crate::core::tracker::{Tracker, Verdict};
-use crate::core::world::{World, WorldWriter};
+use crate::core::world::{Stamp, World, WorldWriter};
 use crate::wire::auth::{self, AuthError, Key};
-use crate::wire::{self, Body, DecodeError, Entity, Packet, SnapshotHead};
+use crate::wire::{self, Body, DecodeError, Packet, Records, SnapshotHead};
 
 /// What became of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +74,7 @@ pub enum Outcome {
         /// Entities written.
         applied: u32,
     },
-    /// A sender report or goodbye that was taken into account.
+    /// A sender report, goodbye, despawn or roster that was taken into account.
     Control,
     /// A valid datagram of a subscription kind, decoded (and, with a key,
     /// opened: its tag checked): not part of the stream, not tracked; the
@@ -89,7 +90,14 @@ pub struct Ingest {
     world: WorldWriter,
     tracker: Tracker,
     figures: Figures,
-    entities: Vec<Entity>,
+    /// The decoded records of the datagram at hand (reused).
+    records: Records,
+    /// With a game client: where frames and events go.
+    feed: Option<FeedWriter>,
+    /// The tick whose frame is being assembled.
+    assembling: Option<Assembly>,
+    /// The current session's id.
+    session: Option<u64>,
     /// Sessions seen, counting from 1: the world's epoch for the current one.
     epoch: u32,
     /// Transit time (arrival − send) of the previous fresh packet, for jitter.
@@ -118,7 +126,13 @@ impl Ingest {
             auth: key.map(|k| (k, ReplayWindow::new())),
             tracker: Tracker::new(),
             figures: Figures::default(),
-            entities: Vec::with_capacity(wire::MAX_DATAGRAM / wire::ENTITY_LEN),
+            records: Records {
+                entities: Vec::with_capacity(wire::MAX_DATAGRAM / wire::ENTITY_LEN),
+                ..Records::default()
+            },
+            feed: None,
+            assembling: None,
+            session: None,
             epoch: 0,
             last_transit: None,
             last_snapshot: None,
@@ -136,6 +150,23 @@ impl Ingest {
     pub fn with_freshness(mut self, window: Option<Duration>) -> Ingest {
         self.freshness = window;
         self
+    }
+
+    /// Hands frames and events to a game client through `feed` (see
+    /// [`crate::core::feed`]): a frame of the whole world each time a tick
+    /// is complete, and every spawn, despawn, session change and goodbye.
+    /// Without one (the default) none of that work is done.
+    pub fn with_feed(mut self, feed: FeedWriter) -> Ingest {
+        self.feed = Some(feed);
+        self
+    }
+
+    /// Queues `event` for the game client, if there is one (the runtime's
+    /// own events: subscription changes).
+    pub fn push_event(&mut self, event: Event) {
+        if let Some(feed) = &mut self.feed {
+            feed.event(event);
+        }
     }
 
     /// A read handle on the world this ingest writes; clone it for readers.
@@ -159,13 +190,13 @@ impl Ingest {
         f.counters.bytes += datagram.len() as u64;
         let decoded = match &self.auth {
             Some((key, _)) => match auth::open(key, datagram) {
-                Ok(inner) => wire::decode_opened(inner, &mut self.entities),
+                Ok(inner) => wire::decode_records_opened(inner, &mut self.records),
                 Err(e) => {
                     f.counters.auth_failed += 1;
                     return Outcome::AuthFailed(e);
                 }
             },
-            None => wire::decode(datagram, &mut self.entities),
+            None => wire::decode_records(datagram, &mut self.records),
         };
         let packet = match decoded {
             Ok(p) => p,
@@ -186,6 +217,8 @@ impl Ingest {
                 Body::Snapshot(h) => h.sent_ns,
                 Body::SenderReport(r) => r.sent_ns,
                 Body::Goodbye(g) => g.sent_ns,
+                Body::Despawn(d) => d.sent_ns,
+                Body::Roster(r) => r.sent_ns,
                 _ => 0, // not sequenced: returned above
             };
             if self
@@ -209,6 +242,20 @@ impl Ingest {
             Verdict::Unproven => return Outcome::Unproven,
             Verdict::Fresh { new_session, .. } => {
                 if new_session {
+                    let kind = match self.session {
+                        None => EventKind::SessionStarted,
+                        Some(_) => EventKind::SessionRestarted,
+                    };
+                    self.session = Some(packet.session);
+                    self.assembling = None;
+                    if let Some(feed) = &mut self.feed {
+                        feed.event(Event {
+                            kind,
+                            id: 0,
+                            tick: 0,
+                            session: packet.session,
+                        });
+                    }
                     self.epoch = self.epoch.wrapping_add(1).max(1);
                     self.last_transit = None;
                     f.sender_packets_sent = None;
@@ -242,7 +289,52 @@ impl Ingest {
                 }
                 let taken = taken_ns.saturating_sub(head.sent_ns);
                 f.latency_taken.saturating_record(taken.min(LATENCY_MAX_NS));
-                let out = self.world.apply(self.epoch, head.tick, &self.entities);
+                let stamp = Stamp {
+                    epoch: self.epoch,
+                    tick: head.tick,
+                    tick_ns: head.scheduled_ns,
+                    arrival_ns,
+                };
+                let session = packet.session;
+                if let Some(feed) = &mut self.feed {
+                    // A newer tick's part: the tick before is as whole as
+                    // it will get, so its frame goes first.
+                    match &mut self.assembling {
+                        Some(a) if a.tick >= head.tick => {}
+                        slot => {
+                            if let Some(a) = slot.filter(|a| !a.published) {
+                                feed.frame(&self.world, session, a.tick, a.tick_ns, false);
+                            }
+                            *slot = Some(Assembly {
+                                tick: head.tick,
+                                tick_ns: head.scheduled_ns,
+                                parts: head.parts,
+                                got: 0,
+                                published: false,
+                            });
+                        }
+                    }
+                }
+                let (world, feed) = (&mut self.world, &mut self.feed);
+                let out = world.apply_stamped(stamp, &self.records.entities, |id| {
+                    if let Some(feed) = feed {
+                        feed.event(Event {
+                            kind: EventKind::Spawned,
+                            id,
+                            tick: head.tick,
+                            session,
+                        });
+                    }
+                });
+                if let (Some(feed), Some(a)) = (&mut self.feed, &mut self.assembling) {
+                    if a.tick == head.tick {
+                        a.got = a.got.saturating_add(1);
+                        if a.got >= a.parts && !a.published {
+                            a.published = true;
+                            feed.frame(&self.world, session, a.tick, a.tick_ns, true);
+                        }
+                    }
+                }
                 f.counters.entities_applied += out.applied as u64;
                 f.counters.entities_stale += out.stale as u64;
                 f.counters.entities_rejected += out.rejected as u64;
@@ -250,7 +342,7 @@ impl Ingest {
                     self.tracker.count_stale();
                     return Outcome::Stale;
                 }
-                if (out.applied > 0 || self.entities.is_empty())
+                if (out.applied > 0 || self.records.entities.is_empty())
                     && f.count.is_none_or(|c| head.tick > c)
                 {
                     f.counters.ticks_applied += 1;
@@ -268,7 +360,53 @@ impl Ingest {
             Body::Goodbye(g) => {
                 self.tracker.on_goodbye(packet.session, g.final_seq);
                 f.sender_packets_sent = Some(g.packets_sent);
+                if !f.goodbye {
+                    if let Some(feed) = &mut self.feed {
+                        feed.event(Event {
+                            kind: EventKind::StreamEnded,
+                            id: 0,
+                            tick: f.count.unwrap_or(0),
+                            session: packet.session,
+                        });
+                    }
+                }
                 f.goodbye = true;
+                Outcome::Control
+            }
+            Body::Despawn(_) => {
+                let (epoch, session) = (self.epoch, packet.session);
+                for d in &self.records.despawned {
+                    if self.world.despawn(epoch, d.id, d.tick) {
+                        f.counters.entities_despawned += 1;
+                        if let Some(feed) = &mut self.feed {
+                            feed.event(Event {
+                                kind: EventKind::Despawned,
+                                id: d.id,
+                                tick: d.tick,
+                                session,
+                            });
+                        }
+                    }
+                }
+                Outcome::Control
+            }
+            Body::Roster(r) => {
+                let (epoch, session) = (self.epoch, packet.session);
+                let feed = &mut self.feed;
+                let range = (r.first_id, r.last_id);
+                let removed =
+                    self.world
+                        .apply_roster(epoch, r.tick, range, &self.records.runs, |id| {
+                            if let Some(feed) = feed {
+                                feed.event(Event {
+                                    kind: EventKind::Despawned,
+                                    id,
+                                    tick: r.tick,
+                                    session,
+                                });
+                            }
+                        });
+                f.counters.entities_removed_by_roster += u64::from(removed);
                 Outcome::Control
             }
             // Returned above, before tracking.
@@ -311,6 +449,18 @@ impl Ingest {
         f.counters.unproven = c.unproven;
         f
     }
+}
+
+/// The tick whose frame a game client is waiting for.
+#[derive(Clone, Copy, Debug)]
+struct Assembly {
+    tick: u64,
+    tick_ns: u64,
+    parts: u16,
+    /// Its fresh parts applied so far (duplicates never reach here).
+    got: u16,
+    /// Whether its frame was handed over.
+    published: bool,
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 //!
 //! Receiving: [`source`] says which sender is accepted; [`ingest`] runs
 //! each datagram through decode → [`replay`] (with a key) → [`tracker`] →
-//! [`world`] → [`figures`]. Sending:
+//! [`world`] → [`figures`], and, for a game client, [`feed`] (frames and
+//! events). Sending:
 //! [`schedule`] says which tick is due, [`sim`] is the built-in world,
-//! [`sender`] numbers, splits, seals and reports what goes on the wire.
+//! [`sender`] numbers, splits, seals and reports what goes on the wire,
+//! and [`lifecycle`] says which entities a game despawned.
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
@@ -19,9 +21,11 @@
 
 pub mod conditioner;
 pub mod cores;
+pub mod feed;
 pub mod figures;
 pub mod histogram;
 pub mod ingest;
+pub mod lifecycle;
 pub mod predict;
 pub mod ratelimit;
 pub mod replay;

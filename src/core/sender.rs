@@ -100,9 +100,11 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use crate::core::lifecycle::{self, Lifecycle, LifecycleConfig, LifecycleCounts};
 use crate::wire::auth::{self, Key};
 use crate::wire::{
-    self, Body, Entity, Goodbye, Kind, Packet, SenderReport, SnapshotHead, MAX_DATAGRAM,
+    self, Body, DespawnHead, Entity, Goodbye, Kind, Packet, Payload, RosterHead, SenderReport,
+    SnapshotHead, MAX_DATAGRAM,
 };
 
 /// How many copies of the goodbye are sent, each sequenced.
@@ -125,6 +127,12 @@ pub struct SenderConfig {
     /// With a key every datagram is sealed ([`auth::seal_into`]); the tag's
     /// [`auth::TAG_LEN`] bytes come out of `payload_budget`.
     pub key: Option<Key>,
+    /// With a lifecycle, each tick is the whole world: ids missing from a
+    /// tick are despawned, and despawn and roster packets say so
+    /// ([`crate::core::lifecycle`]). Without one (the default, and the
+    /// built-in simulated world, whose entities never leave), only
+    /// snapshots are sent.
+    pub lifecycle: Option<LifecycleConfig>,
 }
 
 impl Default for SenderConfig {
@@ -135,6 +143,7 @@ impl Default for SenderConfig {
             payload_budget: wire::DEFAULT_PAYLOAD_BUDGET,
             report_interval: Duration::from_secs(1),
             key: None,
+            lifecycle: None,
         }
     }
 }
@@ -194,6 +203,9 @@ pub enum PushError {
     /// A coordinate is NaN, infinite or beyond [`wire::MAX_COORD`].
     #[error("an entity coordinate is not finite or beyond {}", wire::MAX_COORD)]
     BadCoordinate,
+    /// With a lifecycle, a tick listed one id twice.
+    #[error("entity id {0} appears twice in one tick")]
+    DuplicateId(u32),
 }
 
 /// What a sender has done, as plain data. Counters only go up.
@@ -214,7 +226,7 @@ pub struct SenderCounts {
 pub struct Transmit {
     /// The sequence number it carries.
     pub seq: u32,
-    /// What it is: [`Kind::Snapshot`], [`Kind::SenderReport`] or [`Kind::Goodbye`].
+    /// What it is: a stream kind ([`Kind::is_sequenced`]).
     pub kind: Kind,
     /// Where it starts in the buffer (the buffer's length before the call).
     pub start: usize,
@@ -237,6 +249,12 @@ struct QueuedTick {
     /// The next part to hand out.
     part: u16,
     parts: u16,
+    /// The next despawn record to hand out, of [`Lifecycle::despawns`].
+    despawn_next: usize,
+    /// The next roster part to hand out and how many there are (0 when no
+    /// roster is due in this tick).
+    roster_part: u16,
+    roster_parts: u16,
 }
 
 /// The sender's protocol state machine (see the [module docs](self)).
@@ -253,6 +271,10 @@ pub struct Sender {
     counts: SenderCounts,
     /// The queued tick's entities, copied in by `push_tick` (reused).
     entities: Vec<Entity>,
+    /// With a lifecycle: which ids went, which records are due, rosters.
+    lifecycle: Option<Lifecycle>,
+    despawns_per_packet: usize,
+    runs_per_part: usize,
     tick: Option<QueuedTick>,
     report_due: bool,
     /// Goodbye copies still to hand out.
@@ -276,6 +298,11 @@ impl Sender {
         if config.report_interval.is_zero() {
             return Err(SenderConfigError::ZeroReportInterval);
         }
+        // A budget that holds an entity holds a despawn record and a run:
+        // the fixed parts are no longer and the records shorter.
+        let despawns_per_packet =
+            wire::despawns_per_packet(config.packet_budget()).ok_or(bad_budget)?;
+        let runs_per_part = wire::runs_per_part(config.packet_budget()).ok_or(bad_budget)?;
         Ok(Sender {
             session: config.session,
             seq: config.first_seq,
@@ -285,6 +312,9 @@ impl Sender {
             next_report: config.report_interval,
             counts: SenderCounts::default(),
             entities: Vec::new(),
+            lifecycle: config.lifecycle.map(Lifecycle::new),
+            despawns_per_packet,
+            runs_per_part,
             tick: None,
             report_due: false,
             goodbyes_left: 0,
@@ -313,8 +343,11 @@ impl Sender {
     /// most `n` times this.
     pub fn max_datagram_len(&self) -> usize {
         let part = wire::SNAPSHOT_FIXED_LEN + self.per_part * wire::ENTITY_LEN;
+        let despawn = wire::DESPAWN_FIXED_LEN + self.despawns_per_packet * wire::DESPAWN_RECORD_LEN;
+        let roster = wire::ROSTER_FIXED_LEN + self.runs_per_part * wire::ID_RUN_LEN;
         let tag = if self.key.is_some() { auth::TAG_LEN } else { 0 };
-        part.max(wire::SENDER_REPORT_LEN).max(wire::GOODBYE_LEN) + tag
+        let longest = part.max(despawn).max(roster);
+        longest.max(wire::SENDER_REPORT_LEN).max(wire::GOODBYE_LEN) + tag
     }
 
     /// What has been sent so far.
@@ -322,11 +355,29 @@ impl Sender {
         self.counts
     }
 
+    /// What the lifecycle has seen (spawns, despawns, rosters); `None`
+    /// without one.
+    pub fn lifecycle_counts(&self) -> Option<LifecycleCounts> {
+        self.lifecycle.as_ref().map(Lifecycle::counts)
+    }
+
+    /// The ids in the last tick pushed, ascending; `None` without a lifecycle.
+    pub fn live_ids(&self) -> Option<&[u32]> {
+        self.lifecycle.as_ref().map(Lifecycle::live)
+    }
+
     /// How many datagrams [`Sender::poll_transmit`] will hand out before it
-    /// returns `None`: the queued tick's remaining parts, a due report and
-    /// the goodbye's remaining copies.
+    /// returns `None`: the queued tick's remaining despawn packets, roster
+    /// parts and snapshot parts, a due report and the goodbye's remaining
+    /// copies.
     pub fn queued(&self) -> usize {
-        let parts = self.tick.map_or(0, |t| usize::from(t.parts - t.part));
+        let parts = self.tick.map_or(0, |t| {
+            let despawns = self.lifecycle.as_ref().map_or(0, |l| l.despawns().len());
+            let despawn_packets = (despawns - t.despawn_next).div_ceil(self.despawns_per_packet);
+            despawn_packets
+                + usize::from(t.roster_parts - t.roster_part)
+                + usize::from(t.parts - t.part)
+        });
         parts + usize::from(self.report_due) + self.goodbyes_left as usize
     }
 
@@ -382,8 +433,28 @@ impl Sender {
             Ok(_) if !wire::entities_ok(entities) => Err(PushError::BadCoordinate),
             Ok(parts) => Ok(parts),
         };
-        let parts = match checked {
-            Ok(parts) => parts,
+        let lifecycle = match (checked, &mut self.lifecycle) {
+            (Ok(parts), None) => Ok((parts, 0)),
+            (Ok(parts), Some(l)) => match l.on_tick(tick, &self.entities) {
+                Ok(()) => {
+                    let runs = l.roster().map_or(0, |r| r.len());
+                    let roster_parts = match l.roster() {
+                        None => 0,
+                        Some(_) => parts_for(runs, self.runs_per_part),
+                    };
+                    // Fewer runs than entities and more runs than entities
+                    // per part: a tick that fits its parts fits its roster.
+                    Ok((
+                        parts,
+                        u16::try_from(roster_parts).expect("runs fit the parts"),
+                    ))
+                }
+                Err(dup) => Err(PushError::DuplicateId(dup.0)),
+            },
+            (Err(e), _) => Err(e),
+        };
+        let (parts, roster_parts) = match lifecycle {
+            Ok(p) => p,
             Err(e) => {
                 self.entities.clear();
                 return Err(e);
@@ -394,6 +465,9 @@ impl Sender {
             scheduled_ns,
             part: 0,
             parts,
+            despawn_next: 0,
+            roster_part: 0,
+            roster_parts,
         });
         Ok(())
     }
@@ -435,6 +509,35 @@ impl Sender {
     /// protocol's clock), appends it to `buf` and says where it is; `None`
     /// when nothing is queued. Each call takes the next sequence number.
     pub fn poll_transmit(&mut self, now_ns: u64, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if let Some(t) = self.tick.as_mut() {
+            // A tick's lifecycle goes before its snapshot parts, so a
+            // receiver's complete tick never holds an entity it lacks.
+            if let Some(l) = &self.lifecycle {
+                let due = l.despawns();
+                if t.despawn_next < due.len() {
+                    let to = (t.despawn_next + self.despawns_per_packet).min(due.len());
+                    let range = t.despawn_next..to;
+                    t.despawn_next = to;
+                    let head = DespawnHead {
+                        tick: t.tick,
+                        sent_ns: now_ns,
+                    };
+                    return Some(self.emit(Body::Despawn(head), Records::Despawned(range), buf));
+                }
+                if t.roster_part < t.roster_parts {
+                    let head = RosterHead {
+                        tick: t.tick,
+                        sent_ns: now_ns,
+                        first_id: 0,
+                        last_id: u32::MAX,
+                        part: t.roster_part,
+                        parts: t.roster_parts,
+                    };
+                    t.roster_part += 1;
+                    return Some(self.emit(Body::Roster(head), Records::RosterPart, buf));
+                }
+            }
+        }
         let (body, entities) = if let Some(t) = self.tick.as_mut() {
             let len = self.entities.len();
             let from = (usize::from(t.part) * self.per_part).min(len);
@@ -451,7 +554,7 @@ impl Sender {
                 self.tick = None;
                 self.counts.ticks_sent += 1;
             }
-            (Body::Snapshot(head), from..to)
+            (Body::Snapshot(head), Records::Entities(from..to))
         } else if self.report_due {
             self.report_due = false;
             let report = SenderReport {
@@ -460,7 +563,7 @@ impl Sender {
                 ticks_sent: self.counts.ticks_sent,
                 ticks_skipped: self.counts.ticks_skipped,
             };
-            (Body::SenderReport(report), 0..0)
+            (Body::SenderReport(report), Records::None)
         } else if self.goodbyes_left > 0 {
             let left = self.goodbyes_left;
             self.goodbyes_left -= 1;
@@ -469,31 +572,51 @@ impl Sender {
                 final_seq: self.seq.wrapping_add(left - 1),
                 packets_sent: self.counts.packets_sent + u64::from(left),
             };
-            (Body::Goodbye(goodbye), 0..0)
+            (Body::Goodbye(goodbye), Records::None)
         } else {
             return None;
         };
         Some(self.emit(body, entities, buf))
     }
 
-    /// Numbers `body` with the next sequence number, encodes it with
-    /// `self.entities[entities]` and seals it onto the end of `buf`.
-    fn emit(&mut self, body: Body, entities: Range<usize>, buf: &mut Vec<u8>) -> Transmit {
+    /// Numbers `body` with the next sequence number, encodes it with its
+    /// records and seals it onto the end of `buf`.
+    fn emit(&mut self, mut body: Body, records: Records, buf: &mut Vec<u8>) -> Transmit {
         let seq = self.seq;
         self.seq = seq.wrapping_add(1);
         self.counts.packets_sent += 1;
+        let lifecycle = self.lifecycle.as_ref();
+        let payload = match records {
+            Records::None => Payload::None,
+            Records::Entities(range) => Payload::Entities(&self.entities[range]),
+            Records::Despawned(range) => {
+                Payload::Despawned(&lifecycle.expect("despawns come from it").despawns()[range])
+            }
+            Records::RosterPart => {
+                let Body::Roster(head) = &mut body else {
+                    unreachable!("a roster part's records go with a roster head")
+                };
+                let runs = lifecycle
+                    .and_then(Lifecycle::roster)
+                    .expect("a roster is due");
+                let (first_id, last_id, chunk) = lifecycle::roster_parts(runs, self.runs_per_part)
+                    .nth(usize::from(head.part))
+                    .expect("the part count came from these runs");
+                (head.first_id, head.last_id) = (first_id, last_id);
+                Payload::Runs(chunk)
+            }
+        };
         let packet = Packet {
             session: self.session,
             seq,
             body,
         };
-        let entities = &self.entities[entities];
         let tag = if self.key.is_some() { auth::TAG_LEN } else { 0 };
         let start = buf.len();
-        buf.resize(start + wire::encoded_len(&body, entities.len()) + tag, 0);
+        buf.resize(start + wire::encoded_len(&body, payload.len()) + tag, 0);
         let out = &mut buf[start..];
-        let mut len = wire::encode(&packet, entities, out).expect(
-            "a validated budget, a part count checked by push_tick and coordinates checked by push_tick always encode",
+        let mut len = wire::encode_records(&packet, payload, out).expect(
+            "a validated budget, counts checked by push_tick, coordinates checked by push_tick and records made by the lifecycle always encode",
         );
         if let Some(key) = &self.key {
             len = auth::seal_into(key, out, len);
@@ -506,6 +629,15 @@ impl Sender {
             len,
         }
     }
+}
+
+/// Which of the sender's records a datagram carries.
+enum Records {
+    None,
+    Entities(Range<usize>),
+    Despawned(Range<usize>),
+    /// The runs of the roster part the head names.
+    RosterPart,
 }
 
 /// Parts a tick of `entities` needs at `per_part` a part: at least one, so

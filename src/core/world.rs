@@ -63,6 +63,16 @@
 //! Rust (orderings per Boehm, "Can seqlocks get along with programming
 //! language memory models?", 2012).
 //!
+//! # Entities that leave
+//!
+//! Protocol version 2 says when an entity is gone (a despawn record or a
+//! roster, see [`crate::wire`]): [`WorldWriter::despawn`] and
+//! [`WorldWriter::apply_roster`] remove it, leaving a tombstone that holds
+//! the tick it was stated gone at, so a late snapshot of an older tick
+//! cannot bring it back while a newer one does (a respawn). Readers see
+//! only the entities alive: [`World::get`] is `None` for a removed one,
+//! and [`World::len`] counts the living.
+//!
 //! # Bounds
 //!
 //! Slots live in pages of [`PAGE`] entities allocated on first write, and ids
@@ -72,21 +82,28 @@
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::wire::Entity;
+use crate::wire::{Entity, IdRun};
 
 /// Entities per lazily allocated page.
 pub const PAGE: usize = 1024;
 /// Default entity capacity: ids `0..DEFAULT_CAPACITY` are accepted.
 pub const DEFAULT_CAPACITY: u32 = 1 << 20;
 
-/// One entity's fields; `epoch` 0 means never written.
+/// One entity's fields; `epoch` 0 means never written, `alive` 0 a
+/// tombstone (its `epoch` and `tick` say when it was stated gone).
 #[derive(Default)]
 struct Slot {
     epoch: AtomicU32,
+    alive: AtomicU32,
     tick: AtomicU64,
     x: AtomicU32,
     y: AtomicU32,
     z: AtomicU32,
+    /// When the datagram that set this position arrived (the receiver's
+    /// clock, ns since the Unix epoch).
+    arrival_ns: AtomicU64,
+    /// The sender's stamp of the tick that set it (`scheduled_ns`).
+    tick_ns: AtomicU64,
 }
 
 /// One entity as a reader sees it.
@@ -102,6 +119,12 @@ pub struct EntityState {
     pub y: f32,
     /// Z coordinate.
     pub z: f32,
+    /// When the datagram that set this position arrived: the receiver's
+    /// clock (the kernel's stamp where there is one), ns since the Unix epoch.
+    pub arrival_ns: u64,
+    /// The sender's stamp of the tick that set it (its `scheduled_ns`, ns
+    /// since the Unix epoch on the sender's clock).
+    pub tick_ns: u64,
 }
 
 /// [`PAGE`] slots and the sequence lock that guards them.
@@ -142,6 +165,9 @@ pub struct ApplyOutcome {
     pub stale: u32,
     /// Entities rejected because their id is at or above the capacity.
     pub rejected: u32,
+    /// Of those applied, entities that were not alive before: never seen,
+    /// removed, or from an older session.
+    pub spawned: u32,
 }
 
 /// The table the writer and every reader share.
@@ -174,12 +200,12 @@ impl World {
         self.table.capacity
     }
 
-    /// Distinct entities ever applied.
+    /// Entities alive: applied and not removed since.
     pub fn len(&self) -> usize {
         self.table.len.load(Ordering::Relaxed) as usize
     }
 
-    /// True before any entity was applied.
+    /// True when no entity is alive.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -209,7 +235,8 @@ impl World {
         self.table.pages.get(id as usize / PAGE)?.get()
     }
 
-    /// The latest state of entity `id`, or `None` if it was never applied.
+    /// The latest state of entity `id`, or `None` if it was never applied
+    /// or has been removed.
     /// Never blocks the writer; retries only while its page is mid-write.
     pub fn get(&self, id: u32) -> Option<EntityState> {
         let page = self.page(id)?;
@@ -220,22 +247,16 @@ impl World {
                 std::hint::spin_loop();
                 continue;
             }
-            let epoch = slot.epoch.load(Ordering::Relaxed);
-            let state = EntityState {
-                id,
-                tick: slot.tick.load(Ordering::Relaxed),
-                x: f32::from_bits(slot.x.load(Ordering::Relaxed)),
-                y: f32::from_bits(slot.y.load(Ordering::Relaxed)),
-                z: f32::from_bits(slot.z.load(Ordering::Relaxed)),
-            };
+            let alive = slot.alive.load(Ordering::Relaxed);
+            let state = slot.state(id);
             fence(Ordering::Acquire);
             if page.version.load(Ordering::Relaxed) == v1 {
-                return (epoch != 0).then_some(state);
+                return (alive != 0).then_some(state);
             }
         }
     }
 
-    /// Appends every applied entity, in id order, to `out`.
+    /// Appends every entity alive, in id order, to `out`.
     pub fn read_all(&self, out: &mut Vec<EntityState>) {
         for (p, page) in self.table.pages.iter().enumerate() {
             if page.get().is_some() {
@@ -244,6 +265,43 @@ impl World {
             }
         }
     }
+}
+
+impl Slot {
+    /// The fields as they are; the caller guards against torn reads.
+    fn state(&self, id: u32) -> EntityState {
+        EntityState {
+            id,
+            tick: self.tick.load(Ordering::Relaxed),
+            x: f32::from_bits(self.x.load(Ordering::Relaxed)),
+            y: f32::from_bits(self.y.load(Ordering::Relaxed)),
+            z: f32::from_bits(self.z.load(Ordering::Relaxed)),
+            arrival_ns: self.arrival_ns.load(Ordering::Relaxed),
+            tick_ns: self.tick_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `(epoch, tick)` as the writer last stored them.
+    fn stamp(&self) -> (u32, u64) {
+        (
+            self.epoch.load(Ordering::Relaxed),
+            self.tick.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// When a snapshot part is applied: its session's epoch, its tick, the
+/// sender's stamp of the tick and the datagram's arrival.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// The receiver's count of sessions, from 1.
+    pub epoch: u32,
+    /// The tick.
+    pub tick: u64,
+    /// The tick's `scheduled_ns` (the sender's clock).
+    pub tick_ns: u64,
+    /// When the datagram arrived (the receiver's clock).
+    pub arrival_ns: u64,
 }
 
 impl WorldWriter {
@@ -272,8 +330,28 @@ impl WorldWriter {
 
     /// Applies one snapshot part of `tick` in session `epoch` (the receiver's
     /// count of sessions, starting at 1): each entity is written if the world
-    /// holds an older epoch, or the same epoch and an older tick, for it.
+    /// holds an older epoch, or the same epoch and an older tick, for it
+    /// (a tombstone included). Arrival and tick stamps are left 0: see
+    /// [`WorldWriter::apply_stamped`].
     pub fn apply(&mut self, epoch: u32, tick: u64, entities: &[Entity]) -> ApplyOutcome {
+        let stamp = Stamp {
+            epoch,
+            tick,
+            ..Stamp::default()
+        };
+        self.apply_stamped(stamp, entities, |_| {})
+    }
+
+    /// [`WorldWriter::apply`] with the part's stamps stored beside each
+    /// entity, calling `on_spawn` with the id of each entity that was not
+    /// alive before (never seen, removed, or of an older session).
+    pub fn apply_stamped(
+        &mut self,
+        stamp: Stamp,
+        entities: &[Entity],
+        mut on_spawn: impl FnMut(u32),
+    ) -> ApplyOutcome {
+        let Stamp { epoch, tick, .. } = stamp;
         debug_assert!(epoch != 0, "epoch 0 marks an empty slot");
         let t = &*self.world.table;
         let mut out = ApplyOutcome::default();
@@ -300,21 +378,26 @@ impl WorldWriter {
             };
             let slot = &page.slots[e.id as usize % PAGE];
             // Only this writer stores, so these plain loads see its own last stores.
-            let (old_epoch, old_tick) = (
-                slot.epoch.load(Ordering::Relaxed),
-                slot.tick.load(Ordering::Relaxed),
-            );
+            let (old_epoch, old_tick) = slot.stamp();
             if (old_epoch, old_tick) >= (epoch, tick) {
                 out.stale += 1;
                 continue;
             }
+            let was_alive = slot.alive.load(Ordering::Relaxed) != 0 && old_epoch == epoch;
+            if slot.alive.load(Ordering::Relaxed) == 0 {
+                t.len.fetch_add(1, Ordering::Relaxed);
+            }
             slot.epoch.store(epoch, Ordering::Relaxed);
+            slot.alive.store(1, Ordering::Relaxed);
             slot.tick.store(tick, Ordering::Relaxed);
             slot.x.store(e.x.to_bits(), Ordering::Relaxed);
             slot.y.store(e.y.to_bits(), Ordering::Relaxed);
             slot.z.store(e.z.to_bits(), Ordering::Relaxed);
-            if old_epoch == 0 {
-                t.len.fetch_add(1, Ordering::Relaxed);
+            slot.arrival_ns.store(stamp.arrival_ns, Ordering::Relaxed);
+            slot.tick_ns.store(stamp.tick_ns, Ordering::Relaxed);
+            if !was_alive {
+                out.spawned += 1;
+                on_spawn(e.id);
             }
             out.applied += 1;
         }
@@ -325,6 +408,116 @@ impl WorldWriter {
             self.note_tick(epoch, tick);
         }
         out
+    }
+
+    /// Entity `id` does not exist as of `tick` of session `epoch` (a
+    /// despawn record): if the world holds it from an older tick (or an
+    /// older session) it is removed, and `true` returned. Either way a
+    /// tombstone at `(epoch, tick)` is left unless the world holds a newer
+    /// state, so an older snapshot cannot bring it back. Ids at or above
+    /// the capacity are ignored.
+    pub fn despawn(&mut self, epoch: u32, id: u32, tick: u64) -> bool {
+        let t = &*self.world.table;
+        if id >= t.capacity {
+            return false;
+        }
+        let page = t.pages[id as usize / PAGE].get_or_init(Page::new);
+        page.begin_write();
+        let removed = Self::bury(t, &page.slots[id as usize % PAGE], epoch, tick);
+        page.end_write();
+        removed
+    }
+
+    /// Stores a tombstone at `(epoch, tick)` in `slot` if what it holds is
+    /// older; returns whether an entity alive was removed. The caller holds
+    /// the slot's page open for writing.
+    fn bury(t: &Table, slot: &Slot, epoch: u32, tick: u64) -> bool {
+        if slot.stamp() >= (epoch, tick) {
+            return false;
+        }
+        let alive = slot.alive.load(Ordering::Relaxed) != 0;
+        slot.epoch.store(epoch, Ordering::Relaxed);
+        slot.tick.store(tick, Ordering::Relaxed);
+        slot.alive.store(0, Ordering::Relaxed);
+        if alive {
+            t.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        alive
+    }
+
+    /// A roster part of session `epoch`: as of `tick`, the ids in
+    /// `first_id..=last_id` that exist are those in `runs` (ascending, apart;
+    /// [`crate::wire::runs_ok`]). Every entity alive in the range, in no
+    /// run, and older than `(epoch, tick)` is removed (tombstoned at it);
+    /// `on_remove` is called with each id removed. Returns how many.
+    /// Costs one look at every slot allocated in the range.
+    pub fn apply_roster(
+        &mut self,
+        epoch: u32,
+        tick: u64,
+        (first_id, last_id): (u32, u32),
+        runs: &[IdRun],
+        mut on_remove: impl FnMut(u32),
+    ) -> u32 {
+        let t = &*self.world.table;
+        if t.capacity == 0 {
+            return 0;
+        }
+        let last_id = last_id.min(t.capacity - 1);
+        if first_id > last_id {
+            return 0;
+        }
+        let mut removed = 0;
+        let mut runs = runs.iter().peekable();
+        let (first_page, last_page) = (first_id as usize / PAGE, last_id as usize / PAGE);
+        for (p, cell) in t.pages[first_page..=last_page].iter().enumerate() {
+            let Some(page) = cell.get() else { continue };
+            let base = ((first_page + p) * PAGE) as u32;
+            let from = first_id.max(base);
+            let to = last_id.min(base + (PAGE as u32 - 1));
+            let mut opened = false;
+            for id in from..=to {
+                // Skip the runs that end before this id.
+                while runs.peek().is_some_and(|r| r.last().is_none_or(|l| l < id)) {
+                    runs.next();
+                }
+                if runs.peek().is_some_and(|r| r.first <= id) {
+                    continue; // listed: it exists
+                }
+                let slot = &page.slots[(id - base) as usize];
+                if slot.alive.load(Ordering::Relaxed) == 0 || slot.stamp() >= (epoch, tick) {
+                    continue;
+                }
+                if !opened {
+                    page.begin_write();
+                    opened = true;
+                }
+                if Self::bury(t, slot, epoch, tick) {
+                    removed += 1;
+                    on_remove(id);
+                }
+            }
+            if opened {
+                page.end_write();
+            }
+        }
+        removed
+    }
+
+    /// Appends every entity alive, in id order, to `out`: the writer's own
+    /// view, read without the readers' retries (nothing else writes).
+    pub fn copy_alive(&self, out: &mut Vec<EntityState>) {
+        for (p, page) in self.world.table.pages.iter().enumerate() {
+            let Some(page) = page.get() else { continue };
+            let base = (p * PAGE) as u32;
+            out.extend(
+                page.slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.alive.load(Ordering::Relaxed) != 0)
+                    .map(|(i, s)| s.state(base + i as u32)),
+            );
+        }
     }
 
     fn note_tick(&mut self, epoch: u32, tick: u64) {
@@ -379,7 +572,8 @@ mod tests {
             ApplyOutcome {
                 applied: 1,
                 stale: 1,
-                rejected: 0
+                rejected: 0,
+                spawned: 1,
             }
         );
         let r = w.world().clone();
@@ -389,6 +583,93 @@ mod tests {
         assert_eq!(w.apply(1, 10, &[e(2, 5.0)]).stale, 1);
         assert_eq!(r.count(), Some(10));
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn despawn_removes_an_older_entity_and_its_tombstone_blocks_older_ticks() {
+        let mut w = WorldWriter::new(4096);
+        let r = w.world().clone();
+        w.apply(1, 10, &[e(1, 1.0), e(2, 2.0)]);
+        assert_eq!(r.len(), 2);
+        // Stated gone at tick 10: not older than what is held, so kept.
+        assert!(!w.despawn(1, 1, 10));
+        assert!(w.despawn(1, 1, 11));
+        assert!(!w.despawn(1, 1, 12), "already gone");
+        assert_eq!((r.get(1), r.len()), (None, 1));
+        // A late snapshot of tick 11 or before cannot bring it back ...
+        assert_eq!(w.apply(1, 11, &[e(1, 9.0)]).stale, 1);
+        assert!(r.get(1).is_none());
+        // ... a newer one does, as a spawn.
+        let back = w.apply(1, 13, &[e(1, 3.0), e(2, 3.0)]);
+        assert_eq!((back.applied, back.spawned), (2, 1));
+        assert_eq!(r.get(1).map(|s| s.x), Some(3.0));
+        assert_eq!(r.len(), 2);
+        // A despawn of an id never seen leaves a tombstone all the same.
+        assert!(!w.despawn(1, 77, 20));
+        assert_eq!(w.apply(1, 19, &[e(77, 1.0)]).stale, 1);
+        assert!(!w.despawn(1, u32::MAX, 20), "beyond the capacity: ignored");
+    }
+
+    #[test]
+    fn a_roster_removes_the_unlisted_in_its_range_only() {
+        let mut w = WorldWriter::new(4 * PAGE as u32);
+        let r = w.world().clone();
+        let ids: Vec<Entity> = (0..3000).map(|id| e(id, 1.0)).collect();
+        w.apply(1, 5, &ids);
+        // Ids 1000..=2999 spoken for; only 1000..1010 and 2500 exist.
+        let runs = [
+            IdRun {
+                first: 1000,
+                count: 10,
+            },
+            IdRun {
+                first: 2500,
+                count: 1,
+            },
+        ];
+        let mut gone = Vec::new();
+        let n = w.apply_roster(1, 6, (1000, 2999), &runs, |id| gone.push(id));
+        assert_eq!(n as usize, 2000 - 11);
+        assert_eq!(gone.len(), n as usize);
+        assert!(gone
+            .iter()
+            .all(|&id| (1010..3000).contains(&id) && id != 2500));
+        assert_eq!(r.len(), 1000 + 11);
+        assert!(r.get(999).is_some() && r.get(1009).is_some() && r.get(2500).is_some());
+        assert!(r.get(1010).is_none() && r.get(2999).is_none());
+        // An entity newer than the roster is not touched by it.
+        w.apply(1, 8, &[e(2000, 1.0)]);
+        assert_eq!(w.apply_roster(1, 7, (0, u32::MAX), &[], |_| {}), 1000 + 11);
+        assert_eq!(r.len(), 1);
+        assert!(r.get(2000).is_some());
+        // A new session's roster removes the old session's entities.
+        assert_eq!(w.apply_roster(2, 0, (0, u32::MAX), &[], |_| {}), 1);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn copy_alive_is_what_readers_see() {
+        let mut w = WorldWriter::new(4 * PAGE as u32);
+        let stamp = Stamp {
+            epoch: 1,
+            tick: 3,
+            tick_ns: 30,
+            arrival_ns: 40,
+        };
+        let mut spawned = Vec::new();
+        w.apply_stamped(stamp, &[e(5, 1.0), e(2000, 2.0)], |id| spawned.push(id));
+        assert_eq!(spawned, [5, 2000]);
+        w.despawn(1, 5, 4);
+        let mut mine = Vec::new();
+        w.copy_alive(&mut mine);
+        let mut theirs = Vec::new();
+        w.world().read_all(&mut theirs);
+        assert_eq!(mine, theirs);
+        assert_eq!(mine.len(), 1);
+        assert_eq!(
+            (mine[0].id, mine[0].arrival_ns, mine[0].tick_ns),
+            (2000, 40, 30)
+        );
     }
 
     #[test]
@@ -403,7 +684,9 @@ mod tests {
                 tick: 0,
                 x: 2.0,
                 y: 2.0,
-                z: 2.0
+                z: 2.0,
+                arrival_ns: 0,
+                tick_ns: 0,
             }
         );
         assert_eq!(w.world().count(), Some(0));
@@ -422,7 +705,8 @@ mod tests {
             ApplyOutcome {
                 applied: 1,
                 stale: 0,
-                rejected: 2
+                rejected: 2,
+                spawned: 1,
             }
         );
         let r = w.world();

@@ -315,6 +315,47 @@ pub fn wait_readable(socket: &impl AsFd, timeout: Duration) -> io::Result<bool> 
     }
 }
 
+/// Which of [`wait_either`]'s two sockets is readable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// The first (and perhaps the second too).
+    First,
+    /// The second only.
+    Second,
+}
+
+/// Waits up to `timeout` until `first` or `second` (when given) is
+/// readable; `None` on timeout or a signal. For a thread woken both by
+/// datagrams and by another thread (which writes to a socket pair).
+pub fn wait_either(
+    first: &impl AsFd,
+    second: Option<&impl AsFd>,
+    timeout: Duration,
+) -> io::Result<Option<Ready>> {
+    use nix::poll::{PollFd, PollFlags};
+    let mut fds = vec![PollFd::new(first.as_fd(), PollFlags::POLLIN)];
+    if let Some(s) = second {
+        fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+    }
+    #[cfg(target_os = "linux")]
+    let ready = nix::poll::ppoll(&mut fds, Some(timeout.into()), None);
+    #[cfg(not(target_os = "linux"))]
+    let ready = {
+        let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+        nix::poll::poll(
+            &mut fds,
+            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
+        )
+    };
+    let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+    match ready {
+        Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(None),
+        Ok(_) if readable(&fds[0]) => Ok(Some(Ready::First)),
+        Ok(_) => Ok(fds.get(1).filter(|f| readable(f)).map(|_| Ready::Second)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether `ip` is an address of this host: a loopback address, or one of
 /// its interfaces' addresses (an IPv4-mapped IPv6 address counts as its
 /// IPv4 address). False if the interfaces cannot be listed.

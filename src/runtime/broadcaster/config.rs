@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::core::lifecycle::LifecycleConfig;
 use crate::core::schedule::Schedule;
 use crate::core::sender::{self, SenderConfig};
 use crate::core::subscription::{
@@ -61,8 +62,16 @@ pub struct BroadcastConfig {
     /// Cookie time bucket: a cookie is valid in its bucket and the next
     /// (default 10 s).
     pub cookie_period: Duration,
-    /// Entities in the simulated world (default 100).
+    /// Entities in the simulated world (default 100). A published world
+    /// ([`Broadcaster::start_published`]) has what the game puts in it.
+    ///
+    /// [`Broadcaster::start_published`]: super::Broadcaster::start_published
     pub entities: u32,
+    /// How a published world's despawns are stated: the roster interval,
+    /// in ticks (default 60), bounds how long an entity whose every
+    /// despawn copy was lost lives on at a receiver. The simulated world,
+    /// whose entities never leave, sends no lifecycle.
+    pub lifecycle: LifecycleConfig,
     /// Ticks per second, in (0, 10000], taken to the nearest µHz (default 60).
     pub rate_hz: f64,
     /// How long to run; `None` runs until stopped (default `None`).
@@ -128,6 +137,7 @@ impl Default for BroadcastConfig {
             lease: DEFAULT_LEASE,
             cookie_period: DEFAULT_COOKIE_PERIOD,
             entities: 100,
+            lifecycle: LifecycleConfig::default(),
             rate_hz: 60.0,
             duration: None,
             seed: 1,
@@ -301,13 +311,19 @@ impl BroadcastConfig {
 
     /// What the [`Sender`] is given: this session, its first number, the
     /// budget, the report interval and the key.
-    pub(super) fn sender_config(&self, session: u64, first_seq: u32) -> SenderConfig {
+    pub(super) fn sender_config(
+        &self,
+        session: u64,
+        first_seq: u32,
+        published: bool,
+    ) -> SenderConfig {
         SenderConfig {
             session,
             first_seq,
             payload_budget: self.payload_budget,
             report_interval: self.report_interval,
             key: self.key.clone(),
+            lifecycle: published.then_some(self.lifecycle),
         }
     }
 

@@ -57,6 +57,28 @@ pub struct BroadcastFigures {
     /// Why the broadcast stopped itself, if it did (see [`Halt`]); `None`
     /// while it runs and when it ended by its duration or a stop.
     pub halted: Option<Halt>,
+    /// With a published world: frames the game committed (or sent).
+    pub frames_committed: u64,
+    /// Frames the game committed over one not yet taken: under
+    /// tickcast's clock a faster game's frames, under the game's clock
+    /// frames lost because the thread had not sent the one before.
+    pub frames_replaced: u64,
+    /// Ticks sent from the game's frames.
+    pub frames_sent: u64,
+    /// Frames the thread refused (an id twice, too many parts); the tick
+    /// is skipped.
+    pub frames_refused: u64,
+    /// Why the last frame was refused.
+    pub last_refusal: Option<String>,
+    /// With a published world: entities that appeared (new ids, and ids
+    /// back after a despawn).
+    pub spawned: u64,
+    /// Entities despawned: in one frame sent and not in the next.
+    pub despawned: u64,
+    /// Rosters sent (each counted once, however many parts).
+    pub rosters: u64,
+    /// Entities in the last frame sent.
+    pub live_entities: u64,
 }
 
 /// Why a broadcast stopped itself before its duration ran out or anyone
@@ -100,6 +122,15 @@ impl Default for BroadcastFigures {
             subscribers: 0,
             subscriptions: SubscriptionCounts::default(),
             halted: None,
+            frames_committed: 0,
+            frames_replaced: 0,
+            frames_sent: 0,
+            frames_refused: 0,
+            last_refusal: None,
+            spawned: 0,
+            despawned: 0,
+            rosters: 0,
+            live_entities: 0,
         }
     }
 }
@@ -134,6 +165,15 @@ impl BroadcastFigures {
             unsubscribed: self.subscriptions.unsubscribed,
             pongs: self.subscriptions.pongs,
             halted: self.halted.as_ref().map(ToString::to_string),
+            frames_committed: self.frames_committed,
+            frames_replaced: self.frames_replaced,
+            frames_sent: self.frames_sent,
+            frames_refused: self.frames_refused,
+            last_refusal: self.last_refusal.clone(),
+            spawned: self.spawned,
+            despawned: self.despawned,
+            rosters: self.rosters,
+            live_entities: self.live_entities,
         }
     }
 }
@@ -185,6 +225,26 @@ pub struct BroadcastSummary {
     pub pongs: u64,
     /// Why the broadcast stopped itself ([`BroadcastFigures::halted`]), as text.
     pub halted: Option<String>,
+    // The published world's figures: zero (and null) for the simulated
+    // world, and in the JSON of an older tickcast.
+    #[serde(default)]
+    pub frames_committed: u64,
+    #[serde(default)]
+    pub frames_replaced: u64,
+    #[serde(default)]
+    pub frames_sent: u64,
+    #[serde(default)]
+    pub frames_refused: u64,
+    #[serde(default)]
+    pub last_refusal: Option<String>,
+    #[serde(default)]
+    pub spawned: u64,
+    #[serde(default)]
+    pub despawned: u64,
+    #[serde(default)]
+    pub rosters: u64,
+    #[serde(default)]
+    pub live_entities: u64,
 }
 
 /// What a summary without a send path (from before batching) sent with.

@@ -79,6 +79,7 @@
 
 mod config;
 mod figures;
+mod publisher;
 mod thread;
 
 use std::io;
@@ -101,6 +102,7 @@ pub use self::config::{
     MIN_PAYLOAD_BUDGET,
 };
 pub use self::figures::{BroadcastFigures, BroadcastSummary, Halt};
+pub use self::publisher::{FrameWriter, PublishClock, PublishError, Publisher};
 pub use self::thread::{BATCH_DATAGRAMS, SERVE_BATCH};
 pub use crate::core::sender::GOODBYE_COPIES;
 pub use crate::runtime::batch::SendPath;
@@ -188,8 +190,53 @@ pub struct Broadcaster {
 }
 
 impl Broadcaster {
-    /// Validates `config`, opens and binds the socket, and starts the thread.
+    /// Validates `config`, opens and binds the socket, and starts the
+    /// thread, which sends the built-in simulated world of
+    /// [`BroadcastConfig::entities`] entities.
     pub fn start(config: BroadcastConfig) -> Result<Broadcaster, BroadcastError> {
+        Broadcaster::start_with(config, None)
+    }
+
+    /// Starts a broadcaster of the game's own world: the [`Publisher`] is
+    /// where the game puts its entities, on `clock`'s schedule (see
+    /// [`PublishClock`]). Everything else (targets, subscriptions, the key,
+    /// reports, the goodbye, the figures) is as with [`Broadcaster::start`];
+    /// [`BroadcastConfig::entities`] and [`BroadcastConfig::seed`] are not
+    /// used. Each frame is the whole world: ids missing from a frame are
+    /// despawned, and protocol version 2's despawn and roster packets tell
+    /// the receivers ([`BroadcastConfig::lifecycle`]).
+    ///
+    /// ```no_run
+    /// use tickcast::{BroadcastConfig, Broadcaster, PublishClock};
+    /// use tickcast::wire::Entity;
+    ///
+    /// let config = BroadcastConfig {
+    ///     group: Some("239.255.71.71:47474".parse().unwrap()),
+    ///     ..BroadcastConfig::default()
+    /// };
+    /// let (broadcaster, mut publisher) =
+    ///     Broadcaster::start_published(config, PublishClock::Tickcast).unwrap();
+    /// // From the game's own thread, whenever its world changed:
+    /// let mut frame = publisher.frame();
+    /// frame.set(7, 1.0, 2.0, 3.0);
+    /// frame.commit().unwrap();
+    /// # drop(broadcaster);
+    /// ```
+    pub fn start_published(
+        config: BroadcastConfig,
+        clock: PublishClock,
+    ) -> Result<(Broadcaster, Publisher), BroadcastError> {
+        let running = Arc::new(AtomicBool::new(true));
+        let (publisher, feed) =
+            Publisher::new(clock, Arc::clone(&running)).map_err(BroadcastError::Spawn)?;
+        let broadcaster = Broadcaster::start_with(config, Some((feed, clock)))?;
+        Ok((broadcaster, publisher))
+    }
+
+    fn start_with(
+        config: BroadcastConfig,
+        feed: Option<(publisher::Feed, PublishClock)>,
+    ) -> Result<Broadcaster, BroadcastError> {
         config.validate()?;
         let addr = config.bind_addr();
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
@@ -278,6 +325,7 @@ impl Broadcaster {
                         first_seq,
                         &thread_shared,
                         &thread_flag,
+                        feed,
                     )
                     .run();
                 }

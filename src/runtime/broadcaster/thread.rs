@@ -9,14 +9,15 @@ use std::io;
 use std::net::UdpSocket;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::Duration;
 
+use super::publisher::{Feed, PublishClock};
 use super::{lock, BroadcastConfig, BroadcastFigures, Halt};
 use crate::core::histogram::LATENCY_MAX_NS;
 use crate::core::schedule::{Action, Schedule, WakeMargin};
-use crate::core::sender::{Sender, SenderCounts};
+use crate::core::sender::{PushError, Sender, SenderCounts};
 use crate::core::sim::SimWorld;
 use crate::core::subscription::{
     open_control, seal_control, Subscriptions, MAX_CONTROL_LEN, MAX_SEALED_CONTROL_LEN,
@@ -202,14 +203,21 @@ impl Output {
 
     /// Publishes the counters and pending samples. Without `force` it gives
     /// up if a reader holds the lock, unless the pending samples are full.
-    fn publish(&mut self, sent: SenderCounts, force: bool) {
+    /// Publishes what the output counted; returns the figures, still
+    /// locked, for the caller to add its own, or `None` if a reader holds
+    /// them and this can wait.
+    fn publish(
+        &mut self,
+        sent: SenderCounts,
+        force: bool,
+    ) -> Option<MutexGuard<'_, BroadcastFigures>> {
         let mut figures = match self.shared.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock)
                 if !force && self.pending_late.len() < PENDING_SAMPLES =>
             {
-                return
+                return None
             }
             Err(TryLockError::WouldBlock) => lock(&self.shared),
         };
@@ -236,6 +244,7 @@ impl Output {
         for ns in self.pending_late.drain(..) {
             figures.lateness.saturating_record(ns);
         }
+        Some(figures)
     }
 }
 
@@ -255,7 +264,7 @@ pub(super) struct Runner {
     limit: Option<u64>,
     rate_hz: f64,
     wake: WakeMargin,
-    world: SimWorld,
+    world: Source,
     /// What goes on the wire: numbers, parts, seals, reports, the goodbye.
     sender: Sender,
     /// The batch being sent: its datagrams back to back (cleared and
@@ -267,6 +276,26 @@ pub(super) struct Runner {
     stop: Arc<AtomicBool>,
     /// [`BroadcastConfig::give_up_after`].
     give_up_after: Option<Duration>,
+    frames: FrameCounts,
+    /// [`BroadcastConfig::duration`], which under the game's clock is a
+    /// time limit rather than a tick count.
+    duration: Option<Duration>,
+}
+
+/// Where each tick's entities come from.
+pub(super) enum Source {
+    /// The built-in simulated world.
+    Sim(SimWorld),
+    /// A game's published frames, and whose clock they run on.
+    Published(Feed, PublishClock),
+}
+
+/// What the thread did with a game's frames, published with the figures.
+#[derive(Default)]
+struct FrameCounts {
+    taken: u64,
+    refused: u64,
+    last_refusal: Option<String>,
 }
 
 /// Where the thread sends from and to.
@@ -286,6 +315,7 @@ impl Runner {
         first_seq: u32,
         shared: &Arc<Mutex<BroadcastFigures>>,
         stop: &Arc<AtomicBool>,
+        feed: Option<(Feed, PublishClock)>,
     ) -> Runner {
         let Endpoints {
             socket,
@@ -298,7 +328,7 @@ impl Runner {
             0
         };
         let schedule = Schedule::from_rate_hz(config.rate_hz).expect("validated rate");
-        let sender = Sender::new(config.sender_config(session, first_seq))
+        let sender = Sender::new(config.sender_config(session, first_seq, feed.is_some()))
             .expect("a validated config makes a valid sender");
         let batch = BatchSender::new(&socket, config.send_path);
         publish_path(&mut lock(shared), &batch);
@@ -307,7 +337,12 @@ impl Runner {
             schedule,
             rate_hz: config.rate_hz,
             wake: WakeMargin::new(config.spin),
-            world: SimWorld::new(config.entities, config.seed),
+            world: match feed {
+                Some((feed, clock)) => Source::Published(feed, clock),
+                None => Source::Sim(SimWorld::new(config.entities, config.seed)),
+            },
+            frames: FrameCounts::default(),
+            duration: config.duration,
             buf: Vec::with_capacity(BATCH_DATAGRAMS * sender.max_datagram_len()),
             batch: Vec::with_capacity(BATCH_DATAGRAMS),
             sender,
@@ -344,6 +379,140 @@ impl Runner {
         // wall-clock step cannot expire every lease at once, yet in the
         // protocol's ns since the Unix epoch (as in a pong).
         let anchor = Anchor::paired();
+        if matches!(self.world, Source::Published(_, PublishClock::Game)) {
+            self.run_game_clock(&anchor);
+        } else {
+            self.run_schedule(&anchor);
+        }
+        self.sender.finish();
+        self.send_queued();
+        self.publish(true);
+    }
+
+    /// Publishes the figures: the sender's counts, and the frames'.
+    fn publish(&mut self, force: bool) {
+        let frames = match &self.world {
+            Source::Published(feed, _) => Some((
+                feed.counts.committed.load(Ordering::Relaxed),
+                feed.counts.replaced.load(Ordering::Relaxed),
+            )),
+            Source::Sim(_) => None,
+        };
+        let Some(mut figures) = self.out.publish(self.sender.counts(), force) else {
+            return;
+        };
+        if let Some((committed, replaced)) = frames {
+            figures.frames_committed = committed;
+            figures.frames_replaced = replaced;
+            figures.frames_sent = self.frames.taken;
+            figures.frames_refused = self.frames.refused;
+            if figures.last_refusal != self.frames.last_refusal {
+                figures.last_refusal.clone_from(&self.frames.last_refusal);
+            }
+        }
+        if let Some(l) = self.sender.lifecycle_counts() {
+            figures.spawned = l.spawned;
+            figures.despawned = l.despawned;
+            figures.rosters = l.rosters;
+            figures.live_entities = self.sender.live_ids().map_or(0, |ids| ids.len() as u64);
+        }
+    }
+
+    /// Queues tick `tick` from the source: the simulated world's positions
+    /// computed into the sender's copy, or the game's frame copied in.
+    /// Returns false if the game's frame was refused (then nothing is queued).
+    fn push_tick(&mut self, tick: u64, scheduled_ns: u64) -> bool {
+        let pushed = match &mut self.world {
+            Source::Sim(world) => {
+                let rate_hz = self.rate_hz;
+                self.sender.push_tick_with(tick, scheduled_ns, |buf| {
+                    world.positions_into(tick, rate_hz, buf)
+                })
+            }
+            Source::Published(feed, _) => {
+                let frame = feed.latest();
+                self.sender.push_tick(tick, scheduled_ns, &frame.entities)
+            }
+        };
+        self.on_pushed(tick, pushed)
+    }
+
+    /// Counts a game frame taken or refused; a refusal is logged the first time.
+    fn on_pushed(&mut self, tick: u64, pushed: Result<(), PushError>) -> bool {
+        match pushed {
+            Ok(()) => {
+                self.frames.taken += u64::from(matches!(self.world, Source::Published(..)));
+                true
+            }
+            Err(e @ PushError::DuplicateId(_)) | Err(e @ PushError::TooManyParts { .. }) => {
+                let why = format!("tick {tick} not sent: {e}");
+                if self.frames.refused == 0 {
+                    log::warn!("{why}");
+                }
+                self.frames.refused += 1;
+                self.frames.last_refusal = Some(why);
+                false
+            }
+            Err(e) => unreachable!("validated sim positions and one tick at a time: {e}"),
+        }
+    }
+
+    /// Under the game's clock: each frame the game sends goes out at once,
+    /// under its tick number, stamped with the time the game sent it.
+    fn run_game_clock(&mut self, anchor: &Anchor) {
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            if self.duration.is_some_and(|d| anchor.elapsed() >= d) {
+                break;
+            }
+            let Source::Published(feed, _) = &mut self.world else {
+                unreachable!("only published frames run on the game's clock")
+            };
+            feed.drain_wakes();
+            if let Some(frame) = feed.take_new() {
+                let (tick, stamp) = (frame.tick, frame.stamp_ns);
+                let pushed = self.sender.push_tick(tick, stamp, &frame.entities);
+                if self.on_pushed(tick, pushed) {
+                    self.send_queued();
+                    let late = clock::now_ns().saturating_sub(stamp);
+                    self.out.pending_late.push(late.min(LATENCY_MAX_NS));
+                }
+                self.sender.handle_timeout(anchor.elapsed());
+                self.send_queued();
+                if self
+                    .out
+                    .every_send_failed(anchor.elapsed(), self.give_up_after)
+                {
+                    break;
+                }
+                self.publish(false);
+                self.out.serve(anchor.now_ns());
+                continue;
+            }
+            self.sender.handle_timeout(anchor.elapsed());
+            self.send_queued();
+            // Sleep on the wake-up socket (and the request socket, with
+            // subscriptions) until a frame comes or the stop check is due.
+            let Source::Published(feed, _) = &self.world else {
+                unreachable!()
+            };
+            let woken = feed
+                .woken
+                .as_ref()
+                .expect("the game's clock has a wake-up socket");
+            let serve = self.out.subs.as_ref().map(|_| &self.out.socket);
+            if let Ok(Some(net::Ready::Second)) = net::wait_either(woken, serve, STOP_CHECK) {
+                self.out.serve(anchor.now_ns());
+            }
+        }
+    }
+
+    /// Under tickcast's clock: the schedule's ticks, each with the
+    /// source's entities as of its deadline.
+    fn run_schedule(&mut self, anchor: &Anchor) {
+        let anchor = *anchor;
         loop {
             if self.stop.load(Ordering::Acquire) {
                 break;
@@ -365,14 +534,11 @@ impl Runner {
                     }
                     self.sender.skip(skipped);
                     let scheduled_ns = anchor.ns_at(self.schedule.deadline(tick));
-                    // The positions are computed into the sender's copy of
-                    // the tick, where they are encoded from.
-                    let (world, rate_hz) = (&mut self.world, self.rate_hz);
-                    self.sender
-                        .push_tick_with(tick, scheduled_ns, |buf| {
-                            world.positions_into(tick, rate_hz, buf)
-                        })
-                        .expect("validated part count, bounded sim positions, the last tick sent");
+                    // The positions are computed (or the frame copied) into
+                    // the sender's copy of the tick, where they are encoded from.
+                    if !self.push_tick(tick, scheduled_ns) {
+                        self.sender.skip(1);
+                    }
                     self.send_queued();
                     let late_ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
                     self.out.pending_late.push(late_ns.min(LATENCY_MAX_NS));
@@ -385,16 +551,13 @@ impl Runner {
                     {
                         break;
                     }
-                    self.out.publish(self.sender.counts(), false);
+                    self.publish(false);
                     // Once per tick, right after it: nothing stands between
                     // a deadline and its send.
                     self.out.serve(anchor.now_ns());
                 }
             }
         }
-        self.sender.finish();
-        self.send_queued();
-        self.out.publish(self.sender.counts(), true);
     }
 
     /// Sends what the sender has queued, in batches of up to

@@ -1,0 +1,314 @@
+//! How a game puts its own world through a broadcaster: the [`Publisher`]
+//! a game's thread writes frames into, and the broadcast thread's end of it.
+//!
+//! # Two clocks
+//!
+//! * [`PublishClock::Tickcast`]: tickcast owns the clock. The game writes
+//!   its entities whenever it likes ([`Publisher::frame`], then
+//!   [`FrameWriter::commit`], or [`Publisher::publish`]); on each of its
+//!   ticks the broadcaster sends the latest committed frame, under its own
+//!   tick number. A game that commits faster than the tick rate only
+//!   replaces frames; one that commits slower has its last frame sent again
+//!   (the receivers see the same positions under newer ticks).
+//! * [`PublishClock::Game`]: the game owns the clock. Its fixed-step loop
+//!   calls [`Publisher::send`] with its own tick number; the frame is
+//!   stamped with the time of the call (`scheduled_ns`) and the broadcast
+//!   thread, woken at once, sends it under that tick number.
+//!
+//! # Why a triple buffer
+//!
+//! The hand-off is a triple buffer (the `triple_buffer` crate): three
+//! frames, one the game writes, one the broadcast thread reads, and one
+//! waiting between them, swapped by a single atomic exchange. So:
+//!
+//! * a half-written frame never goes out: the game writes into a buffer
+//!   nobody else can see, and [`FrameWriter::commit`] swaps it in whole;
+//! * neither side ever waits on the other, not even for a lock: a commit
+//!   and a read are each one atomic swap, whatever the other is doing (a
+//!   mutex would let a slow encode stall the game's frame, and a seqlock
+//!   would make the reader retry and copy while the game writes);
+//! * no allocation once warm: each buffer keeps its capacity, and the game
+//!   writes into a buffer it cleared, not a new one.
+//!
+//! The cost is that a frame committed while the previous one was not yet
+//! taken replaces it; under [`PublishClock::Game`] that frame is lost, and
+//! counted ([`BroadcastFigures::frames_replaced`](super::BroadcastFigures::frames_replaced)).
+//!
+//! # What a frame is
+//!
+//! A frame is the whole world: every entity that exists, once each. An id
+//! in the previous frame sent and not in this one is despawned, and the
+//! receivers remove it (protocol version 2's despawn and roster packets).
+//! A frame that lists an id twice is refused by the broadcast thread and
+//! counted (`frames_refused`); coordinates are checked at once, on the
+//! game's thread ([`PublishError::BadCoordinate`]).
+
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::runtime::clock;
+use crate::wire::{self, Entity};
+
+/// Who decides when a published frame goes out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PublishClock {
+    /// The broadcaster ticks at its rate and sends the latest committed frame.
+    #[default]
+    Tickcast,
+    /// Each [`Publisher::send`] goes out at once under the game's tick number.
+    Game,
+}
+
+/// Why a frame was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// A coordinate is NaN, infinite or beyond [`wire::MAX_COORD`].
+    #[error(
+        "entity {id} has a coordinate that is not finite or beyond {}",
+        wire::MAX_COORD
+    )]
+    BadCoordinate {
+        /// The first entity at fault.
+        id: u32,
+    },
+    /// Under [`PublishClock::Game`], a tick number not after the last one sent.
+    #[error("tick {tick} is not after the last tick sent, {last}")]
+    TickNotAfter {
+        /// The tick given.
+        tick: u64,
+        /// The last tick given before.
+        last: u64,
+    },
+    /// The call does not fit the publisher's clock: [`Publisher::send`]
+    /// under [`PublishClock::Tickcast`], or a commit under [`PublishClock::Game`].
+    #[error("{}", wrong_clock(*.0))]
+    WrongClock(PublishClock),
+    /// The broadcaster has stopped: nothing more goes out.
+    #[error("the broadcaster has stopped")]
+    Stopped,
+}
+
+fn wrong_clock(clock: PublishClock) -> &'static str {
+    match clock {
+        PublishClock::Game => "this publisher runs on the game's clock: use send(tick, entities)",
+        PublishClock::Tickcast => {
+            "this publisher runs on tickcast's clock: use publish(entities) or frame().commit()"
+        }
+    }
+}
+
+/// One frame as it crosses from the game to the broadcast thread.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Frame {
+    /// Under [`PublishClock::Game`], the game's tick number.
+    pub(super) tick: u64,
+    /// Under [`PublishClock::Game`], when the game sent it (ns since the epoch).
+    pub(super) stamp_ns: u64,
+    pub(super) entities: Vec<Entity>,
+}
+
+/// A game's handle on a broadcaster's world: `Send`, not `Clone` (one
+/// writer). Get one from [`Broadcaster::start_published`](super::Broadcaster::start_published).
+///
+/// Thread-safety: every method takes `&mut self`, so one thread at a time
+/// uses it; move it to the thread that owns the game's state. None of them
+/// blocks, waits on the broadcast thread or allocates once the buffers
+/// have grown to the largest frame.
+#[derive(Debug)]
+pub struct Publisher {
+    clock: PublishClock,
+    input: triple_buffer::Input<Frame>,
+    /// Under [`PublishClock::Game`], the broadcast thread's wake-up.
+    wake: Option<UnixDatagram>,
+    last_tick: Option<u64>,
+    running: Arc<AtomicBool>,
+    counts: Arc<PublishCounts>,
+}
+
+/// What the game's side did, counted where the broadcast thread can read it.
+#[derive(Debug, Default)]
+pub(super) struct PublishCounts {
+    /// Frames committed.
+    pub(super) committed: AtomicU64,
+    /// Frames committed over one the broadcast thread had not taken yet.
+    pub(super) replaced: AtomicU64,
+}
+
+/// A frame being written: [`FrameWriter::push`] the entities, then
+/// [`FrameWriter::commit`]. Dropped without a commit, nothing is published.
+#[derive(Debug)]
+pub struct FrameWriter<'a> {
+    publisher: &'a mut Publisher,
+}
+
+impl FrameWriter<'_> {
+    /// Adds one entity.
+    pub fn push(&mut self, entity: Entity) {
+        self.entities().push(entity);
+    }
+
+    /// Adds entity `id` at `(x, y, z)`.
+    pub fn set(&mut self, id: u32, x: f32, y: f32, z: f32) {
+        self.push(Entity { id, x, y, z });
+    }
+
+    /// Adds every entity of `entities`.
+    pub fn extend_from_slice(&mut self, entities: &[Entity]) {
+        self.entities().extend_from_slice(entities);
+    }
+
+    /// The frame's entities so far, to write in place.
+    pub fn entities(&mut self) -> &mut Vec<Entity> {
+        &mut self.publisher.input.input_buffer_mut().entities
+    }
+
+    /// Publishes the frame whole: the next tick sends it (or a later frame).
+    /// Refused, and nothing published, if a coordinate is out of range.
+    pub fn commit(self) -> Result<(), PublishError> {
+        self.publisher.commit(None)
+    }
+}
+
+impl Publisher {
+    pub(super) fn new(
+        clock: PublishClock,
+        running: Arc<AtomicBool>,
+    ) -> std::io::Result<(Publisher, Feed)> {
+        let (input, output) = triple_buffer::triple_buffer(&Frame::default());
+        let (wake, woken) = match clock {
+            PublishClock::Tickcast => (None, None),
+            PublishClock::Game => {
+                let (a, b) = UnixDatagram::pair()?;
+                a.set_nonblocking(true)?;
+                b.set_nonblocking(true)?;
+                (Some(a), Some(b))
+            }
+        };
+        let counts = Arc::new(PublishCounts::default());
+        let publisher = Publisher {
+            clock,
+            input,
+            wake,
+            last_tick: None,
+            running: Arc::clone(&running),
+            counts: Arc::clone(&counts),
+        };
+        Ok((
+            publisher,
+            Feed {
+                output,
+                woken,
+                counts,
+                running,
+            },
+        ))
+    }
+
+    /// Which clock this publisher runs on.
+    pub fn clock(&self) -> PublishClock {
+        self.clock
+    }
+
+    /// Starts a new frame, empty (under [`PublishClock::Tickcast`]).
+    pub fn frame(&mut self) -> FrameWriter<'_> {
+        self.input.input_buffer_mut().entities.clear();
+        FrameWriter { publisher: self }
+    }
+
+    /// Publishes `entities` as the whole world (under
+    /// [`PublishClock::Tickcast`]): a copy, so the game may change them at once.
+    pub fn publish(&mut self, entities: &[Entity]) -> Result<(), PublishError> {
+        let mut frame = self.frame();
+        frame.extend_from_slice(entities);
+        frame.commit()
+    }
+
+    /// Sends `entities` as the whole world of tick `tick` at once (under
+    /// [`PublishClock::Game`]): stamped now, handed to the broadcast thread
+    /// and the call returns; it does not wait for the send.
+    pub fn send(&mut self, tick: u64, entities: &[Entity]) -> Result<(), PublishError> {
+        if self.clock != PublishClock::Game {
+            return Err(PublishError::WrongClock(self.clock));
+        }
+        if let Some(last) = self.last_tick.filter(|&last| tick <= last) {
+            return Err(PublishError::TickNotAfter { tick, last });
+        }
+        let buf = self.input.input_buffer_mut();
+        buf.entities.clear();
+        buf.entities.extend_from_slice(entities);
+        self.commit(Some(tick))
+    }
+
+    fn commit(&mut self, tick: Option<u64>) -> Result<(), PublishError> {
+        if tick.is_none() && self.clock == PublishClock::Game {
+            return Err(PublishError::WrongClock(self.clock));
+        }
+        if !self.running.load(Ordering::Acquire) {
+            return Err(PublishError::Stopped);
+        }
+        let buf = self.input.input_buffer_mut();
+        if let Some(bad) = buf
+            .entities
+            .iter()
+            .find(|e| !wire::entities_ok(std::slice::from_ref(e)))
+        {
+            return Err(PublishError::BadCoordinate { id: bad.id });
+        }
+        if let Some(tick) = tick {
+            buf.tick = tick;
+            buf.stamp_ns = clock::now_ns();
+            self.last_tick = Some(tick);
+        }
+        let replaced = self.input.publish();
+        self.counts.committed.fetch_add(1, Ordering::Relaxed);
+        if replaced {
+            self.counts.replaced.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(wake) = &self.wake {
+            // Full means a wake-up is already waiting: enough.
+            let _ = wake.send(&[1]);
+        }
+        Ok(())
+    }
+}
+
+/// The broadcast thread's end: the latest frame, and (under
+/// [`PublishClock::Game`]) the socket a send wakes it on.
+pub(super) struct Feed {
+    output: triple_buffer::Output<Frame>,
+    pub(super) woken: Option<UnixDatagram>,
+    pub(super) counts: Arc<PublishCounts>,
+    /// Cleared when the thread stops, so the [`Publisher`] says
+    /// [`PublishError::Stopped`].
+    running: Arc<AtomicBool>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::Release);
+    }
+}
+
+impl Feed {
+    /// Takes the latest committed frame if there is a new one.
+    pub(super) fn take_new(&mut self) -> Option<&Frame> {
+        self.output
+            .update()
+            .then(|| self.output.peek_output_buffer())
+    }
+
+    /// The latest committed frame (empty before the first).
+    pub(super) fn latest(&mut self) -> &Frame {
+        self.output.read()
+    }
+
+    /// Empties the wake-up socket.
+    pub(super) fn drain_wakes(&self) {
+        if let Some(w) = &self.woken {
+            let mut b = [0u8; 16];
+            while w.recv(&mut b).is_ok() {}
+        }
+    }
+}
