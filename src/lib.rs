@@ -71,6 +71,7 @@ pub use crate::runtime::broadcaster::{
     BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, PublishClock, PublishError,
     Publisher,
 };
+pub use crate::runtime::client::{ClientConfig, GameClient};
 pub use crate::runtime::receiver::{ReceiveMode, Receiver, ReceiverConfig, ReceiverError};
 pub use crate::wire::auth::Key;
 

@@ -466,7 +466,7 @@ struct Assembly {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Goodbye, Packet, SenderReport, SnapshotHead};
+    use crate::wire::{Entity, Goodbye, Packet, SenderReport, SnapshotHead};
 
     /// A crafted snapshot part of `tick` carrying entity ids `ids`, sent at `sent_ns`.
     fn part(session: u64, seq: u32, tick: u64, ids: &[u32], sent_ns: u64) -> Vec<u8> {

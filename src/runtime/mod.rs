@@ -3,7 +3,8 @@
 //! call `Instant::now`, `SystemTime::now`, open a socket or read a file.
 //!
 //! [`broadcaster`] ticks on absolute deadlines and sends; [`receiver`] is the
-//! dedicated receive thread; [`relay`] is the link conditioner as a UDP
+//! dedicated receive thread, and [`client`] a game's handle on it (frames,
+//! events, interpolation); [`relay`] is the link conditioner as a UDP
 //! relay. [`batch`] hands a batch of datagrams to many targets in few
 //! system calls (`sendmmsg`, UDP GSO, with fallbacks); [`mmsg`] receives
 //! datagrams in batches (the one module with `unsafe`). [`net`] sets
@@ -15,6 +16,7 @@
 
 pub mod batch;
 pub mod broadcaster;
+pub mod client;
 pub mod clock;
 pub mod key;
 pub mod mmsg;

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::core::feed::{self, Event, EventKind};
 use crate::core::figures::Figures;
 use crate::core::ingest::{Ingest, Outcome};
 use crate::core::predict::{self, ArrivalPredictor, SpinJudge};
@@ -56,9 +57,12 @@ use crate::core::replay::DEFAULT_FRESHNESS;
 use crate::core::schedule::WakeMargin;
 use crate::core::silence::{likely_causes, Cause, Listening};
 use crate::core::source::SourceFilter;
-use crate::core::subscriber::{Subscriber, SubscriberConfig, SubscriberCounts, SubscriptionState};
+use crate::core::subscriber::{
+    SubscribeFailure, Subscriber, SubscriberConfig, SubscriberCounts, SubscriptionState,
+};
 use crate::core::subscription::{seal_control, Transmit, MAX_SEALED_CONTROL_LEN};
 use crate::core::world::{World, WorldWriter, DEFAULT_CAPACITY};
+pub use crate::runtime::client::{ClientConfig, GameClient};
 use crate::runtime::clock;
 use crate::runtime::mmsg::{Meta, RecvBatch, BATCH};
 use crate::runtime::net::{self, NetError};
@@ -140,6 +144,12 @@ pub struct ReceiverConfig {
     /// of [`Receiver::start`]. `None` (the default) leaves it an ordinary
     /// thread. See [`crate::runtime::realtime`].
     pub realtime: Option<RealtimeConfig>,
+    /// Feed a game client ([`Receiver::take_client`]): a whole frame of the
+    /// world each time a tick is complete, and the events (spawns,
+    /// despawns, sessions, the goodbye, the subscription). `None` (the
+    /// default) does none of that work: the command line's receivers and
+    /// the benchmark only measure.
+    pub client: Option<ClientConfig>,
     /// Pin the receiver thread to this CPU (default `None`: wherever the
     /// OS puts it); one the process may not run on is an error of `start`.
     pub cpu: Option<usize>,
@@ -205,6 +215,7 @@ impl Default for ReceiverConfig {
             give_up_subscribing: true,
             realtime: None,
             cpu: None,
+            client: None,
         }
     }
 }
@@ -422,6 +433,9 @@ struct Shared {
 pub struct Receiver {
     shared: Arc<Shared>,
     world: World,
+    /// With [`ReceiverConfig::client`], until taken (in a mutex only so
+    /// that a `Receiver` stays `Sync`; taken once).
+    client: std::sync::Mutex<Option<GameClient>>,
     local_addrs: Vec<SocketAddr>,
     listening: Listening,
     thread: PollThread,
@@ -470,8 +484,18 @@ impl Receiver {
         };
         let writer = WorldWriter::new(config.capacity);
         let world = writer.world().clone();
+        let mut ingest =
+            Ingest::with_key(writer, config.key.clone()).with_freshness(config.freshness);
+        let client = match config.client {
+            Some(client) => {
+                let (w, r) = feed::feed(client.event_capacity);
+                ingest = ingest.with_feed(w);
+                Some(GameClient::new(r, client))
+            }
+            None => None,
+        };
         let state = State {
-            ingest: Ingest::with_key(writer, config.key.clone()).with_freshness(config.freshness),
+            ingest,
             subscriber,
             sender_local: None,
         };
@@ -511,6 +535,7 @@ impl Receiver {
         Ok(Receiver {
             shared,
             world,
+            client: std::sync::Mutex::new(client),
             local_addrs,
             listening,
             thread,
@@ -544,6 +569,14 @@ impl Receiver {
     /// read from any thread (a clone is cheap and never blocks the receiver).
     pub fn world(&self) -> &World {
         &self.world
+    }
+
+    /// The game client's handle (frames, events, interpolation), once:
+    /// `None` without [`ReceiverConfig::client`], or after the first call.
+    /// Move it to the game's render or logic thread.
+    pub fn take_client(&self) -> Option<GameClient> {
+        let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        client.take()
     }
 
     /// The figures as the receiver thread last published them.
@@ -619,15 +652,35 @@ fn send_due(state: &mut State, socket: &UdpSocket, now_ns: u64, key: Option<&Key
         send_control(socket, &t, key);
         sent += 1;
     }
-    log_state_change(sub, before);
+    log_state_change(sub, before, &mut state.ingest);
     (sent, sent > 0 || sub.state() != before)
 }
 
-/// Logs (at info) where the subscription stands when it has moved on from `before`.
-fn log_state_change(sub: &Subscriber, before: SubscriptionState) {
-    if sub.state() != before {
-        log::info!("subscription to {}: {}", sub.config().server, sub.state());
+/// Logs (at info) where the subscription stands when it has moved on from
+/// `before`, and tells a game client when it was accepted or failed.
+fn log_state_change(sub: &Subscriber, before: SubscriptionState, ingest: &mut Ingest) {
+    let now = sub.state();
+    if now == before {
+        return;
     }
+    log::info!("subscription to {}: {}", sub.config().server, now);
+    let (kind, id) = match now {
+        SubscriptionState::Subscribed => (EventKind::Subscribed, 0),
+        SubscriptionState::Refused(r) => (EventKind::SubscriptionFailed, u32::from(r)),
+        SubscriptionState::Failed(SubscribeFailure::Refused(r)) => {
+            (EventKind::SubscriptionFailed, u32::from(r))
+        }
+        SubscriptionState::Failed(SubscribeFailure::Unanswered) => {
+            (EventKind::SubscriptionFailed, 0)
+        }
+        SubscriptionState::None | SubscriptionState::Subscribing => return,
+    };
+    ingest.push_event(Event {
+        kind,
+        id,
+        tick: 0,
+        session: 0,
+    });
 }
 
 /// Sends a subscription datagram, sealed when there is a key.
@@ -1057,7 +1110,7 @@ impl Drain {
                 if let (0, Some(sub), Some(from)) = (i, state.subscriber.as_mut(), source) {
                     let before = sub.state();
                     sub.handle(clock.now_ns(), from, &packet);
-                    log_state_change(sub, before);
+                    log_state_change(sub, before, &mut state.ingest);
                 }
             }
             Outcome::Malformed(e) => self.log_reject(source, arrival, &e),

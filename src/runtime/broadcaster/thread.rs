@@ -285,7 +285,7 @@ pub(super) struct Runner {
 /// Where each tick's entities come from.
 pub(super) enum Source {
     /// The built-in simulated world.
-    Sim(SimWorld),
+    Sim(Box<SimWorld>),
     /// A game's published frames, and whose clock they run on.
     Published(Feed, PublishClock),
 }
@@ -339,7 +339,7 @@ impl Runner {
             wake: WakeMargin::new(config.spin),
             world: match feed {
                 Some((feed, clock)) => Source::Published(feed, clock),
-                None => Source::Sim(SimWorld::new(config.entities, config.seed)),
+                None => Source::Sim(Box::new(SimWorld::new(config.entities, config.seed))),
             },
             frames: FrameCounts::default(),
             duration: config.duration,
