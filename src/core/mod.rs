@@ -12,6 +12,7 @@
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
+//! [`interpolate`] (where a client draws each entity between snapshots),
 //! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms),
 //! [`silence`] (why a receiver got nothing), [`cores`] (whether spinning
 //! receivers leave a broadcaster a core), [`schema`] (the version every
@@ -22,6 +23,7 @@ pub mod cores;
 pub mod figures;
 pub mod histogram;
 pub mod ingest;
+pub mod interpolate;
 pub mod predict;
 pub mod ratelimit;
 pub mod replay;
