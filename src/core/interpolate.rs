@@ -149,8 +149,9 @@ pub const MAX_ADAPTIVE_MARGIN_PERIODS: u64 = 4;
 /// The adaptive margin moves down by 1/`MARGIN_RELEASE` of its excess per tick.
 const MARGIN_RELEASE: u64 = 64;
 
-// One bit per kept snapshot in `Track::jumps`.
-const _: () = assert!(HISTORY <= 8);
+// One bit per kept snapshot in `Track::jumps`; a power of two, so the
+// ring's `% HISTORY` is a mask.
+const _: () = assert!(HISTORY <= 8 && HISTORY.is_power_of_two());
 
 /// How an [`Interpolator`] draws.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -264,10 +265,13 @@ struct Snap {
 /// One entity's history and drawing state.
 #[derive(Clone, Copy, Debug, Default)]
 struct Track {
-    /// `snaps[..len]`, oldest first.
+    /// A ring: the `i`-th oldest of the `len` kept is `snaps[slot(i)]`.
     snaps: [Snap; HISTORY],
+    /// Where the oldest is.
+    head: u8,
     len: u8,
-    /// Bit `i`: `snaps[i]` is a teleport from `snaps[i - 1]` (bit 0 unused).
+    /// Bit `p`: the snapshot in `snaps[p]` is a teleport from the one
+    /// before it (meaningless for the oldest, never asked).
     jumps: u8,
     /// The newest tick pushed.
     newest_tick: u64,
@@ -284,25 +288,34 @@ struct Track {
 }
 
 impl Track {
-    fn newest(&self) -> Snap {
-        self.snaps[usize::from(self.len) - 1]
+    /// The slot of the `i`-th oldest kept snapshot.
+    fn slot(&self, i: usize) -> usize {
+        (usize::from(self.head) + i) % HISTORY
     }
 
+    /// The `i`-th oldest kept snapshot.
+    fn get(&self, i: usize) -> Snap {
+        self.snaps[self.slot(i)]
+    }
+
+    fn newest(&self) -> Snap {
+        self.get(usize::from(self.len) - 1)
+    }
+
+    /// Whether the `i`-th oldest is a teleport from the one before it.
     fn jump(&self, i: usize) -> bool {
-        self.jumps & (1 << i) != 0
+        self.jumps & (1 << self.slot(i)) != 0
     }
 
     fn append(&mut self, tick: u64, snap: Snap, jump: bool) {
-        let mut i = usize::from(self.len);
-        if i == HISTORY {
-            self.snaps.copy_within(1.., 0);
-            self.jumps >>= 1;
-            i -= 1;
+        let slot = self.slot(usize::from(self.len));
+        if usize::from(self.len) == HISTORY {
+            self.head = ((usize::from(self.head) + 1) % HISTORY) as u8; // the oldest goes
         } else {
             self.len += 1;
         }
-        self.snaps[i] = snap;
-        self.jumps = (self.jumps & !(1 << i)) | (u8::from(jump) << i);
+        self.snaps[slot] = snap;
+        self.jumps = (self.jumps & !(1 << slot)) | (u8::from(jump) << slot);
         self.newest_tick = tick;
         self.fresh = true;
     }
@@ -310,14 +323,13 @@ impl Track {
     /// Position and mode at render time `t`, and whether `t` is past the
     /// newest snapshot. `len` must be at least 1.
     fn at(&self, t: u64, max_extrapolation_ns: u64) -> ([f32; 3], SampleMode, bool) {
-        let s = &self.snaps[..usize::from(self.len)];
-        let n = s.len();
-        let newest = s[n - 1];
+        let n = usize::from(self.len);
+        let newest = self.get(n - 1);
         if t > newest.tick_ns {
             if n == 1 || self.jump(n - 1) {
                 return (newest.pos, SampleMode::Held, true);
             }
-            let prev = s[n - 2];
+            let prev = self.get(n - 2);
             let ahead = t - newest.tick_ns;
             let (mode, ahead) = if ahead <= max_extrapolation_ns {
                 (SampleMode::Extrapolated, ahead)
@@ -328,15 +340,18 @@ impl Track {
             let pos = along(newest.pos, sub(newest.pos, prev.pos), f as f32);
             return (pos, mode, true);
         }
-        if n == 1 || t < s[0].tick_ns {
-            return (s[0].pos, SampleMode::Held, false);
+        let oldest = self.get(0);
+        if n == 1 || t < oldest.tick_ns {
+            return (oldest.pos, SampleMode::Held, false);
         }
-        // s[0].tick_ns <= t <= newest.tick_ns: find the pair around t.
+        // oldest.tick_ns <= t <= newest.tick_ns: find the pair around t.
         let mut i = n - 1;
-        while s[i - 1].tick_ns > t {
+        let mut a = self.get(i - 1);
+        while a.tick_ns > t {
             i -= 1;
+            a = self.get(i - 1);
         }
-        let (a, b) = (s[i - 1], s[i]);
+        let b = self.get(i);
         if self.jump(i) {
             let pos = if t >= b.tick_ns { b.pos } else { a.pos };
             return (pos, SampleMode::Snapped, false);
@@ -1353,9 +1368,8 @@ mod tests {
             interp.push(4, tick, T0 + tick * P, T0 + tick * P, [tick as f32; 3]);
         }
         let track = &interp.tracks[4];
-        let ticks: Vec<u64> = track.snaps[..usize::from(track.len)]
-            .iter()
-            .map(|s| (s.tick_ns - T0) / P)
+        let ticks: Vec<u64> = (0..usize::from(track.len))
+            .map(|i| (track.get(i).tick_ns - T0) / P)
             .collect();
         assert_eq!(
             ticks,
@@ -1366,6 +1380,40 @@ mod tests {
             interp.push(4, tick, T0 + tick * P, T0 + tick * P, [0.0; 3]);
         }
         assert_eq!(interp.tracks.capacity(), capacity);
+    }
+
+    #[test]
+    fn a_teleport_survives_the_ring_wrapping_and_goes_with_its_slot() {
+        // Delay and offset 0: the render time is `now`.
+        let mut interp = Interpolator::new(fixed(0));
+        let x = |tick: u64| {
+            if tick < 9 {
+                tick as f32
+            } else {
+                50.0 + tick as f32
+            }
+        };
+        let push = |interp: &mut Interpolator, tick: u64| {
+            let t = T0 + tick * P;
+            interp.push(0, tick, t, t, [x(tick), 0.0, 0.0]);
+        };
+        for tick in 0..12 {
+            push(&mut interp, tick); // wraps: tick 9 is in slot 1
+        }
+        let mut out = Vec::new();
+        let mut at = |interp: &mut Interpolator, tick: f64| {
+            interp.sample(T0 + (tick * P as f64) as u64, &mut out);
+            (out[0].x, out[0].mode)
+        };
+        assert_eq!(at(&mut interp, 8.5), (8.0, SampleMode::Snapped));
+        // At the later's time, the pair after it takes over.
+        assert_eq!(at(&mut interp, 9.0), (59.0, SampleMode::Interpolated));
+        assert_eq!(at(&mut interp, 10.5), (60.5, SampleMode::Interpolated));
+        for tick in 12..20 {
+            push(&mut interp, tick); // slot 1 now holds tick 17
+        }
+        assert_eq!(at(&mut interp, 16.5), (66.5, SampleMode::Interpolated));
+        assert_eq!(interp.figures().teleports, 1);
     }
 
     #[test]
