@@ -14,6 +14,7 @@
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
+//! [`interpolate`] (where a client draws each entity between snapshots),
 //! [`ratelimit`] (how much to log), [`histogram`] (the latency histograms),
 //! [`silence`] (why a receiver got nothing), [`cores`] (whether spinning
 //! receivers leave a broadcaster a core), [`schema`] (the version every
@@ -25,6 +26,7 @@ pub mod feed;
 pub mod figures;
 pub mod histogram;
 pub mod ingest;
+pub mod interpolate;
 pub mod lifecycle;
 pub mod predict;
 pub mod ratelimit;

@@ -4,7 +4,9 @@
 //!
 //! It reads what the receiver thread hands over ([`crate::core::feed`]):
 //! the latest tick-consistent [`Frame`] of the whole world, in `O(1)` and
-//! without waiting on the receiver, and the bounded queue of [`Event`]s.
+//! without waiting on the receiver, and the bounded queue of [`Event`]s;
+//! and it keeps an [`Interpolator`] fed from the frames, so a game asks
+//! for positions at its render time ([`GameClient::sample`]).
 //!
 //! Thread-safety: a `GameClient` is `Send` and not `Clone`; its methods
 //! take `&mut self`, so one thread at a time uses it (move it to the
@@ -12,6 +14,8 @@
 //! receiver thread wait.
 
 use crate::core::feed::{Event, FeedReader, Frame, DEFAULT_EVENT_CAPACITY};
+use crate::core::interpolate::{InterpolationConfig, InterpolationFigures, Interpolator, Sample};
+use crate::runtime::clock;
 
 /// What a game client is fed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,12 +23,16 @@ pub struct ClientConfig {
     /// Events the queue holds before it drops (and counts) the newest
     /// (default [`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
+    /// How [`GameClient::sample`] interpolates (default: 2 ticks plus a
+    /// 4 ms margin of delay, extrapolation up to 250 ms, then hold).
+    pub interpolation: InterpolationConfig,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            interpolation: InterpolationConfig::default(),
         }
     }
 }
@@ -33,11 +41,87 @@ impl Default for ClientConfig {
 #[derive(Debug)]
 pub struct GameClient {
     feed: FeedReader,
+    interpolator: Interpolator,
+    /// The ids the interpolator holds, ascending (those of the last frame fed).
+    fed: Vec<u32>,
+    /// The tick and session of the last frame fed to it.
+    fed_frame: Option<(Option<u64>, Option<u64>)>,
+    /// Scratch for the ids of the frame being fed (reused).
+    ids: Vec<u32>,
 }
 
 impl GameClient {
-    pub(crate) fn new(feed: FeedReader, _config: ClientConfig) -> GameClient {
-        GameClient { feed }
+    pub(crate) fn new(feed: FeedReader, config: ClientConfig) -> GameClient {
+        GameClient {
+            feed,
+            interpolator: Interpolator::new(config.interpolation),
+            fed: Vec::new(),
+            fed_frame: None,
+            ids: Vec::new(),
+        }
+    }
+
+    /// Every entity's position at render time for local time `now_ns`
+    /// (the protocol's clock, ns since the Unix epoch, as
+    /// [`clock::now_ns`] reads it), appended to `out` (cleared first),
+    /// ascending by id, each with how it was found ([`Sample::mode`]):
+    /// between the two snapshots that bracket `now − delay`, extrapolated
+    /// (at most 250 ms by default) or held. The latest frame is fed to the
+    /// interpolator first; despawned entities leave it.
+    pub fn sample_at(&mut self, now_ns: u64, out: &mut Vec<Sample>) {
+        self.feed_interpolator();
+        self.interpolator.sample(now_ns, out);
+    }
+
+    /// [`GameClient::sample_at`] now.
+    pub fn sample(&mut self, out: &mut Vec<Sample>) {
+        self.sample_at(clock::now_ns(), out);
+    }
+
+    /// The interpolation delay in force (ns): what the default costs in
+    /// latency, on top of the network's.
+    pub fn interpolation_delay_ns(&self) -> u64 {
+        self.interpolator.delay_ns()
+    }
+
+    /// How often entities were interpolated, extrapolated, held or snapped.
+    pub fn interpolation_figures(&self) -> InterpolationFigures {
+        self.interpolator.figures()
+    }
+
+    /// Feeds the latest frame to the interpolator if it was not fed yet:
+    /// each entity's snapshot (ignored if its tick is not newer), and the
+    /// removal of every id the frame no longer holds. A new session starts
+    /// the interpolator over.
+    fn feed_interpolator(&mut self) {
+        let frame = self.feed.frame();
+        let key = (frame.session, frame.tick);
+        if self.fed_frame == Some(key) {
+            return;
+        }
+        if self
+            .fed_frame
+            .is_some_and(|(session, _)| session != frame.session)
+        {
+            self.interpolator.reset();
+            self.fed.clear();
+        }
+        self.fed_frame = Some(key);
+        self.ids.clear();
+        for e in &frame.entities {
+            self.interpolator
+                .push(e.id, e.tick, e.tick_ns, e.arrival_ns, [e.x, e.y, e.z]);
+            self.ids.push(e.id);
+        }
+        // Both ascending: what was fed and is not in this frame is gone.
+        let mut now = self.ids.iter().peekable();
+        for &id in &self.fed {
+            while now.next_if(|&&n| n < id).is_some() {}
+            if now.peek() != Some(&&id) {
+                self.interpolator.remove(id);
+            }
+        }
+        std::mem::swap(&mut self.fed, &mut self.ids);
     }
 
     /// The latest frame: every entity alive as of the newest complete tick
