@@ -14,10 +14,11 @@
 //! writes, one the game reads, one between them, swapped by one atomic
 //! exchange. So the game reads a whole frame without a lock or a retry,
 //! as often as it likes, in `O(1)` ([`FeedReader::frame`]), and the
-//! receiver never waits on it. When a part of a newer tick arrives before
-//! the older tick completed (a part lost, or late), the older tick's frame
-//! is swapped in first, marked incomplete: then each entity is as of its
-//! own latest tick. A frame copies the world once per tick; a game that
+//! receiver never waits on it. A tick that lacks a part (lost, or late) is
+//! swapped in marked incomplete when its last part arrives (parts are sent
+//! in order, so the rest is not coming in order), or, if that one was lost
+//! too, when a part of a newer tick arrives, before that part is applied:
+//! then each entity is as of its own latest tick. A frame copies the world once per tick; a game that
 //! reads less often sees only the latest.
 //!
 //! # Events: a bounded queue

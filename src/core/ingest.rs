@@ -329,9 +329,14 @@ impl Ingest {
                 if let (Some(feed), Some(a)) = (&mut self.feed, &mut self.assembling) {
                     if a.tick == head.tick {
                         a.got = a.got.saturating_add(1);
-                        if a.got >= a.parts && !a.published {
+                        // Complete, or its last part is in: parts go out
+                        // in order, so one still missing then was lost (or
+                        // is late), and waiting for the next tick would
+                        // cost the game a tick.
+                        let complete = a.got >= a.parts;
+                        if (complete || head.part + 1 == head.parts) && !a.published {
                             a.published = true;
-                            feed.frame(&self.world, session, a.tick, a.tick_ns, true);
+                            feed.frame(&self.world, session, a.tick, a.tick_ns, complete);
                         }
                     }
                 }

@@ -11,9 +11,25 @@
 //!   replaces frames; one that commits slower has its last frame sent again
 //!   (the receivers see the same positions under newer ticks).
 //! * [`PublishClock::Game`]: the game owns the clock. Its fixed-step loop
-//!   calls [`Publisher::send`] with its own tick number; the frame is
-//!   stamped with the time of the call (`scheduled_ns`) and the broadcast
-//!   thread, woken at once, sends it under that tick number.
+//!   calls [`Publisher::send`] with its own tick number; the broadcast
+//!   thread, woken at once, sends it under that tick number, stamped
+//!   (`scheduled_ns`) with when the tick was due on the game's fixed step
+//!   (see below).
+//!
+//! # Stamps under the game's clock
+//!
+//! A game's loop calls `send` a little late now and then (a long frame, the
+//! OS scheduling it late), so the time of the call would make the stamps
+//! jitter, and a client interpolating on them would see entities speed up
+//! and slow down. So a tick is stamped with when it was due: `anchor +
+//! (tick − first_tick) / rate_hz`, with [`BroadcastConfig::rate_hz`] the
+//! game's fixed-step rate and `anchor` the earliest start that agrees
+//! with every call so far (the smallest `now − (tick − first_tick) /
+//! rate_hz`), so a late call moves no stamp and no stamp is after its
+//! call. A game that stalls (a call more than [`STALL_NS`] later than due)
+//! is re-anchored at that call: one step in the stamps, then regular ones.
+//!
+//! [`BroadcastConfig::rate_hz`]: super::BroadcastConfig::rate_hz
 //!
 //! # Why a triple buffer
 //!
@@ -49,6 +65,10 @@ use std::sync::Arc;
 
 use crate::runtime::clock;
 use crate::wire::{self, Entity};
+
+/// How late against its fixed step a game's `send` may be before its
+/// stamps are re-anchored: 100 ms.
+pub const STALL_NS: u64 = 100_000_000;
 
 /// Who decides when a published frame goes out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -123,8 +143,35 @@ pub struct Publisher {
     /// Under [`PublishClock::Game`], the broadcast thread's wake-up.
     wake: Option<UnixDatagram>,
     last_tick: Option<u64>,
+    /// Under the game's clock: the tick period and the step's anchor.
+    step: GameStep,
     running: Arc<AtomicBool>,
     counts: Arc<PublishCounts>,
+}
+
+/// The game's fixed step: when each tick was due (see the module docs).
+#[derive(Clone, Copy, Debug)]
+struct GameStep {
+    period_ns: f64,
+    /// The first tick sent and the anchor: when tick `first` was due.
+    anchor: Option<(u64, f64)>,
+}
+
+impl GameStep {
+    /// When `tick` (after every tick before) was due, for a call at
+    /// `now_ns`; updates the anchor.
+    fn due(&mut self, tick: u64, now_ns: u64) -> u64 {
+        let now = now_ns as f64;
+        let (first, anchor) = *self.anchor.get_or_insert((tick, now));
+        let offset = (tick - first) as f64 * self.period_ns;
+        let anchor = if now - (anchor + offset) > STALL_NS as f64 {
+            now - offset // a stall: start the step again here
+        } else {
+            anchor.min(now - offset)
+        };
+        self.anchor = Some((first, anchor));
+        (anchor + offset) as u64
+    }
 }
 
 /// What the game's side did, counted where the broadcast thread can read it.
@@ -174,6 +221,7 @@ impl FrameWriter<'_> {
 impl Publisher {
     pub(super) fn new(
         clock: PublishClock,
+        rate_hz: f64,
         running: Arc<AtomicBool>,
     ) -> std::io::Result<(Publisher, Feed)> {
         let (input, output) = triple_buffer::triple_buffer(&Frame::default());
@@ -192,6 +240,10 @@ impl Publisher {
             input,
             wake,
             last_tick: None,
+            step: GameStep {
+                period_ns: 1e9 / rate_hz,
+                anchor: None,
+            },
             running: Arc::clone(&running),
             counts: Arc::clone(&counts),
         };
@@ -226,7 +278,8 @@ impl Publisher {
     }
 
     /// Sends `entities` as the whole world of tick `tick` at once (under
-    /// [`PublishClock::Game`]): stamped now, handed to the broadcast thread
+    /// [`PublishClock::Game`]): stamped with when the tick was due on the
+    /// game's step (see the module docs), handed to the broadcast thread,
     /// and the call returns; it does not wait for the send.
     pub fn send(&mut self, tick: u64, entities: &[Entity]) -> Result<(), PublishError> {
         if self.clock != PublishClock::Game {
@@ -258,7 +311,7 @@ impl Publisher {
         }
         if let Some(tick) = tick {
             buf.tick = tick;
-            buf.stamp_ns = clock::now_ns();
+            buf.stamp_ns = self.step.due(tick, clock::now_ns());
             self.last_tick = Some(tick);
         }
         let replaced = self.input.publish();
@@ -310,5 +363,29 @@ impl Feed {
             let mut b = [0u8; 16];
             while w.recv(&mut b).is_ok() {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_follow_the_fixed_step_not_the_calls() {
+        let mut step = GameStep {
+            period_ns: 10.0,
+            anchor: None,
+        };
+        // Calls late by 0..4 ns: the stamps stay on the step.
+        let calls = [(5, 1000), (6, 1013), (7, 1020), (8, 1034), (9, 1040)];
+        let stamps: Vec<u64> = calls.iter().map(|&(t, now)| step.due(t, now)).collect();
+        assert_eq!(stamps, [1000, 1010, 1020, 1030, 1040]);
+        // An early call moves the anchor back, and no stamp is after its call.
+        assert_eq!(step.due(10, 1045), 1045);
+        assert_eq!(step.due(11, 1056), 1055);
+        // A stall re-anchors: one step, then regular again.
+        let late = 1065 + STALL_NS + 1;
+        assert_eq!(step.due(12, late), late);
+        assert_eq!(step.due(13, late + 12), late + 10);
     }
 }
