@@ -7,31 +7,44 @@
 --
 -- Every datagram starts with the 20-byte common header (magic "TKCS",
 -- version, kind, flags, session, seq); all integers are little-endian and
--- f32 coordinates are IEEE-754 binary32, little-endian. The dissector is
+-- f32 coordinates are IEEE-754 binary32, little-endian. It reads protocol
+-- versions 1 and 2 (version 2 adds the despawn and roster kinds, 4 and 5,
+-- which version 1 does not define). The dissector is
 -- registered on UDP ports 47474 (stream) and 47475 (subscriptions), and as a
 -- heuristic on every UDP datagram whose first four bytes are "TKCS", so a
 -- stream on any port is decoded.
 --
--- Each kind's fields are decoded at their spec offsets; padding is shown as
--- padding. Anything a v1 decoder would reject (short, truncated, trailing
--- bytes, unknown version/kind, flags, impossible part, bad coordinate) gets
--- an expert info entry instead of a Lua error, so no input can break it.
+-- Each kind's fields are decoded at their spec offsets, and each record
+-- (entity, despawn record, id run) as its own subtree; padding is shown as
+-- padding. Anything the reference decoder would reject (short, truncated,
+-- trailing bytes, unknown version/kind, flags, impossible part, bad
+-- coordinate, a despawn record after its tick, roster runs out of order or
+-- range) gets an expert info entry instead of a Lua error, so no input can
+-- break it.
 
 local tickcast = Proto("tickcast", "tickcast game state")
 
 local HEADER_LEN = 20
+-- The versions this dissector reads (PROTOCOL.md, "Versioning").
+local MIN_VERSION, VERSION = 1, 2
 -- flags bit 0x0001 (AUTH): a 16-byte tag follows the packet (see PROTOCOL.md,
 -- "Authentication"). The dissector shows the tag; it cannot check it.
 local FLAG_AUTH = 0x0001
 local TAG_LEN = 16
 local SNAPSHOT_FIXED_LEN = 56
 local ENTITY_LEN = 16
+local DESPAWN_FIXED_LEN = 44
+local DESPAWN_RECORD_LEN = 12
+local ROSTER_FIXED_LEN = 56
+local ID_RUN_LEN = 8
 local MAX_COORD = 1.0e9
 
 local kind_names = {
     [1] = "snapshot",
     [2] = "sender_report",
     [3] = "goodbye",
+    [4] = "despawn",
+    [5] = "roster",
     [16] = "subscribe",
     [17] = "challenge",
     [18] = "confirm",
@@ -41,6 +54,9 @@ local kind_names = {
     [22] = "ping",
     [23] = "pong",
 }
+
+-- The first version that defines a kind, where it is not 1.
+local since_version = { [4] = 2, [5] = 2 }
 
 -- Subscription kinds a receiver sends (the others come from the broadcaster).
 local from_receiver = { [16] = true, [18] = true, [21] = true, [22] = true }
@@ -70,6 +86,18 @@ f.entity_id = ProtoField.uint32("tickcast.entity.id", "Id", base.DEC)
 f.entity_x = ProtoField.float("tickcast.entity.x", "X")
 f.entity_y = ProtoField.float("tickcast.entity.y", "Y")
 f.entity_z = ProtoField.float("tickcast.entity.z", "Z")
+-- Despawn (version 2).
+f.despawn_count = ProtoField.uint64("tickcast.despawn_count", "Despawn record count", base.DEC)
+f.despawned = ProtoField.bytes("tickcast.despawned", "Despawn record")
+f.despawned_id = ProtoField.uint32("tickcast.despawned.id", "Id", base.DEC)
+f.despawned_tick = ProtoField.uint64("tickcast.despawned.tick", "Absent as of tick", base.DEC)
+-- Roster (version 2); its tick, sent_ns, part and parts are the snapshot's fields.
+f.roster_first_id = ProtoField.uint32("tickcast.roster.first_id", "First id of the range", base.DEC)
+f.roster_last_id = ProtoField.uint32("tickcast.roster.last_id", "Last id of the range", base.DEC)
+f.run_count = ProtoField.uint64("tickcast.run_count", "Run count", base.DEC)
+f.run = ProtoField.bytes("tickcast.run", "Id run")
+f.run_first = ProtoField.uint32("tickcast.run.first", "First id", base.DEC)
+f.run_count_ids = ProtoField.uint32("tickcast.run.count", "Ids", base.DEC)
 -- Sender report.
 f.report_packets_sent = ProtoField.uint64("tickcast.report.packets_sent", "Packets sent", base.DEC)
 f.report_ticks_sent = ProtoField.uint64("tickcast.report.ticks_sent", "Ticks sent", base.DEC)
@@ -109,9 +137,12 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     padding = ProtoExpert.new("tickcast.bad_padding", "Padding holds a non-zero byte",
         expert.group.MALFORMED, expert.severity.ERROR),
+    lifecycle = ProtoExpert.new("tickcast.bad_lifecycle",
+        "Despawn record after its packet's tick, or roster range or runs impossible",
+        expert.group.MALFORMED, expert.severity.ERROR),
 }
 tickcast.experts = { e.too_short, e.truncated, e.trailing, e.version, e.kind,
-    e.flags, e.bad_part, e.bad_coord, e.padding }
+    e.flags, e.bad_part, e.bad_coord, e.padding, e.lifecycle }
 
 -- Layouts of the fixed-size kinds (PROTOCOL.md, "Lengths and limits"): the
 -- fields in order, then, for the kinds padded so that no reply is larger
@@ -164,12 +195,33 @@ local function bad_coord(v)
     return v ~= v or v > MAX_COORD or v < -MAX_COORD
 end
 
-local function dissect_snapshot(tvb, pinfo, tree)
+-- How many records of `record_len` bytes follow a `count` at `count_off`
+-- (the last 8 bytes of `fixed_len`): the count, or the records that fit with
+-- an expert if the count claims more. Returns the number to show and the
+-- count as a Lua number (nil if it does not fit one).
+local function record_count(tvb, count_item, count_off, fixed_len, record_len)
     local len = tvb:len()
-    if len < SNAPSHOT_FIXED_LEN then
-        tree:add_proto_expert_info(e.truncated,
-            string.format("snapshot needs %d bytes before its records, has %d", SNAPSHOT_FIXED_LEN, len))
-        return "snapshot (truncated)"
+    local room = math.floor((len - fixed_len) / record_len)
+    local count = small(tvb(count_off, 8))
+    if count == nil or count > room then
+        count_item:add_proto_expert_info(e.truncated,
+            string.format("count %s needs %s record bytes, %d present",
+                tostring(tvb(count_off, 8):le_uint64()),
+                count and tostring(count * record_len) or "more", len - fixed_len))
+        return room, count
+    end
+    return count, count
+end
+
+local function truncated_fixed(tvb, tree, name, fixed_len)
+    tree:add_proto_expert_info(e.truncated,
+        string.format("%s needs %d bytes before its records, has %d", name, fixed_len, tvb:len()))
+    return name .. " (truncated)"
+end
+
+local function dissect_snapshot(tvb, pinfo, tree)
+    if tvb:len() < SNAPSHOT_FIXED_LEN then
+        return truncated_fixed(tvb, tree, "snapshot", SNAPSHOT_FIXED_LEN)
     end
     tree:add_le(f.tick, tvb(20, 8))
     tree:add_le(f.scheduled_ns, tvb(28, 8))
@@ -181,16 +233,7 @@ local function dissect_snapshot(tvb, pinfo, tree)
     if parts == 0 or part >= parts then
         part_item:add_proto_expert_info(e.bad_part, string.format("part %d of %d", part, parts))
     end
-    local room = math.floor((len - SNAPSHOT_FIXED_LEN) / ENTITY_LEN)
-    local count = small(tvb(48, 8))
-    local n = count
-    if count == nil or count > room then
-        count_item:add_proto_expert_info(e.truncated,
-            string.format("count %s needs %s record bytes, %d present",
-                tostring(tvb(48, 8):le_uint64()), count and tostring(count * ENTITY_LEN) or "more",
-                len - SNAPSHOT_FIXED_LEN))
-        n = room
-    end
+    local n, count = record_count(tvb, count_item, 48, SNAPSHOT_FIXED_LEN, ENTITY_LEN)
     for i = 0, n - 1 do
         local off = SNAPSHOT_FIXED_LEN + i * ENTITY_LEN
         local rec = tvb(off, ENTITY_LEN)
@@ -211,6 +254,86 @@ local function dissect_snapshot(tvb, pinfo, tree)
     end
     return string.format("snapshot tick=%s part %d/%d, %s entities",
         tostring(tvb(20, 8):le_uint64()), part, parts, tostring(tvb(48, 8):le_uint64()))
+end
+
+local function dissect_despawn(tvb, pinfo, tree)
+    if tvb:len() < DESPAWN_FIXED_LEN then
+        return truncated_fixed(tvb, tree, "despawn", DESPAWN_FIXED_LEN)
+    end
+    tree:add_le(f.tick, tvb(20, 8))
+    tree:add_le(f.sent_ns, tvb(28, 8))
+    local count_item = tree:add_le(f.despawn_count, tvb(36, 8))
+    local n, count = record_count(tvb, count_item, 36, DESPAWN_FIXED_LEN, DESPAWN_RECORD_LEN)
+    local tick = tvb(20, 8):le_uint64()
+    for i = 0, n - 1 do
+        local off = DESPAWN_FIXED_LEN + i * DESPAWN_RECORD_LEN
+        local id, t = tvb(off, 4):le_uint(), tvb(off + 4, 8):le_uint64()
+        local sub = tree:add(f.despawned, tvb(off, DESPAWN_RECORD_LEN))
+        sub:set_text(string.format("Despawned %d as of tick %s", id, tostring(t)))
+        sub:add_le(f.despawned_id, tvb(off, 4))
+        local tick_item = sub:add_le(f.despawned_tick, tvb(off + 4, 8))
+        if t > tick then
+            tick_item:add_proto_expert_info(e.lifecycle,
+                string.format("record tick %s is after the packet's tick %s", tostring(t), tostring(tick)))
+        end
+    end
+    if n == count then
+        trailing(tvb, tree, DESPAWN_FIXED_LEN + n * DESPAWN_RECORD_LEN)
+    end
+    return string.format("despawn tick=%s, %s records", tostring(tick), tostring(tvb(36, 8):le_uint64()))
+end
+
+local function dissect_roster(tvb, pinfo, tree)
+    if tvb:len() < ROSTER_FIXED_LEN then
+        return truncated_fixed(tvb, tree, "roster", ROSTER_FIXED_LEN)
+    end
+    tree:add_le(f.tick, tvb(20, 8))
+    tree:add_le(f.sent_ns, tvb(28, 8))
+    local first_item = tree:add_le(f.roster_first_id, tvb(36, 4))
+    tree:add_le(f.roster_last_id, tvb(40, 4))
+    local part_item = tree:add_le(f.part, tvb(44, 2))
+    tree:add_le(f.parts, tvb(46, 2))
+    local count_item = tree:add_le(f.run_count, tvb(48, 8))
+    local first_id, last_id = tvb(36, 4):le_uint(), tvb(40, 4):le_uint()
+    local part, parts = tvb(44, 2):le_uint(), tvb(46, 2):le_uint()
+    if parts == 0 or part >= parts then
+        part_item:add_proto_expert_info(e.bad_part, string.format("part %d of %d", part, parts))
+    end
+    if first_id > last_id then
+        first_item:add_proto_expert_info(e.lifecycle,
+            string.format("empty range: first_id %d > last_id %d", first_id, last_id))
+    end
+    local n, count = record_count(tvb, count_item, 48, ROSTER_FIXED_LEN, ID_RUN_LEN)
+    -- The first id the next run may start at (nil: the last run reached 0xffffffff).
+    local next_free = first_id
+    for i = 0, n - 1 do
+        local off = ROSTER_FIXED_LEN + i * ID_RUN_LEN
+        local first, ids = tvb(off, 4):le_uint(), tvb(off + 4, 4):le_uint()
+        -- u32 values, so first + ids - 1 is exact in a Lua number.
+        local last = first + ids - 1
+        local sub = tree:add(f.run, tvb(off, ID_RUN_LEN))
+        sub:set_text(string.format("Ids %d to %d exist", first, last))
+        local first_run_item = sub:add_le(f.run_first, tvb(off, 4))
+        local ids_item = sub:add_le(f.run_count_ids, tvb(off + 4, 4))
+        if ids == 0 then
+            ids_item:add_proto_expert_info(e.lifecycle, "a run holds at least one id")
+        elseif next_free == nil or first < next_free then
+            first_run_item:add_proto_expert_info(e.lifecycle,
+                "run before the range, or not after the run before it (runs ascend, never overlap)")
+        elseif last > last_id then
+            ids_item:add_proto_expert_info(e.lifecycle,
+                string.format("run ends at %d, past last_id %d", last, last_id))
+        end
+        if ids > 0 then
+            next_free = (last < 0xffffffff) and (last + 1) or nil
+        end
+    end
+    if n == count then
+        trailing(tvb, tree, ROSTER_FIXED_LEN + n * ID_RUN_LEN)
+    end
+    return string.format("roster tick=%s part %d/%d, ids %d..=%d, %s runs",
+        tostring(tvb(20, 8):le_uint64()), part, parts, first_id, last_id,
+        tostring(tvb(48, 8):le_uint64()))
 end
 
 local function dissect_fixed(tvb, pinfo, tree, kind, layout)
@@ -289,8 +412,9 @@ function tickcast.dissector(tvb, pinfo, tree)
         end
     end
     local seq = tvb(16, 4):le_uint()
-    if version ~= 1 then
-        version_item:add_proto_expert_info(e.version, string.format("version %d, this dissector speaks 1", version))
+    if version < MIN_VERSION or version > VERSION then
+        version_item:add_proto_expert_info(e.version,
+            string.format("version %d, this dissector speaks %d to %d", version, MIN_VERSION, VERSION))
     end
     local datagram_len = len
     if flags == FLAG_AUTH and len >= HEADER_LEN + TAG_LEN then
@@ -303,8 +427,20 @@ function tickcast.dissector(tvb, pinfo, tree)
         flags_item:add_proto_expert_info(e.flags, string.format("flags 0x%04x, only 0x0001 (AUTH) is defined", flags))
     end
     local summary
-    if kind == 1 then
+    if since_version[kind] and version < since_version[kind] then
+        kind_item:add_proto_expert_info(e.kind,
+            string.format("kind %d (%s) is defined from version %d, not in version %d",
+                kind, kind_name(kind), since_version[kind], version))
+        summary = kind_name(kind) .. " (unknown in version " .. version .. ")"
+        if len > HEADER_LEN then
+            root:add(f.trailing, tvb(HEADER_LEN, len - HEADER_LEN))
+        end
+    elseif kind == 1 then
         summary = dissect_snapshot(tvb, pinfo, root)
+    elseif kind == 4 then
+        summary = dissect_despawn(tvb, pinfo, root)
+    elseif kind == 5 then
+        summary = dissect_roster(tvb, pinfo, root)
     elseif layouts[kind] then
         summary = dissect_fixed(tvb, pinfo, root, kind, layouts[kind])
     else

@@ -6,8 +6,15 @@
 //!   the simulated world's exact entity bytes for each tick and seed, a
 //!   goodbye naming the last number);
 //! * against the spec's vectors, `proto/vectors/*.hex`, turned into a pcap
-//!   with text2pcap: every valid vector decodes to exactly the fields its
-//!   comments give, and every invalid one raises the matching expert info.
+//!   with text2pcap: every valid vector decodes to exactly the fields and
+//!   records (entities, despawn records, id runs) its comments give, at its
+//!   version (2, or 1 for the decode-only ones), and every invalid one
+//!   raises the matching expert info;
+//! * against the same vectors sent as real datagrams over loopback to a
+//!   port the dissector is not registered on, captured by dumpcap: the
+//!   heuristic dissector finds them, and the lifecycle kinds of version 2
+//!   (despawn, roster), which no broadcaster run here is sure to send, are
+//!   seen decoded from a live capture, record by record.
 //!
 //! Without tshark (or root, for capturing) each test prints one line,
 //! "skipped: needs root and tshark", and passes; in CI (`CI=true`) it fails
@@ -68,6 +75,16 @@ const FIELDS: &[&str] = &[
     "tickcast.entity.x",
     "tickcast.entity.y",
     "tickcast.entity.z",
+    "tickcast.despawn_count",
+    "tickcast.despawned",
+    "tickcast.despawned.id",
+    "tickcast.despawned.tick",
+    "tickcast.roster.first_id",
+    "tickcast.roster.last_id",
+    "tickcast.run_count",
+    "tickcast.run",
+    "tickcast.run.first",
+    "tickcast.run.count",
     "tickcast.report.packets_sent",
     "tickcast.report.ticks_sent",
     "tickcast.report.ticks_skipped",
@@ -94,6 +111,7 @@ const FIELDS: &[&str] = &[
     "tickcast.bad_part",
     "tickcast.bad_coordinate",
     "tickcast.bad_padding",
+    "tickcast.bad_lifecycle",
 ];
 
 /// Kind numbers by the names the spec and the vectors use.
@@ -101,6 +119,8 @@ const KINDS: &[(&str, u64)] = &[
     ("snapshot", 1),
     ("sender_report", 2),
     ("goodbye", 3),
+    ("despawn", 4),
+    ("roster", 5),
     ("subscribe", 16),
     ("challenge", 17),
     ("confirm", 18),
@@ -369,10 +389,18 @@ fn check_stream(frames: &[Frame], bc: &serde_json::Value) {
     let mut world = SimWorld::new(ENTITIES, SEED);
     let (mut snapshots, mut reports, mut goodbyes) = (0u64, 0u64, 0u64);
     let mut tick_parts: Option<(u64, u64, u64)> = None; // (tick, next part, scheduled_ns)
+                                                        // Version 2's lifecycle packets, if the broadcaster sends them: despawn
+                                                        // packets, and each roster's parts by tick as (first_id, last_id, parts).
+    let mut despawns = 0u64;
+    let mut rosters: BTreeMap<u64, Vec<(u64, u64, u64)>> = BTreeMap::new();
     for (i, f) in frames.iter().enumerate() {
         let n = i as u64;
         assert_eq!(one(f, "tickcast.magic"), "TKCS", "{f:?}");
-        assert_eq!(uint(f, "tickcast.version"), 1, "{f:?}");
+        assert_eq!(
+            uint(f, "tickcast.version"),
+            u64::from(tickcast::wire::VERSION),
+            "{f:?}"
+        );
         assert_eq!(uint(f, "tickcast.flags"), 0, "{f:?}");
         assert_eq!(uint(f, "tickcast.session"), session, "{f:?}");
         assert_eq!(
@@ -434,13 +462,59 @@ fn check_stream(frames: &[Frame], bc: &serde_json::Value) {
                     "{f:?}"
                 );
             }
+            kind @ (4 | 5) => {
+                // A tick's despawn packets, then its roster parts, then its
+                // snapshot parts: never inside or after that tick's parts.
+                let tick = uint(f, "tickcast.tick");
+                assert!(
+                    tick_parts.is_none_or(|(t, next, _)| t < tick && next == parts),
+                    "lifecycle packets come before their tick's snapshot parts: {f:?}"
+                );
+                if kind == 4 {
+                    despawns += 1;
+                    let count = uint(f, "tickcast.despawn_count");
+                    assert!(count > 0, "no despawn packet without a record: {f:?}");
+                    for t in all(f, "tickcast.despawned.tick") {
+                        assert!(parse_uint(t) <= tick, "record at or before its tick: {f:?}");
+                    }
+                } else {
+                    rosters.entry(tick).or_default().push((
+                        uint(f, "tickcast.roster.first_id"),
+                        uint(f, "tickcast.roster.last_id"),
+                        uint(f, "tickcast.parts"),
+                    ));
+                }
+            }
             k => panic!("kind {k} in a broadcast stream: {f:?}"),
         }
     }
+    // Every roster arrived whole (loopback loses nothing), and its parts'
+    // ranges are contiguous and cover every id.
+    for (tick, mut ranges) in rosters.clone() {
+        ranges.sort();
+        assert_eq!(
+            ranges.len() as u64,
+            ranges[0].2,
+            "roster of tick {tick}: every part"
+        );
+        let mut next = 0;
+        for (first, last, _) in &ranges {
+            assert_eq!(
+                *first, next,
+                "roster of tick {tick}: contiguous ranges {ranges:?}"
+            );
+            next = last + 1;
+        }
+        assert_eq!(next, 1 << 32, "roster of tick {tick} covers 0..=u32::MAX");
+    }
+    let roster_parts: u64 = rosters.values().map(|r| r.len() as u64).sum();
     assert_eq!(goodbyes, 3, "three goodbye copies end the stream");
     assert!(reports >= 1, "a 1.2 s run sends a sender report");
     assert_eq!(snapshots, figure(bc, "ticks_sent") * parts);
-    assert_eq!(snapshots + reports + goodbyes, packets_sent);
+    assert_eq!(
+        snapshots + reports + goodbyes + despawns + roster_parts,
+        packets_sent
+    );
 }
 
 /// The dissector field that shows a vector's `# field:` of a packet `kind`.
@@ -448,12 +522,18 @@ fn field_name(kind: &str, field: &str) -> &'static str {
     match (kind, field) {
         (_, "session") => "tickcast.session",
         (_, "seq") => "tickcast.seq",
-        ("snapshot", "tick") => "tickcast.tick",
+        ("snapshot" | "despawn" | "roster", "tick") => "tickcast.tick",
         ("snapshot", "scheduled_ns") => "tickcast.scheduled_ns",
-        ("snapshot" | "sender_report" | "goodbye", "sent_ns") => "tickcast.sent_ns",
-        ("snapshot", "part") => "tickcast.part",
-        ("snapshot", "parts") => "tickcast.parts",
+        ("snapshot" | "sender_report" | "goodbye" | "despawn" | "roster", "sent_ns") => {
+            "tickcast.sent_ns"
+        }
+        ("snapshot" | "roster", "part") => "tickcast.part",
+        ("snapshot" | "roster", "parts") => "tickcast.parts",
         ("snapshot", "count") => "tickcast.entity_count",
+        ("despawn", "count") => "tickcast.despawn_count",
+        ("roster", "first_id") => "tickcast.roster.first_id",
+        ("roster", "last_id") => "tickcast.roster.last_id",
+        ("roster", "count") => "tickcast.run_count",
         ("sender_report", "packets_sent") => "tickcast.report.packets_sent",
         ("sender_report", "ticks_sent") => "tickcast.report.ticks_sent",
         ("sender_report", "ticks_skipped") => "tickcast.report.ticks_skipped",
@@ -484,24 +564,119 @@ fn expert_for(error: &str) -> &'static str {
         "BadPart" => "tickcast.bad_part",
         "BadCoordinate" => "tickcast.bad_coordinate",
         "BadPadding" => "tickcast.bad_padding",
+        "BadLifecycle" => "tickcast.bad_lifecycle",
         _ => panic!("the dissector test does not know error {error:?}: add it"),
     }
 }
 
+/// Checks one frame tshark decoded from vector `name`: a valid vector shows
+/// its version, kind, every `# field:` and every record (entity, despawn
+/// record, id run) and no expert info; an invalid one the expert info of
+/// its reason. Returns the kind number of a valid vector.
+fn check_vector_frame(name: &str, v: &Vector, f: &Frame) -> Option<u64> {
+    let kind = match &v.verdict {
+        Verdict::Valid(kind) => kind,
+        Verdict::Invalid(error) if error.starts_with("BadMagic") => {
+            assert!(
+                f.get("tickcast.magic").is_none(),
+                "{name}: a datagram without the magic is not tickcast: {f:?}"
+            );
+            return None;
+        }
+        Verdict::Invalid(error) => {
+            let expert = expert_for(error);
+            assert!(
+                f.contains_key(expert),
+                "{name}: expected expert {expert} for {error}: {f:?}"
+            );
+            return None;
+        }
+    };
+    let number = KINDS
+        .iter()
+        .find(|(n, _)| n == kind)
+        .unwrap_or_else(|| panic!("{name}: kind {kind:?} unknown to this test"))
+        .1;
+    assert_eq!(uint(f, "tickcast.kind"), number, "{name}: {f:?}");
+    let version = v.version.unwrap_or(tickcast::wire::VERSION);
+    assert_eq!(
+        uint(f, "tickcast.version"),
+        u64::from(version),
+        "{name}: {f:?}"
+    );
+    assert!(
+        f.get("_ws.expert").is_none(),
+        "{name}: expert info on a valid vector: {f:?}"
+    );
+    for (field, value) in &v.fields {
+        let shown = one(f, field_name(kind, field));
+        if field_name(kind, field) == "tickcast.cookie.mac" {
+            // 16 bytes, written as one big-endian number.
+            assert_eq!(shown, format!("{value:032x}"), "{name}: {field}");
+        } else {
+            assert_eq!(u128::from(parse_uint(shown)), *value, "{name}: {field}");
+        }
+    }
+    let records = all(f, "tickcast.entity");
+    assert_eq!(records.len(), v.entities.len(), "{name}");
+    for (record, e) in records.iter().zip(&v.entities) {
+        let mut bytes = e.id.to_le_bytes().to_vec();
+        for x in [e.x, e.y, e.z] {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        assert_eq!(*record, hex(&bytes), "{name}: entity {}", e.id);
+    }
+    // Despawn records and id runs: the record's bytes, and each field.
+    let despawned = all(f, "tickcast.despawned");
+    assert_eq!(despawned.len(), v.despawned.len(), "{name}: {f:?}");
+    let ids = all(f, "tickcast.despawned.id");
+    let ticks = all(f, "tickcast.despawned.tick");
+    for (i, d) in v.despawned.iter().enumerate() {
+        let bytes = [&d.id.to_le_bytes()[..], &d.tick.to_le_bytes()].concat();
+        assert_eq!(despawned[i], hex(&bytes), "{name}: despawn record {i}");
+        assert_eq!(parse_uint(&ids[i]), u64::from(d.id), "{name}: record {i}");
+        assert_eq!(parse_uint(&ticks[i]), d.tick, "{name}: record {i}");
+    }
+    let runs = all(f, "tickcast.run");
+    assert_eq!(runs.len(), v.runs.len(), "{name}: {f:?}");
+    let firsts = all(f, "tickcast.run.first");
+    let counts = all(f, "tickcast.run.count");
+    for (i, r) in v.runs.iter().enumerate() {
+        let bytes = [r.first.to_le_bytes(), r.count.to_le_bytes()].concat();
+        assert_eq!(runs[i], hex(&bytes), "{name}: run {i}");
+        assert_eq!(
+            parse_uint(&firsts[i]),
+            u64::from(r.first),
+            "{name}: run {i}"
+        );
+        assert_eq!(
+            parse_uint(&counts[i]),
+            u64::from(r.count),
+            "{name}: run {i}"
+        );
+    }
+    Some(number)
+}
+
+/// Every vector in `proto/vectors/` but the empty one (a zero-byte
+/// datagram holds no field, and a hex dump cannot hold it).
+fn nonempty_vectors() -> Vec<(String, Vector)> {
+    load_vectors(&vectors_dir())
+        .expect("proto/vectors")
+        .into_iter()
+        .filter(|(_, v)| !v.bytes.is_empty())
+        .collect()
+}
+
 /// Every vector in `proto/vectors/`, through text2pcap and tshark: valid
-/// ones decode to exactly their `# field:` and `# entity:` comments, invalid
-/// ones raise the expert info matching their `# expect:` reason.
+/// ones decode to exactly their comments, invalid ones raise the expert
+/// info matching their `# expect:` reason.
 #[test]
 fn dissector_decodes_every_vector_as_its_comments_say() {
     if !(have("tshark") && have("text2pcap")) {
         return skip(SKIP);
     }
-    // A zero-byte datagram cannot be written as a hex dump; it holds no field.
-    let vectors: Vec<(String, Vector)> = load_vectors(&vectors_dir())
-        .expect("proto/vectors")
-        .into_iter()
-        .filter(|(_, v)| !v.bytes.is_empty())
-        .collect();
+    let vectors = nonempty_vectors();
     let dir = TempDir::new("vectors");
     let dump: String = vectors
         .iter()
@@ -526,55 +701,11 @@ fn dissector_decodes_every_vector_as_its_comments_say() {
     );
     let frames = decode(&pcap);
     assert_eq!(frames.len(), vectors.len(), "one frame per vector");
-    let mut kinds_seen = Vec::new();
-    for ((name, v), f) in vectors.iter().zip(&frames) {
-        match &v.verdict {
-            Verdict::Valid(kind) => {
-                let number = KINDS
-                    .iter()
-                    .find(|(n, _)| n == kind)
-                    .unwrap_or_else(|| panic!("{name}: kind {kind:?} unknown to this test"))
-                    .1;
-                assert_eq!(uint(f, "tickcast.kind"), number, "{name}: {f:?}");
-                assert!(
-                    f.get("_ws.expert").is_none(),
-                    "{name}: expert info on a valid vector: {f:?}"
-                );
-                for (field, value) in &v.fields {
-                    let shown = one(f, field_name(kind, field));
-                    if field_name(kind, field) == "tickcast.cookie.mac" {
-                        // 16 bytes, written as one big-endian number.
-                        assert_eq!(shown, format!("{value:032x}"), "{name}: {field}");
-                    } else {
-                        assert_eq!(u128::from(parse_uint(shown)), *value, "{name}: {field}");
-                    }
-                }
-                let records = all(f, "tickcast.entity");
-                assert_eq!(records.len(), v.entities.len(), "{name}");
-                for (record, e) in records.iter().zip(&v.entities) {
-                    let mut bytes = e.id.to_le_bytes().to_vec();
-                    for x in [e.x, e.y, e.z] {
-                        bytes.extend_from_slice(&x.to_le_bytes());
-                    }
-                    assert_eq!(*record, hex(&bytes), "{name}: entity {}", e.id);
-                }
-                kinds_seen.push(number);
-            }
-            Verdict::Invalid(error) if error.starts_with("BadMagic") => {
-                assert!(
-                    f.get("tickcast.magic").is_none(),
-                    "{name}: a datagram without the magic is not tickcast: {f:?}"
-                );
-            }
-            Verdict::Invalid(error) => {
-                let expert = expert_for(error);
-                assert!(
-                    f.contains_key(expert),
-                    "{name}: expected expert {expert} for {error}: {f:?}"
-                );
-            }
-        }
-    }
+    let mut kinds_seen: Vec<u64> = vectors
+        .iter()
+        .zip(&frames)
+        .filter_map(|((name, v), f)| check_vector_frame(name, v, f))
+        .collect();
     kinds_seen.sort();
     kinds_seen.dedup();
     let every_kind: Vec<u64> = KINDS.iter().map(|&(_, n)| n).collect();
@@ -585,6 +716,58 @@ fn dissector_decodes_every_vector_as_its_comments_say() {
     println!(
         "dissector: {} vectors decoded; kinds with a valid vector: {kinds_seen:?}",
         vectors.len()
+    );
+}
+
+/// The vectors sent as datagrams from one loopback socket to another, on a
+/// free port (not one the dissector registers, so its heuristic must find
+/// them), captured and decoded: each arrives as one frame and decodes as
+/// its comments say, the despawn and roster vectors record by record, the
+/// version 1 ones at version 1. One datagram per vector, to 127.0.0.1 only.
+#[test]
+fn dissector_decodes_vectors_sent_over_loopback() {
+    if !(is_root() && have("tshark") && have("dumpcap")) {
+        return skip(SKIP);
+    }
+    let vectors = nonempty_vectors();
+    let dir = TempDir::new("dissector-loopback");
+    let pcap = dir.0.join("vectors.pcapng");
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = rx.local_addr().unwrap();
+    assert!(to.ip().is_loopback());
+    let cap = capture(&format!("udp dst port {}", to.port()), &pcap);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = vec![0u8; tickcast::wire::MAX_DATAGRAM];
+    for (name, v) in &vectors {
+        tx.send_to(&v.bytes, to).unwrap();
+        // Received before the next is sent: the capture holds them in order.
+        let (n, _) = rx.recv_from(&mut buf).unwrap();
+        assert_eq!(buf[..n], v.bytes[..], "{name}: sent over loopback");
+    }
+    stop_capture(cap);
+    let frames = decode(&pcap);
+    assert_eq!(
+        frames.len(),
+        vectors.len(),
+        "one captured frame per datagram"
+    );
+    let mut lifecycle = BTreeMap::<u64, usize>::new();
+    for ((name, v), f) in vectors.iter().zip(&frames) {
+        assert_eq!(uint(f, "udp.dstport"), u64::from(to.port()), "{name}");
+        if let Some(kind @ (4 | 5)) = check_vector_frame(name, v, f) {
+            *lifecycle.entry(kind).or_default() += v.despawned.len() + v.runs.len();
+        }
+    }
+    // Both lifecycle kinds were captured with their records decoded.
+    assert!(
+        lifecycle.get(&4).is_some_and(|&n| n > 0) && lifecycle.get(&5).is_some_and(|&n| n > 0),
+        "despawn and roster records decoded from the capture: {lifecycle:?}"
+    );
+    println!(
+        "dissector: {} vectors sent over loopback and decoded from the capture; \
+         lifecycle records by kind: {lifecycle:?}",
+        frames.len()
     );
 }
 
@@ -705,7 +888,7 @@ fn dissector_decodes_a_captured_subscription_exchange() {
         );
         let len = uint(f, "udp.length");
         match kind {
-            1..=3 => {
+            1..=5 => {
                 assert_eq!(src, bc_addr, "{f:?}");
                 assert_eq!(uint(f, "tickcast.session"), session, "{f:?}");
                 stream

@@ -12,7 +12,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use tickcast::fuzz::{self, FuzzReport, Harness};
-use tickcast::wire::{self, Body, Packet, SnapshotHead};
+use tickcast::wire::{self, Body, Kind, Packet, SnapshotHead};
 
 /// Inputs per seed in CI: about ten seconds in a debug build.
 const SHORT_RUN: u64 = 200_000;
@@ -36,6 +36,19 @@ fn short_run(seed: u64) -> FuzzReport {
     assert!(r.decoded_ok > SHORT_RUN / 10, "{r}");
     assert!(r.rejected_total() > SHORT_RUN / 2, "{r}");
     assert!(r.kinds.values().all(|k| k.reached > 1_000), "{r}");
+    // Version 2's lifecycle kinds are decoded and refused for their own
+    // reasons, and version 1 datagrams still decode.
+    for k in [Kind::Despawn, Kind::Roster] {
+        assert!(r.kinds[&(k as u8)].decoded_ok > 1_000, "{r}");
+    }
+    assert!(
+        r.rejected.get("BadLifecycle").is_some_and(|&n| n > 1_000),
+        "{r}"
+    );
+    assert!(
+        r.decoded_by_version.get(&1).is_some_and(|&n| n > 1_000),
+        "{r}"
+    );
     assert!(r.world_entities > 0, "{r}");
     r
 }
@@ -149,4 +162,11 @@ fn the_spec_vectors_feed_clean() {
     );
     assert!(r.is_clean(), "{r}");
     assert!(r.decoded_ok >= 3 && r.rejected_total() >= 9, "{r}");
+    // Among them despawns and rosters, re-encoded with their records, and
+    // version 1 datagrams, re-encoded as version 2.
+    for k in [Kind::Despawn, Kind::Roster] {
+        assert!(r.kinds[&(k as u8)].decoded_ok >= 2, "{r}");
+    }
+    assert!(r.decoded_by_version.get(&1).is_some_and(|&n| n >= 4), "{r}");
+    assert_eq!(r.reencode_mismatch, 0, "{r}");
 }

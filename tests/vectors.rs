@@ -1,12 +1,15 @@
 //! The spec's byte-exact vectors, `proto/vectors/*.hex` (format in
 //! `proto/vectors/README.md`), checked against the codec.
 //!
-//! A valid vector must decode to exactly the fields and entities its comments
-//! give, and the packet built from those comments must encode to exactly its
-//! bytes (into a buffer pre-filled with `0xa5`, so a byte the encoder skips
-//! shows). An invalid vector must be rejected for exactly the reason it
-//! names. Every kind the decoder accepts needs a valid vector, so a new kind
-//! cannot ship without one.
+//! A valid vector must decode to exactly the fields and records (entities,
+//! despawn records, id runs) its comments give, and the packet built from
+//! those comments must encode to exactly its bytes (into a buffer pre-filled
+//! with `0xa5`, so a byte the encoder skips shows). A vector of an older
+//! protocol version (`# version: 1`) is decode-only: encoders write the
+//! current version, so its packet must encode to its bytes with the current
+//! version byte, which proves the older layout unchanged. An invalid vector
+//! must be rejected for exactly the reason it names. Every kind the decoder
+//! accepts needs a valid vector, so a new kind cannot ship without one.
 // Tests, benches, examples and the binary own their clocks, sockets and files;
 // the layer wall in clippy.toml is for the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -18,8 +21,9 @@ use tickcast::fuzz::{load_vectors, vectors_dir};
 use tickcast::wire::auth::{self, Key};
 use tickcast::wire::vectors::{Vector, Verdict};
 use tickcast::wire::{
-    self, Accept, Body, Challenge, Confirm, Cookie, DecodeError, Entity, Goodbye, Packet, Ping,
-    Pong, Refuse, SenderReport, SnapshotHead, Subscribe, Unsubscribe,
+    self, Accept, Body, Challenge, Confirm, Cookie, DecodeError, DespawnHead, Entity, Goodbye,
+    Kind, Packet, Payload, Ping, Pong, Records, Refuse, RosterHead, SenderReport, SnapshotHead,
+    Subscribe, Unsubscribe,
 };
 
 /// Every vector, as (file name, vector), parsed by the one parser of the
@@ -82,14 +86,16 @@ fn expected_packet(name: &str, v: &Vector, kind: &str) -> Packet {
     }
     let session = f.take("session");
     let seq = f.take_max("seq", u32::MAX.into()) as u32;
+    let mut count = |lines: usize, directive: &str| {
+        let count = f.take("count");
+        assert_eq!(
+            count, lines as u64,
+            "{name}: count vs `# {directive}:` lines"
+        );
+    };
     let body = match kind {
         "snapshot" => {
-            let count = f.take("count");
-            assert_eq!(
-                count,
-                v.entities.len() as u64,
-                "{name}: count vs `# entity:` lines"
-            );
+            count(v.entities.len(), "entity");
             Body::Snapshot(SnapshotHead {
                 tick: f.take("tick"),
                 scheduled_ns: f.take("scheduled_ns"),
@@ -104,6 +110,24 @@ fn expected_packet(name: &str, v: &Vector, kind: &str) -> Packet {
             ticks_sent: f.take("ticks_sent"),
             ticks_skipped: f.take("ticks_skipped"),
         }),
+        "despawn" => {
+            count(v.despawned.len(), "despawned");
+            Body::Despawn(DespawnHead {
+                tick: f.take("tick"),
+                sent_ns: f.take("sent_ns"),
+            })
+        }
+        "roster" => {
+            count(v.runs.len(), "run");
+            Body::Roster(RosterHead {
+                tick: f.take("tick"),
+                sent_ns: f.take("sent_ns"),
+                first_id: f.take_max("first_id", u32::MAX.into()) as u32,
+                last_id: f.take_max("last_id", u32::MAX.into()) as u32,
+                part: f.take_max("part", u16::MAX.into()) as u16,
+                parts: f.take_max("parts", u16::MAX.into()) as u16,
+            })
+        }
         "goodbye" => Body::Goodbye(Goodbye {
             sent_ns: f.take("sent_ns"),
             final_seq: f.take_max("final_seq", u32::MAX.into()) as u32,
@@ -148,8 +172,16 @@ fn expected_packet(name: &str, v: &Vector, kind: &str) -> Packet {
         "{name}: fields the kind does not have: {:?}",
         f.map
     );
-    if !matches!(body, Body::Snapshot(_)) {
-        assert!(v.entities.is_empty(), "{name}: entities on a non-snapshot");
+    let records = [
+        (Kind::Snapshot, v.entities.is_empty(), "entity"),
+        (Kind::Despawn, v.despawned.is_empty(), "despawned"),
+        (Kind::Roster, v.runs.is_empty(), "run"),
+    ];
+    for (k, none, directive) in records {
+        assert!(
+            none || body.kind() == k,
+            "{name}: `# {directive}:` lines on a {kind}"
+        );
     }
     if !body.kind().is_sequenced() {
         assert_eq!(seq, 0, "{name}: a subscription kind carries seq 0");
@@ -163,6 +195,26 @@ fn same_entities(a: &[Entity], b: &[Entity]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| bits(a) == bits(b))
 }
 
+/// A vector's records, as the payload of a packet of `kind`.
+fn payload(v: &Vector, kind: Kind) -> Payload<'_> {
+    match kind {
+        Kind::Snapshot => Payload::Entities(&v.entities),
+        Kind::Despawn => Payload::Despawned(&v.despawned),
+        Kind::Roster => Payload::Runs(&v.runs),
+        _ => Payload::None,
+    }
+}
+
+/// Records whose every buffer holds something, so a decode that does not
+/// clear one shows.
+fn stale_records() -> Records {
+    Records {
+        entities: vec![Entity::default(); 3],
+        despawned: vec![wire::Despawned::default(); 2],
+        runs: vec![wire::IdRun::default(); 2],
+    }
+}
+
 fn check_valid(name: &str, v: &Vector, kind: &str) {
     let want = expected_packet(name, v, kind);
     let key = v.key.map(Key::from_bytes);
@@ -172,14 +224,31 @@ fn check_valid(name: &str, v: &Vector, kind: &str) {
         Some(want.body.kind() as u8),
         "{name}: kind byte vs `# kind:`"
     );
+    // The version byte: the current one, or the older one `# version:` names.
+    let version = v.version.unwrap_or(wire::VERSION);
+    assert_eq!(
+        v.bytes.get(4).copied(),
+        Some(version),
+        "{name}: version byte"
+    );
+    if v.version.is_some() {
+        assert!(
+            (wire::MIN_VERSION..wire::VERSION).contains(&version),
+            "{name}: `# version:` names an older version the decoder reads"
+        );
+        assert!(
+            key.is_none(),
+            "{name}: an older-version vector is not sealed"
+        );
+    }
 
     // A sealed vector: a keyless decode refuses it, the key opens it, and
     // what is inside decodes as the comments say.
-    let mut got_entities = vec![Entity::default(); 3]; // stale content must be cleared
+    let mut got = stale_records(); // stale content must be cleared
     let inner = match &key {
         Some(key) => {
             assert_eq!(
-                wire::decode(&v.bytes, &mut got_entities),
+                wire::decode_records(&v.bytes, &mut got),
                 Err(DecodeError::Sealed),
                 "{name}: a keyless decode"
             );
@@ -187,48 +256,81 @@ fn check_valid(name: &str, v: &Vector, kind: &str) {
         }
         None => &v.bytes[..],
     };
-    let decode = match key {
-        Some(_) => wire::decode_opened,
-        None => wire::decode,
+    type Decode = fn(&[u8], &mut Vec<Entity>) -> Result<Packet, DecodeError>;
+    type DecodeRecords = fn(&[u8], &mut Records) -> Result<Packet, DecodeError>;
+    let (decode, decode_records): (Decode, DecodeRecords) = match key {
+        Some(_) => (wire::decode_opened, wire::decode_records_opened),
+        None => (wire::decode, wire::decode_records),
     };
 
-    // Decode: every field and entity as the comments say.
-    let got =
-        decode(inner, &mut got_entities).unwrap_or_else(|e| panic!("{name}: decode failed: {e:?}"));
-    assert_eq!(got, want, "{name}: decoded packet");
+    // Decode: every field and record as the comments say.
+    let packet =
+        decode_records(inner, &mut got).unwrap_or_else(|e| panic!("{name}: decode failed: {e:?}"));
+    assert_eq!(packet, want, "{name}: decoded packet");
     assert!(
-        same_entities(&got_entities, &v.entities),
-        "{name}: decoded entities\n got {got_entities:?}\nwant {:?}",
+        same_entities(&got.entities, &v.entities),
+        "{name}: decoded entities\n got {:?}\nwant {:?}",
+        got.entities,
         v.entities
     );
-
-    // Encode the packet built from the comments: the same bytes, and nothing
-    // written past them.
     assert_eq!(
-        wire::encoded_len(&want.body, v.entities.len()),
+        got.despawned, v.despawned,
+        "{name}: decoded despawn records"
+    );
+    assert_eq!(got.runs, v.runs, "{name}: decoded runs");
+    // The snapshot-only entry point agrees, and keeps entities only.
+    let mut entities = vec![Entity::default(); 3];
+    assert_eq!(decode(inner, &mut entities), Ok(want), "{name}: decode");
+    assert!(
+        same_entities(&entities, &v.entities),
+        "{name}: decode's entities"
+    );
+
+    // Encode the packet built from the comments: the same bytes (with the
+    // current version byte), and nothing written past them.
+    let kind = want.body.kind();
+    let records = payload(v, kind);
+    assert_eq!(
+        wire::encoded_len(&want.body, records.len()),
         inner.len(),
         "{name}: encoded_len"
     );
+    let mut bytes = v.bytes.clone();
+    bytes[4] = wire::VERSION;
     let mut buf = vec![0xa5u8; v.bytes.len() + 64];
-    let mut n = wire::encode(&want, &v.entities, &mut buf)
+    let mut n = wire::encode_records(&want, records, &mut buf)
         .unwrap_or_else(|e| panic!("{name}: encode failed: {e:?}"));
     if let Some(key) = &key {
         n = auth::seal_into(key, &mut buf, n);
     }
-    assert_eq!(n, v.bytes.len(), "{name}: encoded length");
-    assert_eq!(buf[..n], v.bytes[..], "{name}: encoded bytes");
+    assert_eq!(n, bytes.len(), "{name}: encoded length");
+    assert_eq!(buf[..n], bytes[..], "{name}: encoded bytes");
     assert!(
         buf[n..].iter().all(|&b| b == 0xa5),
         "{name}: wrote past the datagram"
     );
+    if kind == Kind::Snapshot && key.is_none() {
+        let e = wire::encode_to_vec(&want, &v.entities).expect("encode");
+        assert_eq!(e, bytes, "{name}: encode_to_vec");
+    }
 }
 
 fn check_invalid(name: &str, v: &Vector, want: &str) {
-    let mut entities = Vec::new();
-    let err: DecodeError = match wire::decode(&v.bytes, &mut entities) {
+    let mut records = stale_records();
+    let err: DecodeError = match wire::decode_records(&v.bytes, &mut records) {
         Ok(p) => panic!("{name}: decoded {p:?}, expected error {want}"),
         Err(e) => e,
     };
+    assert_eq!(
+        records,
+        Records::default(),
+        "{name}: a rejection keeps no record"
+    );
+    assert_eq!(
+        wire::decode(&v.bytes, &mut Vec::new()),
+        Err(err),
+        "{name}: decode and decode_records agree"
+    );
     let got = format!("{err:?}");
     let variant = |s: &str| s.split('(').next().unwrap().to_string();
     assert_eq!(variant(&got), variant(want), "{name}: rejection reason");
@@ -252,10 +354,17 @@ fn every_vector_decodes_and_encodes_as_its_comments_say() {
 fn vector_names_say_what_they_hold() {
     for (name, v) in load_all() {
         let stem = name.trim_end_matches(".hex");
+        // An older version's vector is `v<N>-` and the name it would have.
+        let stem = match v.version {
+            Some(n) => stem.strip_prefix(&format!("v{n}-")).unwrap_or_else(|| {
+                panic!("{name}: a version {n} vector is named `v{n}-<kind>[-<what>].hex`")
+            }),
+            None => stem,
+        };
         match &v.verdict {
             Verdict::Valid(kind) => assert!(
                 stem == kind || stem.starts_with(&format!("{kind}-")),
-                "{name}: a valid vector is named `<kind>[-<what>].hex`"
+                "{name}: a valid vector is named `[v<N>-]<kind>[-<what>].hex`"
             ),
             Verdict::Invalid(_) => assert!(
                 stem.starts_with("invalid-"),
@@ -294,13 +403,63 @@ fn every_packet_kind_has_a_valid_vector() {
             _ => known.push(b),
         }
     }
-    assert!(known.len() >= 11, "known kinds {known:?}");
+    assert!(known.len() >= 13, "known kinds {known:?}");
     for b in known {
+        assert!(
+            vectors.iter().any(|(_, v)| v.kind().is_some()
+                && v.version.is_none()
+                && v.bytes.get(5) == Some(&b)),
+            "packet kind {b} has no valid version {} vector in proto/vectors",
+            wire::VERSION
+        );
+    }
+}
+
+#[test]
+fn version_1_stays_readable_and_knows_only_its_kinds() {
+    // A version 2 receiver takes a version 1 stream: a decode-only version 1
+    // vector for every version 1 stream kind, and for a subscription kind.
+    let vectors = load_all();
+    let v1_kinds: Vec<u8> = vectors
+        .iter()
+        .filter(|(_, v)| v.kind().is_some() && v.version == Some(1))
+        .map(|(_, v)| v.bytes[5])
+        .collect();
+    for k in Kind::ALL.into_iter().filter(|k| k.since_version() == 1) {
+        if k.is_sequenced() {
+            assert!(
+                v1_kinds.contains(&(k as u8)),
+                "no version 1 vector of {}",
+                k.name()
+            );
+        }
+    }
+    assert!(
+        v1_kinds
+            .iter()
+            .any(|&k| !Kind::from_u8(k).unwrap().is_sequenced()),
+        "no version 1 vector of a subscription kind"
+    );
+    // Every kind a later version added is unknown in a version 1 datagram,
+    // and a vector says so.
+    for k in Kind::ALL.into_iter().filter(|k| k.since_version() > 1) {
+        let want = format!("UnknownKind({})", k as u8);
+        assert!(
+            vectors.iter().any(|(_, v)| v.error() == Some(want.as_str())
+                && v.bytes.get(4) == Some(&1)
+                && v.bytes.get(5) == Some(&(k as u8))),
+            "no version 1 vector of kind {} rejected as {want}",
+            k.name()
+        );
+    }
+    // And the versions on either side of those the decoder reads are refused.
+    for version in [wire::MIN_VERSION - 1, wire::VERSION + 1] {
+        let want = format!("UnsupportedVersion({version})");
         assert!(
             vectors
                 .iter()
-                .any(|(_, v)| v.kind().is_some() && v.bytes.get(5) == Some(&b)),
-            "packet kind {b} has no valid vector in proto/vectors"
+                .any(|(_, v)| v.error() == Some(want.as_str())),
+            "no vector rejected as {want}"
         );
     }
 }
@@ -321,6 +480,24 @@ fn sizes_stated_in_the_spec_match_the_codec() {
     );
     assert_eq!(wire::entities_per_part(wire::MAX_DATAGRAM), Some(4090));
     assert_eq!(wire::MAX_COORD, 1.0e9);
+    // "Despawn (kind 4)" and "Roster (kind 5)".
+    assert_eq!(wire::DESPAWN_FIXED_LEN, 44);
+    assert_eq!(wire::DESPAWN_RECORD_LEN, 12);
+    assert_eq!(wire::ROSTER_FIXED_LEN, 56);
+    assert_eq!(wire::ID_RUN_LEN, 8);
+    assert_eq!(wire::DESPAWN_COPY_AGES, [0, 1, 2, 4, 8, 16, 32]);
+    assert_eq!(
+        wire::despawns_per_packet(wire::DEFAULT_PAYLOAD_BUDGET),
+        Some(96)
+    );
+    assert_eq!(wire::despawns_per_packet(wire::MAX_DATAGRAM), Some(5455));
+    assert_eq!(wire::runs_per_part(wire::DEFAULT_PAYLOAD_BUDGET), Some(143));
+    assert_eq!(wire::runs_per_part(wire::MAX_DATAGRAM), Some(8181));
+    // Sealed: the tag's 16 bytes come out of the budget.
+    let sealed = wire::DEFAULT_PAYLOAD_BUDGET - wire::auth::TAG_LEN;
+    assert_eq!(wire::entities_per_part(sealed), Some(70));
+    assert_eq!(wire::despawns_per_packet(sealed), Some(95));
+    assert_eq!(wire::runs_per_part(sealed), Some(141));
     // "Subscription kinds": every request that draws a reply is as long as
     // the longest reply it can draw.
     assert_eq!(wire::SUBSCRIBE_LEN, 52);

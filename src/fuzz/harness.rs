@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::core::ingest::{Ingest, Outcome};
 use crate::core::world::{World, WorldWriter};
-use crate::wire::{self, DecodeError, Entity, Packet};
+use crate::wire::{self, Body, DecodeError, Kind, Packet, Payload, Records};
 
 use super::{hex, known_kinds, CAPACITY, FLAGS, KIND_AT, T0, VERSION_AT};
 
@@ -21,7 +21,7 @@ pub const MAX_FINDINGS: usize = 8;
 /// Which check an input failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// `wire::decode` panicked.
+    /// `wire::decode_records` panicked.
     DecodePanic,
     /// `Ingest::handle` panicked.
     IngestPanic,
@@ -64,6 +64,8 @@ pub struct FuzzReport {
     pub inputs: u64,
     /// Inputs the decoder accepted.
     pub decoded_ok: u64,
+    /// Of those, per protocol version (the header's version byte).
+    pub decoded_by_version: BTreeMap<u8, u64>,
     /// Inputs the decoder rejected, per `DecodeError` variant.
     pub rejected: BTreeMap<String, u64>,
     /// Per kind byte the decoder knows: inputs that reached its body decoder.
@@ -73,8 +75,8 @@ pub struct FuzzReport {
     /// Of those, the ones where the decoder returned and the ingest panicked.
     pub ingest_panics: u64,
     /// Entities seen in the world with an id at or above the capacity, or a
-    /// coordinate non-finite or beyond `MAX_COORD`; and rejected inputs that
-    /// changed the world.
+    /// coordinate non-finite or beyond `MAX_COORD`; rejected inputs that
+    /// changed the world; and lifecycle packets after which it held more.
     pub garbage_applied: u64,
     /// Decoded packets that did not re-encode to the same bytes.
     pub reencode_mismatch: u64,
@@ -137,6 +139,9 @@ impl fmt::Display for FuzzReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "inputs            {}", self.inputs)?;
         writeln!(f, "decoded ok        {}", self.decoded_ok)?;
+        for (version, n) in &self.decoded_by_version {
+            writeln!(f, "  version {version:<12}{n}")?;
+        }
         writeln!(
             f,
             "rejected          {} (ingest counted {} malformed)",
@@ -176,7 +181,14 @@ pub struct Harness {
     ingest: Ingest,
     /// Reads it, as any reader would.
     world: World,
-    entities: Vec<Entity>,
+    /// The records of the input just decoded.
+    records: Records,
+    /// Per id below the capacity: the session and the newest tick a fresh
+    /// lifecycle packet of it stated the id absent as of. A snapshot record
+    /// of that session at or before that tick may be refused by a tombstone
+    /// (see `check_touched`); any other session's record cannot be, as a
+    /// fresh packet of another session means it replaced that one.
+    stated: Vec<Option<(u64, u64)>>,
     buf: Vec<u8>,
     /// Rejections per `DecodeError` variant, named on first sight.
     rejections: Vec<(Discriminant<DecodeError>, String, u64)>,
@@ -208,7 +220,8 @@ impl Harness {
         Harness {
             world: ingest.world().clone(),
             ingest,
-            entities: Vec::new(),
+            records: Records::default(),
+            stated: vec![None; CAPACITY as usize],
             buf: vec![0; wire::MAX_DATAGRAM],
             rejections: Vec::new(),
             report,
@@ -222,16 +235,16 @@ impl Harness {
         if let Some(k) = self.reached_kind(input) {
             k.reached += 1;
         }
-        let entities = &mut self.entities;
-        let decoded = match panic::catch_unwind(AssertUnwindSafe(|| wire::decode(input, entities)))
-        {
-            Ok(d) => d,
-            Err(payload) => {
-                self.report.panics += 1;
-                self.find(Failure::DecodePanic, panic_message(&*payload), input);
-                return; // the ingest would run the same decode
-            }
-        };
+        let records = &mut self.records;
+        let decoded =
+            match panic::catch_unwind(AssertUnwindSafe(|| wire::decode_records(input, records))) {
+                Ok(d) => d,
+                Err(payload) => {
+                    self.report.panics += 1;
+                    self.find(Failure::DecodePanic, panic_message(&*payload), input);
+                    return; // the ingest would run the same decode
+                }
+            };
         match &decoded {
             Ok(packet) => self.check_reencode(packet, input),
             Err(e) => self.count_rejection(e),
@@ -249,6 +262,16 @@ impl Harness {
                 return;
             }
         };
+        if let Ok(p) = &decoded {
+            if fresh(&outcome) {
+                self.note_statements(p);
+            }
+            if matches!(p.body, Body::Despawn(_) | Body::Roster(_)) && self.world.len() > before.0 {
+                self.report.garbage_applied += 1;
+                let msg = format!("a lifecycle packet grew the world to {}", self.world.len());
+                self.find(Failure::Garbage, msg, input);
+            }
+        }
         match (decoded, outcome) {
             (Err(e), Outcome::Malformed(m)) if e == m => {
                 if (self.world.len(), self.world.count()) != before {
@@ -265,8 +288,8 @@ impl Harness {
                 let msg = format!("decoder said {p:?}, ingest handed back {q:?}");
                 self.find(Failure::MalformedMismatch, msg, input);
             }
-            (Ok(_), o) if !matches!(o, Outcome::Malformed(_)) => {
-                self.check_touched(matches!(o, Outcome::Applied { .. }), input)
+            (Ok(p), o) if !matches!(o, Outcome::Malformed(_)) => {
+                self.check_touched(&p, matches!(o, Outcome::Applied { .. }), input)
             }
             (d, o) => {
                 self.report.malformed_mismatch += 1;
@@ -293,24 +316,50 @@ impl Harness {
         self.report
     }
 
+    /// The kind whose body decoder `d` reaches: a valid magic, a version
+    /// the decoder reads, a kind that version defines, and no flags.
     fn reached_kind(&mut self, d: &[u8]) -> Option<&mut KindReach> {
-        let header_ok = d.len() >= wire::HEADER_LEN
-            && d[..VERSION_AT] == wire::MAGIC
-            && d[VERSION_AT] == wire::VERSION
-            && d[FLAGS] == [0, 0];
-        let kind = d.get(KIND_AT).filter(|_| header_ok)?;
-        self.report.kinds.get_mut(kind)
+        if d.len() < wire::HEADER_LEN || d[..VERSION_AT] != wire::MAGIC || d[FLAGS] != [0, 0] {
+            return None;
+        }
+        let version = d[VERSION_AT];
+        let kind = Kind::from_u8(d[KIND_AT])?;
+        if !(wire::MIN_VERSION..=wire::VERSION).contains(&version) || kind.since_version() > version
+        {
+            return None;
+        }
+        self.report.kinds.get_mut(&d[KIND_AT])
     }
 
+    /// Re-encodes a decoded packet with its records: the input's bytes,
+    /// but for the version byte, which the encoder writes as its own.
     fn check_reencode(&mut self, packet: &Packet, input: &[u8]) {
         self.report.decoded_ok += 1;
+        *self
+            .report
+            .decoded_by_version
+            .entry(input[VERSION_AT])
+            .or_default() += 1;
         let kind = packet.body.kind();
         if let Some(k) = self.report.kinds.get_mut(&(kind as u8)) {
             k.decoded_ok += 1;
             k.name = Some(kind.name());
         }
-        match wire::encode(packet, &self.entities, &mut self.buf) {
-            Ok(n) if self.buf[..n] == *input => {}
+        let r = &self.records;
+        let records = match kind {
+            Kind::Snapshot => Payload::Entities(&r.entities),
+            Kind::Despawn => Payload::Despawned(&r.despawned),
+            Kind::Roster => Payload::Runs(&r.runs),
+            _ => Payload::None,
+        };
+        let same = |out: &[u8]| {
+            out.len() == input.len()
+                && out[VERSION_AT] == wire::VERSION
+                && out[..VERSION_AT] == input[..VERSION_AT]
+                && out[VERSION_AT + 1..] == input[VERSION_AT + 1..]
+        };
+        match wire::encode_records(packet, records, &mut self.buf) {
+            Ok(n) if same(&self.buf[..n]) => {}
             other => {
                 self.report.reencode_mismatch += 1;
                 let msg = format!("re-encoded as {:?}", other.map(|n| &self.buf[..n]));
@@ -331,15 +380,70 @@ impl Harness {
         }
     }
 
+    /// Notes what a fresh despawn or roster stated absent (ids below the
+    /// capacity), for `check_touched`.
+    fn note_statements(&mut self, p: &Packet) {
+        let session = p.session;
+        let note = |stated: &mut [Option<(u64, u64)>], id: u32, tick: u64| {
+            if let Some(slot) = stated.get_mut(id as usize) {
+                *slot = match *slot {
+                    Some((s, t)) if s == session => Some((s, t.max(tick))),
+                    _ => Some((session, tick)),
+                };
+            }
+        };
+        match p.body {
+            Body::Despawn(_) => {
+                for d in &self.records.despawned {
+                    note(&mut self.stated, d.id, d.tick);
+                }
+            }
+            Body::Roster(h) => {
+                // The ids of the range in no run, below the capacity.
+                let end = u64::from(h.last_id).min(u64::from(CAPACITY) - 1);
+                let mut id = u64::from(h.first_id);
+                let runs = self
+                    .records
+                    .runs
+                    .iter()
+                    .map(|r| (u64::from(r.first), u64::from(r.first) + u64::from(r.count)));
+                for (first, after) in runs.chain([(end + 1, end + 1)]) {
+                    while id < first.min(end + 1) {
+                        note(&mut self.stated, id as u32, h.tick);
+                        id += 1;
+                    }
+                    id = id.max(after);
+                    if id > end {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The entities of the input just handled: absent if their id is at or
     /// above the capacity, sound if present, and present if the part was
-    /// `applied` (each record was written, or a newer one is held).
-    fn check_touched(&mut self, applied: bool, input: &[u8]) {
-        for i in 0..self.entities.len() {
-            let e = self.entities[i];
+    /// `applied` (each record was written, or a newer one is held), unless
+    /// a fresh lifecycle packet of its session stated the id absent at or
+    /// after its tick (a tombstone may refuse it).
+    fn check_touched(&mut self, p: &Packet, applied: bool, input: &[u8]) {
+        let tick = match p.body {
+            Body::Snapshot(h) => h.tick,
+            _ => return,
+        };
+        for i in 0..self.records.entities.len() {
+            let e = self.records.entities[i];
+            let tombstoned = || {
+                self.stated
+                    .get(e.id as usize)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|(s, t)| s == p.session && tick <= t)
+            };
             let bad = match self.world.get(e.id) {
                 Some(s) => e.id >= CAPACITY || !sound(&[s.x, s.y, s.z]),
-                None => applied && e.id < CAPACITY,
+                None => applied && e.id < CAPACITY && !tombstoned(),
             };
             if bad {
                 self.report.garbage_applied += 1;
@@ -374,6 +478,21 @@ impl Harness {
             });
         }
     }
+}
+
+/// Whether the ingest took the packet as fresh stream news: not refused,
+/// not a duplicate, not stale, not held on probation.
+fn fresh(o: &Outcome) -> bool {
+    !matches!(
+        o,
+        Outcome::Malformed(_)
+            | Outcome::AuthFailed(_)
+            | Outcome::Replayed(_)
+            | Outcome::StaleSealed { .. }
+            | Outcome::Duplicate
+            | Outcome::Stale
+            | Outcome::Unproven
+    )
 }
 
 fn sound(coords: &[f32]) -> bool {

@@ -16,10 +16,14 @@
 //!
 //! # What every input is checked for
 //!
-//! * [`wire::decode`] returns; it does not panic (caught with
+//! * [`wire::decode_records`] returns; it does not panic (caught with
 //!   [`std::panic::catch_unwind`]; the first few crashers are kept as hex).
-//! * A datagram that decodes re-encodes to exactly the same bytes: the
-//!   encoding is canonical, so no two byte strings mean the same packet.
+//! * A datagram that decodes re-encodes, with its records (a snapshot's
+//!   entities, a despawn's records, a roster's runs) through
+//!   [`wire::encode_records`], to exactly the same bytes but the version
+//!   byte, which becomes [`wire::VERSION`] (a version 1 datagram re-encodes
+//!   as version 2, its layout unchanged): the encoding is canonical, so no
+//!   two byte strings of one version mean the same packet.
 //! * [`Ingest::handle`](crate::core::ingest::Ingest::handle) returns, reports `Malformed(e)` exactly when the
 //!   decoder rejected the input with `e`, and a rejected input leaves the
 //!   world as it was. A datagram of a subscription kind is handed back as
@@ -28,7 +32,9 @@
 //! * The world holds no garbage: every entity a reader can see has an id
 //!   below the capacity and finite coordinates within [`wire::MAX_COORD`]
 //!   (checked for the entities each input touched, and over the whole world
-//!   every [`FULL_SCAN_EVERY`] inputs and at the end).
+//!   every [`FULL_SCAN_EVERY`] inputs and at the end). A lifecycle packet
+//!   (despawn, roster) only ever removes entities: the world holds no more
+//!   after it than before.
 //! * At the end, the ingest's `malformed` equals the number of inputs the
 //!   decoder rejected, and its `datagrams` the number of inputs.
 //!
@@ -58,7 +64,9 @@ pub const CAPACITY: u32 = 4096;
 const T0: u64 = 1_700_000_000_000_000_000;
 
 // Field positions, as `wire` names them (proto/PROTOCOL.md, "Common
-// header" and "Snapshot").
+// header", "Snapshot", "Despawn" and "Roster"), derived from the lengths
+// `wire` derives: each kind with records ends its fixed part with the u64
+// record count.
 const VERSION_AT: usize = wire::field::VERSION;
 const KIND_AT: usize = wire::field::KIND;
 const FLAGS: Range<usize> = wire::field::FLAGS;
@@ -69,6 +77,65 @@ const PARTS: Range<usize> = COUNT.start - 2..COUNT.start;
 const PART: Range<usize> = PARTS.start - 2..PARTS.start;
 /// `tick`, `scheduled_ns` and `sent_ns` of a snapshot; any body's u64 slots.
 const BODY_U64S: Range<usize> = wire::HEADER_LEN..PART.start;
+/// A despawn's and a roster's `tick` (a snapshot's too).
+const TICK: Range<usize> = wire::HEADER_LEN..wire::HEADER_LEN + 8;
+/// `tick` and `sent_ns` of a despawn or a roster.
+const LIFECYCLE_U64S: Range<usize> = TICK.start..TICK.end + 8;
+/// A roster's fixed fields end in `part`, `parts`, `count`, as a
+/// snapshot's do; `first_id` and `last_id` come before them.
+const ROSTER_PARTS: Range<usize> = wire::ROSTER_FIXED_LEN - 10..wire::ROSTER_FIXED_LEN - 8;
+const ROSTER_PART: Range<usize> = ROSTER_PARTS.start - 2..ROSTER_PARTS.start;
+const ROSTER_LAST_ID: Range<usize> = ROSTER_PART.start - 4..ROSTER_PART.start;
+const ROSTER_FIRST_ID: Range<usize> = ROSTER_LAST_ID.start - 4..ROSTER_LAST_ID.start;
+const _: () = assert!(ROSTER_FIRST_ID.start == LIFECYCLE_U64S.end);
+
+/// Where a datagram's records are, for the kinds that have records: the
+/// bytes of its fixed fields (the count is their last 8) and of one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RecordLayout {
+    kind: wire::Kind,
+    fixed: usize,
+    record: usize,
+}
+
+impl RecordLayout {
+    /// The layout of the kind byte of `d`, if that kind has records.
+    fn of(d: &[u8]) -> Option<RecordLayout> {
+        let kind = wire::Kind::from_u8(*d.get(KIND_AT)?)?;
+        Some(RecordLayout {
+            kind,
+            fixed: kind.records_fixed_len()?,
+            record: kind.record_len()?,
+        })
+    }
+
+    /// A snapshot's: what a datagram of a kind without records is mutated as.
+    const SNAPSHOT: RecordLayout = RecordLayout {
+        kind: wire::Kind::Snapshot,
+        fixed: wire::SNAPSHOT_FIXED_LEN,
+        record: wire::ENTITY_LEN,
+    };
+
+    fn count(&self) -> Range<usize> {
+        self.fixed - 8..self.fixed
+    }
+
+    /// How many whole records `len` bytes hold after the fixed fields.
+    fn records(&self, len: usize) -> usize {
+        len.saturating_sub(self.fixed) / self.record
+    }
+
+    /// The byte range of record `i`.
+    fn record_at(&self, i: usize) -> Range<usize> {
+        let at = self.fixed + i * self.record;
+        at..at + self.record
+    }
+
+    /// The most records one datagram can carry.
+    fn max_records(&self) -> usize {
+        (wire::MAX_DATAGRAM - self.fixed) / self.record
+    }
+}
 
 /// The kind bytes the decoder knows: a bare header of a known kind fails
 /// later than the kind check (as in tests/vectors.rs), so a kind added to
@@ -182,6 +249,61 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_field_positions_match_what_encode_records_writes() {
+        use crate::wire::{DespawnHead, Despawned, IdRun, Payload, RosterHead};
+        let p = |body| Packet {
+            session: 1,
+            seq: 2,
+            body,
+        };
+        let despawn = p(Body::Despawn(DespawnHead {
+            tick: 0x3333_3333_3333_3333,
+            sent_ns: 0x4444_4444_4444_4444,
+        }));
+        let recs = [Despawned {
+            id: 0x5555_5555,
+            tick: 7,
+        }];
+        let d = wire::encode_records_to_vec(&despawn, Payload::Despawned(&recs)).unwrap();
+        let layout = RecordLayout::of(&d).unwrap();
+        assert_eq!(layout.kind, wire::Kind::Despawn);
+        assert_eq!(d[LIFECYCLE_U64S], [[0x33; 8], [0x44; 8]].concat()[..]);
+        assert_eq!(d[layout.count()], 1u64.to_le_bytes());
+        assert_eq!(d[layout.record_at(0)][..4], [0x55; 4]);
+        assert_eq!(layout.records(d.len()), 1);
+
+        let roster = p(Body::Roster(RosterHead {
+            tick: 0x3333_3333_3333_3333,
+            sent_ns: 0x4444_4444_4444_4444,
+            first_id: 0x6666_6666,
+            last_id: 0x7777_7777,
+            part: 0x0101,
+            parts: 0x0202,
+        }));
+        let runs = [IdRun {
+            first: 0x6666_6666,
+            count: 0x10,
+        }];
+        let d = wire::encode_records_to_vec(&roster, Payload::Runs(&runs)).unwrap();
+        let layout = RecordLayout::of(&d).unwrap();
+        assert_eq!(layout.kind, wire::Kind::Roster);
+        assert_eq!(d[TICK], [0x33; 8]);
+        assert_eq!(d[ROSTER_FIRST_ID], [0x66; 4]);
+        assert_eq!(d[ROSTER_LAST_ID], [0x77; 4]);
+        assert_eq!(d[ROSTER_PART], [0x01; 2]);
+        assert_eq!(d[ROSTER_PARTS], [0x02; 2]);
+        assert_eq!(d[layout.count()], 1u64.to_le_bytes());
+        assert_eq!(
+            d[layout.record_at(0)],
+            [[0x66; 4], 0x10u32.to_le_bytes()].concat()[..]
+        );
+        assert_eq!(
+            layout.max_records(),
+            wire::runs_per_part(wire::MAX_DATAGRAM).unwrap()
+        );
+    }
+
+    #[test]
     fn same_seed_same_inputs() {
         let (mut a, mut b) = (Mutator::new(3), Mutator::new(3));
         let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -196,8 +318,16 @@ mod tests {
     fn mutator_reaches_every_kind_and_both_verdicts() {
         let r = run(5_000, 5);
         assert!(r.decoded_ok > 500 && r.rejected_total() > 500, "{r}");
-        assert!(r.kinds.len() >= 3, "{r}");
+        assert!(r.kinds.len() >= 13, "{r}");
         assert!(r.kinds.values().all(|k| k.decoded_ok > 0), "{r}");
+        for k in [wire::Kind::Despawn, wire::Kind::Roster] {
+            assert!(r.kinds[&(k as u8)].reached > 50, "{r}");
+        }
+        // Both versions a decoder reads are decoded.
+        for v in wire::MIN_VERSION..=wire::VERSION {
+            assert!(r.decoded_by_version.get(&v).is_some_and(|&n| n > 0), "{r}");
+        }
+        assert!(r.rejected.contains_key("BadLifecycle"), "{r}");
         assert!(r.world_entities > 0, "{r}");
     }
 

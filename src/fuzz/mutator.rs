@@ -1,6 +1,9 @@
 //! The structure-aware mutator: seeded inputs made from the spec's vectors
 //! (whole, or with boundary values written into their fields, truncated,
-//! extended, spliced) and pure noise.
+//! extended, spliced), valid packets of every stream kind it builds itself
+//! (some as version 1), and pure noise. Field edits know each kind's
+//! records: a snapshot's coordinates, a despawn record's tick against its
+//! packet's, a roster's range and runs against each other.
 
 use std::ops::Range;
 
@@ -8,10 +11,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{
-    known_kinds, load_vectors, vectors_dir, BODY_U64S, CAPACITY, COUNT, FLAGS, KIND_AT, PART,
-    PARTS, SEQ, SESSION, T0, VERSION_AT,
+    known_kinds, load_vectors, vectors_dir, RecordLayout, BODY_U64S, CAPACITY, FLAGS, KIND_AT,
+    LIFECYCLE_U64S, PART, PARTS, ROSTER_FIRST_ID, ROSTER_LAST_ID, SEQ, SESSION, T0, TICK,
+    VERSION_AT,
 };
-use crate::wire::{self, Body, Entity, Packet, SnapshotHead};
+use crate::wire::{
+    self, Body, DespawnHead, Despawned, Entity, IdRun, Kind, Packet, Payload, RosterHead,
+    SnapshotHead,
+};
 
 /// Byte values that sit on boundaries.
 const INTERESTING_BYTES: [u8; 6] = [0, 1, 0x7f, 0x80, 0xfe, 0xff];
@@ -77,6 +84,8 @@ pub struct Mutator {
     next_seq: u32,
     next_tick: u64,
     entities: Vec<Entity>,
+    despawned: Vec<Despawned>,
+    runs: Vec<IdRun>,
 }
 
 impl Mutator {
@@ -119,6 +128,8 @@ impl Mutator {
             next_seq: u32::MAX - 1_000,
             next_tick: 1,
             entities: Vec::new(),
+            despawned: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
@@ -170,19 +181,24 @@ impl Mutator {
         r.fill(&mut out[..]);
         if len >= KIND_AT && r.random_bool(0.5) {
             out[..VERSION_AT].copy_from_slice(&wire::MAGIC);
-            out[VERSION_AT] = wire::VERSION;
+            out[VERSION_AT] = r.random_range(wire::MIN_VERSION..=wire::VERSION);
         }
     }
 
-    /// A valid packet of a random kind: a snapshot (usually few entities,
-    /// sometimes as many as fit), a sender report or a goodbye, from one of a
-    /// few sessions, with sequence numbers and ticks that advance.
+    /// A valid packet of a random stream kind: a snapshot (usually few
+    /// entities, sometimes as many as fit), a despawn, a roster part, a
+    /// sender report or a goodbye, from one of a few sessions, with sequence
+    /// numbers and ticks that advance; one in ten of the version 1 kinds is
+    /// written as version 1 (the same bytes but the version byte).
     fn valid(&mut self, out: &mut Vec<u8>) {
         let r = &mut self.rng;
         let session = [1, 2, 0xf0e1_d2c3_b4a5_9687, r.random()][r.random_range(0..4)];
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(r.random_range(1..=3));
-        let body = match r.random_range(0..3u32) {
+        self.entities.clear();
+        self.despawned.clear();
+        self.runs.clear();
+        let body = match r.random_range(0..8u32) {
             0 => Body::SenderReport(wire::SenderReport {
                 sent_ns: T0,
                 packets_sent: r.random(),
@@ -194,9 +210,49 @@ impl Mutator {
                 final_seq: seq.wrapping_add(r.random_range(0..3)),
                 packets_sent: r.random(),
             }),
+            2 => {
+                let head = DespawnHead {
+                    tick: self.next_tick,
+                    sent_ns: T0,
+                };
+                let n = match r.random_range(0..100u32) {
+                    0 => r.random_range(0..=wire::despawns_per_packet(wire::MAX_DATAGRAM).unwrap()),
+                    _ => r.random_range(1..=8),
+                };
+                for _ in 0..n {
+                    let age = match r.random_range(0..4u32) {
+                        0 => r.random_range(0..=head.tick),
+                        _ => pick(r, &wire::DESPAWN_COPY_AGES).min(head.tick),
+                    };
+                    self.despawned.push(Despawned {
+                        id: entity_id(r),
+                        tick: head.tick - age,
+                    });
+                }
+                Body::Despawn(head)
+            }
+            3 => Body::Roster(roster(r, self.next_tick, &mut self.runs)),
             _ => {
                 let parts = r.random_range(1..=u16::MAX);
                 self.next_tick += 1;
+                let n = match r.random_range(0..100u32) {
+                    0 => r.random_range(0..=4090),
+                    _ => r.random_range(0..=8),
+                };
+                for _ in 0..n {
+                    let id = entity_id(r);
+                    let mut coord = || loop {
+                        let v = match r.random_range(0..4u32) {
+                            0 => f32::from_bits(INTERESTING_F32[r.random_range(0..17)]),
+                            _ => r.random_range(-wire::MAX_COORD..=wire::MAX_COORD),
+                        };
+                        if v.is_finite() && v.abs() <= wire::MAX_COORD {
+                            return v;
+                        }
+                    };
+                    let (x, y, z) = (coord(), coord(), coord());
+                    self.entities.push(Entity { id, x, y, z });
+                }
                 Body::Snapshot(SnapshotHead {
                     tick: self.next_tick,
                     scheduled_ns: T0 - 1_000,
@@ -206,53 +262,52 @@ impl Mutator {
                 })
             }
         };
-        self.entities.clear();
-        if matches!(body, Body::Snapshot(_)) {
-            let n = match r.random_range(0..100u32) {
-                0 => r.random_range(0..=4090),
-                _ => r.random_range(0..=8),
-            };
-            for _ in 0..n {
-                let id = match r.random_range(0..4u32) {
-                    0 => r.random(),
-                    1 => INTERESTING_U32[r.random_range(0..INTERESTING_U32.len())],
-                    _ => r.random_range(0..CAPACITY),
-                };
-                let mut coord = || loop {
-                    let v = match r.random_range(0..4u32) {
-                        0 => f32::from_bits(INTERESTING_F32[r.random_range(0..17)]),
-                        _ => r.random_range(-wire::MAX_COORD..=wire::MAX_COORD),
-                    };
-                    if v.is_finite() && v.abs() <= wire::MAX_COORD {
-                        return v;
-                    }
-                };
-                let (x, y, z) = (coord(), coord(), coord());
-                self.entities.push(Entity { id, x, y, z });
-            }
-        }
+        let records = match body.kind() {
+            Kind::Snapshot => Payload::Entities(&self.entities),
+            Kind::Despawn => Payload::Despawned(&self.despawned),
+            Kind::Roster => Payload::Runs(&self.runs),
+            _ => Payload::None,
+        };
         let packet = Packet { session, seq, body };
-        out.resize(wire::encoded_len(&body, self.entities.len()), 0);
-        let n = wire::encode(&packet, &self.entities, out).expect("valid by construction");
+        out.resize(wire::encoded_len(&body, records.len()), 0);
+        let n = wire::encode_records(&packet, records, out).expect("valid by construction");
         out.truncate(n);
+        if body.kind().since_version() < wire::VERSION && self.rng.random_bool(0.1) {
+            out[VERSION_AT] = body.kind().since_version();
+        }
     }
 
     /// One mutation, chosen at random; a field edit on a datagram too short
     /// for that field falls back to a bit flip.
     fn mutate(&mut self, d: &mut Vec<u8>) {
         let r = &mut self.rng;
-        let records = d.len().saturating_sub(wire::SNAPSHOT_FIXED_LEN) / wire::ENTITY_LEN;
+        // The records of the datagram's kind; a kind without records is
+        // mutated as if it were a snapshot.
+        let layout = RecordLayout::of(d).unwrap_or(RecordLayout::SNAPSHOT);
+        let records = layout.records(d.len());
         let len = d.len();
-        match r.random_range(0..20u32) {
+        let kind = layout.kind;
+        match r.random_range(0..22u32) {
             0 if len > KIND_AT => {
                 d[KIND_AT] = match r.random_range(0..3u32) {
                     0 if !self.known_kinds.is_empty() => pick(r, &self.known_kinds),
-                    1 => pick(r, &[0, 4, 15, 31, 32, 0x7f, 0x80, 0xff]),
+                    1 => pick(r, &[0, 4, 5, 6, 15, 31, 32, 0x7f, 0x80, 0xff]),
                     _ => r.random(),
                 }
             }
             1 if len > VERSION_AT => {
-                d[VERSION_AT] = [0, 1, 2, 0x7f, 0x80, 0xff][r.random_range(0..6)]
+                d[VERSION_AT] = pick(
+                    r,
+                    &[
+                        0,
+                        wire::MIN_VERSION,
+                        wire::VERSION,
+                        wire::VERSION + 1,
+                        0x7f,
+                        0x80,
+                        0xff,
+                    ],
+                )
             }
             2 if len >= FLAGS.end => put_u16(d, FLAGS, pick(r, &INTERESTING_U16)),
             3 if len >= SESSION.end => put_u64(d, SESSION, pick_or_random(r, &INTERESTING_U64)),
@@ -263,8 +318,9 @@ impl Mutator {
                     put_u16(d, PARTS, pick(r, &INTERESTING_U16));
                 }
             }
-            6 if len >= COUNT.end => {
+            6 if len >= layout.count().end => {
                 let n = records as u64;
+                let most = layout.max_records() as u64;
                 let lie = [
                     0,
                     n.wrapping_sub(1),
@@ -272,38 +328,130 @@ impl Mutator {
                     n * 2,
                     n, // the truth: repairs a count earlier mutations broke
                     n,
-                    4090,
-                    4091,
-                    u64::MAX / wire::ENTITY_LEN as u64 + 1, // 16 × count overflows
+                    most,
+                    most + 1,
+                    u64::MAX / layout.record as u64 + 1, // record × count overflows
                     1 << 32,
                     u64::MAX,
                     r.random(),
                 ];
-                put_u64(d, COUNT, pick(r, &lie));
+                put_u64(d, layout.count(), pick(r, &lie));
             }
             7 if records > 0 => {
-                let at = wire::SNAPSHOT_FIXED_LEN
-                    + r.random_range(0..records) * wire::ENTITY_LEN
-                    + 4 * r.random_range(1..4);
-                put_u32(d, at..at + 4, pick(r, &INTERESTING_F32));
+                let rec = layout.record_at(r.random_range(0..records));
+                match kind {
+                    // A coordinate.
+                    Kind::Snapshot => {
+                        let at = rec.start + 4 * r.random_range(1..4);
+                        put_u32(d, at..at + 4, pick(r, &INTERESTING_F32));
+                    }
+                    // The record's tick, against the packet's: at it, just
+                    // after it (invalid), at a copy age before it, extremes.
+                    Kind::Despawn => {
+                        let head = get_u64(d, TICK);
+                        let age = pick(r, &wire::DESPAWN_COPY_AGES);
+                        let any = r.random();
+                        let tick = pick(
+                            r,
+                            &[
+                                head,
+                                head.wrapping_add(1),
+                                head.wrapping_sub(age),
+                                head.wrapping_sub(1),
+                                0,
+                                u64::MAX,
+                                any,
+                            ],
+                        );
+                        put_u64(d, rec.start + 4..rec.end, tick);
+                    }
+                    // A run's first id or count, against the range and the
+                    // run before: on its edges, one past them, empty, huge.
+                    _ => {
+                        let lo = get_u32(d, ROSTER_FIRST_ID);
+                        let hi = get_u32(d, ROSTER_LAST_ID);
+                        // One past the previous run's last id (or the range's
+                        // first id): where this run may start at the earliest.
+                        let prev_end = if rec.start > layout.fixed {
+                            let p = rec.start - layout.record;
+                            get_u32(d, p..p + 4).wrapping_add(get_u32(d, p + 4..p + 8))
+                        } else {
+                            lo
+                        };
+                        let first = get_u32(d, rec.start..rec.start + 4);
+                        let any = r.random();
+                        if r.random_bool(0.5) {
+                            let v = pick(
+                                r,
+                                &[
+                                    lo,
+                                    lo.wrapping_sub(1),
+                                    hi,
+                                    hi.wrapping_add(1),
+                                    prev_end,
+                                    prev_end.wrapping_sub(1),
+                                    u32::MAX,
+                                    any,
+                                ],
+                            );
+                            put_u32(d, rec.start..rec.start + 4, v);
+                        } else {
+                            let fits = hi.wrapping_sub(first).wrapping_add(1);
+                            let v = pick(r, &[0, 1, fits, fits.wrapping_add(1), u32::MAX, any]);
+                            put_u32(d, rec.start + 4..rec.end, v);
+                        }
+                    }
+                }
             }
             8 if records > 0 => {
-                let at = wire::SNAPSHOT_FIXED_LEN + r.random_range(0..records) * wire::ENTITY_LEN;
+                // The record's first u32: an entity's id, a despawned id,
+                // a run's first id.
+                let at = layout.record_at(r.random_range(0..records)).start;
                 put_u32(d, at..at + 4, pick_or_random(r, &INTERESTING_U32));
             }
             9 if len >= BODY_U64S.start + 8 => {
-                let slots = (len.min(BODY_U64S.end) - BODY_U64S.start) / 8;
-                let at = BODY_U64S.start + 8 * r.random_range(0..slots);
+                let u64s = match kind {
+                    Kind::Snapshot => BODY_U64S,
+                    _ => LIFECYCLE_U64S,
+                };
+                let slots = (len.min(u64s.end) - u64s.start) / 8;
+                let at = u64s.start + 8 * r.random_range(0..slots);
                 put_u64(d, at..at + 8, pick_or_random(r, &INTERESTING_U64));
             }
             10 if records > 0 => {
-                // Duplicate the entity array; usually fix the count to match.
-                let array =
-                    wire::SNAPSHOT_FIXED_LEN..wire::SNAPSHOT_FIXED_LEN + records * wire::ENTITY_LEN;
+                // Duplicate the record array (for a roster, runs that
+                // overlap); usually fix the count to match.
+                let array = layout.fixed..layout.fixed + records * layout.record;
                 d.truncate(array.end);
                 d.extend_from_within(array);
                 if r.random_bool(0.75) {
-                    put_u64(d, COUNT, 2 * records as u64);
+                    put_u64(d, layout.count(), 2 * records as u64);
+                }
+            }
+            20 if kind == Kind::Roster && len >= ROSTER_LAST_ID.end => {
+                // The range: empty, one id, the whole space, around the
+                // runs' ends, or the two bounds swapped.
+                let (lo, hi) = (get_u32(d, ROSTER_FIRST_ID), get_u32(d, ROSTER_LAST_ID));
+                let (lo, hi) = match r.random_range(0..5u32) {
+                    0 => (hi, lo),
+                    1 => (lo, lo),
+                    2 => (0, u32::MAX),
+                    3 => (lo.wrapping_add(1), hi),
+                    _ => (
+                        pick_or_random(r, &INTERESTING_U32),
+                        pick_or_random(r, &INTERESTING_U32),
+                    ),
+                };
+                put_u32(d, ROSTER_FIRST_ID, lo);
+                put_u32(d, ROSTER_LAST_ID, hi);
+            }
+            21 if records > 1 => {
+                // Swap two records: a roster's runs out of order.
+                let (a, b) = (r.random_range(0..records), r.random_range(0..records));
+                let (a, b) = (layout.record_at(a.min(b)), layout.record_at(a.max(b)));
+                if a != b {
+                    let (head, tail) = d.split_at_mut(b.start);
+                    head[a].swap_with_slice(&mut tail[..layout.record]);
                 }
             }
             11 => {
@@ -352,6 +500,78 @@ impl Mutator {
     }
 }
 
+/// An entity id: usually below the harness's capacity, so it meets the world.
+fn entity_id(r: &mut StdRng) -> u32 {
+    match r.random_range(0..4u32) {
+        0 => r.random(),
+        1 => pick(r, &INTERESTING_U32),
+        _ => r.random_range(0..CAPACITY),
+    }
+}
+
+/// A valid roster part of `tick`, its runs in `runs`: a range (the whole
+/// id space, one part of an even split of it, or one near the harness's
+/// capacity) and ascending runs inside it, some touching, some reaching
+/// the range's ends.
+fn roster(r: &mut StdRng, tick: u64, runs: &mut Vec<IdRun>) -> RosterHead {
+    let (first_id, last_id, part, parts) = match r.random_range(0..3u32) {
+        0 => (0, u32::MAX, 0, 1),
+        1 => {
+            let parts = r.random_range(1..=16u16);
+            let part = r.random_range(0..parts);
+            let width = (1u64 << 32) / u64::from(parts);
+            let first = u64::from(part) * width;
+            // The last part takes the remainder, up to u32::MAX.
+            let last = if part + 1 == parts {
+                u64::from(u32::MAX)
+            } else {
+                first + width - 1
+            };
+            (first as u32, last as u32, part, parts)
+        }
+        _ => {
+            let first = r.random_range(0..2 * CAPACITY);
+            let parts = r.random_range(1..=4u16);
+            let part = r.random_range(0..parts);
+            (first, r.random_range(first..=2 * CAPACITY), part, parts)
+        }
+    };
+    let n = match r.random_range(0..100u32) {
+        0 => r.random_range(0..=wire::runs_per_part(wire::MAX_DATAGRAM).unwrap()),
+        _ => r.random_range(0..=8),
+    };
+    let (mut next, last) = (u64::from(first_id), u64::from(last_id));
+    for _ in 0..n {
+        let gap = match r.random_range(0..3u32) {
+            0 => 0,
+            1 => r.random_range(0..=16),
+            _ => r.random_range(0..=last.saturating_sub(next).min(1 << 20)),
+        };
+        let first = next + gap;
+        if first > last {
+            break;
+        }
+        let room = (last - first + 1).min(u64::from(u32::MAX));
+        let count = match r.random_range(0..8u32) {
+            0 => room,
+            _ => r.random_range(1..=room.min(64)),
+        };
+        runs.push(IdRun {
+            first: first as u32,
+            count: count as u32,
+        });
+        next = first + count;
+    }
+    RosterHead {
+        tick,
+        sent_ns: T0,
+        first_id,
+        last_id,
+        part,
+        parts,
+    }
+}
+
 fn pick<T: Copy>(r: &mut StdRng, from: &[T]) -> T {
     from[r.random_range(0..from.len())]
 }
@@ -377,4 +597,12 @@ fn put_u32(d: &mut [u8], at: Range<usize>, v: u32) {
 
 fn put_u64(d: &mut [u8], at: Range<usize>, v: u64) {
     d[at].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get_u32(d: &[u8], at: Range<usize>) -> u32 {
+    u32::from_le_bytes(d[at].try_into().expect("4 bytes"))
+}
+
+fn get_u64(d: &[u8], at: Range<usize>) -> u64 {
+    u64::from_le_bytes(d[at].try_into().expect("8 bytes"))
 }

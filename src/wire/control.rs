@@ -45,7 +45,8 @@ pub(super) const PING_FIELDS_LEN: usize = 2 * U64;
 pub const SUBSCRIBE_LEN: usize = max(HEADER_LEN + SUBSCRIBE_FIELDS_LEN, MAX_REPLY_LEN);
 /// Bytes of a whole confirm datagram: nonce and cookie, then zero padding up
 /// to the longest of its possible replies (accept, refuse, a new challenge).
-/// The fields alone are already that long, so the padding is empty in v1.
+/// The fields alone are already that long, so the padding is empty (in
+/// versions 1 and 2).
 pub const CONFIRM_LEN: usize = max(
     HEADER_LEN + CONFIRM_FIELDS_LEN,
     max(CHALLENGE_LEN, max(ACCEPT_LEN, REFUSE_LEN)),

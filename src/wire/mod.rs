@@ -25,8 +25,9 @@
 //!
 //! # Two families of kinds
 //!
-//! The *stream* kinds (snapshot, sender report, goodbye) are sequenced: each
-//! takes the next number of the session's sequence. The *subscription* kinds
+//! The *stream* kinds (snapshot, sender report, goodbye, and version 2's
+//! despawn and roster) are sequenced: each takes the next number of the
+//! session's sequence. The *subscription* kinds
 //! (16..=23, [`Kind::is_sequenced`] false) carry `seq` = 0, which receivers
 //! ignore; they never enter sequence accounting. In them the header's
 //! `session` is the broadcaster's session (broadcaster → receiver) or the
@@ -92,7 +93,7 @@ pub const DEFAULT_PAYLOAD_BUDGET: usize = 1200;
 pub const MAX_COORD: f32 = 1.0e9;
 /// The header's `flags` bit that says the datagram is sealed: a tag of
 /// [`auth::TAG_LEN`] bytes follows the packet (see [`auth`]).
-/// The only flag version 1 defines; every other bit is reserved.
+/// The only flag versions 1 and 2 define; every other bit is reserved.
 pub const FLAG_AUTH: u16 = 0x0001;
 
 /// Bytes of the common header: magic, version, kind, flags, session, seq.

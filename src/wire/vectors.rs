@@ -1,7 +1,8 @@
 //! The text format of the spec's byte-exact test vectors,
 //! `proto/vectors/*.hex` (defined in `proto/vectors/README.md`): one
 //! datagram per file, as hex byte pairs, with `# key: value` directives
-//! saying what it must decode to or why it must be rejected.
+//! saying what it must decode to or why it must be rejected, and, for a
+//! datagram of an older protocol version, that it is only decoded.
 //!
 //! This module owns the format and nothing else: [`parse`] turns a file's
 //! text into a [`Vector`] (its bytes and directives). It reads no file; the
@@ -16,11 +17,12 @@
 //! an `@N` offset comment names the offset of its line's first byte;
 //! directives come before the bytes and are well formed; there is exactly
 //! one of `kind` and `expect`, and one `length`, equal to the bytes present;
-//! an invalid vector lists no fields or entities. Whether the fields are the
-//! right ones for the kind is the codec's business, not the format's.
+//! an invalid vector lists no fields, records or version. Whether the
+//! fields are the right ones for the kind, and whether the version byte is
+//! the one `# version:` names, is the codec's business, not the format's.
 
 use crate::wire::auth::KEY_LEN;
-use crate::wire::Entity;
+use crate::wire::{Despawned, Entity, IdRun};
 
 /// What a vector says about its datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +45,17 @@ pub struct Vector {
     /// `# field: name = value`, in file order; values are unsigned and up to
     /// 128 bits, so the 16-byte `mac` (written big-endian) fits.
     pub fields: Vec<(String, u128)>,
-    /// `# entity: id x y z`, in file order.
+    /// `# entity: id x y z`, in file order (a snapshot's records).
     pub entities: Vec<Entity>,
+    /// `# despawned: id tick`, in file order (a despawn's records).
+    pub despawned: Vec<Despawned>,
+    /// `# run: first count`, in file order (a roster part's runs).
+    pub runs: Vec<IdRun>,
+    /// `# version: N`: the datagram is of protocol version `N`, older than
+    /// the one encoders write, so it is only decoded (an encoder writes the
+    /// same fields with its own version byte). `None`: the version
+    /// encoders write, [`VERSION`](crate::wire::VERSION).
+    pub version: Option<u8>,
     /// `# key: <64 hex digits>`: the datagram is sealed with this
     /// pre-shared key ([`crate::wire::auth`]); the fields are those of the
     /// packet inside.
@@ -61,7 +72,7 @@ impl Vector {
     }
 
     /// The expected rejection of an invalid vector (`Truncated`,
-    /// `UnsupportedVersion(2)`, ...); `None` for a valid one.
+    /// `UnsupportedVersion(3)`, ...); `None` for a valid one.
     pub fn error(&self) -> Option<&str> {
         match &self.verdict {
             Verdict::Valid(_) => None,
@@ -85,6 +96,12 @@ pub enum Directive {
     Entity,
     /// `# key:`
     Key,
+    /// `# despawned:`
+    Despawned,
+    /// `# run:`
+    Run,
+    /// `# version:`
+    Version,
 }
 
 impl Directive {
@@ -97,6 +114,9 @@ impl Directive {
             "field" => Directive::Field,
             "entity" => Directive::Entity,
             "key" => Directive::Key,
+            "despawned" => Directive::Despawned,
+            "run" => Directive::Run,
+            "version" => Directive::Version,
             _ => return None,
         })
     }
@@ -110,6 +130,9 @@ impl Directive {
             Directive::Field => "field",
             Directive::Entity => "entity",
             Directive::Key => "key",
+            Directive::Despawned => "despawned",
+            Directive::Run => "run",
+            Directive::Version => "version",
         }
     }
 }
@@ -169,8 +192,9 @@ pub enum VectorError {
         /// The bytes present.
         actual: usize,
     },
-    /// An invalid vector with `# field:` or `# entity:` lines.
-    #[error("an invalid vector has no decoded fields or entities")]
+    /// An invalid vector with `# field:`, `# entity:`, `# despawned:`,
+    /// `# run:` or `# version:` lines.
+    #[error("an invalid vector has no decoded fields, records or version")]
     FieldsOnInvalid,
 }
 
@@ -209,7 +233,33 @@ struct Directives {
     length: Option<usize>,
     fields: Vec<(String, u128)>,
     entities: Vec<Entity>,
+    despawned: Vec<Despawned>,
+    runs: Vec<IdRun>,
+    version: Option<u8>,
     key: Option<[u8; KEY_LEN]>,
+}
+
+impl Directives {
+    /// Whether any directive only a valid vector may have was given.
+    fn decodes_to_something(&self) -> bool {
+        !(self.fields.is_empty()
+            && self.entities.is_empty()
+            && self.despawned.is_empty()
+            && self.runs.is_empty()
+            && self.version.is_none())
+    }
+}
+
+/// `value` as exactly two unsigned integers that fit `A` and `B`.
+fn two<A: TryFrom<u128>, B: TryFrom<u128>>(value: &str) -> Option<(A, B)> {
+    let w: Vec<&str> = value.split_whitespace().collect();
+    let [a, b] = w[..] else {
+        return None;
+    };
+    Some((
+        A::try_from(integer(a)?).ok()?,
+        B::try_from(integer(b)?).ok()?,
+    ))
 }
 
 impl Directives {
@@ -261,6 +311,22 @@ impl Directives {
                     return Err(bad);
                 };
                 self.entities.push(Entity { id, x, y, z });
+            }
+            Directive::Despawned => {
+                let (id, tick) = two(value).ok_or(bad)?;
+                self.despawned.push(Despawned { id, tick });
+            }
+            Directive::Run => {
+                let (first, count) = two(value).ok_or(bad)?;
+                self.runs.push(IdRun { first, count });
+            }
+            Directive::Version => {
+                let v = integer(value)
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or(bad)?;
+                if self.version.replace(v).is_some() {
+                    return Err(repeated);
+                }
             }
             Directive::Key => {
                 let b = value.as_bytes();
@@ -324,12 +390,13 @@ pub fn parse(text: &str) -> Result<Vector, VectorError> {
             bytes.push(byte(tok).ok_or(VectorError::NotHex { line: line_no })?);
         }
     }
+    let decodes_to_something = d.decodes_to_something();
     let verdict = match (d.kind, d.expect) {
         (Some(kind), None) => Verdict::Valid(kind),
         (None, Some(error)) => Verdict::Invalid(error),
         _ => return Err(VectorError::Verdict),
     };
-    if matches!(verdict, Verdict::Invalid(_)) && !(d.fields.is_empty() && d.entities.is_empty()) {
+    if matches!(verdict, Verdict::Invalid(_)) && decodes_to_something {
         return Err(VectorError::FieldsOnInvalid);
     }
     let stated = d.length.ok_or(VectorError::NoLength)?;
@@ -344,6 +411,9 @@ pub fn parse(text: &str) -> Result<Vector, VectorError> {
         verdict,
         fields: d.fields,
         entities: d.entities,
+        despawned: d.despawned,
+        runs: d.runs,
+        version: d.version,
         key: d.key,
     })
 }
@@ -353,13 +423,17 @@ mod tests {
     use super::*;
 
     const VALID: &str = "\
-# tickcast wire protocol v1 test vector; format: proto/vectors/README.md
+# tickcast wire protocol v2 test vector; format: proto/vectors/README.md
 # Free text: with a colon, and a key that is no directive.
 # kind: snapshot
 # length: 4
+# version: 1
 # field: seq = 0xfffffffe
 # field: mac = 0x000102030405060708090a0b0c0d0e0f
 # entity: 7 1.5 -2.25 -0.0
+# despawned: 4294967295 0x100000005
+# despawned: 0 0
+# run: 0x80000000 2
 # key: 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 54 4b  # @0 magic
 
@@ -385,13 +459,31 @@ mod tests {
         assert_eq!(e.z.to_bits(), (-0.0f32).to_bits(), "−0.0 stays negative");
         let key = v.key.unwrap();
         assert_eq!((key[0], key[31]), (0x00, 0x1f));
+        assert_eq!(
+            v.despawned,
+            [
+                Despawned {
+                    id: u32::MAX,
+                    tick: 0x1_0000_0005
+                },
+                Despawned { id: 0, tick: 0 }
+            ]
+        );
+        assert_eq!(
+            v.runs,
+            [IdRun {
+                first: 0x8000_0000,
+                count: 2
+            }]
+        );
+        assert_eq!(v.version, Some(1));
     }
 
     #[test]
     fn reads_an_invalid_vector_and_an_empty_one() {
-        let v = parse("# expect: error UnsupportedVersion(2)\n# length: 1\n02\n").unwrap();
-        assert_eq!(v.verdict, Verdict::Invalid("UnsupportedVersion(2)".into()));
-        assert_eq!((v.kind(), v.error()), (None, Some("UnsupportedVersion(2)")));
+        let v = parse("# expect: error UnsupportedVersion(3)\n# length: 1\n03\n").unwrap();
+        assert_eq!(v.verdict, Verdict::Invalid("UnsupportedVersion(3)".into()));
+        assert_eq!((v.kind(), v.error()), (None, Some("UnsupportedVersion(3)")));
         let empty = parse("# expect: error TooShort\n# length: 0\n").unwrap();
         assert!(empty.bytes.is_empty());
     }
@@ -399,7 +491,7 @@ mod tests {
     #[test]
     fn every_broken_rule_is_named_with_its_line() {
         let head = "# kind: x\n# length: 2\n";
-        let cases: [(String, VectorError); 14] = [
+        let cases: [(String, VectorError); 20] = [
             (format!("{head}54 4\n"), VectorError::NotHex { line: 3 }),
             (format!("{head}54 +4\n"), VectorError::NotHex { line: 3 }),
             (format!("{head}544b\n"), VectorError::NotHex { line: 3 }),
@@ -444,6 +536,48 @@ mod tests {
                 },
             ),
             (
+                format!("{head}# despawned: 1\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Despawned,
+                },
+            ),
+            (
+                format!("{head}# despawned: 0x100000000 1\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Despawned,
+                },
+            ),
+            (
+                format!("{head}# run: 1 2 3\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Run,
+                },
+            ),
+            (
+                format!("{head}# version: 256\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Version,
+                },
+            ),
+            (
+                format!("{head}# version: one\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Version,
+                },
+            ),
+            (
+                format!("{head}# version: 1\n# version: 1\n54 4b\n"),
+                VectorError::Repeated {
+                    line: 4,
+                    directive: Directive::Version,
+                },
+            ),
+            (
                 format!("{head}# key: 0011\n54 4b\n"),
                 VectorError::BadDirective {
                     line: 3,
@@ -468,10 +602,19 @@ mod tests {
             assert_eq!(parse(&text), Err(want), "{text:?}");
             assert!(!want.to_string().contains('\n'));
         }
-        assert_eq!(
-            parse("# expect: error TooShort\n# length: 0\n# field: seq = 1\n"),
-            Err(VectorError::FieldsOnInvalid)
-        );
+        for extra in [
+            "# field: seq = 1",
+            "# entity: 1 0 0 0",
+            "# despawned: 1 2",
+            "# run: 1 2",
+            "# version: 1",
+        ] {
+            assert_eq!(
+                parse(&format!("# expect: error TooShort\n# length: 0\n{extra}\n")),
+                Err(VectorError::FieldsOnInvalid),
+                "{extra}"
+            );
+        }
     }
 
     #[test]
