@@ -49,7 +49,12 @@
 //!
 //! [`Broadcaster`] with [`BroadcastConfig`], [`Receiver`] with
 //! [`ReceiverConfig`], the [`World`] a receiver fills, its [`Figures`],
-//! and the errors of starting either end.
+//! and the errors of starting either end. A game that sends its own world
+//! starts a broadcaster with [`Broadcaster::start_published`] and writes
+//! frames into its [`Publisher`] (on [`PublishClock::Tickcast`] or
+//! [`PublishClock::Game`]); a game client starts a receiver with
+//! [`ReceiverConfig::client`] and reads frames, events and interpolated
+//! positions from its [`GameClient`].
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
