@@ -336,6 +336,100 @@ fn dissector_decodes_a_captured_stream_exactly() {
     );
 }
 
+/// A game's published world, spawning and despawning, captured and
+/// decoded: every despawn record and roster part the broadcaster sent is in
+/// the capture as the dissector shows it, and the records name exactly the
+/// ids that left.
+#[test]
+fn dissector_decodes_a_published_worlds_despawns_and_rosters() {
+    use tickcast::wire::Entity;
+    use tickcast::{BroadcastConfig, Broadcaster, PublishClock};
+    if !(is_root() && have("tshark") && have("dumpcap")) {
+        return skip(SKIP);
+    }
+    let dir = TempDir::new("dissector-lifecycle");
+    let pcap = dir.0.join("lifecycle.pcapng");
+    let port = free_port();
+    let cap = capture(&format!("udp port {port}"), &pcap);
+    // A socket that never reads: the capture is what is checked.
+    let sink = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let (b, mut publisher) = Broadcaster::start_published(
+        BroadcastConfig {
+            destinations: vec![sink.local_addr().unwrap()],
+            max_subscribers: 0,
+            // A capture on the sending host sees a GSO message whole.
+            send_path: tickcast::runtime::broadcaster::SendPath::Sendmmsg,
+            ..BroadcastConfig::default()
+        },
+        PublishClock::Game,
+    )
+    .unwrap();
+    // 200 entities; from tick 20 the multiples of 9 leave; one new id a tick.
+    let mut left = std::collections::BTreeSet::new();
+    for tick in 0..80u64 {
+        let world: Vec<Entity> = (0..200u32)
+            .filter(|id| tick < 20 || id % 9 != 0)
+            .chain(1000..1000 + tick as u32)
+            .map(|id| Entity {
+                id,
+                x: tick as f32,
+                y: 0.0,
+                z: 0.0,
+            })
+            .collect();
+        if tick == 20 {
+            left.extend((0..200u32).filter(|id| id % 9 == 0));
+        }
+        publisher.send(tick, &world).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let bc = b.stop();
+    stop_capture(cap);
+    drop(sink);
+    let frames = decode(&pcap);
+    assert_eq!(
+        frames.len() as u64,
+        bc.packets_sent,
+        "every datagram captured once"
+    );
+    let (mut despawn_packets, mut roster_parts) = (0u64, 0u64);
+    let mut named = std::collections::BTreeSet::new();
+    for f in &frames {
+        assert!(f.get("_ws.expert").is_none(), "no expert info: {f:?}");
+        match uint(f, "tickcast.kind") {
+            4 => {
+                despawn_packets += 1;
+                assert_eq!(
+                    uint(f, "tickcast.despawn_count") as usize,
+                    all(f, "tickcast.despawned.id").len()
+                );
+                for (id, t) in all(f, "tickcast.despawned.id")
+                    .iter()
+                    .zip(all(f, "tickcast.despawned.tick"))
+                {
+                    assert_eq!(parse_uint(t), 20, "{f:?}");
+                    named.insert(parse_uint(id) as u32);
+                }
+            }
+            5 => roster_parts += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        named, left,
+        "the despawn records name exactly the ids that left"
+    );
+    // Copies at ages 0, 1, 2, 4, 8, 16 and 32: one packet each (23 records fit one).
+    assert_eq!(despawn_packets, 7);
+    // Rosters at ticks 0 and 60, one part each.
+    assert_eq!((bc.rosters, roster_parts), (2, 2));
+    assert_eq!(bc.despawned, left.len() as u64);
+    println!(
+        "dissector: {despawn_packets} despawn packets naming {} ids, {roster_parts} roster parts decoded",
+        named.len()
+    );
+}
+
 /// Checks a snapshot part's entity records against the simulated world at
 /// its tick: part `p` holds ids `p × per_part ..`, bit for bit.
 fn check_entities(f: &Frame, world: &mut SimWorld, per_part: usize) {

@@ -188,3 +188,54 @@ fn game_clock_sends_each_frame_at_once_under_the_games_tick() {
     let f = r.stop().unwrap();
     assert_eq!(f.count, Some(149));
 }
+
+/// Subscriptions, the key, reports and the goodbye work for a published
+/// world as for the simulated one: a sealed, subscribed receiver gets the
+/// game's world, its despawns, and nothing lost.
+#[test]
+fn a_keyed_subscriber_gets_a_published_world() {
+    let key = tickcast::Key::from_bytes([7; tickcast::wire::auth::KEY_LEN]);
+    let (b, mut publisher) = Broadcaster::start_published(
+        BroadcastConfig {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            key: Some(key.clone()),
+            report_interval: Duration::from_millis(100),
+            ..BroadcastConfig::default()
+        },
+        PublishClock::Game,
+    )
+    .unwrap();
+    let r = Receiver::start(ReceiverConfig {
+        client: Some(ClientConfig::default()),
+        key: Some(key),
+        ..ReceiverConfig::subscribe(b.local_addr())
+    })
+    .unwrap();
+    let mut client = r.take_client().unwrap();
+    let mut events = Vec::new();
+    assert!(
+        common::wait_until(Duration::from_secs(5), || {
+            client.drain_events(&mut events);
+            events.iter().any(|e| e.kind == EventKind::Subscribed)
+        }),
+        "never subscribed"
+    );
+    let mut last = Vec::new();
+    for step in 0..40u64 {
+        last = world(step, 60);
+        publisher.send(step, &last).unwrap();
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(common::wait_until(Duration::from_secs(2), || client
+        .frame()
+        .tick
+        == Some(39)));
+    let figures = b.stop();
+    check_end(&mut client, &last);
+    assert_eq!(figures.subscriptions.accepted, 1);
+    assert_eq!(figures.despawned, 9, "ids 0, 7, ..., 56");
+    let f = r.stop().unwrap();
+    assert_eq!((f.counters.lost, f.counters.auth_failed), (0, 0));
+    assert_eq!(f.counters.entities_despawned, 9);
+    assert!(f.goodbye && f.sender_packets_sent.is_some());
+}
