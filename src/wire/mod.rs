@@ -54,6 +54,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod bits;
 mod codec;
 mod control;
 pub mod field;
