@@ -408,3 +408,57 @@ pub struct tc_receive_figures {
     /// 1 once the current session's goodbye arrived.
     pub goodbye: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use tickcast::core::feed::EventKind;
+    use tickcast::core::interpolate::SampleMode;
+
+    use super::*;
+
+    /// `csharp/Tickcast.cs` declares the same structs field by field, and
+    /// `csharp/RoundTrip.cs` checks these sizes on its side.
+    #[test]
+    fn the_structs_have_the_sizes_the_csharp_binding_declares() {
+        assert_eq!(size_of::<tc_entity>(), 16);
+        assert_eq!(size_of::<tc_entity_state>(), 40);
+        assert_eq!(size_of::<tc_frame_info>(), 32);
+        assert_eq!(size_of::<tc_event>(), 24);
+        assert_eq!(size_of::<tc_sample>(), 20);
+        assert_eq!(size_of::<tc_broadcast_figures>(), 184);
+        assert_eq!(size_of::<tc_receive_figures>(), 264);
+        #[cfg(target_pointer_width = "64")]
+        {
+            assert_eq!(size_of::<tc_broadcast_config>(), 88);
+            assert_eq!(size_of::<tc_receiver_config>(), 88);
+        }
+    }
+
+    #[test]
+    fn the_event_and_sample_codes_are_the_librarys() {
+        let kinds = [
+            (EventKind::Spawned, TC_EVENT_SPAWNED),
+            (EventKind::Despawned, TC_EVENT_DESPAWNED),
+            (EventKind::SessionStarted, TC_EVENT_SESSION_STARTED),
+            (EventKind::SessionRestarted, TC_EVENT_SESSION_RESTARTED),
+            (EventKind::StreamEnded, TC_EVENT_STREAM_ENDED),
+            (EventKind::Subscribed, TC_EVENT_SUBSCRIBED),
+            (EventKind::SubscriptionFailed, TC_EVENT_SUBSCRIPTION_FAILED),
+        ];
+        for (kind, code) in kinds {
+            assert_eq!(kind as u32, code, "{kind:?}");
+        }
+        let modes = [
+            (SampleMode::Interpolated, TC_SAMPLE_INTERPOLATED),
+            (SampleMode::Extrapolated, TC_SAMPLE_EXTRAPOLATED),
+            (SampleMode::Held, TC_SAMPLE_HELD),
+            (SampleMode::Snapped, TC_SAMPLE_SNAPPED),
+        ];
+        for (mode, code) in modes {
+            assert_eq!(mode as u32, code, "{mode:?}");
+        }
+        assert_eq!(TC_KEY_LEN, tickcast::wire::auth::KEY_LEN);
+    }
+}
