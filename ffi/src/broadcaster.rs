@@ -29,6 +29,14 @@ struct Game {
     scratch: Vec<Entity>,
 }
 
+// C threads share a handle (figures from one, the game on another), and
+// stop may run on any thread: it must be Sync and Send, or this fails to
+// compile.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<tc_broadcaster>();
+};
+
 fn entity(e: &tc_entity) -> Entity {
     Entity {
         id: e.id,

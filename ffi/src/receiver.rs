@@ -23,6 +23,14 @@ pub struct tc_receiver {
     client: Mutex<Client>,
 }
 
+// C threads share a handle (figures from one, the game on another), and
+// stop may run on any thread: it must be Sync and Send, or this fails to
+// compile.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<tc_receiver>();
+};
+
 struct Client {
     client: GameClient,
     /// What the interpolator drew last (reused).
