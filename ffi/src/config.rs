@@ -1,0 +1,330 @@
+//! The C configs, their defaults, and their translation into the
+//! library's [`BroadcastConfig`] and [`ReceiverConfig`]. The C side's
+//! strings and key arrive here already read (as [`Strings`]); everything
+//! else is checked by the library's own `validate`, so a C caller gets the
+//! same messages as a Rust one.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ptr;
+use std::time::Duration;
+
+use tickcast::core::interpolate::InterpolationConfig;
+use tickcast::runtime::resolve;
+use tickcast::wire::auth::KEY_LEN;
+use tickcast::{BroadcastConfig, ClientConfig, Key, ReceiveMode, ReceiverConfig};
+
+use crate::error::Failure;
+use crate::types::{
+    tc_broadcast_config, tc_receiver_config, TC_ERR_CONFIG, TC_RECEIVE_BUSY_POLL,
+    TC_RECEIVE_PREDICT, TC_RECEIVE_WAIT,
+};
+
+/// The pointed-to fields of a C config, read: each `None` where the
+/// pointer was NULL. (`destinations`, `subscribe` and `bind` share the
+/// slots of the two configs' address fields.)
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Strings<'a> {
+    pub(crate) bind: Option<&'a str>,
+    pub(crate) destinations: Option<&'a str>,
+    pub(crate) subscribe: Option<&'a str>,
+    pub(crate) group: Option<&'a str>,
+    pub(crate) interface: Option<&'a str>,
+    pub(crate) key: Option<[u8; KEY_LEN]>,
+    pub(crate) key_file: Option<&'a str>,
+}
+
+fn config_error(message: impl std::fmt::Display) -> Failure {
+    Failure::new(TC_ERR_CONFIG, message)
+}
+
+/// `text` as a socket address, `field` naming it in the message.
+fn address(field: &str, text: &str) -> Result<SocketAddr, Failure> {
+    resolve::resolve(text.trim()).map_err(|e| config_error(format_args!("{field}: {e}")))
+}
+
+fn optional_address(field: &str, text: Option<&str>) -> Result<Option<SocketAddr>, Failure> {
+    text.map(|t| address(field, t)).transpose()
+}
+
+/// The interface for `group`: as given, or the loopback of its family.
+fn interface(text: Option<&str>, group: Option<SocketAddr>) -> Result<IpAddr, Failure> {
+    let ipv6 = group.is_some_and(|g| g.is_ipv6());
+    match text {
+        Some(t) => resolve::interface_addr(t.trim(), ipv6)
+            .map_err(|e| config_error(format_args!("interface: {e}"))),
+        None if ipv6 => Ok(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    }
+}
+
+fn key(strings: &Strings<'_>) -> Result<Option<Key>, Failure> {
+    match (strings.key, strings.key_file) {
+        (Some(_), Some(_)) => Err(config_error(
+            "key and key_file are both set: give the key one way",
+        )),
+        (Some(bytes), None) => Ok(Some(Key::from_bytes(bytes))),
+        (None, Some(path)) => Key::from_file(path).map(Some).map_err(config_error),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The defaults, as the library's own.
+pub(crate) fn broadcast_default() -> tc_broadcast_config {
+    let d = BroadcastConfig::default();
+    tc_broadcast_config {
+        destinations: ptr::null(),
+        group: ptr::null(),
+        interface: ptr::null(),
+        bind: ptr::null(),
+        key: ptr::null(),
+        key_file: ptr::null(),
+        rate_hz: d.rate_hz,
+        duration_ms: d.duration.map_or(0, millis),
+        roster_interval: d.lifecycle.roster_interval,
+        max_subscribers: saturate(d.max_subscribers),
+        payload_budget: saturate(d.payload_budget),
+        multicast_ttl: d.multicast_ttl,
+        multicast_loop: u32::from(d.multicast_loop),
+    }
+}
+
+/// The library's config for `c`, whose strings are `strings`.
+pub(crate) fn broadcast(
+    c: &tc_broadcast_config,
+    strings: &Strings<'_>,
+) -> Result<BroadcastConfig, Failure> {
+    let mut destinations = Vec::new();
+    for text in strings
+        .destinations
+        .into_iter()
+        .flat_map(|list| list.split(','))
+        .filter(|t| !t.trim().is_empty())
+    {
+        destinations.push(address("destinations", text)?);
+    }
+    let group = optional_address("group", strings.group)?;
+    let defaults = BroadcastConfig::default();
+    let mut config = BroadcastConfig {
+        destinations,
+        group,
+        interface: interface(strings.interface, group)?,
+        bind: optional_address("bind", strings.bind)?.unwrap_or(defaults.bind),
+        key: key(strings)?,
+        rate_hz: c.rate_hz,
+        duration: (c.duration_ms > 0).then(|| Duration::from_millis(c.duration_ms)),
+        max_subscribers: c.max_subscribers as usize,
+        payload_budget: c.payload_budget as usize,
+        multicast_ttl: c.multicast_ttl,
+        multicast_loop: c.multicast_loop != 0,
+        ..defaults
+    };
+    config.lifecycle.roster_interval = c.roster_interval;
+    config.validate().map_err(config_error)?;
+    Ok(config)
+}
+
+/// The defaults, as the library's own.
+pub(crate) fn receiver_default() -> tc_receiver_config {
+    let d = ReceiverConfig::default();
+    let client = ClientConfig::default();
+    let i = client.interpolation;
+    tc_receiver_config {
+        bind: ptr::null(),
+        group: ptr::null(),
+        interface: ptr::null(),
+        subscribe: ptr::null(),
+        key: ptr::null(),
+        key_file: ptr::null(),
+        interpolation_delay_ns: i
+            .delay_ns
+            .map_or(-1, |ns| ns.try_into().unwrap_or(i64::MAX)),
+        max_extrapolation_ns: i.max_extrapolation_ns,
+        capacity: d.capacity,
+        event_capacity: saturate(client.event_capacity),
+        recv_buffer: d.recv_buffer.map_or(0, saturate),
+        mode: TC_RECEIVE_WAIT,
+        teleport_distance: i.teleport_distance,
+        adaptive_delay: u32::from(i.adaptive),
+    }
+}
+
+/// The library's config for `c` (always with a game client), whose
+/// strings are `strings`.
+pub(crate) fn receiver(
+    c: &tc_receiver_config,
+    strings: &Strings<'_>,
+) -> Result<ReceiverConfig, Failure> {
+    let group = optional_address("group", strings.group)?;
+    let mode = match c.mode {
+        TC_RECEIVE_WAIT => ReceiveMode::Wait,
+        TC_RECEIVE_PREDICT => ReceiveMode::Predict,
+        TC_RECEIVE_BUSY_POLL => ReceiveMode::BusyPoll,
+        other => {
+            return Err(Failure::invalid(format_args!(
+                "mode {other} is not a TC_RECEIVE_* value"
+            )))
+        }
+    };
+    let interpolation = InterpolationConfig {
+        delay_ns: u64::try_from(c.interpolation_delay_ns).ok(),
+        max_extrapolation_ns: c.max_extrapolation_ns,
+        teleport_distance: c.teleport_distance,
+        adaptive: c.adaptive_delay != 0,
+        // The interpolator holds what the world holds.
+        capacity: c.capacity,
+        ..InterpolationConfig::default()
+    };
+    let config = ReceiverConfig {
+        bind: optional_address("bind", strings.bind)?,
+        group,
+        interface: interface(strings.interface, group)?,
+        subscribe: optional_address("subscribe", strings.subscribe)?,
+        key: key(strings)?,
+        capacity: c.capacity,
+        recv_buffer: (c.recv_buffer > 0).then_some(c.recv_buffer as usize),
+        mode,
+        client: Some(ClientConfig {
+            event_capacity: c.event_capacity as usize,
+            interpolation,
+        }),
+        ..ReceiverConfig::default()
+    };
+    config.validate().map_err(config_error)?;
+    Ok(config)
+}
+
+fn saturate(n: usize) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(destinations: &str) -> Strings<'_> {
+        Strings {
+            destinations: Some(destinations),
+            ..Strings::default()
+        }
+    }
+
+    #[test]
+    fn the_c_defaults_are_the_librarys() {
+        let c = broadcast_default();
+        let config = broadcast(&c, &to("127.0.0.1:9000")).unwrap();
+        let want = BroadcastConfig {
+            destinations: vec!["127.0.0.1:9000".parse().unwrap()],
+            ..BroadcastConfig::default()
+        };
+        assert_eq!(config, want);
+        let r = receiver(
+            &receiver_default(),
+            &Strings {
+                bind: Some("127.0.0.1:0"),
+                ..Strings::default()
+            },
+        )
+        .unwrap();
+        let want = ReceiverConfig {
+            client: Some(ClientConfig::default()),
+            ..ReceiverConfig::unicast("127.0.0.1:0".parse().unwrap())
+        };
+        assert_eq!(r, want);
+    }
+
+    #[test]
+    fn a_list_of_destinations_is_split_on_commas_and_trimmed() {
+        let c = broadcast_default();
+        let config = broadcast(&c, &to(" 127.0.0.1:9000, 127.0.0.1:9001 ,")).unwrap();
+        assert_eq!(
+            config.destinations,
+            [
+                "127.0.0.1:9000".parse().unwrap(),
+                "127.0.0.1:9001".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn each_bad_field_is_a_config_error_that_names_it() {
+        let c = broadcast_default();
+        let err = broadcast(&c, &to("127.0.0.1:9000,nonsense")).unwrap_err();
+        assert_eq!(err.status, TC_ERR_CONFIG);
+        assert!(
+            err.message
+                .starts_with("destinations: cannot resolve nonsense"),
+            "{}",
+            err.message
+        );
+        let slow = tc_broadcast_config { rate_hz: 0.0, ..c };
+        let err = broadcast(&slow, &to("127.0.0.1:9000")).unwrap_err();
+        assert_eq!(
+            err.message,
+            "tick rate 0 Hz is not in (0, 10000] (at 1 µHz resolution)"
+        );
+        let nowhere = tc_broadcast_config {
+            max_subscribers: 0,
+            ..c
+        };
+        let err = broadcast(&nowhere, &Strings::default()).unwrap_err();
+        assert!(err.message.starts_with("no destination"), "{}", err.message);
+        let both = Strings {
+            key: Some([1; KEY_LEN]),
+            key_file: Some("/nonexistent"),
+            ..to("127.0.0.1:9000")
+        };
+        let err = broadcast(&c, &both).unwrap_err();
+        assert_eq!(
+            err.message,
+            "key and key_file are both set: give the key one way"
+        );
+        let missing = Strings {
+            key_file: Some("/nonexistent/key"),
+            ..to("127.0.0.1:9000")
+        };
+        let err = broadcast(&c, &missing).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("key file /nonexistent/key does not exist"),
+            "{}",
+            err.message
+        );
+        let err = receiver(&receiver_default(), &Strings::default()).unwrap_err();
+        assert_eq!(err.status, TC_ERR_CONFIG);
+        assert!(
+            err.message.starts_with("nothing to listen to"),
+            "{}",
+            err.message
+        );
+        let bad_mode = tc_receiver_config {
+            mode: 9,
+            ..receiver_default()
+        };
+        let err = receiver(
+            &bad_mode,
+            &Strings {
+                bind: Some("127.0.0.1:0"),
+                ..Strings::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.status, crate::types::TC_ERR_INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn an_ipv6_group_defaults_to_the_ipv6_loopback() {
+        let r = receiver(
+            &receiver_default(),
+            &Strings {
+                group: Some("[ff02::71]:47474"),
+                ..Strings::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.interface, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+}

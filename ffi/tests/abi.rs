@@ -1,0 +1,111 @@
+//! The exported functions called as C would call them, for what the C
+//! round trip does not reach: misaligned pointers, lengths larger than
+//! memory, and `tc_last_error` cutting a message inside a character.
+
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use tickcast_ffi::*;
+
+fn last_error() -> String {
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    // SAFETY: a buffer of its length, a size_t.
+    let s = unsafe { tc_last_error(buf.as_mut_ptr().cast(), buf.len(), &mut len) };
+    assert_eq!(s, TC_OK);
+    String::from_utf8(buf[..len].to_vec()).unwrap()
+}
+
+fn receiver() -> *mut tc_receiver {
+    let mut c = MaybeUninit::uninit();
+    let mut r = ptr::null_mut();
+    // SAFETY: room for a config; a NUL-terminated string; room for a handle.
+    unsafe {
+        assert_eq!(tc_receiver_config_default(c.as_mut_ptr()), TC_OK);
+        let mut c = c.assume_init();
+        c.bind = c"127.0.0.1:0".as_ptr();
+        assert_eq!(tc_receiver_start(&c, &mut r), TC_OK, "{}", last_error());
+    }
+    r
+}
+
+#[test]
+fn a_misaligned_out_pointer_is_an_invalid_argument_and_stop_then_frees_nothing() {
+    let r = receiver();
+    let mut room = [0u64; 64];
+    // One byte in: misaligned for every struct but a byte's.
+    let bad = room.as_mut_ptr().cast::<u8>().wrapping_add(1);
+    // SAFETY: a live handle; the pointer is rejected before any write.
+    unsafe {
+        assert_eq!(tc_receiver_figures(r, bad.cast()), TC_ERR_INVALID_ARGUMENT);
+        assert_eq!(last_error(), "out is not aligned to 8 bytes");
+        assert_eq!(tc_receiver_stop(r, bad.cast()), TC_ERR_INVALID_ARGUMENT);
+        // The handle lives on: it still answers, and stops.
+        let mut port = 0;
+        assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
+        assert_ne!(port, 0);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+    }
+    assert!(room.iter().all(|&w| w == 0), "nothing was written");
+}
+
+#[test]
+fn a_length_larger_than_memory_is_refused_before_anything_is_read() {
+    let r = receiver();
+    let mut n = 0;
+    // SAFETY: a live handle; the buffer is rejected for its length, never used.
+    unsafe {
+        let s = tc_receiver_world(
+            r,
+            ptr::NonNull::dangling().as_ptr(),
+            usize::MAX,
+            &mut n,
+            ptr::null_mut(),
+        );
+        assert_eq!(s, TC_ERR_INVALID_ARGUMENT);
+        assert!(
+            last_error().ends_with("is larger than memory"),
+            "{}",
+            last_error()
+        );
+        // A NULL buffer with room for nothing is a size query.
+        let s = tc_receiver_world(r, ptr::null_mut(), 0, &mut n, ptr::null_mut());
+        assert_eq!((s, n), (TC_OK, 0), "no frame yet: nothing needed");
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+    }
+}
+
+#[test]
+fn last_error_cuts_a_message_at_a_character_boundary_and_says_its_length() {
+    let mut c = MaybeUninit::uninit();
+    let mut b = ptr::null_mut();
+    // SAFETY: room for a config, a NUL-terminated string, room for a handle.
+    unsafe {
+        assert_eq!(tc_broadcast_config_default(c.as_mut_ptr()), TC_OK);
+        let mut c = c.assume_init();
+        c.destinations = c"127.0.0.1:9".as_ptr();
+        c.rate_hz = 0.0;
+        assert_eq!(
+            tc_broadcaster_start(&c, TC_CLOCK_TICKCAST, &mut b),
+            TC_ERR_CONFIG
+        );
+    }
+    assert!(b.is_null());
+    let full = last_error();
+    assert_eq!(
+        full,
+        "tick rate 0 Hz is not in (0, 10000] (at 1 µHz resolution)"
+    );
+    let micro = full.find('µ').unwrap();
+    // Room for the bytes before µ and one of its two: the cut goes before it.
+    let mut buf = vec![0xa5u8; micro + 2];
+    let mut len = 0;
+    // SAFETY: a buffer of its length, a size_t.
+    let s = unsafe { tc_last_error(buf.as_mut_ptr().cast(), buf.len(), &mut len) };
+    assert_eq!(s, TC_ERR_BUFFER_TOO_SMALL);
+    assert_eq!(len, full.len());
+    assert_eq!(&buf[..micro], &full.as_bytes()[..micro]);
+    assert_eq!(buf[micro], 0, "NUL-terminated before the µ");
+    // The failed call left the message as it was.
+    assert_eq!(last_error(), full);
+}
