@@ -31,6 +31,8 @@
 //! * [`runtime`]: threads, sockets, clocks and key files around the core.
 //! * `bench` (feature `bench`): the benchmark behind `tickcast bench`.
 //! * `fuzz` (feature `fuzz`): the stable-toolchain fuzzing harness.
+//! * [`ffi`]: the C ABI over `runtime` for engines in C, C++ and C#
+//!   (`include/tickcast.h`, `bindings/`).
 //!
 //! The command line (feature `cli`, on by default) is the `tickcast` binary
 //! and is not part of the library: `tickcast = { default-features = false }`
@@ -66,6 +68,10 @@ pub mod wire;
 #[cfg(feature = "bench")]
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod bench;
+/// The C ABI (`include/tickcast.h`), exported by `libtickcast.so` and
+/// `libtickcast.a`.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod ffi;
 #[cfg(feature = "fuzz")]
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod fuzz;

@@ -73,7 +73,7 @@ impl<'a> BitWriter<'a> {
     /// Writes the Elias gamma code of `n` (`1 ≤ n < 2^33`).
     #[inline]
     pub fn gamma(&mut self, n: u64) {
-        debug_assert!(n >= 1 && n < 1 << 33);
+        debug_assert!((1..1 << 33).contains(&n));
         let len = 63 - n.leading_zeros(); // N
         let rest = n & !(1 << len);
         if len < 16 {
@@ -176,7 +176,7 @@ impl<'a> BitReader<'a> {
         if zeros > 32 {
             return Err(Short);
         }
-        if zeros < 28 && 2 * zeros + 1 <= (self.remaining().min(57)) as u32 {
+        if zeros < 28 && 2 * zeros < (self.remaining().min(57)) as u32 {
             // The whole code is in the peeked word.
             let rest = (word >> (zeros + 1)) & ((1u64 << zeros) - 1);
             self.pos += (2 * zeros + 1) as usize;

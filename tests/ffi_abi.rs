@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 use std::ptr;
 
-use tickcast_ffi::*;
+use tickcast::ffi::*;
 
 fn last_error() -> String {
     let mut buf = [0u8; 512];

@@ -1,5 +1,5 @@
 // The C ABI from C#, through Tickcast.cs alone, on loopback: what
-// ffi/tests/c/roundtrip.c does. A receiver on 127.0.0.1:0 and a
+// tests/c/roundtrip.c does. A receiver on 127.0.0.1:0 and a
 // broadcaster to it on tickcast's clock: about 1,000 entities a frame for
 // 60 frames, ids that are multiples of 10 despawned from frame 30, ids
 // 5000.. spawned one a frame. The receiver's world must end equal to the
@@ -8,7 +8,7 @@
 // tick, and a tick not after the last is refused.
 //
 // Exits 0 only if every check passed; prints each failed check otherwise.
-// Run by ffi/tests/csharp.rs (mcs, then mono).
+// Run by tests/ffi_csharp.rs (mcs, then mono).
 
 using System;
 using System.Diagnostics;
@@ -103,7 +103,7 @@ static class RoundTrip
 
     static void Sizes()
     {
-        // The C structs' sizes on x86_64 (ffi/src/types.rs tests the same).
+        // The C structs' sizes on x86_64 (src/ffi/types.rs tests the same).
         Check(Marshal.SizeOf(typeof(Entity)) == 16, "Entity is not 16 bytes");
         Check(Marshal.SizeOf(typeof(EntityState)) == 40, "EntityState is not 40 bytes");
         Check(Marshal.SizeOf(typeof(FrameInfo)) == 32, "FrameInfo is not 32 bytes");

@@ -3,10 +3,10 @@
 use std::ptr;
 
 use super::raw;
-use crate::config::{self, Strings};
-use crate::error::guard;
-use crate::receiver::tc_receiver;
-use crate::types::{
+use crate::ffi::config::{self, Strings};
+use crate::ffi::error::guard;
+use crate::ffi::receiver::tc_receiver;
+use crate::ffi::types::{
     tc_entity_state, tc_event, tc_frame_info, tc_receive_figures, tc_receiver_config, tc_sample,
     tc_status,
 };

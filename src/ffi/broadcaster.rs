@@ -6,14 +6,14 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tickcast::wire::Entity;
-use tickcast::{BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, PublishClock};
-use tickcast::{PublishError, Publisher};
+use crate::wire::Entity;
+use crate::{BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, PublishClock};
+use crate::{PublishError, Publisher};
 
-use crate::error::Failure;
-use crate::types::{
-    tc_broadcast_figures, tc_entity, TC_ERR_BAD_COORDINATE, TC_ERR_CONFIG, TC_ERR_INVALID_ARGUMENT,
-    TC_ERR_IO, TC_ERR_STOPPED, TC_ERR_TICK_NOT_AFTER, TC_ERR_WRONG_CLOCK,
+use crate::ffi::error::Failure;
+use crate::ffi::types::{
+    tc_broadcast_figures, tc_entity, TC_ERR_BAD_COORDINATE, TC_ERR_CONFIG, TC_ERR_IO,
+    TC_ERR_STOPPED, TC_ERR_TICK_NOT_AFTER, TC_ERR_WRONG_CLOCK,
 };
 
 /// A running broadcaster of the game's world (opaque to C).
@@ -52,7 +52,6 @@ fn publish_failure(e: PublishError) -> Failure {
         PublishError::TickNotAfter { .. } => TC_ERR_TICK_NOT_AFTER,
         PublishError::WrongClock(_) => TC_ERR_WRONG_CLOCK,
         PublishError::Stopped => TC_ERR_STOPPED,
-        _ => TC_ERR_INVALID_ARGUMENT,
     };
     Failure::new(status, e)
 }

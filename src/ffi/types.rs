@@ -413,8 +413,8 @@ pub struct tc_receive_figures {
 mod tests {
     use std::mem::size_of;
 
-    use tickcast::core::feed::EventKind;
-    use tickcast::core::interpolate::SampleMode;
+    use crate::core::feed::EventKind;
+    use crate::core::interpolate::SampleMode;
 
     use super::*;
 
@@ -459,6 +459,6 @@ mod tests {
         for (mode, code) in modes {
             assert_eq!(mode as u32, code, "{mode:?}");
         }
-        assert_eq!(TC_KEY_LEN, tickcast::wire::auth::KEY_LEN);
+        assert_eq!(TC_KEY_LEN, crate::wire::auth::KEY_LEN);
     }
 }

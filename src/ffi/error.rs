@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::fmt::Display;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::types::{tc_status, TC_ERR_INVALID_ARGUMENT, TC_ERR_PANIC, TC_OK};
+use crate::ffi::types::{tc_status, TC_ERR_INVALID_ARGUMENT, TC_ERR_PANIC, TC_OK};
 
 /// Why a call did nothing: the status it returns and the message it leaves.
 #[derive(Debug)]
@@ -101,7 +101,7 @@ pub(crate) fn last_error() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::TC_ERR_CONFIG;
+    use crate::ffi::types::TC_ERR_CONFIG;
 
     #[test]
     fn a_panic_is_a_status_and_a_message_never_an_unwind() {

@@ -8,6 +8,7 @@
 // (clippy.toml) is for the library.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+#[path = "common/native.rs"]
 mod common;
 
 use std::path::Path;
@@ -82,13 +83,13 @@ fn the_c_roundtrip_passes_against_the_shared_and_the_static_library() {
         "roundtrip-shared",
         &[
             &format!("-L{}", lib.display()),
-            "-ltickcast_ffi",
+            "-ltickcast",
             &format!("-Wl,-rpath,{}", lib.display()),
             "-lm",
         ],
     );
     roundtrip(&dir, &shared, "roundtrip-shared");
-    let archive = lib.join("libtickcast_ffi.a");
+    let archive = lib.join("libtickcast.a");
     let mut link = vec![archive.to_str().expect("a UTF-8 path")];
     link.extend_from_slice(STATIC_LIBS);
     let fixed = compile(&dir, "roundtrip-static", &link);

@@ -7,12 +7,12 @@
 use std::mem::MaybeUninit;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tickcast::core::figures::Figures;
-use tickcast::core::interpolate::Sample;
-use tickcast::{GameClient, Receiver, ReceiverConfig, ReceiverError};
+use crate::core::figures::Figures;
+use crate::core::interpolate::Sample;
+use crate::{GameClient, Receiver, ReceiverConfig, ReceiverError};
 
-use crate::error::Failure;
-use crate::types::{
+use crate::ffi::error::Failure;
+use crate::ffi::types::{
     tc_entity_state, tc_event, tc_frame_info, tc_receive_figures, tc_sample,
     TC_ERR_BUFFER_TOO_SMALL, TC_ERR_CONFIG, TC_ERR_IO,
 };

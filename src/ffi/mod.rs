@@ -1,9 +1,11 @@
 //! tickcast's C ABI: a broadcaster of a game's world and a receiver with
 //! its game client, behind opaque handles, for C, C++ and C# (Unity)
-//! callers. The header is `include/tickcast.h`, generated from this crate
-//! by cbindgen and committed (`tests/header.rs` keeps it current); the C#
-//! binding is `csharp/Tickcast.cs`. `README.md` beside this crate says how
-//! to build and use them.
+//! callers. The crate builds as `libtickcast.so` and `libtickcast.a` too
+//! (its `cdylib` and `staticlib`), which export these functions. The
+//! header is `include/tickcast.h`, generated from this module by cbindgen
+//! and committed (`tests/ffi_header.rs` keeps it current); the C# binding
+//! is `bindings/Tickcast.cs`, and `bindings/README.md` says how to build
+//! and use them.
 //!
 //! # The rules every function keeps
 //!
@@ -31,9 +33,8 @@
 //! `receiver.rs` the handles, in safe Rust; `error.rs` the status, the
 //! message and the panic guard; `abi/` the exported functions, the only
 //! module with `unsafe` code (`abi/raw.rs` reads the caller's pointers).
-#![deny(unsafe_code)]
+// The crate denies unsafe code; `abi` alone is allowed it, below.
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
 // The names are the C names: `tc_broadcaster`, `tc_status`.
 #![allow(non_camel_case_types)]
 
@@ -45,7 +46,7 @@ mod error;
 mod receiver;
 mod types;
 
-pub use crate::abi::*;
-pub use crate::broadcaster::tc_broadcaster;
-pub use crate::receiver::tc_receiver;
-pub use crate::types::*;
+pub use crate::ffi::abi::*;
+pub use crate::ffi::broadcaster::tc_broadcaster;
+pub use crate::ffi::receiver::tc_receiver;
+pub use crate::ffi::types::*;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The directory holding `libtickcast_ffi.so` and `.a` as this very test
+/// The directory holding `libtickcast.so` and `.a` as this very test
 /// run built them. `cargo test` builds the library with all its crate
 /// types into `target/<profile>/deps/`, beside the test executable;
 /// `cargo build` also copies them up to `target/<profile>/`. Looking
@@ -17,13 +17,13 @@ pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let deps = exe.parent().expect("the test lies in a directory");
     for dir in [deps, deps.parent().unwrap_or(deps)] {
-        if dir.join("libtickcast_ffi.so").is_file() && dir.join("libtickcast_ffi.a").is_file() {
+        if dir.join("libtickcast.so").is_file() && dir.join("libtickcast.a").is_file() {
             return dir.to_path_buf();
         }
     }
     panic!(
-        "libtickcast_ffi.so and .a are not in {} or its parent: build them with \
-         `cargo build -p tickcast-ffi` (cargo test builds them by itself)",
+        "libtickcast.so and .a are not in {} or its parent: build them with \
+         `cargo build` (cargo test builds them by itself)",
         deps.display()
     );
 }
@@ -57,7 +57,7 @@ impl TempDir {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!(
-            "tickcast-ffi-{name}-{}-{nanos}",
+            "tickcast-native-{name}-{}-{nanos}",
             std::process::id()
         ));
         std::fs::create_dir(&dir).expect("create the temporary directory");

@@ -14,9 +14,9 @@ use std::mem::{align_of, size_of, MaybeUninit};
 use std::os::raw::c_char;
 use std::slice;
 
-use tickcast::wire::auth::KEY_LEN;
+use crate::wire::auth::KEY_LEN;
 
-use crate::error::Failure;
+use crate::ffi::error::Failure;
 
 fn check<T>(p: *const T, name: &str) -> Result<(), Failure> {
     if p.is_null() {

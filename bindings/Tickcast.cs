@@ -1,6 +1,6 @@
-// Tickcast.cs: C# over tickcast's C ABI (ffi/include/tickcast.h), in one
+// Tickcast.cs: C# over tickcast's C ABI (include/tickcast.h), in one
 // file. Drop it into a Unity project's Assets/Scripts/ beside the native
-// library in Assets/Plugins/<platform>/ (ffi/README.md says how).
+// library in Assets/Plugins/<platform>/ (bindings/README.md says how).
 //
 // Two layers:
 // - Native: the C functions as they are, one [DllImport] each, static,

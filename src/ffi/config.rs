@@ -8,13 +8,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ptr;
 use std::time::Duration;
 
-use tickcast::core::interpolate::InterpolationConfig;
-use tickcast::runtime::resolve;
-use tickcast::wire::auth::KEY_LEN;
-use tickcast::{BroadcastConfig, ClientConfig, Key, ReceiveMode, ReceiverConfig};
+use crate::core::interpolate::InterpolationConfig;
+use crate::runtime::resolve;
+use crate::wire::auth::KEY_LEN;
+use crate::{BroadcastConfig, ClientConfig, Key, ReceiveMode, ReceiverConfig};
 
-use crate::error::Failure;
-use crate::types::{
+use crate::ffi::error::Failure;
+use crate::ffi::types::{
     tc_broadcast_config, tc_receiver_config, TC_ERR_CONFIG, TC_RECEIVE_BUSY_POLL,
     TC_RECEIVE_PREDICT, TC_RECEIVE_WAIT,
 };
@@ -312,7 +312,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(err.status, crate::types::TC_ERR_INVALID_ARGUMENT);
+        assert_eq!(err.status, crate::ffi::types::TC_ERR_INVALID_ARGUMENT);
     }
 
     #[test]

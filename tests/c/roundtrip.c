@@ -8,7 +8,7 @@
  * the samples must cover the world.
  *
  * Exits 0 only if every check passed; prints each failed check otherwise.
- * Run by ffi/tests/c.rs, which compiles it with -Wall -Wextra -Werror.
+ * Run by tests/ffi_c.rs, which compiles it with -Wall -Wextra -Werror.
  */
 #define _POSIX_C_SOURCE 200809L
 

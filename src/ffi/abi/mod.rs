@@ -9,7 +9,7 @@
 //! passes cannot be checked beyond NULL, alignment and length, and the
 //! functions that take them are `unsafe extern "C"` for that reason.
 //!
-//! [`guard`]: crate::error::guard
+//! [`guard`]: crate::ffi::error::guard
 
 mod broadcaster;
 mod raw;
@@ -20,11 +20,13 @@ pub use self::receiver::*;
 
 use std::os::raw::c_char;
 
-use tickcast::runtime::clock;
+use crate::runtime::clock;
 
-use crate::config;
-use crate::error::{self, guard, guard_quiet, Failure};
-use crate::types::{tc_broadcast_config, tc_receiver_config, tc_status, TC_ERR_BUFFER_TOO_SMALL};
+use crate::ffi::config;
+use crate::ffi::error::{self, guard, guard_quiet, Failure};
+use crate::ffi::types::{
+    tc_broadcast_config, tc_receiver_config, tc_status, TC_ERR_BUFFER_TOO_SMALL,
+};
 
 /// The version of the library, as a NUL-terminated string ("0.1.0").
 /// Static: never free it.

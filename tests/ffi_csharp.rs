@@ -1,4 +1,4 @@
-//! The C ABI from C#: `csharp/RoundTrip.cs` over `csharp/Tickcast.cs`,
+//! The C ABI from C#: `tests/csharp/RoundTrip.cs` over `bindings/Tickcast.cs`,
 //! compiled with mcs (warnings are errors) and run with mono against the
 //! shared library this test run built, copied into a fresh directory as
 //! `libtickcast.so`: the name `[DllImport("tickcast")]` loads, as a game
@@ -8,6 +8,7 @@
 // (clippy.toml) is for the library.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+#[path = "common/native.rs"]
 mod common;
 
 use std::path::Path;
@@ -25,19 +26,19 @@ fn the_csharp_roundtrip_passes_under_mono() {
     if !installed("mcs", "--version") || !installed("mono", "--version") {
         return skip("mcs/mono not found");
     }
-    let csharp = Path::new(env!("CARGO_MANIFEST_DIR")).join("csharp");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = TempDir::new("csharp");
     let exe = dir.path().join("RoundTrip.exe");
     let mut mcs = Command::new("mcs");
     mcs.args(["-warnaserror+", "-warn:4", "-target:exe"])
         .arg(format!("-out:{}", exe.display()))
-        .arg(csharp.join("Tickcast.cs"))
-        .arg(csharp.join("RoundTrip.cs"));
+        .arg(root.join("bindings/Tickcast.cs"))
+        .arg(root.join("tests/csharp/RoundTrip.cs"));
     let out = run(mcs, dir.path(), "mcs", LIMIT);
     assert!(out.status.success(), "mcs failed:\n{}", out.text());
 
     std::fs::copy(
-        library_dir().join("libtickcast_ffi.so"),
+        library_dir().join("libtickcast.so"),
         dir.path().join("libtickcast.so"),
     )
     .expect("copy the library next to the program");

@@ -2,13 +2,13 @@
 
 use std::ptr;
 
-use tickcast::PublishClock;
+use crate::PublishClock;
 
 use super::raw;
-use crate::broadcaster::tc_broadcaster;
-use crate::config::{self, Strings};
-use crate::error::{guard, Failure};
-use crate::types::{
+use crate::ffi::broadcaster::tc_broadcaster;
+use crate::ffi::config::{self, Strings};
+use crate::ffi::error::{guard, Failure};
+use crate::ffi::types::{
     tc_broadcast_config, tc_broadcast_figures, tc_clock, tc_entity, tc_status, TC_CLOCK_GAME,
     TC_CLOCK_TICKCAST,
 };
