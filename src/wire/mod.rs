@@ -56,12 +56,17 @@ use serde::{Deserialize, Serialize};
 pub mod auth;
 pub mod bits;
 mod codec;
+mod compact;
 mod control;
 pub mod field;
 mod lifecycle;
 mod stream;
 pub mod vectors;
 
+pub use self::compact::{
+    body_fits, head_ok, write_record, CompactHead, Record, COMPACT_FIXED_LEN, MAX_RECORDS,
+    MAX_RECORD_BITS,
+};
 pub use self::control::{
     Accept, Challenge, Confirm, Cookie, Ping, Pong, Refuse, Subscribe, Unsubscribe, ACCEPT_LEN,
     CHALLENGE_LEN, CONFIRM_LEN, COOKIE_LEN, MAC_LEN, MAX_REPLY_LEN, PING_LEN, PONG_LEN,
@@ -114,6 +119,9 @@ pub enum Kind {
     Despawn = 4,
     /// Version 2: which ids of a range exist as of a tick.
     Roster = 5,
+    /// Version 2: one part of a tick's snapshot, quantized, delta-coded
+    /// and bit-packed.
+    Compact = 6,
     /// Receiver → broadcaster: please send me the stream (padded).
     Subscribe = 16,
     /// Broadcaster → receiver: echo this cookie to prove your address.
@@ -141,6 +149,7 @@ impl Kind {
             3 => Some(Kind::Goodbye),
             4 => Some(Kind::Despawn),
             5 => Some(Kind::Roster),
+            6 => Some(Kind::Compact),
             16 => Some(Kind::Subscribe),
             17 => Some(Kind::Challenge),
             18 => Some(Kind::Confirm),
@@ -154,12 +163,13 @@ impl Kind {
     }
 
     /// Every kind this version defines, in kind-byte order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Snapshot,
         Kind::SenderReport,
         Kind::Goodbye,
         Kind::Despawn,
         Kind::Roster,
+        Kind::Compact,
         Kind::Subscribe,
         Kind::Challenge,
         Kind::Confirm,
@@ -175,14 +185,19 @@ impl Kind {
     pub fn is_sequenced(self) -> bool {
         matches!(
             self,
-            Kind::Snapshot | Kind::SenderReport | Kind::Goodbye | Kind::Despawn | Kind::Roster
+            Kind::Snapshot
+                | Kind::SenderReport
+                | Kind::Goodbye
+                | Kind::Despawn
+                | Kind::Roster
+                | Kind::Compact
         )
     }
 
     /// The first protocol version that defines this kind.
     pub fn since_version(self) -> u8 {
         match self {
-            Kind::Despawn | Kind::Roster => 2,
+            Kind::Despawn | Kind::Roster | Kind::Compact => 2,
             _ => 1,
         }
     }
@@ -195,6 +210,7 @@ impl Kind {
             Kind::Snapshot => Some(ENTITY_LEN),
             Kind::Despawn => Some(DESPAWN_RECORD_LEN),
             Kind::Roster => Some(ID_RUN_LEN),
+            Kind::Compact => Some(1),
             _ => None,
         }
     }
@@ -206,6 +222,7 @@ impl Kind {
             Kind::Snapshot => Some(SNAPSHOT_FIXED_LEN),
             Kind::Despawn => Some(DESPAWN_FIXED_LEN),
             Kind::Roster => Some(ROSTER_FIXED_LEN),
+            Kind::Compact => Some(COMPACT_FIXED_LEN),
             _ => None,
         }
     }
@@ -224,7 +241,7 @@ impl Kind {
     /// length depends on their record count.
     pub fn fixed_len(self) -> Option<usize> {
         Some(match self {
-            Kind::Snapshot | Kind::Despawn | Kind::Roster => return None,
+            Kind::Snapshot | Kind::Despawn | Kind::Roster | Kind::Compact => return None,
             Kind::SenderReport => SENDER_REPORT_LEN,
             Kind::Goodbye => GOODBYE_LEN,
             Kind::Subscribe => SUBSCRIBE_LEN,
@@ -259,6 +276,7 @@ impl Kind {
             Kind::Goodbye => "goodbye",
             Kind::Despawn => "despawn",
             Kind::Roster => "roster",
+            Kind::Compact => "compact",
             Kind::Subscribe => "subscribe",
             Kind::Challenge => "challenge",
             Kind::Confirm => "confirm",
@@ -284,6 +302,9 @@ pub enum Body {
     Despawn(DespawnHead),
     /// A roster part; its runs are in the [`Records`] passed to [`decode_records`].
     Roster(RosterHead),
+    /// A compact snapshot part; its records are in the [`Records`] passed
+    /// to [`decode_records`].
+    Compact(CompactHead),
     /// A subscribe request.
     Subscribe(Subscribe),
     /// A challenge.
@@ -311,6 +332,7 @@ impl Body {
             Body::Goodbye(_) => Kind::Goodbye,
             Body::Despawn(_) => Kind::Despawn,
             Body::Roster(_) => Kind::Roster,
+            Body::Compact(_) => Kind::Compact,
             Body::Subscribe(_) => Kind::Subscribe,
             Body::Challenge(_) => Kind::Challenge,
             Body::Confirm(_) => Kind::Confirm,
@@ -376,6 +398,10 @@ pub enum DecodeError {
     /// outside its range.
     #[error("impossible despawn record or roster run")]
     BadLifecycle,
+    /// A compact part with no quanta per unit, a keyframe interval of 0, or whose records are impossible (an id past
+    /// `u32::MAX`, an age beyond `u32`, non-zero padding).
+    #[error("impossible compact part")]
+    BadCompact,
     /// Longer than [`MAX_DATAGRAM`] (possible over IPv6); no sender may send it.
     #[error("datagram longer than {MAX_DATAGRAM} bytes")]
     TooLong,
@@ -400,6 +426,9 @@ pub enum EncodeError {
     /// [`runs_ok`] refuses.
     #[error("impossible despawn record or roster run")]
     BadLifecycle,
+    /// A compact head [`head_ok`] refuses.
+    #[error("impossible compact head")]
+    BadCompact,
     /// The packet would exceed [`MAX_DATAGRAM`].
     #[error("packet of {need} bytes exceeds the {MAX_DATAGRAM}-byte datagram limit")]
     TooLarge {
@@ -438,6 +467,8 @@ pub enum Payload<'a> {
     Despawned(&'a [Despawned]),
     /// A roster part's runs.
     Runs(&'a [IdRun]),
+    /// A compact part's bit-packed records, as bytes ([`write_record`]).
+    Compact(&'a [u8]),
 }
 
 impl Payload<'_> {
@@ -448,6 +479,7 @@ impl Payload<'_> {
             Payload::Entities(e) => e.len(),
             Payload::Despawned(d) => d.len(),
             Payload::Runs(r) => r.len(),
+            Payload::Compact(b) => b.len(),
         }
     }
 
@@ -463,6 +495,7 @@ impl Payload<'_> {
             Payload::Entities(e) => e.is_empty() || kind == Kind::Snapshot,
             Payload::Despawned(d) => d.is_empty() || kind == Kind::Despawn,
             Payload::Runs(r) => r.is_empty() || kind == Kind::Roster,
+            Payload::Compact(b) => b.is_empty() || kind == Kind::Compact,
         }
     }
 }
@@ -478,6 +511,8 @@ pub struct Records {
     pub despawned: Vec<Despawned>,
     /// A roster part's runs.
     pub runs: Vec<IdRun>,
+    /// A compact part's records.
+    pub compact: Vec<Record>,
 }
 
 impl Records {
@@ -485,6 +520,7 @@ impl Records {
         self.entities.clear();
         self.despawned.clear();
         self.runs.clear();
+        self.compact.clear();
     }
 }
 
@@ -548,6 +584,15 @@ pub fn encode_records(
         (Body::Despawn(head), _) => codec::write(&(header, head, NO_DESPAWNS), out),
         (Body::Roster(head), Payload::Runs(r)) => codec::write(&(header, head, r), out),
         (Body::Roster(head), _) => codec::write(&(header, head, NO_RUNS), out),
+        (Body::Compact(head), records) => {
+            let n = codec::write(&(header, head), out);
+            let body = match records {
+                Payload::Compact(b) => b,
+                _ => &[],
+            };
+            out[n..n + body.len()].copy_from_slice(body);
+            n + body.len()
+        }
         (Body::SenderReport(r), _) => codec::write(&(header, r), out),
         (Body::Goodbye(g), _) => codec::write(&(header, g), out),
         (Body::Subscribe(b), _) => codec::write(&(header, b), out),
@@ -583,6 +628,10 @@ fn check_records(body: &Body, records: Payload<'_>) -> Result<(), EncodeError> {
         (Body::Roster(h), Payload::Runs(r)) => runs_ok(h, r.iter().copied()),
         (Body::Roster(h), _) => runs_ok(h, []),
         (Body::Despawn(h), Payload::Despawned(d)) => despawns_ok(h, d),
+        (Body::Compact(h), _) if h.parts == 0 || h.part >= h.parts => {
+            return Err(EncodeError::BadPart)
+        }
+        (Body::Compact(h), _) if !head_ok(h) => return Err(EncodeError::BadCompact),
         _ => true,
     };
     if ok {
@@ -723,6 +772,13 @@ fn decode_inner(
             };
             lifecycle::decode_roster(rest, out).map(|(head, n)| (Body::Roster(head), n))?
         }
+        Kind::Compact => {
+            let out = match sink {
+                Sink::Entities(_) => None,
+                Sink::All(r) => Some(&mut r.compact),
+            };
+            compact::decode_compact(rest, out).map(|(head, n)| (Body::Compact(head), n))?
+        }
         Kind::SenderReport => codec::read(rest).map(|(r, n)| (Body::SenderReport(r), n))?,
         Kind::Goodbye => codec::read(rest).map(|(g, n)| (Body::Goodbye(g), n))?,
         Kind::Subscribe => control::padded(rest, kind, Body::Subscribe)?,
@@ -836,12 +892,12 @@ mod tests {
     #[test]
     fn kind_bytes_are_stable() {
         let bytes: Vec<u8> = Kind::ALL.iter().map(|&k| k as u8).collect();
-        assert_eq!(bytes, [1, 2, 3, 4, 5, 16, 17, 18, 19, 20, 21, 22, 23]);
+        assert_eq!(bytes, [1, 2, 3, 4, 5, 6, 16, 17, 18, 19, 20, 21, 22, 23]);
         for k in Kind::ALL {
             assert_eq!(Kind::from_u8(k as u8), Some(k));
         }
         assert_eq!(Kind::from_u8(24), None);
-        assert_eq!(Kind::from_u8(6), None);
+        assert_eq!(Kind::from_u8(7), None);
     }
 
     #[test]

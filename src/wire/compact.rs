@@ -1,0 +1,431 @@
+//! The compact snapshot part of protocol version 2 (kind 6): quantized
+//! positions, delta-coded against each entity's own keyframe, bit-packed.
+//! This file owns the bytes: the fixed fields (through the codec) and the
+//! records (through [`bits`](super::bits)). What a record means (which
+//! keyframe a delta is against, when keyframes are due) is the state of
+//! [`crate::core::compact`]; a record here is only what it says.
+//!
+//! # Layout
+//!
+//! The header, then [`CompactHead`] (little-endian, fixed width, through
+//! the codec), then `count` records packed bit by bit (least significant
+//! bit first, see [`bits`](super::bits)), then zero bits to the end of the
+//! last byte. Nothing follows.
+//!
+//! A record is:
+//!
+//! * the **id gap**, Elias gamma: this record's id minus the previous
+//!   record's id in the part (the first record's: its id plus one), so ids
+//!   rise strictly within a part and consecutive ids cost one bit;
+//! * a **prefix**: `1` a delta against the scheduled keyframe, `01` a
+//!   keyframe, `00` a delta against a keyframe of an explicit age;
+//! * for a **keyframe**: x, y, z as 32-bit two's complement quanta, then
+//!   the velocity along each axis in sixteenths of a quantum per tick,
+//!   signed (zigzag, Exp-Golomb);
+//! * for a **delta**, after `00` only: the keyframe's age in ticks,
+//!   Elias gamma (at least 1); then the residual along x, y, z in quanta,
+//!   signed (zigzag, Exp-Golomb).
+//!
+//! The decoder checks every field and never panics: a record cut short,
+//! an impossible code, an id past `u32::MAX`, a count the bits cannot
+//! hold, non-zero padding or bytes after it are each a [`DecodeError`].
+
+use serde::{Deserialize, Serialize};
+
+use super::bits::{BitReader, BitWriter};
+use super::codec::{U16, U32, U64};
+use super::{DecodeError, HEADER_LEN, MAX_DATAGRAM};
+
+/// Bytes of a compact part's fixed fields after the header.
+pub const COMPACT_FIXED_LEN: usize = HEADER_LEN + 3 * U64 + 2 * U16 + U32 + 2 * U16;
+/// The most bits one record can take: a 65-bit id gap, a 2-bit prefix, three
+/// 32-bit positions and three 65-bit velocities (a delta is shorter).
+pub const MAX_RECORD_BITS: usize = 65 + 2 + 3 * 32 + 3 * 65;
+/// Most records in one part: the count is a `u16`.
+pub const MAX_RECORDS: usize = u16::MAX as usize;
+
+/// Fixed fields of a compact part (its records travel beside it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactHead {
+    /// The tick number, the Count a game client shows.
+    pub tick: u64,
+    /// When this tick was due: nanoseconds since the Unix epoch.
+    pub scheduled_ns: u64,
+    /// When this datagram was sent: nanoseconds since the Unix epoch.
+    pub sent_ns: u64,
+    /// This part's index, `0..parts`.
+    pub part: u16,
+    /// How many parts this tick was split into.
+    pub parts: u16,
+    /// Quanta per world unit (at least 1): a position of `q` quanta is
+    /// `q / quanta_per_unit` world units (1000: millimetres).
+    pub quanta_per_unit: u32,
+    /// Ticks between two scheduled keyframes of an entity (at least 1):
+    /// entity `id`'s are the ticks `t` with `(t + id) mod interval = 0`.
+    pub keyframe_interval: u16,
+    /// Records in this part.
+    pub count: u16,
+}
+
+/// One record of a compact part, as the bytes say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Where entity `id` is, absolutely, and how fast it moves.
+    Key {
+        /// The entity.
+        id: u32,
+        /// Position in quanta.
+        q: [i32; 3],
+        /// Velocity in sixteenths of a quantum per tick.
+        v: [i32; 3],
+    },
+    /// How far entity `id` is from where its keyframe predicts.
+    Delta {
+        /// The entity.
+        id: u32,
+        /// The keyframe's age in ticks; `None`: the scheduled keyframe.
+        age: Option<u32>,
+        /// Position minus the prediction, in quanta.
+        r: [i32; 3],
+    },
+}
+
+impl Record {
+    /// The entity the record is about.
+    pub fn id(&self) -> u32 {
+        match *self {
+            Record::Key { id, .. } | Record::Delta { id, .. } => id,
+        }
+    }
+}
+
+/// Whether a head is one the decoder takes: a part index in range, at
+/// least one quantum per unit, a keyframe interval of at least 1.
+pub fn head_ok(h: &CompactHead) -> bool {
+    h.parts != 0 && h.part < h.parts && h.quanta_per_unit >= 1 && h.keyframe_interval >= 1
+}
+
+/// Appends `record` to `w`, `prev` being the previous record's id in the
+/// part (`None` for the first). The caller keeps ids rising within a part
+/// and ages at least 1.
+#[inline]
+pub fn write_record(w: &mut BitWriter<'_>, prev: Option<u32>, record: &Record) {
+    let id = record.id();
+    let gap = match prev {
+        Some(p) => u64::from(id - p),
+        None => u64::from(id) + 1,
+    };
+    w.gamma(gap);
+    match *record {
+        Record::Key { q, v, .. } => {
+            w.write(0b10, 2); // "0" then "1", least significant first
+            for c in q {
+                w.write(u64::from(c as u32), 32);
+            }
+            for c in v {
+                w.signed(c);
+            }
+        }
+        Record::Delta { age, r, .. } => {
+            match age {
+                None => w.write(1, 1),
+                Some(a) => {
+                    w.write(0, 2);
+                    w.gamma(u64::from(a));
+                }
+            }
+            for c in r {
+                w.signed(c);
+            }
+        }
+    }
+}
+
+/// Decodes a compact part's body (`rest`, after the header): the head
+/// through the codec, then its records, appended to `out` when given.
+/// Returns the head and the bytes used (all of `rest`, or an error).
+pub(super) fn decode_compact(
+    rest: &[u8],
+    out: Option<&mut Vec<Record>>,
+) -> Result<(CompactHead, usize), DecodeError> {
+    let (head, n): (CompactHead, usize) = super::codec::read(rest)?;
+    if head.parts == 0 || head.part >= head.parts {
+        return Err(DecodeError::BadPart);
+    }
+    if !head_ok(&head) {
+        return Err(DecodeError::BadCompact);
+    }
+    let body = &rest[n..];
+    // Each record takes at least 4 bits: a lying count is refused before
+    // anything is reserved.
+    if usize::from(head.count) * 4 > body.len() * 8 {
+        return Err(DecodeError::Truncated);
+    }
+    let mut r = BitReader::new(body);
+    let mut sink = out;
+    if let Some(v) = sink.as_deref_mut() {
+        v.reserve(usize::from(head.count));
+    }
+    let mut prev: Option<u32> = None;
+    for _ in 0..head.count {
+        let rec = read_record(&mut r, prev)?;
+        prev = Some(rec.id());
+        if let Some(v) = sink.as_deref_mut() {
+            v.push(rec);
+        }
+    }
+    if !r.at_padding() {
+        // Bits left that are not padding: a whole byte more, or non-zero bits.
+        return Err(if r.remaining() >= 8 {
+            DecodeError::TrailingBytes(body.len() - r.bytes_used())
+        } else {
+            DecodeError::BadCompact
+        });
+    }
+    Ok((head, rest.len()))
+}
+
+/// Reads one record after the one with id `prev`.
+#[inline]
+fn read_record(r: &mut BitReader<'_>, prev: Option<u32>) -> Result<Record, DecodeError> {
+    let short = |_| DecodeError::Truncated;
+    let gap = r.gamma().map_err(short)?;
+    let id = match prev {
+        Some(p) => u64::from(p) + gap,
+        None => gap - 1,
+    };
+    let id = u32::try_from(id).map_err(|_| DecodeError::BadCompact)?;
+    if r.read(1).map_err(short)? == 1 {
+        let mut res = [0; 3];
+        for c in &mut res {
+            *c = r.signed().map_err(short)?;
+        }
+        return Ok(Record::Delta {
+            id,
+            age: None,
+            r: res,
+        });
+    }
+    if r.read(1).map_err(short)? == 1 {
+        let mut q = [0; 3];
+        for c in &mut q {
+            *c = r.read(32).map_err(short)? as u32 as i32;
+        }
+        let mut v = [0; 3];
+        for c in &mut v {
+            *c = r.signed().map_err(short)?;
+        }
+        return Ok(Record::Key { id, q, v });
+    }
+    let age = u32::try_from(r.gamma().map_err(short)?).map_err(|_| DecodeError::BadCompact)?;
+    let mut res = [0; 3];
+    for c in &mut res {
+        *c = r.signed().map_err(short)?;
+    }
+    Ok(Record::Delta {
+        id,
+        age: Some(age),
+        r: res,
+    })
+}
+
+/// How many bytes a body of `bits` bits takes, and whether a part of
+/// `budget` bytes can hold it.
+pub fn body_fits(bits: usize, budget: usize) -> bool {
+    COMPACT_FIXED_LEN + bits.div_ceil(8) <= budget.min(MAX_DATAGRAM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{decode_records, encode_records, Body, Packet, Payload, Records};
+
+    fn head(count: u16) -> CompactHead {
+        CompactHead {
+            tick: 100,
+            scheduled_ns: 1_000,
+            sent_ns: 1_050,
+            part: 0,
+            parts: 1,
+            quanta_per_unit: 1000,
+            keyframe_interval: 60,
+            count,
+        }
+    }
+
+    fn body(records: &[Record]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = BitWriter::new(&mut out);
+        let mut prev = None;
+        for r in records {
+            write_record(&mut w, prev, r);
+            prev = Some(r.id());
+        }
+        w.finish();
+        out
+    }
+
+    fn sample() -> Vec<Record> {
+        vec![
+            Record::Key {
+                id: 0,
+                q: [1_000_000, -2, i32::MIN],
+                v: [16, 0, -1],
+            },
+            Record::Delta {
+                id: 1,
+                age: None,
+                r: [0, 0, 0],
+            },
+            Record::Delta {
+                id: 2,
+                age: None,
+                r: [1, -1, 2],
+            },
+            Record::Delta {
+                id: 900,
+                age: Some(7),
+                r: [-300, 40_000, 0],
+            },
+            Record::Key {
+                id: u32::MAX,
+                q: [i32::MAX, 0, 5],
+                v: [i32::MAX, i32::MIN, 0],
+            },
+        ]
+    }
+
+    #[test]
+    fn records_round_trip_through_a_datagram() {
+        let recs = sample();
+        let bytes = body(&recs);
+        let p = Packet {
+            session: 9,
+            seq: 3,
+            body: Body::Compact(head(recs.len() as u16)),
+        };
+        let d = crate::wire::encode_records_to_vec(&p, Payload::Compact(&bytes)).unwrap();
+        assert_eq!(d.len(), COMPACT_FIXED_LEN + bytes.len());
+        let mut out = Records::default();
+        assert_eq!(decode_records(&d, &mut out), Ok(p));
+        assert_eq!(out.compact, recs);
+        // A delta against the scheduled keyframe with a zero residual is
+        // 1 + 1 + 3 bits: five bits for an entity that moved as predicted.
+        let one = body(&[
+            Record::Delta {
+                id: 0,
+                age: None,
+                r: [0; 3],
+            },
+            Record::Delta {
+                id: 1,
+                age: None,
+                r: [0; 3],
+            },
+        ]);
+        assert_eq!(one.len(), 2, "10 bits");
+        let mut buf = vec![0u8; 8];
+        assert!(encode_records(&p, Payload::Compact(&bytes), &mut buf).is_err());
+    }
+
+    #[test]
+    fn every_cut_and_every_bad_field_is_an_error() {
+        let recs = sample();
+        let bytes = body(&recs);
+        let p = Packet {
+            session: 9,
+            seq: 3,
+            body: Body::Compact(head(recs.len() as u16)),
+        };
+        let d = crate::wire::encode_records_to_vec(&p, Payload::Compact(&bytes)).unwrap();
+        let mut out = Records::default();
+        for len in 0..d.len() {
+            assert!(decode_records(&d[..len], &mut out).is_err(), "cut at {len}");
+            assert!(out.compact.is_empty());
+        }
+        let mut long = d.clone();
+        long.push(0);
+        assert_eq!(
+            decode_records(&long, &mut out),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        // The count says one more record than the bits hold.
+        let mut more = d.clone();
+        let count_at = COMPACT_FIXED_LEN - 2;
+        more[count_at] += 1;
+        assert!(decode_records(&more, &mut out).is_err());
+        // A non-zero padding bit.
+        let mut pad = d.clone();
+        *pad.last_mut().unwrap() |= 0x80;
+        let bits: usize = {
+            let mut w_out = Vec::new();
+            let mut w = BitWriter::new(&mut w_out);
+            let mut prev = None;
+            for r in &recs {
+                write_record(&mut w, prev, r);
+                prev = Some(r.id());
+            }
+            w.bit_len(0)
+        };
+        if bits % 8 != 0 {
+            assert_eq!(decode_records(&pad, &mut out), Err(DecodeError::BadCompact));
+        }
+        // Heads the decoder refuses.
+        for bad in [
+            CompactHead {
+                quanta_per_unit: 0,
+                ..head(0)
+            },
+            CompactHead {
+                keyframe_interval: 0,
+                ..head(0)
+            },
+        ] {
+            let p = Packet {
+                body: Body::Compact(bad),
+                ..p
+            };
+            assert!(crate::wire::encode_records_to_vec(&p, Payload::Compact(&[])).is_err());
+        }
+        let p = Packet {
+            body: Body::Compact(CompactHead { part: 1, ..head(0) }),
+            ..p
+        };
+        assert_eq!(
+            crate::wire::encode_records_to_vec(&p, Payload::Compact(&[])),
+            Err(crate::wire::EncodeError::BadPart)
+        );
+    }
+
+    #[test]
+    fn an_id_past_u32_max_is_refused() {
+        // u32::MAX, then a gap of one more.
+        let mut out = Vec::new();
+        let mut w = BitWriter::new(&mut out);
+        write_record(
+            &mut w,
+            None,
+            &Record::Delta {
+                id: u32::MAX,
+                age: None,
+                r: [0; 3],
+            },
+        );
+        w.gamma(1);
+        w.write(1, 1);
+        for _ in 0..3 {
+            w.signed(0);
+        }
+        w.finish();
+        let p = Packet {
+            session: 1,
+            seq: 1,
+            body: Body::Compact(head(2)),
+        };
+        let d = crate::wire::encode_records_to_vec(&p, Payload::Compact(&out)).unwrap();
+        assert_eq!(
+            decode_records(&d, &mut Records::default()),
+            Err(DecodeError::BadCompact)
+        );
+    }
+}
