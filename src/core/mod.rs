@@ -10,7 +10,8 @@
 //! events). Sending:
 //! [`schedule`] says which tick is due, [`sim`] is the built-in world,
 //! [`sender`] numbers, splits, seals and reports what goes on the wire,
-//! and [`lifecycle`] says which entities a game despawned.
+//! [`lifecycle`] says which entities a game despawned, and [`compact`]
+//! quantizes and delta-codes snapshots (and decodes them on receipt).
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
@@ -20,6 +21,7 @@
 //! receivers leave a broadcaster a core), [`schema`] (the version every
 //! JSON document carries).
 
+pub mod compact;
 pub mod conditioner;
 pub mod cores;
 pub mod feed;

@@ -1,0 +1,760 @@
+//! Compact snapshots, sans-IO: the sender's [`Encoder`] and the receiver's
+//! [`Decoder`] of protocol version 2's compact parts (kind 6, bytes in
+//! [`crate::wire`]'s `compact.rs`). Multicast receivers never acknowledge,
+//! so nothing here depends on what a receiver got: every record is
+//! decodable from state every receiver can have.
+//!
+//! # The scheme: rolling keyframes, deltas against them
+//!
+//! * **Quantized.** A position is carried as whole quanta,
+//!   `q = round(p × quanta_per_unit)` (default 1000: millimetres), within
+//!   a declared bound `|p| ≤ bound` (default 10⁶ units); the encoder
+//!   refuses a position outside it ([`CompactError::OutOfBound`]) rather
+//!   than wrap it. A receiver reconstructs `q` exactly, and the position as
+//!   [`dequantize`]`(q)`, the same `f32` the sender's [`quantized`] gives.
+//! * **Keyframes, spread evenly.** Entity `id`'s keyframe is due at the
+//!   ticks `t` with `(t + id) mod K = 0` (`K` = `keyframe_interval`,
+//!   default 60: once a second at 60 Hz), so each tick carries `1/K` of
+//!   the keyframes, with no burst. A keyframe holds the position and the
+//!   velocity (sixteenths of a quantum per tick, from the last two ticks).
+//!   An entity seen for the first time, or again after a gap, gets a
+//!   keyframe at once, off schedule.
+//! * **Deltas against the entity's own keyframe.** Between keyframes a
+//!   record is the residual `q − predict(keyframe, age)`, `predict` being
+//!   `q_k + ⌊(v_k × age + 8) / 16⌋` per axis. A delta names its keyframe:
+//!   the scheduled one (the latest tick `≤ t` with `(tick + id) mod K = 0`)
+//!   in one bit, or, after an off-schedule keyframe, by its age.
+//! * **Change-only.** An entity whose quantum position has not moved
+//!   since its keyframe and whose keyframe velocity is zero (it is at
+//!   rest) is not sent between keyframes: the receiver already holds where
+//!   it is. It is silent for at most `K − 1` ticks: its next keyframe is
+//!   always sent.
+//!
+//! # Loss
+//!
+//! A lost keyframe costs its entity at most `K` ticks: its deltas until
+//! the next keyframe name a keyframe the receiver lacks, so they are
+//! counted (`undecodable`) and not applied, never applied to a wrong one.
+//! A receiver that joins mid-stream holds every entity within one
+//! keyframe cycle (`K` ticks). A lost delta costs nothing later.
+//!
+//! # Bounds
+//!
+//! The encoder keeps 40 bytes of state per id below [`MAX_ENCODER_ID`],
+//! allocated a page at a time; the decoder 36 bytes per id below its
+//! capacity (the world's).
+
+use std::ops::Range;
+
+use crate::wire::bits::BitWriter;
+use crate::wire::{self, CompactHead, Entity, Record};
+
+/// Default quanta per world unit: millimetres for a world in metres.
+pub const DEFAULT_QUANTA_PER_UNIT: u32 = 1000;
+/// Default bound on every coordinate, in world units.
+pub const DEFAULT_BOUND: f32 = 1_000_000.0;
+/// Default ticks between an entity's keyframes: 1 s at 60 Hz.
+pub const DEFAULT_KEYFRAME_INTERVAL: u16 = 60;
+/// Ids the encoder keeps state for: `0..MAX_ENCODER_ID` (a receiver's
+/// world takes `0..2²⁰` by default).
+pub const MAX_ENCODER_ID: u32 = 1 << 24;
+/// Largest velocity a keyframe carries, in sixteenths of a quantum per
+/// tick; a faster entity's is clamped (its residuals grow instead).
+pub const MAX_VELOCITY: i32 = 1 << 24;
+/// Ids a page of state holds.
+const PAGE: usize = 1024;
+
+/// How positions are quantized and how often keyframes come.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CompactConfig {
+    /// Quanta per world unit, at least 1 (default 1000).
+    pub quanta_per_unit: u32,
+    /// Largest absolute coordinate, in world units (default 10⁶):
+    /// `bound × quanta_per_unit` must fit in an `i32`.
+    pub bound: f32,
+    /// Ticks between an entity's scheduled keyframes, at least 1 (default
+    /// 60): the most a lost keyframe costs, and how long a late joiner
+    /// waits for every entity.
+    pub keyframe_interval: u16,
+}
+
+impl Default for CompactConfig {
+    fn default() -> Self {
+        CompactConfig {
+            quanta_per_unit: DEFAULT_QUANTA_PER_UNIT,
+            bound: DEFAULT_BOUND,
+            keyframe_interval: DEFAULT_KEYFRAME_INTERVAL,
+        }
+    }
+}
+
+/// Why a [`CompactConfig`] cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactConfigError {
+    /// Zero quanta per unit, or a keyframe interval of zero.
+    #[error("quanta per unit and the keyframe interval must be at least 1")]
+    Zero,
+    /// The bound is not finite and positive, or its quanta overflow an `i32`.
+    #[error("bound {bound} at {quanta_per_unit} quanta per unit is not a positive number of quanta within ±2^31")]
+    BadBound {
+        /// The bound.
+        bound: f32,
+        /// The quanta per unit.
+        quanta_per_unit: u32,
+    },
+}
+
+impl CompactConfig {
+    /// Checks the config.
+    pub fn validate(&self) -> Result<(), CompactConfigError> {
+        if self.quanta_per_unit == 0 || self.keyframe_interval == 0 {
+            return Err(CompactConfigError::Zero);
+        }
+        let quanta = f64::from(self.bound) * f64::from(self.quanta_per_unit);
+        if !(self.bound.is_finite() && self.bound > 0.0 && quanta < f64::from(i32::MAX)) {
+            return Err(CompactConfigError::BadBound {
+                bound: self.bound,
+                quanta_per_unit: self.quanta_per_unit,
+            });
+        }
+        Ok(())
+    }
+
+    /// `v` in quanta (the caller checked the bound).
+    #[inline]
+    pub fn quantize(&self, v: f32) -> i32 {
+        (f64::from(v) * f64::from(self.quanta_per_unit)).round() as i32
+    }
+
+    /// Whether every coordinate of `e` is within the bound (NaN is not).
+    #[inline]
+    pub fn in_bound(&self, e: &Entity) -> bool {
+        e.x.abs() <= self.bound && e.y.abs() <= self.bound && e.z.abs() <= self.bound
+    }
+}
+
+/// The position a receiver reconstructs from `q` quanta: `q /
+/// quanta_per_unit` in `f64`, rounded to the nearest `f32`.
+#[inline]
+pub fn dequantize(q: i32, quanta_per_unit: u32) -> f32 {
+    (f64::from(q) / f64::from(quanta_per_unit)) as f32
+}
+
+/// `e` as a receiver of compact parts holds it: each coordinate quantized
+/// and reconstructed.
+pub fn quantized(e: &Entity, config: &CompactConfig) -> Entity {
+    let f = |v| dequantize(config.quantize(v), config.quanta_per_unit);
+    Entity {
+        id: e.id,
+        x: f(e.x),
+        y: f(e.y),
+        z: f(e.z),
+    }
+}
+
+/// The tick of entity `id`'s latest scheduled keyframe at or before
+/// `tick`; `None` if the first is after it (ticks count from 0).
+#[inline]
+pub fn scheduled_keyframe(tick: u64, id: u32, interval: u16) -> Option<u64> {
+    tick.checked_sub(tick.wrapping_add(u64::from(id)) % u64::from(interval.max(1)))
+}
+
+/// Where a keyframe at `q` moving at `v` sixteenths of a quantum per tick
+/// is `age` ticks later, in quanta (`i64`: it may leave the `i32` range).
+#[inline]
+pub fn predict(q: i32, v: i32, age: u64) -> i64 {
+    let age = i64::try_from(age).unwrap_or(i64::MAX);
+    i64::from(q).saturating_add(i64::from(v).saturating_mul(age).saturating_add(8) >> 4)
+}
+
+/// Fixed-size state kept per id, a page at a time.
+#[derive(Debug)]
+struct Table<T> {
+    pages: Vec<Option<Box<[T]>>>,
+    limit: u32,
+}
+
+impl<T: Default + Clone> Table<T> {
+    fn new(limit: u32) -> Table<T> {
+        Table {
+            pages: Vec::new(),
+            limit,
+        }
+    }
+
+    /// The state of `id`, made on first use; `None` at or past the limit.
+    #[inline]
+    fn get_mut(&mut self, id: u32) -> Option<&mut T> {
+        if id >= self.limit {
+            return None;
+        }
+        let (p, i) = (id as usize / PAGE, id as usize % PAGE);
+        if p >= self.pages.len() {
+            self.pages.resize_with(p + 1, || None);
+        }
+        let page = self.pages[p].get_or_insert_with(|| vec![T::default(); PAGE].into());
+        Some(&mut page[i])
+    }
+
+    fn clear(&mut self) {
+        self.pages.clear();
+    }
+}
+
+/// The encoder's memory of one id.
+#[derive(Clone, Copy, Debug, Default)]
+struct EncState {
+    /// The last tick it was in (0 with `seen` false: never).
+    last_tick: u64,
+    seen: bool,
+    last_pos: [f32; 3],
+    /// Its last keyframe sent: tick, position, velocity.
+    has_key: bool,
+    key_tick: u64,
+    key_q: [i32; 3],
+    key_v: [i32; 3],
+}
+
+/// Why a tick could not be encoded compactly. Nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// A coordinate is beyond [`CompactConfig::bound`] (or NaN).
+    #[error("entity {id} is outside the world's bound")]
+    OutOfBound {
+        /// The first entity at fault.
+        id: u32,
+    },
+    /// An id at or past [`MAX_ENCODER_ID`].
+    #[error("entity id {id} is beyond the {MAX_ENCODER_ID} ids a compact encoder keeps")]
+    IdTooLarge {
+        /// The first id at fault.
+        id: u32,
+    },
+    /// The same id twice in one tick.
+    #[error("entity id {0} appears twice in one tick")]
+    DuplicateId(u32),
+    /// The tick needs more than 65535 parts.
+    #[error("the tick needs more than 65535 parts")]
+    TooManyParts,
+}
+
+/// One part of an encoded tick: its records' bytes in [`Encoder::bytes`]
+/// and how many records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartSpan {
+    /// Where its bit-packed records are.
+    pub bytes: Range<usize>,
+    /// How many records.
+    pub count: u16,
+}
+
+/// What the encoder has done, as plain data. Counters only go up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactCounts {
+    /// Keyframe records written (scheduled and off schedule).
+    pub keyframes: u64,
+    /// Delta records written.
+    pub deltas: u64,
+    /// Entities not sent because they had not moved since their keyframe.
+    pub unchanged: u64,
+}
+
+/// The sender's side (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Encoder {
+    config: CompactConfig,
+    states: Table<EncState>,
+    /// The tick's entities in id order, when they did not come so (reused).
+    sorted: Vec<Entity>,
+    bytes: Vec<u8>,
+    parts: Vec<PartSpan>,
+    counts: CompactCounts,
+}
+
+impl Encoder {
+    /// An encoder that has sent nothing.
+    pub fn new(config: CompactConfig) -> Result<Encoder, CompactConfigError> {
+        config.validate()?;
+        Ok(Encoder {
+            config,
+            states: Table::new(MAX_ENCODER_ID),
+            sorted: Vec::new(),
+            bytes: Vec::new(),
+            parts: Vec::new(),
+            counts: CompactCounts::default(),
+        })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &CompactConfig {
+        &self.config
+    }
+
+    /// What it has done.
+    pub fn counts(&self) -> CompactCounts {
+        self.counts
+    }
+
+    /// The last tick's parts.
+    pub fn parts(&self) -> &[PartSpan] {
+        &self.parts
+    }
+
+    /// The last tick's bit-packed records, every part's back to back.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The head of part `part` of the last tick, stamped by the caller.
+    pub fn head(&self, tick: u64, part: usize) -> CompactHead {
+        CompactHead {
+            tick,
+            scheduled_ns: 0,
+            sent_ns: 0,
+            part: part as u16,
+            parts: self.parts.len() as u16,
+            quanta_per_unit: self.config.quanta_per_unit,
+            keyframe_interval: self.config.keyframe_interval,
+            count: self.parts[part].count,
+        }
+    }
+
+    /// Encodes tick `tick` of `entities` (the whole world, any order) into
+    /// parts whose records take at most `body_budget` bytes each (at least
+    /// one part, empty for an empty world). Checks every entity first: on
+    /// an error nothing is changed.
+    pub fn encode_tick(
+        &mut self,
+        tick: u64,
+        entities: &[Entity],
+        body_budget: usize,
+    ) -> Result<(), CompactError> {
+        if let Some(e) = entities.iter().find(|e| !self.config.in_bound(e)) {
+            return Err(CompactError::OutOfBound { id: e.id });
+        }
+        if let Some(e) = entities.iter().find(|e| e.id >= MAX_ENCODER_ID) {
+            return Err(CompactError::IdTooLarge { id: e.id });
+        }
+        let in_order = entities.windows(2).all(|w| w[0].id < w[1].id);
+        let entities = if in_order {
+            entities
+        } else {
+            self.sorted.clear();
+            self.sorted.extend_from_slice(entities);
+            self.sorted.sort_unstable_by_key(|e| e.id);
+            if let Some(w) = self.sorted.windows(2).find(|w| w[0].id == w[1].id) {
+                return Err(CompactError::DuplicateId(w[0].id));
+            }
+            &self.sorted
+        };
+        self.bytes.clear();
+        self.parts.clear();
+        let budget_bits = body_budget.saturating_mul(8).max(wire::MAX_RECORD_BITS);
+        let config = self.config;
+        let k = config.keyframe_interval;
+        let mut part_start = 0;
+        let mut count = 0usize;
+        let mut prev: Option<u32> = None;
+        let mut w = BitWriter::new(&mut self.bytes);
+        for e in entities {
+            let st = self
+                .states
+                .get_mut(e.id)
+                .expect("ids were checked against the limit");
+            let record = next_record(st, e, tick, &config, k, &mut self.counts);
+            let Some(record) = record else { continue };
+            let mark = w.mark();
+            wire::write_record(&mut w, prev, &record);
+            if w.bit_len(part_start) > budget_bits || count == wire::MAX_RECORDS {
+                // It does not fit: close this part, start the next with it.
+                w.rewind(mark);
+                w.finish();
+                let end = self.bytes.len();
+                self.parts.push(PartSpan {
+                    bytes: part_start..end,
+                    count: count as u16,
+                });
+                part_start = end;
+                w = BitWriter::new(&mut self.bytes);
+                wire::write_record(&mut w, None, &record);
+                count = 0;
+            }
+            prev = Some(record.id());
+            count += 1;
+        }
+        w.finish();
+        let end = self.bytes.len();
+        self.parts.push(PartSpan {
+            bytes: part_start..end,
+            count: count as u16,
+        });
+        if self.parts.len() > usize::from(u16::MAX) {
+            // Unreachable in practice (65,535 full datagrams in a tick); the
+            // keyframes just noted were never sent, so all are forgotten.
+            self.states.clear();
+            self.parts.clear();
+            self.bytes.clear();
+            return Err(CompactError::TooManyParts);
+        }
+        Ok(())
+    }
+}
+
+/// Entity `e`'s record at `tick`, updating its state; `None` when it is
+/// unchanged and at rest.
+#[inline]
+fn next_record(
+    st: &mut EncState,
+    e: &Entity,
+    tick: u64,
+    config: &CompactConfig,
+    k: u16,
+    counts: &mut CompactCounts,
+) -> Option<Record> {
+    let pos = [e.x, e.y, e.z];
+    let q = pos.map(|c| config.quantize(c));
+    let consecutive = st.seen && tick == st.last_tick.wrapping_add(1);
+    let scale = 16.0 * f64::from(config.quanta_per_unit);
+    let v = if consecutive {
+        let mut v = [0i32; 3];
+        for i in 0..3 {
+            let d = (f64::from(pos[i]) - f64::from(st.last_pos[i])) * scale;
+            v[i] = d
+                .round()
+                .clamp(-f64::from(MAX_VELOCITY), f64::from(MAX_VELOCITY)) as i32;
+        }
+        v
+    } else {
+        [0; 3]
+    };
+    st.seen = true;
+    st.last_tick = tick;
+    st.last_pos = pos;
+    let scheduled = scheduled_keyframe(tick, e.id, k);
+    let key_due = !st.has_key || scheduled.is_some_and(|s| st.key_tick < s) || st.key_tick >= tick;
+    if !key_due {
+        let age = tick - st.key_tick;
+        let mut r = [0i32; 3];
+        let mut fits = true;
+        for i in 0..3 {
+            let d = i64::from(q[i]) - predict(st.key_q[i], st.key_v[i], age);
+            match i32::try_from(d) {
+                Ok(d) => r[i] = d,
+                Err(_) => fits = false,
+            }
+        }
+        if fits {
+            if st.key_v == [0; 3] && q == st.key_q {
+                counts.unchanged += 1;
+                return None;
+            }
+            counts.deltas += 1;
+            let age =
+                (scheduled != Some(st.key_tick)).then(|| u32::try_from(age).unwrap_or(u32::MAX));
+            return Some(Record::Delta { id: e.id, age, r });
+        }
+    }
+    st.has_key = true;
+    st.key_tick = tick;
+    st.key_q = q;
+    st.key_v = v;
+    counts.keyframes += 1;
+    Some(Record::Key { id: e.id, q, v })
+}
+
+/// The decoder's memory of one id: its latest keyframe (epoch 0: none).
+#[derive(Clone, Copy, Debug, Default)]
+struct DecState {
+    epoch: u32,
+    tick: u64,
+    q: [i32; 3],
+    v: [i32; 3],
+}
+
+/// What decoding one part did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartOutcome {
+    /// Deltas whose keyframe this receiver lacks: not applied.
+    pub undecodable: u32,
+    /// Records whose id is at or beyond the capacity: not applied.
+    pub rejected: u32,
+}
+
+/// The receiver's side (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Decoder {
+    states: Table<DecState>,
+}
+
+impl Decoder {
+    /// A decoder holding no keyframe, taking ids `0..capacity`.
+    pub fn new(capacity: u32) -> Decoder {
+        Decoder {
+            states: Table::new(capacity),
+        }
+    }
+
+    /// Decodes the records of one part of `head`'s tick, in session
+    /// `epoch` (the receiver's count of sessions, from 1), appending each
+    /// entity it can place to `out`; a keyframe newer than the one held
+    /// for its id replaces it.
+    pub fn decode(
+        &mut self,
+        epoch: u32,
+        head: &CompactHead,
+        records: &[Record],
+        out: &mut Vec<Entity>,
+    ) -> PartOutcome {
+        let mut outcome = PartOutcome::default();
+        let (tick, qpu, k) = (head.tick, head.quanta_per_unit, head.keyframe_interval);
+        let place = |id: u32, q: [i32; 3]| Entity {
+            id,
+            x: dequantize(q[0], qpu),
+            y: dequantize(q[1], qpu),
+            z: dequantize(q[2], qpu),
+        };
+        for rec in records {
+            let Some(st) = self.states.get_mut(rec.id()) else {
+                outcome.rejected += 1;
+                continue;
+            };
+            match *rec {
+                Record::Key { id, q, v } => {
+                    if (st.epoch, st.tick) < (epoch, tick) {
+                        *st = DecState { epoch, tick, q, v };
+                    }
+                    out.push(place(id, q));
+                }
+                Record::Delta { id, age, r } => {
+                    let reference = match age {
+                        None => scheduled_keyframe(tick, id, k),
+                        Some(a) => tick.checked_sub(u64::from(a)),
+                    };
+                    let held = st.epoch == epoch && Some(st.tick) == reference;
+                    let mut q = [0i32; 3];
+                    let mut ok = held;
+                    for i in 0..3 {
+                        let p = predict(st.q[i], st.v[i], tick.wrapping_sub(st.tick));
+                        match i32::try_from(p + i64::from(r[i])) {
+                            Ok(c) => q[i] = c,
+                            Err(_) => ok = false,
+                        }
+                    }
+                    if ok {
+                        out.push(place(id, q));
+                    } else {
+                        outcome.undecodable += 1;
+                    }
+                }
+            }
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{decode_records, encode_records_to_vec, Body, Packet, Payload, Records};
+
+    fn ent(id: u32, x: f32, y: f32, z: f32) -> Entity {
+        Entity { id, x, y, z }
+    }
+
+    /// Every datagram of tick `tick` as bytes, through the wire format.
+    fn datagrams(enc: &Encoder, tick: u64) -> Vec<Vec<u8>> {
+        (0..enc.parts().len())
+            .map(|p| {
+                let packet = Packet {
+                    session: 1,
+                    seq: p as u32,
+                    body: Body::Compact(enc.head(tick, p)),
+                };
+                let body = &enc.bytes()[enc.parts()[p].bytes.clone()];
+                encode_records_to_vec(&packet, Payload::Compact(body)).unwrap()
+            })
+            .collect()
+    }
+
+    /// Decodes a datagram into `world` (id → position); returns the outcome.
+    fn receive(
+        dec: &mut Decoder,
+        d: &[u8],
+        world: &mut std::collections::BTreeMap<u32, (f32, f32, f32)>,
+    ) -> PartOutcome {
+        let mut recs = Records::default();
+        let p = decode_records(d, &mut recs).unwrap();
+        let Body::Compact(head) = p.body else {
+            panic!()
+        };
+        let mut out = Vec::new();
+        let o = dec.decode(1, &head, &recs.compact, &mut out);
+        for e in out {
+            world.insert(e.id, (e.x, e.y, e.z));
+        }
+        o
+    }
+
+    /// A world where entity `id` moves in a circle, one third at rest.
+    fn world_at(tick: u64, n: u32) -> Vec<Entity> {
+        (0..n)
+            .map(|id| {
+                if id % 3 == 0 {
+                    return ent(id, id as f32, 5.0, 0.0);
+                }
+                let a = tick as f32 * 0.05 + id as f32;
+                ent(id, 100.0 + 3.0 * a.cos(), 200.0 + 3.0 * a.sin(), 1.5)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_receiver_holds_the_quantized_world_exactly_even_after_loss() {
+        let config = CompactConfig {
+            keyframe_interval: 20,
+            ..CompactConfig::default()
+        };
+        let mut enc = Encoder::new(config).unwrap();
+        let mut dec = Decoder::new(1 << 20);
+        let mut world = std::collections::BTreeMap::new();
+        let mut rng = 0x1234_5678u64;
+        let mut undecodable = 0;
+        for tick in 0..200u64 {
+            let w = world_at(tick, 500);
+            enc.encode_tick(tick, &w, 1200 - wire::COMPACT_FIXED_LEN)
+                .unwrap();
+            for d in datagrams(&enc, tick) {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1);
+                // 10 % loss until tick 150, none after.
+                if tick >= 150 || (rng >> 33) % 10 != 0 {
+                    undecodable += receive(&mut dec, &d, &mut world).undecodable;
+                }
+            }
+            if tick >= 150 + 20 {
+                // One keyframe cycle after the loss stopped: exact.
+                for e in &w {
+                    let q = quantized(e, &config);
+                    assert_eq!(
+                        world.get(&e.id),
+                        Some(&(q.x, q.y, q.z)),
+                        "tick {tick} id {}",
+                        e.id
+                    );
+                }
+            }
+        }
+        assert!(undecodable > 0, "loss made some deltas undecodable");
+        let c = enc.counts();
+        assert!(c.unchanged > 0 && c.deltas > c.keyframes, "{c:?}");
+    }
+
+    #[test]
+    fn keyframes_are_spread_and_a_late_joiner_holds_all_within_a_cycle() {
+        let config = CompactConfig {
+            keyframe_interval: 30,
+            ..CompactConfig::default()
+        };
+        let mut enc = Encoder::new(config).unwrap();
+        let (mut late, mut world) = (Decoder::new(1 << 20), std::collections::BTreeMap::new());
+        for tick in 0..100u64 {
+            let w = world_at(tick, 300);
+            let before = enc.counts().keyframes;
+            enc.encode_tick(tick, &w, 1200).unwrap();
+            if tick > 0 {
+                // 300 entities, 30 ticks a cycle: 10 keyframes a tick.
+                assert_eq!(enc.counts().keyframes - before, 10, "tick {tick}");
+            }
+            if tick >= 40 {
+                for d in datagrams(&enc, tick) {
+                    receive(&mut late, &d, &mut world);
+                }
+                if tick == 40 + 29 {
+                    assert_eq!(world.len(), 300, "all held within one cycle");
+                }
+                if tick < 40 + 29 {
+                    assert!(world.len() < 300);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_spawned_entity_gets_a_keyframe_at_once_and_deltas_name_its_age() {
+        let mut enc = Encoder::new(CompactConfig::default()).unwrap();
+        let mut dec = Decoder::new(1 << 20);
+        let mut world = std::collections::BTreeMap::new();
+        for tick in 0..70u64 {
+            let mut w = vec![ent(5, tick as f32, 0.0, 0.0)];
+            if tick >= 10 {
+                w.push(ent(6, 0.0, tick as f32 * 0.5, 0.0));
+            }
+            enc.encode_tick(tick, &w, 1200).unwrap();
+            for d in datagrams(&enc, tick) {
+                assert_eq!(receive(&mut dec, &d, &mut world).undecodable, 0);
+            }
+            assert_eq!(world.get(&5).map(|p| p.0), Some(tick as f32));
+            if tick >= 10 {
+                assert_eq!(world.get(&6).map(|p| p.1), Some(tick as f32 * 0.5));
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_bound_and_bad_ids_are_refused_without_changing_anything() {
+        let mut enc = Encoder::new(CompactConfig::default()).unwrap();
+        enc.encode_tick(0, &[ent(1, 1.0, 0.0, 0.0)], 1200).unwrap();
+        let before = enc.counts();
+        assert_eq!(
+            enc.encode_tick(1, &[ent(2, 2e6, 0.0, 0.0)], 1200),
+            Err(CompactError::OutOfBound { id: 2 })
+        );
+        assert_eq!(
+            enc.encode_tick(1, &[ent(3, f32::NAN, 0.0, 0.0)], 1200),
+            Err(CompactError::OutOfBound { id: 3 })
+        );
+        assert_eq!(
+            enc.encode_tick(1, &[ent(MAX_ENCODER_ID, 0.0, 0.0, 0.0)], 1200),
+            Err(CompactError::IdTooLarge { id: MAX_ENCODER_ID })
+        );
+        assert_eq!(
+            enc.encode_tick(1, &[ent(4, 0.0, 0.0, 0.0), ent(4, 1.0, 0.0, 0.0)], 1200),
+            Err(CompactError::DuplicateId(4))
+        );
+        assert_eq!(enc.counts(), before);
+        assert!(CompactConfig {
+            bound: 3e6,
+            ..CompactConfig::default()
+        }
+        .validate()
+        .is_err());
+        assert!(CompactConfig {
+            keyframe_interval: 0,
+            ..CompactConfig::default()
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn parts_fit_the_budget_and_apply_alone() {
+        let mut enc = Encoder::new(CompactConfig::default()).unwrap();
+        let w: Vec<Entity> = (0..5000)
+            .map(|id| ent(id, id as f32 * 0.37, -3.0, 2.0))
+            .collect();
+        enc.encode_tick(0, &w, 300).unwrap();
+        assert!(enc.parts().len() > 1);
+        let total: usize = enc.parts().iter().map(|p| usize::from(p.count)).sum();
+        assert_eq!(total, 5000);
+        for d in datagrams(&enc, 0) {
+            assert!(d.len() <= 300 + wire::COMPACT_FIXED_LEN, "{}", d.len());
+        }
+        // Any one part alone places its own entities.
+        let ds = datagrams(&enc, 0);
+        let mut world = std::collections::BTreeMap::new();
+        receive(&mut Decoder::new(1 << 20), &ds[1], &mut world);
+        assert_eq!(world.len(), usize::from(enc.parts()[1].count));
+    }
+}
