@@ -212,6 +212,14 @@ fn stale_records() -> Records {
         entities: vec![Entity::default(); 3],
         despawned: vec![wire::Despawned::default(); 2],
         runs: vec![wire::IdRun::default(); 2],
+        compact: vec![
+            wire::Record::Delta {
+                id: 1,
+                age: None,
+                r: [0; 3]
+            };
+            2
+        ],
     }
 }
 

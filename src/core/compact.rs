@@ -18,12 +18,18 @@
 //!   the keyframes, with no burst. A keyframe holds the position and the
 //!   velocity (sixteenths of a quantum per tick, from the last two ticks).
 //!   An entity seen for the first time, or again after a gap, gets a
-//!   keyframe at once, off schedule.
+//!   keyframe at once, off schedule; so does one whose delta would take
+//!   more than [`REKEY_BITS`] (it bounced off a wall, or turned).
 //! * **Deltas against the entity's own keyframe.** Between keyframes a
 //!   record is the residual `q − predict(keyframe, age)`, `predict` being
-//!   `q_k + ⌊(v_k × age + 8) / 16⌋` per axis. A delta names its keyframe:
-//!   the scheduled one (the latest tick `≤ t` with `(tick + id) mod K = 0`)
-//!   in one bit, or, after an off-schedule keyframe, by its age.
+//!   `q_k + ⌊(v_k × age + 8) / 16⌋` per axis. A delta names its keyframe.
+//!   Its *window* is from the entity's latest scheduled keyframe tick
+//!   (the latest tick `≤ t` with `(tick + id) mod K = 0`; tick 0 before
+//!   the first) up to `t`. When the sender sent one keyframe of the entity
+//!   in the window, the delta says so in its first bit and names nothing
+//!   more: a receiver holding a keyframe from the window holds that one (it
+//!   cannot hold one that was never sent). After a second keyframe in the
+//!   window, deltas name theirs by its age.
 //! * **Change-only.** An entity whose quantum position has not moved
 //!   since its keyframe and whose keyframe velocity is zero (it is at
 //!   rest) is not sent between keyframes: the receiver already holds where
@@ -61,6 +67,9 @@ pub const MAX_ENCODER_ID: u32 = 1 << 24;
 /// Largest velocity a keyframe carries, in sixteenths of a quantum per
 /// tick; a faster entity's is clamped (its residuals grow instead).
 pub const MAX_VELOCITY: i32 = 1 << 24;
+/// A delta whose residuals would take more bits than this is replaced by a
+/// keyframe off schedule (a keyframe takes about 100 to 190).
+pub const REKEY_BITS: u32 = 72;
 /// Ids a page of state holds.
 const PAGE: usize = 1024;
 
@@ -89,20 +98,15 @@ impl Default for CompactConfig {
 }
 
 /// Why a [`CompactConfig`] cannot be used.
-#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompactConfigError {
     /// Zero quanta per unit, or a keyframe interval of zero.
     #[error("quanta per unit and the keyframe interval must be at least 1")]
     Zero,
     /// The bound is not finite and positive, or its quanta overflow an `i32`.
-    #[error("bound {bound} at {quanta_per_unit} quanta per unit is not a positive number of quanta within ±2^31")]
-    BadBound {
-        /// The bound.
-        bound: f32,
-        /// The quanta per unit.
-        quanta_per_unit: u32,
-    },
+    #[error("the bound times the quanta per unit must be a positive number of quanta below 2^31")]
+    BadBound,
 }
 
 impl CompactConfig {
@@ -113,10 +117,7 @@ impl CompactConfig {
         }
         let quanta = f64::from(self.bound) * f64::from(self.quanta_per_unit);
         if !(self.bound.is_finite() && self.bound > 0.0 && quanta < f64::from(i32::MAX)) {
-            return Err(CompactConfigError::BadBound {
-                bound: self.bound,
-                quanta_per_unit: self.quanta_per_unit,
-            });
+            return Err(CompactConfigError::BadBound);
         }
         Ok(())
     }
@@ -160,6 +161,13 @@ pub fn scheduled_keyframe(tick: u64, id: u32, interval: u16) -> Option<u64> {
     tick.checked_sub(tick.wrapping_add(u64::from(id)) % u64::from(interval.max(1)))
 }
 
+/// Bits of the signed (zigzag, Exp-Golomb) code of `v`.
+#[inline]
+fn signed_bits(v: i32) -> u32 {
+    let n = u64::from(crate::wire::bits::zigzag(v)) + 1;
+    2 * (63 - n.leading_zeros()) + 1
+}
+
 /// Where a keyframe at `q` moving at `v` sixteenths of a quantum per tick
 /// is `age` ticks later, in quanta (`i64`: it may leave the `i32` range).
 #[inline]
@@ -169,7 +177,7 @@ pub fn predict(q: i32, v: i32, age: u64) -> i64 {
 }
 
 /// Fixed-size state kept per id, a page at a time.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Table<T> {
     pages: Vec<Option<Box<[T]>>>,
     limit: u32,
@@ -212,6 +220,9 @@ struct EncState {
     /// Its last keyframe sent: tick, position, velocity.
     has_key: bool,
     key_tick: u64,
+    /// The keyframe sent before the last one, if any.
+    has_prev_key: bool,
+    prev_key_tick: u64,
     key_q: [i32; 3],
     key_v: [i32; 3],
 }
@@ -263,7 +274,7 @@ pub struct CompactCounts {
 }
 
 /// The sender's side (see the [module docs](self)).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Encoder {
     config: CompactConfig,
     states: Table<EncState>,
@@ -433,8 +444,10 @@ fn next_record(
     st.seen = true;
     st.last_tick = tick;
     st.last_pos = pos;
-    let scheduled = scheduled_keyframe(tick, e.id, k);
-    let key_due = !st.has_key || scheduled.is_some_and(|s| st.key_tick < s) || st.key_tick >= tick;
+    // The window a delta's keyframe must be in: since the scheduled
+    // keyframe (or the stream's start, before the first).
+    let window = scheduled_keyframe(tick, e.id, k).unwrap_or(0);
+    let key_due = !st.has_key || st.key_tick < window || st.key_tick >= tick;
     if !key_due {
         let age = tick - st.key_tick;
         let mut r = [0i32; 3];
@@ -446,17 +459,24 @@ fn next_record(
                 Err(_) => fits = false,
             }
         }
-        if fits {
+        // A residual this large (a bounce, a turn) costs more, tick after
+        // tick, than a fresh keyframe off schedule.
+        let bits: u32 = r.iter().map(|&c| signed_bits(c)).sum();
+        if fits && bits <= REKEY_BITS {
             if st.key_v == [0; 3] && q == st.key_q {
                 counts.unchanged += 1;
                 return None;
             }
             counts.deltas += 1;
-            let age =
-                (scheduled != Some(st.key_tick)).then(|| u32::try_from(age).unwrap_or(u32::MAX));
+            // The keyframe goes unnamed when it is the only one sent in the
+            // window; after a second, deltas name theirs by age.
+            let only = !(st.has_prev_key && st.prev_key_tick >= window);
+            let age = (!only).then(|| u32::try_from(age).unwrap_or(u32::MAX));
             return Some(Record::Delta { id: e.id, age, r });
         }
     }
+    st.has_prev_key = st.has_key;
+    st.prev_key_tick = st.key_tick;
     st.has_key = true;
     st.key_tick = tick;
     st.key_q = q;
@@ -529,11 +549,15 @@ impl Decoder {
                     out.push(place(id, q));
                 }
                 Record::Delta { id, age, r } => {
-                    let reference = match age {
-                        None => scheduled_keyframe(tick, id, k),
-                        Some(a) => tick.checked_sub(u64::from(a)),
-                    };
-                    let held = st.epoch == epoch && Some(st.tick) == reference;
+                    let held = st.epoch == epoch
+                        && match age {
+                            // The one keyframe sent since the scheduled one.
+                            None => {
+                                let window = scheduled_keyframe(tick, id, k).unwrap_or(0);
+                                st.tick >= window && st.tick < tick
+                            }
+                            Some(a) => tick.checked_sub(u64::from(a)) == Some(st.tick),
+                        };
                     let mut q = [0i32; 3];
                     let mut ok = held;
                     for i in 0..3 {

@@ -132,6 +132,11 @@ counters! {
         /// them: despawns whose every copy was lost, or entities of a
         /// replaced session. Ghosts caught, at most a roster interval late.
         pub entities_removed_by_roster: u64,
+        /// Records of compact parts (version 2) not applied because they
+        /// are deltas against a keyframe this receiver does not hold (lost,
+        /// or from before it joined): each such entity waits for its next
+        /// keyframe, at most a keyframe interval.
+        pub undecodable: u64,
         /// Every datagram handed to the receiver, whatever became of it.
         pub datagrams: u64,
         /// Bytes of those datagrams.

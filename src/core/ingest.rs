@@ -32,6 +32,7 @@
 //! the decoder ([`DecodeError::Sealed`]): it counts in `malformed` like every
 //! decoder rejection, and in `auth_unexpected` so the mixed setup is loud.
 
+use crate::core::compact::Decoder;
 use crate::core::feed::{Event, EventKind, FeedWriter};
 use crate::core::figures::Figures;
 use crate::core::histogram::LATENCY_MAX_NS;
@@ -92,6 +93,8 @@ pub struct Ingest {
     figures: Figures,
     /// The decoded records of the datagram at hand (reused).
     records: Records,
+    /// The keyframes of compact parts, per entity.
+    compact: Decoder,
     /// With a game client: where frames and events go.
     feed: Option<FeedWriter>,
     /// The tick whose frame is being assembled.
@@ -121,6 +124,7 @@ impl Ingest {
     /// `Some(key)`, taking only datagrams sealed with that key (see the
     /// module docs).
     pub fn with_key(world: WorldWriter, key: Option<Key>) -> Ingest {
+        let capacity = world.world().capacity();
         Ingest {
             world,
             auth: key.map(|k| (k, ReplayWindow::new())),
@@ -130,6 +134,7 @@ impl Ingest {
                 entities: Vec::with_capacity(wire::MAX_DATAGRAM / wire::ENTITY_LEN),
                 ..Records::default()
             },
+            compact: Decoder::new(capacity),
             feed: None,
             assembling: None,
             session: None,
@@ -265,8 +270,33 @@ impl Ingest {
                 }
             }
         }
+        // A compact part is decoded into entities here, then applied as a
+        // full part is.
+        let (snapshot, undecodable) = match packet.body {
+            Body::Snapshot(head) => (Some(head), 0),
+            Body::Compact(c) => {
+                let o = self.compact.decode(
+                    self.epoch,
+                    &c,
+                    &self.records.compact,
+                    &mut self.records.entities,
+                );
+                f.counters.undecodable += u64::from(o.undecodable);
+                f.counters.entities_rejected += u64::from(o.rejected);
+                let head = SnapshotHead {
+                    tick: c.tick,
+                    scheduled_ns: c.scheduled_ns,
+                    sent_ns: c.sent_ns,
+                    part: c.part,
+                    parts: c.parts,
+                };
+                (Some(head), o.undecodable)
+            }
+            _ => (None, 0),
+        };
         match packet.body {
-            Body::Snapshot(head) => {
+            Body::Snapshot(_) | Body::Compact(_) => {
+                let head = snapshot.expect("set for both part kinds");
                 self.last_snapshot = Some(head);
                 // In i128: exact for any two u64 times, so no sent_ns can
                 // overflow it (the fuzzer found sent_ns >= 2^63 did in i64).
@@ -347,7 +377,7 @@ impl Ingest {
                     self.tracker.count_stale();
                     return Outcome::Stale;
                 }
-                if (out.applied > 0 || self.records.entities.is_empty())
+                if (out.applied > 0 || (self.records.entities.is_empty() && undecodable == 0))
                     && f.count.is_none_or(|c| head.tick > c)
                 {
                     f.counters.ticks_applied += 1;

@@ -100,6 +100,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use crate::core::compact::{self, CompactConfig, CompactCounts, CompactError, Encoder};
 use crate::core::lifecycle::{self, Lifecycle, LifecycleConfig, LifecycleCounts};
 use crate::wire::auth::{self, Key};
 use crate::wire::{
@@ -133,6 +134,11 @@ pub struct SenderConfig {
     /// built-in simulated world, whose entities never leave), only
     /// snapshots are sent.
     pub lifecycle: Option<LifecycleConfig>,
+    /// With a compact config, snapshots go as compact parts (kind 6):
+    /// quantized, delta-coded against each entity's keyframe, change-only
+    /// ([`crate::core::compact`]). Without one (the default), as full
+    /// snapshot parts (kind 1, `f32` coordinates).
+    pub compact: Option<CompactConfig>,
 }
 
 impl Default for SenderConfig {
@@ -144,6 +150,7 @@ impl Default for SenderConfig {
             report_interval: Duration::from_secs(1),
             key: None,
             lifecycle: None,
+            compact: None,
         }
     }
 }
@@ -175,6 +182,9 @@ pub enum SenderConfigError {
     /// Reports cannot be due every zero seconds.
     #[error("report interval must be greater than zero")]
     ZeroReportInterval,
+    /// The compact config is invalid.
+    #[error(transparent)]
+    Compact(#[from] compact::CompactConfigError),
 }
 
 /// Why [`Sender::push_tick`] refused a tick. Nothing was queued or counted.
@@ -206,6 +216,21 @@ pub enum PushError {
     /// With a lifecycle, a tick listed one id twice.
     #[error("entity id {0} appears twice in one tick")]
     DuplicateId(u32),
+    /// Compact: a coordinate beyond the world's bound.
+    #[error("entity {id} is outside the world's bound")]
+    OutOfBound {
+        /// The first entity at fault.
+        id: u32,
+    },
+    /// Compact: an id beyond what the encoder keeps ([`compact::MAX_ENCODER_ID`]).
+    #[error(
+        "entity id {id} is beyond the {} ids a compact encoder keeps",
+        compact::MAX_ENCODER_ID
+    )]
+    IdTooLarge {
+        /// The first id at fault.
+        id: u32,
+    },
 }
 
 /// What a sender has done, as plain data. Counters only go up.
@@ -273,6 +298,10 @@ pub struct Sender {
     entities: Vec<Entity>,
     /// With a lifecycle: which ids went, which records are due, rosters.
     lifecycle: Option<Lifecycle>,
+    /// With a compact config: the encoder, holding the queued tick's parts.
+    compact: Option<Encoder>,
+    /// Bytes a datagram may take before sealing.
+    packet_budget: usize,
     despawns_per_packet: usize,
     runs_per_part: usize,
     tick: Option<QueuedTick>,
@@ -294,7 +323,8 @@ impl Sender {
             // Sealed, the tag would take a part past the largest datagram.
             return Err(bad_budget);
         }
-        let per_part = wire::entities_per_part(config.packet_budget()).ok_or(bad_budget)?;
+        let packet_budget = config.packet_budget();
+        let per_part = wire::entities_per_part(packet_budget).ok_or(bad_budget)?;
         if config.report_interval.is_zero() {
             return Err(SenderConfigError::ZeroReportInterval);
         }
@@ -303,6 +333,17 @@ impl Sender {
         let despawns_per_packet =
             wire::despawns_per_packet(config.packet_budget()).ok_or(bad_budget)?;
         let runs_per_part = wire::runs_per_part(config.packet_budget()).ok_or(bad_budget)?;
+        let compact = match config.compact {
+            // A compact part must hold the longest record.
+            Some(_)
+                if config.packet_budget()
+                    < wire::COMPACT_FIXED_LEN + wire::MAX_RECORD_BITS.div_ceil(8) =>
+            {
+                return Err(bad_budget)
+            }
+            Some(c) => Some(Encoder::new(c)?),
+            None => None,
+        };
         Ok(Sender {
             session: config.session,
             seq: config.first_seq,
@@ -313,6 +354,8 @@ impl Sender {
             counts: SenderCounts::default(),
             entities: Vec::new(),
             lifecycle: config.lifecycle.map(Lifecycle::new),
+            compact,
+            packet_budget,
             despawns_per_packet,
             runs_per_part,
             tick: None,
@@ -346,13 +389,24 @@ impl Sender {
         let despawn = wire::DESPAWN_FIXED_LEN + self.despawns_per_packet * wire::DESPAWN_RECORD_LEN;
         let roster = wire::ROSTER_FIXED_LEN + self.runs_per_part * wire::ID_RUN_LEN;
         let tag = if self.key.is_some() { auth::TAG_LEN } else { 0 };
-        let longest = part.max(despawn).max(roster);
+        let compact = if self.compact.is_some() {
+            self.packet_budget
+        } else {
+            0
+        };
+        let longest = part.max(despawn).max(roster).max(compact);
         longest.max(wire::SENDER_REPORT_LEN).max(wire::GOODBYE_LEN) + tag
     }
 
     /// What has been sent so far.
     pub fn counts(&self) -> SenderCounts {
         self.counts
+    }
+
+    /// What the compact encoder has written (keyframes, deltas, entities
+    /// left out unchanged); `None` without one.
+    pub fn compact_counts(&self) -> Option<CompactCounts> {
+        self.compact.as_ref().map(Encoder::counts)
     }
 
     /// What the lifecycle has seen (spawns, despawns, rosters); `None`
@@ -432,6 +486,25 @@ impl Sender {
             }),
             Ok(_) if !wire::entities_ok(entities) => Err(PushError::BadCoordinate),
             Ok(parts) => Ok(parts),
+        };
+        // The compact encoder first: it refuses (changing nothing) what the
+        // lifecycle would, and more; then its parts replace the full ones.
+        let checked = match (checked, &mut self.compact) {
+            (Ok(_), Some(enc)) => {
+                let body = self.packet_budget - wire::COMPACT_FIXED_LEN;
+                match enc.encode_tick(tick, &self.entities, body) {
+                    Ok(()) => Ok(enc.parts().len() as u16),
+                    Err(CompactError::OutOfBound { id }) => Err(PushError::OutOfBound { id }),
+                    Err(CompactError::IdTooLarge { id }) => Err(PushError::IdTooLarge { id }),
+                    Err(CompactError::DuplicateId(id)) => Err(PushError::DuplicateId(id)),
+                    Err(CompactError::TooManyParts) => Err(PushError::TooManyParts {
+                        entities: self.entities.len(),
+                        per_part: self.per_part,
+                        parts: u64::from(u16::MAX) + 1,
+                    }),
+                }
+            }
+            (checked, _) => checked,
         };
         let lifecycle = match (checked, &mut self.lifecycle) {
             (Ok(parts), None) => Ok((parts, 0)),
@@ -549,12 +622,23 @@ impl Sender {
                 part: t.part,
                 parts: t.parts,
             };
+            let part = usize::from(t.part);
             t.part += 1;
             if t.part == t.parts {
                 self.tick = None;
                 self.counts.ticks_sent += 1;
             }
-            (Body::Snapshot(head), Records::Entities(from..to))
+            match &self.compact {
+                Some(enc) => {
+                    let compact = wire::CompactHead {
+                        scheduled_ns: head.scheduled_ns,
+                        sent_ns: now_ns,
+                        ..enc.head(head.tick, part)
+                    };
+                    (Body::Compact(compact), Records::CompactPart(part))
+                }
+                None => (Body::Snapshot(head), Records::Entities(from..to)),
+            }
         } else if self.report_due {
             self.report_due = false;
             let report = SenderReport {
@@ -589,6 +673,10 @@ impl Sender {
         let payload = match records {
             Records::None => Payload::None,
             Records::Entities(range) => Payload::Entities(&self.entities[range]),
+            Records::CompactPart(part) => {
+                let enc = self.compact.as_ref().expect("compact parts come from it");
+                Payload::Compact(&enc.bytes()[enc.parts()[part].bytes.clone()])
+            }
             Records::Despawned(range) => {
                 Payload::Despawned(&lifecycle.expect("despawns come from it").despawns()[range])
             }
@@ -638,6 +726,8 @@ enum Records {
     Despawned(Range<usize>),
     /// The runs of the roster part the head names.
     RosterPart,
+    /// Part `n` of the compact encoder's tick.
+    CompactPart(usize),
 }
 
 /// Parts a tick of `entities` needs at `per_part` a part: at least one, so
