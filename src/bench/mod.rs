@@ -98,6 +98,8 @@ pub struct BenchConfig {
     pub payload_budget: usize,
     /// Seed of the simulated world (default 1).
     pub seed: u64,
+    /// Send compact parts with this config (`None`: full parts).
+    pub compact: Option<crate::core::compact::CompactConfig>,
     /// Pause between starting the receivers and the first tick (default
     /// 0.5 s). Not excluded from anything: no tick is sent during it.
     pub warmup: Duration,
@@ -144,6 +146,7 @@ impl Default for BenchConfig {
             duration: Duration::from_secs(10),
             payload_budget: crate::wire::DEFAULT_PAYLOAD_BUDGET,
             seed: 1,
+            compact: None,
             warmup: Duration::from_millis(500),
             processes: false,
             program: None,
@@ -245,6 +248,7 @@ impl BenchConfig {
             duration: Some(self.duration),
             seed: self.seed,
             payload_budget: self.payload_budget,
+            compact: self.compact,
             send_path: self.send_path,
             realtime: self.sender_realtime(),
             cpu: self.sender_cpu,

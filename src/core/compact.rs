@@ -653,7 +653,7 @@ mod tests {
             for d in datagrams(&enc, tick) {
                 rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1);
                 // 10 % loss until tick 150, none after.
-                if tick >= 150 || (rng >> 33) % 10 != 0 {
+                if tick >= 150 || !(rng >> 33).is_multiple_of(10) {
                     undecodable += receive(&mut dec, &d, &mut world).undecodable;
                 }
             }

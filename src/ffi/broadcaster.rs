@@ -48,7 +48,9 @@ fn entity(e: &tc_entity) -> Entity {
 
 fn publish_failure(e: PublishError) -> Failure {
     let status = match e {
-        PublishError::BadCoordinate { .. } => TC_ERR_BAD_COORDINATE,
+        PublishError::BadCoordinate { .. } | PublishError::OutOfBound { .. } => {
+            TC_ERR_BAD_COORDINATE
+        }
         PublishError::TickNotAfter { .. } => TC_ERR_TICK_NOT_AFTER,
         PublishError::WrongClock(_) => TC_ERR_WRONG_CLOCK,
         PublishError::Stopped => TC_ERR_STOPPED,

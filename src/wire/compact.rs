@@ -367,7 +367,7 @@ mod tests {
             }
             w.bit_len(0)
         };
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             assert_eq!(decode_records(&pad, &mut out), Err(DecodeError::BadCompact));
         }
         // Heads the decoder refuses.

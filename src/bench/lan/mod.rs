@@ -123,6 +123,18 @@ fn broadcast_args(
         "--max-subscribers".into(),
         "0".into(),
     ]);
+    if let Some(c) = &config.compact {
+        a.extend([
+            "--encoding".into(),
+            "compact".into(),
+            "--precision".into(),
+            (1.0 / f64::from(c.quanta_per_unit)).to_string(),
+            "--bound".into(),
+            c.bound.to_string(),
+            "--keyframe-interval".into(),
+            c.keyframe_interval.to_string(),
+        ]);
+    }
     a.extend(child::realtime_args(
         config.sender_realtime(),
         config.sender_cpu,

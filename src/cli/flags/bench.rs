@@ -32,6 +32,8 @@ pub(crate) struct BenchArgs {
     /// Seed of the simulated world.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    #[command(flatten)]
+    pub(crate) encoding: super::EncodingArgs,
     /// Pause between starting the receivers and the first tick (nothing is excluded).
     #[arg(long, value_parser = super::parse_duration, default_value = "500ms")]
     pub(crate) warmup: Duration,
@@ -169,6 +171,7 @@ impl BenchArgs {
             duration: self.duration.unwrap_or(default_duration),
             payload_budget: self.payload_budget,
             seed: self.seed,
+            compact: self.encoding.compact(),
             warmup: self.warmup,
             processes: self.processes,
             program: None,

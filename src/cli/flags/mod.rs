@@ -156,6 +156,64 @@ pub(super) fn check_cpus(cpus: impl IntoIterator<Item = usize>) -> Result<()> {
     Ok(())
 }
 
+/// How snapshots are encoded on the wire.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum EncodingArg {
+    /// Full parts: f32 coordinates, 16 bytes an entity (kind 1).
+    #[default]
+    Full,
+    /// Compact parts: quantized, delta-coded against each entity's
+    /// keyframe, change-only (protocol version 2's kind 6).
+    Compact,
+}
+
+/// The snapshot encoding's flags, shared by `broadcast`, `demo` and `bench`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct EncodingArgs {
+    /// How snapshots are encoded: full (f32 coordinates, 16 bytes an entity)
+    /// or compact (quantized and delta-coded, a few bytes an entity).
+    #[arg(long, value_enum, default_value_t = EncodingArg::Full)]
+    pub(crate) encoding: EncodingArg,
+    /// Compact: world units per quantum, the precision receivers hold
+    /// positions to (0.001: 1 mm; its inverse must be a whole number).
+    #[arg(long, value_name = "UNITS", default_value_t = 0.001, value_parser = precision)]
+    pub(crate) precision: f64,
+    /// Compact: the largest absolute coordinate, in world units.
+    #[arg(long, value_name = "UNITS", default_value_t = f64::from(tickcast::core::compact::DEFAULT_BOUND))]
+    pub(crate) bound: f64,
+    /// Compact: ticks between an entity's keyframes (what a lost keyframe
+    /// costs at most, and how long a late joiner waits for every entity).
+    #[arg(long, value_name = "TICKS", default_value_t = tickcast::core::compact::DEFAULT_KEYFRAME_INTERVAL)]
+    pub(crate) keyframe_interval: u16,
+}
+
+/// A precision whose inverse is a whole number of quanta per unit.
+fn precision(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    let per_unit = 1.0 / p;
+    if !(p > 0.0
+        && per_unit.is_finite()
+        && (per_unit - per_unit.round()).abs() < 1e-6 * per_unit
+        && per_unit.round() <= f64::from(u32::MAX))
+    {
+        return Err(format!(
+            "{s} is not 1/N of a world unit for a whole N (e.g. 0.001, 0.01, 0.5, 1)"
+        ));
+    }
+    Ok(p)
+}
+
+impl EncodingArgs {
+    /// The compact config these flags ask for, if any.
+    pub(crate) fn compact(&self) -> Option<tickcast::core::compact::CompactConfig> {
+        (self.encoding == EncodingArg::Compact).then(|| tickcast::core::compact::CompactConfig {
+            quanta_per_unit: (1.0 / self.precision).round() as u32,
+            bound: self.bound as f32,
+            keyframe_interval: self.keyframe_interval,
+        })
+    }
+}
+
 #[derive(Args, Debug)]
 pub(super) struct WorldArgs {
     /// Number of entities in the simulated world.
@@ -170,6 +228,8 @@ pub(super) struct WorldArgs {
     /// Largest datagram to send, in bytes; a tick is split into parts that fit.
     #[arg(long, value_name = "BYTES", default_value_t = tickcast::wire::DEFAULT_PAYLOAD_BUDGET)]
     pub(super) payload_budget: usize,
+    #[command(flatten)]
+    pub(super) encoding: EncodingArgs,
 }
 
 impl WorldArgs {
@@ -180,6 +240,7 @@ impl WorldArgs {
             rate_hz: self.rate,
             seed: self.seed,
             payload_budget: self.payload_budget,
+            compact: self.encoding.compact(),
             ..config
         }
     }

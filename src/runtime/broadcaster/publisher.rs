@@ -93,6 +93,15 @@ pub enum PublishError {
         /// The first entity at fault.
         id: u32,
     },
+    /// With compact snapshots ([`BroadcastConfig::compact`]), a coordinate
+    /// beyond the declared bound: refused, never wrapped.
+    ///
+    /// [`BroadcastConfig::compact`]: super::BroadcastConfig::compact
+    #[error("entity {id} has a coordinate beyond the world's bound (BroadcastConfig::compact)")]
+    OutOfBound {
+        /// The first entity at fault.
+        id: u32,
+    },
     /// Under [`PublishClock::Game`], a tick number not after the last one sent.
     #[error("tick {tick} is not after the last tick sent, {last}")]
     TickNotAfter {
@@ -145,6 +154,8 @@ pub struct Publisher {
     last_tick: Option<u64>,
     /// Under the game's clock: the tick period and the step's anchor.
     step: GameStep,
+    /// With compact snapshots: the bound every coordinate must be within.
+    bound: Option<f32>,
     running: Arc<AtomicBool>,
     counts: Arc<PublishCounts>,
 }
@@ -222,6 +233,7 @@ impl Publisher {
     pub(super) fn new(
         clock: PublishClock,
         rate_hz: f64,
+        bound: Option<f32>,
         running: Arc<AtomicBool>,
     ) -> std::io::Result<(Publisher, Feed)> {
         let (input, output) = triple_buffer::triple_buffer(&Frame::default());
@@ -244,6 +256,7 @@ impl Publisher {
                 period_ns: 1e9 / rate_hz,
                 anchor: None,
             },
+            bound,
             running: Arc::clone(&running),
             counts: Arc::clone(&counts),
         };
@@ -308,6 +321,16 @@ impl Publisher {
             .find(|e| !wire::entities_ok(std::slice::from_ref(e)))
         {
             return Err(PublishError::BadCoordinate { id: bad.id });
+        }
+        if let Some(bound) = self.bound {
+            let out = |v: f32| v.abs() > bound;
+            if let Some(bad) = buf
+                .entities
+                .iter()
+                .find(|e| out(e.x) || out(e.y) || out(e.z))
+            {
+                return Err(PublishError::OutOfBound { id: bad.id });
+            }
         }
         if let Some(tick) = tick {
             buf.tick = tick;

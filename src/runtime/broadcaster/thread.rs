@@ -444,7 +444,12 @@ impl Runner {
                 self.frames.taken += u64::from(matches!(self.world, Source::Published(..)));
                 true
             }
-            Err(e @ PushError::DuplicateId(_)) | Err(e @ PushError::TooManyParts { .. }) => {
+            Err(e @ (PushError::Pending | PushError::Finished)) => {
+                unreachable!("one tick at a time, none after the goodbye: {e}")
+            }
+            // A game's frame (or, with a bound too small for it, the
+            // simulated world) that cannot be sent: refused and counted.
+            Err(e) => {
                 let why = format!("tick {tick} not sent: {e}");
                 if self.frames.refused == 0 {
                     log::warn!("{why}");
@@ -453,7 +458,6 @@ impl Runner {
                 self.frames.last_refusal = Some(why);
                 false
             }
-            Err(e) => unreachable!("validated sim positions and one tick at a time: {e}"),
         }
     }
 
