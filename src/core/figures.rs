@@ -324,8 +324,10 @@ pub struct Summary {
     /// Round-trip time to the subscribed broadcaster (ping/pong;
     /// [`Figures::rtt`]); `None` without a subscription or before a pong.
     pub rtt_us: Option<LatencySummary>,
-    /// `none`, `subscribing`, `subscribed`, `refused: full`, or once it
-    /// gave up `failed: no answer` or `failed: refused: full`.
+    /// `none`, `subscribing`, `subscribed`, `refused: full` (`refused:
+    /// unknown reason N` for a reserved reason code), or once it gave up
+    /// `failed: no answer` or `failed: refused: full` (see
+    /// [`SubscriptionState`]'s `Display`).
     pub subscription: String,
     /// See [`Figures::one_way_meaningful`].
     pub one_way_meaningful: bool,

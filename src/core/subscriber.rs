@@ -112,7 +112,9 @@ impl fmt::Display for SubscriptionState {
             SubscriptionState::Subscribing => f.write_str("subscribing"),
             SubscriptionState::Subscribed => f.write_str("subscribed"),
             SubscriptionState::Refused(REFUSE_FULL) => f.write_str("refused: full"),
-            SubscriptionState::Refused(r) => write!(f, "refused: reason {r}"),
+            // Reserved reasons (0, 2..=255): refused, for a reason this
+            // version does not define (proto/PROTOCOL.md, "Refuse").
+            SubscriptionState::Refused(r) => write!(f, "refused: unknown reason {r}"),
             SubscriptionState::Failed(why) => write!(f, "failed: {why}"),
         }
     }
@@ -796,7 +798,14 @@ mod tests {
         assert_eq!(s(SubscriptionState::Subscribing), "subscribing");
         assert_eq!(s(SubscriptionState::Subscribed), "subscribed");
         assert_eq!(s(SubscriptionState::Refused(1)), "refused: full");
-        assert_eq!(s(SubscriptionState::Refused(9)), "refused: reason 9");
+        assert_eq!(
+            s(SubscriptionState::Refused(9)),
+            "refused: unknown reason 9"
+        );
+        assert_eq!(
+            s(SubscriptionState::Refused(0)),
+            "refused: unknown reason 0"
+        );
         assert_eq!(
             s(SubscriptionState::Failed(SubscribeFailure::Unanswered)),
             "failed: no answer"
@@ -804,6 +813,10 @@ mod tests {
         assert_eq!(
             s(SubscriptionState::Failed(SubscribeFailure::Refused(1))),
             "failed: refused: full"
+        );
+        assert_eq!(
+            s(SubscriptionState::Failed(SubscribeFailure::Refused(9))),
+            "failed: refused: unknown reason 9"
         );
     }
 }

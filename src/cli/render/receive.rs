@@ -119,7 +119,7 @@ pub fn subscription_failed(
             counts.map_or(0, |c| c.refusals)
         ),
         SubscribeFailure::Refused(reason) => format!(
-            "subscription to {server} failed: refused {} times (reason {reason})",
+            "subscription to {server} failed: refused {} times (unknown reason {reason})",
             counts.map_or(0, |c| c.refusals)
         ),
     }
