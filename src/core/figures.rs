@@ -61,6 +61,15 @@ counters! {
         pub received: u64,
         /// `expected − received`. Never negative; a duplicate cannot hide a loss.
         pub lost: u64,
+        /// Packets a session sent before the lowest sequence number this
+        /// receiver got of it, as its newest sender report or goodbye (by
+        /// sequence number) tells: `packets_sent − (last − lowest + 1)`,
+        /// `last` being the report's own number or the goodbye's
+        /// `final_seq`, never negative; summed over sessions. 0 until a
+        /// session sends either. Not in `expected`, so not in `lost`. (Missing
+        /// from the JSON of an older tickcast: 0.)
+        #[serde(default)]
+        pub head_loss: u64,
         /// Arrivals of a sequence number already received in that session.
         pub duplicates: u64,
         /// Fresh arrivals after a higher sequence number of the same session.
