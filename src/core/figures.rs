@@ -148,7 +148,11 @@ counters! {
         /// Valid datagrams of the subscription kinds (16..=23): not part of the
         /// stream, so in no figure above but `datagrams` and `bytes`.
         pub control_datagrams: u64,
-        /// Latency samples that came out negative (clocks not shared); recorded as 0.
+        /// Samples of `latency` and of `latency_scheduled` that came out
+        /// negative (the receiver's clock behind the sender's), each
+        /// counted: a snapshot part whose two samples are both negative
+        /// adds 2. They are recorded as 0. `latency_taken` is clamped at 0
+        /// and not counted.
         pub latency_negative: u64,
     }
 }
@@ -252,7 +256,8 @@ impl Figures {
     ///
     /// True when the sender is on this host ([`Figures::sender_on_this_host`]:
     /// one clock, so the figure is exact), or when there are latency and
-    /// round-trip samples, no latency sample came out negative, and the
+    /// round-trip samples, no latency sample came out negative
+    /// (`latency_negative` is 0), and the
     /// latency p50 is at most the round-trip p50: the clocks are then
     /// plausibly synchronised. False otherwise.
     ///

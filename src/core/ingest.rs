@@ -960,9 +960,14 @@ mod tests {
         assert!(f
             .latency_scheduled
             .equivalent(f.latency_scheduled.max(), 31_000));
-        // A clock behind the sender gives negative samples, counted and clamped.
+        // A clock behind the sender gives negative samples, counted and
+        // clamped: latency_negative counts those of latency and of
+        // latency_scheduled, so both of this part's samples count...
         ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000);
         assert_eq!(ing.figures().counters.latency_negative, 2);
+        // ...and an arrival between scheduled_ns and sent_ns counts one.
+        ing.handle(&part(1, 10, 10, &[0], T0), T0 - 500);
+        assert_eq!(ing.figures().counters.latency_negative, 3);
     }
 
     #[test]
