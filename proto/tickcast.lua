@@ -131,6 +131,12 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     flags = ProtoExpert.new("tickcast.unknown_flags", "Reserved flag bits set",
         expert.group.MALFORMED, expert.severity.ERROR),
+    -- AUTH is a defined flag, but a datagram too short for a header and a
+    -- tag is no sealed datagram: a keyless receiver rejects it as Sealed
+    -- (AUTH is checked before the body), a keyed one as auth_failed.
+    sealed_short = ProtoExpert.new("tickcast.sealed_too_short",
+        "AUTH set, but too short for the header and a tag",
+        expert.group.MALFORMED, expert.severity.ERROR),
     bad_part = ProtoExpert.new("tickcast.bad_part", "Impossible part index (parts = 0 or part >= parts)",
         expert.group.MALFORMED, expert.severity.ERROR),
     bad_coord = ProtoExpert.new("tickcast.bad_coordinate", "Coordinate NaN, infinite or beyond 1e9",
@@ -142,7 +148,7 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
 }
 tickcast.experts = { e.too_short, e.truncated, e.trailing, e.version, e.kind,
-    e.flags, e.bad_part, e.bad_coord, e.padding, e.lifecycle }
+    e.flags, e.sealed_short, e.bad_part, e.bad_coord, e.padding, e.lifecycle }
 
 -- Layouts of the fixed-size kinds (PROTOCOL.md, "Lengths and limits"): the
 -- fields in order, then, for the kinds padded so that no reply is larger
@@ -423,6 +429,9 @@ function tickcast.dissector(tvb, pinfo, tree)
         root:add(f.tag, tvb(len - TAG_LEN, TAG_LEN))
         tvb = tvb(0, len - TAG_LEN):tvb()
         len = len - TAG_LEN
+    elseif flags == FLAG_AUTH then
+        flags_item:add_proto_expert_info(e.sealed_short, string.format(
+            "AUTH set, but %d bytes cannot hold the %d-byte header and a %d-byte tag", len, HEADER_LEN, TAG_LEN))
     elseif flags ~= 0 then
         flags_item:add_proto_expert_info(e.flags, string.format("flags 0x%04x, only 0x0001 (AUTH) is defined", flags))
     end

@@ -93,9 +93,11 @@ counters! {
         /// stale session). Never applied, never in the sequence figures. Always
         /// 0 without a key.
         pub replayed: u64,
-        /// Without a key: sealed datagrams (AUTH flag set), which cannot be
-        /// checked and so are not applied: the sender has a key, this receiver
-        /// none. Not in `malformed`. Always 0 with a key.
+        /// Without a key: datagrams rejected as `wire::DecodeError::Sealed`:
+        /// a header whose magic, version, kind and reserved flags pass, with
+        /// the AUTH flag set, whatever follows the header. They cannot be
+        /// checked and so are not applied: the sender has a key, this
+        /// receiver none. Also in `malformed`. Always 0 with a key.
         pub auth_unexpected: u64,
         /// New sessions that took over after the first: broadcaster restarts.
         /// A new session id takes over once it has proven itself (see

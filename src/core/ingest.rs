@@ -1041,6 +1041,42 @@ mod tests {
         assert_eq!((f.auth_unexpected, f.malformed, f.received), (1, 1, 0));
     }
 
+    /// `auth_unexpected` follows the order of the header checks
+    /// (PROTOCOL.md, "Order of checks"): magic, version, kind and reserved
+    /// flags first, then AUTH, before anything of the body.
+    #[test]
+    fn auth_unexpected_counts_only_what_the_header_checks_call_sealed() {
+        let mut sealed = part(1, 0, 1, &[0], T0);
+        sealed[wire::field::FLAGS.start] = wire::FLAG_AUTH as u8;
+        let mut keyless = Ingest::new(WorldWriter::new(64));
+        let mut check = |d: &[u8], want: DecodeError, unexpected: u64| {
+            assert_eq!(keyless.handle(d, T0), Outcome::Malformed(want));
+            assert_eq!(keyless.figures().counters.auth_unexpected, unexpected);
+        };
+        // AUTH with a version it does not speak: the version, not Sealed.
+        let mut bad_version = sealed.clone();
+        bad_version[wire::field::VERSION] = 3;
+        check(&bad_version, DecodeError::UnsupportedVersion(3), 0);
+        // AUTH and a reserved bit: UnknownFlags, not Sealed.
+        let mut reserved = sealed.clone();
+        reserved[wire::field::FLAGS.start + 1] = 0x80;
+        check(&reserved, DecodeError::UnknownFlags(0x8001), 0);
+        // AUTH on a 25-byte datagram: Sealed, though its body is truncated.
+        check(&sealed[..25], DecodeError::Sealed, 1);
+        check(&sealed, DecodeError::Sealed, 2);
+        let f = keyless.figures().counters;
+        assert_eq!((f.malformed, f.datagrams, f.received), (4, 4, 0));
+        // With a key the same 25 bytes do not open: auth_failed, not malformed.
+        let key = Key::from_bytes([9; 32]);
+        let mut keyed = Ingest::with_key(WorldWriter::new(64), Some(key));
+        assert!(matches!(
+            keyed.handle(&sealed[..25], T0),
+            Outcome::AuthFailed(_)
+        ));
+        let f = keyed.figures().counters;
+        assert_eq!((f.auth_failed, f.malformed, f.auth_unexpected), (1, 0, 0));
+    }
+
     #[test]
     fn with_a_key_a_sealed_subscription_datagram_is_handed_back_opened() {
         use crate::wire::Pong;
