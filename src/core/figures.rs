@@ -355,6 +355,90 @@ pub struct Summary {
 mod tests {
     use super::*;
 
+    /// The receiver's JSON as `receive --json` writes it (`Versioned` of a
+    /// [`Summary`]), of figures an [`Ingest`](crate::core::ingest::Ingest)
+    /// measured, has exactly the keys `proto/receiver.schema.json` lists,
+    /// of the types it states: with nothing measured (every summary and
+    /// unknown figure `null`) and with every figure set.
+    #[test]
+    fn a_receivers_json_is_what_its_schema_file_says() {
+        use crate::core::ingest::Ingest;
+        use crate::core::schema::{check, Versioned};
+        use crate::core::world::WorldWriter;
+        use crate::wire::{self, Body, Entity, Packet, SenderReport, SnapshotHead};
+        const T0: u64 = 1_700_000_000_000_000_000;
+        let schema = check::load(check::RECEIVER);
+        let json = |f: &Figures| serde_json::to_value(Versioned::new(f.summary())).unwrap();
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        let empty = json(&ing.figures());
+        check::exactly(&schema, &empty).unwrap_or_else(|e| panic!("{e}\n{empty}"));
+        assert!(empty["latency_us"].is_null() && empty["count"].is_null());
+        // Snapshot parts 5, 7 (twice) and a report numbered 8 that says 9
+        // packets were sent up to it: one lost, one duplicate, head loss 5.
+        let entity = Entity {
+            id: 0,
+            x: 1.0,
+            y: 2.0,
+            z: 3.0,
+        };
+        for seq in [5u32, 7, 7] {
+            let head = SnapshotHead {
+                tick: seq.into(),
+                scheduled_ns: T0,
+                sent_ns: T0 + 1_000,
+                part: 0,
+                parts: 1,
+            };
+            let body = Body::Snapshot(head);
+            let d = wire::encode_to_vec(
+                &Packet {
+                    session: 1,
+                    seq,
+                    body,
+                },
+                &[entity],
+            )
+            .unwrap();
+            ing.handle(&d, T0 + 50_000);
+        }
+        let report = Body::SenderReport(SenderReport {
+            sent_ns: T0,
+            packets_sent: 9,
+            ticks_sent: 3,
+            ticks_skipped: 1,
+        });
+        let d = wire::encode_to_vec(
+            &Packet {
+                session: 1,
+                seq: 8,
+                body: report,
+            },
+            &[],
+        )
+        .unwrap();
+        ing.handle(&d, T0);
+        // What the receiver thread adds: a round trip and a subscription.
+        let mut f = ing.figures();
+        f.rtt.record(90_000).unwrap();
+        f.subscription = SubscriptionState::Refused(9);
+        let full = json(&f);
+        check::exactly(&schema, &full).unwrap_or_else(|e| panic!("{e}\n{full}"));
+        for key in [
+            "latency_us",
+            "latency_scheduled_us",
+            "latency_taken_us",
+            "rtt_us",
+        ] {
+            assert!(full[key].is_object(), "{key} in {full}");
+        }
+        assert_eq!(
+            (&full["lost"], &full["duplicates"], &full["head_loss"]),
+            (&1.into(), &1.into(), &5.into())
+        );
+        assert_eq!(full["subscription"], "refused: unknown reason 9");
+        assert_eq!(full["sender_ticks_skipped"], 1);
+    }
+
     #[test]
     fn interval_loss_is_the_share_lost_in_between() {
         let with = |expected, received| Figures {
