@@ -13,8 +13,9 @@
 //!
 //! # Behaviour (`proto/PROTOCOL.md`, "What a receiver does")
 //!
-//! * **Subscribing**: a subscribe, re-sent after 250 ms, 500 ms, 1 s and
-//!   then every 2 s while unanswered. A challenge is answered at once with a
+//! * **Subscribing**: a subscribe, re-sent while unanswered after gaps
+//!   doubling from 250 ms ([`RETRY_INITIAL`]) up to 2 s ([`RETRY_MAX`]):
+//!   at 250 ms, 750 ms, 1.75 s, 3.75 s, 5.75 s, … after the first. A challenge is answered at once with a
 //!   confirm carrying its cookie; an accept makes it **subscribed**; a
 //!   refuse makes it **refused**, and it retries every 5 s.
 //! * **Subscribed**: a confirm (the heartbeat) every lease/3 with the cookie

@@ -61,7 +61,8 @@
 use std::collections::VecDeque;
 
 /// How many sequence numbers behind the highest one the tracker remembers,
-/// to tell a duplicate from a late arrival. Older arrivals are stale.
+/// to tell a duplicate from a late arrival. Older arrivals are stale. A
+/// protocol constant (`proto/PROTOCOL.md`), as [`PAST_SESSIONS`] is.
 pub const WINDOW: u64 = 1 << 16;
 /// How many replaced session ids are remembered, so that their late packets
 /// are recognised as stale rather than as yet another restart. A protocol
