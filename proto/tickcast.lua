@@ -17,7 +17,8 @@
 -- Each kind's fields are decoded at their spec offsets, and each record
 -- (entity, despawn record, id run) as its own subtree; padding is shown as
 -- padding. Anything the reference decoder would reject (short, truncated,
--- trailing bytes, unknown version/kind, flags, impossible part, bad
+-- trailing bytes, unknown version/kind, reserved flag bits, AUTH on a
+-- datagram too short for a tag, impossible part, bad
 -- coordinate, a despawn record after its tick, roster runs out of order or
 -- range) gets an expert info entry instead of a Lua error, so no input can
 -- break it.
