@@ -398,7 +398,9 @@ impl Tracker {
         if let Some(s) = &self.current {
             c.expected += s.expected();
             c.received += s.received;
-            c.head_loss += s.head_loss();
+            // Saturating: head loss is as large as a report says, and a
+            // forged or broken one may say up to u64::MAX.
+            c.head_loss = c.head_loss.saturating_add(s.head_loss());
         }
         c
     }
@@ -435,7 +437,7 @@ impl Tracker {
         if let Some(old) = self.current.take() {
             self.totals.expected += old.expected();
             self.totals.received += old.received;
-            self.totals.head_loss += old.head_loss();
+            self.totals.head_loss = self.totals.head_loss.saturating_add(old.head_loss());
             self.totals.restarts += 1;
             if self.past.len() == PAST_SESSIONS {
                 self.past.pop_front();
@@ -671,6 +673,13 @@ mod tests {
         t.on_packet(2, 41);
         t.on_packets_sent(2, 41, 1);
         assert_eq!(t.counts().head_loss, 3);
+        // Regression (found by the fuzzer): a report claiming u64::MAX
+        // packets, in two sessions, saturates instead of overflowing.
+        t.on_packets_sent(2, 41, u64::MAX);
+        t.on_goodbye(2, 41);
+        assert_eq!(t.on_packet(3, 7), NEW);
+        t.on_packets_sent(3, 7, u64::MAX);
+        assert_eq!(t.counts().head_loss, u64::MAX);
     }
 
     // ---- session probation ----
