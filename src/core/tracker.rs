@@ -363,14 +363,14 @@ impl Tracker {
     /// including number `last`: a sender report's own number and its
     /// `packets_sent`, or a goodbye's `final_seq` and `packets_sent`. Call
     /// after `on_packet` said Fresh for the report or goodbye. It sets
-    /// [`Counts::head_loss`]; the count with the newest `last` is kept
-    /// (RFC 1982 order), and a `last` behind the lowest number received or
+    /// [`Counts::head_loss`]; only a `last` after the one held replaces
+    /// it (RFC 1982 order, as extended numbers), and a `last` behind the lowest number received or
     /// more than [`MAX_DROPOUT`] ahead of the highest is not believed.
     pub fn on_packets_sent(&mut self, session: u64, last: u32, packets_sent: u64) {
         if let Some(s) = self.current.as_mut().filter(|s| s.id == session) {
             let ext = s.extend(last);
             let believed = ext >= s.lowest && ext <= s.highest + MAX_DROPOUT;
-            if believed && s.sent_up_to.is_none_or(|(held, _)| ext >= held) {
+            if believed && s.sent_up_to.is_none_or(|(held, _)| ext > held) {
                 s.sent_up_to = Some((ext, packets_sent));
             }
         }
@@ -675,8 +675,9 @@ mod tests {
         assert_eq!(t.counts().head_loss, 3);
         // Regression (found by the fuzzer): a report claiming u64::MAX
         // packets, in two sessions, saturates instead of overflowing.
-        t.on_packets_sent(2, 41, u64::MAX);
-        t.on_goodbye(2, 41);
+        t.on_packet(2, 42);
+        t.on_packets_sent(2, 42, u64::MAX);
+        t.on_goodbye(2, 42);
         assert_eq!(t.on_packet(3, 7), NEW);
         t.on_packets_sent(3, 7, u64::MAX);
         assert_eq!(t.counts().head_loss, u64::MAX);
