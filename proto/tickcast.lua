@@ -17,7 +17,8 @@
 -- Each kind's fields are decoded at their spec offsets, and each record
 -- (entity, despawn record, id run) as its own subtree; padding is shown as
 -- padding. Anything the reference decoder would reject (short, truncated,
--- trailing bytes, unknown version/kind, flags, impossible part, bad
+-- trailing bytes, unknown version/kind, reserved flag bits, AUTH on a
+-- datagram too short for a tag, impossible part, bad
 -- coordinate, a despawn record after its tick, roster runs out of order or
 -- range) gets an expert info entry instead of a Lua error, so no input can
 -- break it.
@@ -131,6 +132,12 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     flags = ProtoExpert.new("tickcast.unknown_flags", "Reserved flag bits set",
         expert.group.MALFORMED, expert.severity.ERROR),
+    -- AUTH is a defined flag, but a datagram too short for a header and a
+    -- tag is no sealed datagram: a keyless receiver rejects it as Sealed
+    -- (AUTH is checked before the body), a keyed one as auth_failed.
+    sealed_short = ProtoExpert.new("tickcast.sealed_too_short",
+        "AUTH set, but too short for the header and a tag",
+        expert.group.MALFORMED, expert.severity.ERROR),
     bad_part = ProtoExpert.new("tickcast.bad_part", "Impossible part index (parts = 0 or part >= parts)",
         expert.group.MALFORMED, expert.severity.ERROR),
     bad_coord = ProtoExpert.new("tickcast.bad_coordinate", "Coordinate NaN, infinite or beyond 1e9",
@@ -142,7 +149,7 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
 }
 tickcast.experts = { e.too_short, e.truncated, e.trailing, e.version, e.kind,
-    e.flags, e.bad_part, e.bad_coord, e.padding, e.lifecycle }
+    e.flags, e.sealed_short, e.bad_part, e.bad_coord, e.padding, e.lifecycle }
 
 -- Layouts of the fixed-size kinds (PROTOCOL.md, "Lengths and limits"): the
 -- fields in order, then, for the kinds padded so that no reply is larger
@@ -423,6 +430,9 @@ function tickcast.dissector(tvb, pinfo, tree)
         root:add(f.tag, tvb(len - TAG_LEN, TAG_LEN))
         tvb = tvb(0, len - TAG_LEN):tvb()
         len = len - TAG_LEN
+    elseif flags == FLAG_AUTH then
+        flags_item:add_proto_expert_info(e.sealed_short, string.format(
+            "AUTH set, but %d bytes cannot hold the %d-byte header and a %d-byte tag", len, HEADER_LEN, TAG_LEN))
     elseif flags ~= 0 then
         flags_item:add_proto_expert_info(e.flags, string.format("flags 0x%04x, only 0x0001 (AUTH) is defined", flags))
     end

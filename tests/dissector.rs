@@ -108,6 +108,7 @@ const FIELDS: &[&str] = &[
     "tickcast.unsupported_version",
     "tickcast.unknown_kind",
     "tickcast.unknown_flags",
+    "tickcast.sealed_too_short",
     "tickcast.bad_part",
     "tickcast.bad_coordinate",
     "tickcast.bad_padding",
@@ -653,6 +654,9 @@ fn expert_for(error: &str) -> &'static str {
         "UnsupportedVersion" => "tickcast.unsupported_version",
         "UnknownKind" => "tickcast.unknown_kind",
         "UnknownFlags" => "tickcast.unknown_flags",
+        // The one `Sealed` vector is too short for a tag: all a dissector,
+        // which holds no key, can tell of a datagram with AUTH set.
+        "Sealed" => "tickcast.sealed_too_short",
         "Truncated" => "tickcast.truncated",
         "TrailingBytes" => "tickcast.trailing_bytes",
         "BadPart" => "tickcast.bad_part",

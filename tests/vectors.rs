@@ -10,6 +10,11 @@
 //! version byte, which proves the older layout unchanged. An invalid vector
 //! must be rejected for exactly the reason it names. Every kind the decoder
 //! accepts needs a valid vector, so a new kind cannot ship without one.
+//!
+//! Everything an encoder needs is a directive: a sealed vector's key
+//! (`# key:`), and a cookie's MAC inputs (`# cookie_secret:`,
+//! `# cookie_address:`, `# cookie_client_id:`), so the sealed vectors and
+//! the challenge are encoded from their directives alone.
 // Tests, benches, examples and the binary own their clocks, sockets and files;
 // the layer wall in clippy.toml is for the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -17,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 
+use tickcast::core::subscription::cookie_mac;
 use tickcast::fuzz::{load_vectors, vectors_dir};
 use tickcast::wire::auth::{self, Key};
 use tickcast::wire::vectors::{Vector, Verdict};
@@ -189,6 +195,47 @@ fn expected_packet(name: &str, v: &Vector, kind: &str) -> Packet {
     Packet { session, seq, body }
 }
 
+/// The packet a valid vector's directives describe, its cookie's MAC
+/// computed from the `cookie_` directives where it has them (and checked
+/// against its `mac` field).
+fn directed_packet(name: &str, v: &Vector, kind: &str) -> Packet {
+    let mut packet = expected_packet(name, v, kind);
+    if let Some(inputs) = v.cookie {
+        let cookie = match &mut packet.body {
+            Body::Challenge(Challenge { cookie, .. })
+            | Body::Confirm(Confirm { cookie, .. })
+            | Body::Unsubscribe(Unsubscribe { cookie, .. }) => cookie,
+            _ => panic!("{name}: cookie inputs on a {kind}, which has no cookie"),
+        };
+        let mac = cookie_mac(
+            &inputs.secret,
+            inputs.address,
+            inputs.client_id,
+            cookie.bucket,
+        );
+        assert_eq!(mac, cookie.mac, "{name}: the MAC of the cookie_ directives");
+        cookie.mac = mac;
+    }
+    packet
+}
+
+/// A valid vector encoded from its directives alone (with the current
+/// version byte), sealed with its `# key:` if it has one: what an encoder
+/// in any language must produce.
+fn encode_from_directives(name: &str, v: &Vector) -> Vec<u8> {
+    let kind = v.kind().expect("a valid vector");
+    let packet = directed_packet(name, v, kind);
+    let records = payload(v, packet.body.kind());
+    let mut out = vec![0u8; wire::encoded_len(&packet.body, records.len()) + auth::TAG_LEN];
+    let mut n = wire::encode_records(&packet, records, &mut out)
+        .unwrap_or_else(|e| panic!("{name}: encode failed: {e:?}"));
+    if let Some(key) = v.key.map(Key::from_bytes) {
+        n = auth::seal_into(&key, &mut out, n);
+    }
+    out.truncate(n);
+    out
+}
+
 /// Entities equal bit for bit (so -0.0 is not 0.0).
 fn same_entities(a: &[Entity], b: &[Entity]) -> bool {
     let bits = |e: &Entity| (e.id, e.x.to_bits(), e.y.to_bits(), e.z.to_bits());
@@ -224,7 +271,7 @@ fn stale_records() -> Records {
 }
 
 fn check_valid(name: &str, v: &Vector, kind: &str) {
-    let want = expected_packet(name, v, kind);
+    let want = directed_packet(name, v, kind);
     let key = v.key.map(Key::from_bytes);
     assert_eq!(want.body.kind().name(), kind, "{name}: kind name");
     assert_eq!(
@@ -354,6 +401,31 @@ fn every_vector_decodes_and_encodes_as_its_comments_say() {
         match &v.verdict {
             Verdict::Valid(kind) => check_valid(name, v, kind),
             Verdict::Invalid(err) => check_invalid(name, v, err),
+        }
+    }
+}
+
+#[test]
+fn sealed_vectors_and_the_challenge_encode_from_their_directives_alone() {
+    let vectors = load_all();
+    let get = |file: &str| {
+        vectors
+            .iter()
+            .find(|(n, _)| n == file)
+            .unwrap_or_else(|| panic!("{file} is gone"))
+    };
+    for file in ["snapshot-sealed.hex", "despawn-sealed.hex"] {
+        let (name, v) = get(file);
+        assert!(v.key.is_some(), "{name}: its key is a `# key:` directive");
+        assert_eq!(encode_from_directives(name, v), v.bytes, "{name}");
+    }
+    let (name, v) = get("challenge.hex");
+    assert!(v.cookie.is_some(), "{name}: its MAC inputs are directives");
+    assert_eq!(encode_from_directives(name, v), v.bytes, "{name}");
+    // Every sealed vector, and every one with cookie inputs, does too.
+    for (name, v) in vectors.iter().filter(|(_, v)| v.kind().is_some()) {
+        if v.version.is_none() {
+            assert_eq!(encode_from_directives(name, v), v.bytes, "{name}");
         }
     }
 }

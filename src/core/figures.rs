@@ -61,6 +61,15 @@ counters! {
         pub received: u64,
         /// `expected − received`. Never negative; a duplicate cannot hide a loss.
         pub lost: u64,
+        /// Packets a session sent before the lowest sequence number this
+        /// receiver got of it, as its newest sender report or goodbye (by
+        /// sequence number) tells: `packets_sent − (last − lowest + 1)`,
+        /// `last` being the report's own number or the goodbye's
+        /// `final_seq`, never negative; summed over sessions. 0 until a
+        /// session sends either. Not in `expected`, so not in `lost`. (Missing
+        /// from the JSON of an older tickcast: 0.)
+        #[serde(default)]
+        pub head_loss: u64,
         /// Arrivals of a sequence number already received in that session.
         pub duplicates: u64,
         /// Fresh arrivals after a higher sequence number of the same session.
@@ -84,9 +93,11 @@ counters! {
         /// stale session). Never applied, never in the sequence figures. Always
         /// 0 without a key.
         pub replayed: u64,
-        /// Without a key: sealed datagrams (AUTH flag set), which cannot be
-        /// checked and so are not applied: the sender has a key, this receiver
-        /// none. Not in `malformed`. Always 0 with a key.
+        /// Without a key: datagrams rejected as `wire::DecodeError::Sealed`:
+        /// a header whose magic, version, kind and reserved flags pass, with
+        /// the AUTH flag set, whatever follows the header. They cannot be
+        /// checked and so are not applied: the sender has a key, this
+        /// receiver none. Also in `malformed`. Always 0 with a key.
         pub auth_unexpected: u64,
         /// New sessions that took over after the first: broadcaster restarts.
         /// A new session id takes over once it has proven itself (see
@@ -144,7 +155,11 @@ counters! {
         /// Valid datagrams of the subscription kinds (16..=23): not part of the
         /// stream, so in no figure above but `datagrams` and `bytes`.
         pub control_datagrams: u64,
-        /// Latency samples that came out negative (clocks not shared); recorded as 0.
+        /// Samples of `latency` and of `latency_scheduled` that came out
+        /// negative (the receiver's clock behind the sender's), each
+        /// counted: a snapshot part whose two samples are both negative
+        /// adds 2. They are recorded as 0. `latency_taken` is clamped at 0
+        /// and not counted.
         pub latency_negative: u64,
     }
 }
@@ -248,7 +263,8 @@ impl Figures {
     ///
     /// True when the sender is on this host ([`Figures::sender_on_this_host`]:
     /// one clock, so the figure is exact), or when there are latency and
-    /// round-trip samples, no latency sample came out negative, and the
+    /// round-trip samples, no latency sample came out negative
+    /// (`latency_negative` is 0), and the
     /// latency p50 is at most the round-trip p50: the clocks are then
     /// plausibly synchronised. False otherwise.
     ///
@@ -329,8 +345,10 @@ pub struct Summary {
     /// Round-trip time to the subscribed broadcaster (ping/pong;
     /// [`Figures::rtt`]); `None` without a subscription or before a pong.
     pub rtt_us: Option<LatencySummary>,
-    /// `none`, `subscribing`, `subscribed`, `refused: full`, or once it
-    /// gave up `failed: no answer` or `failed: refused: full`.
+    /// `none`, `subscribing`, `subscribed`, `refused: full` (`refused:
+    /// unknown reason N` for a reserved reason code), or once it gave up
+    /// `failed: no answer` or `failed: refused: full` (see
+    /// [`SubscriptionState`]'s `Display`).
     pub subscription: String,
     /// See [`Figures::one_way_meaningful`].
     pub one_way_meaningful: bool,
@@ -341,6 +359,90 @@ pub struct Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The receiver's JSON as `receive --json` writes it (`Versioned` of a
+    /// [`Summary`]), of figures an [`Ingest`](crate::core::ingest::Ingest)
+    /// measured, has exactly the keys `proto/receiver.schema.json` lists,
+    /// of the types it states: with nothing measured (every summary and
+    /// unknown figure `null`) and with every figure set.
+    #[test]
+    fn a_receivers_json_is_what_its_schema_file_says() {
+        use crate::core::ingest::Ingest;
+        use crate::core::schema::{check, Versioned};
+        use crate::core::world::WorldWriter;
+        use crate::wire::{self, Body, Entity, Packet, SenderReport, SnapshotHead};
+        const T0: u64 = 1_700_000_000_000_000_000;
+        let schema = check::load(check::RECEIVER);
+        let json = |f: &Figures| serde_json::to_value(Versioned::new(f.summary())).unwrap();
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        let empty = json(&ing.figures());
+        check::exactly(&schema, &empty).unwrap_or_else(|e| panic!("{e}\n{empty}"));
+        assert!(empty["latency_us"].is_null() && empty["count"].is_null());
+        // Snapshot parts 5, 7 (twice) and a report numbered 8 that says 9
+        // packets were sent up to it: one lost, one duplicate, head loss 5.
+        let entity = Entity {
+            id: 0,
+            x: 1.0,
+            y: 2.0,
+            z: 3.0,
+        };
+        for seq in [5u32, 7, 7] {
+            let head = SnapshotHead {
+                tick: seq.into(),
+                scheduled_ns: T0,
+                sent_ns: T0 + 1_000,
+                part: 0,
+                parts: 1,
+            };
+            let body = Body::Snapshot(head);
+            let d = wire::encode_to_vec(
+                &Packet {
+                    session: 1,
+                    seq,
+                    body,
+                },
+                &[entity],
+            )
+            .unwrap();
+            ing.handle(&d, T0 + 50_000);
+        }
+        let report = Body::SenderReport(SenderReport {
+            sent_ns: T0,
+            packets_sent: 9,
+            ticks_sent: 3,
+            ticks_skipped: 1,
+        });
+        let d = wire::encode_to_vec(
+            &Packet {
+                session: 1,
+                seq: 8,
+                body: report,
+            },
+            &[],
+        )
+        .unwrap();
+        ing.handle(&d, T0);
+        // What the receiver thread adds: a round trip and a subscription.
+        let mut f = ing.figures();
+        f.rtt.record(90_000).unwrap();
+        f.subscription = SubscriptionState::Refused(9);
+        let full = json(&f);
+        check::exactly(&schema, &full).unwrap_or_else(|e| panic!("{e}\n{full}"));
+        for key in [
+            "latency_us",
+            "latency_scheduled_us",
+            "latency_taken_us",
+            "rtt_us",
+        ] {
+            assert!(full[key].is_object(), "{key} in {full}");
+        }
+        assert_eq!(
+            (&full["lost"], &full["duplicates"], &full["head_loss"]),
+            (&1.into(), &1.into(), &5.into())
+        );
+        assert_eq!(full["subscription"], "refused: unknown reason 9");
+        assert_eq!(full["sender_ticks_skipped"], 1);
+    }
 
     #[test]
     fn interval_loss_is_the_share_lost_in_between() {

@@ -39,7 +39,7 @@ use crate::core::histogram::LATENCY_MAX_NS;
 use std::time::Duration;
 
 use crate::core::replay::{is_fresh, Replay, ReplayWindow, DEFAULT_FRESHNESS};
-use crate::core::tracker::{Tracker, Verdict};
+use crate::core::tracker::{serial_distance, Tracker, Verdict};
 use crate::core::world::{Stamp, World, WorldWriter};
 use crate::wire::auth::{self, AuthError, Key};
 use crate::wire::{self, Body, DecodeError, Packet, Records, SnapshotHead};
@@ -107,6 +107,8 @@ pub struct Ingest {
     last_transit: Option<i128>,
     /// Header of the newest fresh snapshot part handled.
     last_snapshot: Option<SnapshotHead>,
+    /// Numbers of the sender reports and goodbyes the sender figures came from.
+    newest: Newest,
     /// The key and replay window, when datagrams must be sealed.
     auth: Option<(Key, ReplayWindow)>,
     /// With a key: how far `sent_ns` may be from the arrival time; `None`
@@ -141,6 +143,7 @@ impl Ingest {
             epoch: 0,
             last_transit: None,
             last_snapshot: None,
+            newest: Newest::default(),
             freshness: Some(DEFAULT_FRESHNESS),
         }
     }
@@ -265,6 +268,7 @@ impl Ingest {
                     self.last_transit = None;
                     f.sender_packets_sent = None;
                     f.sender_ticks_skipped = None;
+                    self.newest = Newest::default();
                     f.goodbye = false;
                     f.count = None;
                 }
@@ -388,13 +392,25 @@ impl Ingest {
                 }
             }
             Body::SenderReport(r) => {
-                f.sender_packets_sent = Some(r.packets_sent);
-                f.sender_ticks_skipped = Some(r.ticks_skipped);
+                // The newest by number, not the latest to arrive: a report
+                // reordered behind a newer one is older news.
+                if Newest::take(&mut self.newest.packets_sent, packet.seq) {
+                    f.sender_packets_sent = Some(r.packets_sent);
+                }
+                if Newest::take(&mut self.newest.ticks_skipped, packet.seq) {
+                    f.sender_ticks_skipped = Some(r.ticks_skipped);
+                }
+                let tracker = &mut self.tracker;
+                tracker.on_packets_sent(packet.session, packet.seq, r.packets_sent);
                 Outcome::Control
             }
             Body::Goodbye(g) => {
                 self.tracker.on_goodbye(packet.session, g.final_seq);
-                f.sender_packets_sent = Some(g.packets_sent);
+                let tracker = &mut self.tracker;
+                tracker.on_packets_sent(packet.session, g.final_seq, g.packets_sent);
+                if Newest::take(&mut self.newest.packets_sent, packet.seq) {
+                    f.sender_packets_sent = Some(g.packets_sent);
+                }
                 if !f.goodbye {
                     if let Some(feed) = &mut self.feed {
                         feed.event(Event {
@@ -482,7 +498,30 @@ impl Ingest {
         f.counters.stale = c.stale;
         f.counters.restarts = c.restarts;
         f.counters.unproven = c.unproven;
+        f.counters.head_loss = c.head_loss;
         f
+    }
+}
+
+/// The sequence numbers, in the current session, of the packets the sender
+/// figures were taken from, so that only a newer one (RFC 1982 order)
+/// replaces them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Newest {
+    /// The sender report or goodbye `sender_packets_sent` is from.
+    packets_sent: Option<u32>,
+    /// The sender report `sender_ticks_skipped` is from.
+    ticks_skipped: Option<u32>,
+}
+
+impl Newest {
+    /// Whether `seq` is after `held` (or nothing is held); if so, it is held.
+    fn take(held: &mut Option<u32>, seq: u32) -> bool {
+        if held.is_some_and(|h| serial_distance(h, seq) <= 0) {
+            return false;
+        }
+        *held = Some(seq);
+        true
     }
 }
 
@@ -868,6 +907,71 @@ mod tests {
         assert_eq!((f.sender_packets_sent, f.goodbye), (Some(7), true));
     }
 
+    fn report(packets_sent: u64, ticks_skipped: u64) -> Body {
+        Body::SenderReport(SenderReport {
+            sent_ns: T0,
+            packets_sent,
+            ticks_sent: 1,
+            ticks_skipped,
+        })
+    }
+
+    #[test]
+    fn a_reordered_sender_report_does_not_move_the_sender_figures_back() {
+        // The session's first packet is 10; report 20 counts 11 packets.
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        ing.handle(&part(1, 10, 1, &[0], T0), T0);
+        ing.handle(&control(1, 20, report(11, 4)), T0);
+        // Report 15, sent before it, arrives after it: older news.
+        assert_eq!(
+            ing.handle(&control(1, 15, report(6, 2)), T0),
+            Outcome::Control
+        );
+        let f = ing.figures();
+        assert_eq!(
+            (f.sender_packets_sent, f.sender_ticks_skipped),
+            (Some(11), Some(4))
+        );
+        // A goodbye (copy 30 of final 32) is newer than any report...
+        let bye = Goodbye {
+            sent_ns: T0,
+            final_seq: 32,
+            packets_sent: 23,
+        };
+        ing.handle(&control(1, 30, Body::Goodbye(bye)), T0);
+        // ...so report 25, arriving late, leaves its packets_sent alone;
+        // its ticks_skipped is still the newest report's.
+        ing.handle(&control(1, 25, report(16, 5)), T0);
+        let f = ing.figures();
+        assert_eq!(
+            (f.sender_packets_sent, f.sender_ticks_skipped),
+            (Some(23), Some(5))
+        );
+        assert_eq!(f.counters.head_loss, 0, "the session began at 10");
+    }
+
+    #[test]
+    fn a_sender_report_or_goodbye_reveals_the_packets_before_the_first_received() {
+        // The session began at 5; this receiver's first packet is 10.
+        let mut ing = Ingest::new(WorldWriter::new(64));
+        ing.handle(&part(1, 10, 1, &[0], T0), T0);
+        assert_eq!(ing.figures().counters.head_loss, 0, "nothing tells yet");
+        // Report 12 counts itself: 5..=12, 8 packets.
+        ing.handle(&control(1, 12, report(8, 0)), T0);
+        let c = ing.figures().counters;
+        assert_eq!((c.expected, c.received, c.lost, c.head_loss), (3, 2, 1, 5));
+        // The goodbye says the same from its final_seq: 5..=15, 11 packets.
+        let bye = Goodbye {
+            sent_ns: T0,
+            final_seq: 15,
+            packets_sent: 11,
+        };
+        ing.handle(&control(1, 13, Body::Goodbye(bye)), T0);
+        let c = ing.figures().counters;
+        assert_eq!((c.expected, c.lost, c.head_loss), (6, 3, 5));
+        assert_eq!(c.expected + c.head_loss, bye.packets_sent);
+    }
+
     #[test]
     fn latency_and_jitter_follow_their_definitions() {
         let mut ing = Ingest::new(WorldWriter::new(64));
@@ -886,9 +990,14 @@ mod tests {
         assert!(f
             .latency_scheduled
             .equivalent(f.latency_scheduled.max(), 31_000));
-        // A clock behind the sender gives negative samples, counted and clamped.
+        // A clock behind the sender gives negative samples, counted and
+        // clamped: latency_negative counts those of latency and of
+        // latency_scheduled, so both of this part's samples count...
         ing.handle(&part(1, 9, 9, &[0], T0), T0 - 5_000);
         assert_eq!(ing.figures().counters.latency_negative, 2);
+        // ...and an arrival between scheduled_ns and sent_ns counts one.
+        ing.handle(&part(1, 10, 10, &[0], T0), T0 - 500);
+        assert_eq!(ing.figures().counters.latency_negative, 3);
     }
 
     #[test]
@@ -960,6 +1069,42 @@ mod tests {
         );
         let f = keyless.figures().counters;
         assert_eq!((f.auth_unexpected, f.malformed, f.received), (1, 1, 0));
+    }
+
+    /// `auth_unexpected` follows the order of the header checks
+    /// (PROTOCOL.md, "Order of checks"): magic, version, kind and reserved
+    /// flags first, then AUTH, before anything of the body.
+    #[test]
+    fn auth_unexpected_counts_only_what_the_header_checks_call_sealed() {
+        let mut sealed = part(1, 0, 1, &[0], T0);
+        sealed[wire::field::FLAGS.start] = wire::FLAG_AUTH as u8;
+        let mut keyless = Ingest::new(WorldWriter::new(64));
+        let mut check = |d: &[u8], want: DecodeError, unexpected: u64| {
+            assert_eq!(keyless.handle(d, T0), Outcome::Malformed(want));
+            assert_eq!(keyless.figures().counters.auth_unexpected, unexpected);
+        };
+        // AUTH with a version it does not speak: the version, not Sealed.
+        let mut bad_version = sealed.clone();
+        bad_version[wire::field::VERSION] = 3;
+        check(&bad_version, DecodeError::UnsupportedVersion(3), 0);
+        // AUTH and a reserved bit: UnknownFlags, not Sealed.
+        let mut reserved = sealed.clone();
+        reserved[wire::field::FLAGS.start + 1] = 0x80;
+        check(&reserved, DecodeError::UnknownFlags(0x8001), 0);
+        // AUTH on a 25-byte datagram: Sealed, though its body is truncated.
+        check(&sealed[..25], DecodeError::Sealed, 1);
+        check(&sealed, DecodeError::Sealed, 2);
+        let f = keyless.figures().counters;
+        assert_eq!((f.malformed, f.datagrams, f.received), (4, 4, 0));
+        // With a key the same 25 bytes do not open: auth_failed, not malformed.
+        let key = Key::from_bytes([9; 32]);
+        let mut keyed = Ingest::with_key(WorldWriter::new(64), Some(key));
+        assert!(matches!(
+            keyed.handle(&sealed[..25], T0),
+            Outcome::AuthFailed(_)
+        ));
+        let f = keyed.figures().counters;
+        assert_eq!((f.auth_failed, f.malformed, f.auth_unexpected), (1, 0, 0));
     }
 
     #[test]

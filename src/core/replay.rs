@@ -44,8 +44,11 @@ use std::time::Duration;
 use crate::core::tracker::serial_distance;
 
 /// Sequence numbers behind the highest accepted that are still told apart.
+/// A protocol constant (`proto/PROTOCOL.md`, "Authentication"): `replayed`
+/// depends on it.
 pub const REPLAY_WINDOW: u32 = 1024;
-/// Replaced session ids remembered; their packets are replays.
+/// Replaced session ids remembered; their packets are replays. A protocol
+/// constant, as [`REPLAY_WINDOW`] is.
 pub const RECENT_SESSIONS: usize = 16;
 /// The default freshness window: a sealed stream datagram sent further
 /// than this from its arrival (either way, on the receiver's clock) is

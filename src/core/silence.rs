@@ -158,7 +158,7 @@ impl fmt::Display for Cause {
             ),
             Cause::Refused { server, reason } => write!(
                 f,
-                "the broadcaster at {server} refused the subscription (reason {reason})"
+                "the broadcaster at {server} refused the subscription (unknown reason {reason})"
             ),
             Cause::Unanswered { server } => write!(
                 f,

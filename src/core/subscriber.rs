@@ -13,8 +13,9 @@
 //!
 //! # Behaviour (`proto/PROTOCOL.md`, "What a receiver does")
 //!
-//! * **Subscribing**: a subscribe, re-sent after 250 ms, 500 ms, 1 s and
-//!   then every 2 s while unanswered. A challenge is answered at once with a
+//! * **Subscribing**: a subscribe, re-sent while unanswered after gaps
+//!   doubling from 250 ms ([`RETRY_INITIAL`]) up to 2 s ([`RETRY_MAX`]):
+//!   at 250 ms, 750 ms, 1.75 s, 3.75 s, 5.75 s, … after the first. A challenge is answered at once with a
 //!   confirm carrying its cookie; an accept makes it **subscribed**; a
 //!   refuse makes it **refused**, and it retries every 5 s.
 //! * **Subscribed**: a confirm (the heartbeat) every lease/3 with the cookie
@@ -112,7 +113,9 @@ impl fmt::Display for SubscriptionState {
             SubscriptionState::Subscribing => f.write_str("subscribing"),
             SubscriptionState::Subscribed => f.write_str("subscribed"),
             SubscriptionState::Refused(REFUSE_FULL) => f.write_str("refused: full"),
-            SubscriptionState::Refused(r) => write!(f, "refused: reason {r}"),
+            // Reserved reasons (0, 2..=255): refused, for a reason this
+            // version does not define (proto/PROTOCOL.md, "Refuse").
+            SubscriptionState::Refused(r) => write!(f, "refused: unknown reason {r}"),
             SubscriptionState::Failed(why) => write!(f, "failed: {why}"),
         }
     }
@@ -796,7 +799,14 @@ mod tests {
         assert_eq!(s(SubscriptionState::Subscribing), "subscribing");
         assert_eq!(s(SubscriptionState::Subscribed), "subscribed");
         assert_eq!(s(SubscriptionState::Refused(1)), "refused: full");
-        assert_eq!(s(SubscriptionState::Refused(9)), "refused: reason 9");
+        assert_eq!(
+            s(SubscriptionState::Refused(9)),
+            "refused: unknown reason 9"
+        );
+        assert_eq!(
+            s(SubscriptionState::Refused(0)),
+            "refused: unknown reason 0"
+        );
         assert_eq!(
             s(SubscriptionState::Failed(SubscribeFailure::Unanswered)),
             "failed: no answer"
@@ -804,6 +814,10 @@ mod tests {
         assert_eq!(
             s(SubscriptionState::Failed(SubscribeFailure::Refused(1))),
             "failed: refused: full"
+        );
+        assert_eq!(
+            s(SubscriptionState::Failed(SubscribeFailure::Refused(9))),
+            "failed: refused: unknown reason 9"
         );
     }
 }

@@ -13,6 +13,14 @@
 //! counts each number once, and `lost = expected - received` is never
 //! negative. Packets of a replaced session that arrive later are stale.
 //!
+//! `expected` starts at the lowest number received, so the packets a
+//! session sent before it say nothing by themselves. A sender report or a
+//! goodbye does: its `packets_sent` counts every packet of the session up
+//! to a number the receiver knows (the report's own, the goodbye's
+//! `final_seq`), so the packets before the lowest received are
+//! `head_loss = packets_sent - (last - lowest + 1)` (extended numbers,
+//! never negative), kept apart from `lost` ([`Counts::head_loss`]).
+//!
 //! # One datagram changes nothing
 //!
 //! Without a key anyone who can reach the receiver can send it a
@@ -53,10 +61,14 @@
 use std::collections::VecDeque;
 
 /// How many sequence numbers behind the highest one the tracker remembers,
-/// to tell a duplicate from a late arrival. Older arrivals are stale.
+/// to tell a duplicate from a late arrival. Older arrivals are stale. A
+/// protocol constant (`proto/PROTOCOL.md`), as [`PAST_SESSIONS`] is.
 pub const WINDOW: u64 = 1 << 16;
 /// How many replaced session ids are remembered, so that their late packets
-/// are recognised as stale rather than as yet another restart.
+/// are recognised as stale rather than as yet another restart. A protocol
+/// constant (`proto/PROTOCOL.md`, "One datagram changes nothing"): the
+/// figures depend on it, as a packet of the ninth session back is taken for
+/// a new session id and counts as `unproven` (or a restart), not `stale`.
 pub const PAST_SESSIONS: usize = 8;
 /// Consecutive sequence numbers a new session id must show, with no fresh
 /// packet of the current session in between, before it replaces the
@@ -117,6 +129,10 @@ pub struct Counts {
     pub restarts: u64,
     /// Packets held on probation (see module docs), whatever became of them.
     pub unproven: u64,
+    /// Packets sent before the lowest number received, as the newest sender
+    /// report or goodbye of each session tells (see module docs); 0 for a
+    /// session that sent neither. Not in `expected`, so not in `lost`.
+    pub head_loss: u64,
 }
 
 impl Counts {
@@ -136,6 +152,9 @@ struct Session {
     received: u64,
     /// A number more than [`MAX_DROPOUT`] ahead of `highest`, held until confirmed.
     jump: Option<u64>,
+    /// From the newest sender report or goodbye: (the extended number of
+    /// the last packet its `packets_sent` counts, `packets_sent`).
+    sent_up_to: Option<(u64, u64)>,
     /// Bit `e % WINDOW` is set when extended number `e` (within the window) was received.
     seen: Vec<u64>,
 }
@@ -150,6 +169,7 @@ impl Session {
             final_seq: None,
             received: 1,
             jump: None,
+            sent_up_to: None,
             seen: vec![0; (WINDOW / 64) as usize],
         };
         s.mark(ext);
@@ -177,6 +197,15 @@ impl Session {
 
     fn expected(&self) -> u64 {
         self.highest.max(self.final_seq.unwrap_or(0)) - self.lowest + 1
+    }
+
+    /// Packets sent before the lowest number received: `packets_sent` less
+    /// the numbers from the lowest to the last one it counts, never
+    /// negative. It shrinks when a late arrival lowers the lowest.
+    fn head_loss(&self) -> u64 {
+        self.sent_up_to.map_or(0, |(last, sent)| {
+            sent.saturating_sub(last.saturating_sub(self.lowest) + 1)
+        })
     }
 
     /// Whether the session has said goodbye: a goodbye was received and
@@ -330,6 +359,23 @@ impl Tracker {
         }
     }
 
+    /// Records that `session` has sent `packets_sent` packets up to and
+    /// including number `last`: a sender report's own number and its
+    /// `packets_sent`, or a goodbye's `final_seq` and `packets_sent`. Call
+    /// after `on_packet` said Fresh for the report or goodbye. It sets
+    /// [`Counts::head_loss`]; only a `last` after the one held replaces
+    /// it (RFC 1982 order, as extended numbers), and a `last` behind the lowest number received or
+    /// more than [`MAX_DROPOUT`] ahead of the highest is not believed.
+    pub fn on_packets_sent(&mut self, session: u64, last: u32, packets_sent: u64) {
+        if let Some(s) = self.current.as_mut().filter(|s| s.id == session) {
+            let ext = s.extend(last);
+            let believed = ext >= s.lowest && ext <= s.highest + MAX_DROPOUT;
+            if believed && s.sent_up_to.is_none_or(|(held, _)| ext > held) {
+                s.sent_up_to = Some((ext, packets_sent));
+            }
+        }
+    }
+
     /// Counts a packet that is stale for a reason the tracker cannot see
     /// (a snapshot part older than what is applied).
     pub fn count_stale(&mut self) {
@@ -352,6 +398,9 @@ impl Tracker {
         if let Some(s) = &self.current {
             c.expected += s.expected();
             c.received += s.received;
+            // Saturating: head loss is as large as a report says, and a
+            // forged or broken one may say up to u64::MAX.
+            c.head_loss = c.head_loss.saturating_add(s.head_loss());
         }
         c
     }
@@ -388,6 +437,7 @@ impl Tracker {
         if let Some(old) = self.current.take() {
             self.totals.expected += old.expected();
             self.totals.received += old.received;
+            self.totals.head_loss = self.totals.head_loss.saturating_add(old.head_loss());
             self.totals.restarts += 1;
             if self.past.len() == PAST_SESSIONS {
                 self.past.pop_front();
@@ -587,6 +637,50 @@ mod tests {
         t.on_packet(1, 4);
         assert_eq!(t.counts().lost(), 3);
         assert_invariant(&t.counts());
+    }
+
+    #[test]
+    fn a_report_or_a_goodbye_counts_the_packets_before_the_first_received() {
+        // The session began at u32::MAX - 4 and the receiver joined late:
+        // its first packet is 0, after the wrap, so 5 came before it.
+        let mut t = Tracker::new();
+        feed(&mut t, 1, &[0, 1]);
+        assert_eq!(t.counts().head_loss, 0, "nothing says where it began");
+        // Sender report number 2 counts itself: 5 before, then 0, 1, 2.
+        t.on_packet(1, 2);
+        t.on_packets_sent(1, 2, 8);
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.head_loss), (3, 3, 5));
+        // A late arrival from before the span moves two numbers into it.
+        assert_eq!(t.on_packet(1, u32::MAX - 1), LATE);
+        let c = t.counts();
+        assert_eq!((c.expected, c.lost(), c.head_loss), (5, 1, 3));
+        // An older report (by number) is not taken, whatever it says.
+        t.on_packets_sent(1, 1, 1_000);
+        assert_eq!(t.counts().head_loss, 3);
+        // 3 and 4 lost; goodbye copy 5 of final 7 says 13 in all.
+        t.on_packet(1, 5);
+        t.on_goodbye(1, 7);
+        t.on_packets_sent(1, 7, 13);
+        let c = t.counts();
+        assert_eq!((c.expected, c.received, c.head_loss), (10, 5, 3));
+        assert_eq!(c.expected + c.head_loss, 13, "every packet sent");
+        assert_invariant(&c);
+        // A replaced session's head loss stays in the totals.
+        assert_eq!(t.on_packet(2, 40), NEW);
+        assert_eq!(t.counts().head_loss, 3);
+        // A count smaller than the span it covers gives no head loss.
+        t.on_packet(2, 41);
+        t.on_packets_sent(2, 41, 1);
+        assert_eq!(t.counts().head_loss, 3);
+        // Regression (found by the fuzzer): a report claiming u64::MAX
+        // packets, in two sessions, saturates instead of overflowing.
+        t.on_packet(2, 42);
+        t.on_packets_sent(2, 42, u64::MAX);
+        t.on_goodbye(2, 42);
+        assert_eq!(t.on_packet(3, 7), NEW);
+        t.on_packets_sent(3, 7, u64::MAX);
+        assert_eq!(t.counts().head_loss, u64::MAX);
     }
 
     // ---- session probation ----

@@ -122,7 +122,9 @@ pub struct Accept {
 pub struct Refuse {
     /// The nonce of the confirm it answers.
     pub nonce: u64,
-    /// Why: [`REFUSE_FULL`]; other values are reserved and mean "refused".
+    /// Why: [`REFUSE_FULL`]; every other value (0, 2..=255) is reserved:
+    /// a sender does not send it, and a receiver takes it as a refusal for
+    /// an unknown reason, shown as `refused: unknown reason N`.
     pub reason: u8,
 }
 

@@ -17,12 +17,34 @@
 //! an `@N` offset comment names the offset of its line's first byte;
 //! directives come before the bytes and are well formed; there is exactly
 //! one of `kind` and `expect`, and one `length`, equal to the bytes present;
-//! an invalid vector lists no fields, records or version. Whether the
+//! an invalid vector lists no fields, records, version, key or cookie
+//! inputs; the cookie inputs come all three or not at all. Whether the
 //! fields are the right ones for the kind, and whether the version byte is
 //! the one `# version:` names, is the codec's business, not the format's.
 
+use std::net::SocketAddr;
+
 use crate::wire::auth::KEY_LEN;
 use crate::wire::{Despawned, Entity, IdRun};
+
+/// Bytes of a broadcaster's cookie secret (`# cookie_secret:`), as
+/// `core::subscription::SECRET_LEN`.
+pub const COOKIE_SECRET_LEN: usize = 32;
+
+/// What a broadcaster computed a cookie's MAC from, so that a vector
+/// carrying a cookie can be encoded from its directives alone: the MAC is
+/// `core::subscription::cookie_mac(secret, address, client_id, bucket)`,
+/// `bucket` being the vector's `# field: bucket`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieInputs {
+    /// `# cookie_secret: <64 hex digits>`: the broadcaster's secret.
+    pub secret: [u8; COOKIE_SECRET_LEN],
+    /// `# cookie_address: <ip>:<port>`: the requester's address as the
+    /// broadcaster saw it (IPv6 in brackets).
+    pub address: SocketAddr,
+    /// `# cookie_client_id: <u64>`: the requester's client id.
+    pub client_id: u64,
+}
 
 /// What a vector says about its datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +82,9 @@ pub struct Vector {
     /// pre-shared key ([`crate::wire::auth`]); the fields are those of the
     /// packet inside.
     pub key: Option<[u8; KEY_LEN]>,
+    /// `# cookie_secret:`, `# cookie_address:` and `# cookie_client_id:`:
+    /// what the vector's cookie MAC was computed from.
+    pub cookie: Option<CookieInputs>,
 }
 
 impl Vector {
@@ -102,6 +127,12 @@ pub enum Directive {
     Run,
     /// `# version:`
     Version,
+    /// `# cookie_secret:`
+    CookieSecret,
+    /// `# cookie_address:`
+    CookieAddress,
+    /// `# cookie_client_id:`
+    CookieClientId,
 }
 
 impl Directive {
@@ -117,6 +148,9 @@ impl Directive {
             "despawned" => Directive::Despawned,
             "run" => Directive::Run,
             "version" => Directive::Version,
+            "cookie_secret" => Directive::CookieSecret,
+            "cookie_address" => Directive::CookieAddress,
+            "cookie_client_id" => Directive::CookieClientId,
             _ => return None,
         })
     }
@@ -133,6 +167,9 @@ impl Directive {
             Directive::Despawned => "despawned",
             Directive::Run => "run",
             Directive::Version => "version",
+            Directive::CookieSecret => "cookie_secret",
+            Directive::CookieAddress => "cookie_address",
+            Directive::CookieClientId => "cookie_client_id",
         }
     }
 }
@@ -193,9 +230,13 @@ pub enum VectorError {
         actual: usize,
     },
     /// An invalid vector with `# field:`, `# entity:`, `# despawned:`,
-    /// `# run:` or `# version:` lines.
-    #[error("an invalid vector has no decoded fields, records or version")]
+    /// `# run:`, `# version:`, `# key:` or cookie input lines.
+    #[error("an invalid vector has no decoded fields, records, version, key or cookie inputs")]
     FieldsOnInvalid,
+    /// Some but not all of `# cookie_secret:`, `# cookie_address:` and
+    /// `# cookie_client_id:`.
+    #[error("the cookie inputs come together: `# cookie_secret:`, `# cookie_address:` and `# cookie_client_id:`")]
+    CookieInputs,
 }
 
 /// An unsigned integer, decimal or hexadecimal after `0x`.
@@ -237,6 +278,9 @@ struct Directives {
     runs: Vec<IdRun>,
     version: Option<u8>,
     key: Option<[u8; KEY_LEN]>,
+    cookie_secret: Option<[u8; COOKIE_SECRET_LEN]>,
+    cookie_address: Option<SocketAddr>,
+    cookie_client_id: Option<u64>,
 }
 
 impl Directives {
@@ -246,7 +290,47 @@ impl Directives {
             && self.entities.is_empty()
             && self.despawned.is_empty()
             && self.runs.is_empty()
-            && self.version.is_none())
+            && self.version.is_none()
+            && self.key.is_none()
+            && self.cookie_secret.is_none()
+            && self.cookie_address.is_none()
+            && self.cookie_client_id.is_none())
+    }
+
+    /// The cookie inputs, if all three were given; an error if only some.
+    fn cookie(&self) -> Result<Option<CookieInputs>, VectorError> {
+        match (
+            self.cookie_secret,
+            self.cookie_address,
+            self.cookie_client_id,
+        ) {
+            (Some(secret), Some(address), Some(client_id)) => Ok(Some(CookieInputs {
+                secret,
+                address,
+                client_id,
+            })),
+            (None, None, None) => Ok(None),
+            _ => Err(VectorError::CookieInputs),
+        }
+    }
+}
+
+/// `value` as exactly `N` bytes written as `2 × N` hex digits.
+fn hex_bytes<const N: usize>(value: &str) -> Option<[u8; N]> {
+    let b = value.as_bytes();
+    if b.len() != 2 * N || !b.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    Some(std::array::from_fn(|i| {
+        u8::from_str_radix(&value[2 * i..2 * i + 2], 16).unwrap_or_default()
+    }))
+}
+
+/// Stores a directive that may be given once.
+fn once<T>(slot: &mut Option<T>, v: T, repeated: VectorError) -> Result<(), VectorError> {
+    match slot.replace(v) {
+        Some(_) => Err(repeated),
+        None => Ok(()),
     }
 }
 
@@ -328,17 +412,23 @@ impl Directives {
                     return Err(repeated);
                 }
             }
-            Directive::Key => {
-                let b = value.as_bytes();
-                if b.len() != 2 * KEY_LEN || !b.iter().all(u8::is_ascii_hexdigit) {
-                    return Err(bad);
-                }
-                let key = std::array::from_fn(|i| {
-                    u8::from_str_radix(&value[2 * i..2 * i + 2], 16).unwrap_or_default()
-                });
-                if self.key.replace(key).is_some() {
-                    return Err(repeated);
-                }
+            Directive::Key => once(&mut self.key, hex_bytes(value).ok_or(bad)?, repeated)?,
+            Directive::CookieSecret => {
+                once(
+                    &mut self.cookie_secret,
+                    hex_bytes(value).ok_or(bad)?,
+                    repeated,
+                )?;
+            }
+            Directive::CookieAddress => {
+                let address = value.parse().map_err(|_| bad)?;
+                once(&mut self.cookie_address, address, repeated)?;
+            }
+            Directive::CookieClientId => {
+                let id = integer(value)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or(bad)?;
+                once(&mut self.cookie_client_id, id, repeated)?;
             }
         }
         Ok(())
@@ -391,6 +481,7 @@ pub fn parse(text: &str) -> Result<Vector, VectorError> {
         }
     }
     let decodes_to_something = d.decodes_to_something();
+    let cookie = d.cookie();
     let verdict = match (d.kind, d.expect) {
         (Some(kind), None) => Verdict::Valid(kind),
         (None, Some(error)) => Verdict::Invalid(error),
@@ -399,6 +490,7 @@ pub fn parse(text: &str) -> Result<Vector, VectorError> {
     if matches!(verdict, Verdict::Invalid(_)) && decodes_to_something {
         return Err(VectorError::FieldsOnInvalid);
     }
+    let cookie = cookie?;
     let stated = d.length.ok_or(VectorError::NoLength)?;
     if stated != bytes.len() {
         return Err(VectorError::Length {
@@ -415,6 +507,7 @@ pub fn parse(text: &str) -> Result<Vector, VectorError> {
         runs: d.runs,
         version: d.version,
         key: d.key,
+        cookie,
     })
 }
 
@@ -435,6 +528,9 @@ mod tests {
 # despawned: 0 0
 # run: 0x80000000 2
 # key: 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+# cookie_secret: 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100
+# cookie_address: [2001:db8::1]:50000
+# cookie_client_id: 0x8877665544332211
 54 4b  # @0 magic
 
 43 53 # @2
@@ -477,6 +573,10 @@ mod tests {
             }]
         );
         assert_eq!(v.version, Some(1));
+        let cookie = v.cookie.unwrap();
+        assert_eq!((cookie.secret[0], cookie.secret[31]), (0x1f, 0x00));
+        assert_eq!(cookie.address, "[2001:db8::1]:50000".parse().unwrap());
+        assert_eq!(cookie.client_id, 0x8877_6655_4433_2211);
     }
 
     #[test]
@@ -491,7 +591,7 @@ mod tests {
     #[test]
     fn every_broken_rule_is_named_with_its_line() {
         let head = "# kind: x\n# length: 2\n";
-        let cases: [(String, VectorError); 20] = [
+        let cases: [(String, VectorError); 24] = [
             (format!("{head}54 4\n"), VectorError::NotHex { line: 3 }),
             (format!("{head}54 +4\n"), VectorError::NotHex { line: 3 }),
             (format!("{head}544b\n"), VectorError::NotHex { line: 3 }),
@@ -584,6 +684,31 @@ mod tests {
                     directive: Directive::Key,
                 },
             ),
+            (
+                format!("{head}# cookie_address: 192.0.2.10\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::CookieAddress,
+                },
+            ),
+            (
+                format!("{head}# cookie_client_id: 0x10000000000000000\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::CookieClientId,
+                },
+            ),
+            (
+                format!("{head}# cookie_secret: 0011\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::CookieSecret,
+                },
+            ),
+            (
+                format!("{head}# cookie_client_id: 1\n54 4b\n"),
+                VectorError::CookieInputs,
+            ),
             ("# length: 0\n".into(), VectorError::Verdict),
             (
                 "# kind: x\n# expect: error TooShort\n# length: 0\n".into(),
@@ -608,6 +733,7 @@ mod tests {
             "# despawned: 1 2",
             "# run: 1 2",
             "# version: 1",
+            "# cookie_client_id: 1",
         ] {
             assert_eq!(
                 parse(&format!("# expect: error TooShort\n# length: 0\n{extra}\n")),

@@ -119,7 +119,7 @@ pub fn subscription_failed(
             counts.map_or(0, |c| c.refusals)
         ),
         SubscribeFailure::Refused(reason) => format!(
-            "subscription to {server} failed: refused {} times (reason {reason})",
+            "subscription to {server} failed: refused {} times (unknown reason {reason})",
             counts.map_or(0, |c| c.refusals)
         ),
     }
@@ -167,12 +167,13 @@ pub fn summary(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "  sender    reported packets sent {}  ticks skipped {}  goodbye {}",
+        "  sender    reported packets sent {}  ticks skipped {}  goodbye {}  sent before the first received {}",
         s.sender_packets_sent
             .map_or("-".to_string(), |v| v.to_string()),
         s.sender_ticks_skipped
             .map_or("-".to_string(), |v| v.to_string()),
-        if s.goodbye { "yes" } else { "no" }
+        if s.goodbye { "yes" } else { "no" },
+        s.counters.head_loss
     );
     let c = &s.counters;
     if c.auth_failed + c.replayed + c.auth_unexpected + c.stale_sealed > 0 {

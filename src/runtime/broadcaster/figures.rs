@@ -251,3 +251,39 @@ pub struct BroadcastSummary {
 fn send_path_before_batching() -> SendPath {
     SendPath::SendTo
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_socket::{collect, config_to, receiver};
+    use super::super::{BroadcastConfig, Broadcaster};
+    use crate::core::schema::{check, Versioned};
+
+    /// The broadcaster's JSON as `broadcast --json` writes it (`Versioned`
+    /// of a [`super::BroadcastSummary`]) has exactly the keys
+    /// `proto/broadcaster.schema.json` lists, of the types it states:
+    /// before the first tick (lateness `null`) and after a real run over
+    /// loopback.
+    #[test]
+    fn a_broadcasters_json_is_what_its_schema_file_says() {
+        let schema = check::load(check::BROADCASTER);
+        let json = |f: &super::BroadcastFigures| {
+            serde_json::to_value(Versioned::new(f.summary())).unwrap()
+        };
+        let before = json(&super::BroadcastFigures::default());
+        check::exactly(&schema, &before).unwrap_or_else(|e| panic!("{e}\n{before}"));
+        assert!(before["lateness_us"].is_null(), "{before}");
+        let sock = receiver();
+        let config = BroadcastConfig {
+            entities: 10,
+            duration: Some(std::time::Duration::from_millis(100)),
+            spin: std::time::Duration::ZERO,
+            ..config_to(&sock)
+        };
+        let b = Broadcaster::start(config).unwrap();
+        let got = collect(&sock);
+        let after = json(&b.wait());
+        check::exactly(&schema, &after).unwrap_or_else(|e| panic!("{e}\n{after}"));
+        assert!(after["lateness_us"].is_object(), "{after}");
+        assert_eq!(after["packets_sent"], got.len() as u64, "{after}");
+    }
+}
