@@ -24,6 +24,7 @@
 
 pub mod netns;
 pub mod owner;
+pub mod shaper;
 
 pub use netns::{
     available, is_root, remove_stale, Host, HostV6, Lan, LanConfig, NetnsError, MAX_RECEIVERS,
