@@ -214,10 +214,12 @@ pub enum BenchError {
     #[error("a LAN run cannot have a link conditioner (its relays are on loopback)")]
     LanImpair,
     /// `link_rate` without `lan`: only a LAN's link can be shaped.
-    #[error("a link rate shapes the broadcaster's link on a namespace LAN: it needs --lan")]
+    #[error(
+        "a link rate shapes the broadcaster's link on a namespace LAN: it needs a LAN run (--lan)"
+    )]
     LinkRateWithoutLan,
     /// `link_rate` was asked for and `tc` cannot be started.
-    #[error("--link-rate needs tc (iproute2), which is not installed or not on PATH")]
+    #[error("a link rate needs tc (iproute2), which is not installed or not on PATH")]
     NoTc,
     /// The broadcaster's link could not be shaped (`tc qdisc replace ...`
     /// failed: no `sch_tbf` in the kernel, say).

@@ -215,6 +215,11 @@ pub struct LinkResult {
     pub shaper_sent_bytes: Option<u64>,
     /// Times a packet had to wait for tokens. `null` if not read.
     pub shaper_overlimits: Option<u64>,
+    /// How full the link was: `shaper_sent_bytes × 8 / (rate_bit_per_s ×
+    /// elapsed_s)`, the bytes as the shaper charged them over the run. Near
+    /// 1 the link was the limit; well under 1 with ticks skipped, the
+    /// sending host could not fill it. `null` if not read.
+    pub utilization: Option<f64>,
 }
 
 impl LinkResult {
@@ -231,7 +236,18 @@ impl LinkResult {
             shaper_sent_packets: counts.map(|c| c.sent_packets),
             shaper_sent_bytes: counts.map(|c| c.sent_bytes),
             shaper_overlimits: counts.map(|c| c.overlimits),
+            utilization: None,
         }
+    }
+
+    /// This link with its [`LinkResult::utilization`] over a run of `elapsed`.
+    fn over(mut self, elapsed: Duration) -> LinkResult {
+        let capacity = self.rate_bit_per_s as f64 * elapsed.as_secs_f64();
+        self.utilization = self
+            .shaper_sent_bytes
+            .filter(|_| capacity > 0.0)
+            .map(|b| b as f64 * 8.0 / capacity);
+        self
     }
 }
 
@@ -550,7 +566,7 @@ pub(super) fn assemble(
         total_latency,
         latency_percentiles,
         process_memory: usage::memory(None),
-        link,
+        link: link.map(|l| l.over(phase.elapsed)),
         cpu_method: usage::CPU_METHOD,
     }
 }

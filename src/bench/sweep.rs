@@ -392,10 +392,13 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// in percent, while datagrams went missing ran out of CPU.
 pub const RECEIVER_BUSY_PERCENT: f64 = 90.0;
 
-/// A broadcaster busy less than this share of one core, in percent, while
-/// it fell behind on a shaped link was waiting for the link, not short of
-/// CPU.
-pub const SENDER_BUSY_PERCENT: f64 = 90.0;
+/// A shaped link whose shaper passed at least this share of its rate over
+/// the run ([`super::LinkResult::utilization`]) was full: a broadcaster
+/// that fell behind then was waiting for the link. Below it, the sending
+/// host could not fill the link (its CPU, or the kernel's forwarding
+/// starved by other work), which is named as the sender's limit, as on a
+/// link not shaped.
+pub const LINK_FULL_SHARE: f64 = 0.9;
 
 /// What ran out in a failed probe, read from its figures ([`limits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -423,8 +426,8 @@ pub enum Limit {
     Link,
     /// The shaped link's rate ([`BenchConfig::link_rate`]) was reached: its
     /// shaper dropped datagrams, or the broadcaster fell behind (ticks
-    /// skipped or late) while busy less than [`SENDER_BUSY_PERCENT`] of a
-    /// core, so it was waiting for the full link to take its datagrams.
+    /// skipped or late) while the shaper passed at least
+    /// [`LINK_FULL_SHARE`] of the rate, so it was waiting for the full link.
     LinkRate,
 }
 
@@ -437,9 +440,7 @@ impl Limit {
             Limit::ReceiverCpu => "receiver CPU",
             Limit::SocketDrops => "receiver socket drops",
             Limit::Link => "the link (lost with no socket drops)",
-            Limit::LinkRate => {
-                "the link rate (shaper drops, or the sender waiting on the full link)"
-            }
+            Limit::LinkRate => "the link rate (shaper drops, or the sender waiting on a full link)",
         }
     }
 }
@@ -456,11 +457,9 @@ pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
     let late = p.lateness_p99_us.is_some_and(|l| l > period_us);
     let shaper_drops = p.shaper_drops.unwrap_or(0);
     if !p.kept_rate() || late {
-        // On a shaped link a sender with CPU to spare was waiting for it.
-        let idle = p
-            .sender_cpu_percent
-            .is_some_and(|c| c < SENDER_BUSY_PERCENT);
-        out.push(if p.link_rate.is_some() && idle {
+        // Behind on a full shaped link: it was waiting for the link.
+        let full = p.link_utilization.is_some_and(|u| u >= LINK_FULL_SHARE);
+        out.push(if full {
             Limit::LinkRate
         } else {
             Limit::SenderCpu
@@ -534,6 +533,9 @@ pub struct Probe {
     /// Packets the shaper dropped ([`super::LinkResult::shaper_drops`]);
     /// `null` on a link not shaped, or whose counts could not be read.
     pub shaper_drops: Option<u64>,
+    /// How full the shaped link was ([`super::LinkResult::utilization`]);
+    /// `null` as `shaper_drops`.
+    pub link_utilization: Option<f64>,
     /// UDP payload bytes per entity update
     /// ([`super::SenderResult::wire_bytes_per_entity_update`]).
     pub wire_bytes_per_entity_update: Option<f64>,
@@ -564,6 +566,7 @@ impl Probe {
             load_average: None,
             link_rate: None,
             shaper_drops: None,
+            link_utilization: None,
             wire_bytes_per_entity_update: None,
             wire_bytes_per_entity_update_ip: None,
         }
@@ -602,6 +605,7 @@ impl Probe {
             load_average: r.machine.load_average_before.map(|l| l[0]),
             link_rate: r.setup.link_rate.clone(),
             shaper_drops: r.link.as_ref().and_then(|l| l.shaper_drops),
+            link_utilization: r.link.as_ref().and_then(|l| l.utilization),
             wire_bytes_per_entity_update: r.sender.wire_bytes_per_entity_update,
             wire_bytes_per_entity_update_ip: r.sender.wire_bytes_per_entity_update_ip,
         };
@@ -1131,6 +1135,7 @@ mod tests {
         (p.sender_cpu_percent, p.busiest_receiver_cpu_percent) = (Some(40.0), Some(30.0));
         p.link_rate = Some("1gbit".into());
         p.shaper_drops = Some(0);
+        p.link_utilization = Some(0.7);
         p
     }
 
@@ -1175,14 +1180,15 @@ mod tests {
             p.ok = p.passes();
             p
         };
-        // The sender waited on the link: ticks skipped, CPU to spare.
-        let p = fail(|p| (p.ticks_sent, p.ticks_skipped) = (90, 30));
-        assert_eq!(at(&p), [Limit::LinkRate]);
-        // Or busy: then it is its CPU that ran out.
+        // The sender waited on the link: ticks skipped, the link full.
         let p = fail(|p| {
             (p.ticks_sent, p.ticks_skipped) = (90, 30);
-            p.sender_cpu_percent = Some(99.0);
+            p.link_utilization = Some(0.98);
         });
+        assert_eq!(at(&p), [Limit::LinkRate]);
+        // The link only 70 % full: the sending host could not fill it,
+        // however idle its thread (the kernel's forwarding starved).
+        let p = fail(|p| (p.ticks_sent, p.ticks_skipped) = (90, 30));
         assert_eq!(at(&p), [Limit::SenderCpu]);
         // The shaper dropped what the receivers lost: the link rate, not
         // the unexplained loss of `Link`.

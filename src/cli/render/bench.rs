@@ -89,8 +89,12 @@ fn wire_line(r: &BenchReport) -> String {
 fn link_line(l: &LinkResult) -> String {
     let counts = match (l.shaper_sent_packets, l.shaper_sent_bytes, l.shaper_drops) {
         (Some(p), Some(b), Some(d)) => format!(
-            "the shaper passed {p} packets ({}) and dropped {d}{}",
+            "the shaper passed {p} packets ({}{}) and dropped {d}{}",
             bytes(b),
+            l.utilization.map_or(String::new(), |u| format!(
+                ", {:.0}% of the rate over the run",
+                u * 100.0
+            )),
             if d > 0 {
                 " (each a datagram some receiver lost)"
             } else {

@@ -199,9 +199,11 @@ fn probe_line(p: &Probe) -> String {
     } else {
         String::new()
     };
-    let shaper = p
-        .shaper_drops
-        .map_or(String::new(), |d| format!("  shaper drops {d}"));
+    let shaper = match (p.shaper_drops, p.link_utilization) {
+        (Some(d), Some(u)) => format!("  shaper drops {d}  link {:.0}% full", u * 100.0),
+        (Some(d), None) => format!("  shaper drops {d}"),
+        _ => String::new(),
+    };
     format!(
         "{:>9} entities  {}  lost {}{unseen}  drops {}{shaper}  skipped {}  send errors {}  p99 {}  tx cpu {}%  rx cpu {}%  (run {}, load {})",
         p.entities,
@@ -432,7 +434,7 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "failed at 120,500: limited by: the link rate (shaper drops, or the sender waiting on the full link)"
+            "failed at 120,500: limited by: the link rate (shaper drops, or the sender waiting on a full link)"
         );
         assert_eq!(lines.len(), 3 + 2, "{t}");
         // Unicast puts a copy per receiver on the link, and says so.
