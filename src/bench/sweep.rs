@@ -400,6 +400,11 @@ pub const RECEIVER_BUSY_PERCENT: f64 = 90.0;
 /// link not shaped.
 pub const LINK_FULL_SHARE: f64 = 0.9;
 
+/// A broadcaster busy at least this share of one core, in percent, while
+/// it fell behind ran out of CPU, on a full link too (its time includes
+/// the kernel's sending and forwarding done on its behalf).
+pub const SENDER_BUSY_PERCENT: f64 = 90.0;
+
 /// What ran out in a failed probe, read from its figures ([`limits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -427,7 +432,9 @@ pub enum Limit {
     /// The shaped link's rate ([`BenchConfig::link_rate`]) was reached: its
     /// shaper dropped datagrams, or the broadcaster fell behind (ticks
     /// skipped or late) while the shaper passed at least
-    /// [`LINK_FULL_SHARE`] of the rate, so it was waiting for the full link.
+    /// [`LINK_FULL_SHARE`] of the rate, so it was waiting for the full link
+    /// (and, if it was busy [`SENDER_BUSY_PERCENT`] of a core as well, the
+    /// probe names [`Limit::SenderCpu`] too).
     LinkRate,
 }
 
@@ -457,13 +464,18 @@ pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
     let late = p.lateness_p99_us.is_some_and(|l| l > period_us);
     let shaper_drops = p.shaper_drops.unwrap_or(0);
     if !p.kept_rate() || late {
-        // Behind on a full shaped link: it was waiting for the link.
+        // Behind on a full shaped link: it was waiting for the link, and
+        // short of CPU too if it was that busy.
         let full = p.link_utilization.is_some_and(|u| u >= LINK_FULL_SHARE);
-        out.push(if full {
-            Limit::LinkRate
-        } else {
-            Limit::SenderCpu
-        });
+        let busy = p
+            .sender_cpu_percent
+            .is_some_and(|c| c >= SENDER_BUSY_PERCENT);
+        if !full || busy {
+            out.push(Limit::SenderCpu);
+        }
+        if full {
+            out.push(Limit::LinkRate);
+        }
     }
     if p.send_errors > 0 {
         out.push(Limit::SendErrors);
@@ -1186,6 +1198,12 @@ mod tests {
             p.link_utilization = Some(0.98);
         });
         assert_eq!(at(&p), [Limit::LinkRate]);
+        // Full, and the sender flat out as well: both ran out.
+        let p = fail(|p| {
+            (p.ticks_sent, p.ticks_skipped) = (90, 30);
+            (p.link_utilization, p.sender_cpu_percent) = (Some(0.97), Some(99.0));
+        });
+        assert_eq!(at(&p), [Limit::SenderCpu, Limit::LinkRate]);
         // The link only 70 % full: the sending host could not fill it,
         // however idle its thread (the kernel's forwarding starved).
         let p = fail(|p| (p.ticks_sent, p.ticks_skipped) = (90, 30));
