@@ -259,3 +259,43 @@ fn bench_on_a_shaped_link_says_its_rate_and_what_it_carried() {
         r["link"]
     );
 }
+
+/// A link rate without tc is one line naming tc, and exit 1 (a missing
+/// tool at run time, like `--lan` without `ip netns`), before any LAN is
+/// built. `ip` stays reachable through a directory of its own on PATH;
+/// `tc` is nowhere on it.
+#[test]
+fn a_link_rate_without_tc_says_so_in_one_line() {
+    if !can_run() {
+        return;
+    }
+    if ["/usr/bin/tc", "/bin/tc"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+    {
+        // Not a missing tool: nothing to skip for in CI either.
+        println!("skipped: tc is in /usr/bin here, which the test keeps on PATH");
+        return;
+    }
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("ip runs, so it is somewhere");
+    let dir = std::env::temp_dir().join(format!("tickcast-no-tc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(dir.join("ip"));
+    std::os::unix::fs::symlink(ip, dir.join("ip")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let out = Command::new(BIN)
+        .args(["bench", "--lan", "--link-rate", "1gbit", "--duration", "1s"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "tickcast: --link-rate needs tc (iproute2), which is not installed or not on PATH"
+    );
+}
