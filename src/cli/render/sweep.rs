@@ -265,8 +265,13 @@ fn link_answer(s: &Search, rate: &str, base: &BenchConfig) -> String {
                 ),
                 _ => copies,
             };
+            // Only a failure on the full link bounds what it carries;
+            // anything else (the sender, the cap, a search cut short)
+            // leaves room above.
+            let bounded = s.limited_by().contains(&Limit::LinkRate) && !s.cut_short;
             format!(
-                "the {rate} link carries {} entities at {hz} Hz with zero loss and no skipped ticks{wire}",
+                "the {rate} link carries {}{} entities at {hz} Hz with zero loss and no skipped ticks{wire}",
+                if bounded { "" } else { "at least " },
                 thousands(u64::from(n))
             )
         }
@@ -437,6 +442,12 @@ mod tests {
             "failed at 120,500: limited by: the link rate (shaper drops, or the sender waiting on a full link)"
         );
         assert_eq!(lines.len(), 3 + 2, "{t}");
+        // When the sender ran out first, the link carries at least that.
+        let mut by_sender = s.clone();
+        by_sender.probes[1].limits = vec![Limit::SenderCpu];
+        assert!(search(&by_sender, &base).starts_with(
+            "the 1gbit link carries at least 118,000 entities at 60 Hz with zero loss and no skipped ticks"
+        ));
         // Unicast puts a copy per receiver on the link, and says so.
         (base.lan, base.receivers) = (Some(LanMode::Unicast), 2);
         assert!(search(&s, &base)
