@@ -952,6 +952,31 @@ fn invalid_flag_values_exit_2_in_one_line() {
     }
 }
 
+/// `--link-rate` is read by the library, not clap, so a rate that is not
+/// one is a bad flag value: one line naming it, exit 2, before any LAN is
+/// built (no root needed to see it). Without `--lan` there is no link to
+/// shape, and clap says so.
+#[test]
+fn a_link_rate_that_is_not_a_rate_exits_2_in_one_line() {
+    for (bad, want) in [
+        ("nonsense", "not a rate"),
+        ("100", "needs its unit"),
+        ("12mbps", "bytes per second"),
+        ("0mbit", "between 100kbit and 100gbit"),
+    ] {
+        let args = ["bench", "--lan", "--link-rate", bad, "--duration", "1s"];
+        let line = assert_one_line_error(&args, 2);
+        assert!(
+            line.starts_with(&format!("tickcast: --link-rate {bad:?}: ")) && line.contains(want),
+            "{bad}: {line}"
+        );
+    }
+    let done = run(&["bench", "--link-rate", "1gbit", "--duration", "1s"]);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(done.stderr.contains("--lan"), "{}", done.stderr);
+    assert_eq!(done.stdout, "");
+}
+
 #[test]
 fn errors_at_run_time_get_one_line_and_exit_1() {
     // Not an address of this host: bind fails, nothing is sent.

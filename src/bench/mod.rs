@@ -15,6 +15,11 @@
 //!   the broadcaster's tick lateness.
 //! * **Rates** are over the configured duration: datagrams/s sent and
 //!   received, entity updates/s (`entities_applied / duration`).
+//! * **Wire bytes per entity update**: the UDP payload bytes of one copy
+//!   of the stream over the entity updates it carried, and the same with
+//!   the IPv4 and UDP headers ([`SenderResult::wire_bytes_per_entity_update`]
+//!   defines both). Measured from what the broadcaster sent, whatever its
+//!   encoding.
 //! * **CPU time** is per thread in-process (exact, see [`usage`]): the
 //!   broadcaster thread and each receiver thread, found by name. With
 //!   `processes`, each receiver is a `tickcast receive` child process and
@@ -47,7 +52,8 @@ mod results;
 pub use lan::LanMode;
 pub use relay::{ConditionerCheck, Mismatch};
 pub use results::{
-    BenchReport, Cpu, Machine, PercentilePoint, ReceiverResult, SenderResult, Setup,
+    BenchReport, Cpu, LinkResult, Machine, PercentilePoint, ReceiverResult, SenderResult, Setup,
+    ETHERNET_FRAME_OVERHEAD_BYTES, IPV4_UDP_HEADER_BYTES,
 };
 use results::{Phase, ReceiverEnd};
 
@@ -135,6 +141,12 @@ pub struct BenchConfig {
     pub sender_cpu: Option<usize>,
     /// Pin receiver `i` to `receiver_cpus[i % len]` (default empty: no pinning).
     pub receiver_cpus: Vec<usize>,
+    /// With `lan`: shape the broadcaster's link to this rate
+    /// ([`lan::shaper`]: a `tbf` qdisc on its `eth0`; needs `tc`), so the
+    /// run says what a link of that rate carries (default none: the veth's
+    /// own speed). The report's `link` then holds the rate and what the
+    /// shaper passed and dropped.
+    pub link_rate: Option<lan::shaper::LinkRate>,
 }
 
 impl Default for BenchConfig {
@@ -157,6 +169,7 @@ impl Default for BenchConfig {
             realtime: None,
             sender_cpu: None,
             receiver_cpus: Vec::new(),
+            link_rate: None,
         }
     }
 }
@@ -203,6 +216,18 @@ pub enum BenchError {
     /// `lan` and `impair` were both asked for.
     #[error("a LAN run cannot have a link conditioner (its relays are on loopback)")]
     LanImpair,
+    /// `link_rate` without `lan`: only a LAN's link can be shaped.
+    #[error(
+        "a link rate shapes the broadcaster's link on a namespace LAN: it needs a LAN run (--lan)"
+    )]
+    LinkRateWithoutLan,
+    /// `link_rate` was asked for and `tc` cannot be started.
+    #[error("a link rate needs tc (iproute2), which is not installed or not on PATH")]
+    NoTc,
+    /// The broadcaster's link could not be shaped (`tc qdisc replace ...`
+    /// failed: no `sch_tbf` in the kernel, say).
+    #[error("cannot shape the broadcaster's link: {0}")]
+    Shaper(lan::NetnsError),
     /// A real-time priority is out of range, or a CPU is not one this
     /// process may run on.
     #[error(transparent)]
@@ -223,6 +248,9 @@ impl BenchConfig {
         }
         if self.lan.is_some() && self.impair.is_some() {
             return Err(BenchError::LanImpair);
+        }
+        if self.link_rate.is_some() && self.lan.is_none() {
+            return Err(BenchError::LinkRateWithoutLan);
         }
         if let Some(c) = &self.impair {
             c.validate().map_err(|e| BenchError::Impair(e.into()))?;
@@ -342,7 +370,9 @@ pub fn run(
         None => None,
     };
     let ends = fleet.finish()?;
-    Ok(results::assemble(config, machine, phase, ends, relayed))
+    Ok(results::assemble(
+        config, machine, phase, ends, relayed, None,
+    ))
 }
 
 /// An in-process receiver and what is known of its thread.

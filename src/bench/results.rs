@@ -1,16 +1,21 @@
 //! What a benchmark run measured, as plain serializable data
 //! ([`BenchReport`]), and how it is computed from what the run collected:
-//! rates over the configured duration, CPU shares, the total row (counters
-//! added, latency histograms merged), the latency percentile curve and the
-//! loss in each second.
+//! rates over the configured duration, CPU shares, the bytes on the wire
+//! per entity update, the total row (counters added, latency histograms
+//! merged), the latency percentile curve and the loss in each second.
+//!
+//! The report's keys only grow within JSON schema 1
+//! ([`crate::core::schema`]): a key added here is one a reader of an older
+//! report does not find, so it reads the report as before.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::lan::shaper::{self, LinkRate, ShaperCounts};
 use super::relay::ConditionerCheck;
-use super::{usage, BenchConfig};
+use super::{usage, BenchConfig, LanMode};
 use crate::core::conditioner::ConditionerConfig;
 use crate::core::cores::CoreWarning;
 use crate::core::figures::{Figures, Summary};
@@ -21,6 +26,17 @@ use crate::runtime::relay::ImpairFigures;
 
 /// Percentile plot resolution: points per decade of `1 / (1 − q)`.
 const POINTS_PER_DECADE: u32 = 50;
+
+/// Bytes of the IPv4 header (20, no options) and the UDP header (8) in
+/// front of every datagram's payload: what
+/// [`SenderResult::wire_bytes_per_entity_update_ip`] adds per datagram.
+pub const IPV4_UDP_HEADER_BYTES: u64 = 28;
+
+/// What Ethernet adds to every frame on a real wire, beyond the IP
+/// packet: preamble and start delimiter (8), header (14), FCS (4) and
+/// the inter-frame gap (12). No figure of the report includes it; add it
+/// per datagram for what a real Ethernet link carries.
+pub const ETHERNET_FRAME_OVERHEAD_BYTES: u64 = 38;
 
 /// CPU time used, and as a share of the run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -81,6 +97,10 @@ pub struct Setup {
     pub sender_cpu: Option<usize>,
     /// The CPUs the receivers were pinned to, in turn (empty: none).
     pub receiver_cpus: Vec<usize>,
+    /// The rate the broadcaster's link was shaped to (`1gbit`), if it was
+    /// ([`BenchConfig::link_rate`]); the shaper's counts are
+    /// [`BenchReport::link`].
+    pub link_rate: Option<String>,
 }
 
 /// The broadcaster's results.
@@ -103,6 +123,132 @@ pub struct SenderResult {
     /// (every destination counted), in µs: what an update costs to send,
     /// simulation, encoding and system calls included.
     pub cpu_us_per_1000_updates: Option<f64>,
+    /// Copies of the stream it sent: one per unicast target (each
+    /// receiver, or the relay in front of it), one for a multicast group
+    /// (the network copies that one). A bench's targets are all fixed
+    /// (nobody subscribes), so every copy is the same datagrams, and one
+    /// copy is what its counters over all targets say divided by this.
+    pub stream_copies: u64,
+    /// UDP payload bytes of one copy: `bytes_sent / stream_copies`. The
+    /// OS's accepted sends only: a datagram it refused is in no copy.
+    pub bytes_per_copy: f64,
+    /// Datagrams of one copy: `datagrams_sent / stream_copies`.
+    pub datagrams_per_copy: f64,
+    /// Entity updates one copy carried: `entities × ticks_sent`. Each tick
+    /// sent brings a receiver up to date on every entity, however the
+    /// encoding does it, so this does not depend on the encoding.
+    pub entity_updates_per_copy: u64,
+    /// UDP payload bytes on the wire per entity update:
+    /// `bytes_per_copy / entity_updates_per_copy`. Everything the stream
+    /// carried counts, not only the entity records: snapshot headers, the
+    /// last datagram of a tick that is not full, sender reports, the
+    /// goodbye. Version 1's 16-byte records in 1200-byte datagrams come to
+    /// about 16.8. `null` when no tick was sent.
+    pub wire_bytes_per_entity_update: Option<f64>,
+    /// The same with each datagram's IPv4 and UDP headers
+    /// ([`IPV4_UDP_HEADER_BYTES`]): `(bytes_per_copy + 28 ×
+    /// datagrams_per_copy) / entity_updates_per_copy`: what an IP link
+    /// carries. On a real Ethernet wire each datagram costs
+    /// [`ETHERNET_FRAME_OVERHEAD_BYTES`] (38) more: preamble, header, FCS
+    /// and gap. `null` when no tick was sent.
+    pub wire_bytes_per_entity_update_ip: Option<f64>,
+}
+
+/// One copy of a stream: its bytes and datagrams, the entity updates it
+/// carried, and the bytes per update, payload only and with IP headers
+/// (the definitions are [`SenderResult`]'s fields of the same names).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct StreamCopy {
+    bytes: f64,
+    datagrams: f64,
+    updates: u64,
+    per_update: Option<f64>,
+    per_update_ip: Option<f64>,
+}
+
+impl StreamCopy {
+    /// One of `copies` identical copies whose datagrams add up to
+    /// `datagrams` and `bytes`, carrying `ticks` ticks of `entities`.
+    fn of(bytes: u64, datagrams: u64, copies: u64, entities: u32, ticks: u64) -> StreamCopy {
+        let copies = copies.max(1) as f64;
+        let bytes = bytes as f64 / copies;
+        let datagrams = datagrams as f64 / copies;
+        let updates = u64::from(entities) * ticks;
+        let per = |b: f64| (updates > 0).then(|| b / updates as f64);
+        StreamCopy {
+            bytes,
+            datagrams,
+            updates,
+            per_update: per(bytes),
+            per_update_ip: per(bytes + datagrams * IPV4_UDP_HEADER_BYTES as f64),
+        }
+    }
+}
+
+/// The shaped link of a run with [`BenchConfig::link_rate`]
+/// ([`super::lan::shaper`]), and what its shaper counted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LinkResult {
+    /// The rate, as tc writes it: `1gbit`, `50mbit`.
+    pub rate: String,
+    /// The rate in bits per second.
+    pub rate_bit_per_s: u64,
+    /// The interface shaped: the broadcaster host's `eth0`, in its namespace.
+    pub device: &'static str,
+    /// The `tc` command that shaped it, as run.
+    pub tc: String,
+    /// The shaper's token bucket, bytes.
+    pub burst_bytes: u64,
+    /// Longest a packet may wait in the shaper's queue, µs; one that would
+    /// wait longer is dropped.
+    pub max_queue_delay_us: f64,
+    /// Packets the shaper dropped, its queue full (`tc -s qdisc show`'s
+    /// `dropped`), read once the broadcast was over: each is also a
+    /// datagram a receiver lost. Every copy counts (unicast sends one per
+    /// receiver through it). `null` if its counts could not be read.
+    pub shaper_drops: Option<u64>,
+    /// Packets the shaper passed on: every datagram of every copy, and the
+    /// hosts' own (ARP, IGMP). `null` if not read.
+    pub shaper_sent_packets: Option<u64>,
+    /// Bytes it passed on, as it charged them against the rate: IP packets
+    /// with their 14-byte Ethernet header. `null` if not read.
+    pub shaper_sent_bytes: Option<u64>,
+    /// Times a packet had to wait for tokens. `null` if not read.
+    pub shaper_overlimits: Option<u64>,
+    /// How full the link was: `shaper_sent_bytes × 8 / (rate_bit_per_s ×
+    /// elapsed_s)`, the bytes as the shaper charged them over the run. Near
+    /// 1 the link was the limit; well under 1 with ticks skipped, the
+    /// sending host could not fill it. `null` if not read.
+    pub utilization: Option<f64>,
+}
+
+impl LinkResult {
+    /// The link shaped to `rate`, with the shaper's `counts` if read.
+    pub(super) fn new(rate: LinkRate, counts: Option<ShaperCounts>) -> LinkResult {
+        LinkResult {
+            rate: rate.to_string(),
+            rate_bit_per_s: rate.bit_per_s(),
+            device: shaper::DEVICE,
+            tc: format!("tc {}", shaper::tbf_args(shaper::DEVICE, rate).join(" ")),
+            burst_bytes: rate.burst_bytes(),
+            max_queue_delay_us: shaper::MAX_QUEUE_DELAY.as_secs_f64() * 1e6,
+            shaper_drops: counts.map(|c| c.drops),
+            shaper_sent_packets: counts.map(|c| c.sent_packets),
+            shaper_sent_bytes: counts.map(|c| c.sent_bytes),
+            shaper_overlimits: counts.map(|c| c.overlimits),
+            utilization: None,
+        }
+    }
+
+    /// This link with its [`LinkResult::utilization`] over a run of `elapsed`.
+    fn over(mut self, elapsed: Duration) -> LinkResult {
+        let capacity = self.rate_bit_per_s as f64 * elapsed.as_secs_f64();
+        self.utilization = self
+            .shaper_sent_bytes
+            .filter(|_| capacity > 0.0)
+            .map(|b| b as f64 * 8.0 / capacity);
+        self
+    }
 }
 
 /// One receiver's results (or all of them added up, for the total).
@@ -211,6 +357,9 @@ pub struct BenchReport {
     /// Resident memory of this process (broadcaster and, in-process, every
     /// receiver) at the end.
     pub process_memory: Option<usage::Memory>,
+    /// With a link rate: the shaped link and what its shaper passed and
+    /// dropped; `null` without one.
+    pub link: Option<LinkResult>,
     /// How CPU time was measured.
     pub cpu_method: &'static str,
 }
@@ -253,6 +402,7 @@ pub(super) fn assemble(
     phase: Phase,
     ends: Vec<ReceiverEnd>,
     relayed: Option<Vec<(ImpairFigures, ConditionerConfig)>>,
+    link: Option<LinkResult>,
 ) -> BenchReport {
     let run = if phase.interrupted {
         phase.elapsed.min(config.duration)
@@ -265,6 +415,18 @@ pub(super) fn assemble(
     let entities_on_wire =
         u64::from(config.entities) * sender_summary.ticks_sent * ends.len() as u64;
     let handed = sender_summary.datagrams_sent + sender_summary.send_errors;
+    // Every receiver (or its relay) is a unicast target, but a group is one.
+    let copies = match config.lan {
+        Some(LanMode::Multicast) => 1,
+        _ => config.receivers as u64,
+    };
+    let copy = StreamCopy::of(
+        sender_summary.bytes_sent,
+        sender_summary.datagrams_sent,
+        copies,
+        config.entities,
+        sender_summary.ticks_sent,
+    );
     let sender = SenderResult {
         datagrams_per_s: sender_summary.datagrams_sent as f64 / secs,
         bytes_per_s: sender_summary.bytes_sent as f64 / secs,
@@ -278,6 +440,12 @@ pub(super) fn assemble(
             .sender_cpu
             .filter(|_| entities_on_wire > 0)
             .map(|c| c.as_secs_f64() * 1e6 / (entities_on_wire as f64 / 1000.0)),
+        stream_copies: copies,
+        bytes_per_copy: copy.bytes,
+        datagrams_per_copy: copy.datagrams,
+        entity_updates_per_copy: copy.updates,
+        wire_bytes_per_entity_update: copy.per_update,
+        wire_bytes_per_entity_update_ip: copy.per_update_ip,
         figures: sender_summary,
     };
     let mut receivers = Vec::with_capacity(ends.len());
@@ -385,6 +553,7 @@ pub(super) fn assemble(
             sender_realtime_priority: config.sender_realtime().map(|r| r.priority),
             sender_cpu: config.sender_cpu,
             receiver_cpus: config.receiver_cpus.clone(),
+            link_rate: config.link_rate.map(|r| r.to_string()),
         },
         core_warning: config.core_warning(machine.cpus),
         conditioner_equal,
@@ -397,6 +566,7 @@ pub(super) fn assemble(
         total_latency,
         latency_percentiles,
         process_memory: usage::memory(None),
+        link: link.map(|l| l.over(phase.elapsed)),
         cpu_method: usage::CPU_METHOD,
     }
 }
@@ -585,6 +755,38 @@ mod tests {
             add_summaries(&[&figures(5, 5, &[]).summary()]).latency_us,
             None
         );
+    }
+
+    /// A version 1 stream at the default budget, in its own numbers (so
+    /// the test is of the arithmetic, whatever the encoding becomes): 71
+    /// records of 16 bytes after a 56-byte snapshot header per datagram.
+    #[test]
+    fn wire_bytes_per_update_are_one_copys_bytes_over_its_updates() {
+        let (header, record, per_part) = (56u64, 16u64, 71u64);
+        let (entities, ticks, copies) = (1000u32, 60u64, 3u64);
+        let parts = u64::from(entities).div_ceil(per_part);
+        let tick_bytes = parts * header + u64::from(entities) * record;
+        // Sent to three targets: every counter is three copies' worth.
+        let c = StreamCopy::of(
+            tick_bytes * ticks * copies,
+            parts * ticks * copies,
+            copies,
+            entities,
+            ticks,
+        );
+        assert_eq!(c.updates, 60_000);
+        assert_eq!(c.bytes, (tick_bytes * ticks) as f64);
+        assert_eq!(c.datagrams, (parts * ticks) as f64);
+        let payload = tick_bytes as f64 / f64::from(entities);
+        assert_eq!(c.per_update, Some(payload));
+        assert!((16.0..17.0).contains(&payload), "{payload}");
+        let ip = (tick_bytes + parts * IPV4_UDP_HEADER_BYTES) as f64 / f64::from(entities);
+        assert!((c.per_update_ip.unwrap() - ip).abs() < 1e-9);
+        assert!(c.per_update_ip > c.per_update);
+        // Nothing sent: no figure, never a division by zero.
+        let none = StreamCopy::of(0, 0, 2, entities, 0);
+        assert_eq!((none.per_update, none.per_update_ip), (None, None));
+        assert_eq!(StreamCopy::of(100, 1, 0, 1, 1).per_update, Some(100.0));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const SEARCH_START: u32 = 10_000;
 /// Share of ticks a probe's broadcaster may skip and still pass: a sender
 /// descheduled for a tick period on a busy machine skips a few, which says
 /// nothing about the receiver; a sender that cannot keep the rate skips many.
+/// A probe on a shaped link ([`BenchConfig::link_rate`]) may skip none: it
+/// asks what the link carries at the rate, every tick of it.
 pub const MAX_SKIPPED_SHARE: f64 = 0.05;
 /// Runs of one probe at most: a failure is run once more, because a busy
 /// machine makes a probe fail by chance (a descheduled receiver overflows its
@@ -390,6 +392,19 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// in percent, while datagrams went missing ran out of CPU.
 pub const RECEIVER_BUSY_PERCENT: f64 = 90.0;
 
+/// A shaped link whose shaper passed at least this share of its rate over
+/// the run ([`super::LinkResult::utilization`]) was full: a broadcaster
+/// that fell behind then was waiting for the link. Below it, the sending
+/// host could not fill the link (its CPU, or the kernel's forwarding
+/// starved by other work), which is named as the sender's limit, as on a
+/// link not shaped.
+pub const LINK_FULL_SHARE: f64 = 0.9;
+
+/// A broadcaster busy at least this share of one core, in percent, while
+/// it fell behind ran out of CPU, on a full link too (its time includes
+/// the kernel's sending and forwarding done on its behalf).
+pub const SENDER_BUSY_PERCENT: f64 = 90.0;
+
 /// What ran out in a failed probe, read from its figures ([`limits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -411,9 +426,16 @@ pub enum Limit {
     /// receiver not scheduled in time on a busy machine.
     SocketDrops,
     /// Datagrams went missing between the sockets: no socket drops, no
-    /// send errors, and the sender kept the rate. On loopback the kernel's
-    /// backlog; on a LAN the wire, the bridge or a NIC.
+    /// send errors, no shaper drops, and the sender kept the rate. On
+    /// loopback the kernel's backlog; on a LAN the wire, the bridge or a NIC.
     Link,
+    /// The shaped link's rate ([`BenchConfig::link_rate`]) was reached: its
+    /// shaper dropped datagrams, or the broadcaster fell behind (ticks
+    /// skipped or late) while the shaper passed at least
+    /// [`LINK_FULL_SHARE`] of the rate, so it was waiting for the full link
+    /// (and, if it was busy [`SENDER_BUSY_PERCENT`] of a core as well, the
+    /// probe names [`Limit::SenderCpu`] too).
+    LinkRate,
 }
 
 impl Limit {
@@ -425,6 +447,7 @@ impl Limit {
             Limit::ReceiverCpu => "receiver CPU",
             Limit::SocketDrops => "receiver socket drops",
             Limit::Link => "the link (lost with no socket drops)",
+            Limit::LinkRate => "the link rate (shaper drops, or the sender waiting on a full link)",
         }
     }
 }
@@ -439,13 +462,28 @@ pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
     let mut out = Vec::new();
     let period_us = 1e6 / rate_hz;
     let late = p.lateness_p99_us.is_some_and(|l| l > period_us);
-    if !kept_rate(p.ticks_sent, p.ticks_skipped) || late {
-        out.push(Limit::SenderCpu);
+    let shaper_drops = p.shaper_drops.unwrap_or(0);
+    if !p.kept_rate() || late {
+        // Behind on a full shaped link: it was waiting for the link, and
+        // short of CPU too if it was that busy.
+        let full = p.link_utilization.is_some_and(|u| u >= LINK_FULL_SHARE);
+        let busy = p
+            .sender_cpu_percent
+            .is_some_and(|c| c >= SENDER_BUSY_PERCENT);
+        if !full || busy {
+            out.push(Limit::SenderCpu);
+        }
+        if full {
+            out.push(Limit::LinkRate);
+        }
     }
     if p.send_errors > 0 {
         out.push(Limit::SendErrors);
     }
-    if p.lost > 0 || p.socket_drops > 0 {
+    if shaper_drops > 0 && !out.contains(&Limit::LinkRate) {
+        out.push(Limit::LinkRate);
+    }
+    if p.lost > 0 || p.unseen > 0 || p.socket_drops > 0 {
         let busy = !busy_polls
             && p.busiest_receiver_cpu_percent
                 .is_some_and(|c| c >= RECEIVER_BUSY_PERCENT);
@@ -453,7 +491,7 @@ pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
             out.push(Limit::ReceiverCpu);
         } else if p.socket_drops > 0 {
             out.push(Limit::SocketDrops);
-        } else if p.send_errors == 0 {
+        } else if p.send_errors == 0 && shaper_drops == 0 {
             out.push(Limit::Link);
         }
     }
@@ -465,14 +503,21 @@ pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
 pub struct Probe {
     /// Entities tried.
     pub entities: u32,
-    /// True when every receiver lost nothing, no socket dropped anything,
-    /// no send failed, and the broadcaster skipped at most
-    /// [`MAX_SKIPPED_SHARE`] of its ticks (so it kept the rate).
+    /// True when every receiver got every packet the broadcaster sent
+    /// (`lost` and `unseen` both 0), no socket dropped anything, no send
+    /// failed, no shaper dropped anything, and the broadcaster kept the
+    /// rate: on a shaped link (`link_rate`) it skipped no tick, otherwise
+    /// at most [`MAX_SKIPPED_SHARE`] of them.
     pub ok: bool,
     /// What ran out, when it failed ([`limits`]); empty when it passed.
     pub limits: Vec<Limit>,
     /// Packets lost, all receivers.
     pub lost: u64,
+    /// Packets the broadcaster sent that receivers neither received nor
+    /// counted lost, all receivers: `packets_sent − expected` of each,
+    /// added. Those before the first a receiver got, or after the last
+    /// when every goodbye copy was lost too (as a full link can).
+    pub unseen: u64,
     /// Socket drops, all receivers.
     pub socket_drops: u64,
     /// Ticks the broadcaster sent.
@@ -495,6 +540,20 @@ pub struct Probe {
     pub attempts: u32,
     /// The machine's 1-minute load average before the (last) run.
     pub load_average: Option<f64>,
+    /// The rate the broadcaster's link was shaped to, if it was (`1gbit`).
+    pub link_rate: Option<String>,
+    /// Packets the shaper dropped ([`super::LinkResult::shaper_drops`]);
+    /// `null` on a link not shaped, or whose counts could not be read.
+    pub shaper_drops: Option<u64>,
+    /// How full the shaped link was ([`super::LinkResult::utilization`]);
+    /// `null` as `shaper_drops`.
+    pub link_utilization: Option<f64>,
+    /// UDP payload bytes per entity update
+    /// ([`super::SenderResult::wire_bytes_per_entity_update`]).
+    pub wire_bytes_per_entity_update: Option<f64>,
+    /// The same with IPv4 and UDP headers
+    /// ([`super::SenderResult::wire_bytes_per_entity_update_ip`]).
+    pub wire_bytes_per_entity_update_ip: Option<f64>,
 }
 
 impl Probe {
@@ -505,6 +564,7 @@ impl Probe {
             ok,
             limits: Vec::new(),
             lost: 0,
+            unseen: 0,
             socket_drops: 0,
             ticks_sent: 0,
             ticks_skipped: 0,
@@ -516,6 +576,11 @@ impl Probe {
             busiest_receiver_cpu_percent: None,
             attempts: 1,
             load_average: None,
+            link_rate: None,
+            shaper_drops: None,
+            link_utilization: None,
+            wire_bytes_per_entity_update: None,
+            wire_bytes_per_entity_update_ip: None,
         }
     }
 
@@ -523,14 +588,18 @@ impl Probe {
     pub fn of(r: &BenchReport) -> Probe {
         let row = SweepRow::of(r);
         let send_errors = r.sender.figures.send_errors;
+        let sent = r.sender.figures.packets_sent;
+        let unseen = r
+            .receivers
+            .iter()
+            .map(|x| sent.saturating_sub(x.figures.counters.expected))
+            .sum();
         let mut p = Probe {
             entities: r.setup.entities,
-            ok: row.lost == 0
-                && row.socket_drops == 0
-                && send_errors == 0
-                && kept_rate(row.ticks_sent, row.ticks_skipped),
+            ok: false,
             limits: Vec::new(),
             lost: row.lost,
+            unseen,
             socket_drops: row.socket_drops,
             ticks_sent: row.ticks_sent,
             ticks_skipped: row.ticks_skipped,
@@ -546,7 +615,13 @@ impl Probe {
                 .reduce(f64::max),
             attempts: 1,
             load_average: r.machine.load_average_before.map(|l| l[0]),
+            link_rate: r.setup.link_rate.clone(),
+            shaper_drops: r.link.as_ref().and_then(|l| l.shaper_drops),
+            link_utilization: r.link.as_ref().and_then(|l| l.utilization),
+            wire_bytes_per_entity_update: r.sender.wire_bytes_per_entity_update,
+            wire_bytes_per_entity_update_ip: r.sender.wire_bytes_per_entity_update_ip,
         };
+        p.ok = p.passes();
         let busy_polls = r.setup.receive_mode == ReceiveMode::BusyPoll.name();
         p.limits = limits(&p, r.setup.rate_hz, busy_polls);
         p
@@ -569,6 +644,31 @@ pub fn with_retries(attempts: u32, mut once: impl FnMut() -> Option<Probe>) -> O
     last
 }
 
+impl Probe {
+    /// The pass condition ([`Probe::ok`]) over this probe's figures: zero
+    /// loss, strictly (every receiver got every packet sent, nothing
+    /// dropped at a socket or the shaper, no send refused), and the rate
+    /// kept ([`Probe::kept_rate`]).
+    pub fn passes(&self) -> bool {
+        self.lost == 0
+            && self.unseen == 0
+            && self.socket_drops == 0
+            && self.send_errors == 0
+            && self.shaper_drops.unwrap_or(0) == 0
+            && self.kept_rate()
+    }
+
+    /// True when the broadcaster kept the rate by this probe's rule: on a
+    /// shaped link no tick skipped, otherwise at most [`MAX_SKIPPED_SHARE`].
+    pub fn kept_rate(&self) -> bool {
+        if self.link_rate.is_some() {
+            self.ticks_skipped == 0
+        } else {
+            kept_rate(self.ticks_sent, self.ticks_skipped)
+        }
+    }
+}
+
 /// True when at most [`MAX_SKIPPED_SHARE`] of the ticks were skipped.
 fn kept_rate(sent: u64, skipped: u64) -> bool {
     skipped as f64 <= (sent + skipped) as f64 * MAX_SKIPPED_SHARE
@@ -589,6 +689,13 @@ pub struct Search {
 }
 
 impl Search {
+    /// The (last) probe at [`Search::answer`], which passed; `None` if
+    /// nothing did.
+    pub fn at_answer(&self) -> Option<&Probe> {
+        let n = self.answer?;
+        self.probes.iter().rev().find(|p| p.entities == n && p.ok)
+    }
+
     /// What ran out at [`Search::failed_at`]: the limits of its (last)
     /// probe; empty if nothing failed.
     pub fn limited_by(&self) -> &[Limit] {
@@ -1031,6 +1138,84 @@ mod tests {
             serde_json::to_value(Limit::SenderCpu).unwrap(),
             "sender_cpu"
         );
+    }
+
+    /// A probe on a 1gbit link whose figures are all clean.
+    fn shaped() -> Probe {
+        let mut p = Probe::verdict(100_000, true);
+        (p.ticks_sent, p.lateness_p99_us) = (120, Some(40.0));
+        (p.sender_cpu_percent, p.busiest_receiver_cpu_percent) = (Some(40.0), Some(30.0));
+        p.link_rate = Some("1gbit".into());
+        p.shaper_drops = Some(0);
+        p.link_utilization = Some(0.7);
+        p
+    }
+
+    #[test]
+    fn a_probe_on_a_shaped_link_may_skip_no_tick() {
+        assert!(shaped().passes());
+        let mut p = shaped();
+        (p.ticks_sent, p.ticks_skipped) = (119, 1);
+        assert!(!p.kept_rate() && !p.passes());
+        // The same tick skipped on a link not shaped is within the share.
+        (p.link_rate, p.shaper_drops) = (None, None);
+        assert!(p.kept_rate() && p.passes());
+    }
+
+    /// Zero loss is strict: the receivers must have every packet sent,
+    /// and a drop at the shaper fails the probe even if nobody counted it.
+    #[test]
+    fn a_probe_passes_only_if_every_packet_sent_arrived() {
+        for spoil in [
+            (|p: &mut Probe| p.lost = 1) as fn(&mut Probe),
+            |p| p.unseen = 1,
+            |p| p.socket_drops = 1,
+            |p| p.send_errors = 1,
+            |p| p.shaper_drops = Some(1),
+        ] {
+            let mut p = shaped();
+            spoil(&mut p);
+            assert!(!p.passes(), "{p:?}");
+        }
+        // A shaper whose counts could not be read drops nothing we know of.
+        let mut p = shaped();
+        p.shaper_drops = None;
+        assert!(p.passes());
+    }
+
+    #[test]
+    fn a_full_shaped_link_is_named_as_the_limit() {
+        let at = |p: &Probe| limits(p, 60.0, false);
+        let fail = |f: fn(&mut Probe)| {
+            let mut p = shaped();
+            f(&mut p);
+            p.ok = p.passes();
+            p
+        };
+        // The sender waited on the link: ticks skipped, the link full.
+        let p = fail(|p| {
+            (p.ticks_sent, p.ticks_skipped) = (90, 30);
+            p.link_utilization = Some(0.98);
+        });
+        assert_eq!(at(&p), [Limit::LinkRate]);
+        // Full, and the sender flat out as well: both ran out.
+        let p = fail(|p| {
+            (p.ticks_sent, p.ticks_skipped) = (90, 30);
+            (p.link_utilization, p.sender_cpu_percent) = (Some(0.97), Some(99.0));
+        });
+        assert_eq!(at(&p), [Limit::SenderCpu, Limit::LinkRate]);
+        // The link only 70 % full: the sending host could not fill it,
+        // however idle its thread (the kernel's forwarding starved).
+        let p = fail(|p| (p.ticks_sent, p.ticks_skipped) = (90, 30));
+        assert_eq!(at(&p), [Limit::SenderCpu]);
+        // The shaper dropped what the receivers lost: the link rate, not
+        // the unexplained loss of `Link`.
+        let p = fail(|p| (p.lost, p.shaper_drops) = (12, Some(12)));
+        assert_eq!(at(&p), [Limit::LinkRate]);
+        // Packets never seen at the end, nothing dropped anywhere known.
+        let p = fail(|p| p.unseen = 3);
+        assert_eq!(at(&p), [Limit::Link]);
+        assert_eq!(serde_json::to_value(Limit::LinkRate).unwrap(), "link_rate");
     }
 
     #[test]

@@ -104,11 +104,10 @@ impl Files {
 pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     // Flag values the library refuses are flag errors (exit 2), found
     // before anything starts.
-    a.config(DEFAULT_DURATION)
-        .validate()
-        .map_err(super::flags::bad_flag)?;
+    let config = a.config(DEFAULT_DURATION)?;
+    config.validate().map_err(super::flags::bad_flag)?;
     if a.compare_realtime {
-        realtime_config(&a)
+        realtime_config(&a)?
             .validate()
             .map_err(super::flags::bad_flag)?;
     }
@@ -121,6 +120,10 @@ pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     };
     if a.lan.is_some() && !lib::lan::available() {
         eprintln!("{}", render::LAN_UNAVAILABLE);
+        return Ok(ExitCode::FAILURE);
+    }
+    if config.link_rate.is_some() && !lib::lan::shaper::tc_available() {
+        eprintln!("{}", render::TC_UNAVAILABLE);
         return Ok(ExitCode::FAILURE);
     }
     if a.find_max_entities {
@@ -156,7 +159,7 @@ fn warn_of_cores(config: &BenchConfig) {
 }
 
 fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
-    let config = a.config(DEFAULT_DURATION);
+    let config = a.config(DEFAULT_DURATION)?;
     config.validate()?;
     eprintln!("{}", render::start_line(&config));
     warn_of_cores(&config);
@@ -198,7 +201,7 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) ->
     for mode in ReceiveMode::ALL {
         let config = BenchConfig {
             receive_mode: mode,
-            ..a.config(DEFAULT_DURATION)
+            ..a.config(DEFAULT_DURATION)?
         };
         config.validate()?;
         eprintln!("{}", render::mode_start_line(mode, config.duration));
@@ -223,12 +226,12 @@ struct RealtimeOutput<'a> {
 
 /// The configuration of `--compare-realtime`'s second run: the flags'
 /// with `--realtime` at its default priority when it was not given.
-fn realtime_config(a: &BenchArgs) -> BenchConfig {
-    let config = a.config(DEFAULT_DURATION);
-    BenchConfig {
+fn realtime_config(a: &BenchArgs) -> Result<BenchConfig> {
+    let config = a.config(DEFAULT_DURATION)?;
+    Ok(BenchConfig {
         realtime: Some(config.realtime.unwrap_or_default()),
         ..config
-    }
+    })
 }
 
 /// The same run as ordinary threads, then real-time and pinned; latency
@@ -238,7 +241,7 @@ fn compare_realtime(
     stop: &mpsc::Receiver<()>,
     files: &mut Files,
 ) -> Result<ExitCode> {
-    let realtime = realtime_config(a);
+    let realtime = realtime_config(a)?;
     let ordinary = BenchConfig {
         realtime: None,
         sender_cpu: None,
@@ -269,7 +272,7 @@ struct SweepOutput<'a> {
 }
 
 fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
-    let base = a.config(sweep::POINT_DURATION);
+    let base = a.config(sweep::POINT_DURATION)?;
     let entities = a
         .sweep_entities
         .as_ref()
@@ -318,13 +321,17 @@ struct SearchOutput<'a> {
     receivers: usize,
     rate_hz: f64,
     probe_duration_s: f64,
+    /// The rate the broadcaster's link was shaped to (`1gbit`), or `null`.
+    link_rate: Option<String>,
+    /// UDP payload bytes per entity update at the answer, or `null`.
+    wire_bytes_per_entity_update: Option<f64>,
     search: &'a Search,
     /// What ran out at the first failing count ([`Search::limited_by`]).
     limited_by: &'a [Limit],
 }
 
 fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
-    let base = a.config(sweep::PROBE_DURATION);
+    let base = a.config(sweep::PROBE_DURATION)?;
     let start = a.entities.unwrap_or(sweep::SEARCH_START);
     eprintln!("{}", sweep_render::search_start_line(&base, start));
     warn_of_cores(&base);
@@ -337,14 +344,15 @@ fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result
             stopped(stop)
         },
     )?;
-    files.table(&format!(
-        "\n{}",
-        sweep_render::search(&found, base.receivers, base.rate_hz)
-    ));
+    files.table(&format!("\n{}", sweep_render::search(&found, &base)));
     files.json(&SearchOutput {
         receivers: base.receivers,
         rate_hz: base.rate_hz,
         probe_duration_s: base.duration.as_secs_f64(),
+        link_rate: base.link_rate.map(|r| r.to_string()),
+        wire_bytes_per_entity_update: found
+            .at_answer()
+            .and_then(|p| p.wire_bytes_per_entity_update),
         search: &found,
         limited_by: found.limited_by(),
     })?;

@@ -18,12 +18,16 @@
 //!
 //! This file runs one benchmark across a LAN; [`netns`] builds and tears
 //! down LANs (and says whether this process can: [`available`],
-//! [`is_root`]); [`owner`] records and judges who made a namespace.
+//! [`is_root`]); [`owner`] records and judges who made a namespace;
+//! [`shaper`] shapes the broadcaster's link to a rate
+//! ([`BenchConfig::link_rate`]) and reads what the shaper dropped.
 //!
-//! Needs root and `ip netns` (iproute2); see [`available`].
+//! Needs root and `ip netns` (iproute2); see [`available`]. A link rate
+//! needs `tc` (iproute2) too: see [`shaper::tc_available`].
 
 pub mod netns;
 pub mod owner;
+pub mod shaper;
 
 pub use netns::{
     available, is_root, remove_stale, Host, HostV6, Lan, LanConfig, NetnsError, MAX_RECEIVERS,
@@ -34,7 +38,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use super::child::{self, ChildError, Children, Launch};
-use super::results::{self, Machine, Phase, ReceiverEnd};
+use super::results::{self, LinkResult, Machine, Phase, ReceiverEnd};
 use super::{usage, BenchConfig, BenchError, BenchReport, Progress, GRACE, OVERRUN};
 use crate::core::figures::Figures;
 use crate::core::schema::Versioned;
@@ -149,6 +153,9 @@ pub(super) fn run(
     machine: Machine,
     mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<BenchReport, BenchError> {
+    if config.link_rate.is_some() && !shaper::tc_available() {
+        return Err(BenchError::NoTc);
+    }
     let lan = Lan::new(&LanConfig {
         prefix: PREFIX.to_string(),
         receivers: config.receivers,
@@ -156,6 +163,9 @@ pub(super) fn run(
         ipv6: false,
     })
     .map_err(BenchError::Lan)?;
+    if let Some(rate) = config.link_rate {
+        shaper::install(&lan, lan.broadcaster(), rate).map_err(BenchError::Shaper)?;
+    }
     let launches: Vec<Launch> = lan
         .receivers()
         .iter()
@@ -252,6 +262,14 @@ pub(super) fn run(
         .into_iter()
         .map(ReceiverEnd::from)
         .collect();
+    // Everything the broadcaster sent has left the shaper by now (it holds
+    // a packet MAX_QUEUE_DELAY at most, less than the grace).
+    let link = config.link_rate.map(|rate| {
+        let counts = shaper::counts(&lan, lan.broadcaster())
+            .map_err(|e| log::warn!("cannot read the shaper's counts: {e}"))
+            .ok();
+        LinkResult::new(rate, counts)
+    });
     drop(lan);
     let phase = Phase {
         figures,
@@ -261,7 +279,7 @@ pub(super) fn run(
         loss_per_second: vec![Vec::new(); config.receivers],
         last: vec![Figures::default(); config.receivers],
     };
-    Ok(results::assemble(config, machine, phase, ends, None))
+    Ok(results::assemble(config, machine, phase, ends, None, link))
 }
 
 #[cfg(test)]

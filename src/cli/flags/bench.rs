@@ -6,6 +6,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{ModeArg, DEFAULT_PRIORITY_ARG};
+use anyhow::Result;
+
+use tickcast::bench::lan::shaper::LinkRate;
 use tickcast::bench::{BenchConfig, LanMode};
 use tickcast::core::conditioner::ConditionerConfig;
 use tickcast::runtime::broadcaster::SendPath;
@@ -59,7 +62,7 @@ pub(crate) struct BenchArgs {
     /// Put a link-conditioner relay in front of each receiver: a preset (lan, wifi, mobile, bad) or a spec such as loss=0.05,delay=20ms; seeded from --seed unless the spec says seed=.
     #[arg(long, value_name = "PRESET|SPEC", value_parser = impairment)]
     pub(crate) impair: Option<Impairment>,
-    /// Search for the most entities each receiver takes at --rate with zero loss and zero socket drops.
+    /// Search for the most entities each receiver takes at --rate with zero loss and zero socket drops (with --link-rate: the most the link carries, no tick skipped).
     #[arg(long, conflicts_with_all = ["sweep_entities", "sweep_receivers", "sweep_rate"])]
     pub(crate) find_max_entities: bool,
     /// How the receiver threads wait for datagrams (see `tickcast receive --mode`).
@@ -74,6 +77,14 @@ pub(crate) struct BenchArgs {
     /// unicast (default) or to a multicast group.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "unicast", value_name = "unicast|multicast", conflicts_with = "impair")]
     pub(crate) lan: Option<LanArg>,
+    /// With --lan: shape the broadcaster's link to RATE, as tc writes
+    /// rates (100mbit, 1gbit, 2.5gbit): a tbf qdisc on its interface,
+    /// inside its namespace (needs tc, from iproute2). What the shaper
+    /// dropped is reported beside the receivers' loss.
+    // Taken as text and parsed by the library, so a bad rate is one line
+    // and exit 2 like any value the library refuses.
+    #[arg(long, value_name = "RATE", requires = "lan")]
+    pub(crate) link_rate: Option<String>,
     /// How the broadcaster hands datagrams to the kernel (see `tickcast broadcast --send-path`).
     #[arg(long, value_name = "sendto|sendmmsg|gso", default_value_t = SendPath::Gso)]
     pub(crate) send_path: SendPath,
@@ -163,8 +174,18 @@ pub(crate) fn rates(s: &str) -> Result<Rates, String> {
 }
 
 impl BenchArgs {
-    pub(crate) fn config(&self, default_duration: Duration) -> BenchConfig {
-        BenchConfig {
+    /// The configuration the flags describe; a `--link-rate` that is not a
+    /// rate is a bad flag value (one line, exit 2).
+    pub(crate) fn config(&self, default_duration: Duration) -> Result<BenchConfig> {
+        let link_rate = self
+            .link_rate
+            .as_deref()
+            .map(|s| {
+                s.parse::<LinkRate>()
+                    .map_err(|e| super::bad_flag(anyhow::anyhow!("--link-rate {s:?}: {e}")))
+            })
+            .transpose()?;
+        Ok(BenchConfig {
             receivers: self.receivers,
             entities: self.entities.unwrap_or(BenchConfig::default().entities),
             rate_hz: self.rate,
@@ -185,7 +206,8 @@ impl BenchArgs {
             realtime: self.realtime.map(RealtimeConfig::fifo),
             sender_cpu: self.cpu.as_ref().map(|c| c.0[0]),
             receiver_cpus: self.cpu.as_ref().map_or(Vec::new(), |c| c.0[1..].to_vec()),
-        }
+            link_rate,
+        })
     }
 
     pub(crate) fn is_sweep(&self) -> bool {

@@ -8,12 +8,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{us, us_or_dash};
-use tickcast::bench::{BenchConfig, BenchReport, Cpu, LanMode, Progress, ReceiverResult};
+use tickcast::bench::{
+    BenchConfig, BenchReport, Cpu, LanMode, LinkResult, Progress, ReceiverResult,
+    ETHERNET_FRAME_OVERHEAD_BYTES, IPV4_UDP_HEADER_BYTES,
+};
 use tickcast::core::histogram::LatencySummary;
 use tickcast::runtime::receiver::ReceiveMode;
 
 /// Said when `--lan` cannot run here.
 pub const LAN_UNAVAILABLE: &str = "tickcast: --lan needs root and ip netns (iproute2)";
+
+/// Said when `--link-rate` cannot run here.
+pub const TC_UNAVAILABLE: &str =
+    "tickcast: --link-rate needs tc (iproute2), which is not installed or not on PATH";
 
 /// Said after the table when a receiver's figures are not what its link
 /// conditioner did.
@@ -23,7 +30,7 @@ pub const CONDITIONER_DIFFERS: &str =
 /// The first line of a single run: what runs where, for how long.
 pub fn start_line(config: &BenchConfig) -> String {
     format!(
-        "bench: {} entities at {} Hz to {} receiver(s) {} for {:?} (+{:?} warm-up); Ctrl-C ends early",
+        "bench: {} entities at {} Hz to {} receiver(s) {}{} for {:?} (+{:?} warm-up); Ctrl-C ends early",
         config.entities,
         config.rate_hz,
         config.receivers,
@@ -33,8 +40,75 @@ pub fn start_line(config: &BenchConfig) -> String {
             None if config.processes => "as child processes",
             None => "in this process",
         },
+        link_words(config),
         config.duration,
         config.warmup
+    )
+}
+
+/// `, the broadcaster's link shaped to 1gbit`, or nothing.
+pub fn link_words(config: &BenchConfig) -> String {
+    config.link_rate.map_or(String::new(), |r| {
+        format!(", the broadcaster's link shaped to {r}")
+    })
+}
+
+/// A figure of bytes per entity update, or `-`.
+fn per_update(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// Bytes on the wire per entity update, for one copy of the stream, and
+/// how they were found.
+fn wire_line(r: &BenchReport) -> String {
+    let x = &r.sender;
+    let ethernet = x.wire_bytes_per_entity_update_ip.map(|ip| {
+        ip + ETHERNET_FRAME_OVERHEAD_BYTES as f64 * x.datagrams_per_copy
+            / x.entity_updates_per_copy.max(1) as f64
+    });
+    format!(
+        "wire: {} B per entity update (UDP payload), {} B with IPv4+UDP headers ({} B each), {} B on Ethernet ({} B more per frame: preamble, header, FCS, gap)\n\
+         wire: the stream went out {}; one copy is {} in {:.0} datagrams for {} entity updates (entities × ticks sent)\n",
+        per_update(x.wire_bytes_per_entity_update),
+        per_update(x.wire_bytes_per_entity_update_ip),
+        IPV4_UDP_HEADER_BYTES,
+        per_update(ethernet),
+        ETHERNET_FRAME_OVERHEAD_BYTES,
+        match (r.setup.mode, x.stream_copies) {
+            ("lan-multicast", _) => "once, to the group".to_string(),
+            (_, 1) => "once, to the one receiver".to_string(),
+            (_, n) => format!("{n} times, once to each receiver"),
+        },
+        bytes(x.bytes_per_copy as u64),
+        x.datagrams_per_copy,
+        x.entity_updates_per_copy,
+    )
+}
+
+/// The shaped link and what its shaper did.
+fn link_line(l: &LinkResult) -> String {
+    let counts = match (l.shaper_sent_packets, l.shaper_sent_bytes, l.shaper_drops) {
+        (Some(p), Some(b), Some(d)) => format!(
+            "the shaper passed {p} packets ({}{}) and dropped {d}{}",
+            bytes(b),
+            l.utilization.map_or(String::new(), |u| format!(
+                ", {:.0}% of the rate over the run",
+                u * 100.0
+            )),
+            if d > 0 {
+                " (each a datagram some receiver lost)"
+            } else {
+                ""
+            }
+        ),
+        _ => "the shaper's counts could not be read".to_string(),
+    };
+    format!(
+        "link: the broadcaster's {} shaped to {} (tbf, burst {} B, at most {:.0} ms queued): {counts}\n",
+        l.device,
+        l.rate,
+        l.burst_bytes,
+        l.max_queue_delay_us / 1e3,
     )
 }
 
@@ -95,7 +169,7 @@ pub fn table(r: &BenchReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "tickcast bench: 1 broadcaster -> {} receiver{} ({}) on {}, {} entities at {} Hz, {}-byte datagrams, {:.1} s{}",
+        "tickcast bench: 1 broadcaster -> {} receiver{} ({}) on {}{}, {} entities at {} Hz, {}-byte datagrams, {:.1} s{}",
         s.receivers,
         if s.receivers == 1 { "" } else { "s" },
         s.mode,
@@ -104,6 +178,9 @@ pub fn table(r: &BenchReport) -> String {
         } else {
             "127.0.0.1"
         },
+        s.link_rate
+            .as_deref()
+            .map_or(String::new(), |r| format!(" (broadcaster's link {r})")),
         s.entities,
         s.rate_hz,
         s.payload_budget,
@@ -288,6 +365,10 @@ pub fn table(r: &BenchReport) -> String {
             .as_deref()
             .map_or(String::new(), |e| format!(" (GSO off: {e})"))
     );
+    out.push_str(&wire_line(r));
+    if let Some(l) = &r.link {
+        out.push_str(&link_line(l));
+    }
     let _ = writeln!(
         out,
         "tick lateness: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} ticks)",

@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-use super::bench::rate;
+use super::bench::{link_words, rate};
 use super::us_or_dash;
 use tickcast::bench::sweep::{self, FitQuality, Limit, Probe, Scaling, Search, SweepRow};
-use tickcast::bench::{BenchConfig, GRACE};
+use tickcast::bench::{BenchConfig, LanMode, GRACE};
 
 /// The first line of a sweep of `points` runs like `base`, with how long it takes.
 pub fn start_line(base: &BenchConfig, points: usize) -> String {
@@ -43,9 +43,10 @@ pub fn point_line(i: usize, n: usize, row: &SweepRow) -> String {
 /// The first line of the search, from `start` entities, probes like `base`.
 pub fn search_start_line(base: &BenchConfig, start: u32) -> String {
     format!(
-        "searching for the most entities at {} Hz to {} receiver(s): doubling from {start}, then bisecting to {:.0}%, at most {} probes of {:?}; Ctrl-C ends early",
+        "searching for the most entities at {} Hz to {} receiver(s){}: doubling from {start}, then bisecting to {:.0}%, at most {} probes of {:?}; Ctrl-C ends early",
         base.rate_hz,
         base.receivers,
+        link_words(base),
         sweep::RESOLUTION * 100.0,
         sweep::MAX_PROBES,
         base.duration
@@ -193,8 +194,18 @@ pub fn scaling(s: &Scaling) -> String {
 }
 
 fn probe_line(p: &Probe) -> String {
+    let unseen = if p.unseen > 0 {
+        format!(" (+{} unseen)", p.unseen)
+    } else {
+        String::new()
+    };
+    let shaper = match (p.shaper_drops, p.link_utilization) {
+        (Some(d), Some(u)) => format!("  shaper drops {d}  link {:.0}% full", u * 100.0),
+        (Some(d), None) => format!("  shaper drops {d}"),
+        _ => String::new(),
+    };
     format!(
-        "{:>9} entities  {}  lost {}  drops {}  skipped {}  send errors {}  p99 {}  tx cpu {}%  rx cpu {}%  (run {}, load {})",
+        "{:>9} entities  {}  lost {}{unseen}  drops {}{shaper}  skipped {}  send errors {}  p99 {}  tx cpu {}%  rx cpu {}%  (run {}, load {})",
         p.entities,
         if p.ok { "ok  " } else { "FAIL" },
         p.lost,
@@ -223,8 +234,56 @@ pub fn probe(p: &Probe) -> String {
     format!("  {}", probe_line(p))
 }
 
+/// `118000` as `118,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The answer of a search on a shaped link: what the link carries.
+fn link_answer(s: &Search, rate: &str, base: &BenchConfig) -> String {
+    let copies = match base.lan {
+        Some(LanMode::Unicast) if base.receivers > 1 => format!(
+            ", {} copies of the stream (unicast to {} receivers)",
+            base.receivers, base.receivers
+        ),
+        _ => String::new(),
+    };
+    let hz = base.rate_hz;
+    match (s.answer, s.at_answer()) {
+        (Some(n), Some(p)) => {
+            let wire = match (p.wire_bytes_per_entity_update, p.wire_bytes_per_entity_update_ip) {
+                (Some(b), Some(ip)) => format!(
+                    " (wire: {b:.1} bytes per entity-update, {ip:.1} with IPv4+UDP headers{copies})"
+                ),
+                _ => copies,
+            };
+            // Only a failure on the full link bounds what it carries;
+            // anything else (the sender, the cap, a search cut short)
+            // leaves room above.
+            let bounded = s.limited_by().contains(&Limit::LinkRate) && !s.cut_short;
+            format!(
+                "the {rate} link carries {}{} entities at {hz} Hz with zero loss and no skipped ticks{wire}",
+                if bounded { "" } else { "at least " },
+                thousands(u64::from(n))
+            )
+        }
+        _ => format!(
+            "the {rate} link carried no entity count tried at {hz} Hz with zero loss and no skipped ticks{copies}"
+        ),
+    }
+}
+
 /// The search's answer and every probe.
-pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
+pub fn search(s: &Search, base: &BenchConfig) -> String {
+    let (receivers, rate_hz) = (base.receivers, base.rate_hz);
     let mut out = String::new();
     let each = if receivers == 1 {
         "one receiver".to_string()
@@ -232,6 +291,13 @@ pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
         format!("each of {receivers} receivers")
     };
     match s.answer {
+        _ if base.link_rate.is_some() => {
+            let rate = base.link_rate.map(|r| r.to_string()).unwrap_or_default();
+            out.push_str(&link_answer(s, &rate, base));
+            if let Some(f) = s.failed_at {
+                let _ = write!(out, "\nfailed at {}", thousands(u64::from(f)));
+            }
+        }
         Some(n) => {
             let _ = write!(
                 out,
@@ -248,7 +314,12 @@ pub fn search(s: &Search, receivers: usize, rate_hz: f64) -> String {
     }
     let why = s.limited_by();
     if !why.is_empty() {
-        let _ = write!(out, "\n{}", limited(why).trim_start());
+        let sep = if base.link_rate.is_some() && s.failed_at.is_some() {
+            ": "
+        } else {
+            "\n"
+        };
+        let _ = write!(out, "{sep}{}", limited(why).trim_start());
         if why.first() == Some(&Limit::SenderCpu) {
             out.push_str(
                 " — the sender ran out first: this is the sender's capacity at this rate, not the receivers'",
@@ -314,14 +385,18 @@ mod tests {
             ],
             cut_short: false,
         };
-        let t = search(&s, 1, 60.0);
+        let one = BenchConfig {
+            receivers: 1,
+            ..BenchConfig::default()
+        };
+        let t = search(&s, &one);
         assert!(t.starts_with("max entities at 60 Hz to one receiver"));
         assert!(t.contains(": 40000 (failed at 80000)"));
         assert_eq!(t.lines().count(), 2 + 4);
         // What ran out where it failed, on its own line and on the probe's.
         let mut s = s;
         s.probes[3].limits = vec![Limit::SenderCpu, Limit::SocketDrops];
-        let t = search(&s, 1, 60.0);
+        let t = search(&s, &one);
         let second = t.lines().nth(1).unwrap();
         assert!(
             second.starts_with("limited by: sender CPU (ticks skipped or late), receiver socket drops — the sender ran out first"),
@@ -335,5 +410,68 @@ mod tests {
             "{t}"
         );
         assert_eq!(t.lines().count(), 3 + 4);
+    }
+
+    #[test]
+    fn a_search_on_a_shaped_link_says_what_the_link_carries() {
+        let mut pass = Probe::verdict(118_000, true);
+        pass.wire_bytes_per_entity_update = Some(16.81);
+        pass.wire_bytes_per_entity_update_ip = Some(17.22);
+        let mut fail = Probe::verdict(120_500, false);
+        fail.limits = vec![Limit::LinkRate];
+        let s = Search {
+            answer: Some(118_000),
+            failed_at: Some(120_500),
+            probes: vec![pass, fail],
+            cut_short: false,
+        };
+        let mut base = BenchConfig {
+            receivers: 1,
+            lan: Some(LanMode::Multicast),
+            link_rate: Some("1gbit".parse().unwrap()),
+            ..BenchConfig::default()
+        };
+        let t = search(&s, &base);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            "the 1gbit link carries 118,000 entities at 60 Hz with zero loss and no skipped ticks (wire: 16.8 bytes per entity-update, 17.2 with IPv4+UDP headers)"
+        );
+        assert_eq!(
+            lines[1],
+            "failed at 120,500: limited by: the link rate (shaper drops, or the sender waiting on a full link)"
+        );
+        assert_eq!(lines.len(), 3 + 2, "{t}");
+        // When the sender ran out first, the link carries at least that.
+        let mut by_sender = s.clone();
+        by_sender.probes[1].limits = vec![Limit::SenderCpu];
+        assert!(search(&by_sender, &base).starts_with(
+            "the 1gbit link carries at least 118,000 entities at 60 Hz with zero loss and no skipped ticks"
+        ));
+        // Unicast puts a copy per receiver on the link, and says so.
+        (base.lan, base.receivers) = (Some(LanMode::Unicast), 2);
+        assert!(search(&s, &base)
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("with IPv4+UDP headers, 2 copies of the stream (unicast to 2 receivers))"));
+        let none = Search {
+            answer: None,
+            failed_at: Some(1),
+            probes: vec![Probe::verdict(1, false)],
+            cut_short: false,
+        };
+        assert!(search(&none, &base).starts_with(
+            "the 1gbit link carried no entity count tried at 60 Hz with zero loss and no skipped ticks"
+        ));
+    }
+
+    #[test]
+    fn counts_are_grouped_in_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(118_000), "118,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
