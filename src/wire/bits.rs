@@ -146,6 +146,10 @@ impl<'a> BitReader<'a> {
     #[inline]
     fn peek(&self) -> u64 {
         let byte = self.pos / 8;
+        if let Some(w) = self.data.get(byte..byte + 8) {
+            let w: [u8; 8] = w.try_into().expect("8 bytes");
+            return u64::from_le_bytes(w) >> (self.pos % 8);
+        }
         let mut word = [0u8; 8];
         let avail = self.data.len().saturating_sub(byte).min(8);
         word[..avail].copy_from_slice(&self.data[byte..byte + avail]);
