@@ -59,6 +59,7 @@ use std::time::{Duration, Instant};
 use crate::core::conditioner::ConditionerConfig;
 use crate::core::cores::{self, CoreWarning};
 use crate::core::figures::Figures;
+use crate::core::sim::WorldKind;
 use crate::core::world::World;
 use crate::runtime::broadcaster::{
     self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, SendPath,
@@ -98,6 +99,9 @@ pub struct BenchConfig {
     pub payload_budget: usize,
     /// Seed of the simulated world (default 1).
     pub seed: u64,
+    /// Which simulated world the broadcaster sends (default
+    /// [`WorldKind::Linear`]).
+    pub world: WorldKind,
     /// Pause between starting the receivers and the first tick (default
     /// 0.5 s). Not excluded from anything: no tick is sent during it.
     pub warmup: Duration,
@@ -144,6 +148,7 @@ impl Default for BenchConfig {
             duration: Duration::from_secs(10),
             payload_budget: crate::wire::DEFAULT_PAYLOAD_BUDGET,
             seed: 1,
+            world: WorldKind::Linear,
             warmup: Duration::from_millis(500),
             processes: false,
             program: None,
@@ -244,6 +249,7 @@ impl BenchConfig {
             rate_hz: self.rate_hz,
             duration: Some(self.duration),
             seed: self.seed,
+            world: self.world,
             payload_budget: self.payload_budget,
             send_path: self.send_path,
             realtime: self.sender_realtime(),

@@ -169,6 +169,7 @@ impl BenchArgs {
             duration: self.duration.unwrap_or(default_duration),
             payload_budget: self.payload_budget,
             seed: self.seed,
+            world: Default::default(),
             warmup: self.warmup,
             processes: self.processes,
             program: None,
