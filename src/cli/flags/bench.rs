@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{ModeArg, DEFAULT_PRIORITY_ARG};
+use super::{ModeArg, WorldArg, DEFAULT_PRIORITY_ARG};
 use tickcast::bench::{BenchConfig, LanMode};
 use tickcast::core::conditioner::ConditionerConfig;
 use tickcast::runtime::broadcaster::SendPath;
@@ -32,6 +32,9 @@ pub(crate) struct BenchArgs {
     /// Seed of the simulated world.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// The simulated world: linear or players (see `tickcast broadcast --world`).
+    #[arg(long, value_enum, default_value_t = WorldArg::Linear)]
+    pub(crate) world: WorldArg,
     /// Pause between starting the receivers and the first tick (nothing is excluded).
     #[arg(long, value_parser = super::parse_duration, default_value = "500ms")]
     pub(crate) warmup: Duration,
@@ -169,7 +172,7 @@ impl BenchArgs {
             duration: self.duration.unwrap_or(default_duration),
             payload_budget: self.payload_budget,
             seed: self.seed,
-            world: Default::default(),
+            world: self.world.into(),
             warmup: self.warmup,
             processes: self.processes,
             program: None,
