@@ -29,8 +29,9 @@
 //!   lets it, in the fewest whole units `n = ⌈|u − v0| × 1024 / A⌉` (at
 //!   least 1), `a = (u − v0) / (n / 1024)`, ending at `u` exactly; and a
 //!   *cruise* leg holds `u` (`a = 0`) to the end of the walk. A turn that
-//!   would outlast its walk is cut off at the walk's end, accelerating at
-//!   `(u − v0) × A / |u − v0|` all the way.
+//!   would outlast its walk (`n` more than the units left) is cut off at
+//!   the walk's end, accelerating at `(u − v0) × A / |u − v0|` all the way,
+//!   and so ends short of `u`, on the way to it.
 //! * **brake**, after a walk with probability [`P_STOP`] (0.14): a turn to
 //!   a halt (`u = 0`, ending at `v = 0` exactly), at most 1.25 s.
 //! * **rest**, after a brake: standing still (`v = a = 0`: every sample is
@@ -128,8 +129,11 @@ const SALT: u64 = 0x706c_6179_6572_7321;
 /// What an entity is doing during a leg.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Gait {
-    /// The first part of a walk: accelerating towards its target.
+    /// The first part of a walk: accelerating towards its target, which
+    /// it reaches at the leg's end.
     Turn,
+    /// A turn cut off by the end of its walk, short of its target.
+    CutTurn,
     /// The rest of a walk: at its target velocity.
     Cruise,
     /// Slowing to a halt.
@@ -277,7 +281,11 @@ impl Walker {
         }
         let units = ((dn / (PLAYERS_MAX_ACCEL * TIME_UNIT)).ceil() as u64).max(1);
         self.gait = gait;
-        if gait == Gait::Turn && start + units >= self.walk_end {
+        // A turn of exactly the walk's length still reaches its target;
+        // one cut shorter than `units` stops short of it (`units − 1` units
+        // at A are less than `|u − v|`), so it never overshoots.
+        if gait == Gait::Turn && start + units > self.walk_end {
+            self.gait = Gait::CutTurn;
             self.end = self.walk_end;
             return Leg::new(
                 start,
@@ -304,16 +312,16 @@ impl Walker {
         let dt = leg.end - leg.t0;
         let p = leg.at(dt);
         let start = self.end;
-        // A turn or brake that ends before its walk is over has reached
-        // its target: exactly, whatever the rounding of `a × dt`.
+        // A turn or brake ends at its target: exactly, whatever the
+        // rounding of `a × dt`.
         let v = match self.gait {
-            Gait::Turn if start < self.walk_end => self.target,
+            Gait::Turn => self.target,
             Gait::Brake | Gait::Rest => [0.0; 2],
-            Gait::Turn | Gait::Cruise => leg.velocity(dt),
+            Gait::CutTurn | Gait::Cruise => leg.velocity(dt),
         };
         match self.gait {
             Gait::Turn if start < self.walk_end => self.cruise(start, p),
-            Gait::Turn | Gait::Cruise => {
+            Gait::Turn | Gait::CutTurn | Gait::Cruise => {
                 if unit(self.next()) >= P_STOP {
                     self.walk(start, p, v)
                 } else if v == [0.0; 2] {
@@ -427,10 +435,14 @@ mod tests {
             .collect()
     }
 
+    fn sub(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
+        [a[0] - b[0], a[1] - b[1]]
+    }
+
     #[test]
     fn every_leg_keeps_to_the_documented_rules() {
         let mut p = Players::new(300, 17);
-        let mut counts = [0u32; 4];
+        let mut counts = [0u32; 5];
         for (id, (w, leg)) in p.walkers.iter_mut().zip(&mut p.legs).enumerate() {
             let mut walk_start = 0;
             for _ in 0..400 {
@@ -444,7 +456,7 @@ mod tests {
                 let units = (dt / TIME_UNIT) as u64;
                 assert!(units >= 1);
                 match w.gait {
-                    Gait::Turn | Gait::Cruise => {
+                    Gait::Turn | Gait::CutTurn | Gait::Cruise => {
                         assert!(w.end <= w.walk_end);
                         let walk = w.walk_end - walk_start;
                         assert!((512..=2048).contains(&walk), "{walk}");
@@ -458,14 +470,22 @@ mod tests {
                 if w.gait == Gait::Cruise {
                     assert_eq!((leg.v, leg.half_a), (w.target, [0.0; 2]));
                 }
+                if w.gait == Gait::CutTurn {
+                    // Short of the target, on the way to it, never past.
+                    let (done, whole) = (sub(leg.velocity(dt), leg.v), sub(w.target, leg.v));
+                    assert!(norm(done) < norm(whole), "id {id}");
+                }
                 counts[w.gait as usize] += 1;
-                let (gait, end, walk_end) = (w.gait, w.end, w.walk_end);
+                let (gait, end, walk_end, target) = (w.gait, w.end, w.walk_end, w.target);
                 *leg = w.follow(leg);
                 if gait == Gait::Brake {
                     assert_eq!(leg.v, [0.0; 2], "a brake ends at rest, exactly");
                 }
-                if gait == Gait::Turn && end < walk_end {
-                    assert_eq!(w.gait, Gait::Cruise, "the turn reached its target");
+                if gait == Gait::Turn {
+                    assert_eq!(leg.v, target, "the turn reached its target");
+                    if end < walk_end {
+                        assert_eq!(w.gait, Gait::Cruise);
+                    }
                 }
                 if w.walk_end != walk_end {
                     walk_start = end;
