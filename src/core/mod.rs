@@ -8,9 +8,9 @@
 //! each datagram through decode → [`replay`] (with a key) → [`tracker`] →
 //! [`world`] → [`figures`], and, for a game client, [`feed`] (frames and
 //! events). Sending:
-//! [`schedule`] says which tick is due, [`sim`] is the built-in world,
-//! [`sender`] numbers, splits, seals and reports what goes on the wire,
-//! and [`lifecycle`] says which entities a game despawned.
+//! [`schedule`] says which tick is due, [`sim`] holds the built-in
+//! worlds (linear and players), [`sender`] numbers, splits, seals and
+//! reports what goes on the wire, and [`lifecycle`] says which entities a game despawned.
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),
