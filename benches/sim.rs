@@ -1,6 +1,9 @@
-//! The built-in world's cost per entity, so the benchmark of the network
+//! The built-in worlds' cost per entity, so the benchmark of the network
 //! path (`tickcast bench`) is known not to be measuring the simulator:
-//! `sim/positions` computes one tick of 20,000 entities; `sim/into_sender`
+//! `sim/positions` computes one tick of 20,000 entities of the linear world,
+//! `sim/positions_players` of the players world (ticks in order, as the
+//! broadcaster asks for them: a leg drawn now and then, a parabola each);
+//! `sim/into_sender`
 //! puts a tick into a [`Sender`] by copying it (`copy`: `positions` then
 //! `push_tick`) or by computing it in the sender's buffer (`in_place`:
 //! `push_tick_with` and `positions_into`, what the broadcaster does). Run
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tickcast::core::sender::{Sender, SenderConfig};
-use tickcast::core::sim::SimWorld;
+use tickcast::core::sim::{SimWorld, WorldKind};
 
 const ENTITIES: u32 = 20_000;
 const RATE_HZ: f64 = 60.0;
@@ -26,6 +29,15 @@ fn sim(c: &mut Criterion) {
         b.iter(|| {
             tick += 1;
             black_box(world.positions(black_box(tick), RATE_HZ)).len()
+        })
+    });
+
+    let mut players = SimWorld::with_kind(WorldKind::Players, ENTITIES, 1);
+    let mut players_tick = 0u64;
+    g.bench_function("positions_players", |b| {
+        b.iter(|| {
+            players_tick += 1;
+            black_box(players.positions(black_box(players_tick), RATE_HZ)).len()
         })
     });
 

@@ -855,6 +855,126 @@ fn broadcast_duration_is_measured_in_ticks() {
     ));
 }
 
+/// `--world players` reaches the broadcaster: a `tickcast receive` on
+/// loopback takes the whole stream, and every entity a tap sees is the
+/// library's players world, bit for bit, not the linear one.
+#[test]
+fn broadcast_world_players_sends_the_players_world() {
+    use tickcast::core::sim::{SimWorld, WorldKind};
+    let mut rx = Tickcast::spawn(&[
+        "receive",
+        "--bind",
+        "127.0.0.1:0",
+        "--duration",
+        "3s",
+        "--json",
+    ]);
+    let rx_addr = rx.receiving_on().to_string();
+    let sock = tap();
+    let tap_addr = sock.local_addr().unwrap().to_string();
+    let mut tx = Tickcast::spawn(&[
+        "broadcast",
+        "--to",
+        &rx_addr,
+        "--to",
+        &tap_addr,
+        "--world",
+        "players",
+        "--entities",
+        "150",
+        "--seed",
+        "7",
+        "--duration",
+        "1s",
+        "--max-subscribers",
+        "0",
+    ]);
+    let start = tx.wait_for_line("broadcasting ");
+    assert!(
+        start.starts_with("150 entities (players world) at 60 Hz"),
+        "{start}"
+    );
+    let mut buf = vec![0u8; tickcast::wire::MAX_DATAGRAM];
+    let mut entities = Vec::new();
+    let mut players = SimWorld::with_kind(WorldKind::Players, 150, 7);
+    let mut linear = SimWorld::new(150, 7);
+    let (mut ticks, mut checked) = (0, 0);
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let Ok(n) = sock.recv(&mut buf) else { continue };
+        let packet = tickcast::wire::decode(&buf[..n], &mut entities).unwrap();
+        match packet.body {
+            Body::Snapshot(h) => {
+                ticks += usize::from(h.part == 0);
+                let want = players.positions(h.tick, 60.0);
+                let other = linear.positions(h.tick, 60.0).to_vec();
+                for e in &entities {
+                    assert_eq!(*e, want[e.id as usize], "tick {}", h.tick);
+                    assert_ne!(*e, other[e.id as usize], "tick {}", h.tick);
+                    checked += 1;
+                }
+            }
+            Body::Goodbye(_) => break,
+            _ => {}
+        }
+    }
+    assert!(
+        ticks >= 30 && checked >= 150 * 30,
+        "{ticks} ticks, {checked} entities"
+    );
+    assert!(tx.finish(PATIENCE).status.success());
+    let done = rx.finish(PATIENCE);
+    assert!(done.status.success(), "{}", done.stderr);
+    let v = json(&done.stdout);
+    assert_eq!(v["goodbye"], true, "{v}");
+    assert_eq!(u64_at(&v, "lost"), 0, "{v}");
+    assert_eq!(u64_at(&v, "ticks_applied") as usize, ticks, "{v}");
+}
+
+/// README's command-line synopsis names every flag of each command, and
+/// no flag the command does not take.
+#[test]
+fn readme_synopsis_names_exactly_each_commands_flags() {
+    let readme = include_str!("../README.md");
+    let section = readme.split("## Command line").nth(1).unwrap();
+    let block = section.split("```text").nth(1).unwrap();
+    let block = block.split("```").next().unwrap();
+    let flags = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(str::to_string)
+            .collect()
+    };
+    for command in ["broadcast", "receive", "demo", "bench", "impair"] {
+        // Its lines: `tickcast COMMAND ...` and those indented under it.
+        let mut lines = Vec::new();
+        let mut on = false;
+        for line in block.lines() {
+            if let Some(rest) = line.strip_prefix("tickcast ") {
+                on = rest.split_whitespace().next() == Some(command);
+            }
+            if on {
+                lines.push(line);
+            }
+        }
+        let documented = flags(&lines.join(" "));
+        // clap's long help: flag lines are indented 2 or 6 columns, their
+        // descriptions 10 or more.
+        let help = run(&[command, "--help"]).stdout;
+        let taken = help
+            .lines()
+            .filter(|l| {
+                let indent = l.len() - l.trim_start().len();
+                indent <= 6 && l.trim_start().starts_with('-')
+            })
+            .flat_map(|l| flags(l.split("  ").find(|p| !p.is_empty()).unwrap_or("")))
+            .filter(|f| !["--help", "--quiet", "--verbose", "--version"].contains(&f.as_str()))
+            .collect::<std::collections::BTreeSet<_>>();
+        assert!(!taken.is_empty(), "{command}: no flags in {help}");
+        assert_eq!(documented, taken, "README's synopsis of {command}");
+    }
+}
+
 #[test]
 fn demo_prints_a_row_per_receiver_with_no_loss() {
     let done = run(&["demo", "--duration", "2s", "--receivers", "2"]);
@@ -1004,6 +1124,22 @@ fn clap_errors_are_shown_whole_with_exit_2() {
             &["'5parsecs'", "examples: 10s, 500ms, 2m"],
         ),
         (&["broadcast", "--rate", "abc"], &["'abc'", "--rate <HZ>"]),
+        (
+            &["broadcast", "--world", "nope"],
+            &[
+                "'nope'",
+                "--world <WORLD>",
+                "possible values: linear, players",
+            ],
+        ),
+        (
+            &["demo", "--world", "Players"],
+            &["possible values: linear, players"],
+        ),
+        (
+            &["bench", "--world", ""],
+            &["possible values: linear, players"],
+        ),
         (&["receive", "--nonsense"], &["'--nonsense'", "Usage:"]),
         (
             &[],
@@ -1155,6 +1291,8 @@ fn bench_json_dash_is_the_report_alone_on_stdout() {
         "100",
         "--warmup",
         "100ms",
+        "--world",
+        "players",
     ]);
     let out = bench.stdin(Stdio::null()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1162,6 +1300,9 @@ fn bench_json_dash_is_the_report_alone_on_stdout() {
     let v = json(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(v["schema"], 1);
     assert_eq!(v["setup"]["receivers"], 1);
+    // The report says which world ran (a key added within schema 1).
+    assert_eq!(v["setup"]["world"], "players", "{v}");
+    assert!(stderr.contains("100 entities (players world)"), "{stderr}");
     assert_eq!(v["total"]["figures"]["lost"], 0, "{v}");
     assert!(
         stderr.contains("tickcast bench: 1 broadcaster"),

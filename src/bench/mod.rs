@@ -65,6 +65,7 @@ use std::time::{Duration, Instant};
 use crate::core::conditioner::ConditionerConfig;
 use crate::core::cores::{self, CoreWarning};
 use crate::core::figures::Figures;
+use crate::core::sim::WorldKind;
 use crate::core::world::World;
 use crate::runtime::broadcaster::{
     self, BroadcastConfig, BroadcastError, BroadcastFigures, Broadcaster, SendPath,
@@ -106,6 +107,9 @@ pub struct BenchConfig {
     pub seed: u64,
     /// Send compact parts with this config (`None`: full parts).
     pub compact: Option<crate::core::compact::CompactConfig>,
+    /// Which simulated world the broadcaster sends (default
+    /// [`WorldKind::Linear`]).
+    pub world: WorldKind,
     /// Pause between starting the receivers and the first tick (default
     /// 0.5 s). Not excluded from anything: no tick is sent during it.
     pub warmup: Duration,
@@ -159,6 +163,7 @@ impl Default for BenchConfig {
             payload_budget: crate::wire::DEFAULT_PAYLOAD_BUDGET,
             seed: 1,
             compact: None,
+            world: WorldKind::Linear,
             warmup: Duration::from_millis(500),
             processes: false,
             program: None,
@@ -275,6 +280,7 @@ impl BenchConfig {
             rate_hz: self.rate_hz,
             duration: Some(self.duration),
             seed: self.seed,
+            world: self.world,
             payload_budget: self.payload_budget,
             compact: self.compact,
             send_path: self.send_path,

@@ -72,6 +72,11 @@ pub struct Setup {
     pub payload_budget: usize,
     /// Seed.
     pub seed: u64,
+    /// The simulated world: `"linear"` or `"players"`
+    /// ([`WorldKind`](crate::core::sim::WorldKind)). Added within schema 1:
+    /// a report written before it has no such key, and was of the linear
+    /// world.
+    pub world: &'static str,
     /// Warm-up before the first tick, s.
     pub warmup_s: f64,
     /// Always false: no sample is left out (the warm-up sends nothing).
@@ -539,6 +544,7 @@ pub(super) fn assemble(
             duration_s: config.duration.as_secs_f64(),
             payload_budget: config.payload_budget,
             seed: config.seed,
+            world: config.world.name(),
             warmup_s: config.warmup.as_secs_f64(),
             warmup_excluded: false,
             mode: match config.lan {

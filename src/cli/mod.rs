@@ -266,14 +266,11 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let receivers = (0..a.receivers)
         .map(|_| Receiver::start(a.receiver_config(key.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let b = Broadcaster::start(
-        a.broadcast_config(receivers.iter().map(|r| r.local_addr()).collect(), key),
-    )?;
+    let config = a.broadcast_config(receivers.iter().map(|r| r.local_addr()).collect(), key);
+    let start_line = demo_render::start_line(&config, receivers.len(), a.duration);
+    let b = Broadcaster::start(config)?;
     let started = Instant::now();
-    eprintln!(
-        "{}",
-        demo_render::start_line(a.world.entities, a.world.rate, receivers.len(), a.duration)
-    );
+    eprintln!("{start_line}");
     let mut prev: Vec<Figures> = vec![Figures::default(); receivers.len()];
     every_second(stop, Some(a.duration), |t| {
         eprintln!("{}", broadcast_render::status_line(t, &b.figures()));

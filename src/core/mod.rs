@@ -8,10 +8,11 @@
 //! each datagram through decode → [`replay`] (with a key) → [`tracker`] →
 //! [`world`] → [`figures`], and, for a game client, [`feed`] (frames and
 //! events). Sending:
-//! [`schedule`] says which tick is due, [`sim`] is the built-in world,
-//! [`sender`] numbers, splits, seals and reports what goes on the wire,
-//! [`lifecycle`] says which entities a game despawned, and [`compact`]
-//! quantizes and delta-codes snapshots (and decodes them on receipt).
+//! [`schedule`] says which tick is due, [`sim`] holds the built-in
+//! worlds (linear and players), [`sender`] numbers, splits, seals and
+//! reports what goes on the wire, [`lifecycle`] says which entities a game
+//! despawned, and [`compact`] quantizes and delta-codes snapshots (and
+//! decodes them on receipt).
 //! Subscriptions: [`subscription`] is the broadcaster's table,
 //! [`subscriber`] the receiver's client. Tools: [`conditioner`] (a seeded
 //! bad network), [`predict`] (when the next tick will arrive),

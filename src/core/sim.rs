@@ -1,6 +1,19 @@
-//! The broadcaster's built-in world: `N` entities gliding around a box,
-//! deterministically from a seed. Sans-IO and clock-free: positions are a
-//! closed-form function of the tick number, computed in integers.
+//! The broadcaster's built-in worlds: `N` entities moving deterministically
+//! from a seed, sans-IO and clock-free. [`SimWorld`] is either of two
+//! [`WorldKind`]s:
+//!
+//! * [`WorldKind::Linear`] (the default, described below): entities gliding
+//!   at constant velocity around a box, reflecting off its walls, their
+//!   positions a closed-form function of the tick number, computed in
+//!   integers. Easy on a dead-reckoning predictor: between bounces it is
+//!   exact.
+//! * [`WorldKind::Players`] ([`players`]): entities running about a ground
+//!   plane like a game's avatars, at up to 10 units/s, turning, speeding up
+//!   and slowing down with a bounded acceleration, and about a fifth of them
+//!   standing still at any time; stepped leg by leg, still a pure function
+//!   of `(seed, id, tick / rate)`.
+//!
+//! The rest of these docs are the linear world's.
 //!
 //! # Guarantees
 //!
@@ -46,7 +59,63 @@
 //! `v[i] = (2 f(u_{3+i}) − 1) × MAX_SPEED[i]`, with `f(u) = (u >> 11) / 2^53`
 //! a fraction in `[0, 1)`.
 
+pub mod players;
+
+use std::fmt;
+use std::str::FromStr;
+
 use crate::wire::Entity;
+
+/// Which built-in world a [`SimWorld`] runs: `linear` or `players` as text
+/// ([`FromStr`], [`Display`](fmt::Display)), the names the command line's
+/// `--world` takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WorldKind {
+    /// Constant velocities, reflecting off the walls of a 1000 × 1000 × 100
+    /// box, up to 100 units/s: the closed form of this module's docs.
+    #[default]
+    Linear,
+    /// Steering avatars on the ground plane of a 1000 × 1000 square, up to
+    /// 10 units/s, accelerating at most 8 units/s², a fifth of them at rest
+    /// at any time: see [`players`].
+    Players,
+}
+
+impl WorldKind {
+    /// Every kind, in the order the command line lists them.
+    pub const ALL: [WorldKind; 2] = [WorldKind::Linear, WorldKind::Players];
+
+    /// Its name: `linear` or `players`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorldKind::Linear => "linear",
+            WorldKind::Players => "players",
+        }
+    }
+}
+
+impl fmt::Display for WorldKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a [`WorldKind`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown world (expected linear or players)")]
+pub struct UnknownWorld;
+
+impl FromStr for WorldKind {
+    type Err = UnknownWorld;
+
+    /// `linear` or `players`, exactly (as [`WorldKind::name`] gives them).
+    fn from_str(s: &str) -> Result<WorldKind, UnknownWorld> {
+        WorldKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or(UnknownWorld)
+    }
+}
 
 /// Sides of the box the entities move in, in world units: x, y, z.
 pub const WORLD_SIZE: [f64; 3] = [1000.0, 1000.0, 100.0];
@@ -84,7 +153,7 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// A 64-bit output taken as a fraction in `[0, 1)` (its top 53 bits).
-fn unit(u: u64) -> f64 {
+pub(crate) fn unit(u: u64) -> f64 {
     (u >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
@@ -151,25 +220,21 @@ struct Lanes {
     at: [Vec<f32>; 3],
 }
 
-/// The simulated world: entities `0..N` whose positions are a pure function
-/// of `(seed, tick, rate)`. It keeps one buffer of [`Entity`] records that
-/// [`SimWorld::positions`] refills, so computing a tick allocates nothing;
-/// [`SimWorld::positions_into`] writes into the caller's buffer instead.
+/// The linear world's state: each entity's motion, and its lanes at the
+/// current rate.
 #[derive(Clone, Debug)]
-pub struct SimWorld {
+struct Linear {
     motions: Vec<Motion>,
     lanes: Lanes,
     /// The rate the lanes' steps are for (its bits; NaN never matches).
     lanes_rate: Option<u64>,
-    out: Vec<Entity>,
 }
 
-impl SimWorld {
-    /// A world of `entities` entities (ids `0..entities`) drawn from `seed`.
-    pub fn new(entities: u32, seed: u64) -> SimWorld {
+impl Linear {
+    fn new(entities: u32, seed: u64) -> Linear {
         let motions: Vec<Motion> = (0..entities).map(|id| Motion::of(seed, id)).collect();
         let n = motions.len();
-        SimWorld {
+        Linear {
             lanes: Lanes {
                 phase0: [0, 1, 2].map(|axis| motions.iter().map(|m| m.phase0[axis]).collect()),
                 step: [0, 1, 2].map(|_| vec![0; n]),
@@ -177,35 +242,10 @@ impl SimWorld {
             },
             motions,
             lanes_rate: None,
-            out: Vec::with_capacity(entities as usize),
         }
     }
 
-    /// How many entities the world has.
-    pub fn len(&self) -> usize {
-        self.motions.len()
-    }
-
-    /// Whether the world has no entities.
-    pub fn is_empty(&self) -> bool {
-        self.motions.is_empty()
-    }
-
-    /// Every entity's position at `tick` of a schedule running at `rate_hz`
-    /// (time `tick / rate_hz` seconds), in id order.
-    pub fn positions(&mut self, tick: u64, rate_hz: f64) -> &[Entity] {
-        let mut out = std::mem::take(&mut self.out);
-        self.positions_into(tick, rate_hz, &mut out);
-        self.out = out;
-        &self.out
-    }
-
-    /// [`SimWorld::positions`] written into `out` (cleared first), for a
-    /// caller that keeps its own buffer, such as the sender's copy of a tick
-    /// ([`Sender::push_tick_with`](crate::core::sender::Sender::push_tick_with)):
-    /// the positions are then computed where they are encoded from, with no
-    /// copy between. Allocates only if `out` is too small.
-    pub fn positions_into(&mut self, tick: u64, rate_hz: f64, out: &mut Vec<Entity>) {
+    fn positions_into(&mut self, tick: u64, rate_hz: f64, out: &mut Vec<Entity>) {
         let lanes = &mut self.lanes;
         if self.lanes_rate != Some(rate_hz.to_bits()) {
             for (i, m) in self.motions.iter().enumerate() {
@@ -240,6 +280,91 @@ impl SimWorld {
     }
 }
 
+/// The world of one kind or the other.
+#[derive(Clone, Debug)]
+enum Model {
+    Linear(Linear),
+    Players(players::Players),
+}
+
+/// The simulated world: entities `0..N` whose positions are a pure function
+/// of `(seed, tick, rate)`, moving as its [`WorldKind`] says. It keeps one
+/// buffer of [`Entity`] records that [`SimWorld::positions`] refills, so
+/// computing a tick allocates nothing; [`SimWorld::positions_into`] writes
+/// into the caller's buffer instead.
+#[derive(Clone, Debug)]
+pub struct SimWorld {
+    model: Model,
+    out: Vec<Entity>,
+}
+
+impl SimWorld {
+    /// A [`WorldKind::Linear`] world of `entities` entities (ids
+    /// `0..entities`) drawn from `seed`.
+    pub fn new(entities: u32, seed: u64) -> SimWorld {
+        SimWorld::with_kind(WorldKind::Linear, entities, seed)
+    }
+
+    /// A world of `kind` of `entities` entities (ids `0..entities`) drawn
+    /// from `seed`.
+    pub fn with_kind(kind: WorldKind, entities: u32, seed: u64) -> SimWorld {
+        SimWorld {
+            model: match kind {
+                WorldKind::Linear => Model::Linear(Linear::new(entities, seed)),
+                WorldKind::Players => Model::Players(players::Players::new(entities, seed)),
+            },
+            out: Vec::with_capacity(entities as usize),
+        }
+    }
+
+    /// Which world this is.
+    pub fn kind(&self) -> WorldKind {
+        match self.model {
+            Model::Linear(_) => WorldKind::Linear,
+            Model::Players(_) => WorldKind::Players,
+        }
+    }
+
+    /// How many entities the world has.
+    pub fn len(&self) -> usize {
+        match &self.model {
+            Model::Linear(l) => l.motions.len(),
+            Model::Players(p) => p.len(),
+        }
+    }
+
+    /// Whether the world has no entities.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entity's position at `tick` of a schedule running at `rate_hz`
+    /// (time `tick / rate_hz` seconds), in id order.
+    ///
+    /// The linear world's cost is the same for any tick. The players
+    /// world's grows with the time since the last call, or since time 0 for
+    /// a tick earlier than the last (see [`players`]: "Cost"): it is made
+    /// for ticks that go forward, as a broadcaster's do, skips included.
+    pub fn positions(&mut self, tick: u64, rate_hz: f64) -> &[Entity] {
+        let mut out = std::mem::take(&mut self.out);
+        self.positions_into(tick, rate_hz, &mut out);
+        self.out = out;
+        &self.out
+    }
+
+    /// [`SimWorld::positions`] written into `out` (cleared first), for a
+    /// caller that keeps its own buffer, such as the sender's copy of a tick
+    /// ([`Sender::push_tick_with`](crate::core::sender::Sender::push_tick_with)):
+    /// the positions are then computed where they are encoded from, with no
+    /// copy between. Allocates only if `out` is too small.
+    pub fn positions_into(&mut self, tick: u64, rate_hz: f64, out: &mut Vec<Entity>) {
+        match &mut self.model {
+            Model::Linear(l) => l.positions_into(tick, rate_hz, out),
+            Model::Players(p) => p.positions_into(tick, rate_hz, out),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +373,31 @@ mod tests {
         es.iter()
             .map(|e| [e.id, e.x.to_bits(), e.y.to_bits(), e.z.to_bits()])
             .collect()
+    }
+
+    #[test]
+    fn world_kinds_read_and_print_their_names() {
+        for kind in WorldKind::ALL {
+            assert_eq!(kind.to_string().parse::<WorldKind>(), Ok(kind));
+            assert_eq!(SimWorld::with_kind(kind, 3, 1).kind(), kind);
+        }
+        assert_eq!("players".parse(), Ok(WorldKind::Players));
+        assert_eq!(WorldKind::default(), WorldKind::Linear);
+        for bad in ["", "Linear", "player", " players", "nope"] {
+            assert_eq!(bad.parse::<WorldKind>(), Err(UnknownWorld), "{bad:?}");
+        }
+        assert_eq!(
+            UnknownWorld.to_string(),
+            "unknown world (expected linear or players)"
+        );
+        // `new` is the linear world, as it always was.
+        let mut a = SimWorld::new(20, 3);
+        let mut b = SimWorld::with_kind(WorldKind::Linear, 20, 3);
+        assert_eq!(a.kind(), WorldKind::Linear);
+        assert_eq!(bits(a.positions(77, 60.0)), bits(b.positions(77, 60.0)));
+        assert_eq!((a.len(), a.is_empty()), (20, false));
+        let empty = SimWorld::with_kind(WorldKind::Players, 0, 3);
+        assert_eq!((empty.len(), empty.is_empty()), (0, true));
     }
 
     #[test]
@@ -388,7 +538,7 @@ mod tests {
     #[test]
     fn consecutive_ticks_move_at_most_speed_over_rate() {
         let mut w = SimWorld::new(200, 3);
-        let motions = w.motions.clone();
+        let motions: Vec<Motion> = (0..200).map(|id| Motion::of(3, id)).collect();
         for rate in [60.0, 7.5] {
             for start in [0u64, 12_345, 1_000_000_000 - 400, u64::from(u32::MAX) - 200] {
                 let mut prev = w.positions(start, rate).to_vec();

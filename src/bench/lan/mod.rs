@@ -117,6 +117,8 @@ fn broadcast_args(
         config.rate_hz.to_string(),
         "--seed".into(),
         config.seed.to_string(),
+        "--world".into(),
+        config.world.name().into(),
         "--payload-budget".into(),
         config.payload_budget.to_string(),
         "--send-path".into(),
@@ -293,11 +295,12 @@ mod tests {
             rate_hz: 60.0,
             duration: Duration::from_secs(2),
             seed: 3,
+            world: crate::core::sim::WorldKind::Players,
             ..BenchConfig::default()
         };
         let bc = Ipv4Addr::new(10, 78, 5, 1);
         let rx = [Ipv4Addr::new(10, 78, 5, 2), Ipv4Addr::new(10, 78, 5, 3)];
-        let tail = "--entities 1000 --rate 60 --seed 3 --payload-budget 1200 --send-path gso --duration 2000ms --json --max-subscribers 0";
+        let tail = "--entities 1000 --rate 60 --seed 3 --world players --payload-budget 1200 --send-path gso --duration 2000ms --json --max-subscribers 0";
         let budget = crate::wire::DEFAULT_PAYLOAD_BUDGET.to_string();
         let tail = tail.replace("1200", &budget);
         assert_eq!(

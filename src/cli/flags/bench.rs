@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{ModeArg, DEFAULT_PRIORITY_ARG};
+use super::{ModeArg, WorldArg, DEFAULT_PRIORITY_ARG};
 use anyhow::Result;
 
 use tickcast::bench::lan::shaper::LinkRate;
@@ -37,6 +37,9 @@ pub(crate) struct BenchArgs {
     pub(crate) seed: u64,
     #[command(flatten)]
     pub(crate) encoding: super::EncodingArgs,
+    /// The simulated world: linear or players (see `tickcast broadcast --world`).
+    #[arg(long, value_enum, default_value_t = WorldArg::Linear)]
+    pub(crate) world: WorldArg,
     /// Pause between starting the receivers and the first tick (nothing is excluded).
     #[arg(long, value_parser = super::parse_duration, default_value = "500ms")]
     pub(crate) warmup: Duration,
@@ -193,6 +196,7 @@ impl BenchArgs {
             payload_budget: self.payload_budget,
             seed: self.seed,
             compact: self.encoding.compact(),
+            world: self.world.into(),
             warmup: self.warmup,
             processes: self.processes,
             program: None,

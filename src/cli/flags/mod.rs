@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+use tickcast::core::sim::WorldKind;
 use tickcast::core::source::SourceFilter;
 use tickcast::core::subscription::DEFAULT_MAX_SUBSCRIBERS;
 use tickcast::runtime::broadcaster::{BroadcastConfig, SendPath};
@@ -225,6 +226,11 @@ pub(super) struct WorldArgs {
     /// Seed of the simulated world's motion.
     #[arg(long, default_value_t = 1)]
     pub(super) seed: u64,
+    /// The simulated world: linear (constant velocities in a box, up to 100
+    /// units/s) or players (avatars steering about a ground plane, up to 10
+    /// units/s, a fifth of them standing still at any time).
+    #[arg(long, value_enum, default_value_t = WorldArg::Linear)]
+    pub(super) world: WorldArg,
     /// Largest datagram to send, in bytes; a tick is split into parts that fit.
     #[arg(long, value_name = "BYTES", default_value_t = tickcast::wire::DEFAULT_PAYLOAD_BUDGET)]
     pub(super) payload_budget: usize,
@@ -239,9 +245,27 @@ impl WorldArgs {
             entities: self.entities,
             rate_hz: self.rate,
             seed: self.seed,
+            world: self.world.into(),
             payload_budget: self.payload_budget,
             compact: self.encoding.compact(),
             ..config
+        }
+    }
+}
+
+/// `--world` values, mapped onto [`WorldKind`] (a test keeps the names
+/// equal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum WorldArg {
+    Linear,
+    Players,
+}
+
+impl From<WorldArg> for WorldKind {
+    fn from(w: WorldArg) -> WorldKind {
+        match w {
+            WorldArg::Linear => WorldKind::Linear,
+            WorldArg::Players => WorldKind::Players,
         }
     }
 }
@@ -588,6 +612,35 @@ mod tests {
         for bad in ["--realtime=0", "--realtime=100", "--realtime=x"] {
             assert!(parse(&["tickcast", "receive", bad]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn world_names_are_the_library_names_and_reach_the_config() {
+        use clap::ValueEnum;
+        for w in WorldArg::value_variants() {
+            let name = w.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(WorldKind::from(*w).name(), name);
+        }
+        assert_eq!(WorldArg::value_variants().len(), WorldKind::ALL.len());
+        let world = |args: &[&str]| {
+            let Command::Broadcast(a) = Cli::try_parse_from(args).unwrap().command else {
+                panic!("parsed as another command");
+            };
+            a.config(None).unwrap().world
+        };
+        assert_eq!(world(&["tickcast", "broadcast"]), WorldKind::default());
+        assert_eq!(
+            world(&["tickcast", "broadcast", "--world", "players"]),
+            WorldKind::Players
+        );
+        let Command::Demo(d) = Cli::try_parse_from(["tickcast", "demo", "--world", "players"])
+            .unwrap()
+            .command
+        else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(d.broadcast_config(vec![], None).world, WorldKind::Players);
+        assert!(Cli::try_parse_from(["tickcast", "demo", "--world", "nope"]).is_err());
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub const CONDITIONER_DIFFERS: &str =
 /// The first line of a single run: what runs where, for how long.
 pub fn start_line(config: &BenchConfig) -> String {
     format!(
-        "bench: {} entities at {} Hz to {} receiver(s) {}{} for {:?} (+{:?} warm-up); Ctrl-C ends early",
+        "bench: {} entities ({} world) at {} Hz to {} receiver(s) {}{} for {:?} (+{:?} warm-up); Ctrl-C ends early",
         config.entities,
+        config.world,
         config.rate_hz,
         config.receivers,
         match config.lan {
@@ -169,7 +170,7 @@ pub fn table(r: &BenchReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "tickcast bench: 1 broadcaster -> {} receiver{} ({}) on {}{}, {} entities at {} Hz, {}-byte datagrams, {:.1} s{}",
+        "tickcast bench: 1 broadcaster -> {} receiver{} ({}) on {}{}, {} entities ({} world) at {} Hz, {}-byte datagrams, {:.1} s{}",
         s.receivers,
         if s.receivers == 1 { "" } else { "s" },
         s.mode,
@@ -182,6 +183,7 @@ pub fn table(r: &BenchReport) -> String {
             .as_deref()
             .map_or(String::new(), |r| format!(" (broadcaster's link {r})")),
         s.entities,
+        s.world,
         s.rate_hz,
         s.payload_budget,
         s.duration_s,
@@ -620,13 +622,14 @@ fn run_label(
 /// The first line of one of `--compare-realtime`'s runs.
 pub fn realtime_start_line(config: &BenchConfig) -> String {
     format!(
-        "bench: {} for {:?}: {} entities at {} Hz to {} receiver(s), receive mode {}",
+        "bench: {} for {:?}: {} entities ({} world) at {} Hz to {} receiver(s), receive mode {}",
         match config.realtime {
             None => "as ordinary threads".to_string(),
             Some(_) => format!("real-time ({})", realtime_label(config)),
         },
         config.duration,
         config.entities,
+        config.world,
         config.rate_hz,
         config.receivers,
         config.receive_mode.name()

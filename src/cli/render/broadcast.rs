@@ -25,8 +25,9 @@ pub fn start_line(config: &BroadcastConfig, from: SocketAddr, session: u64) -> S
         ));
     }
     format!(
-        "broadcasting {} entities at {} Hz from {} to {} (session {:016x})",
+        "broadcasting {} entities ({} world) at {} Hz from {} to {} (session {:016x})",
         config.entities,
+        config.world,
         config.rate_hz,
         from,
         targets.join(", "),
@@ -83,7 +84,7 @@ mod tests {
         };
         assert_eq!(
             start_line(&config, "0.0.0.0:5000".parse().unwrap(), 0xab),
-            "broadcasting 100 entities at 60 Hz from 0.0.0.0:5000 to 127.0.0.1:4000, \
+            "broadcasting 100 entities (linear world) at 60 Hz from 0.0.0.0:5000 to 127.0.0.1:4000, \
              group 239.255.77.1:47474, broadcast 192.168.1.255:47474, \
              subscribers (up to 64, lease 5s) (session 00000000000000ab)"
         );

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use super::{broadcast, receive, us, us_or_dash};
 use tickcast::core::figures::{Figures, Summary};
-use tickcast::runtime::broadcaster::BroadcastFigures;
+use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures};
 
 /// The first line: the world, how many receivers, for how long.
-pub fn start_line(entities: u32, rate_hz: f64, receivers: usize, duration: Duration) -> String {
+pub fn start_line(config: &BroadcastConfig, receivers: usize, duration: Duration) -> String {
+    let (entities, world, rate_hz) = (config.entities, config.world, config.rate_hz);
     format!(
-        "demo: 1 broadcaster ({entities} entities at {rate_hz} Hz) -> {receivers} receivers on loopback for {duration:?}; Ctrl-C ends early"
+        "demo: 1 broadcaster ({entities} entities, {world} world, at {rate_hz} Hz) -> {receivers} receivers on loopback for {duration:?}; Ctrl-C ends early"
     )
 }
 

@@ -13,9 +13,10 @@ use tickcast::bench::{BenchConfig, LanMode, GRACE};
 pub fn start_line(base: &BenchConfig, points: usize) -> String {
     let per_point = base.duration + base.warmup + GRACE;
     format!(
-        "sweep: {} points of {:?} each (about {:.0} s in all); Ctrl-C ends early",
+        "sweep: {} points of {:?} each, {} world (about {:.0} s in all); Ctrl-C ends early",
         points,
         base.duration,
+        base.world,
         per_point.as_secs_f64() * points as f64
     )
 }
@@ -43,7 +44,8 @@ pub fn point_line(i: usize, n: usize, row: &SweepRow) -> String {
 /// The first line of the search, from `start` entities, probes like `base`.
 pub fn search_start_line(base: &BenchConfig, start: u32) -> String {
     format!(
-        "searching for the most entities at {} Hz to {} receiver(s){}: doubling from {start}, then bisecting to {:.0}%, at most {} probes of {:?}; Ctrl-C ends early",
+        "searching for the most entities ({} world) at {} Hz to {} receiver(s){}: doubling from {start}, then bisecting to {:.0}%, at most {} probes of {:?}; Ctrl-C ends early",
+        base.world,
         base.rate_hz,
         base.receivers,
         link_words(base),

@@ -9,6 +9,7 @@ use crate::core::compact::CompactConfig;
 use crate::core::lifecycle::LifecycleConfig;
 use crate::core::schedule::Schedule;
 use crate::core::sender::{self, SenderConfig};
+use crate::core::sim::WorldKind;
 use crate::core::subscription::{
     SubscriptionConfig, SubscriptionConfigError, DEFAULT_COOKIE_PERIOD, DEFAULT_LEASE,
     DEFAULT_MAX_SUBSCRIBERS,
@@ -87,6 +88,10 @@ pub struct BroadcastConfig {
     pub duration: Option<Duration>,
     /// Seed of the simulated world (default 1).
     pub seed: u64,
+    /// Which simulated world (default [`WorldKind::Linear`]): constant
+    /// velocities in a box, or [`WorldKind::Players`], avatars steering
+    /// about a ground plane. A published world is the game's own.
+    pub world: WorldKind,
     /// Largest snapshot datagram, in bytes (default [`wire::DEFAULT_PAYLOAD_BUDGET`]).
     pub payload_budget: usize,
     /// How often a sender report is sent (default 1 s; must not be zero).
@@ -151,6 +156,7 @@ impl Default for BroadcastConfig {
             rate_hz: 60.0,
             duration: None,
             seed: 1,
+            world: WorldKind::Linear,
             payload_budget: wire::DEFAULT_PAYLOAD_BUDGET,
             report_interval: Duration::from_secs(1),
             spin: Duration::from_micros(50),

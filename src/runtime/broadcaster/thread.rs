@@ -339,7 +339,11 @@ impl Runner {
             wake: WakeMargin::new(config.spin),
             world: match feed {
                 Some((feed, clock)) => Source::Published(feed, clock),
-                None => Source::Sim(Box::new(SimWorld::new(config.entities, config.seed))),
+                None => Source::Sim(Box::new(SimWorld::with_kind(
+                    config.world,
+                    config.entities,
+                    config.seed,
+                ))),
             },
             frames: FrameCounts::default(),
             duration: config.duration,
@@ -667,6 +671,40 @@ mod tests {
             full_parts > 0,
             "no part was full: the bound was not exercised"
         );
+    }
+
+    /// `world` reaches the runner: every tick sent is the players world's,
+    /// not the linear one's (whose positions every entity differs from).
+    #[test]
+    fn a_players_config_sends_the_players_world() {
+        use crate::core::sim::WorldKind;
+        let sock = receiver();
+        let config = BroadcastConfig {
+            entities: 150,
+            rate_hz: 100.0,
+            duration: Some(Duration::from_millis(200)),
+            seed: 4,
+            world: WorldKind::Players,
+            ..config_to(&sock)
+        };
+        let b = Broadcaster::start(config).unwrap();
+        let got = collect(&sock);
+        b.wait();
+        let mut players = SimWorld::with_kind(WorldKind::Players, 150, 4);
+        let mut linear = SimWorld::new(150, 4);
+        let mut checked = 0;
+        for (p, entities, _) in &got {
+            let Body::Snapshot(h) = p.body else { continue };
+            let want = players.positions(h.tick, 100.0);
+            let other = linear.positions(h.tick, 100.0).to_vec();
+            for e in entities {
+                assert_eq!(*e, want[e.id as usize], "tick {}", h.tick);
+                assert_ne!(*e, other[e.id as usize], "tick {}", h.tick);
+                assert_eq!(e.z, 0.0, "on the ground");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 150 * 10, "only {checked} entities arrived");
     }
 
     #[test]
