@@ -29,7 +29,9 @@ const TICKS: u64 = 120;
 
 fn ticks() -> Vec<Vec<Entity>> {
     let mut world = SimWorld::new(ENTITIES, 5);
-    (0..TICKS + 60).map(|t| world.positions(t, RATE_HZ).to_vec()).collect()
+    (0..TICKS + 60)
+        .map(|t| world.positions(t, RATE_HZ).to_vec())
+        .collect()
 }
 
 /// Each tick's datagrams, as a sender with `compact` sends them.

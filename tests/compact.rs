@@ -13,18 +13,27 @@ use std::time::{Duration, Instant};
 
 use tickcast::core::compact::{quantized, CompactConfig};
 use tickcast::core::sender::{Sender, SenderConfig};
-use tickcast::core::sim::SimWorld;
+use tickcast::core::sim::{SimWorld, WorldKind};
 use tickcast::{BroadcastConfig, Broadcaster, Receiver, ReceiverConfig};
 
 /// Wire bytes (UDP payload, headers included) per entity update of the
 /// built-in linear world, every entity moving, at 60 Hz.
 fn bytes_per_update(compact: Option<CompactConfig>, entities: u32, ticks: u64) -> f64 {
+    bytes_per_update_of(WorldKind::Linear, compact, entities, ticks)
+}
+
+fn bytes_per_update_of(
+    kind: WorldKind,
+    compact: Option<CompactConfig>,
+    entities: u32,
+    ticks: u64,
+) -> f64 {
     let mut sender = Sender::new(SenderConfig {
         compact,
         ..SenderConfig::default()
     })
     .unwrap();
-    let mut world = SimWorld::new(entities, 7);
+    let mut world = SimWorld::with_kind(kind, entities, 7);
     let (mut bytes, mut buf) = (0usize, Vec::new());
     for tick in 0..ticks {
         sender
@@ -45,6 +54,21 @@ fn a_moving_entity_costs_under_four_bytes_on_the_wire() {
     println!("linear world, 20,000 entities, 120 ticks: {full:.2} bytes an update full, {compact:.2} compact");
     assert!((16.0..17.0).contains(&full), "{full}");
     assert!(compact <= 4.0, "{compact}");
+}
+
+#[test]
+fn a_running_player_costs_under_six_bytes_on_the_wire() {
+    // Every entity update counts, the standing ones (left out) too: the
+    // goal is per update of a world in which a fifth stand still.
+    let full = bytes_per_update_of(WorldKind::Players, None, 20_000, 240);
+    let compact = bytes_per_update_of(
+        WorldKind::Players,
+        Some(CompactConfig::default()),
+        20_000,
+        240,
+    );
+    println!("players world, 20,000 entities, 240 ticks: {full:.2} bytes an update full, {compact:.2} compact");
+    assert!(compact <= 6.0, "{compact}");
 }
 
 #[test]

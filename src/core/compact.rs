@@ -147,11 +147,14 @@ fn round(t: f64) -> i64 {
     (t + 0.5f64.copysign(t)) as i64
 }
 
-/// The position a receiver reconstructs from `q` quanta: `q /
-/// quanta_per_unit` in `f64`, rounded to the nearest `f32`.
+/// The position a receiver reconstructs from `q` quanta: `q × (1 /
+/// quanta_per_unit)` in `f64` (the reciprocal rounded to `f64` first, then
+/// the product), rounded to the nearest `f32`. A product, not a quotient:
+/// a decoder computes the reciprocal once a part and multiplies per
+/// coordinate, where a division would cost it five times as much.
 #[inline]
 pub fn dequantize(q: i32, quanta_per_unit: u32) -> f32 {
-    (f64::from(q) / f64::from(quanta_per_unit)) as f32
+    (f64::from(q) * (1.0 / f64::from(quanta_per_unit))) as f32
 }
 
 /// `e` as a receiver of compact parts holds it: each coordinate quantized
@@ -354,13 +357,20 @@ impl Encoder {
         entities: &[Entity],
         body_budget: usize,
     ) -> Result<(), CompactError> {
-        if let Some(e) = entities.iter().find(|e| !self.config.in_bound(e)) {
-            return Err(CompactError::OutOfBound { id: e.id });
+        // One pass: every entity in the bound, every id kept, and whether
+        // the ids already rise.
+        let (bound, mut in_order, mut prev) = (self.config.bound, true, None::<u32>);
+        for e in entities {
+            let out = |v: f32| !(v.abs() <= bound);
+            if out(e.x) | out(e.y) | out(e.z) {
+                return Err(CompactError::OutOfBound { id: e.id });
+            }
+            if e.id >= MAX_ENCODER_ID {
+                return Err(CompactError::IdTooLarge { id: e.id });
+            }
+            in_order &= prev.is_none_or(|p| p < e.id);
+            prev = Some(e.id);
         }
-        if let Some(e) = entities.iter().find(|e| e.id >= MAX_ENCODER_ID) {
-            return Err(CompactError::IdTooLarge { id: e.id });
-        }
-        let in_order = entities.windows(2).all(|w| w[0].id < w[1].id);
         let entities = if in_order {
             entities
         } else {
@@ -439,17 +449,7 @@ fn next_record(
     let pos = [e.x, e.y, e.z];
     let q = pos.map(|c| config.quantize(c));
     let consecutive = st.seen && tick == st.last_tick.wrapping_add(1);
-    let scale = 16.0 * f64::from(config.quanta_per_unit);
-    let v = if consecutive {
-        let mut v = [0i32; 3];
-        for i in 0..3 {
-            let d = (f64::from(pos[i]) - f64::from(st.last_pos[i])) * scale;
-            v[i] = round(d).clamp(-i64::from(MAX_VELOCITY), i64::from(MAX_VELOCITY)) as i32;
-        }
-        v
-    } else {
-        [0; 3]
-    };
+    let last_pos = st.last_pos;
     st.seen = true;
     st.last_tick = tick;
     st.last_pos = pos;
@@ -484,6 +484,18 @@ fn next_record(
             return Some(Record::Delta { id: e.id, age, r });
         }
     }
+    // The velocity, from the last two ticks, only for a keyframe.
+    let v = if consecutive {
+        let scale = 16.0 * f64::from(config.quanta_per_unit);
+        let mut v = [0i32; 3];
+        for i in 0..3 {
+            let d = (f64::from(pos[i]) - f64::from(last_pos[i])) * scale;
+            v[i] = round(d).clamp(-i64::from(MAX_VELOCITY), i64::from(MAX_VELOCITY)) as i32;
+        }
+        v
+    } else {
+        [0; 3]
+    };
     st.has_prev_key = st.has_key;
     st.prev_key_tick = st.key_tick;
     st.has_key = true;

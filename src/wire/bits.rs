@@ -33,8 +33,9 @@ pub struct Short;
 #[derive(Debug)]
 pub struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
-    /// Bits not yet written out, in the low `used` bits.
-    acc: u64,
+    /// Bits not yet written out, in the low `used` bits (fewer than 64
+    /// between calls).
+    acc: u128,
     used: u32,
 }
 
@@ -42,7 +43,7 @@ pub struct BitWriter<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mark {
     len: usize,
-    acc: u64,
+    acc: u128,
     used: u32,
 }
 
@@ -56,22 +57,22 @@ impl<'a> BitWriter<'a> {
         }
     }
 
-    /// Writes the low `n` bits of `value` (`n ≤ 32`; higher bits of
+    /// Writes the low `n` bits of `value` (`n ≤ 64`; higher bits of
     /// `value` must be zero).
-    #[inline]
+    #[inline(always)]
     pub fn write(&mut self, value: u64, n: u32) {
-        debug_assert!(n <= 32 && (n == 32 || value >> n == 0));
-        self.acc |= value << self.used;
+        debug_assert!(n <= 64 && (n == 64 || value >> n == 0));
+        self.acc |= u128::from(value) << self.used;
         self.used += n;
-        if self.used >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.used -= 32;
+        if self.used >= 64 {
+            self.out.extend_from_slice(&(self.acc as u64).to_le_bytes());
+            self.acc >>= 64;
+            self.used -= 64;
         }
     }
 
     /// Writes the Elias gamma code of `n` (`1 ≤ n < 2^33`).
-    #[inline]
+    #[inline(always)]
     pub fn gamma(&mut self, n: u64) {
         debug_assert!((1..1 << 33).contains(&n));
         let len = 63 - n.leading_zeros(); // N
@@ -93,7 +94,7 @@ impl<'a> BitWriter<'a> {
     }
 
     /// Writes a signed value: zigzag, then Exp-Golomb.
-    #[inline]
+    #[inline(always)]
     pub fn signed(&mut self, v: i32) {
         self.exp_golomb(u64::from(zigzag(v)));
     }
@@ -154,6 +155,24 @@ impl<'a> BitReader<'a> {
         let avail = self.data.len().saturating_sub(byte).min(8);
         word[..avail].copy_from_slice(&self.data[byte..byte + avail]);
         u64::from_le_bytes(word) >> (self.pos % 8)
+    }
+
+    /// The next 57 bits (zeros past the end) and how many of them are
+    /// data, without moving: for a caller that parses several short codes
+    /// from one word, then [`BitReader::skip`]s what it used.
+    #[inline(always)]
+    pub fn word(&self) -> (u64, u32) {
+        (
+            self.peek() & ((1 << 57) - 1),
+            self.remaining().min(57) as u32,
+        )
+    }
+
+    /// Moves past `n` bits that [`BitReader::word`] showed were there.
+    #[inline(always)]
+    pub fn skip(&mut self, n: u32) {
+        debug_assert!(n as usize <= self.remaining());
+        self.pos += n as usize;
     }
 
     /// Bits left.

@@ -115,6 +115,32 @@ pub fn write_record(w: &mut BitWriter<'_>, prev: Option<u32>, record: &Record) {
         Some(p) => u64::from(id - p),
         None => u64::from(id) + 1,
     };
+    // A delta against the unnamed keyframe with small numbers (most
+    // records) is built in one word and written at once.
+    if let Record::Delta { age: None, r, .. } = *record {
+        let mut word = 0u64;
+        let mut used = 0u32;
+        let mut fits = true;
+        let mut push = |code: u64, len: u32| {
+            if !fits || used + len > 64 {
+                fits = false;
+            } else {
+                word |= code << used;
+                used += len;
+            }
+        };
+        let (code, len) = gamma_code(gap);
+        push(code, len);
+        push(1, 1);
+        for c in r {
+            let (code, len) = gamma_code(u64::from(super::bits::zigzag(c)) + 1);
+            push(code, len);
+        }
+        if fits {
+            w.write(word, used);
+            return;
+        }
+    }
     w.gamma(gap);
     match *record {
         Record::Key { q, v, .. } => {
@@ -139,6 +165,18 @@ pub fn write_record(w: &mut BitWriter<'_>, prev: Option<u32>, record: &Record) {
             }
         }
     }
+}
+
+/// The gamma code of `n` (`1 ≤ n < 2^32`) as its bits, least significant
+/// first, and its length; a length over 64 means "too long for a word".
+#[inline(always)]
+fn gamma_code(n: u64) -> (u64, u32) {
+    let len = 63 - n.leading_zeros();
+    if len >= 32 {
+        return (0, 65);
+    }
+    let rest = n & !(1 << len);
+    ((rest << (len + 1)) | (1 << len), 2 * len + 1)
 }
 
 /// Decodes a compact part's body (`rest`, after the header): the head
@@ -188,6 +226,9 @@ pub(super) fn decode_compact(
 /// Reads one record after the one with id `prev`.
 #[inline]
 fn read_record(r: &mut BitReader<'_>, prev: Option<u32>) -> Result<Record, DecodeError> {
+    if let Some(rec) = read_short_delta(r, prev) {
+        return Ok(rec);
+    }
     let short = |_| DecodeError::Truncated;
     let gap = r.gamma().map_err(short)?;
     let id = match prev {
@@ -225,6 +266,49 @@ fn read_record(r: &mut BitReader<'_>, prev: Option<u32>) -> Result<Record, Decod
     Ok(Record::Delta {
         id,
         age: Some(age),
+        r: res,
+    })
+}
+
+/// The common record, a delta against the unnamed keyframe whose codes
+/// all fit in one 57-bit word, parsed from that word at once; `None` (and
+/// nothing read) for any other, which [`read_record`] reads code by code.
+#[inline(always)]
+fn read_short_delta(r: &mut BitReader<'_>, prev: Option<u32>) -> Option<Record> {
+    let (word, avail) = r.word();
+    let mut used = 0u32;
+    // One gamma code at `used`: its value and the bits it took, if whole.
+    let gamma = |used: u32| -> Option<(u64, u32)> {
+        let w = word >> used;
+        let zeros = w.trailing_zeros();
+        let len = 2 * zeros + 1;
+        (zeros < 28 && used + len <= avail).then(|| {
+            (
+                (1 << zeros) | ((w >> (zeros + 1)) & ((1 << zeros) - 1)),
+                len,
+            )
+        })
+    };
+    let (gap, len) = gamma(used)?;
+    used += len;
+    if used >= avail || (word >> used) & 1 == 0 {
+        return None; // not a delta against the unnamed keyframe
+    }
+    used += 1;
+    let mut res = [0i32; 3];
+    for c in &mut res {
+        let (v, len) = gamma(used)?;
+        used += len;
+        *c = super::bits::unzigzag((v - 1) as u32);
+    }
+    let id = match prev {
+        Some(p) => u32::try_from(u64::from(p) + gap).ok()?,
+        None => u32::try_from(gap - 1).ok()?,
+    };
+    r.skip(used);
+    Some(Record::Delta {
+        id,
+        age: None,
         r: res,
     })
 }
