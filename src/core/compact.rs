@@ -361,8 +361,9 @@ impl Encoder {
         // the ids already rise.
         let (bound, mut in_order, mut prev) = (self.config.bound, true, None::<u32>);
         for e in entities {
-            let out = |v: f32| !(v.abs() <= bound);
-            if out(e.x) | out(e.y) | out(e.z) {
+            // NaN is out too: it is not within any bound.
+            let within = |v: f32| v.abs() <= bound;
+            if !(within(e.x) & within(e.y) & within(e.z)) {
                 return Err(CompactError::OutOfBound { id: e.id });
             }
             if e.id >= MAX_ENCODER_ID {
