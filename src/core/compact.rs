@@ -173,7 +173,9 @@ pub fn quantized(e: &Entity, config: &CompactConfig) -> Entity {
 /// `tick`; `None` if the first is after it (ticks count from 0).
 #[inline]
 pub fn scheduled_keyframe(tick: u64, id: u32, interval: u16) -> Option<u64> {
-    tick.checked_sub(tick.wrapping_add(u64::from(id)) % u64::from(interval.max(1)))
+    let k = u64::from(interval.max(1));
+    // (tick + id) mod k, exactly, even where tick + id would overflow.
+    tick.checked_sub((tick % k + u64::from(id) % k) % k)
 }
 
 /// Bits of the signed (zigzag, Exp-Golomb) code of `v`.
@@ -181,6 +183,50 @@ pub fn scheduled_keyframe(tick: u64, id: u32, interval: u16) -> Option<u64> {
 fn signed_bits(v: i32) -> u32 {
     let n = u64::from(crate::wire::bits::zigzag(v)) + 1;
     2 * (63 - n.leading_zeros()) + 1
+}
+
+/// `(tick + id) mod interval` for ids met in rising order, without a
+/// division per id: the phase moves on by the gap between ids, folded
+/// back by whole intervals (one subtraction for the consecutive ids of a
+/// world; a division only after a gap of a whole interval or more).
+#[derive(Clone, Copy, Debug)]
+struct Phase {
+    interval: u64,
+    /// The last id asked about and its phase.
+    id: u32,
+    phase: u64,
+}
+
+impl Phase {
+    fn new(tick: u64, interval: u16) -> Phase {
+        let interval = u64::from(interval.max(1));
+        Phase {
+            interval,
+            id: 0,
+            phase: tick % interval,
+        }
+    }
+
+    /// `(tick + id) mod interval`, for `id` at or after the last one asked.
+    #[inline(always)]
+    fn of(&mut self, id: u32) -> u64 {
+        let gap = u64::from(id - self.id);
+        let mut p = self.phase + gap;
+        if gap >= self.interval {
+            p %= self.interval;
+        } else if p >= self.interval {
+            p -= self.interval;
+        }
+        (self.id, self.phase) = (id, p);
+        p
+    }
+
+    /// The window's start for `id` at `tick`: its latest scheduled
+    /// keyframe tick, or 0 before the first (as [`scheduled_keyframe`]).
+    #[inline(always)]
+    fn window(&mut self, tick: u64, id: u32) -> u64 {
+        tick.saturating_sub(self.of(id))
+    }
 }
 
 /// Where a keyframe at `q` moving at `v` sixteenths of a quantum per tick
@@ -387,7 +433,7 @@ impl Encoder {
         self.parts.clear();
         let budget_bits = body_budget.saturating_mul(8).max(wire::MAX_RECORD_BITS);
         let config = self.config;
-        let k = config.keyframe_interval;
+        let mut phase = Phase::new(tick, config.keyframe_interval);
         let mut part_start = 0;
         let mut count = 0usize;
         let mut prev: Option<u32> = None;
@@ -397,7 +443,7 @@ impl Encoder {
                 .states
                 .get_mut(e.id)
                 .expect("ids were checked against the limit");
-            let record = next_record(st, e, tick, &config, k, &mut self.counts);
+            let record = next_record(st, e, tick, &config, &mut phase, &mut self.counts);
             let Some(record) = record else { continue };
             let mark = w.mark();
             wire::write_record(&mut w, prev, &record);
@@ -444,7 +490,7 @@ fn next_record(
     e: &Entity,
     tick: u64,
     config: &CompactConfig,
-    k: u16,
+    phase: &mut Phase,
     counts: &mut CompactCounts,
 ) -> Option<Record> {
     let pos = [e.x, e.y, e.z];
@@ -456,7 +502,7 @@ fn next_record(
     st.last_pos = pos;
     // The window a delta's keyframe must be in: since the scheduled
     // keyframe (or the stream's start, before the first).
-    let window = scheduled_keyframe(tick, e.id, k).unwrap_or(0);
+    let window = phase.window(tick, e.id);
     let key_due = !st.has_key || st.key_tick < window || st.key_tick >= tick;
     if !key_due {
         let age = tick - st.key_tick;
@@ -551,7 +597,9 @@ impl Decoder {
         out: &mut Vec<Entity>,
     ) -> PartOutcome {
         let mut outcome = PartOutcome::default();
-        let (tick, qpu, k) = (head.tick, head.quanta_per_unit, head.keyframe_interval);
+        let (tick, qpu) = (head.tick, head.quanta_per_unit);
+        // Records rise by id within a part.
+        let mut phase = Phase::new(tick, head.keyframe_interval);
         let place = |id: u32, q: [i32; 3]| Entity {
             id,
             x: dequantize(q[0], qpu),
@@ -575,7 +623,7 @@ impl Decoder {
                         && match age {
                             // The one keyframe sent since the scheduled one.
                             None => {
-                                let window = scheduled_keyframe(tick, id, k).unwrap_or(0);
+                                let window = phase.window(tick, id);
                                 st.tick >= window && st.tick < tick
                             }
                             Some(a) => tick.checked_sub(u64::from(a)) == Some(st.tick),
@@ -744,6 +792,19 @@ mod tests {
             assert_eq!(world.get(&5).map(|p| p.0), Some(tick as f32));
             if tick >= 10 {
                 assert_eq!(world.get(&6).map(|p| p.1), Some(tick as f32 * 0.5));
+            }
+        }
+    }
+
+    #[test]
+    fn the_phase_is_the_modulo_whatever_the_gaps() {
+        for interval in [1u16, 7, 60, 65535] {
+            for tick in [0u64, 5, 59, 60, 1_000_003, u64::MAX - 3] {
+                let mut phase = Phase::new(tick, interval);
+                for id in [0u32, 1, 2, 3, 10, 70, 71, 200_000, 200_001, u32::MAX] {
+                    let want = scheduled_keyframe(tick, id, interval).unwrap_or(0);
+                    assert_eq!(phase.window(tick, id), want, "{interval} {tick} {id}");
+                }
             }
         }
     }
