@@ -161,6 +161,12 @@ namespace Tickcast
         public uint PayloadBudget;
         public uint MulticastTtl;
         public uint MulticastLoop;
+        /// Nonzero: compact snapshots, positions to 1/QuantaPerUnit of a unit.
+        public uint QuantaPerUnit;
+        /// Compact: ticks between an entity's keyframes (0: 60).
+        public uint KeyframeInterval;
+        /// Compact: the largest absolute coordinate (0: 1e6).
+        public double Bound;
     }
 
     /// <summary>

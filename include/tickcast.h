@@ -117,6 +117,24 @@ typedef struct tc_broadcast_config {
      * Nonzero: this host's own members of the group receive it. Default 1.
      */
     uint32_t multicast_loop;
+    /**
+     * Nonzero: send compact snapshots (protocol version 2's kind 6),
+     * positions quantized to 1/`quanta_per_unit` of a unit (1000: 1 mm)
+     * and delta-coded, a few bytes an entity. 0 (the default): full
+     * snapshots, `f32` coordinates, 16 bytes an entity.
+     */
+    uint32_t quanta_per_unit;
+    /**
+     * With compact snapshots: ticks between an entity's keyframes, at
+     * most 65535 (0: the default, 60).
+     */
+    uint32_t keyframe_interval;
+    /**
+     * With compact snapshots: the largest absolute coordinate, in world
+     * units (0: the default, 1e6); a publish beyond it is
+     * `TC_ERR_BAD_COORDINATE`.
+     */
+    double bound;
 } tc_broadcast_config;
 
 /**

@@ -1,6 +1,10 @@
 //! The exported functions called as C would call them, for what the C
 //! round trip does not reach: misaligned pointers, lengths larger than
-//! memory, and `tc_last_error` cutting a message inside a character.
+//! memory, and `tc_last_error` cutting a message inside a character; and
+//! compact snapshots set from C's config.
+// Tests own their clocks and threads; the layer wall in clippy.toml is for
+// the library core.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::mem::MaybeUninit;
 use std::ptr;
@@ -108,4 +112,83 @@ fn last_error_cuts_a_message_at_a_character_boundary_and_says_its_length() {
     assert_eq!(buf[micro], 0, "NUL-terminated before the µ");
     // The failed call left the message as it was.
     assert_eq!(last_error(), full);
+}
+
+/// Compact snapshots through the C ABI: a broadcaster with
+/// `quanta_per_unit` set sends compact parts, and the receiver's world is
+/// the published one to the quantum; a position beyond the bound is
+/// `TC_ERR_BAD_COORDINATE`.
+#[test]
+fn compact_snapshots_through_the_abi_hold_the_world_to_the_quantum() {
+    let r = receiver();
+    let mut port = 0;
+    let mut b = ptr::null_mut();
+    // SAFETY: live handles, configs and buffers of their stated lengths.
+    unsafe {
+        assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
+        let dest = std::ffi::CString::new(format!("127.0.0.1:{port}")).unwrap();
+        let mut c = MaybeUninit::uninit();
+        assert_eq!(tc_broadcast_config_default(c.as_mut_ptr()), TC_OK);
+        let mut c = c.assume_init();
+        c.destinations = dest.as_ptr();
+        c.max_subscribers = 0;
+        c.rate_hz = 200.0;
+        c.quanta_per_unit = 100; // centimetres
+        c.bound = 5000.0;
+        assert_eq!(
+            tc_broadcaster_start(&c, TC_CLOCK_TICKCAST, &mut b),
+            TC_OK,
+            "{}",
+            last_error()
+        );
+        let world: Vec<tc_entity> = (0..500u32)
+            .map(|id| tc_entity {
+                id,
+                x: id as f32 * 0.123,
+                y: -7.891,
+                z: 3.0,
+            })
+            .collect();
+        assert_eq!(
+            tc_broadcaster_publish(b, world.as_ptr(), world.len()),
+            TC_OK
+        );
+        let far = [tc_entity {
+            id: 1,
+            x: 6000.0,
+            y: 0.0,
+            z: 0.0,
+        }];
+        assert_eq!(
+            tc_broadcaster_publish(b, far.as_ptr(), 1),
+            TC_ERR_BAD_COORDINATE
+        );
+        let mut got: Vec<tc_entity_state> = Vec::with_capacity(1000);
+        let mut n = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            assert_eq!(
+                tc_receiver_world(r, got.as_mut_ptr(), 1000, &mut n, ptr::null_mut()),
+                TC_OK
+            );
+            if n == 500 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(n, 500);
+        got.set_len(n);
+        for (g, e) in got.iter().zip(&world) {
+            assert_eq!(g.id, e.id);
+            for (a, b) in [(g.x, e.x), (g.y, e.y), (g.z, e.z)] {
+                assert!(
+                    (a - b).abs() <= 0.005 + 1e-4,
+                    "entity {}: {a} for {b}",
+                    e.id
+                );
+            }
+        }
+        assert_eq!(tc_broadcaster_stop(b, ptr::null_mut()), TC_OK);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+    }
 }

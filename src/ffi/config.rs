@@ -4,6 +4,7 @@
 //! else is checked by the library's own `validate`, so a C caller gets the
 //! same messages as a Rust one.
 
+use crate::core::compact::CompactConfig;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ptr;
 use std::time::Duration;
@@ -85,6 +86,9 @@ pub(crate) fn broadcast_default() -> tc_broadcast_config {
         payload_budget: saturate(d.payload_budget),
         multicast_ttl: d.multicast_ttl,
         multicast_loop: u32::from(d.multicast_loop),
+        quanta_per_unit: 0,
+        keyframe_interval: 0,
+        bound: 0.0,
     }
 }
 
@@ -119,6 +123,23 @@ pub(crate) fn broadcast(
         ..defaults
     };
     config.lifecycle.roster_interval = c.roster_interval;
+    if c.quanta_per_unit > 0 {
+        let d = CompactConfig::default();
+        let interval = match c.keyframe_interval {
+            0 => d.keyframe_interval,
+            k => u16::try_from(k)
+                .map_err(|_| Failure::new(TC_ERR_CONFIG, "keyframe_interval is above 65535"))?,
+        };
+        config.compact = Some(CompactConfig {
+            quanta_per_unit: c.quanta_per_unit,
+            keyframe_interval: interval,
+            bound: if c.bound == 0.0 {
+                d.bound
+            } else {
+                c.bound as f32
+            },
+        });
+    }
     config.validate().map_err(config_error)?;
     Ok(config)
 }

@@ -227,6 +227,18 @@ pub struct tc_broadcast_config {
     pub multicast_ttl: u32,
     /// Nonzero: this host's own members of the group receive it. Default 1.
     pub multicast_loop: u32,
+    /// Nonzero: send compact snapshots (protocol version 2's kind 6),
+    /// positions quantized to 1/`quanta_per_unit` of a unit (1000: 1 mm)
+    /// and delta-coded, a few bytes an entity. 0 (the default): full
+    /// snapshots, `f32` coordinates, 16 bytes an entity.
+    pub quanta_per_unit: u32,
+    /// With compact snapshots: ticks between an entity's keyframes, at
+    /// most 65535 (0: the default, 60).
+    pub keyframe_interval: u32,
+    /// With compact snapshots: the largest absolute coordinate, in world
+    /// units (0: the default, 1e6); a publish beyond it is
+    /// `TC_ERR_BAD_COORDINATE`.
+    pub bound: f64,
 }
 
 /// What a receiver listens to, and how its game client draws positions.
@@ -431,7 +443,7 @@ mod tests {
         assert_eq!(size_of::<tc_receive_figures>(), 264);
         #[cfg(target_pointer_width = "64")]
         {
-            assert_eq!(size_of::<tc_broadcast_config>(), 88);
+            assert_eq!(size_of::<tc_broadcast_config>(), 104);
             assert_eq!(size_of::<tc_receiver_config>(), 88);
         }
     }
