@@ -296,23 +296,7 @@ pub fn recv_from_counting_drops(
 /// by a high-resolution timer), so it can stand in for a precise sleep;
 /// elsewhere it is rounded up to whole milliseconds.
 pub fn wait_readable(socket: &impl AsFd, timeout: Duration) -> io::Result<bool> {
-    use nix::poll::{PollFd, PollFlags};
-    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
-    #[cfg(target_os = "linux")]
-    let ready = nix::poll::ppoll(&mut fds, Some(timeout.into()), None);
-    #[cfg(not(target_os = "linux"))]
-    let ready = {
-        let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-        nix::poll::poll(
-            &mut fds,
-            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
-        )
-    };
-    match ready {
-        Ok(n) => Ok(n > 0),
-        Err(nix::errno::Errno::EINTR) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    wait_either(socket, None::<&std::os::fd::BorrowedFd<'_>>, timeout).map(|r| r.is_some())
 }
 
 /// Which of [`wait_either`]'s two sockets is readable.

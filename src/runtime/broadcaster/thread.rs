@@ -487,16 +487,9 @@ impl Runner {
                     let late = clock::now_ns().saturating_sub(stamp);
                     self.out.pending_late.push(late.min(LATENCY_MAX_NS));
                 }
-                self.sender.handle_timeout(anchor.elapsed());
-                self.send_queued();
-                if self
-                    .out
-                    .every_send_failed(anchor.elapsed(), self.give_up_after)
-                {
+                if !self.after_tick(anchor) {
                     break;
                 }
-                self.publish(false);
-                self.out.serve(anchor.now_ns());
                 continue;
             }
             self.sender.handle_timeout(anchor.elapsed());
@@ -515,6 +508,25 @@ impl Runner {
                 self.out.serve(anchor.now_ns());
             }
         }
+    }
+
+    /// What follows each tick's send, on either clock: a report if one is
+    /// due (looked for once the tick is out), the figures, and the requests
+    /// waiting (once per tick, right after it: nothing stands between a
+    /// deadline and its send). False when every send has failed for too
+    /// long: the broadcast stops.
+    fn after_tick(&mut self, anchor: &Anchor) -> bool {
+        self.sender.handle_timeout(anchor.elapsed());
+        self.send_queued();
+        if self
+            .out
+            .every_send_failed(anchor.elapsed(), self.give_up_after)
+        {
+            return false;
+        }
+        self.publish(false);
+        self.out.serve(anchor.now_ns());
+        true
     }
 
     /// Under tickcast's clock: the schedule's ticks, each with the
@@ -550,19 +562,9 @@ impl Runner {
                     self.send_queued();
                     let late_ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
                     self.out.pending_late.push(late_ns.min(LATENCY_MAX_NS));
-                    // A report is looked for once the tick is out.
-                    self.sender.handle_timeout(anchor.elapsed());
-                    self.send_queued();
-                    if self
-                        .out
-                        .every_send_failed(anchor.elapsed(), self.give_up_after)
-                    {
+                    if !self.after_tick(&anchor) {
                         break;
                     }
-                    self.publish(false);
-                    // Once per tick, right after it: nothing stands between
-                    // a deadline and its send.
-                    self.out.serve(anchor.now_ns());
                 }
             }
         }
