@@ -227,6 +227,7 @@ impl Ingest {
                 Body::Goodbye(g) => g.sent_ns,
                 Body::Despawn(d) => d.sent_ns,
                 Body::Roster(r) => r.sent_ns,
+                Body::Compact(c) => c.sent_ns,
                 _ => 0, // not sequenced: returned above
             };
             if self
@@ -1142,5 +1143,45 @@ mod tests {
         ing.handle(&part(1, 0, 1, &[3, 16, u32::MAX], T0), T0);
         let f = ing.figures().counters;
         assert_eq!((f.entities_applied, f.entities_rejected), (1, 2));
+    }
+
+    /// A sealed compact part is fresh by its own `sent_ns` (offset 36),
+    /// as every stream kind is: it was once read as 0, so with a key every
+    /// compact part was refused as `stale_sealed`.
+    #[test]
+    fn a_sealed_compact_part_is_fresh_by_its_own_sent_ns() {
+        use crate::wire::{bits::BitWriter, CompactHead, Payload, Record};
+        let key = Key::from_bytes([9; 32]);
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        let mut body = Vec::new();
+        let mut w = BitWriter::new(&mut body);
+        let key_record = Record::Key {
+            id: 3,
+            q: [1500, -2250, 0],
+            v: [0; 3],
+        };
+        wire::write_record(&mut w, None, &key_record);
+        w.finish();
+        let packet = Packet {
+            session: 1,
+            seq: 0,
+            body: Body::Compact(CompactHead {
+                tick: 1,
+                scheduled_ns: T0 - 1_000,
+                sent_ns: T0,
+                part: 0,
+                parts: 1,
+                quanta_per_unit: 1000,
+                keyframe_interval: 60,
+                count: 1,
+            }),
+        };
+        let mut d = wire::encode_records_to_vec(&packet, Payload::Compact(&body)).unwrap();
+        auth::seal(&key, &mut d);
+        assert_eq!(ing.handle(&d, T0 + 1_000), Outcome::Applied { applied: 1 });
+        let f = ing.figures().counters;
+        assert_eq!((f.stale_sealed, f.entities_applied), (0, 1));
+        let e = ing.world().get(3).unwrap();
+        assert_eq!((e.x, e.y, e.z), (1.5, -2.25, 0.0));
     }
 }
