@@ -136,10 +136,11 @@ impl CompactConfig {
 }
 
 /// The position a receiver reconstructs from `q` quanta: `q /
-/// quanta_per_unit` in `f64`, rounded to the nearest `f32`.
+/// quanta_per_unit` in `f64`, rounded to the nearest `f32` (the wire's
+/// [`wire::dequantize`]).
 #[inline]
 pub fn dequantize(q: i32, quanta_per_unit: u32) -> f32 {
-    (f64::from(q) / f64::from(quanta_per_unit)) as f32
+    wire::dequantize(q, quanta_per_unit)
 }
 
 /// `e` as a receiver of compact parts holds it: each coordinate quantized
@@ -497,7 +498,9 @@ struct DecState {
 /// What decoding one part did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartOutcome {
-    /// Deltas whose keyframe this receiver lacks: not applied.
+    /// Deltas whose keyframe this receiver lacks, or whose position would
+    /// leave the `i32` quanta or the coordinate limit
+    /// ([`MAX_COORD`](crate::wire::MAX_COORD)): not applied.
     pub undecodable: u32,
     /// Records whose id is at or beyond the capacity: not applied.
     pub rejected: u32,
@@ -562,9 +565,11 @@ impl Decoder {
                     let mut ok = held;
                     for i in 0..3 {
                         let p = predict(st.q[i], st.v[i], tick.wrapping_sub(st.tick));
+                        // A position no sender can have sent (beyond the
+                        // i32 quanta or the coordinate limit) is not placed.
                         match i32::try_from(p + i64::from(r[i])) {
-                            Ok(c) => q[i] = c,
-                            Err(_) => ok = false,
+                            Ok(c) if wire::quanta_ok(c, qpu) => q[i] = c,
+                            _ => ok = false,
                         }
                     }
                     if ok {
@@ -760,6 +765,43 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    /// A delta that would place its entity beyond the coordinate limit (a
+    /// hostile or corrupted part: no sender's can) is undecodable, not
+    /// applied, so no compact part puts garbage into a world.
+    #[test]
+    fn a_delta_beyond_the_coordinate_limit_is_not_placed() {
+        let head = CompactHead {
+            tick: 10,
+            scheduled_ns: 0,
+            sent_ns: 0,
+            part: 0,
+            parts: 1,
+            quanta_per_unit: 1,
+            keyframe_interval: 60,
+            count: 1,
+        };
+        let mut dec = Decoder::new(64);
+        let mut out = Vec::new();
+        let key = Record::Key {
+            id: 1,
+            q: [1_000_000_000, 0, 0],
+            v: [0; 3],
+        };
+        let o = dec.decode(1, &CompactHead { tick: 9, ..head }, &[key], &mut out);
+        assert_eq!((o, out.len()), (PartOutcome::default(), 1));
+        let beyond = |age, r| Record::Delta {
+            id: 1,
+            age,
+            r: [r, 0, 0],
+        };
+        out.clear();
+        let o = dec.decode(1, &head, &[beyond(None, 64), beyond(Some(1), 64)], &mut out);
+        assert_eq!((o.undecodable, out.len()), (2, 0));
+        let o = dec.decode(1, &head, &[beyond(None, -1)], &mut out);
+        // 999999999 quanta round to the f32 1e9, within the limit.
+        assert_eq!((o.undecodable, out[0].x), (0, 1.0e9));
     }
 
     #[test]

@@ -64,8 +64,8 @@ mod stream;
 pub mod vectors;
 
 pub use self::compact::{
-    body_fits, head_ok, write_record, CompactHead, Record, COMPACT_FIXED_LEN, MAX_RECORDS,
-    MAX_RECORD_BITS,
+    body_fits, dequantize, head_ok, quanta_ok, write_record, CompactHead, Record,
+    COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS,
 };
 pub use self::control::{
     Accept, Challenge, Confirm, Cookie, Ping, Pong, Refuse, Subscribe, Unsubscribe, ACCEPT_LEN,
