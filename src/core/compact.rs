@@ -31,10 +31,10 @@
 //!   cannot hold one that was never sent). After a second keyframe in the
 //!   window, deltas name theirs by its age.
 //! * **Change-only.** An entity whose quantum position has not moved
-//!   since its keyframe and whose keyframe velocity is zero (it is at
-//!   rest) is not sent between keyframes: the receiver already holds where
-//!   it is. It is silent for at most `K − 1` ticks: its next keyframe is
-//!   always sent.
+//!   since its keyframe (at no tick since, not only at this one) and whose
+//!   keyframe velocity is zero (it is at rest) is not sent between
+//!   keyframes: the receiver already holds where it is. It is silent for
+//!   at most `K − 1` ticks: its next keyframe is always sent.
 //!
 //! # Loss
 //!
@@ -221,6 +221,10 @@ struct EncState {
     /// Its last keyframe sent: tick, position, velocity.
     has_key: bool,
     key_tick: u64,
+    /// Whether a delta was sent since the last keyframe: it moved away
+    /// from it, so the receiver may hold another position than the
+    /// keyframe's, and change-only no longer leaves it out.
+    moved: bool,
     /// The keyframe sent before the last one, if any.
     has_prev_key: bool,
     prev_key_tick: u64,
@@ -416,7 +420,7 @@ impl Encoder {
 }
 
 /// Entity `e`'s record at `tick`, updating its state; `None` when it is
-/// unchanged and at rest.
+/// at rest and has not moved since its keyframe.
 #[inline]
 fn next_record(
     st: &mut EncState,
@@ -464,10 +468,11 @@ fn next_record(
         // tick, than a fresh keyframe off schedule.
         let bits: u32 = r.iter().map(|&c| signed_bits(c)).sum();
         if fits && bits <= REKEY_BITS {
-            if st.key_v == [0; 3] && q == st.key_q {
+            if !st.moved && st.key_v == [0; 3] && q == st.key_q {
                 counts.unchanged += 1;
                 return None;
             }
+            st.moved = true;
             counts.deltas += 1;
             // The keyframe goes unnamed when it is the only one sent in the
             // window; after a second, deltas name theirs by age.
@@ -478,6 +483,7 @@ fn next_record(
     }
     st.has_prev_key = st.has_key;
     st.prev_key_tick = st.key_tick;
+    st.moved = false;
     st.has_key = true;
     st.key_tick = tick;
     st.key_q = q;
@@ -708,6 +714,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An entity at rest that moves away from its keyframe and comes back
+    /// to it before the next one is sent every tick until then: left out,
+    /// a receiver would hold where it went for up to K - 1 ticks.
+    #[test]
+    fn an_entity_back_at_its_keyframe_position_is_still_sent() {
+        let mut enc = Encoder::new(CompactConfig::default()).unwrap();
+        let mut dec = Decoder::new(1 << 20);
+        let mut world = std::collections::BTreeMap::new();
+        // Entity 1's keyframe at tick 0 (first seen: velocity 0), a step
+        // away at tick 1, back at tick 2, then still.
+        let xs = [0.0, 1.0, 0.0, 0.0, 0.0];
+        for (tick, &x) in xs.iter().enumerate() {
+            let tick = tick as u64;
+            enc.encode_tick(tick, &[ent(1, x, 2.0, 3.0)], 1200).unwrap();
+            for d in datagrams(&enc, tick) {
+                assert_eq!(receive(&mut dec, &d, &mut world).undecodable, 0);
+            }
+            assert_eq!(world.get(&1), Some(&(x, 2.0, 3.0)), "tick {tick}");
+        }
+        // Left out only while it had not moved since its keyframe: never
+        // here, as it moved at tick 1.
+        let c = enc.counts();
+        assert_eq!((c.keyframes, c.deltas, c.unchanged), (1, 4, 0), "{c:?}");
     }
 
     #[test]
