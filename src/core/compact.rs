@@ -17,9 +17,12 @@
 //!   default 60: once a second at 60 Hz), so each tick carries `1/K` of
 //!   the keyframes, with no burst. A keyframe holds the position and the
 //!   velocity (sixteenths of a quantum per tick, from the last two ticks).
-//!   An entity seen for the first time, or again after a gap, gets a
-//!   keyframe at once, off schedule; so does one whose delta would take
-//!   more than [`REKEY_BITS`] (it bounced off a wall, or turned).
+//!   An entity with no keyframe sent in its window (below): seen for the
+//!   first time, or again after a gap that spanned its scheduled
+//!   keyframe, gets a keyframe at once, off schedule; so does one whose
+//!   delta would take more than [`REKEY_BITS`] (it bounced off a wall, or
+//!   turned). One back after a shorter gap gets a delta against the
+//!   keyframe it had, which every receiver that holds it can still use.
 //! * **Deltas against the entity's own keyframe.** Between keyframes a
 //!   record is the residual `q − predict(keyframe, age)`, `predict` being
 //!   `q_k + ⌊(v_k × age + 8) / 16⌋` per axis. A delta names its keyframe.
@@ -46,8 +49,8 @@
 //!
 //! # Bounds
 //!
-//! The encoder keeps 40 bytes of state per id below [`MAX_ENCODER_ID`],
-//! allocated a page at a time; the decoder 36 bytes per id below its
+//! The encoder keeps 64 bytes of state per id below [`MAX_ENCODER_ID`],
+//! allocated a page at a time; the decoder 40 bytes per id below its
 //! capacity (the world's).
 
 use std::ops::Range;
@@ -853,5 +856,11 @@ mod tests {
         let mut world = std::collections::BTreeMap::new();
         receive(&mut Decoder::new(1 << 20), &ds[1], &mut world);
         assert_eq!(world.len(), usize::from(enc.parts()[1].count));
+    }
+
+    #[test]
+    fn per_id_state_is_the_size_the_docs_state() {
+        assert_eq!(std::mem::size_of::<EncState>(), 64);
+        assert_eq!(std::mem::size_of::<DecState>(), 40);
     }
 }
