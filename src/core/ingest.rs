@@ -277,8 +277,11 @@ impl Ingest {
         }
         // A compact part is decoded into entities here, then applied as a
         // full part is.
-        let (snapshot, undecodable) = match packet.body {
-            Body::Snapshot(head) => (Some(head), 0),
+        // Whether the part carried no record at all: it still applies (an
+        // empty world ticks), where one whose every record was refused
+        // (undecodable, or beyond the capacity) does not.
+        let (snapshot, no_records) = match packet.body {
+            Body::Snapshot(head) => (Some(head), self.records.entities.is_empty()),
             Body::Compact(c) => {
                 let o = self.compact.decode(
                     self.epoch,
@@ -295,9 +298,9 @@ impl Ingest {
                     part: c.part,
                     parts: c.parts,
                 };
-                (Some(head), o.undecodable)
+                (Some(head), self.records.compact.is_empty())
             }
-            _ => (None, 0),
+            _ => (None, false),
         };
         match packet.body {
             Body::Snapshot(_) | Body::Compact(_) => {
@@ -382,9 +385,7 @@ impl Ingest {
                     self.tracker.count_stale();
                     return Outcome::Stale;
                 }
-                if (out.applied > 0 || (self.records.entities.is_empty() && undecodable == 0))
-                    && f.count.is_none_or(|c| head.tick > c)
-                {
+                if (out.applied > 0 || no_records) && f.count.is_none_or(|c| head.tick > c) {
                     f.counters.ticks_applied += 1;
                     f.count = Some(head.tick);
                 }
@@ -1183,5 +1184,60 @@ mod tests {
         assert_eq!((f.stale_sealed, f.entities_applied), (0, 1));
         let e = ing.world().get(3).unwrap();
         assert_eq!((e.x, e.y, e.z), (1.5, -2.25, 0.0));
+    }
+
+    /// A compact part whose every record is refused applies no tick, as a
+    /// snapshot part's does: refused for its id (beyond the capacity) as
+    /// for an undecodable delta. An empty one applies its tick.
+    #[test]
+    fn a_compact_part_of_refused_records_applies_no_tick() {
+        use crate::wire::{bits::BitWriter, CompactHead, Payload, Record};
+        let mut ing = Ingest::new(WorldWriter::new(16));
+        let part = |seq: u32, tick: u64, records: &[Record]| {
+            let mut body = Vec::new();
+            let mut w = BitWriter::new(&mut body);
+            let mut prev = None;
+            for r in records {
+                wire::write_record(&mut w, prev, r);
+                prev = Some(r.id());
+            }
+            w.finish();
+            let p = Packet {
+                session: 1,
+                seq,
+                body: Body::Compact(CompactHead {
+                    tick,
+                    scheduled_ns: T0,
+                    sent_ns: T0,
+                    part: 0,
+                    parts: 1,
+                    quanta_per_unit: 1000,
+                    keyframe_interval: 60,
+                    count: records.len() as u16,
+                }),
+            };
+            wire::encode_records_to_vec(&p, Payload::Compact(&body)).unwrap()
+        };
+        let beyond = Record::Key {
+            id: 16,
+            q: [0; 3],
+            v: [0; 3],
+        };
+        let lacking = Record::Delta {
+            id: 3,
+            age: None,
+            r: [0; 3],
+        };
+        ing.handle(&part(0, 1, &[beyond]), T0);
+        ing.handle(&part(1, 2, &[lacking]), T0);
+        let f = ing.figures();
+        assert_eq!((f.count, f.counters.ticks_applied), (None, 0));
+        assert_eq!(
+            (f.counters.entities_rejected, f.counters.undecodable),
+            (1, 1)
+        );
+        ing.handle(&part(2, 3, &[]), T0);
+        let f = ing.figures();
+        assert_eq!((f.count, f.counters.ticks_applied), (Some(3), 1));
     }
 }
