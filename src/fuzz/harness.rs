@@ -17,6 +17,8 @@ use super::{hex, known_kinds, CAPACITY, FLAGS, KIND_AT, T0, VERSION_AT};
 /// The whole world is scanned for garbage once per this many inputs.
 pub const FULL_SCAN_EVERY: u64 = 1 << 16;
 const _: () = assert!(FULL_SCAN_EVERY.is_power_of_two());
+/// Inputs per session of the harness's own compact decoder.
+pub const COMPACT_EPOCH_INPUTS: u64 = 1 << 12;
 /// How many findings (crashers, mismatches) a report keeps, as hex.
 pub const MAX_FINDINGS: usize = 8;
 
@@ -200,7 +202,10 @@ pub struct Harness {
     /// The records of the input just decoded.
     records: Records,
     /// Every decoded compact part's records go through this keyframe
-    /// decoder too, as one session, and what it places is checked.
+    /// decoder too, and what it places is checked. It takes them as one
+    /// session per [`COMPACT_EPOCH_INPUTS`] inputs, so a keyframe of a
+    /// fuzzed far-future tick, which no later keyframe of its session
+    /// replaces, holds its id for that long only.
     compact: Decoder,
     placed: Vec<wire::Entity>,
     /// Per id below the capacity: the session and the newest tick a fresh
@@ -422,7 +427,9 @@ impl Harness {
     fn place_compact(&mut self, head: &wire::CompactHead, input: &[u8]) -> bool {
         let (dec, recs, placed) = (&mut self.compact, &self.records.compact, &mut self.placed);
         placed.clear();
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| dec.decode(1, head, recs, placed)));
+        let epoch = 1 + (self.report.inputs / COMPACT_EPOCH_INPUTS) as u32;
+        let outcome =
+            panic::catch_unwind(AssertUnwindSafe(|| dec.decode(epoch, head, recs, placed)));
         let o = match outcome {
             Ok(o) => o,
             Err(payload) => {

@@ -36,8 +36,9 @@
 //!   below the capacity and finite coordinates within [`wire::MAX_COORD`]
 //!   (checked for the entities each input touched, and over the whole world
 //!   every [`FULL_SCAN_EVERY`] inputs and at the end). Every decoded compact
-//!   part also goes through the harness's own keyframe decoder, as one
-//!   session whatever its sequence number says, so its keyframes and deltas
+//!   part also goes through the harness's own keyframe decoder, one
+//!   session per [`COMPACT_EPOCH_INPUTS`] inputs whatever its header
+//!   says, so its keyframes and deltas
 //!   are reconstructed even when the ingest refuses the datagram as stale:
 //!   it must not panic, and may place only such entities. A lifecycle packet
 //!   (despawn, roster) only ever removes entities: the world holds no more
@@ -59,7 +60,8 @@ use crate::wire::vectors::{self, Vector};
 use crate::wire::{self, DecodeError};
 
 pub use harness::{
-    Failure, Finding, FuzzReport, Harness, KindReach, FULL_SCAN_EVERY, MAX_FINDINGS,
+    Failure, Finding, FuzzReport, Harness, KindReach, COMPACT_EPOCH_INPUTS, FULL_SCAN_EVERY,
+    MAX_FINDINGS,
 };
 pub use mutator::Mutator;
 
