@@ -9,19 +9,24 @@
 -- version, kind, flags, session, seq); all integers are little-endian and
 -- f32 coordinates are IEEE-754 binary32, little-endian. It reads protocol
 -- versions 1 and 2 (version 2 adds the despawn and roster kinds, 4 and 5,
--- which version 1 does not define). The dissector is
+-- and the compact snapshot part, 6, which version 1 does not define). The
+-- dissector is
 -- registered on UDP ports 47474 (stream) and 47475 (subscriptions), and as a
 -- heuristic on every UDP datagram whose first four bytes are "TKCS", so a
 -- stream on any port is decoded.
 --
 -- Each kind's fields are decoded at their spec offsets, and each record
--- (entity, despawn record, id run) as its own subtree; padding is shown as
--- padding. Anything the reference decoder would reject (short, truncated,
+-- (entity, despawn record, id run, compact record) as its own subtree;
+-- padding is shown as padding. A compact part's records are read bit by
+-- bit (least significant bit first; gamma, Exp-Golomb and zigzag codes) in
+-- plain arithmetic on Lua numbers, exact below 2^53, so it runs on the Lua
+-- 5.2 of Wireshark 4.0 as on the 5.4 of later versions, without a bit
+-- library. Anything the reference decoder would reject (short, truncated,
 -- trailing bytes, unknown version/kind, reserved flag bits, AUTH on a
 -- datagram too short for a tag, impossible part, bad
 -- coordinate, a despawn record after its tick, roster runs out of order or
--- range) gets an expert info entry instead of a Lua error, so no input can
--- break it.
+-- range, a compact part's impossible head, codes, ids or padding) gets an
+-- expert info entry instead of a Lua error, so no input can break it.
 
 local tickcast = Proto("tickcast", "tickcast game state")
 
@@ -38,7 +43,12 @@ local DESPAWN_FIXED_LEN = 44
 local DESPAWN_RECORD_LEN = 12
 local ROSTER_FIXED_LEN = 56
 local ID_RUN_LEN = 8
+local COMPACT_FIXED_LEN = 56
 local MAX_COORD = 1.0e9
+-- The largest q / quanta_per_unit (in f64) whose nearest f32 is within
+-- 1e9: 1000000032 is halfway to the next f32, 1000000064, and rounds to the
+-- even one, 1e9.
+local MAX_COMPACT_COORD = 1000000032
 
 local kind_names = {
     [1] = "snapshot",
@@ -46,6 +56,7 @@ local kind_names = {
     [3] = "goodbye",
     [4] = "despawn",
     [5] = "roster",
+    [6] = "compact",
     [16] = "subscribe",
     [17] = "challenge",
     [18] = "confirm",
@@ -57,7 +68,7 @@ local kind_names = {
 }
 
 -- The first version that defines a kind, where it is not 1.
-local since_version = { [4] = 2, [5] = 2 }
+local since_version = { [4] = 2, [5] = 2, [6] = 2 }
 
 -- Subscription kinds a receiver sends (the others come from the broadcaster).
 local from_receiver = { [16] = true, [18] = true, [21] = true, [22] = true }
@@ -99,6 +110,26 @@ f.run_count = ProtoField.uint64("tickcast.run_count", "Run count", base.DEC)
 f.run = ProtoField.bytes("tickcast.run", "Id run")
 f.run_first = ProtoField.uint32("tickcast.run.first", "First id", base.DEC)
 f.run_count_ids = ProtoField.uint32("tickcast.run.count", "Ids", base.DEC)
+-- Compact snapshot part (version 2); its tick, times, part and parts are
+-- the snapshot's fields. Each record is a subtree over the bytes its bits
+-- touch, its fields given as values (they are not byte-aligned).
+f.compact_quanta = ProtoField.uint32("tickcast.compact.quanta_per_unit", "Quanta per unit", base.DEC)
+f.compact_interval = ProtoField.uint16("tickcast.compact.keyframe_interval", "Keyframe interval (ticks)", base.DEC)
+f.compact_count = ProtoField.uint16("tickcast.compact.count", "Record count", base.DEC)
+f.compact_record = ProtoField.string("tickcast.compact.record", "Compact record")
+f.compact_id = ProtoField.uint32("tickcast.compact.id", "Id", base.DEC)
+f.compact_type = ProtoField.string("tickcast.compact.type", "Record type")
+f.compact_qx = ProtoField.int32("tickcast.compact.q.x", "Position x (quanta)", base.DEC)
+f.compact_qy = ProtoField.int32("tickcast.compact.q.y", "Position y (quanta)", base.DEC)
+f.compact_qz = ProtoField.int32("tickcast.compact.q.z", "Position z (quanta)", base.DEC)
+f.compact_vx = ProtoField.int32("tickcast.compact.v.x", "Velocity x (1/16 quantum a tick)", base.DEC)
+f.compact_vy = ProtoField.int32("tickcast.compact.v.y", "Velocity y (1/16 quantum a tick)", base.DEC)
+f.compact_vz = ProtoField.int32("tickcast.compact.v.z", "Velocity z (1/16 quantum a tick)", base.DEC)
+f.compact_age = ProtoField.uint32("tickcast.compact.age", "Keyframe age (ticks)", base.DEC)
+f.compact_rx = ProtoField.int32("tickcast.compact.r.x", "Residual x (quanta)", base.DEC)
+f.compact_ry = ProtoField.int32("tickcast.compact.r.y", "Residual y (quanta)", base.DEC)
+f.compact_rz = ProtoField.int32("tickcast.compact.r.z", "Residual z (quanta)", base.DEC)
+f.compact_padding = ProtoField.uint8("tickcast.compact.padding", "Padding bits", base.DEC)
 -- Sender report.
 f.report_packets_sent = ProtoField.uint64("tickcast.report.packets_sent", "Packets sent", base.DEC)
 f.report_ticks_sent = ProtoField.uint64("tickcast.report.ticks_sent", "Ticks sent", base.DEC)
@@ -147,9 +178,12 @@ local e = {
     lifecycle = ProtoExpert.new("tickcast.bad_lifecycle",
         "Despawn record after its packet's tick, or roster range or runs impossible",
         expert.group.MALFORMED, expert.severity.ERROR),
+    compact = ProtoExpert.new("tickcast.bad_compact",
+        "Compact part impossible: zero quanta per unit or keyframe interval, an id or age past 0xffffffff, or a padding bit set",
+        expert.group.MALFORMED, expert.severity.ERROR),
 }
 tickcast.experts = { e.too_short, e.truncated, e.trailing, e.version, e.kind,
-    e.flags, e.sealed_short, e.bad_part, e.bad_coord, e.padding, e.lifecycle }
+    e.flags, e.sealed_short, e.bad_part, e.bad_coord, e.padding, e.lifecycle, e.compact }
 
 -- Layouts of the fixed-size kinds (PROTOCOL.md, "Lengths and limits"): the
 -- fields in order, then, for the kinds padded so that no reply is larger
@@ -343,6 +377,255 @@ local function dissect_roster(tvb, pinfo, tree)
         tostring(tvb(48, 8):le_uint64()))
 end
 
+-- A reader of the bits of `len` bytes at `off`: least significant bit of
+-- each byte first (PROTOCOL.md, "The bit-packed section").
+local function bit_reader(tvb, off, len)
+    local bytes = {}
+    for i = 0, len - 1 do
+        bytes[i] = tvb(off + i, 1):uint()
+    end
+    return { bytes = bytes, nbits = 8 * len, pos = 0 }
+end
+
+-- The next bit, or nil at the end.
+local function read_bit(r)
+    if r.pos >= r.nbits then
+        return nil
+    end
+    local byte = r.bytes[math.floor(r.pos / 8)]
+    local bit = math.floor(byte / 2 ^ (r.pos % 8)) % 2
+    r.pos = r.pos + 1
+    return bit
+end
+
+-- An n-bit field (n <= 32), least significant bit first; nil if cut short.
+local function read_bits(r, n)
+    local v = 0
+    for i = 0, n - 1 do
+        local b = read_bit(r)
+        if b == nil then
+            return nil
+        end
+        v = v + b * 2 ^ i
+    end
+    return v
+end
+
+-- An Elias gamma code: the value, or nil and why not.
+local function read_gamma(r)
+    local zeros = 0
+    while true do
+        local b = read_bit(r)
+        if b == nil then
+            return nil, "cut short by the end of the datagram"
+        end
+        if b == 1 then
+            break
+        end
+        zeros = zeros + 1
+        if zeros > 32 then
+            return nil, "a gamma code with more than 32 zeros before its one"
+        end
+    end
+    local rest = read_bits(r, zeros)
+    if rest == nil then
+        return nil, "cut short by the end of the datagram"
+    end
+    return 2 ^ zeros + rest
+end
+
+-- A signed value: zigzag, then Exp-Golomb (the gamma code of u + 1).
+local function read_signed(r)
+    local g, why = read_gamma(r)
+    if g == nil then
+        return nil, why
+    end
+    local u = g - 1
+    if u >= 2 ^ 32 then
+        return nil, "a signed value beyond the i32 range"
+    end
+    if u % 2 == 0 then
+        return u / 2
+    end
+    return -(u + 1) / 2
+end
+
+-- Reads one record after the one with id `prev` (nil: the first). Returns
+-- the record as a table, or nil, the expert and why.
+local function read_record(r, prev)
+    local rec = { start = r.pos }
+    local gap, why = read_gamma(r)
+    if gap == nil then
+        return nil, e.truncated, "id gap " .. why
+    end
+    rec.id = prev and (prev + gap) or (gap - 1)
+    if rec.id > 0xffffffff then
+        return nil, e.compact, string.format("id %.0f is past 0xffffffff", rec.id)
+    end
+    local p1 = read_bit(r)
+    local p2 = (p1 == 0) and read_bit(r) or nil
+    if p1 == nil or (p1 == 0 and p2 == nil) then
+        return nil, e.truncated, "prefix cut short by the end of the datagram"
+    end
+    local signed_axes = function(what)
+        local v = {}
+        for i = 1, 3 do
+            local x, why = read_signed(r)
+            if x == nil then
+                return nil, what .. " " .. why
+            end
+            v[i] = x
+        end
+        return v
+    end
+    if p1 == 0 and p2 == 1 then
+        rec.type = "keyframe"
+        rec.q = {}
+        for i = 1, 3 do
+            local u = read_bits(r, 32)
+            if u == nil then
+                return nil, e.truncated, "position cut short by the end of the datagram"
+            end
+            rec.q[i] = (u >= 2 ^ 31) and (u - 2 ^ 32) or u
+        end
+        rec.v, why = signed_axes("velocity")
+        if rec.v == nil then
+            return nil, e.truncated, why
+        end
+    else
+        rec.type = (p1 == 1) and "delta" or "delta-age"
+        if rec.type == "delta-age" then
+            rec.age, why = read_gamma(r)
+            if rec.age == nil then
+                return nil, e.truncated, "age " .. why
+            end
+            if rec.age > 0xffffffff then
+                return nil, e.compact, string.format("age %.0f is past 0xffffffff", rec.age)
+            end
+        end
+        rec.r, why = signed_axes("residual")
+        if rec.r == nil then
+            return nil, e.truncated, why
+        end
+    end
+    rec.stop = r.pos
+    return rec
+end
+
+-- The bytes a run of bits touches, within the section at `off`.
+local function bits_range(tvb, off, from, to)
+    local first = math.floor(from / 8)
+    local last = math.max(first + 1, math.ceil(to / 8))
+    return tvb(off + first, last - first)
+end
+
+local function dissect_compact(tvb, pinfo, tree)
+    if tvb:len() < COMPACT_FIXED_LEN then
+        return truncated_fixed(tvb, tree, "compact part", COMPACT_FIXED_LEN)
+    end
+    tree:add_le(f.tick, tvb(20, 8))
+    tree:add_le(f.scheduled_ns, tvb(28, 8))
+    tree:add_le(f.sent_ns, tvb(36, 8))
+    local part_item = tree:add_le(f.part, tvb(44, 2))
+    tree:add_le(f.parts, tvb(46, 2))
+    local qpu_item = tree:add_le(f.compact_quanta, tvb(48, 4))
+    local k_item = tree:add_le(f.compact_interval, tvb(52, 2))
+    local count_item = tree:add_le(f.compact_count, tvb(54, 2))
+    local part, parts = tvb(44, 2):le_uint(), tvb(46, 2):le_uint()
+    local qpu, k, count = tvb(48, 4):le_uint(), tvb(52, 2):le_uint(), tvb(54, 2):le_uint()
+    if parts == 0 or part >= parts then
+        part_item:add_proto_expert_info(e.bad_part, string.format("part %d of %d", part, parts))
+    end
+    if qpu == 0 then
+        qpu_item:add_proto_expert_info(e.compact, "at least 1 quantum a unit")
+    end
+    if k == 0 then
+        k_item:add_proto_expert_info(e.compact, "at least 1 tick between keyframes")
+    end
+    local len = tvb:len() - COMPACT_FIXED_LEN
+    if count * 4 > len * 8 then
+        count_item:add_proto_expert_info(e.truncated,
+            string.format("count %d: %d bits cannot hold that many records (5 bits or more each)", count, len * 8))
+    end
+    local r = bit_reader(tvb, COMPACT_FIXED_LEN, len)
+    local prev, keyframes, ok = nil, 0, true
+    local units = function(q)
+        return (qpu > 0) and string.format(" = %.10g", q / qpu) or ""
+    end
+    for i = 0, count - 1 do
+        local start = r.pos
+        local rec, expert_info, why = read_record(r, prev)
+        if rec == nil then
+            local msg = string.format("record %d: %s", i, why)
+            if len == 0 then
+                count_item:add_proto_expert_info(expert_info, msg)
+            else
+                local from = math.min(start, 8 * len - 1)
+                local item = tree:add(f.compact_record,
+                    bits_range(tvb, COMPACT_FIXED_LEN, from, math.max(r.pos, from + 1)),
+                    string.format("record %d: not a record", i))
+                item:add_proto_expert_info(expert_info, msg)
+            end
+            ok = false
+            break
+        end
+        prev = rec.id
+        local range = bits_range(tvb, COMPACT_FIXED_LEN, rec.start, rec.stop)
+        local text
+        if rec.type == "keyframe" then
+            keyframes = keyframes + 1
+            text = string.format("Keyframe %.0f: q (%.0f%s, %.0f%s, %.0f%s), v (%.0f, %.0f, %.0f)", rec.id,
+                rec.q[1], units(rec.q[1]), rec.q[2], units(rec.q[2]), rec.q[3], units(rec.q[3]),
+                rec.v[1], rec.v[2], rec.v[3])
+        elseif rec.type == "delta" then
+            text = string.format("Delta %.0f against its window's keyframe: r (%.0f, %.0f, %.0f)", rec.id,
+                rec.r[1], rec.r[2], rec.r[3])
+        else
+            text = string.format("Delta %.0f against its keyframe %.0f ticks old: r (%.0f, %.0f, %.0f)", rec.id,
+                rec.age, rec.r[1], rec.r[2], rec.r[3])
+        end
+        local sub = tree:add(f.compact_record, range, rec.type)
+        sub:set_text(string.format("%s (bits %d to %d)", text, rec.start, rec.stop - 1))
+        sub:add(f.compact_id, range, rec.id)
+        sub:add(f.compact_type, range, rec.type)
+        if rec.type == "keyframe" then
+            for j, fl in ipairs({ f.compact_qx, f.compact_qy, f.compact_qz }) do
+                local item = sub:add(fl, range, rec.q[j])
+                if qpu > 0 and math.abs(rec.q[j] / qpu) > MAX_COMPACT_COORD then
+                    item:add_proto_expert_info(e.bad_coord,
+                        string.format("%.0f quanta at %d a unit are beyond 1e9", rec.q[j], qpu))
+                end
+            end
+            for j, fl in ipairs({ f.compact_vx, f.compact_vy, f.compact_vz }) do
+                sub:add(fl, range, rec.v[j])
+            end
+        else
+            if rec.age then
+                sub:add(f.compact_age, range, rec.age)
+            end
+            for j, fl in ipairs({ f.compact_rx, f.compact_ry, f.compact_rz }) do
+                sub:add(fl, range, rec.r[j])
+            end
+        end
+    end
+    if ok then
+        -- Zero bits to the end of the last record's byte; nothing after it.
+        local used = math.ceil(r.pos / 8)
+        local pad = used * 8 - r.pos
+        if pad > 0 then
+            local bits = read_bits(r, pad)
+            local item = tree:add(f.compact_padding, tvb(COMPACT_FIXED_LEN + used - 1, 1), pad)
+            item:set_text(string.format("Padding: %d bits", pad))
+            if bits ~= 0 then
+                item:add_proto_expert_info(e.compact, "a padding bit is set")
+            end
+        end
+        trailing(tvb, tree, COMPACT_FIXED_LEN + used)
+    end
+    return string.format("compact tick=%s part %d/%d, %d records (%d keyframes)",
+        tostring(tvb(20, 8):le_uint64()), part, parts, count, keyframes)
+end
+
 local function dissect_fixed(tvb, pinfo, tree, kind, layout)
     local len = tvb:len()
     local off = HEADER_LEN
@@ -451,6 +734,8 @@ function tickcast.dissector(tvb, pinfo, tree)
         summary = dissect_despawn(tvb, pinfo, root)
     elseif kind == 5 then
         summary = dissect_roster(tvb, pinfo, root)
+    elseif kind == 6 then
+        summary = dissect_compact(tvb, pinfo, root)
     elseif layouts[kind] then
         summary = dissect_fixed(tvb, pinfo, root, kind, layouts[kind])
     else

@@ -7,14 +7,21 @@
 //!   goodbye naming the last number);
 //! * against the spec's vectors, `proto/vectors/*.hex`, turned into a pcap
 //!   with text2pcap: every valid vector decodes to exactly the fields and
-//!   records (entities, despawn records, id runs) its comments give, at its
-//!   version (2, or 1 for the decode-only ones), and every invalid one
-//!   raises the matching expert info;
+//!   records (entities, despawn records, id runs, compact records: id,
+//!   type, position and velocity or age and residual) its comments give,
+//!   at its version (2, or 1 for the decode-only ones), and every invalid
+//!   one raises the matching expert info;
 //! * against the same vectors sent as real datagrams over loopback to a
 //!   port the dissector is not registered on, captured by dumpcap: the
 //!   heuristic dissector finds them, and the lifecycle kinds of version 2
 //!   (despawn, roster), which no broadcaster run here is sure to send, are
-//!   seen decoded from a live capture, record by record.
+//!   seen decoded from a live capture, record by record, as are compact
+//!   parts;
+//! * against a compact stream (kind 6) of the simulated world, captured:
+//!   every part decodes without expert info, its records match its count,
+//!   each tick holds its scheduled keyframes, every keyframe is the
+//!   quantized world, and every entity's position, rebuilt from the
+//!   keyframes and deltas the dissector shows, is too.
 //!
 //! Without tshark (or root, for capturing) each test prints one line,
 //! "skipped: needs root and tshark", and passes; in CI (`CI=true`) it fails
@@ -39,6 +46,7 @@ use tickcast::bench::lan::is_root;
 use tickcast::core::sim::SimWorld;
 use tickcast::fuzz::{load_vectors, vectors_dir};
 use tickcast::wire::vectors::{Vector, Verdict};
+use tickcast::wire::Record;
 
 const SKIP: &str = "skipped: needs root and tshark";
 /// How the captured broadcasters send: one datagram per message. A capture
@@ -85,6 +93,23 @@ const FIELDS: &[&str] = &[
     "tickcast.run",
     "tickcast.run.first",
     "tickcast.run.count",
+    "tickcast.compact.quanta_per_unit",
+    "tickcast.compact.keyframe_interval",
+    "tickcast.compact.count",
+    "tickcast.compact.record",
+    "tickcast.compact.id",
+    "tickcast.compact.type",
+    "tickcast.compact.q.x",
+    "tickcast.compact.q.y",
+    "tickcast.compact.q.z",
+    "tickcast.compact.v.x",
+    "tickcast.compact.v.y",
+    "tickcast.compact.v.z",
+    "tickcast.compact.age",
+    "tickcast.compact.r.x",
+    "tickcast.compact.r.y",
+    "tickcast.compact.r.z",
+    "tickcast.compact.padding",
     "tickcast.report.packets_sent",
     "tickcast.report.ticks_sent",
     "tickcast.report.ticks_skipped",
@@ -113,6 +138,7 @@ const FIELDS: &[&str] = &[
     "tickcast.bad_coordinate",
     "tickcast.bad_padding",
     "tickcast.bad_lifecycle",
+    "tickcast.bad_compact",
 ];
 
 /// Kind numbers by the names the spec and the vectors use.
@@ -122,6 +148,7 @@ const KINDS: &[(&str, u64)] = &[
     ("goodbye", 3),
     ("despawn", 4),
     ("roster", 5),
+    ("compact", 6),
     ("subscribe", 16),
     ("challenge", 17),
     ("confirm", 18),
@@ -617,13 +644,17 @@ fn field_name(kind: &str, field: &str) -> &'static str {
     match (kind, field) {
         (_, "session") => "tickcast.session",
         (_, "seq") => "tickcast.seq",
-        ("snapshot" | "despawn" | "roster", "tick") => "tickcast.tick",
-        ("snapshot", "scheduled_ns") => "tickcast.scheduled_ns",
-        ("snapshot" | "sender_report" | "goodbye" | "despawn" | "roster", "sent_ns") => {
-            "tickcast.sent_ns"
-        }
-        ("snapshot" | "roster", "part") => "tickcast.part",
-        ("snapshot" | "roster", "parts") => "tickcast.parts",
+        ("snapshot" | "despawn" | "roster" | "compact", "tick") => "tickcast.tick",
+        ("snapshot" | "compact", "scheduled_ns") => "tickcast.scheduled_ns",
+        (
+            "snapshot" | "sender_report" | "goodbye" | "despawn" | "roster" | "compact",
+            "sent_ns",
+        ) => "tickcast.sent_ns",
+        ("snapshot" | "roster" | "compact", "part") => "tickcast.part",
+        ("snapshot" | "roster" | "compact", "parts") => "tickcast.parts",
+        ("compact", "quanta_per_unit") => "tickcast.compact.quanta_per_unit",
+        ("compact", "keyframe_interval") => "tickcast.compact.keyframe_interval",
+        ("compact", "count") => "tickcast.compact.count",
         ("snapshot", "count") => "tickcast.entity_count",
         ("despawn", "count") => "tickcast.despawn_count",
         ("roster", "first_id") => "tickcast.roster.first_id",
@@ -663,13 +694,14 @@ fn expert_for(error: &str) -> &'static str {
         "BadCoordinate" => "tickcast.bad_coordinate",
         "BadPadding" => "tickcast.bad_padding",
         "BadLifecycle" => "tickcast.bad_lifecycle",
+        "BadCompact" => "tickcast.bad_compact",
         _ => panic!("the dissector test does not know error {error:?}: add it"),
     }
 }
 
 /// Checks one frame tshark decoded from vector `name`: a valid vector shows
 /// its version, kind, every `# field:` and every record (entity, despawn
-/// record, id run) and no expert info; an invalid one the expert info of
+/// record, id run, compact record) and no expert info; an invalid one the expert info of
 /// its reason. Returns the kind number of a valid vector.
 fn check_vector_frame(name: &str, v: &Vector, f: &Frame) -> Option<u64> {
     let kind = match &v.verdict {
@@ -753,7 +785,79 @@ fn check_vector_frame(name: &str, v: &Vector, f: &Frame) -> Option<u64> {
             "{name}: run {i}"
         );
     }
+    let shown = compact_records(f);
+    assert_eq!(shown, v.compact, "{name}: compact records, field by field");
     Some(number)
+}
+
+/// A signed integer as tshark prints it.
+fn parse_int(s: &str) -> i64 {
+    s.parse()
+        .unwrap_or_else(|_| panic!("not a signed integer: {s:?}"))
+}
+
+/// The compact records a frame shows, rebuilt field by field: each
+/// record's id and type, then its position and velocity (a keyframe), or
+/// its age (a delta with one) and residual. tshark lists each field's
+/// values over all records in order, so the n-th keyframe's position is the
+/// n-th `q` of each axis.
+fn compact_records(f: &Frame) -> Vec<Record> {
+    let ids = all(f, "tickcast.compact.id");
+    let types = all(f, "tickcast.compact.type");
+    assert_eq!(all(f, "tickcast.compact.record"), types, "{f:?}");
+    assert_eq!(ids.len(), types.len(), "{f:?}");
+    let axes = |name: &str| -> Vec<Vec<i64>> {
+        ["x", "y", "z"]
+            .iter()
+            .map(|a| {
+                all(f, &format!("tickcast.compact.{name}.{a}"))
+                    .iter()
+                    .map(|s| parse_int(s))
+                    .collect()
+            })
+            .collect()
+    };
+    let (q, v, r) = (axes("q"), axes("v"), axes("r"));
+    let ages = all(f, "tickcast.compact.age");
+    let (mut keys, mut deltas, mut aged) = (0, 0, 0);
+    let three = |c: &[Vec<i64>], i: usize| -> [i32; 3] {
+        std::array::from_fn(|a| i32::try_from(c[a][i]).expect("an i32"))
+    };
+    let out: Vec<Record> = ids
+        .iter()
+        .zip(types)
+        .map(|(id, t)| {
+            let id = u32::try_from(parse_uint(id)).expect("a u32 id");
+            match t.as_str() {
+                "keyframe" => {
+                    keys += 1;
+                    Record::Key {
+                        id,
+                        q: three(&q, keys - 1),
+                        v: three(&v, keys - 1),
+                    }
+                }
+                "delta" | "delta-age" => {
+                    deltas += 1;
+                    let age = (t == "delta-age").then(|| {
+                        aged += 1;
+                        u32::try_from(parse_uint(&ages[aged - 1])).expect("a u32 age")
+                    });
+                    Record::Delta {
+                        id,
+                        age,
+                        r: three(&r, deltas - 1),
+                    }
+                }
+                other => panic!("record type {other:?}: {f:?}"),
+            }
+        })
+        .collect();
+    // Nothing shown that no record accounts for.
+    assert!(q.iter().chain(&v).all(|c| c.len() == keys), "{f:?}");
+    assert!(r.iter().all(|c| c.len() == deltas), "{f:?}");
+    assert_eq!(ages.len(), aged, "{f:?}");
+    out
 }
 
 /// Every vector in `proto/vectors/` but the empty one (a zero-byte
@@ -853,18 +957,20 @@ fn dissector_decodes_vectors_sent_over_loopback() {
     let mut lifecycle = BTreeMap::<u64, usize>::new();
     for ((name, v), f) in vectors.iter().zip(&frames) {
         assert_eq!(uint(f, "udp.dstport"), u64::from(to.port()), "{name}");
-        if let Some(kind @ (4 | 5)) = check_vector_frame(name, v, f) {
-            *lifecycle.entry(kind).or_default() += v.despawned.len() + v.runs.len();
+        if let Some(kind @ (4..=6)) = check_vector_frame(name, v, f) {
+            *lifecycle.entry(kind).or_default() +=
+                v.despawned.len() + v.runs.len() + v.compact.len();
         }
     }
-    // Both lifecycle kinds were captured with their records decoded.
+    // Both lifecycle kinds and compact parts were captured with their
+    // records decoded.
     assert!(
-        lifecycle.get(&4).is_some_and(|&n| n > 0) && lifecycle.get(&5).is_some_and(|&n| n > 0),
-        "despawn and roster records decoded from the capture: {lifecycle:?}"
+        (4..=6).all(|k| lifecycle.get(&k).is_some_and(|&n| n > 0)),
+        "despawn, roster and compact records decoded from the capture: {lifecycle:?}"
     );
     println!(
         "dissector: {} vectors sent over loopback and decoded from the capture; \
-         lifecycle records by kind: {lifecycle:?}",
+         version 2 records by kind: {lifecycle:?}",
         frames.len()
     );
 }
@@ -1076,5 +1182,179 @@ fn dissector_decodes_a_captured_subscription_exchange() {
     println!(
         "dissector: {} captured subscription-exchange datagrams decoded, kinds {kinds:?}",
         frames.len()
+    );
+}
+
+/// A compact stream (kind 6) of the simulated world, from an in-process
+/// broadcaster to a loopback socket that never reads, captured and
+/// decoded: every compact part decodes without expert info and shows as
+/// many records as its count; each tick's parts together hold every
+/// entity once, ids ascending; after the first tick (every entity's
+/// keyframe) a tick holds the keyframes scheduled in it, about entities /
+/// keyframe_interval, and few others (bounces off the walls); each
+/// keyframe is the quantized simulated world; and every entity's position
+/// rebuilt from the keyframes and deltas as tshark shows them, by the
+/// spec's window rule and prediction, is the quantized world too.
+#[test]
+fn dissector_decodes_a_captured_compact_stream() {
+    use tickcast::core::compact::{predict, quantized, CompactConfig};
+    use tickcast::{BroadcastConfig, Broadcaster};
+    if !(is_root() && have("tshark") && have("dumpcap")) {
+        return skip(SKIP);
+    }
+    const N: u32 = 300;
+    const COMPACT_SEED: u64 = 77;
+    let config = CompactConfig::default();
+    let k = u64::from(config.keyframe_interval);
+    let dir = TempDir::new("dissector-compact");
+    let pcap = dir.0.join("compact.pcapng");
+    let port = free_port();
+    let cap = capture(&format!("udp port {port}"), &pcap);
+    let sink = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let b = Broadcaster::start(BroadcastConfig {
+        destinations: vec![sink.local_addr().unwrap()],
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        max_subscribers: 0,
+        entities: N,
+        seed: COMPACT_SEED,
+        rate_hz: RATE_HZ,
+        // About 40 ticks at 60 Hz.
+        duration: Some(Duration::from_millis(670)),
+        compact: Some(config),
+        // A capture on the sending host sees a GSO message whole.
+        send_path: tickcast::runtime::broadcaster::SendPath::Sendmmsg,
+        ..BroadcastConfig::default()
+    })
+    .unwrap();
+    let bc = b.wait();
+    stop_capture(cap);
+    drop(sink);
+    let frames = decode(&pcap);
+    assert_eq!(
+        frames.len() as u64,
+        bc.packets_sent,
+        "every datagram captured once"
+    );
+    let mut world = SimWorld::new(N, COMPACT_SEED);
+    // Per tick, in order: its records, over its parts.
+    let mut ticks: BTreeMap<u64, Vec<Record>> = BTreeMap::new();
+    let mut parts_seen: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for f in &frames {
+        assert!(f.get("_ws.expert").is_none(), "no expert info: {f:?}");
+        if uint(f, "tickcast.kind") != 6 {
+            assert!(matches!(uint(f, "tickcast.kind"), 2 | 3), "{f:?}");
+            continue;
+        }
+        assert_eq!(uint(f, "tickcast.compact.quanta_per_unit"), 1000, "{f:?}");
+        assert_eq!(uint(f, "tickcast.compact.keyframe_interval"), k, "{f:?}");
+        let records = compact_records(f);
+        assert_eq!(
+            uint(f, "tickcast.compact.count"),
+            records.len() as u64,
+            "{f:?}"
+        );
+        let tick = uint(f, "tickcast.tick");
+        let seen = parts_seen
+            .entry(tick)
+            .or_insert((0, uint(f, "tickcast.parts")));
+        assert_eq!(uint(f, "tickcast.part"), seen.0, "parts in order: {f:?}");
+        seen.0 += 1;
+        ticks.entry(tick).or_default().extend(records);
+    }
+    assert!(ticks.len() >= 30, "{} ticks captured", ticks.len());
+    for (tick, (got, parts)) in &parts_seen {
+        assert_eq!(got, parts, "tick {tick}: every part");
+    }
+    // The keyframes each id's deltas may be against: (tick, q, v).
+    let mut held: BTreeMap<u32, (u64, [i32; 3], [i32; 3])> = BTreeMap::new();
+    let first = *ticks.keys().next().unwrap();
+    let (mut keyframes, mut scheduled) = (0usize, 0usize);
+    // Keyframes in each tick after the first.
+    let mut per_tick = Vec::new();
+    for (&tick, records) in &ticks {
+        let truth = world.positions(tick, RATE_HZ).to_vec();
+        let ids: Vec<u32> = records.iter().map(Record::id).collect();
+        let every: Vec<u32> = (0..N).collect();
+        assert_eq!(ids, every, "tick {tick}: every entity once, ids ascending");
+        for rec in records {
+            let e = &truth[rec.id() as usize];
+            let want = [e.x, e.y, e.z].map(|c| config.quantize(c));
+            let q = match *rec {
+                Record::Key { id, q, v } => {
+                    if tick > first {
+                        keyframes += 1;
+                    }
+                    held.insert(id, (tick, q, v));
+                    let shown = quantized(e, &config);
+                    assert_eq!(
+                        [shown.x, shown.y, shown.z],
+                        q.map(|c| tickcast::wire::dequantize(c, 1000)),
+                        "tick {tick} id {id}: the keyframe's position"
+                    );
+                    q
+                }
+                Record::Delta { id, age, r } => {
+                    let &(kt, kq, kv) = held.get(&id).expect("a keyframe before");
+                    match age {
+                        Some(a) => assert_eq!(kt, tick - u64::from(a), "tick {tick} id {id}"),
+                        None => {
+                            let start = tick.saturating_sub((tick + u64::from(id)) % k);
+                            assert!(
+                                (start..tick).contains(&kt),
+                                "tick {tick} id {id}: its keyframe of {kt} is in the window"
+                            );
+                        }
+                    }
+                    std::array::from_fn(|a| {
+                        let p = predict(kq[a], kv[a], tick - kt) + i64::from(r[a]);
+                        i32::try_from(p).expect("an i32")
+                    })
+                }
+            };
+            assert_eq!(q, want, "tick {tick} id {}: the rebuilt position", rec.id());
+        }
+        if tick > first {
+            // The ids whose keyframe is scheduled in this tick.
+            let due: Vec<u32> = (0..N)
+                .filter(|&id| (tick + u64::from(id)) % k == 0)
+                .collect();
+            scheduled += due.len();
+            per_tick.push(
+                records
+                    .iter()
+                    .filter(|r| matches!(r, Record::Key { .. }))
+                    .count(),
+            );
+            for id in &due {
+                assert!(
+                    matches!(records[*id as usize], Record::Key { .. }),
+                    "tick {tick}: entity {id}'s scheduled keyframe"
+                );
+            }
+        }
+    }
+    // The first tick's keyframes carry no velocity (no tick before), so
+    // each moving entity is keyed once more, off schedule, when its
+    // residual outgrows a keyframe (REKEY_BITS), within some ticks; then a
+    // tick holds its scheduled keyframes, entities / keyframe_interval,
+    // and one for an entity that bounced off a wall now and then.
+    let expected = N as usize / k as usize;
+    let steady = &per_tick[per_tick.len() / 2..];
+    let steady_mean = steady.iter().sum::<usize>() as f64 / steady.len() as f64;
+    println!(
+        "dissector: compact stream, {} datagrams, {} ticks; keyframes after the first tick: \
+         {per_tick:?} ({scheduled} of {keyframes} scheduled; {N} entities / {k} = {expected}); \
+         {steady_mean:.2} a tick over the second half",
+        frames.len(),
+        ticks.len()
+    );
+    assert!(per_tick.iter().all(|&n| n >= expected), "{per_tick:?}");
+    assert!(
+        keyframes - scheduled <= N as usize + N as usize / 10,
+        "off schedule: at most one a new entity, and a few bounces: {per_tick:?}"
+    );
+    assert!(
+        steady_mean <= 1.5 * expected as f64,
+        "{steady_mean} keyframes a tick once settled, {expected} scheduled: {per_tick:?}"
     );
 }

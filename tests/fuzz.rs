@@ -36,15 +36,17 @@ fn short_run(seed: u64) -> FuzzReport {
     assert!(r.decoded_ok > SHORT_RUN / 10, "{r}");
     assert!(r.rejected_total() > SHORT_RUN / 2, "{r}");
     assert!(r.kinds.values().all(|k| k.reached > 1_000), "{r}");
-    // Version 2's lifecycle kinds are decoded and refused for their own
-    // reasons, and version 1 datagrams still decode.
-    for k in [Kind::Despawn, Kind::Roster] {
+    // Version 2's lifecycle kinds and compact parts are decoded and
+    // refused for their own reasons, compact parts place entities (their
+    // keyframes, and deltas against keyframes held), and
+    // version 1 datagrams still decode.
+    for k in [Kind::Despawn, Kind::Roster, Kind::Compact] {
         assert!(r.kinds[&(k as u8)].decoded_ok > 1_000, "{r}");
     }
-    assert!(
-        r.rejected.get("BadLifecycle").is_some_and(|&n| n > 1_000),
-        "{r}"
-    );
+    for reason in ["BadLifecycle", "BadCompact"] {
+        assert!(r.rejected.get(reason).is_some_and(|&n| n > 1_000), "{r}");
+    }
+    assert!(r.compact_deltas_placed > 1_000, "{r}");
     assert!(
         r.decoded_by_version.get(&1).is_some_and(|&n| n > 1_000),
         "{r}"
@@ -162,11 +164,13 @@ fn the_spec_vectors_feed_clean() {
     );
     assert!(r.is_clean(), "{r}");
     assert!(r.decoded_ok >= 3 && r.rejected_total() >= 9, "{r}");
-    // Among them despawns and rosters, re-encoded with their records, and
+    // Among them despawns, rosters and compact parts, re-encoded with
+    // their records (a compact part's written again bit for bit), and
     // version 1 datagrams, re-encoded as version 2.
-    for k in [Kind::Despawn, Kind::Roster] {
+    for k in [Kind::Despawn, Kind::Roster, Kind::Compact] {
         assert!(r.kinds[&(k as u8)].decoded_ok >= 2, "{r}");
     }
+    assert!(r.kinds[&(Kind::Compact as u8)].decoded_ok >= 3, "{r}");
     assert!(r.decoded_by_version.get(&1).is_some_and(|&n| n >= 4), "{r}");
     assert_eq!(r.reencode_mismatch, 0, "{r}");
 }

@@ -2,8 +2,8 @@
 //! `proto/vectors/README.md`), checked against the codec.
 //!
 //! A valid vector must decode to exactly the fields and records (entities,
-//! despawn records, id runs) its comments give, and the packet built from
-//! those comments must encode to exactly its bytes (into a buffer pre-filled
+//! despawn records, id runs, compact records) its comments give, and the
+//! packet built from those comments must encode to exactly its bytes (into a buffer pre-filled
 //! with `0xa5`, so a byte the encoder skips shows). A vector of an older
 //! protocol version (`# version: 1`) is decode-only: encoders write the
 //! current version, so its packet must encode to its bytes with the current
@@ -25,11 +25,12 @@ use std::fs;
 use tickcast::core::subscription::cookie_mac;
 use tickcast::fuzz::{load_vectors, vectors_dir};
 use tickcast::wire::auth::{self, Key};
+use tickcast::wire::bits::BitWriter;
 use tickcast::wire::vectors::{Vector, Verdict};
 use tickcast::wire::{
-    self, Accept, Body, Challenge, Confirm, Cookie, DecodeError, DespawnHead, Entity, Goodbye,
-    Kind, Packet, Payload, Ping, Pong, Records, Refuse, RosterHead, SenderReport, SnapshotHead,
-    Subscribe, Unsubscribe,
+    self, Accept, Body, Challenge, CompactHead, Confirm, Cookie, DecodeError, DespawnHead, Entity,
+    Goodbye, Kind, Packet, Payload, Ping, Pong, Record, Records, Refuse, RosterHead, SenderReport,
+    SnapshotHead, Subscribe, Unsubscribe,
 };
 
 /// Every vector, as (file name, vector), parsed by the one parser of the
@@ -134,6 +135,24 @@ fn expected_packet(name: &str, v: &Vector, kind: &str) -> Packet {
                 parts: f.take_max("parts", u16::MAX.into()) as u16,
             })
         }
+        "compact" => {
+            let n = f.take_max("count", u16::MAX.into());
+            assert_eq!(
+                n,
+                v.compact.len() as u64,
+                "{name}: count vs `# keyframe:`, `# delta:` and `# delta-age:` lines"
+            );
+            Body::Compact(CompactHead {
+                tick: f.take("tick"),
+                scheduled_ns: f.take("scheduled_ns"),
+                sent_ns: f.take("sent_ns"),
+                part: f.take_max("part", u16::MAX.into()) as u16,
+                parts: f.take_max("parts", u16::MAX.into()) as u16,
+                quanta_per_unit: f.take_max("quanta_per_unit", u32::MAX.into()) as u32,
+                keyframe_interval: f.take_max("keyframe_interval", u16::MAX.into()) as u16,
+                count: n as u16,
+            })
+        }
         "goodbye" => Body::Goodbye(Goodbye {
             sent_ns: f.take("sent_ns"),
             final_seq: f.take_max("final_seq", u32::MAX.into()) as u32,
@@ -182,6 +201,7 @@ fn expected_packet(name: &str, v: &Vector, kind: &str) -> Packet {
         (Kind::Snapshot, v.entities.is_empty(), "entity"),
         (Kind::Despawn, v.despawned.is_empty(), "despawned"),
         (Kind::Roster, v.runs.is_empty(), "run"),
+        (Kind::Compact, v.compact.is_empty(), "keyframe"),
     ];
     for (k, none, directive) in records {
         assert!(
@@ -225,7 +245,8 @@ fn directed_packet(name: &str, v: &Vector, kind: &str) -> Packet {
 fn encode_from_directives(name: &str, v: &Vector) -> Vec<u8> {
     let kind = v.kind().expect("a valid vector");
     let packet = directed_packet(name, v, kind);
-    let records = payload(v, packet.body.kind());
+    let body = compact_body(&v.compact);
+    let records = payload(v, packet.body.kind(), &body);
     let mut out = vec![0u8; wire::encoded_len(&packet.body, records.len()) + auth::TAG_LEN];
     let mut n = wire::encode_records(&packet, records, &mut out)
         .unwrap_or_else(|e| panic!("{name}: encode failed: {e:?}"));
@@ -242,14 +263,30 @@ fn same_entities(a: &[Entity], b: &[Entity]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| bits(a) == bits(b))
 }
 
-/// A vector's records, as the payload of a packet of `kind`.
-fn payload(v: &Vector, kind: Kind) -> Payload<'_> {
+/// A vector's records, as the payload of a packet of `kind` (a compact
+/// part's: `compact`, its records' bits from [`compact_body`]).
+fn payload<'a>(v: &'a Vector, kind: Kind, compact: &'a [u8]) -> Payload<'a> {
     match kind {
         Kind::Snapshot => Payload::Entities(&v.entities),
         Kind::Despawn => Payload::Despawned(&v.despawned),
         Kind::Roster => Payload::Runs(&v.runs),
+        Kind::Compact => Payload::Compact(compact),
         _ => Payload::None,
     }
+}
+
+/// The bit-packed section of a compact part holding `records`, written by
+/// the reference writer, each record after the one before it.
+fn compact_body(records: &[Record]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = BitWriter::new(&mut out);
+    let mut prev = None;
+    for r in records {
+        wire::write_record(&mut w, prev, r);
+        prev = Some(r.id());
+    }
+    w.finish();
+    out
 }
 
 /// Records whose every buffer holds something, so a decode that does not
@@ -333,6 +370,7 @@ fn check_valid(name: &str, v: &Vector, kind: &str) {
         "{name}: decoded despawn records"
     );
     assert_eq!(got.runs, v.runs, "{name}: decoded runs");
+    assert_eq!(got.compact, v.compact, "{name}: decoded compact records");
     // The snapshot-only entry point agrees, and keeps entities only.
     let mut entities = vec![Entity::default(); 3];
     assert_eq!(decode(inner, &mut entities), Ok(want), "{name}: decode");
@@ -344,7 +382,13 @@ fn check_valid(name: &str, v: &Vector, kind: &str) {
     // Encode the packet built from the comments: the same bytes (with the
     // current version byte), and nothing written past them.
     let kind = want.body.kind();
-    let records = payload(v, kind);
+    let body = compact_body(&v.compact);
+    if kind == Kind::Compact {
+        // The directives' records, written: the datagram's bit section.
+        let fixed = wire::COMPACT_FIXED_LEN;
+        assert_eq!(body[..], inner[fixed..], "{name}: the records' bits");
+    }
+    let records = payload(v, kind, &body);
     assert_eq!(
         wire::encoded_len(&want.body, records.len()),
         inner.len(),
@@ -414,7 +458,11 @@ fn sealed_vectors_and_the_challenge_encode_from_their_directives_alone() {
             .find(|(n, _)| n == file)
             .unwrap_or_else(|| panic!("{file} is gone"))
     };
-    for file in ["snapshot-sealed.hex", "despawn-sealed.hex"] {
+    for file in [
+        "snapshot-sealed.hex",
+        "despawn-sealed.hex",
+        "compact-sealed.hex",
+    ] {
         let (name, v) = get(file);
         assert!(v.key.is_some(), "{name}: its key is a `# key:` directive");
         assert_eq!(encode_from_directives(name, v), v.bytes, "{name}");
@@ -573,6 +621,12 @@ fn sizes_stated_in_the_spec_match_the_codec() {
     assert_eq!(wire::despawns_per_packet(wire::MAX_DATAGRAM), Some(5455));
     assert_eq!(wire::runs_per_part(wire::DEFAULT_PAYLOAD_BUDGET), Some(143));
     assert_eq!(wire::runs_per_part(wire::MAX_DATAGRAM), Some(8181));
+    // "Compact snapshot part (kind 6)": the fixed fields, and the longest
+    // record (a 65-bit id gap, a 2-bit prefix, three 32-bit positions,
+    // three 65-bit velocities).
+    assert_eq!(wire::COMPACT_FIXED_LEN, 56);
+    assert_eq!(wire::MAX_RECORD_BITS, 358);
+    assert_eq!(wire::MAX_RECORDS, 65_535);
     // Sealed: the tag's 16 bytes come out of the budget.
     let sealed = wire::DEFAULT_PAYLOAD_BUDGET - wire::auth::TAG_LEN;
     assert_eq!(wire::entities_per_part(sealed), Some(70));
@@ -621,4 +675,72 @@ fn spec_walks_through_every_vector_byte_for_byte() {
         }
         assert_eq!(bytes, v.bytes, "{name}: PROTOCOL.md's table vs the file");
     }
+}
+
+/// PROTOCOL.md, "Worked examples", `compact-keyframes-and-deltas.hex`: a
+/// receiver holding the keyframes the vector's deltas are against
+/// reconstructs exactly the positions the spec works out, and one holding
+/// another keyframe (an older window's, or not the one an age names)
+/// places nothing.
+#[test]
+fn the_compact_vectors_deltas_reconstruct_as_the_spec_works_them() {
+    use tickcast::core::compact::Decoder;
+    let vectors = load_all();
+    let (_, v) = vectors
+        .iter()
+        .find(|(n, _)| n == "compact-keyframes-and-deltas.hex")
+        .expect("the vector");
+    let mut records = Records::default();
+    let Body::Compact(head) = wire::decode_records(&v.bytes, &mut records).unwrap().body else {
+        panic!("a compact part")
+    };
+    let t = head.tick;
+    // The keyframes held, as (tick, id, q, v): 38's second keyframe in its
+    // window (its scheduled one was at t - 59), 40's and 41's scheduled ones.
+    let held = [
+        (t - 7, 38, [-12_000, 250, 0], [-40, 16, 0]),
+        (t - 1, 40, [2000, 0, -500], [24, 0, -16]),
+        (t - 2, 41, [-7, 1_000_000, 42], [-3, 0, 5]),
+    ];
+    let key_part = |tick| CompactHead {
+        tick,
+        count: 1,
+        ..head
+    };
+    let mut dec = Decoder::new(1 << 20);
+    let mut out = Vec::new();
+    for (tick, id, q, v) in held {
+        dec.decode(1, &key_part(tick), &[Record::Key { id, q, v }], &mut out);
+    }
+    out.clear();
+    let o = dec.decode(1, &head, &records.compact, &mut out);
+    assert_eq!((o.undecodable, o.rejected), (0, 0));
+    let got: Vec<(u32, [f32; 3])> = out.iter().map(|e| (e.id, [e.x, e.y, e.z])).collect();
+    assert_eq!(
+        got,
+        [
+            (38, [-12.02, 0.261, 0.0]),
+            (39, [1.5, -2.25, -0.375]),
+            (40, [2.002, 0.0, -0.501]),
+            (41, [-0.006, 999.999, 0.045]),
+            (1000, [0.0, 5.0, -100.0]),
+        ]
+    );
+    // Holding 38's scheduled keyframe (t - 59) but not the one of t - 7
+    // the age names, and 40's of the window before (t - 61): both deltas
+    // are undecodable, and only the keyframes are placed.
+    let mut other = Decoder::new(1 << 20);
+    for (tick, id) in [(t - 59, 38), (t - 61, 40)] {
+        let key = Record::Key {
+            id,
+            q: [0; 3],
+            v: [0; 3],
+        };
+        other.decode(1, &key_part(tick), &[key], &mut out);
+    }
+    out.clear();
+    let o = other.decode(1, &head, &records.compact, &mut out);
+    assert_eq!(o.undecodable, 3, "38, 40 and 41");
+    let ids: Vec<u32> = out.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [39, 1000]);
 }

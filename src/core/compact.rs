@@ -17,9 +17,12 @@
 //!   default 60: once a second at 60 Hz), so each tick carries `1/K` of
 //!   the keyframes, with no burst. A keyframe holds the position and the
 //!   velocity (sixteenths of a quantum per tick, from the last two ticks).
-//!   An entity seen for the first time, or again after a gap, gets a
-//!   keyframe at once, off schedule; so does one whose delta would take
-//!   more than [`REKEY_BITS`] (it bounced off a wall, or turned).
+//!   An entity with no keyframe sent in its window (below): seen for the
+//!   first time, or again after a gap that spanned its scheduled
+//!   keyframe, gets a keyframe at once, off schedule; so does one whose
+//!   delta would take more than [`REKEY_BITS`] (it bounced off a wall, or
+//!   turned). One back after a shorter gap gets a delta against the
+//!   keyframe it had, which every receiver that holds it can still use.
 //! * **Deltas against the entity's own keyframe.** Between keyframes a
 //!   record is the residual `q − predict(keyframe, age)`, `predict` being
 //!   `q_k + ⌊(v_k × age + 8) / 16⌋` per axis. A delta names its keyframe.
@@ -31,10 +34,10 @@
 //!   cannot hold one that was never sent). After a second keyframe in the
 //!   window, deltas name theirs by its age.
 //! * **Change-only.** An entity whose quantum position has not moved
-//!   since its keyframe and whose keyframe velocity is zero (it is at
-//!   rest) is not sent between keyframes: the receiver already holds where
-//!   it is. It is silent for at most `K − 1` ticks: its next keyframe is
-//!   always sent.
+//!   since its keyframe (at no tick since, not only at this one) and whose
+//!   keyframe velocity is zero (it is at rest) is not sent between
+//!   keyframes: the receiver already holds where it is. It is silent for
+//!   at most `K − 1` ticks: its next keyframe is always sent.
 //!
 //! # Loss
 //!
@@ -46,8 +49,8 @@
 //!
 //! # Bounds
 //!
-//! The encoder keeps 40 bytes of state per id below [`MAX_ENCODER_ID`],
-//! allocated a page at a time; the decoder 36 bytes per id below its
+//! The encoder keeps 64 bytes of state per id below [`MAX_ENCODER_ID`],
+//! allocated a page at a time; the decoder 40 bytes per id below its
 //! capacity (the world's).
 
 use std::ops::Range;
@@ -147,14 +150,11 @@ fn round(t: f64) -> i64 {
     (t + 0.5f64.copysign(t)) as i64
 }
 
-/// The position a receiver reconstructs from `q` quanta: `q × (1 /
-/// quanta_per_unit)` in `f64` (the reciprocal rounded to `f64` first, then
-/// the product), rounded to the nearest `f32`. A product, not a quotient:
-/// a decoder computes the reciprocal once a part and multiplies per
-/// coordinate, where a division would cost it five times as much.
+/// The position a receiver reconstructs from `q` quanta (the wire's
+/// [`wire::dequantize`]).
 #[inline]
 pub fn dequantize(q: i32, quanta_per_unit: u32) -> f32 {
-    (f64::from(q) * (1.0 / f64::from(quanta_per_unit))) as f32
+    wire::dequantize(q, quanta_per_unit)
 }
 
 /// `e` as a receiver of compact parts holds it: each coordinate quantized
@@ -280,6 +280,10 @@ struct EncState {
     /// Its last keyframe sent: tick, position, velocity.
     has_key: bool,
     key_tick: u64,
+    /// Whether a delta was sent since the last keyframe: it moved away
+    /// from it, so the receiver may hold another position than the
+    /// keyframe's, and change-only no longer leaves it out.
+    moved: bool,
     /// The keyframe sent before the last one, if any.
     has_prev_key: bool,
     prev_key_tick: u64,
@@ -483,7 +487,7 @@ impl Encoder {
 }
 
 /// Entity `e`'s record at `tick`, updating its state; `None` when it is
-/// unchanged and at rest.
+/// at rest and has not moved since its keyframe.
 #[inline]
 fn next_record(
     st: &mut EncState,
@@ -519,10 +523,11 @@ fn next_record(
         // tick, than a fresh keyframe off schedule.
         let bits: u32 = r.iter().map(|&c| signed_bits(c)).sum();
         if fits && bits <= REKEY_BITS {
-            if st.key_v == [0; 3] && q == st.key_q {
+            if !st.moved && st.key_v == [0; 3] && q == st.key_q {
                 counts.unchanged += 1;
                 return None;
             }
+            st.moved = true;
             counts.deltas += 1;
             // The keyframe goes unnamed when it is the only one sent in the
             // window; after a second, deltas name theirs by age.
@@ -545,6 +550,7 @@ fn next_record(
     };
     st.has_prev_key = st.has_key;
     st.prev_key_tick = st.key_tick;
+    st.moved = false;
     st.has_key = true;
     st.key_tick = tick;
     st.key_q = q;
@@ -565,7 +571,9 @@ struct DecState {
 /// What decoding one part did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartOutcome {
-    /// Deltas whose keyframe this receiver lacks: not applied.
+    /// Deltas whose keyframe this receiver lacks, or whose position would
+    /// leave the `i32` quanta or the coordinate limit
+    /// ([`MAX_COORD`](crate::wire::MAX_COORD)): not applied.
     pub undecodable: u32,
     /// Records whose id is at or beyond the capacity: not applied.
     pub rejected: u32,
@@ -632,9 +640,11 @@ impl Decoder {
                     let mut ok = held;
                     for i in 0..3 {
                         let p = predict(st.q[i], st.v[i], tick.wrapping_sub(st.tick));
+                        // A position no sender can have sent (beyond the
+                        // i32 quanta or the coordinate limit) is not placed.
                         match i32::try_from(p + i64::from(r[i])) {
-                            Ok(c) => q[i] = c,
-                            Err(_) => ok = false,
+                            Ok(c) if wire::quanta_ok(c, qpu) => q[i] = c,
+                            _ => ok = false,
                         }
                     }
                     if ok {
@@ -775,6 +785,31 @@ mod tests {
         }
     }
 
+    /// An entity at rest that moves away from its keyframe and comes back
+    /// to it before the next one is sent every tick until then: left out,
+    /// a receiver would hold where it went for up to K - 1 ticks.
+    #[test]
+    fn an_entity_back_at_its_keyframe_position_is_still_sent() {
+        let mut enc = Encoder::new(CompactConfig::default()).unwrap();
+        let mut dec = Decoder::new(1 << 20);
+        let mut world = std::collections::BTreeMap::new();
+        // Entity 1's keyframe at tick 0 (first seen: velocity 0), a step
+        // away at tick 1, back at tick 2, then still.
+        let xs = [0.0, 1.0, 0.0, 0.0, 0.0];
+        for (tick, &x) in xs.iter().enumerate() {
+            let tick = tick as u64;
+            enc.encode_tick(tick, &[ent(1, x, 2.0, 3.0)], 1200).unwrap();
+            for d in datagrams(&enc, tick) {
+                assert_eq!(receive(&mut dec, &d, &mut world).undecodable, 0);
+            }
+            assert_eq!(world.get(&1), Some(&(x, 2.0, 3.0)), "tick {tick}");
+        }
+        // Left out only while it had not moved since its keyframe: never
+        // here, as it moved at tick 1.
+        let c = enc.counts();
+        assert_eq!((c.keyframes, c.deltas, c.unchanged), (1, 4, 0), "{c:?}");
+    }
+
     #[test]
     fn a_spawned_entity_gets_a_keyframe_at_once_and_deltas_name_its_age() {
         let mut enc = Encoder::new(CompactConfig::default()).unwrap();
@@ -845,6 +880,43 @@ mod tests {
         .is_err());
     }
 
+    /// A delta that would place its entity beyond the coordinate limit (a
+    /// hostile or corrupted part: no sender's can) is undecodable, not
+    /// applied, so no compact part puts garbage into a world.
+    #[test]
+    fn a_delta_beyond_the_coordinate_limit_is_not_placed() {
+        let head = CompactHead {
+            tick: 10,
+            scheduled_ns: 0,
+            sent_ns: 0,
+            part: 0,
+            parts: 1,
+            quanta_per_unit: 1,
+            keyframe_interval: 60,
+            count: 1,
+        };
+        let mut dec = Decoder::new(64);
+        let mut out = Vec::new();
+        let key = Record::Key {
+            id: 1,
+            q: [1_000_000_000, 0, 0],
+            v: [0; 3],
+        };
+        let o = dec.decode(1, &CompactHead { tick: 9, ..head }, &[key], &mut out);
+        assert_eq!((o, out.len()), (PartOutcome::default(), 1));
+        let beyond = |age, r| Record::Delta {
+            id: 1,
+            age,
+            r: [r, 0, 0],
+        };
+        out.clear();
+        let o = dec.decode(1, &head, &[beyond(None, 64), beyond(Some(1), 64)], &mut out);
+        assert_eq!((o.undecodable, out.len()), (2, 0));
+        let o = dec.decode(1, &head, &[beyond(None, -1)], &mut out);
+        // 999999999 quanta round to the f32 1e9, within the limit.
+        assert_eq!((o.undecodable, out[0].x), (0, 1.0e9));
+    }
+
     #[test]
     fn parts_fit_the_budget_and_apply_alone() {
         let mut enc = Encoder::new(CompactConfig::default()).unwrap();
@@ -863,5 +935,11 @@ mod tests {
         let mut world = std::collections::BTreeMap::new();
         receive(&mut Decoder::new(1 << 20), &ds[1], &mut world);
         assert_eq!(world.len(), usize::from(enc.parts()[1].count));
+    }
+
+    #[test]
+    fn per_id_state_is_the_size_the_docs_state() {
+        assert_eq!(std::mem::size_of::<EncState>(), 64);
+        assert_eq!(std::mem::size_of::<DecState>(), 40);
     }
 }

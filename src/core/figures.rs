@@ -145,8 +145,9 @@ counters! {
         pub entities_removed_by_roster: u64,
         /// Records of compact parts (version 2) not applied because they
         /// are deltas against a keyframe this receiver does not hold (lost,
-        /// or from before it joined): each such entity waits for its next
-        /// keyframe, at most a keyframe interval.
+        /// or from before it joined), or whose position would leave the
+        /// `i32` quanta or ±1e9 (no sender sends those): each such entity
+        /// waits for its next keyframe, at most a keyframe interval.
         pub undecodable: u64,
         /// Every datagram handed to the receiver, whatever became of it.
         pub datagrams: u64,

@@ -227,6 +227,7 @@ impl Ingest {
                 Body::Goodbye(g) => g.sent_ns,
                 Body::Despawn(d) => d.sent_ns,
                 Body::Roster(r) => r.sent_ns,
+                Body::Compact(c) => c.sent_ns,
                 _ => 0, // not sequenced: returned above
             };
             if self
@@ -276,8 +277,11 @@ impl Ingest {
         }
         // A compact part is decoded into entities here, then applied as a
         // full part is.
-        let (snapshot, undecodable) = match packet.body {
-            Body::Snapshot(head) => (Some(head), 0),
+        // Whether the part carried no record at all: it still applies (an
+        // empty world ticks), where one whose every record was refused
+        // (undecodable, or beyond the capacity) does not.
+        let (snapshot, no_records) = match packet.body {
+            Body::Snapshot(head) => (Some(head), self.records.entities.is_empty()),
             Body::Compact(c) => {
                 let o = self.compact.decode(
                     self.epoch,
@@ -294,9 +298,9 @@ impl Ingest {
                     part: c.part,
                     parts: c.parts,
                 };
-                (Some(head), o.undecodable)
+                (Some(head), self.records.compact.is_empty())
             }
-            _ => (None, 0),
+            _ => (None, false),
         };
         match packet.body {
             Body::Snapshot(_) | Body::Compact(_) => {
@@ -381,9 +385,7 @@ impl Ingest {
                     self.tracker.count_stale();
                     return Outcome::Stale;
                 }
-                if (out.applied > 0 || (self.records.entities.is_empty() && undecodable == 0))
-                    && f.count.is_none_or(|c| head.tick > c)
-                {
+                if (out.applied > 0 || no_records) && f.count.is_none_or(|c| head.tick > c) {
                     f.counters.ticks_applied += 1;
                     f.count = Some(head.tick);
                 }
@@ -1142,5 +1144,100 @@ mod tests {
         ing.handle(&part(1, 0, 1, &[3, 16, u32::MAX], T0), T0);
         let f = ing.figures().counters;
         assert_eq!((f.entities_applied, f.entities_rejected), (1, 2));
+    }
+
+    /// A sealed compact part is fresh by its own `sent_ns` (offset 36),
+    /// as every stream kind is: it was once read as 0, so with a key every
+    /// compact part was refused as `stale_sealed`.
+    #[test]
+    fn a_sealed_compact_part_is_fresh_by_its_own_sent_ns() {
+        use crate::wire::{bits::BitWriter, CompactHead, Payload, Record};
+        let key = Key::from_bytes([9; 32]);
+        let mut ing = Ingest::with_key(WorldWriter::new(64), Some(key.clone()));
+        let mut body = Vec::new();
+        let mut w = BitWriter::new(&mut body);
+        let key_record = Record::Key {
+            id: 3,
+            q: [1500, -2250, 0],
+            v: [0; 3],
+        };
+        wire::write_record(&mut w, None, &key_record);
+        w.finish();
+        let packet = Packet {
+            session: 1,
+            seq: 0,
+            body: Body::Compact(CompactHead {
+                tick: 1,
+                scheduled_ns: T0 - 1_000,
+                sent_ns: T0,
+                part: 0,
+                parts: 1,
+                quanta_per_unit: 1000,
+                keyframe_interval: 60,
+                count: 1,
+            }),
+        };
+        let mut d = wire::encode_records_to_vec(&packet, Payload::Compact(&body)).unwrap();
+        auth::seal(&key, &mut d);
+        assert_eq!(ing.handle(&d, T0 + 1_000), Outcome::Applied { applied: 1 });
+        let f = ing.figures().counters;
+        assert_eq!((f.stale_sealed, f.entities_applied), (0, 1));
+        let e = ing.world().get(3).unwrap();
+        assert_eq!((e.x, e.y, e.z), (1.5, -2.25, 0.0));
+    }
+
+    /// A compact part whose every record is refused applies no tick, as a
+    /// snapshot part's does: refused for its id (beyond the capacity) as
+    /// for an undecodable delta. An empty one applies its tick.
+    #[test]
+    fn a_compact_part_of_refused_records_applies_no_tick() {
+        use crate::wire::{bits::BitWriter, CompactHead, Payload, Record};
+        let mut ing = Ingest::new(WorldWriter::new(16));
+        let part = |seq: u32, tick: u64, records: &[Record]| {
+            let mut body = Vec::new();
+            let mut w = BitWriter::new(&mut body);
+            let mut prev = None;
+            for r in records {
+                wire::write_record(&mut w, prev, r);
+                prev = Some(r.id());
+            }
+            w.finish();
+            let p = Packet {
+                session: 1,
+                seq,
+                body: Body::Compact(CompactHead {
+                    tick,
+                    scheduled_ns: T0,
+                    sent_ns: T0,
+                    part: 0,
+                    parts: 1,
+                    quanta_per_unit: 1000,
+                    keyframe_interval: 60,
+                    count: records.len() as u16,
+                }),
+            };
+            wire::encode_records_to_vec(&p, Payload::Compact(&body)).unwrap()
+        };
+        let beyond = Record::Key {
+            id: 16,
+            q: [0; 3],
+            v: [0; 3],
+        };
+        let lacking = Record::Delta {
+            id: 3,
+            age: None,
+            r: [0; 3],
+        };
+        ing.handle(&part(0, 1, &[beyond]), T0);
+        ing.handle(&part(1, 2, &[lacking]), T0);
+        let f = ing.figures();
+        assert_eq!((f.count, f.counters.ticks_applied), (None, 0));
+        assert_eq!(
+            (f.counters.entities_rejected, f.counters.undecodable),
+            (1, 1)
+        );
+        ing.handle(&part(2, 3, &[]), T0);
+        let f = ing.figures();
+        assert_eq!((f.count, f.counters.ticks_applied), (Some(3), 1));
     }
 }

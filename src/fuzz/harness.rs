@@ -6,8 +6,10 @@ use std::fmt;
 use std::mem::Discriminant;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::core::compact::Decoder;
 use crate::core::ingest::{Ingest, Outcome};
 use crate::core::world::{World, WorldWriter};
+use crate::wire::bits::BitWriter;
 use crate::wire::{self, Body, DecodeError, Kind, Packet, Payload, Records};
 
 use super::{hex, known_kinds, CAPACITY, FLAGS, KIND_AT, T0, VERSION_AT};
@@ -15,6 +17,8 @@ use super::{hex, known_kinds, CAPACITY, FLAGS, KIND_AT, T0, VERSION_AT};
 /// The whole world is scanned for garbage once per this many inputs.
 pub const FULL_SCAN_EVERY: u64 = 1 << 16;
 const _: () = assert!(FULL_SCAN_EVERY.is_power_of_two());
+/// Inputs per session of the harness's own compact decoder.
+pub const COMPACT_EPOCH_INPUTS: u64 = 1 << 12;
 /// How many findings (crashers, mismatches) a report keeps, as hex.
 pub const MAX_FINDINGS: usize = 8;
 
@@ -88,6 +92,15 @@ pub struct FuzzReport {
     pub datagrams: u64,
     /// Entities in the world at the end.
     pub world_entities: usize,
+    /// Entities the harness's own keyframe decoder placed from decoded
+    /// compact parts (outside the sequence tracking, so every decoded part
+    /// reaches it): keyframes, and deltas against keyframes it held.
+    pub compact_placed: u64,
+    /// Of those, the deltas.
+    pub compact_deltas_placed: u64,
+    /// Deltas it could not place (no keyframe held for them, or a position
+    /// beyond the limits).
+    pub compact_undecodable: u64,
     /// The first [`MAX_FINDINGS`] failing inputs.
     pub findings: Vec<Finding>,
 }
@@ -165,6 +178,11 @@ impl fmt::Display for FuzzReport {
         writeln!(f, "re-encode diffs   {}", self.reencode_mismatch)?;
         writeln!(f, "outcome diffs     {}", self.malformed_mismatch)?;
         writeln!(f, "world entities    {}", self.world_entities)?;
+        writeln!(
+            f,
+            "compact placed    {} entities, {} of them from deltas ({} deltas undecodable)",
+            self.compact_placed, self.compact_deltas_placed, self.compact_undecodable
+        )?;
         for x in &self.findings {
             writeln!(f, "finding {:?}: {}\n  {}", x.failure, x.message, x.hex)?;
         }
@@ -183,6 +201,13 @@ pub struct Harness {
     world: World,
     /// The records of the input just decoded.
     records: Records,
+    /// Every decoded compact part's records go through this keyframe
+    /// decoder too, and what it places is checked. It takes them as one
+    /// session per [`COMPACT_EPOCH_INPUTS`] inputs, so a keyframe of a
+    /// fuzzed far-future tick, which no later keyframe of its session
+    /// replaces, holds its id for that long only.
+    compact: Decoder,
+    placed: Vec<wire::Entity>,
     /// Per id below the capacity: the session and the newest tick a fresh
     /// lifecycle packet of it stated the id absent as of. A snapshot record
     /// of that session at or before that tick may be refused by a tombstone
@@ -221,6 +246,8 @@ impl Harness {
             world: ingest.world().clone(),
             ingest,
             records: Records::default(),
+            compact: Decoder::new(CAPACITY),
+            placed: Vec::new(),
             stated: vec![None; CAPACITY as usize],
             buf: vec![0; wire::MAX_DATAGRAM],
             rejections: Vec::new(),
@@ -246,7 +273,14 @@ impl Harness {
                 }
             };
         match &decoded {
-            Ok(packet) => self.check_reencode(packet, input),
+            Ok(packet) => {
+                self.check_reencode(packet, input);
+                if let Body::Compact(head) = packet.body {
+                    if !self.place_compact(&head, input) {
+                        return; // the ingest would run the same decoder
+                    }
+                }
+            }
             Err(e) => self.count_rejection(e),
         }
         let before = (self.world.len(), self.world.count());
@@ -346,10 +380,13 @@ impl Harness {
             k.name = Some(kind.name());
         }
         let r = &self.records;
+        // A compact part's section as it came, re-encoded with its head.
+        let section = input.get(wire::COMPACT_FIXED_LEN..).unwrap_or_default();
         let records = match kind {
             Kind::Snapshot => Payload::Entities(&r.entities),
             Kind::Despawn => Payload::Despawned(&r.despawned),
             Kind::Roster => Payload::Runs(&r.runs),
+            Kind::Compact => Payload::Compact(section),
             _ => Payload::None,
         };
         let same = |out: &[u8]| {
@@ -366,6 +403,64 @@ impl Harness {
                 self.find(Failure::ReencodeMismatch, msg, input);
             }
         }
+        if kind == Kind::Compact {
+            // Its records, written again: the same bits, padding and all.
+            let mut bits = Vec::with_capacity(section.len());
+            let mut w = BitWriter::new(&mut bits);
+            let mut prev = None;
+            for rec in &self.records.compact {
+                wire::write_record(&mut w, prev, rec);
+                prev = Some(rec.id());
+            }
+            w.finish();
+            if bits != section {
+                self.report.reencode_mismatch += 1;
+                let msg = format!("records {:?} write as {}", self.records.compact, hex(&bits));
+                self.find(Failure::ReencodeMismatch, msg, input);
+            }
+        }
+    }
+
+    /// Runs a decoded compact part's records through the harness's keyframe
+    /// decoder: it must not panic, and must place only entities below the
+    /// capacity with sound coordinates. False if it panicked.
+    fn place_compact(&mut self, head: &wire::CompactHead, input: &[u8]) -> bool {
+        let (dec, recs, placed) = (&mut self.compact, &self.records.compact, &mut self.placed);
+        placed.clear();
+        let epoch = 1 + (self.report.inputs / COMPACT_EPOCH_INPUTS) as u32;
+        let outcome =
+            panic::catch_unwind(AssertUnwindSafe(|| dec.decode(epoch, head, recs, placed)));
+        let o = match outcome {
+            Ok(o) => o,
+            Err(payload) => {
+                self.report.panics += 1;
+                self.report.ingest_panics += 1;
+                let msg = format!("the compact decoder: {}", panic_message(&*payload));
+                self.find(Failure::IngestPanic, msg, input);
+                return false;
+            }
+        };
+        let deltas = recs
+            .iter()
+            .filter(|r| matches!(r, wire::Record::Delta { id, .. } if *id < CAPACITY))
+            .count() as u64;
+        self.report.compact_placed += self.placed.len() as u64;
+        self.report.compact_deltas_placed += deltas - u64::from(o.undecodable);
+        self.report.compact_undecodable += u64::from(o.undecodable);
+        let bad = self
+            .placed
+            .iter()
+            .find(|e| e.id >= CAPACITY || !sound(&[e.x, e.y, e.z]))
+            .copied();
+        if let Some(e) = bad {
+            self.report.garbage_applied += 1;
+            self.find(
+                Failure::Garbage,
+                format!("the compact decoder placed {e:?}"),
+                input,
+            );
+        }
+        true
     }
 
     fn count_rejection(&mut self, e: &DecodeError) {
@@ -426,30 +521,49 @@ impl Harness {
     /// above the capacity, sound if present, and present if the part was
     /// `applied` (each record was written, or a newer one is held), unless
     /// a fresh lifecycle packet of its session stated the id absent at or
-    /// after its tick (a tombstone may refuse it).
+    /// after its tick (a tombstone may refuse it). A compact part's
+    /// keyframes are records like a snapshot's; its deltas place an entity
+    /// only if the ingest held their keyframe, so for them only what is
+    /// there is checked.
     fn check_touched(&mut self, p: &Packet, applied: bool, input: &[u8]) {
         let tick = match p.body {
             Body::Snapshot(h) => h.tick,
+            Body::Compact(h) => {
+                for i in 0..self.records.compact.len() {
+                    let (id, must) = match self.records.compact[i] {
+                        wire::Record::Key { id, .. } => (id, applied),
+                        wire::Record::Delta { id, .. } => (id, false),
+                    };
+                    self.check_entity(p, h.tick, id, must, input);
+                }
+                return;
+            }
             _ => return,
         };
         for i in 0..self.records.entities.len() {
             let e = self.records.entities[i];
-            let tombstoned = || {
-                self.stated
-                    .get(e.id as usize)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|(s, t)| s == p.session && tick <= t)
-            };
-            let bad = match self.world.get(e.id) {
-                Some(s) => e.id >= CAPACITY || !sound(&[s.x, s.y, s.z]),
-                None => applied && e.id < CAPACITY && !tombstoned(),
-            };
-            if bad {
-                self.report.garbage_applied += 1;
-                let msg = format!("entity {} after applying {e:?}", e.id);
-                self.find(Failure::Garbage, msg, input);
-            }
+            self.check_entity(p, tick, e.id, applied, input);
+        }
+    }
+
+    /// Entity `id`, just touched by a record of `tick` in `p`: absent if its
+    /// id is at or above the capacity, sound if present, and present if
+    /// `must` unless a tombstone may have refused it.
+    fn check_entity(&mut self, p: &Packet, tick: u64, id: u32, must: bool, input: &[u8]) {
+        let tombstoned = self
+            .stated
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|(s, t)| s == p.session && tick <= t);
+        let bad = match self.world.get(id) {
+            Some(s) => id >= CAPACITY || !sound(&[s.x, s.y, s.z]),
+            None => must && id < CAPACITY && !tombstoned,
+        };
+        if bad {
+            self.report.garbage_applied += 1;
+            let msg = format!("entity {id} after applying {:?}", p.body);
+            self.find(Failure::Garbage, msg, input);
         }
     }
 

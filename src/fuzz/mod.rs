@@ -19,11 +19,14 @@
 //! * [`wire::decode_records`] returns; it does not panic (caught with
 //!   [`std::panic::catch_unwind`]; the first few crashers are kept as hex).
 //! * A datagram that decodes re-encodes, with its records (a snapshot's
-//!   entities, a despawn's records, a roster's runs) through
-//!   [`wire::encode_records`], to exactly the same bytes but the version
-//!   byte, which becomes [`wire::VERSION`] (a version 1 datagram re-encodes
-//!   as version 2, its layout unchanged): the encoding is canonical, so no
-//!   two byte strings of one version mean the same packet.
+//!   entities, a despawn's records, a roster's runs, a compact part's
+//!   bit-packed section) through [`wire::encode_records`], to exactly the
+//!   same bytes but the version byte, which becomes [`wire::VERSION`] (a
+//!   version 1 datagram re-encodes as version 2, its layout unchanged):
+//!   the encoding is canonical, so no two byte strings of one version mean
+//!   the same packet. A compact part's decoded records, written again with
+//!   [`wire::write_record`], are exactly its section's bits, padding
+//!   included: its bit codes are canonical too.
 //! * [`Ingest::handle`](crate::core::ingest::Ingest::handle) returns, reports `Malformed(e)` exactly when the
 //!   decoder rejected the input with `e`, and a rejected input leaves the
 //!   world as it was. A datagram of a subscription kind is handed back as
@@ -32,7 +35,12 @@
 //! * The world holds no garbage: every entity a reader can see has an id
 //!   below the capacity and finite coordinates within [`wire::MAX_COORD`]
 //!   (checked for the entities each input touched, and over the whole world
-//!   every [`FULL_SCAN_EVERY`] inputs and at the end). A lifecycle packet
+//!   every [`FULL_SCAN_EVERY`] inputs and at the end). Every decoded compact
+//!   part also goes through the harness's own keyframe decoder, one
+//!   session per [`COMPACT_EPOCH_INPUTS`] inputs whatever its header
+//!   says, so its keyframes and deltas
+//!   are reconstructed even when the ingest refuses the datagram as stale:
+//!   it must not panic, and may place only such entities. A lifecycle packet
 //!   (despawn, roster) only ever removes entities: the world holds no more
 //!   after it than before.
 //! * At the end, the ingest's `malformed` equals the number of inputs the
@@ -52,7 +60,8 @@ use crate::wire::vectors::{self, Vector};
 use crate::wire::{self, DecodeError};
 
 pub use harness::{
-    Failure, Finding, FuzzReport, Harness, KindReach, FULL_SCAN_EVERY, MAX_FINDINGS,
+    Failure, Finding, FuzzReport, Harness, KindReach, COMPACT_EPOCH_INPUTS, FULL_SCAN_EVERY,
+    MAX_FINDINGS,
 };
 pub use mutator::Mutator;
 
@@ -64,9 +73,10 @@ pub const CAPACITY: u32 = 4096;
 const T0: u64 = 1_700_000_000_000_000_000;
 
 // Field positions, as `wire` names them (proto/PROTOCOL.md, "Common
-// header", "Snapshot", "Despawn" and "Roster"), derived from the lengths
-// `wire` derives: each kind with records ends its fixed part with the u64
-// record count.
+// header", "Snapshot", "Despawn", "Roster" and "Compact snapshot part"),
+// derived from the lengths `wire` derives: each kind with whole-byte
+// records ends its fixed part with the u64 record count; a compact part
+// ends its with quanta_per_unit, keyframe_interval and a u16 count.
 const VERSION_AT: usize = wire::field::VERSION;
 const KIND_AT: usize = wire::field::KIND;
 const FLAGS: Range<usize> = wire::field::FLAGS;
@@ -88,6 +98,12 @@ const ROSTER_PART: Range<usize> = ROSTER_PARTS.start - 2..ROSTER_PARTS.start;
 const ROSTER_LAST_ID: Range<usize> = ROSTER_PART.start - 4..ROSTER_PART.start;
 const ROSTER_FIRST_ID: Range<usize> = ROSTER_LAST_ID.start - 4..ROSTER_LAST_ID.start;
 const _: () = assert!(ROSTER_FIRST_ID.start == LIFECYCLE_U64S.end);
+/// A compact part's record count, a u16, the last of its fixed fields.
+const COMPACT_COUNT: Range<usize> = wire::COMPACT_FIXED_LEN - 2..wire::COMPACT_FIXED_LEN;
+const COMPACT_INTERVAL: Range<usize> = COMPACT_COUNT.start - 2..COMPACT_COUNT.start;
+const COMPACT_QUANTA: Range<usize> = COMPACT_INTERVAL.start - 4..COMPACT_INTERVAL.start;
+/// Its `part` and `parts` sit where a snapshot's do.
+const _: () = assert!(COMPACT_QUANTA.start == PARTS.end);
 
 /// Where a datagram's records are, for the kinds that have records: the
 /// bytes of its fixed fields (the count is their last 8) and of one record.
@@ -99,9 +115,13 @@ struct RecordLayout {
 }
 
 impl RecordLayout {
-    /// The layout of the kind byte of `d`, if that kind has records.
+    /// The layout of the kind byte of `d`, if that kind has whole-byte
+    /// records (a compact part's are bits: the mutator edits them itself).
     fn of(d: &[u8]) -> Option<RecordLayout> {
         let kind = wire::Kind::from_u8(*d.get(KIND_AT)?)?;
+        if kind == wire::Kind::Compact {
+            return None;
+        }
         Some(RecordLayout {
             kind,
             fixed: kind.records_fixed_len()?,
@@ -304,6 +324,34 @@ mod tests {
     }
 
     #[test]
+    fn compact_field_positions_match_what_encode_records_writes() {
+        use crate::wire::{CompactHead, Payload};
+        let p = Packet {
+            session: 1,
+            seq: 2,
+            body: Body::Compact(CompactHead {
+                tick: 0x3333_3333_3333_3333,
+                scheduled_ns: 0x4444_4444_4444_4444,
+                sent_ns: 0x5555_5555_5555_5555,
+                part: 0x0101,
+                parts: 0x0202,
+                quanta_per_unit: 0x6666_6666,
+                keyframe_interval: 0x0707,
+                count: 0x0808,
+            }),
+        };
+        let d = wire::encode_records_to_vec(&p, Payload::Compact(&[0x99])).unwrap();
+        assert_eq!(RecordLayout::of(&d), None);
+        assert_eq!(d[BODY_U64S], [[0x33; 8], [0x44; 8], [0x55; 8]].concat()[..]);
+        assert_eq!(d[PART], [0x01; 2]);
+        assert_eq!(d[PARTS], [0x02; 2]);
+        assert_eq!(d[COMPACT_QUANTA], [0x66; 4]);
+        assert_eq!(d[COMPACT_INTERVAL], [0x07; 2]);
+        assert_eq!(d[COMPACT_COUNT], [0x08; 2]);
+        assert_eq!(d[COMPACT_COUNT.end..], [0x99]);
+    }
+
+    #[test]
     fn same_seed_same_inputs() {
         let (mut a, mut b) = (Mutator::new(3), Mutator::new(3));
         let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -320,14 +368,16 @@ mod tests {
         assert!(r.decoded_ok > 500 && r.rejected_total() > 500, "{r}");
         assert!(r.kinds.len() >= 13, "{r}");
         assert!(r.kinds.values().all(|k| k.decoded_ok > 0), "{r}");
-        for k in [wire::Kind::Despawn, wire::Kind::Roster] {
+        for k in [wire::Kind::Despawn, wire::Kind::Roster, wire::Kind::Compact] {
             assert!(r.kinds[&(k as u8)].reached > 50, "{r}");
         }
+        assert!(r.compact_deltas_placed > 0, "{r}");
         // Both versions a decoder reads are decoded.
         for v in wire::MIN_VERSION..=wire::VERSION {
             assert!(r.decoded_by_version.get(&v).is_some_and(|&n| n > 0), "{r}");
         }
         assert!(r.rejected.contains_key("BadLifecycle"), "{r}");
+        assert!(r.rejected.contains_key("BadCompact"), "{r}");
         assert!(r.world_entities > 0, "{r}");
     }
 

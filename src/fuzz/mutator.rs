@@ -3,7 +3,12 @@
 //! extended, spliced), valid packets of every stream kind it builds itself
 //! (some as version 1), and pure noise. Field edits know each kind's
 //! records: a snapshot's coordinates, a despawn record's tick against its
-//! packet's, a roster's range and runs against each other.
+//! packet's, a roster's range and runs against each other, a compact
+//! part's head, its bit-packed section (bits flipped, cut at a bit, long
+//! zero runs, padding set, bytes added) and its records' values (decoded,
+//! edited, written again). Its compact parts come from a reference
+//! encoder over a moving world, so their deltas meet the keyframes they
+//! need, and from records it makes up at the codes' extremes.
 
 use std::ops::Range;
 
@@ -11,13 +16,16 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{
-    known_kinds, load_vectors, vectors_dir, RecordLayout, BODY_U64S, CAPACITY, FLAGS, KIND_AT,
-    LIFECYCLE_U64S, PART, PARTS, ROSTER_FIRST_ID, ROSTER_LAST_ID, SEQ, SESSION, T0, TICK,
-    VERSION_AT,
+    known_kinds, load_vectors, vectors_dir, RecordLayout, BODY_U64S, CAPACITY, COMPACT_COUNT,
+    COMPACT_INTERVAL, COMPACT_QUANTA, FLAGS, KIND_AT, LIFECYCLE_U64S, PART, PARTS, ROSTER_FIRST_ID,
+    ROSTER_LAST_ID, SEQ, SESSION, T0, TICK, VERSION_AT,
 };
+use crate::core::compact::{CompactConfig, Encoder};
+use crate::core::sim::SimWorld;
+use crate::wire::bits::BitWriter;
 use crate::wire::{
-    self, Body, DespawnHead, Despawned, Entity, IdRun, Kind, Packet, Payload, RosterHead,
-    SnapshotHead,
+    self, Body, CompactHead, DespawnHead, Despawned, Entity, IdRun, Kind, Packet, Payload, Record,
+    Records, RosterHead, SnapshotHead, COMPACT_FIXED_LEN,
 };
 
 /// Byte values that sit on boundaries.
@@ -70,6 +78,25 @@ const INTERESTING_F32: [u32; 17] = [
     0x0080_0000, // f32::MIN_POSITIVE
 ];
 
+/// Signed values at the codes' edges: zero, one step either way, the
+/// lengths where a gamma code grows a bit, the i32 extremes.
+const INTERESTING_I32: [i32; 12] = [
+    0,
+    1,
+    -1,
+    2,
+    -2,
+    63,
+    -64,
+    1 << 15,
+    -(1 << 15),
+    1 << 24,
+    i32::MAX,
+    i32::MIN,
+];
+/// Entities of the world the mutator's compact encoder sends.
+const COMPACT_WORLD: u32 = 96;
+
 /// A seeded generator of hostile datagrams: mutated vectors, mutated valid
 /// packets it builds itself, and pure noise.
 #[derive(Debug)]
@@ -86,6 +113,13 @@ pub struct Mutator {
     entities: Vec<Entity>,
     despawned: Vec<Despawned>,
     runs: Vec<IdRun>,
+    /// A compact part's bit-packed records.
+    section: Vec<u8>,
+    /// A reference encoder over a moving world, short keyframe interval.
+    encoder: Encoder,
+    sim: SimWorld,
+    /// Scratch for decoding a compact part to edit its records.
+    records: Records,
 }
 
 impl Mutator {
@@ -130,6 +164,14 @@ impl Mutator {
             entities: Vec::new(),
             despawned: Vec::new(),
             runs: Vec::new(),
+            section: Vec::new(),
+            encoder: Encoder::new(CompactConfig {
+                keyframe_interval: 8,
+                ..CompactConfig::default()
+            })
+            .expect("a valid config"),
+            sim: SimWorld::new(COMPACT_WORLD, seed),
+            records: Records::default(),
         }
     }
 
@@ -186,7 +228,8 @@ impl Mutator {
     }
 
     /// A valid packet of a random stream kind: a snapshot (usually few
-    /// entities, sometimes as many as fit), a despawn, a roster part, a
+    /// entities, sometimes as many as fit), a compact part (of the
+    /// encoder's world, or of made-up records), a despawn, a roster part, a
     /// sender report or a goodbye, from one of a few sessions, with sequence
     /// numbers and ticks that advance; one in ten of the version 1 kinds is
     /// written as version 1 (the same bytes but the version byte).
@@ -198,7 +241,13 @@ impl Mutator {
         self.entities.clear();
         self.despawned.clear();
         self.runs.clear();
-        let body = match r.random_range(0..8u32) {
+        self.section.clear();
+        let body = match r.random_range(0..10u32) {
+            8 => {
+                self.next_tick += 1;
+                self.encoded_part(self.next_tick)
+            }
+            9 => made_up_part(r, self.next_tick, &mut self.section),
             0 => Body::SenderReport(wire::SenderReport {
                 sent_ns: T0,
                 packets_sent: r.random(),
@@ -266,6 +315,7 @@ impl Mutator {
             Kind::Snapshot => Payload::Entities(&self.entities),
             Kind::Despawn => Payload::Despawned(&self.despawned),
             Kind::Roster => Payload::Runs(&self.runs),
+            Kind::Compact => Payload::Compact(&self.section),
             _ => Payload::None,
         };
         let packet = Packet { session, seq, body };
@@ -277,9 +327,39 @@ impl Mutator {
         }
     }
 
+    /// Tick `tick` of the encoder's moving world, one of its parts (part 0
+    /// most often), its records' bits in `self.section`.
+    fn encoded_part(&mut self, tick: u64) -> Body {
+        let world = self.sim.positions(tick, 60.0);
+        // Small parts, so a tick often has several.
+        let budget = [120, 300, 1200][self.rng.random_range(0..3)];
+        self.encoder
+            .encode_tick(tick, world, budget)
+            .expect("the world is within the bound");
+        let parts = self.encoder.parts();
+        let part = match self.rng.random_range(0..3u32) {
+            0 => self.rng.random_range(0..parts.len()),
+            _ => 0,
+        };
+        self.section
+            .extend_from_slice(&self.encoder.bytes()[parts[part].bytes.clone()]);
+        Body::Compact(CompactHead {
+            scheduled_ns: T0 - 1_000,
+            sent_ns: T0,
+            ..self.encoder.head(tick, part)
+        })
+    }
+
     /// One mutation, chosen at random; a field edit on a datagram too short
     /// for that field falls back to a bit flip.
     fn mutate(&mut self, d: &mut Vec<u8>) {
+        if d.len() >= COMPACT_FIXED_LEN
+            && d[KIND_AT] == Kind::Compact as u8
+            && self.rng.random_bool(0.6)
+        {
+            self.mutate_compact(d);
+            return;
+        }
         let r = &mut self.rng;
         // The records of the datagram's kind; a kind without records is
         // mutated as if it were a snapshot.
@@ -498,6 +578,226 @@ impl Mutator {
             _ => d.push(r.random()),
         }
     }
+}
+
+impl Mutator {
+    /// One edit of a compact part (at least its fixed fields long): a head
+    /// field, its section's bits, or its records' values.
+    fn mutate_compact(&mut self, d: &mut Vec<u8>) {
+        let r = &mut self.rng;
+        let bits = 8 * (d.len() - COMPACT_FIXED_LEN);
+        match r.random_range(0..9u32) {
+            0 => {
+                let q = pick_or_random(r, &[0, 1, 2, 3, 16, 1000, 1 << 20, u32::MAX]);
+                put_u32(d, COMPACT_QUANTA, q);
+            }
+            1 => {
+                let k = pick_or_random(r, &[0, 1, 2, 8, 60, 0x7fff, u16::MAX]);
+                put_u16(d, COMPACT_INTERVAL, k);
+            }
+            2 => {
+                // The count against the records present: one off either
+                // way, none, twice, the most a u16 says, the bits' limit.
+                let n = u16::from_le_bytes([d[COMPACT_COUNT.start], d[COMPACT_COUNT.start + 1]]);
+                let room = (bits / 4).min(usize::from(u16::MAX)) as u16;
+                let lie = [
+                    n.wrapping_sub(1),
+                    n.wrapping_add(1),
+                    0,
+                    n.wrapping_mul(2),
+                    u16::MAX,
+                    room,
+                    room.wrapping_add(1),
+                    r.random(),
+                ];
+                put_u16(d, COMPACT_COUNT, pick(r, &lie));
+            }
+            3 if bits > 0 => {
+                // Flip bits, most often in the first records' codes.
+                for _ in 0..r.random_range(1..=3) {
+                    let at = match r.random_range(0..2u32) {
+                        0 => r.random_range(0..bits.min(64)),
+                        _ => r.random_range(0..bits),
+                    };
+                    d[COMPACT_FIXED_LEN + at / 8] ^= 1 << (at % 8);
+                }
+            }
+            4 if bits > 0 => {
+                // Cut the section at a bit: what follows is zero padding.
+                let at = r.random_range(0..bits);
+                d.truncate(COMPACT_FIXED_LEN + at.div_ceil(8));
+                if at % 8 != 0 {
+                    let last = d.len() - 1;
+                    d[last] &= (1u8 << (at % 8)) - 1;
+                }
+            }
+            5 if bits > 0 => {
+                // A padding bit (if the last byte has any): its top bit.
+                let last = d.len() - 1;
+                d[last] |= 0x80;
+            }
+            6 => {
+                // A long run of zero bits at a byte: a gamma prefix of more
+                // than 32 zeros, or a code pushed past the end.
+                let at = COMPACT_FIXED_LEN + r.random_range(0..=bits / 8);
+                let n = r.random_range(4..=6);
+                for _ in 0..n {
+                    d.insert(at, 0);
+                }
+            }
+            7 => d.push(pick(r, &[0, 1, 0x80, 0xff])),
+            _ => self.edit_records(d),
+        }
+    }
+
+    /// Decodes `d` as a compact part and, if it decodes, writes it again
+    /// with one record's value changed: its id (within its neighbours,
+    /// so ids still ascend), its kind, or a position, velocity, residual or
+    /// age at a code's edge. Otherwise flips a bit.
+    fn edit_records(&mut self, d: &mut Vec<u8>) {
+        let r = &mut self.rng;
+        if wire::decode_records(d, &mut self.records).is_err() || self.records.compact.is_empty() {
+            let at = r.random_range(0..d.len());
+            d[at] ^= 1 << r.random_range(0..8);
+            return;
+        }
+        let recs = &mut self.records.compact;
+        let i = r.random_range(0..recs.len());
+        let lo = if i == 0 { 0 } else { recs[i - 1].id() + 1 };
+        let hi = recs.get(i + 1).map_or(u32::MAX, |n| n.id() - 1);
+        let axis = r.random_range(0..3);
+        let value = pick_or_random(r, &INTERESTING_I32);
+        let rec = &mut recs[i];
+        match r.random_range(0..4u32) {
+            0 => {
+                let any = r.random_range(lo..=hi);
+                let id = pick(r, &[lo, hi, lo.saturating_add(1).min(hi), any]);
+                match rec {
+                    Record::Key { id: x, .. } | Record::Delta { id: x, .. } => *x = id,
+                }
+            }
+            1 => {
+                // Another kind of record for the same id.
+                let id = rec.id();
+                let age = pick(r, &[1, 2, 7, 8, 9, 59, 60, u32::MAX]);
+                *rec = match r.random_range(0..3u32) {
+                    0 => Record::Key {
+                        id,
+                        q: [value; 3],
+                        v: [0; 3],
+                    },
+                    1 => Record::Delta {
+                        id,
+                        age: None,
+                        r: [value; 3],
+                    },
+                    _ => Record::Delta {
+                        id,
+                        age: Some(age),
+                        r: [0; 3],
+                    },
+                };
+            }
+            _ => match rec {
+                Record::Key { q, v, .. } => {
+                    if r.random_bool(0.5) {
+                        q[axis] = value;
+                    } else {
+                        v[axis] = value;
+                    }
+                }
+                Record::Delta { age, r: res, .. } => {
+                    if r.random_bool(0.25) {
+                        let a = pick_or_random(r, &[1, 2, 8, 60, u32::MAX]).max(1);
+                        *age = match age {
+                            Some(_) if r.random_bool(0.3) => None,
+                            _ => Some(a),
+                        };
+                    } else {
+                        res[axis] = value;
+                    }
+                }
+            },
+        }
+        self.section.clear();
+        let mut w = BitWriter::new(&mut self.section);
+        let mut prev = None;
+        for rec in &self.records.compact {
+            wire::write_record(&mut w, prev, rec);
+            prev = Some(rec.id());
+        }
+        w.finish();
+        d.truncate(COMPACT_FIXED_LEN);
+        d.extend_from_slice(&self.section);
+    }
+}
+
+/// A compact part of tick `tick` with made-up records, its bits in
+/// `section`: a head of any valid quanta and interval, ids ascending from
+/// anywhere (up to `u32::MAX`), each record a keyframe or a delta of
+/// either form, their values at the codes' edges; positions within the
+/// coordinate limit for the quanta, so the part is valid.
+fn made_up_part(r: &mut StdRng, tick: u64, section: &mut Vec<u8>) -> Body {
+    let quanta_per_unit = pick_or_random(r, &[1, 2, 3, 16, 1000, u32::MAX]).max(1);
+    let keyframe_interval = pick_or_random(r, &[1, 2, 8, 60, u16::MAX]).max(1);
+    let parts = r.random_range(1..=u16::MAX);
+    let n = match r.random_range(0..100u32) {
+        0 => r.random_range(0..=1400),
+        _ => r.random_range(0..=8),
+    };
+    let mut w = BitWriter::new(section);
+    let mut prev: Option<u32> = None;
+    let mut count = 0u16;
+    let mut id = match r.random_range(0..4u32) {
+        0 => u64::from(r.random::<u32>()),
+        _ => u64::from(r.random_range(0..CAPACITY)),
+    };
+    for _ in 0..n {
+        if id > u64::from(u32::MAX) {
+            break;
+        }
+        let value = |r: &mut StdRng| pick_or_random(r, &INTERESTING_I32);
+        let record = match r.random_range(0..3u32) {
+            0 => {
+                let mut q = [0i32; 3];
+                for c in &mut q {
+                    *c = value(r);
+                    if !wire::quanta_ok(*c, quanta_per_unit) {
+                        *c = 0;
+                    }
+                }
+                Record::Key {
+                    id: id as u32,
+                    q,
+                    v: [value(r), value(r), value(r)],
+                }
+            }
+            k => Record::Delta {
+                id: id as u32,
+                age: (k == 2).then(|| pick_or_random(r, &[1, 2, 7, 59, 60, u32::MAX]).max(1)),
+                r: [value(r), value(r), value(r)],
+            },
+        };
+        wire::write_record(&mut w, prev, &record);
+        prev = Some(id as u32);
+        count += 1;
+        id += match r.random_range(0..8u32) {
+            0 => u64::from(r.random::<u32>()),
+            1 => r.random_range(2..=64),
+            _ => 1,
+        };
+    }
+    w.finish();
+    Body::Compact(CompactHead {
+        tick,
+        scheduled_ns: T0 - 1_000,
+        sent_ns: T0,
+        part: r.random_range(0..parts),
+        parts,
+        quanta_per_unit,
+        keyframe_interval,
+        count,
+    })
 }
 
 /// An entity id: usually below the harness's capacity, so it meets the world.

@@ -28,13 +28,15 @@
 //!
 //! The decoder checks every field and never panics: a record cut short,
 //! an impossible code, an id past `u32::MAX`, a count the bits cannot
-//! hold, non-zero padding or bytes after it are each a [`DecodeError`].
+//! hold, a keyframe whose position [`dequantize`]s beyond
+//! [`MAX_COORD`](super::MAX_COORD), non-zero padding or bytes after it
+//! are each a [`DecodeError`].
 
 use serde::{Deserialize, Serialize};
 
 use super::bits::{BitReader, BitWriter};
 use super::codec::{U16, U32, U64};
-use super::{DecodeError, HEADER_LEN, MAX_DATAGRAM};
+use super::{DecodeError, HEADER_LEN, MAX_COORD, MAX_DATAGRAM};
 
 /// Bytes of a compact part's fixed fields after the header.
 pub const COMPACT_FIXED_LEN: usize = HEADER_LEN + 3 * U64 + 2 * U16 + U32 + 2 * U16;
@@ -103,6 +105,20 @@ impl Record {
 /// least one quantum per unit, a keyframe interval of at least 1.
 pub fn head_ok(h: &CompactHead) -> bool {
     h.parts != 0 && h.part < h.parts && h.quanta_per_unit >= 1 && h.keyframe_interval >= 1
+}
+
+/// The coordinate `q` quanta stand for: `q / quanta_per_unit` computed in
+/// `f64`, rounded to the nearest `f32`. A keyframe's coordinates must come
+/// out within [`MAX_COORD`], as a snapshot's must.
+#[inline]
+pub fn dequantize(q: i32, quanta_per_unit: u32) -> f32 {
+    (f64::from(q) / f64::from(quanta_per_unit)) as f32
+}
+
+/// Whether `q` quanta stand for a coordinate within [`MAX_COORD`].
+#[inline]
+pub fn quanta_ok(q: i32, quanta_per_unit: u32) -> bool {
+    dequantize(q, quanta_per_unit).abs() <= MAX_COORD
 }
 
 /// Appends `record` to `w`, `prev` being the previous record's id in the
@@ -207,6 +223,11 @@ pub(super) fn decode_compact(
     let mut prev: Option<u32> = None;
     for _ in 0..head.count {
         let rec = read_record(&mut r, prev)?;
+        if let Record::Key { q, .. } = rec {
+            if !q.iter().all(|&c| quanta_ok(c, head.quanta_per_unit)) {
+                return Err(DecodeError::BadCoordinate);
+            }
+        }
         prev = Some(rec.id());
         if let Some(v) = sink.as_deref_mut() {
             v.push(rec);
@@ -479,6 +500,44 @@ mod tests {
             crate::wire::encode_records_to_vec(&p, Payload::Compact(&[])),
             Err(crate::wire::EncodeError::BadPart)
         );
+    }
+
+    #[test]
+    fn a_keyframe_beyond_the_coordinate_limit_is_refused() {
+        // At one quantum a unit, 1e9 quanta are the limit itself and
+        // 1000000064, the first f32 above it, are beyond it.
+        let d = |x: i32| {
+            let mut out = Vec::new();
+            let mut w = BitWriter::new(&mut out);
+            let key = Record::Key {
+                id: 0,
+                q: [0, x, 0],
+                v: [0; 3],
+            };
+            write_record(&mut w, None, &key);
+            w.finish();
+            let p = Packet {
+                session: 1,
+                seq: 1,
+                body: Body::Compact(CompactHead {
+                    quanta_per_unit: 1,
+                    ..head(1)
+                }),
+            };
+            crate::wire::encode_records_to_vec(&p, Payload::Compact(&out)).unwrap()
+        };
+        let mut out = Records::default();
+        for ok in [1_000_000_000, -1_000_000_000, 1_000_000_032] {
+            assert!(decode_records(&d(ok), &mut out).is_ok(), "{ok}");
+        }
+        for bad in [1_000_000_064, i32::MIN, i32::MAX] {
+            assert_eq!(
+                decode_records(&d(bad), &mut out),
+                Err(DecodeError::BadCoordinate),
+                "{bad}"
+            );
+        }
+        assert_eq!(dequantize(1_000_000_032, 1), 1.0e9);
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //! # Two families of kinds
 //!
 //! The *stream* kinds (snapshot, sender report, goodbye, and version 2's
-//! despawn and roster) are sequenced: each takes the next number of the
+//! despawn, roster and compact snapshot part) are sequenced: each takes the next number of the
 //! session's sequence. The *subscription* kinds
 //! (16..=23, [`Kind::is_sequenced`] false) carry `seq` = 0, which receivers
 //! ignore; they never enter sequence accounting. In them the header's
@@ -46,6 +46,9 @@
 //!   snapshot's entity records are read through.
 //! * `lifecycle.rs`: the lifecycle kinds of version 2 ([`Despawned`],
 //!   [`DespawnHead`], [`IdRun`], [`RosterHead`]): which entities are gone.
+//! * `compact.rs`: version 2's compact snapshot part ([`CompactHead`],
+//!   [`Record`], [`write_record`]): quantized positions, keyframes and
+//!   deltas, bit-packed through [`bits`].
 //! * `control.rs`: the subscription kinds ([`Cookie`], [`Subscribe`] to
 //!   [`Pong`]), their lengths and the padding rule.
 //! * `codec.rs`: the bincode settings and the read and write helpers.
@@ -64,8 +67,8 @@ mod stream;
 pub mod vectors;
 
 pub use self::compact::{
-    body_fits, head_ok, write_record, CompactHead, Record, COMPACT_FIXED_LEN, MAX_RECORDS,
-    MAX_RECORD_BITS,
+    body_fits, dequantize, head_ok, quanta_ok, write_record, CompactHead, Record,
+    COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS,
 };
 pub use self::control::{
     Accept, Challenge, Confirm, Cookie, Ping, Pong, Refuse, Subscribe, Unsubscribe, ACCEPT_LEN,
@@ -88,7 +91,8 @@ pub const MAGIC: [u8; 4] = *b"TKCS";
 pub const VERSION: u8 = 2;
 /// The oldest version this module reads: a version 1 datagram decodes as
 /// it did (its kinds and layouts are unchanged in version 2); the kinds
-/// version 2 added ([`Kind::Despawn`], [`Kind::Roster`]) are unknown in it.
+/// version 2 added ([`Kind::Despawn`], [`Kind::Roster`], [`Kind::Compact`])
+/// are unknown in it.
 /// Receivers reject any version outside `MIN_VERSION..=VERSION`.
 pub const MIN_VERSION: u8 = 1;
 /// Largest UDP payload over IPv4, and so the largest datagram tickcast sends.
@@ -204,7 +208,8 @@ impl Kind {
 
     /// Bytes of one record of a kind that carries records after its fixed
     /// fields (snapshot: entities, despawn: despawn records, roster: id
-    /// runs); `None` for the fixed-size kinds.
+    /// runs; compact: 1, its records being bits, carried as bytes);
+    /// `None` for the fixed-size kinds.
     pub fn record_len(self) -> Option<usize> {
         match self {
             Kind::Snapshot => Some(ENTITY_LEN),
@@ -237,8 +242,8 @@ impl Kind {
     }
 
     /// The exact datagram length of a fixed-size kind, padding included;
-    /// `None` for the kinds with records (snapshot, despawn, roster), whose
-    /// length depends on their record count.
+    /// `None` for the kinds with records (snapshot, despawn, roster,
+    /// compact), whose length depends on their records.
     pub fn fixed_len(self) -> Option<usize> {
         Some(match self {
             Kind::Snapshot | Kind::Despawn | Kind::Roster | Kind::Compact => return None,
@@ -678,8 +683,8 @@ pub fn decode_opened(datagram: &[u8], entities: &mut Vec<Entity>) -> Result<Pack
 }
 
 /// [`decode`] that keeps every kind's records: `records` is cleared, and
-/// the packet's records (entities, despawn records or runs) are put in
-/// their buffer. On any error all three are left empty.
+/// the packet's records (entities, despawn records, runs or compact
+/// records) are put in their buffer. On any error all are left empty.
 pub fn decode_records(datagram: &[u8], records: &mut Records) -> Result<Packet, DecodeError> {
     decode_with(datagram, Sink::All(records), 0)
 }

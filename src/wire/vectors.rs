@@ -17,15 +17,16 @@
 //! an `@N` offset comment names the offset of its line's first byte;
 //! directives come before the bytes and are well formed; there is exactly
 //! one of `kind` and `expect`, and one `length`, equal to the bytes present;
-//! an invalid vector lists no fields, records, version, key or cookie
-//! inputs; the cookie inputs come all three or not at all. Whether the
+//! a compact record's values fit their fields (ids `u32`, ages `u32` of at
+//! least 1, positions, velocities and residuals `i32`); an invalid vector
+//! lists no fields, records, version, key or cookie inputs; the cookie inputs come all three or not at all. Whether the
 //! fields are the right ones for the kind, and whether the version byte is
 //! the one `# version:` names, is the codec's business, not the format's.
 
 use std::net::SocketAddr;
 
 use crate::wire::auth::KEY_LEN;
-use crate::wire::{Despawned, Entity, IdRun};
+use crate::wire::{Despawned, Entity, IdRun, Record};
 
 /// Bytes of a broadcaster's cookie secret (`# cookie_secret:`), as
 /// `core::subscription::SECRET_LEN`.
@@ -73,6 +74,11 @@ pub struct Vector {
     pub despawned: Vec<Despawned>,
     /// `# run: first count`, in file order (a roster part's runs).
     pub runs: Vec<IdRun>,
+    /// A compact part's records, in file order: `# keyframe: id qx qy qz
+    /// vx vy vz`, `# delta: id rx ry rz` (against the scheduled keyframe)
+    /// and `# delta-age: id age rx ry rz` (against the keyframe `age` ticks
+    /// old).
+    pub compact: Vec<Record>,
     /// `# version: N`: the datagram is of protocol version `N`, older than
     /// the one encoders write, so it is only decoded (an encoder writes the
     /// same fields with its own version byte). `None`: the version
@@ -125,6 +131,12 @@ pub enum Directive {
     Despawned,
     /// `# run:`
     Run,
+    /// `# keyframe:`
+    Keyframe,
+    /// `# delta:`
+    Delta,
+    /// `# delta-age:`
+    DeltaAge,
     /// `# version:`
     Version,
     /// `# cookie_secret:`
@@ -147,6 +159,9 @@ impl Directive {
             "key" => Directive::Key,
             "despawned" => Directive::Despawned,
             "run" => Directive::Run,
+            "keyframe" => Directive::Keyframe,
+            "delta" => Directive::Delta,
+            "delta-age" => Directive::DeltaAge,
             "version" => Directive::Version,
             "cookie_secret" => Directive::CookieSecret,
             "cookie_address" => Directive::CookieAddress,
@@ -166,6 +181,9 @@ impl Directive {
             Directive::Key => "key",
             Directive::Despawned => "despawned",
             Directive::Run => "run",
+            Directive::Keyframe => "keyframe",
+            Directive::Delta => "delta",
+            Directive::DeltaAge => "delta-age",
             Directive::Version => "version",
             Directive::CookieSecret => "cookie_secret",
             Directive::CookieAddress => "cookie_address",
@@ -230,7 +248,8 @@ pub enum VectorError {
         actual: usize,
     },
     /// An invalid vector with `# field:`, `# entity:`, `# despawned:`,
-    /// `# run:`, `# version:`, `# key:` or cookie input lines.
+    /// `# run:`, compact record (`# keyframe:`, `# delta:`,
+    /// `# delta-age:`), `# version:`, `# key:` or cookie input lines.
     #[error("an invalid vector has no decoded fields, records, version, key or cookie inputs")]
     FieldsOnInvalid,
     /// Some but not all of `# cookie_secret:`, `# cookie_address:` and
@@ -276,6 +295,7 @@ struct Directives {
     entities: Vec<Entity>,
     despawned: Vec<Despawned>,
     runs: Vec<IdRun>,
+    compact: Vec<Record>,
     version: Option<u8>,
     key: Option<[u8; KEY_LEN]>,
     cookie_secret: Option<[u8; COOKIE_SECRET_LEN]>,
@@ -290,6 +310,7 @@ impl Directives {
             && self.entities.is_empty()
             && self.despawned.is_empty()
             && self.runs.is_empty()
+            && self.compact.is_empty()
             && self.version.is_none()
             && self.key.is_none()
             && self.cookie_secret.is_none()
@@ -332,6 +353,37 @@ fn once<T>(slot: &mut Option<T>, v: T, repeated: VectorError) -> Result<(), Vect
         Some(_) => Err(repeated),
         None => Ok(()),
     }
+}
+
+/// A signed integer that fits an `i32`: an unsigned one (decimal, or
+/// hexadecimal after `0x`), with a `-` before it for a negative one.
+fn signed(s: &str) -> Option<i32> {
+    match s.strip_prefix('-') {
+        Some(m) => i32::try_from(-i64::try_from(integer(m)?).ok()?).ok(),
+        None => i32::try_from(integer(s)?).ok(),
+    }
+}
+
+/// `value` as an id (`u32`), `ages` ages (`u32`, at least 1), then
+/// exactly `N` signed integers (`i32`).
+fn compact_record<const N: usize>(
+    value: &str,
+    ages: usize,
+) -> Option<(u32, Option<u32>, [i32; N])> {
+    let w: Vec<&str> = value.split_whitespace().collect();
+    if w.len() != 1 + ages + N {
+        return None;
+    }
+    let id = u32::try_from(integer(w[0])?).ok()?;
+    let age = match ages {
+        0 => None,
+        _ => Some(u32::try_from(integer(w[1])?).ok().filter(|&a| a >= 1)?),
+    };
+    let mut v = [0i32; N];
+    for (slot, tok) in v.iter_mut().zip(&w[1 + ages..]) {
+        *slot = signed(tok)?;
+    }
+    Some((id, age, v))
 }
 
 /// `value` as exactly two unsigned integers that fit `A` and `B`.
@@ -403,6 +455,16 @@ impl Directives {
             Directive::Run => {
                 let (first, count) = two(value).ok_or(bad)?;
                 self.runs.push(IdRun { first, count });
+            }
+            Directive::Keyframe => {
+                let (id, _, qv) = compact_record::<6>(value, 0).ok_or(bad)?;
+                let (q, v) = ([qv[0], qv[1], qv[2]], [qv[3], qv[4], qv[5]]);
+                self.compact.push(Record::Key { id, q, v });
+            }
+            Directive::Delta | Directive::DeltaAge => {
+                let ages = usize::from(d == Directive::DeltaAge);
+                let (id, age, r) = compact_record::<3>(value, ages).ok_or(bad)?;
+                self.compact.push(Record::Delta { id, age, r });
             }
             Directive::Version => {
                 let v = integer(value)
@@ -505,6 +567,7 @@ pub fn parse(text: &str) -> Result<Vector, VectorError> {
         entities: d.entities,
         despawned: d.despawned,
         runs: d.runs,
+        compact: d.compact,
         version: d.version,
         key: d.key,
         cookie,
@@ -527,6 +590,9 @@ mod tests {
 # despawned: 4294967295 0x100000005
 # despawned: 0 0
 # run: 0x80000000 2
+# keyframe: 39 1500 -2250 -2147483648 16 0 -1
+# delta: 40 0 -0 2147483647
+# delta-age: 0xffffffff 7 -300 0x9c40 0
 # key: 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 # cookie_secret: 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100
 # cookie_address: [2001:db8::1]:50000
@@ -572,6 +638,26 @@ mod tests {
                 count: 2
             }]
         );
+        assert_eq!(
+            v.compact,
+            [
+                Record::Key {
+                    id: 39,
+                    q: [1500, -2250, i32::MIN],
+                    v: [16, 0, -1]
+                },
+                Record::Delta {
+                    id: 40,
+                    age: None,
+                    r: [0, 0, i32::MAX]
+                },
+                Record::Delta {
+                    id: u32::MAX,
+                    age: Some(7),
+                    r: [-300, 40_000, 0]
+                },
+            ]
+        );
         assert_eq!(v.version, Some(1));
         let cookie = v.cookie.unwrap();
         assert_eq!((cookie.secret[0], cookie.secret[31]), (0x1f, 0x00));
@@ -591,7 +677,7 @@ mod tests {
     #[test]
     fn every_broken_rule_is_named_with_its_line() {
         let head = "# kind: x\n# length: 2\n";
-        let cases: [(String, VectorError); 24] = [
+        let cases: [(String, VectorError); 29] = [
             (format!("{head}54 4\n"), VectorError::NotHex { line: 3 }),
             (format!("{head}54 +4\n"), VectorError::NotHex { line: 3 }),
             (format!("{head}544b\n"), VectorError::NotHex { line: 3 }),
@@ -654,6 +740,41 @@ mod tests {
                 VectorError::BadDirective {
                     line: 3,
                     directive: Directive::Run,
+                },
+            ),
+            (
+                format!("{head}# keyframe: 1 0 0 0 0 0\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Keyframe,
+                },
+            ),
+            (
+                format!("{head}# keyframe: 1 0 0 2147483648 0 0 0\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Keyframe,
+                },
+            ),
+            (
+                format!("{head}# delta: -1 0 0 0\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::Delta,
+                },
+            ),
+            (
+                format!("{head}# delta-age: 1 0 0 0 0\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::DeltaAge,
+                },
+            ),
+            (
+                format!("{head}# delta-age: 1 1 0 0\n54 4b\n"),
+                VectorError::BadDirective {
+                    line: 3,
+                    directive: Directive::DeltaAge,
                 },
             ),
             (
@@ -732,6 +853,9 @@ mod tests {
             "# entity: 1 0 0 0",
             "# despawned: 1 2",
             "# run: 1 2",
+            "# keyframe: 1 0 0 0 0 0 0",
+            "# delta: 1 0 0 0",
+            "# delta-age: 1 1 0 0 0",
             "# version: 1",
             "# cookie_client_id: 1",
         ] {
