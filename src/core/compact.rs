@@ -125,8 +125,8 @@ impl CompactConfig {
         Ok(())
     }
 
-    /// `v` in quanta, to nearest, halves away from zero (the caller
-    /// checked the bound).
+    /// `v` in quanta, to nearest, ties to even (the caller checked the
+    /// bound).
     #[inline]
     pub fn quantize(&self, v: f32) -> i32 {
         round(f64::from(v) * f64::from(self.quanta_per_unit)) as i32
@@ -139,15 +139,16 @@ impl CompactConfig {
     }
 }
 
-/// `t` to the nearest integer, halves away from zero, saturating: `t ±
-/// 0.5` truncated, which the baseline x86-64 does in two instructions
-/// where `f64::round` is a library call. (It differs from exact rounding
-/// only for the one value below each half whose sum rounds up, such as
-/// 0.49999999999999994: the sender's quantization is its own choice, and
-/// receivers take whatever quanta it sends.)
-#[inline]
+/// `t` to the nearest integer, ties to even, for `|t| < 2^51`: the sum
+/// with 1.5 × 2^52 leaves the rounded integer in the low bits of its
+/// mantissa, read as bits. No float-to-integer conversion, whose
+/// saturation checks cost the encoder a tenth of its time (perf). The
+/// bound keeps a position's quanta under 2^31 and a velocity's under
+/// 2^37; beyond 2^51 the result is wrong, never undefined.
+#[inline(always)]
 fn round(t: f64) -> i64 {
-    (t + 0.5f64.copysign(t)) as i64
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 × 2^52
+    ((t + MAGIC).to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64)
 }
 
 /// The position a receiver reconstructs from `q` quanta (the wire's
@@ -828,6 +829,27 @@ mod tests {
             if tick >= 10 {
                 assert_eq!(world.get(&6).map(|p| p.1), Some(tick as f32 * 0.5));
             }
+        }
+    }
+
+    #[test]
+    fn rounding_is_to_nearest_ties_to_even() {
+        for (t, want) in [
+            (0.0, 0),
+            (0.4, 0),
+            (0.5, 0),
+            (0.6, 1),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (-2.6, -3),
+            (2147483647.4, 2147483647),
+            (-2147483648.0, -2147483648),
+            (1e12 + 0.7, 1_000_000_000_001),
+        ] {
+            assert_eq!(round(t), want, "{t}");
+            assert_eq!(round(t), t.round_ties_even() as i64, "{t}");
         }
     }
 
