@@ -1675,3 +1675,75 @@ fn bench_compare_realtime_reports_both_runs() {
         );
     }
 }
+
+/// Compact flags the world cannot run with are one line and exit 2 before
+/// anything is sent: a bound smaller than the simulated world's box (every
+/// tick would be refused), a bound whose quanta overflow, a precision that
+/// is not 1/N of a unit.
+#[test]
+fn compact_flags_that_cannot_run_are_refused_at_start() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "broadcast",
+                "--encoding",
+                "compact",
+                "--bound",
+                "10",
+                "--duration",
+                "1s",
+            ],
+            "smaller than the simulated world",
+        ),
+        (
+            &[
+                "demo",
+                "--encoding",
+                "compact",
+                "--bound",
+                "10",
+                "--duration",
+                "1s",
+            ],
+            "smaller than the simulated world",
+        ),
+        (
+            &[
+                "bench",
+                "--encoding",
+                "compact",
+                "--bound",
+                "10",
+                "--duration",
+                "1s",
+            ],
+            "smaller than the simulated world",
+        ),
+        (
+            &[
+                "broadcast",
+                "--encoding",
+                "compact",
+                "--bound",
+                "1e9",
+                "--duration",
+                "1s",
+            ],
+            "below 2^31",
+        ),
+        (
+            &["broadcast", "--encoding", "compact", "--precision", "0.003"],
+            "not 1/N of a world unit",
+        ),
+    ];
+    for (args, want) in cases {
+        let done = run(args);
+        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
+        assert!(done.stderr.contains(want), "{args:?}: {}", done.stderr);
+        assert!(
+            !done.stderr.contains("panicked"),
+            "{args:?}: {}",
+            done.stderr
+        );
+    }
+}

@@ -268,7 +268,7 @@ impl BenchConfig {
         }
         let placeholder = SocketAddr::from((Ipv4Addr::LOCALHOST, 9));
         self.broadcast_config(vec![placeholder])
-            .validate()
+            .validate_simulated()
             .map_err(|e| BenchError::Broadcast(e.into()))
     }
 

@@ -355,7 +355,7 @@ impl BroadcastArgs {
             cpu: self.thread.cpu()?,
             ..defaults
         });
-        config.validate().map_err(bad_flag)?;
+        config.validate_simulated().map_err(bad_flag)?;
         Ok(config)
     }
 }
@@ -490,7 +490,7 @@ impl DemoArgs {
         }
         let placeholder = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT);
         self.broadcast_config(vec![placeholder], None)
-            .validate()
+            .validate_simulated()
             .map_err(bad_flag)
     }
 

@@ -230,6 +230,15 @@ pub enum ConfigError {
     /// The compact config is invalid.
     #[error(transparent)]
     Compact(#[from] crate::core::compact::CompactConfigError),
+    /// The compact bound is smaller than the simulated world's box, so
+    /// every tick would be refused.
+    #[error("the compact bound {bound} is smaller than the simulated world's {side}-unit box: use --bound {side} or more")]
+    BoundBelowWorld {
+        /// The bound asked for.
+        bound: f32,
+        /// The box's longest side.
+        side: f64,
+    },
     /// A target's address family differs from the socket's.
     #[error("cannot send to {addr} from a socket bound to {bind}: address families differ")]
     FamilyMismatch {
@@ -247,6 +256,23 @@ impl BroadcastConfig {
         match self.key {
             Some(_) => self.payload_budget.saturating_sub(auth::TAG_LEN),
             None => self.payload_budget,
+        }
+    }
+
+    /// [`BroadcastConfig::validate`], and for the simulated world (not a
+    /// published one) a compact bound that holds its box.
+    pub fn validate_simulated(&self) -> Result<(), ConfigError> {
+        self.validate()?;
+        let side = crate::core::sim::WORLD_SIZE
+            .iter()
+            .copied()
+            .fold(0.0, f64::max);
+        match &self.compact {
+            Some(c) if f64::from(c.bound) < side => Err(ConfigError::BoundBelowWorld {
+                bound: c.bound,
+                side,
+            }),
+            _ => Ok(()),
         }
     }
 

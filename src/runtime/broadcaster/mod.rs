@@ -242,7 +242,10 @@ impl Broadcaster {
         config: BroadcastConfig,
         feed: Option<(publisher::Feed, PublishClock)>,
     ) -> Result<Broadcaster, BroadcastError> {
-        config.validate()?;
+        match feed {
+            Some(_) => config.validate()?,
+            None => config.validate_simulated()?,
+        }
         let addr = config.bind_addr();
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
             .map_err(|error| BroadcastError::Socket { addr, error })?;
