@@ -38,7 +38,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use proc::{figure, have, skip, Proc};
@@ -409,7 +409,17 @@ fn dissector_decodes_a_published_worlds_despawns_and_rosters() {
             left.extend((0..200u32).filter(|id| id % 9 == 0));
         }
         publisher.send(tick, &world).unwrap();
-        std::thread::sleep(Duration::from_millis(5));
+        // Each frame out before the next, so none replaces another on a
+        // loaded host (the counts below are per tick sent).
+        let sent = Instant::now();
+        while b.figures().frames_sent < tick + 1 && sent.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            b.figures().frames_sent,
+            tick + 1,
+            "frame {tick} not sent in 5 s"
+        );
     }
     let bc = b.stop();
     stop_capture(cap);
