@@ -17,12 +17,13 @@
 //! for a receiver is one, "an entity whose last applied tick is older than
 //! a stated tick, and which that statement says does not exist, is gone".
 //!
-//! Records are fixed-size and read through views checked once, like a
-//! snapshot's entity records (see `stream.rs`).
+//! Records are fixed-size and read through the same checked view as a
+//! snapshot's entity records (`stream.rs`'s `records`).
 
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, U16, U32, U64};
+use super::stream::records;
 use super::{DecodeError, HEADER_LEN, MAX_DATAGRAM};
 
 /// Bytes of a despawn's fixed fields after the header, the record count included.
@@ -129,17 +130,6 @@ impl IdRun {
             count: u32::from_le_bytes(count.try_into().expect("4 bytes")),
         }
     }
-}
-
-/// `count` records of `N` bytes at the start of `bytes`, or
-/// [`DecodeError::Truncated`] if the bytes present cannot hold them.
-fn records<const N: usize>(bytes: &[u8], count: u64) -> Result<&[[u8; N]], DecodeError> {
-    let len = usize::try_from(count)
-        .ok()
-        .and_then(|c| c.checked_mul(N))
-        .filter(|&len| len <= bytes.len())
-        .ok_or(DecodeError::Truncated)?;
-    Ok(bytes[..len].as_chunks::<N>().0)
 }
 
 /// Decodes a despawn's body (`rest`, after the header), appending its

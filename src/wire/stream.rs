@@ -105,17 +105,18 @@ pub struct Goodbye {
     pub packets_sent: u64,
 }
 
-/// The entity records of a snapshot body: `count` records of
-/// [`ENTITY_LEN`] bytes at the start of `bytes`, or
-/// [`DecodeError::Truncated`] if the bytes present cannot hold them (a
-/// count that overflows included). Checked once; reading a record cannot fail.
-pub(super) fn records(bytes: &[u8], count: u64) -> Result<&[[u8; ENTITY_LEN]], DecodeError> {
+/// The fixed-size records of a body: `count` records of `N` bytes at the
+/// start of `bytes` (a snapshot's entities, a despawn's records, a
+/// roster's runs), or [`DecodeError::Truncated`] if the bytes present
+/// cannot hold them (a count that overflows included). Checked once;
+/// reading a record cannot fail.
+pub(super) fn records<const N: usize>(bytes: &[u8], count: u64) -> Result<&[[u8; N]], DecodeError> {
     let len = usize::try_from(count)
         .ok()
-        .and_then(|c| c.checked_mul(ENTITY_LEN))
+        .and_then(|c| c.checked_mul(N))
         .filter(|&len| len <= bytes.len())
         .ok_or(DecodeError::Truncated)?;
-    Ok(bytes[..len].as_chunks::<ENTITY_LEN>().0)
+    Ok(bytes[..len].as_chunks::<N>().0)
 }
 
 /// Decodes a snapshot's body (`rest`, the bytes after the header): the
@@ -128,7 +129,7 @@ pub(super) fn decode_snapshot(
     entities: &mut Vec<Entity>,
 ) -> Result<(SnapshotHead, usize), DecodeError> {
     let ((head, count), n): ((SnapshotHead, u64), usize) = codec::read(rest)?;
-    let records = records(&rest[n..], count)?;
+    let records = records::<ENTITY_LEN>(&rest[n..], count)?;
     entities.extend(records.iter().map(Entity::from_record));
     if head.parts == 0 || head.part >= head.parts {
         return Err(DecodeError::BadPart);
@@ -317,12 +318,14 @@ pub(super) mod tests {
                 Some(r) => r,
                 None => {
                     assert!(bytes.len() < U64 + count * ENTITY_LEN, "round {round}");
-                    let view = bytes.get(U64..).map(|r| records(r, count as u64));
+                    let view = bytes
+                        .get(U64..)
+                        .map(|r| records::<ENTITY_LEN>(r, count as u64));
                     assert!(!matches!(view, Some(Ok(_))), "round {round}");
                     continue;
                 }
             };
-            let view: Vec<Entity> = records(&bytes[U64..], count as u64)
+            let view: Vec<Entity> = records::<ENTITY_LEN>(&bytes[U64..], count as u64)
                 .expect("the reference read them, so they are there")
                 .iter()
                 .map(Entity::from_record)
