@@ -410,11 +410,9 @@ impl Encoder {
     ) -> Result<(), CompactError> {
         // One pass: every entity in the bound, every id kept, and whether
         // the ids already rise.
-        let (bound, mut in_order, mut prev) = (self.config.bound, true, None::<u32>);
+        let (mut in_order, mut prev) = (true, None::<u32>);
         for e in entities {
-            // NaN is out too: it is not within any bound.
-            let within = |v: f32| v.abs() <= bound;
-            if !(within(e.x) & within(e.y) & within(e.z)) {
+            if !self.config.in_bound(e) {
                 return Err(CompactError::OutOfBound { id: e.id });
             }
             if e.id >= MAX_ENCODER_ID {

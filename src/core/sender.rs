@@ -335,12 +335,7 @@ impl Sender {
         let runs_per_part = wire::runs_per_part(config.packet_budget()).ok_or(bad_budget)?;
         let compact = match config.compact {
             // A compact part must hold the longest record.
-            Some(_)
-                if config.packet_budget()
-                    < wire::COMPACT_FIXED_LEN + wire::MAX_RECORD_BITS.div_ceil(8) =>
-            {
-                return Err(bad_budget)
-            }
+            Some(_) if config.packet_budget() < wire::MIN_COMPACT_BUDGET => return Err(bad_budget),
             Some(c) => Some(Encoder::new(c)?),
             None => None,
         };

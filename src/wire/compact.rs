@@ -43,6 +43,9 @@ pub const COMPACT_FIXED_LEN: usize = HEADER_LEN + 3 * U64 + 2 * U16 + U32 + 2 * 
 /// The most bits one record can take: a 65-bit id gap, a 2-bit prefix, three
 /// 32-bit positions and three 65-bit velocities (a delta is shorter).
 pub const MAX_RECORD_BITS: usize = 65 + 2 + 3 * 32 + 3 * 65;
+/// The smallest datagram a compact part may be given: the fixed fields
+/// and the longest record.
+pub const MIN_COMPACT_BUDGET: usize = COMPACT_FIXED_LEN + MAX_RECORD_BITS.div_ceil(8);
 /// Most records in one part: the count is a `u16`.
 pub const MAX_RECORDS: usize = u16::MAX as usize;
 

@@ -68,7 +68,7 @@ pub mod vectors;
 
 pub use self::compact::{
     body_fits, dequantize, head_ok, quanta_ok, write_record, CompactHead, Record,
-    COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS,
+    COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS, MIN_COMPACT_BUDGET,
 };
 pub use self::control::{
     Accept, Challenge, Confirm, Cookie, Ping, Pong, Refuse, Subscribe, Unsubscribe, ACCEPT_LEN,

@@ -319,7 +319,7 @@ impl BroadcastConfig {
         if let Some(c) = &self.compact {
             c.validate()?;
             // A compact part must hold the longest record.
-            if self.packet_budget() < wire::COMPACT_FIXED_LEN + wire::MAX_RECORD_BITS.div_ceil(8) {
+            if self.packet_budget() < wire::MIN_COMPACT_BUDGET {
                 return Err(ConfigError::BadPayloadBudget(self.payload_budget));
             }
         }

@@ -227,13 +227,9 @@ impl Broadcaster {
         clock: PublishClock,
     ) -> Result<(Broadcaster, Publisher), BroadcastError> {
         let running = Arc::new(AtomicBool::new(true));
-        let (publisher, feed) = Publisher::new(
-            clock,
-            config.rate_hz,
-            config.compact.map(|c| c.bound),
-            Arc::clone(&running),
-        )
-        .map_err(BroadcastError::Spawn)?;
+        let (publisher, feed) =
+            Publisher::new(clock, config.rate_hz, config.compact, Arc::clone(&running))
+                .map_err(BroadcastError::Spawn)?;
         let broadcaster = Broadcaster::start_with(config, Some((feed, clock)))?;
         Ok((broadcaster, publisher))
     }

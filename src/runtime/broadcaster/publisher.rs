@@ -63,6 +63,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::core::compact::CompactConfig;
 use crate::runtime::clock;
 use crate::wire::{self, Entity};
 
@@ -154,8 +155,9 @@ pub struct Publisher {
     last_tick: Option<u64>,
     /// Under the game's clock: the tick period and the step's anchor.
     step: GameStep,
-    /// With compact snapshots: the bound every coordinate must be within.
-    bound: Option<f32>,
+    /// With compact snapshots: their config, whose bound every coordinate
+    /// must be within.
+    compact: Option<CompactConfig>,
     running: Arc<AtomicBool>,
     counts: Arc<PublishCounts>,
 }
@@ -233,7 +235,7 @@ impl Publisher {
     pub(super) fn new(
         clock: PublishClock,
         rate_hz: f64,
-        bound: Option<f32>,
+        compact: Option<CompactConfig>,
         running: Arc<AtomicBool>,
     ) -> std::io::Result<(Publisher, Feed)> {
         let (input, output) = triple_buffer::triple_buffer(&Frame::default());
@@ -256,7 +258,7 @@ impl Publisher {
                 period_ns: 1e9 / rate_hz,
                 anchor: None,
             },
-            bound,
+            compact,
             running: Arc::clone(&running),
             counts: Arc::clone(&counts),
         };
@@ -322,13 +324,8 @@ impl Publisher {
         {
             return Err(PublishError::BadCoordinate { id: bad.id });
         }
-        if let Some(bound) = self.bound {
-            let out = |v: f32| v.abs() > bound;
-            if let Some(bad) = buf
-                .entities
-                .iter()
-                .find(|e| out(e.x) || out(e.y) || out(e.z))
-            {
+        if let Some(c) = &self.compact {
+            if let Some(bad) = buf.entities.iter().find(|e| !c.in_bound(e)) {
                 return Err(PublishError::OutOfBound { id: bad.id });
             }
         }
