@@ -117,7 +117,8 @@ fn a_receiver_holds_the_quantized_world_and_a_late_one_every_entity_within_a_cyc
     );
     assert!(waited < Duration::from_millis(500 + 500), "{waited:?}");
     let sent = b.wait();
-    std::thread::sleep(Duration::from_millis(200));
+    // Until the goodbye is in (bounded): then every datagram before it is.
+    common::wait_until(Duration::from_secs(5), || early.figures().goodbye);
     let f = early.figures();
     let last_tick = f.count.expect("ticks arrived");
     assert!(last_tick + 1 >= sent.ticks_sent);

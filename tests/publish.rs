@@ -119,6 +119,9 @@ fn tickcast_clock_sends_the_latest_frame_and_despawns_reach_the_client() {
         publisher.publish(&last),
         Err(PublishError::Stopped)
     ));
+    // The goodbye is on its way when stop returns: let the receiver take
+    // it (bounded; a loaded host delays its thread).
+    common::wait_until(Duration::from_secs(5), || r.figures().goodbye);
     let mut events = Vec::new();
     client.drain_events(&mut events);
     let ids = |k| {
@@ -234,6 +237,9 @@ fn a_keyed_subscriber_gets_a_published_world() {
     check_end(&mut client, &last);
     assert_eq!(figures.subscriptions.accepted, 1);
     assert_eq!(figures.despawned, 9, "ids 0, 7, ..., 56");
+    // The goodbye is on its way when stop returns: let the receiver take
+    // it before it stops (bounded; a loaded host delays its thread).
+    common::wait_until(Duration::from_secs(5), || r.figures().goodbye);
     let f = r.stop().unwrap();
     assert_eq!((f.counters.lost, f.counters.auth_failed), (0, 0));
     assert_eq!(f.counters.entities_despawned, 9);
