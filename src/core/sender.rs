@@ -471,57 +471,7 @@ impl Sender {
         }
         self.entities.clear();
         fill(&mut self.entities);
-        let entities = &self.entities;
-        let parts = parts_for(entities.len(), self.per_part);
-        let checked = match u16::try_from(parts) {
-            Err(_) => Err(PushError::TooManyParts {
-                entities: entities.len(),
-                per_part: self.per_part,
-                parts,
-            }),
-            Ok(_) if !wire::entities_ok(entities) => Err(PushError::BadCoordinate),
-            Ok(parts) => Ok(parts),
-        };
-        // The compact encoder first: it refuses (changing nothing) what the
-        // lifecycle would, and more; then its parts replace the full ones.
-        let checked = match (checked, &mut self.compact) {
-            (Ok(_), Some(enc)) => {
-                let body = self.packet_budget - wire::COMPACT_FIXED_LEN;
-                match enc.encode_tick(tick, &self.entities, body) {
-                    Ok(()) => Ok(enc.parts().len() as u16),
-                    Err(CompactError::OutOfBound { id }) => Err(PushError::OutOfBound { id }),
-                    Err(CompactError::IdTooLarge { id }) => Err(PushError::IdTooLarge { id }),
-                    Err(CompactError::DuplicateId(id)) => Err(PushError::DuplicateId(id)),
-                    Err(CompactError::TooManyParts) => Err(PushError::TooManyParts {
-                        entities: self.entities.len(),
-                        per_part: self.per_part,
-                        parts: u64::from(u16::MAX) + 1,
-                    }),
-                }
-            }
-            (checked, _) => checked,
-        };
-        let lifecycle = match (checked, &mut self.lifecycle) {
-            (Ok(parts), None) => Ok((parts, 0)),
-            (Ok(parts), Some(l)) => match l.on_tick(tick, &self.entities) {
-                Ok(()) => {
-                    let runs = l.roster().map_or(0, |r| r.len());
-                    let roster_parts = match l.roster() {
-                        None => 0,
-                        Some(_) => parts_for(runs, self.runs_per_part),
-                    };
-                    // Fewer runs than entities and more runs than entities
-                    // per part: a tick that fits its parts fits its roster.
-                    Ok((
-                        parts,
-                        u16::try_from(roster_parts).expect("runs fit the parts"),
-                    ))
-                }
-                Err(dup) => Err(PushError::DuplicateId(dup.0)),
-            },
-            (Err(e), _) => Err(e),
-        };
-        let (parts, roster_parts) = match lifecycle {
+        let (parts, roster_parts) = match self.check_tick(tick) {
             Ok(p) => p,
             Err(e) => {
                 self.entities.clear();
@@ -538,6 +488,53 @@ impl Sender {
             roster_parts,
         });
         Ok(())
+    }
+
+    /// Checks the tick just filled in and has it encoded: its part count,
+    /// its coordinates, then the compact encoder (which refuses, changing
+    /// nothing, what the lifecycle would and more, and whose parts replace
+    /// the full ones), then the lifecycle. Returns the tick's parts and its
+    /// roster's parts.
+    fn check_tick(&mut self, tick: u64) -> Result<(u16, u16), PushError> {
+        let (n, per_part) = (self.entities.len(), self.per_part);
+        let full = parts_for(n, per_part);
+        let mut parts = u16::try_from(full).map_err(|_| PushError::TooManyParts {
+            entities: n,
+            per_part,
+            parts: full,
+        })?;
+        if !wire::entities_ok(&self.entities) {
+            return Err(PushError::BadCoordinate);
+        }
+        if let Some(enc) = &mut self.compact {
+            let body = self.packet_budget - wire::COMPACT_FIXED_LEN;
+            enc.encode_tick(tick, &self.entities, body)
+                .map_err(|e| match e {
+                    CompactError::OutOfBound { id } => PushError::OutOfBound { id },
+                    CompactError::IdTooLarge { id } => PushError::IdTooLarge { id },
+                    CompactError::DuplicateId(id) => PushError::DuplicateId(id),
+                    CompactError::TooManyParts => PushError::TooManyParts {
+                        entities: n,
+                        per_part,
+                        parts: u64::from(u16::MAX) + 1,
+                    },
+                })?;
+            parts = enc.parts().len() as u16;
+        }
+        let Some(l) = &mut self.lifecycle else {
+            return Ok((parts, 0));
+        };
+        l.on_tick(tick, &self.entities)
+            .map_err(|dup| PushError::DuplicateId(dup.0))?;
+        let roster_parts = l
+            .roster()
+            .map_or(0, |r| parts_for(r.len(), self.runs_per_part));
+        // Fewer runs than entities and more runs than entities per part: a
+        // tick that fits its parts fits its roster.
+        Ok((
+            parts,
+            u16::try_from(roster_parts).expect("runs fit the parts"),
+        ))
     }
 
     /// Counts `ticks` ticks the caller gave up on (their slot passed); the
