@@ -257,14 +257,7 @@ impl Ingest {
                     };
                     self.session = Some(packet.session);
                     self.assembling = None;
-                    if let Some(feed) = &mut self.feed {
-                        feed.event(Event {
-                            kind,
-                            id: 0,
-                            tick: 0,
-                            session: packet.session,
-                        });
-                    }
+                    notify(&mut self.feed, kind, 0, 0, packet.session);
                     self.epoch = self.epoch.wrapping_add(1).max(1);
                     self.last_transit = None;
                     f.sender_packets_sent = None;
@@ -291,14 +284,7 @@ impl Ingest {
                 );
                 f.counters.undecodable += u64::from(o.undecodable);
                 f.counters.entities_rejected += u64::from(o.rejected);
-                let head = SnapshotHead {
-                    tick: c.tick,
-                    scheduled_ns: c.scheduled_ns,
-                    sent_ns: c.sent_ns,
-                    part: c.part,
-                    parts: c.parts,
-                };
-                (Some(head), self.records.compact.is_empty())
+                (Some(c.snapshot_head()), self.records.compact.is_empty())
             }
             _ => (None, false),
         };
@@ -355,14 +341,7 @@ impl Ingest {
                 }
                 let (world, feed) = (&mut self.world, &mut self.feed);
                 let out = world.apply_stamped(stamp, &self.records.entities, |id| {
-                    if let Some(feed) = feed {
-                        feed.event(Event {
-                            kind: EventKind::Spawned,
-                            id,
-                            tick: head.tick,
-                            session,
-                        });
-                    }
+                    notify(feed, EventKind::Spawned, id, head.tick, session);
                 });
                 if let (Some(feed), Some(a)) = (&mut self.feed, &mut self.assembling) {
                     if a.tick == head.tick {
@@ -414,14 +393,14 @@ impl Ingest {
                     f.sender_packets_sent = Some(g.packets_sent);
                 }
                 if !f.goodbye {
-                    if let Some(feed) = &mut self.feed {
-                        feed.event(Event {
-                            kind: EventKind::StreamEnded,
-                            id: 0,
-                            tick: f.count.unwrap_or(0),
-                            session: packet.session,
-                        });
-                    }
+                    let tick = f.count.unwrap_or(0);
+                    notify(
+                        &mut self.feed,
+                        EventKind::StreamEnded,
+                        0,
+                        tick,
+                        packet.session,
+                    );
                 }
                 f.goodbye = true;
                 Outcome::Control
@@ -431,14 +410,7 @@ impl Ingest {
                 for d in &self.records.despawned {
                     if self.world.despawn(epoch, d.id, d.tick) {
                         f.counters.entities_despawned += 1;
-                        if let Some(feed) = &mut self.feed {
-                            feed.event(Event {
-                                kind: EventKind::Despawned,
-                                id: d.id,
-                                tick: d.tick,
-                                session,
-                            });
-                        }
+                        notify(&mut self.feed, EventKind::Despawned, d.id, d.tick, session);
                     }
                 }
                 Outcome::Control
@@ -450,14 +422,7 @@ impl Ingest {
                 let removed =
                     self.world
                         .apply_roster(epoch, r.tick, range, &self.records.runs, |id| {
-                            if let Some(feed) = feed {
-                                feed.event(Event {
-                                    kind: EventKind::Despawned,
-                                    id,
-                                    tick: r.tick,
-                                    session,
-                                });
-                            }
+                            notify(feed, EventKind::Despawned, id, r.tick, session);
                         });
                 f.counters.entities_removed_by_roster += u64::from(removed);
                 Outcome::Control
@@ -524,6 +489,18 @@ impl Newest {
         }
         *held = Some(seq);
         true
+    }
+}
+
+/// Queues an event for the game client, if there is one.
+fn notify(feed: &mut Option<FeedWriter>, kind: EventKind, id: u32, tick: u64, session: u64) {
+    if let Some(feed) = feed {
+        feed.event(Event {
+            kind,
+            id,
+            tick,
+            session,
+        });
     }
 }
 

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bits::{BitReader, BitWriter};
 use super::codec::{U16, U32, U64};
-use super::{DecodeError, HEADER_LEN, MAX_COORD, MAX_DATAGRAM};
+use super::{DecodeError, SnapshotHead, HEADER_LEN, MAX_COORD, MAX_DATAGRAM};
 
 /// Bytes of a compact part's fixed fields after the header.
 pub const COMPACT_FIXED_LEN: usize = HEADER_LEN + 3 * U64 + 2 * U16 + U32 + 2 * U16;
@@ -93,6 +93,20 @@ pub enum Record {
         /// Position minus the prediction, in quanta.
         r: [i32; 3],
     },
+}
+
+impl CompactHead {
+    /// The fields it shares with a full part's head: a receiver applies a
+    /// compact part, once decoded, as it applies a full one.
+    pub fn snapshot_head(&self) -> SnapshotHead {
+        SnapshotHead {
+            tick: self.tick,
+            scheduled_ns: self.scheduled_ns,
+            sent_ns: self.sent_ns,
+            part: self.part,
+            parts: self.parts,
+        }
+    }
 }
 
 impl Record {
