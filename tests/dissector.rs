@@ -255,13 +255,20 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A free UDP port on loopback (bound, then released).
+/// UDP ports Wireshark takes for traceroute probes: a datagram to one of
+/// them carries a "Possible traceroute" expert info of Wireshark's own.
+const TRACEROUTE_PORTS: std::ops::RangeInclusive<u16> = 33434..=33534;
+
+/// A free UDP port on loopback (bound, then released), outside
+/// [`TRACEROUTE_PORTS`] (bounded tries).
 fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    (0..1000)
+        .map(|_| {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.local_addr().unwrap().port()
+        })
+        .find(|p| !TRACEROUTE_PORTS.contains(p))
+        .expect("a free port outside the traceroute range")
 }
 
 fn tickcast() -> Command {
@@ -944,7 +951,7 @@ fn dissector_decodes_vectors_sent_over_loopback() {
     let vectors = nonempty_vectors();
     let dir = TempDir::new("dissector-loopback");
     let pcap = dir.0.join("vectors.pcapng");
-    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rx = std::net::UdpSocket::bind(("127.0.0.1", free_port())).unwrap();
     let to = rx.local_addr().unwrap();
     assert!(to.ip().is_loopback());
     let cap = capture(&format!("udp dst port {}", to.port()), &pcap);
