@@ -1046,12 +1046,13 @@ fn dissector_decodes_a_captured_subscription_exchange() {
     );
     bc.wait_for("broadcasting", PATIENCE);
     let receive = |name: &str| {
+        let bind = format!("127.0.0.1:{}", free_port());
         let mut p = Proc::spawn(
             name,
             tickcast().args([
                 "receive",
                 "--bind",
-                "127.0.0.1:0",
+                &bind,
                 "--subscribe",
                 &bc_addr,
                 "--duration",
