@@ -234,8 +234,21 @@ impl Phase {
 /// is `age` ticks later, in quanta (`i64`: it may leave the `i32` range).
 #[inline]
 pub fn predict(q: i32, v: i32, age: u64) -> i64 {
-    let age = i64::try_from(age).unwrap_or(i64::MAX);
-    i64::from(q).saturating_add(i64::from(v).saturating_mul(age).saturating_add(8) >> 4)
+    match u32::try_from(age) {
+        Ok(age) => predict_within(q, v, age),
+        Err(_) => {
+            let age = i64::try_from(age).unwrap_or(i64::MAX);
+            i64::from(q).saturating_add(i64::from(v).saturating_mul(age).saturating_add(8) >> 4)
+        }
+    }
+}
+
+/// [`predict`] for an age that fits a `u32` (every age a record can
+/// name), in plain arithmetic: `|v × age| < 2^63 − 2^31`, so nothing
+/// overflows.
+#[inline(always)]
+fn predict_within(q: i32, v: i32, age: u32) -> i64 {
+    i64::from(q) + ((i64::from(v) * i64::from(age) + 8) >> 4)
 }
 
 /// Fixed-size state kept per id, a page at a time.
@@ -604,15 +617,17 @@ impl Decoder {
         out: &mut Vec<Entity>,
     ) -> PartOutcome {
         let mut outcome = PartOutcome::default();
-        let (tick, qpu) = (head.tick, head.quanta_per_unit);
+        let tick = head.tick;
+        let deq = wire::Dequantizer::new(head.quanta_per_unit);
         // Records rise by id within a part.
         let mut phase = Phase::new(tick, head.keyframe_interval);
         let place = |id: u32, q: [i32; 3]| Entity {
             id,
-            x: dequantize(q[0], qpu),
-            y: dequantize(q[1], qpu),
-            z: dequantize(q[2], qpu),
+            x: deq.coord(q[0]),
+            y: deq.coord(q[1]),
+            z: deq.coord(q[2]),
         };
+        out.reserve(records.len());
         for rec in records {
             let Some(st) = self.states.get_mut(rec.id()) else {
                 outcome.rejected += 1;
@@ -635,16 +650,18 @@ impl Decoder {
                             }
                             Some(a) => tick.checked_sub(u64::from(a)) == Some(st.tick),
                         };
-                    let mut q = [0i32; 3];
-                    let mut ok = held;
+                    // Held, its age is below the interval or is the
+                    // record's own: a u32.
+                    let age = u32::try_from(tick.wrapping_sub(st.tick));
+                    let (mut q, mut ok) = ([0i32; 3], held && age.is_ok());
+                    let age = age.unwrap_or(0);
                     for i in 0..3 {
-                        let p = predict(st.q[i], st.v[i], tick.wrapping_sub(st.tick));
+                        // In i64 nothing overflows: |p| < 2^60, |r| ≤ 2^31.
+                        let p = predict_within(st.q[i], st.v[i], age) + i64::from(r[i]);
                         // A position no sender can have sent (beyond the
                         // i32 quanta or the coordinate limit) is not placed.
-                        match i32::try_from(p + i64::from(r[i])) {
-                            Ok(c) if wire::quanta_ok(c, qpu) => q[i] = c,
-                            _ => ok = false,
-                        }
+                        q[i] = p as i32;
+                        ok &= i64::from(q[i]) == p && deq.ok(q[i]);
                     }
                     if ok {
                         out.push(place(id, q));

@@ -138,6 +138,84 @@ pub fn quanta_ok(q: i32, quanta_per_unit: u32) -> bool {
     dequantize(q, quanta_per_unit).abs() <= MAX_COORD
 }
 
+/// [`dequantize`] and [`quanta_ok`] for one `quanta_per_unit`, made once
+/// per part: the same results, bit for bit, without a division where a
+/// multiplication provably gives the same `f32`, and with the coordinate
+/// limit as a bound on the quanta.
+///
+/// # Why the multiplication is exact
+///
+/// Let `p = quanta_per_unit = p_odd × 2^s` with `p_odd` odd, and
+/// `y = q × fl(1/p)` rounded to `f64`. Both `y` and the division's
+/// `fl(q / p)` are within 2⁻⁵² of `q / p`, relatively. They round to
+/// different `f32`s only if a midpoint between two `f32`s, `m × 2^e` with
+/// `m` odd and `2²⁴ ≤ m < 2²⁵`, lies between them or at one of them.
+/// * If `q / p` is not that midpoint, it is at least `2^e / p_odd` from it
+///   (its numerator `q × 2^-(e+s) − m × p_odd` is a non-zero integer), that
+///   is at least `1 / (p_odd × 2²⁵)` relatively: more than 2⁻⁴⁹ when
+///   `p_odd < 2²⁴`, far beyond both errors.
+/// * If `q / p` is that midpoint, `q / p_odd = m × 2^(e+s)` is an integer
+///   with an odd factor of at least 2²⁴, so `|q| ≥ 2²⁴ × p_odd`.
+///
+/// So for `p_odd < 2²⁴` and `|q| < 2²⁴ × p_odd` the product is the
+/// division's `f32`; for a power of two (`p_odd = 1`) both are exact. Any
+/// other `q` is divided.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dequantizer {
+    quanta_per_unit: f64,
+    inverse: f64,
+    /// `|q|` below this multiplies.
+    exact_below: i64,
+    /// The largest `|q|` whose coordinate is within [`MAX_COORD`].
+    limit: i64,
+}
+
+impl Dequantizer {
+    /// The dequantizer for `quanta_per_unit` (at least 1).
+    pub fn new(quanta_per_unit: u32) -> Dequantizer {
+        let p = quanta_per_unit.max(1);
+        let odd = p >> p.trailing_zeros();
+        let exact_below = match odd {
+            1 => i64::MAX,
+            o if o < 1 << 24 => i64::from(o) << 24,
+            _ => 0,
+        };
+        // dequantize is odd and monotone in q: the limit is where it
+        // crosses MAX_COORD, found from an estimate by a few steps.
+        let within = |m: i64| (m as f64 / f64::from(p)) as f32 <= MAX_COORD;
+        let top = 1i64 << 31; // |i32::MIN|
+        let mut limit = ((f64::from(MAX_COORD) * f64::from(p)) as i64).min(top);
+        while limit > 0 && !within(limit) {
+            limit -= 1;
+        }
+        while limit < top && within(limit + 1) {
+            limit += 1;
+        }
+        Dequantizer {
+            quanta_per_unit: f64::from(p),
+            inverse: 1.0 / f64::from(p),
+            exact_below,
+            limit,
+        }
+    }
+
+    /// [`dequantize`]`(q, quanta_per_unit)`, exactly.
+    #[inline(always)]
+    pub fn coord(&self, q: i32) -> f32 {
+        if i64::from(q).abs() < self.exact_below {
+            (f64::from(q) * self.inverse) as f32
+        } else {
+            (f64::from(q) / self.quanta_per_unit) as f32
+        }
+    }
+
+    /// [`quanta_ok`]`(q, quanta_per_unit)`, exactly.
+    #[inline(always)]
+    pub fn ok(&self, q: i32) -> bool {
+        i64::from(q).abs() <= self.limit
+    }
+}
+
 /// Appends `record` to `w`, `prev` being the previous record's id in the
 /// part (`None` for the first). The caller keeps ids rising within a part
 /// and ages at least 1.
@@ -238,10 +316,11 @@ pub(super) fn decode_compact(
         v.reserve(usize::from(head.count));
     }
     let mut prev: Option<u32> = None;
+    let deq = Dequantizer::new(head.quanta_per_unit);
     for _ in 0..head.count {
         let rec = read_record(&mut r, prev)?;
         if let Record::Key { q, .. } = rec {
-            if !q.iter().all(|&c| quanta_ok(c, head.quanta_per_unit)) {
+            if !q.iter().all(|&c| deq.ok(c)) {
                 return Err(DecodeError::BadCoordinate);
             }
         }
@@ -308,9 +387,9 @@ fn read_record(r: &mut BitReader<'_>, prev: Option<u32>) -> Result<Record, Decod
     })
 }
 
-/// The common record, a delta against the unnamed keyframe whose codes
-/// all fit in one 57-bit word, parsed from that word at once; `None` (and
-/// nothing read) for any other, which [`read_record`] reads code by code.
+/// The common record, a delta whose codes all fit in one 57-bit word,
+/// parsed from that word at once; `None` (and nothing read) for any other
+/// (a keyframe, a long delta), which [`read_record`] reads code by code.
 #[inline(always)]
 fn read_short_delta(r: &mut BitReader<'_>, prev: Option<u32>) -> Option<Record> {
     let (word, avail) = r.word();
@@ -329,10 +408,19 @@ fn read_short_delta(r: &mut BitReader<'_>, prev: Option<u32>) -> Option<Record> 
     };
     let (gap, len) = gamma(used)?;
     used += len;
-    if used >= avail || (word >> used) & 1 == 0 {
-        return None; // not a delta against the unnamed keyframe
-    }
-    used += 1;
+    let age = match (word >> used) & 0b11 {
+        _ if used + 2 > avail => return None,
+        0b01 | 0b11 => {
+            used += 1; // "1": against the unnamed keyframe
+            None
+        }
+        0b00 => {
+            let (age, len) = gamma(used + 2)?; // "00", then its age
+            used += 2 + len;
+            Some(age as u32) // below 2^28
+        }
+        _ => return None, // "01" (bit 0 then bit 1): a keyframe
+    };
     let mut res = [0i32; 3];
     for c in &mut res {
         let (v, len) = gamma(used)?;
@@ -344,11 +432,7 @@ fn read_short_delta(r: &mut BitReader<'_>, prev: Option<u32>) -> Option<Record> 
         None => u32::try_from(gap - 1).ok()?,
     };
     r.skip(used);
-    Some(Record::Delta {
-        id,
-        age: None,
-        r: res,
-    })
+    Some(Record::Delta { id, age, r: res })
 }
 
 /// How many bytes a body of `bits` bits takes, and whether a part of
@@ -587,5 +671,54 @@ mod tests {
             decode_records(&d, &mut Records::default()),
             Err(DecodeError::BadCompact)
         );
+    }
+
+    /// The dequantizer gives the division's f32 and limit for every q:
+    /// near the ties (|q| from 2^24 × the odd part of quanta_per_unit up,
+    /// where the product alone can go wrong: it does for 49 quanta per
+    /// unit at q = 49 × 23342215, found by a search of every tie below
+    /// 2^31), at the ends of the i32 range, and at random.
+    #[test]
+    fn the_dequantizer_is_the_division_exactly() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut product_wrong = 0;
+        for qpu in [
+            1,
+            2,
+            3,
+            7,
+            10,
+            49,
+            125,
+            1000,
+            1024,
+            999_999,
+            (1 << 24) - 1,
+            1 << 24,
+        ]
+        .into_iter()
+        .chain([(1u32 << 24) + 1, 3 << 25, u32::MAX])
+        {
+            let deq = Dequantizer::new(qpu);
+            let odd = i64::from(qpu >> qpu.trailing_zeros());
+            let mut qs: Vec<i64> = vec![0, 1, -1, i32::MAX.into(), i32::MIN.into()];
+            for base in [odd << 24, 49 * 23_342_215, 1 << 24, deq.limit] {
+                qs.extend((-64..=64).map(|d| base + 2 * d * odd));
+                qs.extend((-64..=64).map(|d| base + d));
+            }
+            qs.extend((0..20_000).map(|_| i64::from(rng.random::<i32>())));
+            for q in qs.into_iter().filter_map(|q| i32::try_from(q).ok()) {
+                for q in [q, q.saturating_neg()] {
+                    let want = dequantize(q, qpu);
+                    assert_eq!(deq.coord(q).to_bits(), want.to_bits(), "q {q} qpu {qpu}");
+                    assert_eq!(deq.ok(q), quanta_ok(q, qpu), "q {q} qpu {qpu}");
+                    let product = (f64::from(q) * (1.0 / f64::from(qpu))) as f32;
+                    product_wrong += usize::from(product.to_bits() != want.to_bits());
+                }
+            }
+        }
+        // The ties are really there: the product alone would be wrong.
+        assert!(product_wrong > 0);
     }
 }

@@ -67,7 +67,7 @@ mod stream;
 pub mod vectors;
 
 pub use self::compact::{
-    body_fits, dequantize, head_ok, quanta_ok, write_record, CompactHead, Record,
+    body_fits, dequantize, head_ok, quanta_ok, write_record, CompactHead, Dequantizer, Record,
     COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS, MIN_COMPACT_BUDGET,
 };
 pub use self::control::{
