@@ -33,6 +33,15 @@
 //!   more: a receiver holding a keyframe from the window holds that one (it
 //!   cannot hold one that was never sent). After a second keyframe in the
 //!   window, deltas name theirs by its age.
+//! * **Off-schedule keyframes are paced.** A tick carries at most
+//!   `max(n / K, MIN_OFF_SCHEDULE_KEYS)` of them for a world of `n`. A
+//!   new entity beyond that waits for a later tick (it is not sent: it
+//!   has no keyframe a delta could name), at the latest its scheduled
+//!   keyframe; a bounce beyond it is sent as a long delta. So a sender's
+//!   first tick, when every entity is new, does not put the whole world's
+//!   keyframes (about 24 bytes each: 4.8 MB for 200,000 entities) into one
+//!   burst that a 1 Gbit/s link takes 40 ms to drain; they come over one
+//!   keyframe cycle, as a late joiner's do.
 //! * **Change-only.** An entity whose quantum position has not moved
 //!   since its keyframe (at no tick since, not only at this one) and whose
 //!   keyframe velocity is zero (it is at rest) is not sent between
@@ -73,6 +82,10 @@ pub const MAX_VELOCITY: i32 = 1 << 24;
 /// A delta whose residuals would take more bits than this is replaced by a
 /// keyframe off schedule (a keyframe takes about 100 to 190).
 pub const REKEY_BITS: u32 = 72;
+/// Keyframes off schedule a tick carries at least (see
+/// [`Encoder::encode_tick`]): a spawn of up to this many entities at once
+/// is sent at once.
+pub const MIN_OFF_SCHEDULE_KEYS: usize = 1024;
 /// Ids a page of state holds.
 const PAGE: usize = 1024;
 
@@ -349,6 +362,9 @@ pub struct CompactCounts {
     pub deltas: u64,
     /// Entities not sent because they had not moved since their keyframe.
     pub unchanged: u64,
+    /// Entities not sent because they needed a keyframe off schedule and
+    /// the tick's were used up (they are sent at a later tick).
+    pub deferred: u64,
 }
 
 /// The sender's side (see the [module docs](self)).
@@ -453,14 +469,36 @@ impl Encoder {
         let mut part_start = 0;
         let mut count = 0usize;
         let mut prev: Option<u32> = None;
+        let mut off_schedule =
+            (entities.len() / usize::from(config.keyframe_interval)).max(MIN_OFF_SCHEDULE_KEYS);
+        // About 2 bytes a record at rest and 3 in motion: one growth at most.
+        self.bytes.reserve(entities.len() * 3);
         let mut w = BitWriter::new(&mut self.bytes);
         for e in entities {
             let st = self
                 .states
                 .get_mut(e.id)
                 .expect("ids were checked against the limit");
-            let record = next_record(st, e, tick, &config, &mut phase, &mut self.counts);
+            let record = next_record(
+                st,
+                e,
+                tick,
+                &config,
+                &mut phase,
+                &mut off_schedule,
+                &mut self.counts,
+            );
             let Some(record) = record else { continue };
+            // Most records are one word that fits the part: written at once.
+            if let Some((word, len)) = wire::record_word(wire::id_gap(prev, e.id), &record) {
+                if w.bit_len(part_start) + len as usize <= budget_bits && count < wire::MAX_RECORDS
+                {
+                    w.write(word, len);
+                    prev = Some(e.id);
+                    count += 1;
+                    continue;
+                }
+            }
             let mark = w.mark();
             wire::write_record(&mut w, prev, &record);
             if w.bit_len(part_start) > budget_bits || count == wire::MAX_RECORDS {
@@ -499,7 +537,9 @@ impl Encoder {
 }
 
 /// Entity `e`'s record at `tick`, updating its state; `None` when it is
-/// at rest and has not moved since its keyframe.
+/// at rest and has not moved since its keyframe, or needs a keyframe off
+/// schedule when `off_schedule` (the tick's keyframes off schedule left)
+/// is 0.
 #[inline]
 fn next_record(
     st: &mut EncState,
@@ -507,6 +547,7 @@ fn next_record(
     tick: u64,
     config: &CompactConfig,
     phase: &mut Phase,
+    off_schedule: &mut usize,
     counts: &mut CompactCounts,
 ) -> Option<Record> {
     let pos = [e.x, e.y, e.z];
@@ -518,23 +559,24 @@ fn next_record(
     st.last_pos = pos;
     // The window a delta's keyframe must be in: since the scheduled
     // keyframe (or the stream's start, before the first).
-    let window = phase.window(tick, e.id);
+    let since = phase.of(e.id);
+    let window = tick.saturating_sub(since);
     let key_due = !st.has_key || st.key_tick < window || st.key_tick >= tick;
+    let mut fits = true;
     if !key_due {
+        // Within the window: below the interval, a u16.
         let age = tick - st.key_tick;
         let mut r = [0i32; 3];
-        let mut fits = true;
         for i in 0..3 {
-            let d = i64::from(q[i]) - predict(st.key_q[i], st.key_v[i], age);
-            match i32::try_from(d) {
-                Ok(d) => r[i] = d,
-                Err(_) => fits = false,
-            }
+            let d = i64::from(q[i]) - predict_within(st.key_q[i], st.key_v[i], age as u32);
+            r[i] = d as i32;
+            fits &= i64::from(r[i]) == d;
         }
         // A residual this large (a bounce, a turn) costs more, tick after
         // tick, than a fresh keyframe off schedule.
         let bits: u32 = r.iter().map(|&c| signed_bits(c)).sum();
-        if fits && bits <= REKEY_BITS {
+        // With the tick's keyframes off schedule used up, a long delta.
+        if fits && (bits <= REKEY_BITS || *off_schedule == 0) {
             if !st.moved && st.key_v == [0; 3] && q == st.key_q {
                 counts.unchanged += 1;
                 return None;
@@ -547,6 +589,15 @@ fn next_record(
             let age = (!only).then(|| u32::try_from(age).unwrap_or(u32::MAX));
             return Some(Record::Delta { id: e.id, age, r });
         }
+    }
+    // A keyframe: at its scheduled tick always, else if the tick has one
+    // left (or the residuals overflow: it must).
+    if since != 0 && fits {
+        if *off_schedule == 0 {
+            counts.deferred += 1;
+            return None;
+        }
+        *off_schedule -= 1;
     }
     // The velocity, from the last two ticks, only for a keyframe.
     let v = if consecutive {
@@ -771,6 +822,45 @@ mod tests {
         assert!(c.unchanged > 0 && c.deltas > c.keyframes, "{c:?}");
     }
 
+    /// A sender's first tick, every entity new, carries the scheduled
+    /// keyframes and the tick's share off schedule, not the whole world;
+    /// a receiver there from the start holds every entity, exactly, within
+    /// one keyframe cycle all the same.
+    #[test]
+    fn a_first_tick_is_paced_and_the_world_is_whole_within_a_cycle() {
+        let (n, k) = (3 * MIN_OFF_SCHEDULE_KEYS as u32, 10u16);
+        let config = CompactConfig {
+            keyframe_interval: k,
+            ..CompactConfig::default()
+        };
+        let mut enc = Encoder::new(config).unwrap();
+        let mut dec = Decoder::new(1 << 20);
+        let mut world = std::collections::BTreeMap::new();
+        for tick in 0..u64::from(k) {
+            let w = world_at(tick, n);
+            let before = enc.counts();
+            enc.encode_tick(tick, &w, 1200 - wire::COMPACT_FIXED_LEN)
+                .unwrap();
+            let keys = enc.counts().keyframes - before.keyframes;
+            let share = (0..n).filter(|id| (tick + u64::from(*id)) % u64::from(k) == 0);
+            let share = share.count() as u64; // scheduled this tick
+            let off = (n as usize / usize::from(k)).max(MIN_OFF_SCHEDULE_KEYS) as u64;
+            assert!(keys <= share + off, "tick {tick}: {keys} keyframes");
+            if tick == 0 {
+                assert_eq!(keys, share + off, "tick 0 uses its share");
+                assert_eq!(enc.counts().deferred, u64::from(n) - keys);
+            }
+            for d in datagrams(&enc, tick) {
+                assert_eq!(receive(&mut dec, &d, &mut world).undecodable, 0);
+            }
+        }
+        assert_eq!(world.len(), n as usize, "every entity within one cycle");
+        for e in world_at(u64::from(k) - 1, n) {
+            let q = quantized(&e, &config);
+            assert_eq!(world.get(&e.id), Some(&(q.x, q.y, q.z)), "id {}", e.id);
+        }
+    }
+
     #[test]
     fn keyframes_are_spread_and_a_late_joiner_holds_all_within_a_cycle() {
         let config = CompactConfig {
@@ -956,7 +1046,12 @@ mod tests {
 
     #[test]
     fn parts_fit_the_budget_and_apply_alone() {
-        let mut enc = Encoder::new(CompactConfig::default()).unwrap();
+        // Every tick scheduled: all 5000 keyframes in the first tick.
+        let mut enc = Encoder::new(CompactConfig {
+            keyframe_interval: 1,
+            ..CompactConfig::default()
+        })
+        .unwrap();
         let w: Vec<Entity> = (0..5000)
             .map(|id| ent(id, id as f32 * 0.37, -3.0, 2.0))
             .collect();

@@ -33,9 +33,8 @@ pub struct Short;
 #[derive(Debug)]
 pub struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
-    /// Bits not yet written out, in the low `used` bits (fewer than 64
-    /// between calls).
-    acc: u128,
+    /// Bits not yet written out, in the low `used` bits (fewer than 64).
+    acc: u64,
     used: u32,
 }
 
@@ -43,7 +42,7 @@ pub struct BitWriter<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mark {
     len: usize,
-    acc: u128,
+    acc: u64,
     used: u32,
 }
 
@@ -62,12 +61,16 @@ impl<'a> BitWriter<'a> {
     #[inline(always)]
     pub fn write(&mut self, value: u64, n: u32) {
         debug_assert!(n <= 64 && (n == 64 || value >> n == 0));
-        self.acc |= u128::from(value) << self.used;
-        self.used += n;
-        if self.used >= 64 {
-            self.out.extend_from_slice(&(self.acc as u64).to_le_bytes());
-            self.acc >>= 64;
-            self.used -= 64;
+        let acc = self.acc | value << self.used; // used < 64
+        let used = self.used + n;
+        if used < 64 {
+            (self.acc, self.used) = (acc, used);
+        } else {
+            // A whole word: out it goes, with what of `value` did not fit
+            // (none when the word was empty before).
+            self.out.extend_from_slice(&acc.to_le_bytes());
+            self.acc = value.checked_shr(64 - self.used).unwrap_or(0);
+            self.used = used - 64;
         }
     }
 

@@ -221,36 +221,11 @@ impl Dequantizer {
 /// and ages at least 1.
 #[inline]
 pub fn write_record(w: &mut BitWriter<'_>, prev: Option<u32>, record: &Record) {
-    let id = record.id();
-    let gap = match prev {
-        Some(p) => u64::from(id - p),
-        None => u64::from(id) + 1,
-    };
-    // A delta against the unnamed keyframe with small numbers (most
-    // records) is built in one word and written at once.
-    if let Record::Delta { age: None, r, .. } = *record {
-        let mut word = 0u64;
-        let mut used = 0u32;
-        let mut fits = true;
-        let mut push = |code: u64, len: u32| {
-            if !fits || used + len > 64 {
-                fits = false;
-            } else {
-                word |= code << used;
-                used += len;
-            }
-        };
-        let (code, len) = gamma_code(gap);
-        push(code, len);
-        push(1, 1);
-        for c in r {
-            let (code, len) = gamma_code(u64::from(super::bits::zigzag(c)) + 1);
-            push(code, len);
-        }
-        if fits {
-            w.write(word, used);
-            return;
-        }
+    let gap = id_gap(prev, record.id());
+    // A delta with small numbers (most records) is one word.
+    if let Some((word, len)) = record_word(gap, record) {
+        w.write(word, len);
+        return;
     }
     w.gamma(gap);
     match *record {
@@ -276,6 +251,48 @@ pub fn write_record(w: &mut BitWriter<'_>, prev: Option<u32>, record: &Record) {
             }
         }
     }
+}
+
+/// The id gap a record after `prev` (`None`: the first in its part) codes.
+#[inline(always)]
+pub fn id_gap(prev: Option<u32>, id: u32) -> u64 {
+    match prev {
+        Some(p) => u64::from(id - p),
+        None => u64::from(id) + 1,
+    }
+}
+
+/// A delta record with id gap `gap` as one word: its bits (least
+/// significant first, as [`write_record`] writes them) and how many,
+/// when they are 64 or fewer; `None` for a keyframe or a longer delta.
+#[inline(always)]
+pub fn record_word(gap: u64, record: &Record) -> Option<(u64, u32)> {
+    let Record::Delta { age, r, .. } = *record else {
+        return None;
+    };
+    let (mut word, mut used) = gamma_code(gap);
+    if used > 40 {
+        return None; // a gap of 2^20 or more: rare, and written code by code
+    }
+    match age {
+        None => {
+            word |= 1 << used;
+            used += 1;
+        }
+        Some(a) => {
+            let (code, len) = gamma_code(u64::from(a));
+            word |= code << (used + 2); // "00", then the age
+            used += 2 + len;
+        }
+    }
+    // Each code is at most 65 bits: the sum cannot overflow, and a code
+    // past the word is shifted out only when `used` says it did not fit.
+    for c in r {
+        let (code, len) = gamma_code(u64::from(super::bits::zigzag(c)) + 1);
+        word |= code.checked_shl(used).unwrap_or(0);
+        used += len;
+    }
+    (used <= 64).then_some((word, used))
 }
 
 /// The gamma code of `n` (`1 ≤ n < 2^32`) as its bits, least significant

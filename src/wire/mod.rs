@@ -67,8 +67,8 @@ mod stream;
 pub mod vectors;
 
 pub use self::compact::{
-    body_fits, dequantize, head_ok, quanta_ok, write_record, CompactHead, Dequantizer, Record,
-    COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS, MIN_COMPACT_BUDGET,
+    body_fits, dequantize, head_ok, id_gap, quanta_ok, record_word, write_record, CompactHead,
+    Dequantizer, Record, COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS, MIN_COMPACT_BUDGET,
 };
 pub use self::control::{
     Accept, Challenge, Confirm, Cookie, Ping, Pong, Refuse, Subscribe, Unsubscribe, ACCEPT_LEN,
