@@ -399,7 +399,7 @@ impl Sender {
     }
 
     /// What the compact encoder has written (keyframes, deltas, entities
-    /// left out unchanged); `None` without one.
+    /// left out unchanged or deferred); `None` without one.
     pub fn compact_counts(&self) -> Option<CompactCounts> {
         self.compact.as_ref().map(Encoder::counts)
     }
