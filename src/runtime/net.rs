@@ -142,6 +142,25 @@ pub fn enable_arrival_stamps(socket: &impl AsFd) -> bool {
     }
 }
 
+/// Asks the kernel to hand over a run of datagrams of one size that
+/// arrived together as one buffer (`UDP_GRO`: a GSO send's segments over
+/// loopback or a veth, or what a NIC's GRO merged), the size in a control
+/// message ([`crate::runtime::mmsg::Meta::segment`]): one queueing and
+/// one copy out for the run instead of one per datagram. Returns whether
+/// it is on (Linux 5.0 and later); elsewhere each datagram comes alone.
+pub fn enable_gro(socket: &impl AsFd) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::UdpGroSegment, &true)
+            .is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        false
+    }
+}
+
 /// A unicast receive socket bound to `addr`, non-blocking, with the drop
 /// counter enabled. The port is not shared: two receivers on one unicast
 /// port would split the stream between them.
