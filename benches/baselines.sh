@@ -8,7 +8,7 @@
 #                and the script stops if either tool is missing.
 #   --duration   seconds of each measurement (default 10; at most 300).
 #
-# What runs, one after another (about 4 × duration in all):
+# What runs, one after another (about 5 × duration in all):
 #   1. sockperf server + `sockperf under-load --mps 60 -m 1200 -t D --reply-every 1`:
 #      60 messages/s of 1200 bytes, every one answered. sockperf's "latency" is
 #      half the round trip (RTT/2), not a one-way measurement.
@@ -17,6 +17,9 @@
 #   3. `tickcast bench --receivers 1 --entities 71 --rate 60`: one datagram per
 #      tick of 56 + 71 × 16 = 1192 bytes (plus a 52-byte sender report each
 #      second), one-way latency from the send time, measured (one host, one clock).
+#   3b. the same with `--receive-mode predict`: the receiver thread sleeps until
+#      just before each tick is due, then busy-polls, so its wake-up is out of the
+#      latency (see README, "Receive modes").
 #   4. `tickcast bench --receivers 1 --entities 71000 --rate 10000`: ticks of
 #      1000 datagrams asked ten thousand times a second (10 M datagrams/s),
 #      far more than one core sends. The broadcaster skips the ticks it has no
@@ -138,6 +141,12 @@ load
 timeout "$LIMIT" "$BIN" bench --receivers 1 --entities 71 --rate "$RATE" --payload-budget "$SIZE" \
     --duration "${DURATION}s" --json "$TMP/tickcast-latency.json" >"$TMP/tickcast-latency.txt" 2>&1
 
+echo "== 3b/4 the same, --receive-mode predict"
+load
+timeout "$LIMIT" "$BIN" bench --receivers 1 --entities 71 --rate "$RATE" --payload-budget "$SIZE" \
+    --duration "${DURATION}s" --receive-mode predict --json "$TMP/tickcast-predict.json" \
+    >"$TMP/tickcast-predict.txt" 2>&1
+
 echo "== 4/4 tickcast bench at its top rate: 1 receiver, 71000 entities at 10000 Hz (saturated), ${DURATION}s"
 load
 timeout "$LIMIT" "$BIN" bench --receivers 1 --entities 71000 --rate 10000 --payload-budget "$SIZE" \
@@ -189,6 +198,11 @@ print(f"  tickcast to the kernel's arrival stamp (the wake-up left out): p50 {tl
 print(f"  tickcast from the tick's scheduled time: p50 {tl['latency_scheduled_us']['p50']:.1f} µs, "
       f"p99 {tl['latency_scheduled_us']['p99']:.1f} µs; tick lateness p99 "
       f"{lat['sender']['figures']['lateness_us']['p99']:.1f} µs")
+pl = json.load(open(f"{tmp}/tickcast-predict.json"))["total"]["figures"]
+pk = pl.get("latency_taken_us") or pl["latency_us"]
+print(f"  with --receive-mode predict ({pk['samples']} datagrams, lost {pl['lost']}):")
+row("p50 predict (tickcast / sockperf)", pk["p50"], sp["p50"], "µs", "lower")
+row("p99 predict (tickcast / sockperf)", pk["p99"], sp["p99"], "µs", "lower")
 print()
 print("datagrams per second, 1200-byte datagrams, no rate limit:")
 print(f"  tickcast skipped {rs['figures']['ticks_skipped']} of "
