@@ -411,9 +411,16 @@ pub const SENDER_BUSY_PERCENT: f64 = 90.0;
 pub enum Limit {
     /// The broadcaster could not keep the rate: it skipped more than
     /// [`MAX_SKIPPED_SHARE`] of its ticks, or its ticks went out more than
-    /// a tick period late (p99). Its capacity, not the receivers', was
+    /// a tick period late (p99), busy at least [`SENDER_BUSY_PERCENT`] of a
+    /// core (or its CPU unmeasured). Its capacity, not the receivers', was
     /// reached.
     SenderCpu,
+    /// The broadcaster fell behind as for [`Limit::SenderCpu`] with CPU to
+    /// spare (busy less than [`SENDER_BUSY_PERCENT`] of a core): a stall,
+    /// not its capacity. A send that blocked (a burst larger than the
+    /// socket buffer drains into a shaped link) or the thread kept off its
+    /// core by other work.
+    SenderStalled,
     /// Sends failed: the sender's socket buffer or the network refused
     /// datagrams (the receivers then miss them too).
     SendErrors,
@@ -443,6 +450,7 @@ impl Limit {
     pub fn words(self) -> &'static str {
         match self {
             Limit::SenderCpu => "sender CPU (ticks skipped or late)",
+            Limit::SenderStalled => "the sender stalled (ticks skipped or late with CPU to spare)",
             Limit::SendErrors => "send errors",
             Limit::ReceiverCpu => "receiver CPU",
             Limit::SocketDrops => "receiver socket drops",
@@ -471,7 +479,14 @@ pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
             .sender_cpu_percent
             .is_some_and(|c| c >= SENDER_BUSY_PERCENT);
         if !full || busy {
-            out.push(Limit::SenderCpu);
+            let spare = p
+                .sender_cpu_percent
+                .is_some_and(|c| c < SENDER_BUSY_PERCENT);
+            out.push(if spare {
+                Limit::SenderStalled
+            } else {
+                Limit::SenderCpu
+            });
         }
         if full {
             out.push(Limit::LinkRate);
@@ -1204,9 +1219,23 @@ mod tests {
             (p.link_utilization, p.sender_cpu_percent) = (Some(0.97), Some(99.0));
         });
         assert_eq!(at(&p), [Limit::SenderCpu, Limit::LinkRate]);
-        // The link only 70 % full: the sending host could not fill it,
-        // however idle its thread (the kernel's forwarding starved).
+        // The link only 70 % full and the thread with CPU to spare: the
+        // sender stalled (a send blocked on a burst, the kernel's
+        // forwarding starved), which is not the thread's capacity.
         let p = fail(|p| (p.ticks_sent, p.ticks_skipped) = (90, 30));
+        assert!(p
+            .sender_cpu_percent
+            .is_some_and(|c| c < SENDER_BUSY_PERCENT));
+        assert_eq!(at(&p), [Limit::SenderStalled]);
+        assert_eq!(
+            serde_json::to_value(Limit::SenderStalled).unwrap(),
+            "sender_stalled"
+        );
+        // Its CPU unmeasured: named as the sender's CPU, as before.
+        let p = fail(|p| {
+            (p.ticks_sent, p.ticks_skipped) = (90, 30);
+            p.sender_cpu_percent = None;
+        });
         assert_eq!(at(&p), [Limit::SenderCpu]);
         // The shaper dropped what the receivers lost: the link rate, not
         // the unexplained loss of `Link`.

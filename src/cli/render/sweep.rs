@@ -322,10 +322,14 @@ pub fn search(s: &Search, base: &BenchConfig) -> String {
             "\n"
         };
         let _ = write!(out, "{sep}{}", limited(why).trim_start());
-        if why.first() == Some(&Limit::SenderCpu) {
-            out.push_str(
+        match why.first() {
+            Some(Limit::SenderCpu) => out.push_str(
                 " — the sender ran out first: this is the sender's capacity at this rate, not the receivers'",
-            );
+            ),
+            Some(Limit::SenderStalled) => out.push_str(
+                " — the sender fell behind with CPU to spare: a stall on this machine, not its capacity; a rerun may find more",
+            ),
+            _ => {}
         }
     }
     if s.cut_short {
