@@ -353,7 +353,7 @@ pub struct PartSpan {
 }
 
 /// What the encoder has done, as plain data. Counters only go up.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct CompactCounts {
     /// Keyframe records written (scheduled and off schedule).

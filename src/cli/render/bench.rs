@@ -368,6 +368,13 @@ pub fn table(r: &BenchReport) -> String {
             .map_or(String::new(), |e| format!(" (GSO off: {e})"))
     );
     out.push_str(&wire_line(r));
+    if let Some(c) = &b.compact {
+        let _ = writeln!(
+            out,
+            "compact: {} keyframes, {} deltas; left out {} at rest, {} deferred to a later tick",
+            c.keyframes, c.deltas, c.unchanged, c.deferred
+        );
+    }
     if let Some(l) = &r.link {
         out.push_str(&link_line(l));
     }

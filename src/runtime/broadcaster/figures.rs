@@ -7,6 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::core::compact::CompactCounts;
 use crate::core::histogram::{self, LatencySummary};
 use crate::core::subscription::SubscriptionCounts;
 use crate::runtime::batch::SendPath;
@@ -79,6 +80,10 @@ pub struct BroadcastFigures {
     pub rosters: u64,
     /// Entities in the last frame sent.
     pub live_entities: u64,
+    /// With compact snapshots: keyframes and deltas written, entities left
+    /// out at rest or deferred (their keyframe off schedule waits for a
+    /// later tick); `None` for full snapshots.
+    pub compact: Option<CompactCounts>,
 }
 
 /// Why a broadcast stopped itself before its duration ran out or anyone
@@ -131,6 +136,7 @@ impl Default for BroadcastFigures {
             despawned: 0,
             rosters: 0,
             live_entities: 0,
+            compact: None,
         }
     }
 }
@@ -174,6 +180,7 @@ impl BroadcastFigures {
             despawned: self.despawned,
             rosters: self.rosters,
             live_entities: self.live_entities,
+            compact: self.compact,
         }
     }
 }
@@ -245,6 +252,10 @@ pub struct BroadcastSummary {
     pub rosters: u64,
     #[serde(default)]
     pub live_entities: u64,
+    /// Absent (and `null`) for full snapshots, and in the JSON of an older
+    /// tickcast.
+    #[serde(default)]
+    pub compact: Option<CompactCounts>,
 }
 
 /// What a summary without a send path (from before batching) sent with.
@@ -285,5 +296,23 @@ mod tests {
         check::exactly(&schema, &after).unwrap_or_else(|e| panic!("{e}\n{after}"));
         assert!(after["lateness_us"].is_object(), "{after}");
         assert_eq!(after["packets_sent"], got.len() as u64, "{after}");
+        assert!(after["compact"].is_null(), "{after}");
+        // Compact snapshots: the encoder's counts, 10 entities a tick.
+        let sock = receiver();
+        let config = BroadcastConfig {
+            entities: 10,
+            duration: Some(std::time::Duration::from_millis(100)),
+            spin: std::time::Duration::ZERO,
+            compact: Some(crate::core::compact::CompactConfig::default()),
+            ..config_to(&sock)
+        };
+        let b = Broadcaster::start(config).unwrap();
+        collect(&sock);
+        let compact = json(&b.wait());
+        check::exactly(&schema, &compact).unwrap_or_else(|e| panic!("{e}\n{compact}"));
+        let c = &compact["compact"];
+        let records = c["keyframes"].as_u64().unwrap() + c["deltas"].as_u64().unwrap();
+        let ticks = compact["ticks_sent"].as_u64().unwrap();
+        assert_eq!(records, 10 * ticks, "{compact}");
     }
 }

@@ -414,6 +414,7 @@ impl Runner {
                 figures.last_refusal.clone_from(&self.frames.last_refusal);
             }
         }
+        figures.compact = self.sender.compact_counts();
         if let Some(l) = self.sender.lifecycle_counts() {
             figures.spawned = l.spawned;
             figures.despawned = l.despawned;
