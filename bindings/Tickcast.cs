@@ -275,8 +275,15 @@ namespace Tickcast
         /// <summary>TC_KEY_LEN: bytes of a pre-shared key.</summary>
         public const int KeyLength = 32;
 
+        /// <summary>TC_ABI_VERSION: the version of the header this binding
+        /// follows. <see cref="CheckAbi"/> compares it with the library's.</summary>
+        public const uint AbiVersion = 1;
+
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern IntPtr tc_version();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint tc_abi_version();
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern Status tc_last_error(byte[] buf, UIntPtr cap, out UIntPtr len);
@@ -339,6 +346,20 @@ namespace Tickcast
         public static string Version()
         {
             return Utf8.Read(tc_version());
+        }
+
+        /// <summary>Throws when the native library was built from another
+        /// header than this binding (its structs would be read at the wrong
+        /// offsets): call it once before anything else.</summary>
+        public static void CheckAbi()
+        {
+            uint native = tc_abi_version();
+            if (native != AbiVersion)
+            {
+                throw new InvalidOperationException(
+                    "the tickcast library " + Version() + " has ABI version " + native
+                    + ", this binding " + AbiVersion + ": use the Tickcast.cs of the same build");
+            }
         }
 
         /// <summary>The message of the latest failed call on this thread.</summary>

@@ -26,6 +26,16 @@
 #include <stdint.h>
 
 /**
+ * The version of this header's layouts: every struct's fields and every
+ * function's parameters. A binding built against one header checks that
+ * `tc_abi_version()` returns its `TC_ABI_VERSION` before any other call:
+ * a library built from another header would read and write its structs
+ * at the wrong offsets. Raised with every change to a layout or a
+ * signature; a change that only adds a function keeps it.
+ */
+#define TC_ABI_VERSION 1
+
+/**
  * Bytes of a pre-shared key (`key` in the configs).
  */
 #define TC_KEY_LEN 32
@@ -769,6 +779,15 @@ extern "C" {
  * Thread-safety: any thread, any time.
  */
 const char *tc_version(void);
+
+/**
+ * The `TC_ABI_VERSION` of the header this library was built from: a
+ * caller compares it with its own before any other call, and stops on a
+ * difference (its structs would not be the library's).
+ *
+ * Thread-safety: any thread, any time.
+ */
+uint32_t tc_abi_version(void);
 
 /**
  * Copies the message of the latest failed call on the calling thread

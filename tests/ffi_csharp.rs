@@ -61,3 +61,25 @@ fn the_csharp_roundtrip_passes_under_mono() {
         out.text()
     );
 }
+
+/// The C# binding states the ABI version of the header it follows, which
+/// is the library's: `Native.CheckAbi` compares the two at run time, and a
+/// binding left behind by a layout change fails here first.
+#[test]
+fn the_csharp_binding_follows_this_abi_version() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cs = std::fs::read_to_string(root.join("bindings/Tickcast.cs")).unwrap();
+    let line = cs
+        .lines()
+        .find(|l| l.contains("public const uint AbiVersion"))
+        .expect("Tickcast.cs declares AbiVersion");
+    let n: u32 = line
+        .trim()
+        .trim_start_matches("public const uint AbiVersion =")
+        .trim_end_matches(';')
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert_eq!(n, tickcast::ffi::TC_ABI_VERSION);
+    assert_eq!(tickcast::ffi::tc_abi_version(), n);
+}

@@ -30,6 +30,7 @@ public static class ReceiverExample
     {
         string bind = args.Length > 0 ? args[0] : "127.0.0.1:47476";
         int seconds = args.Length > 1 ? int.Parse(args[1]) : 30;
+        Native.CheckAbi();
         using (var r = Receiver.Start(Native.DefaultReceiverConfig(), bind))
         {
             var events = new Event[4096];

@@ -34,6 +34,10 @@ static uint32_t bits(float f) {
 int main(int argc, char **argv) {
     const char *bind = argc > 1 ? argv[1] : "127.0.0.1:47475";
     int seconds = argc > 2 ? atoi(argv[2]) : 30;
+    if (tc_abi_version() != TC_ABI_VERSION) {
+        fprintf(stderr, "receiver: libtickcast was built from another tickcast.h\n");
+        return 2;
+    }
     tc_receiver_config rc;
     tc_receiver_config_default(&rc);
     rc.bind = bind;

@@ -18,6 +18,14 @@ use std::os::raw::c_char;
 /// message of the latest failure on the calling thread.
 pub type tc_status = i32;
 
+/// The version of this header's layouts: every struct's fields and every
+/// function's parameters. A binding built against one header checks that
+/// `tc_abi_version()` returns its `TC_ABI_VERSION` before any other call:
+/// a library built from another header would read and write its structs
+/// at the wrong offsets. Raised with every change to a layout or a
+/// signature; a change that only adds a function keeps it.
+pub const TC_ABI_VERSION: u32 = 1;
+
 /// Success.
 pub const TC_OK: tc_status = 0;
 /// A null pointer, a misaligned pointer, a length too large for memory, a

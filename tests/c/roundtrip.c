@@ -375,6 +375,7 @@ static void game_clock(void) {
 static void arguments(void) {
     const char *v = tc_version();
     CHECK(v != NULL && v[0] >= '0' && v[0] <= '9', "tc_version is not a version");
+    CHECK(tc_abi_version() == TC_ABI_VERSION, "the library was built from another header");
     tc_broadcast_config bc;
     ok(tc_broadcast_config_default(&bc), "tc_broadcast_config_default");
     CHECK(bc.rate_hz == 60.0 && bc.max_subscribers == 64, "the defaults are not 60 Hz and 64");

@@ -263,6 +263,7 @@ static class RoundTrip
         Console.WriteLine("tickcast " + Native.Version() + " from C#");
         try
         {
+            Native.CheckAbi();
             Sizes();
             Arguments();
             TickcastClock();

@@ -25,7 +25,7 @@ use crate::runtime::clock;
 use crate::ffi::config;
 use crate::ffi::error::{self, guard, guard_quiet, Failure};
 use crate::ffi::types::{
-    tc_broadcast_config, tc_receiver_config, tc_status, TC_ERR_BUFFER_TOO_SMALL,
+    tc_broadcast_config, tc_receiver_config, tc_status, TC_ABI_VERSION, TC_ERR_BUFFER_TOO_SMALL,
 };
 
 /// The version of the library, as a NUL-terminated string ("0.1.0").
@@ -35,6 +35,16 @@ use crate::ffi::types::{
 #[no_mangle]
 pub extern "C" fn tc_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The `TC_ABI_VERSION` of the header this library was built from: a
+/// caller compares it with its own before any other call, and stops on a
+/// difference (its structs would not be the library's).
+///
+/// Thread-safety: any thread, any time.
+#[no_mangle]
+pub extern "C" fn tc_abi_version() -> u32 {
+    TC_ABI_VERSION
 }
 
 /// Copies the message of the latest failed call on the calling thread
