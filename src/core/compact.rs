@@ -192,13 +192,6 @@ pub fn scheduled_keyframe(tick: u64, id: u32, interval: u16) -> Option<u64> {
     tick.checked_sub((tick % k + u64::from(id) % k) % k)
 }
 
-/// Bits of the signed (zigzag, Exp-Golomb) code of `v`.
-#[inline]
-fn signed_bits(v: i32) -> u32 {
-    let n = u64::from(crate::wire::bits::zigzag(v)) + 1;
-    2 * (63 - n.leading_zeros()) + 1
-}
-
 /// `(tick + id) mod interval` for ids met in rising order, without a
 /// division per id: the phase moves on by the gap between ids, folded
 /// back by whole intervals (one subtraction for the consecutive ids of a
@@ -488,9 +481,18 @@ impl Encoder {
                 &mut off_schedule,
                 &mut self.counts,
             );
-            let Some(record) = record else { continue };
-            // Most records are one word that fits the part: written at once.
-            if let Some((word, len)) = wire::record_word(wire::id_gap(prev, e.id), &record) {
+            let Some((record, codes)) = record else {
+                continue;
+            };
+            // Most records are a delta of one word that fits the part:
+            // written at once, from the residuals' codes already made.
+            let word = match (record, codes) {
+                (Record::Delta { age, .. }, Some(codes)) => {
+                    wire::delta_word(wire::id_gap(prev, e.id), age, codes)
+                }
+                _ => None,
+            };
+            if let Some((word, len)) = word {
                 if w.bit_len(part_start) + len as usize <= budget_bits && count < wire::MAX_RECORDS
                 {
                     w.write(word, len);
@@ -536,10 +538,10 @@ impl Encoder {
     }
 }
 
-/// Entity `e`'s record at `tick`, updating its state; `None` when it is
-/// at rest and has not moved since its keyframe, or needs a keyframe off
-/// schedule when `off_schedule` (the tick's keyframes off schedule left)
-/// is 0.
+/// Entity `e`'s record at `tick` (with a delta, its residuals' codes),
+/// updating its state; `None` when it is at rest and has not moved since
+/// its keyframe, or needs a keyframe off schedule when `off_schedule` (the
+/// tick's keyframes off schedule left) is 0.
 #[inline]
 fn next_record(
     st: &mut EncState,
@@ -549,7 +551,7 @@ fn next_record(
     phase: &mut Phase,
     off_schedule: &mut usize,
     counts: &mut CompactCounts,
-) -> Option<Record> {
+) -> Option<(Record, Option<wire::ResidualCodes>)> {
     let pos = [e.x, e.y, e.z];
     let q = pos.map(|c| config.quantize(c));
     let consecutive = st.seen && tick == st.last_tick.wrapping_add(1);
@@ -574,7 +576,8 @@ fn next_record(
         }
         // A residual this large (a bounce, a turn) costs more, tick after
         // tick, than a fresh keyframe off schedule.
-        let bits: u32 = r.iter().map(|&c| signed_bits(c)).sum();
+        let codes = wire::residual_codes(r);
+        let bits: u32 = codes.iter().map(|&(_, len)| len).sum();
         // With the tick's keyframes off schedule used up, a long delta.
         if fits && (bits <= REKEY_BITS || *off_schedule == 0) {
             if !st.moved && st.key_v == [0; 3] && q == st.key_q {
@@ -587,7 +590,7 @@ fn next_record(
             // window; after a second, deltas name theirs by age.
             let only = !(st.has_prev_key && st.prev_key_tick >= window);
             let age = (!only).then(|| u32::try_from(age).unwrap_or(u32::MAX));
-            return Some(Record::Delta { id: e.id, age, r });
+            return Some((Record::Delta { id: e.id, age, r }, Some(codes)));
         }
     }
     // A keyframe: at its scheduled tick always, else if the tick has one
@@ -619,7 +622,7 @@ fn next_record(
     st.key_q = q;
     st.key_v = v;
     counts.keyframes += 1;
-    Some(Record::Key { id: e.id, q, v })
+    Some((Record::Key { id: e.id, q, v }, None))
 }
 
 /// The decoder's memory of one id: its latest keyframe (epoch 0: none).

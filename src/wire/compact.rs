@@ -270,40 +270,54 @@ pub fn record_word(gap: u64, record: &Record) -> Option<(u64, u32)> {
     let Record::Delta { age, r, .. } = *record else {
         return None;
     };
-    let (mut word, mut used) = gamma_code(gap);
-    if used > 40 {
-        return None; // a gap of 2^20 or more: rare, and written code by code
-    }
-    match age {
-        None => {
-            word |= 1 << used;
-            used += 1;
-        }
-        Some(a) => {
-            let (code, len) = gamma_code(u64::from(a));
-            word |= code << (used + 2); // "00", then the age
-            used += 2 + len;
-        }
-    }
-    // Each code is at most 65 bits: the sum cannot overflow, and a code
-    // past the word is shifted out only when `used` says it did not fit.
-    for c in r {
-        let (code, len) = gamma_code(u64::from(super::bits::zigzag(c)) + 1);
-        word |= code.checked_shl(used).unwrap_or(0);
-        used += len;
-    }
-    (used <= 64).then_some((word, used))
+    delta_word(gap, age, residual_codes(r))
 }
 
-/// The gamma code of `n` (`1 ≤ n < 2^32`) as its bits, least significant
-/// first, and its length; a length over 64 means "too long for a word".
+/// The codes of a delta's three residuals (signed: zigzag, Exp-Golomb),
+/// each as its bits and length: what [`delta_word`] packs, and what the
+/// residuals cost (the sum of the lengths).
+pub type ResidualCodes = [(u64, u32); 3];
+
+/// A delta's [`ResidualCodes`].
+#[inline(always)]
+pub fn residual_codes(r: [i32; 3]) -> ResidualCodes {
+    r.map(|c| gamma_code(u64::from(super::bits::zigzag(c)) + 1))
+}
+
+/// A delta record as one word, from its id gap, its age (`None`: the
+/// unnamed keyframe) and its [`residual_codes`]; `None` when it takes
+/// more than 64 bits.
+#[inline(always)]
+pub fn delta_word(gap: u64, age: Option<u32>, residuals: ResidualCodes) -> Option<(u64, u32)> {
+    let (g, gl) = gamma_code(gap);
+    // The prefix: "1", or "00" then the age's code.
+    let (a, al) = match age {
+        None => (1, 1),
+        Some(age) => {
+            let (c, l) = gamma_code(u64::from(age));
+            (c << 2, l + 2)
+        }
+    };
+    let [(c0, l0), (c1, l1), (c2, l2)] = residuals;
+    let total = gl + al + l0 + l1 + l2;
+    if total > 64 {
+        return None;
+    }
+    // Every code is at least a bit long, so each starts below bit 64, and
+    // within 64 bits in all nothing is shifted out.
+    let (p0, p1, p2) = (gl + al, gl + al + l0, gl + al + l0 + l1);
+    Some((g | a << gl | c0 << p0 | c1 << p1 | c2 << p2, total))
+}
+
+/// The gamma code of `n` (`1 ≤ n ≤ 2^32`) as its bits, least significant
+/// first, and its length (at most 65: over 64 it does not fit a word, and
+/// the bits are then only the low 64 of it).
 #[inline(always)]
 fn gamma_code(n: u64) -> (u64, u32) {
-    let len = 63 - n.leading_zeros();
-    if len >= 32 {
-        return (0, 65);
-    }
-    let rest = n & !(1 << len);
+    // `| 1` leaves the leading one where it is (n ≥ 1) and tells the
+    // compiler the count of a zero is never asked for.
+    let len = 63 - (n | 1).leading_zeros();
+    let rest = n ^ (1 << len);
     ((rest << (len + 1)) | (1 << len), 2 * len + 1)
 }
 
