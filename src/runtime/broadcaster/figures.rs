@@ -283,33 +283,29 @@ mod tests {
         let before = json(&super::BroadcastFigures::default());
         check::exactly(&schema, &before).unwrap_or_else(|e| panic!("{e}\n{before}"));
         assert!(before["lateness_us"].is_null(), "{before}");
-        let sock = receiver();
-        let config = BroadcastConfig {
-            entities: 10,
-            duration: Some(std::time::Duration::from_millis(100)),
-            spin: std::time::Duration::ZERO,
-            ..config_to(&sock)
+        // A real run over loopback of 10 entities, full or compact: its
+        // JSON, checked against the schema, and how many packets came.
+        let run = |compact| {
+            let sock = receiver();
+            let config = BroadcastConfig {
+                entities: 10,
+                duration: Some(std::time::Duration::from_millis(100)),
+                spin: std::time::Duration::ZERO,
+                compact,
+                ..config_to(&sock)
+            };
+            let b = Broadcaster::start(config).unwrap();
+            let got = collect(&sock).len() as u64;
+            let json = json(&b.wait());
+            check::exactly(&schema, &json).unwrap_or_else(|e| panic!("{e}\n{json}"));
+            (json, got)
         };
-        let b = Broadcaster::start(config).unwrap();
-        let got = collect(&sock);
-        let after = json(&b.wait());
-        check::exactly(&schema, &after).unwrap_or_else(|e| panic!("{e}\n{after}"));
+        let (after, got) = run(None);
         assert!(after["lateness_us"].is_object(), "{after}");
-        assert_eq!(after["packets_sent"], got.len() as u64, "{after}");
+        assert_eq!(after["packets_sent"], got, "{after}");
         assert!(after["compact"].is_null(), "{after}");
         // Compact snapshots: the encoder's counts, 10 entities a tick.
-        let sock = receiver();
-        let config = BroadcastConfig {
-            entities: 10,
-            duration: Some(std::time::Duration::from_millis(100)),
-            spin: std::time::Duration::ZERO,
-            compact: Some(crate::core::compact::CompactConfig::default()),
-            ..config_to(&sock)
-        };
-        let b = Broadcaster::start(config).unwrap();
-        collect(&sock);
-        let compact = json(&b.wait());
-        check::exactly(&schema, &compact).unwrap_or_else(|e| panic!("{e}\n{compact}"));
+        let (compact, _) = run(Some(crate::core::compact::CompactConfig::default()));
         let c = &compact["compact"];
         let records = c["keyframes"].as_u64().unwrap() + c["deltas"].as_u64().unwrap();
         let ticks = compact["ticks_sent"].as_u64().unwrap();
