@@ -11,9 +11,11 @@
 //! datagrams left in one system call); a run a NIC's GRO merged is stamped
 //! with its first datagram's arrival, so a later one's is early by at most
 //! the time the driver held the run (one NAPI poll, microseconds). The
-//! counter stays exact: the kernel counts a dropped run once per datagram
-//! in it. A coalesced buffer is up to 64 KiB, so a busy receiver touches
-//! up to the whole 2 MiB of slots.
+//! drop counter counts a run dropped at a full socket once, not once per
+//! datagram in it (see
+//! `the_drop_counter_counts_datagrams_without_gro_and_runs_with_it`). A
+//! coalesced buffer is up to 64 KiB, so a busy receiver touches up to the
+//! whole 2 MiB of slots.
 //!
 //! Owns: the buffers (one slot of [`SLOT_LEN`] bytes per datagram, so no UDP
 //! datagram is ever truncated), the call, and reading what the kernel wrote
