@@ -479,9 +479,8 @@ pub fn limits(p: &Probe, rate_hz: f64, busy_polls: bool) -> Vec<Limit> {
             .sender_cpu_percent
             .is_some_and(|c| c >= SENDER_BUSY_PERCENT);
         if !full || busy {
-            let spare = p
-                .sender_cpu_percent
-                .is_some_and(|c| c < SENDER_BUSY_PERCENT);
+            // Measured and not busy: it had CPU to spare.
+            let spare = p.sender_cpu_percent.is_some() && !busy;
             out.push(if spare {
                 Limit::SenderStalled
             } else {

@@ -422,14 +422,33 @@ mod tests {
         assert_eq!(b.recv(&rx).unwrap_err().kind(), io::ErrorKind::WouldBlock);
     }
 
+    /// One UDP GSO send of `payload` from `tx` to `to` (IPv4) in segments of
+    /// `seg` bytes; an error where the kernel has no GSO.
+    fn gso_send(
+        tx: &UdpSocket,
+        to: std::net::SocketAddr,
+        payload: &[u8],
+        seg: u16,
+    ) -> nix::Result<usize> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
+        let std::net::SocketAddr::V4(v4) = to else {
+            unreachable!("the tests bind 127.0.0.1")
+        };
+        sendmsg(
+            std::os::fd::AsRawFd::as_raw_fd(tx),
+            &[std::io::IoSlice::new(payload)],
+            &[ControlMessage::UdpGsoSegments(&seg)],
+            MsgFlags::empty(),
+            Some(&SockaddrIn::from(v4)),
+        )
+    }
+
     /// One GSO send of five segments (the last shorter) to a socket with
     /// `UDP_GRO` on comes back as one buffer, split into the five
     /// datagrams as sent, each sharing its stamp; a datagram sent alone
     /// and an empty one come back as one each.
     #[test]
     fn a_coalesced_run_is_split_back_into_the_datagrams_sent() {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
-        use std::io::IoSlice;
         let (rx, tx) = pair();
         if !net::enable_gro(&rx) {
             println!("skipped: UDP_GRO is not available on this kernel");
@@ -443,19 +462,8 @@ mod tests {
             .enumerate()
             .flat_map(|(i, &n)| std::iter::repeat_n(i as u8 + 1, n))
             .collect();
-        let seg = 1000u16;
-        let std::net::SocketAddr::V4(v4) = to else {
-            unreachable!()
-        };
         // Bounded: one GSO send, one plain datagram, one empty one.
-        let sent = sendmsg(
-            std::os::fd::AsRawFd::as_raw_fd(&tx),
-            &[IoSlice::new(&payload)],
-            &[ControlMessage::UdpGsoSegments(&seg)],
-            MsgFlags::empty(),
-            Some(&SockaddrIn::from(v4)),
-        );
-        if sent.is_err() {
+        if gso_send(&tx, to, &payload, 1000).is_err() {
             println!("skipped: UDP GSO sends are not available on this kernel");
             return;
         }
@@ -493,8 +501,6 @@ mod tests {
     /// read and the drop counter at the end, with UDP_GRO on or off; `None`
     /// where the kernel has neither GSO nor GRO.
     fn overflow(gro: bool) -> Option<(usize, usize)> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
-        use std::io::IoSlice;
         let (rx, tx) = pair();
         if gro && !net::enable_gro(&rx) {
             return None;
@@ -504,20 +510,10 @@ mod tests {
             .unwrap();
         nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::RxqOvfl, &1).unwrap();
         let to = rx.local_addr().unwrap();
-        let std::net::SocketAddr::V4(v4) = to else {
-            unreachable!()
-        };
         let payload = vec![7u8; 8 * 500];
         // Bounded: 40 sends, then one datagram that carries the counter.
         for _ in 0..40 {
-            sendmsg(
-                std::os::fd::AsRawFd::as_raw_fd(&tx),
-                &[IoSlice::new(&payload)],
-                &[ControlMessage::UdpGsoSegments(&500u16)],
-                MsgFlags::empty(),
-                Some(&SockaddrIn::from(v4)),
-            )
-            .ok()?;
+            gso_send(&tx, to, &payload, 500).ok()?;
         }
         settle();
         let mut b = RecvBatch::new();
