@@ -532,8 +532,9 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn records_round_trip_through_a_datagram() {
+    /// The sample records, their bit-packed body, a packet of them and its
+    /// datagram.
+    fn sample_datagram() -> (Vec<Record>, Vec<u8>, Packet, Vec<u8>) {
         let recs = sample();
         let bytes = body(&recs);
         let p = Packet {
@@ -542,6 +543,12 @@ mod tests {
             body: Body::Compact(head(recs.len() as u16)),
         };
         let d = crate::wire::encode_records_to_vec(&p, Payload::Compact(&bytes)).unwrap();
+        (recs, bytes, p, d)
+    }
+
+    #[test]
+    fn records_round_trip_through_a_datagram() {
+        let (recs, bytes, p, d) = sample_datagram();
         assert_eq!(d.len(), COMPACT_FIXED_LEN + bytes.len());
         let mut out = Records::default();
         assert_eq!(decode_records(&d, &mut out), Ok(p));
@@ -567,14 +574,7 @@ mod tests {
 
     #[test]
     fn every_cut_and_every_bad_field_is_an_error() {
-        let recs = sample();
-        let bytes = body(&recs);
-        let p = Packet {
-            session: 9,
-            seq: 3,
-            body: Body::Compact(head(recs.len() as u16)),
-        };
-        let d = crate::wire::encode_records_to_vec(&p, Payload::Compact(&bytes)).unwrap();
+        let (recs, _, p, d) = sample_datagram();
         let mut out = Records::default();
         for len in 0..d.len() {
             assert!(decode_records(&d[..len], &mut out).is_err(), "cut at {len}");
