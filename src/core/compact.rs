@@ -274,6 +274,19 @@ impl<T: Default + Clone> Table<T> {
         }
     }
 
+    /// The ids it keeps state for (`0..limit`) and its pages, for a
+    /// caller that walks ids page by page ([`Table::page`]).
+    fn pages_mut(&mut self) -> (u32, &mut [Option<Box<[T]>>]) {
+        (self.limit, &mut self.pages)
+    }
+
+    /// A page of [`Table::pages_mut`], made on first use: the state of id
+    /// `i × PAGE + j` is its slot `j`.
+    #[inline]
+    fn page(slot: &mut Option<Box<[T]>>) -> &mut [T] {
+        slot.get_or_insert_with(|| vec![T::default(); PAGE].into())
+    }
+
     /// The state of `id`, made on first use; `None` at or past the limit.
     #[inline]
     fn get_mut(&mut self, id: u32) -> Option<&mut T> {
@@ -670,29 +683,55 @@ impl Decoder {
         records: &[Record],
         out: &mut Vec<Entity>,
     ) -> PartOutcome {
+        let deq = wire::Dequantizer::new(head.quanta_per_unit);
         let mut outcome = PartOutcome::default();
         let tick = head.tick;
-        let deq = wire::Dequantizer::new(head.quanta_per_unit);
         // Records rise by id within a part.
         let mut phase = Phase::new(tick, head.keyframe_interval);
-        let place = |id: u32, q: [i32; 3]| Entity {
-            id,
-            x: deq.coord(q[0]),
-            y: deq.coord(q[1]),
-            z: deq.coord(q[2]),
+        let place = |id: u32, q: [i32; 3]| {
+            if q.iter().all(|&c| deq.multiplies_wide(i64::from(c))) {
+                Entity {
+                    id,
+                    x: deq.coord_multiplied(q[0]),
+                    y: deq.coord_multiplied(q[1]),
+                    z: deq.coord_multiplied(q[2]),
+                }
+            } else {
+                Entity {
+                    id,
+                    x: deq.coord(q[0]),
+                    y: deq.coord(q[1]),
+                    z: deq.coord(q[2]),
+                }
+            }
         };
-        out.reserve(records.len());
+        // Entities go into slots made up front, by index: a push would load
+        // and store the vector's length through memory at each one.
+        let start = out.len();
+        out.resize(start + records.len(), Entity::default());
+        let slots = &mut out[start..];
+        let mut placed = 0;
+        // The page of states the last record's id was in, and its index.
+        let (limit, pages) = self.states.pages_mut();
+        let (mut states, mut at): (&mut [DecState], usize) = (&mut [], usize::MAX);
         for rec in records {
-            let Some(st) = self.states.get_mut(rec.id()) else {
+            let id = rec.id();
+            if id >= limit {
                 outcome.rejected += 1;
                 continue;
-            };
+            }
+            if id as usize / PAGE != at {
+                at = id as usize / PAGE;
+                states = Table::page(&mut pages[at]);
+            }
+            let st = &mut states[id as usize % PAGE];
             match *rec {
                 Record::Key { id, q, v } => {
                     if (st.epoch, st.tick) < (epoch, tick) {
                         *st = DecState { epoch, tick, q, v };
                     }
-                    out.push(place(id, q));
+                    slots[placed] = place(id, q);
+                    placed += 1;
                 }
                 Record::Delta { id, age, r } => {
                     let held = st.epoch == epoch
@@ -706,25 +745,27 @@ impl Decoder {
                         };
                     // Held, its age is below the interval or is the
                     // record's own: a u32.
-                    let age = u32::try_from(tick.wrapping_sub(st.tick));
-                    let (mut q, mut ok) = ([0i32; 3], held && age.is_ok());
-                    let age = age.unwrap_or(0);
+                    let age = tick.wrapping_sub(st.tick) as u32;
+                    let mut q = [0i32; 3];
+                    let mut ok = held;
                     for i in 0..3 {
                         // In i64 nothing overflows: |p| < 2^60, |r| ≤ 2^31.
                         let p = predict_within(st.q[i], st.v[i], age) + i64::from(r[i]);
                         // A position no sender can have sent (beyond the
                         // i32 quanta or the coordinate limit) is not placed.
+                        ok &= deq.ok_wide(p);
                         q[i] = p as i32;
-                        ok &= i64::from(q[i]) == p && deq.ok(q[i]);
                     }
                     if ok {
-                        out.push(place(id, q));
+                        slots[placed] = place(id, q);
+                        placed += 1;
                     } else {
                         outcome.undecodable += 1;
                     }
                 }
             }
         }
+        out.truncate(start + placed);
         outcome
     }
 }

@@ -168,6 +168,9 @@ pub struct Dequantizer {
     exact_below: i64,
     /// The largest `|q|` whose coordinate is within [`MAX_COORD`].
     limit: i64,
+    /// The largest `|q|` below both `limit` and `exact_below` (or 0, whose
+    /// product is exact anyway): `|q|` up to this multiplies.
+    multiplied: i64,
 }
 
 impl Dequantizer {
@@ -196,6 +199,7 @@ impl Dequantizer {
             inverse: 1.0 / f64::from(p),
             exact_below,
             limit,
+            multiplied: limit.min(exact_below - 1).clamp(0, i64::from(i32::MAX)),
         }
     }
 
@@ -213,6 +217,35 @@ impl Dequantizer {
     #[inline(always)]
     pub fn ok(&self, q: i32) -> bool {
         i64::from(q).abs() <= self.limit
+    }
+
+    /// Whether `p` quanta (computed in `i64`) are an `i32` that passes
+    /// [`Dequantizer::ok`]: one comparison.
+    #[inline(always)]
+    pub fn ok_wide(&self, p: i64) -> bool {
+        // Within the limit and within the i32s: -2^31 ..= 2^31 - 1.
+        let lo = (-self.limit).max(i64::from(i32::MIN));
+        let hi = self.limit.min(i64::from(i32::MAX));
+        (p.wrapping_sub(lo) as u64) <= (hi - lo) as u64
+    }
+
+    /// Whether `p` quanta pass [`Dequantizer::ok_wide`] and their
+    /// coordinate is the product (as [`Dequantizer::coord`] proves it):
+    /// then [`Dequantizer::coord_multiplied`] is their coordinate. One
+    /// comparison; true of every position within the reference sender's
+    /// bound.
+    #[inline(always)]
+    pub fn multiplies_wide(&self, p: i64) -> bool {
+        let m = self.multiplied;
+        (p.wrapping_add(m) as u64) <= 2 * m as u64
+    }
+
+    /// [`Dequantizer::coord`] of a `q` that passes
+    /// [`Dequantizer::multiplies_wide`]: one multiplication.
+    #[inline(always)]
+    pub fn coord_multiplied(&self, q: i32) -> f32 {
+        debug_assert!(self.multiplies_wide(i64::from(q)));
+        (f64::from(q) * self.inverse) as f32
     }
 }
 
@@ -348,7 +381,42 @@ pub(super) fn decode_compact(
     }
     let mut prev: Option<u32> = None;
     let deq = Dequantizer::new(head.quanta_per_unit);
-    for _ in 0..head.count {
+    let mut left = head.count;
+    while left > 0 {
+        // The shortest records, as many as one word holds, by table.
+        let (word, avail) = r.word();
+        let (mut used, mut missed) = (0, false);
+        while left > 0 && used + SHORT_BITS <= 57 {
+            let e = SHORT[((word >> used) & SHORT_MASK) as usize];
+            let len = e & 15;
+            if len == 0 || used + len > avail {
+                missed = true;
+                break;
+            }
+            let gap = (e >> 4) & 15;
+            let id = match prev {
+                Some(p) => p.checked_add(gap).ok_or(DecodeError::BadCompact)?,
+                None => gap - 1,
+            };
+            let res = [(e >> 8) as i8, (e >> 16) as i8, (e >> 24) as i8].map(i32::from);
+            used += len;
+            if let Some(v) = sink.as_deref_mut() {
+                v.push(Record::Delta {
+                    id,
+                    age: None,
+                    r: res,
+                });
+            }
+            left -= 1;
+            prev = Some(id);
+        }
+        r.skip(used);
+        if left == 0 {
+            break;
+        }
+        if !missed {
+            continue; // the word ran out: the next one
+        }
         let rec = read_record(&mut r, prev)?;
         if let Record::Key { q, .. } = rec {
             if !q.iter().all(|&c| deq.ok(c)) {
@@ -359,6 +427,7 @@ pub(super) fn decode_compact(
         if let Some(v) = sink.as_deref_mut() {
             v.push(rec);
         }
+        left -= 1;
     }
     if !r.at_padding() {
         // Bits left that are not padding: a whole byte more, or non-zero bits.
@@ -369,6 +438,64 @@ pub(super) fn decode_compact(
         });
     }
     Ok((head, rest.len()))
+}
+
+/// Bits of the word [`SHORT`] is indexed by.
+const SHORT_BITS: u32 = 12;
+const SHORT_MASK: u64 = (1 << SHORT_BITS) - 1;
+
+/// The records of [`SHORT_BITS`] bits or fewer that are a delta against
+/// the unnamed keyframe, by their first [`SHORT_BITS`] bits: bits 0..4 the
+/// record's length (0: not such a record), 4..8 its id gap, then each
+/// residual as an `i8`. The common record, parsed with one look-up instead
+/// of five codes each waiting for the one before.
+static SHORT: [u32; 1 << SHORT_BITS] = short_table();
+
+const fn short_table() -> [u32; 1 << SHORT_BITS] {
+    let mut t = [0u32; 1 << SHORT_BITS];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = short_entry(i as u64);
+        i += 1;
+    }
+    t
+}
+
+/// [`SHORT`]'s entry for the bits `w`.
+const fn short_entry(w: u64) -> u32 {
+    // One gamma code at `at`: its value and length, if within the bits.
+    const fn gamma(w: u64, at: u32) -> Option<(u64, u32)> {
+        let v = w >> at;
+        let zeros = v.trailing_zeros();
+        let len = 2 * zeros + 1;
+        if at + len > SHORT_BITS {
+            return None;
+        }
+        Some((
+            (1 << zeros) | ((v >> (zeros + 1)) & ((1 << zeros) - 1)),
+            len,
+        ))
+    }
+    let Some((gap, mut used)) = gamma(w, 0) else {
+        return 0;
+    };
+    if used >= SHORT_BITS || (w >> used) & 1 == 0 || gap > 15 {
+        return 0;
+    }
+    used += 1; // the prefix "1"
+    let mut entry = 0u32;
+    let mut axis = 0;
+    while axis < 3 {
+        let Some((v, len)) = gamma(w, used) else {
+            return 0;
+        };
+        used += len;
+        let z = (v - 1) as u32;
+        let s = ((z >> 1) as i32) ^ -((z & 1) as i32);
+        entry |= ((s as i8 as u8) as u32) << (8 + 8 * axis);
+        axis += 1;
+    }
+    entry | used | (gap as u32) << 4
 }
 
 /// Reads one record after the one with id `prev`.
@@ -744,6 +871,10 @@ mod tests {
                     let want = dequantize(q, qpu);
                     assert_eq!(deq.coord(q).to_bits(), want.to_bits(), "q {q} qpu {qpu}");
                     assert_eq!(deq.ok(q), quanta_ok(q, qpu), "q {q} qpu {qpu}");
+                    if deq.multiplies_wide(i64::from(q)) {
+                        assert!(deq.ok(q), "q {q} qpu {qpu}");
+                        assert_eq!(deq.coord_multiplied(q).to_bits(), want.to_bits());
+                    }
                     let product = (f64::from(q) * (1.0 / f64::from(qpu))) as f32;
                     product_wrong += usize::from(product.to_bits() != want.to_bits());
                 }
@@ -751,5 +882,82 @@ mod tests {
         }
         // The ties are really there: the product alone would be wrong.
         assert!(product_wrong > 0);
+    }
+
+    /// `ok_wide` is `ok` of an `i32` and false beyond the `i32`s, and
+    /// `multiplies_wide` holds exactly up to the smaller of the limit and
+    /// the multiplied range, at both ends.
+    #[test]
+    fn the_wide_checks_are_the_narrow_ones_and_the_i32_range() {
+        for qpu in [1, 49, 1000, 1024, 3 << 25, u32::MAX] {
+            let deq = Dequantizer::new(qpu);
+            let fast = deq.limit.min(deq.exact_below - 1).clamp(0, i32::MAX.into());
+            let edges = [0, deq.limit, fast, 1 << 31, 1 << 40, i64::MAX / 4];
+            for p in edges
+                .iter()
+                .flat_map(|&e| (-3..=3).flat_map(move |d| [e + d, -(e + d)]))
+            {
+                let narrow = i32::try_from(p).is_ok_and(|q| deq.ok(q));
+                assert_eq!(deq.ok_wide(p), narrow, "p {p} qpu {qpu}");
+                assert_eq!(deq.multiplies_wide(p), p.abs() <= fast, "p {p} qpu {qpu}");
+            }
+        }
+        // The reference sender's whole bound multiplies at 1000 a unit.
+        assert!(Dequantizer::new(1000).multiplies_wide(1_000_000_000));
+    }
+
+    /// Every entry of the short-record table is what reading its bits code
+    /// by code gives (the gap, the prefix `1`, three residuals, and the
+    /// bits they took), and every such record of at most `SHORT_BITS`
+    /// bits with a gap up to 15 has an entry.
+    #[test]
+    fn the_short_table_is_the_codes_read_one_by_one() {
+        let mut entries = 0;
+        for w in 0..1u64 << SHORT_BITS {
+            let bytes = w.to_le_bytes();
+            let mut r = BitReader::new(&bytes[..2]);
+            let mut read = || -> Result<(u64, [i32; 3]), crate::wire::bits::Short> {
+                let gap = r.gamma()?;
+                if r.read(1)? != 1 {
+                    return Err(crate::wire::bits::Short);
+                }
+                Ok((gap, [r.signed()?, r.signed()?, r.signed()?]))
+            };
+            let slow = read();
+            let used = (16 - r.remaining()) as u32;
+            let slow = slow
+                .ok()
+                .filter(|&(gap, _)| gap <= 15 && used <= SHORT_BITS);
+            let e = SHORT[w as usize];
+            match slow {
+                Some((gap, res)) => {
+                    entries += 1;
+                    let len = e & 15;
+                    assert_eq!(len, used, "w {w:#x}");
+                    assert_eq!(u64::from((e >> 4) & 15), gap, "w {w:#x}");
+                    let got = [e >> 8, e >> 16, e >> 24].map(|b| i32::from(b as u8 as i8));
+                    assert_eq!(got, res, "w {w:#x}");
+                    // The record's length: re-read it from a reader that
+                    // stops there.
+                    let mut cut = Vec::new();
+                    let mut wr = BitWriter::new(&mut cut);
+                    wr.write(w & ((1 << len) - 1), len);
+                    wr.finish();
+                    let mut r = BitReader::new(&cut);
+                    let back = read_record(&mut r, Some(0)).unwrap();
+                    assert_eq!(
+                        back,
+                        Record::Delta {
+                            id: gap as u32,
+                            age: None,
+                            r: res
+                        }
+                    );
+                    assert!(r.at_padding(), "w {w:#x} len {len}");
+                }
+                None => assert_eq!(e, 0, "w {w:#x}"),
+            }
+        }
+        assert!(entries > 100, "{entries}");
     }
 }
