@@ -287,17 +287,6 @@ impl<T: Default + Clone> Table<T> {
         slot.get_or_insert_with(|| vec![T::default(); PAGE].into())
     }
 
-    /// The state of `id`, made on first use; `None` at or past the limit.
-    #[inline]
-    fn get_mut(&mut self, id: u32) -> Option<&mut T> {
-        if id >= self.limit {
-            return None;
-        }
-        let (p, i) = (id as usize / PAGE, id as usize % PAGE);
-        let page = self.pages[p].get_or_insert_with(|| vec![T::default(); PAGE].into());
-        Some(&mut page[i])
-    }
-
     fn clear(&mut self) {
         self.pages.iter_mut().for_each(|p| *p = None);
     }
@@ -480,11 +469,18 @@ impl Encoder {
         // About 2 bytes a record at rest and 3 in motion: one growth at most.
         self.bytes.reserve(entities.len() * 3);
         let mut w = BitWriter::new(&mut self.bytes);
+        // Bits in this part so far, kept here for the one-word path.
+        let mut part_bits = 0;
+        // The page of states the last id was in, and its index (ids were
+        // checked against the limit).
+        let (_, pages) = self.states.pages_mut();
+        let (mut states, mut at): (&mut [EncState], usize) = (&mut [], usize::MAX);
         for e in entities {
-            let st = self
-                .states
-                .get_mut(e.id)
-                .expect("ids were checked against the limit");
+            if e.id as usize / PAGE != at {
+                at = e.id as usize / PAGE;
+                states = Table::page(&mut pages[at]);
+            }
+            let st = &mut states[e.id as usize % PAGE];
             let record = next_record(
                 st,
                 e,
@@ -506,9 +502,9 @@ impl Encoder {
                 _ => None,
             };
             if let Some((word, len)) = word {
-                if w.bit_len(part_start) + len as usize <= budget_bits && count < wire::MAX_RECORDS
-                {
+                if part_bits + len as usize <= budget_bits && count < wire::MAX_RECORDS {
                     w.write(word, len);
+                    part_bits += len as usize;
                     prev = Some(e.id);
                     count += 1;
                     continue;
@@ -530,6 +526,7 @@ impl Encoder {
                 wire::write_record(&mut w, None, &record);
                 count = 0;
             }
+            part_bits = w.bit_len(part_start);
             prev = Some(record.id());
             count += 1;
         }
