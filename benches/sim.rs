@@ -2,7 +2,8 @@
 //! path (`tickcast bench`) is known not to be measuring the simulator:
 //! `sim/positions` computes one tick of 20,000 entities of the linear world,
 //! `sim/positions_players` of the players world (ticks in order, as the
-//! broadcaster asks for them: a leg drawn now and then, a parabola each);
+//! broadcaster asks for them: a leg drawn now and then, a parabola each),
+//! and `sim/positions_players_250k` of 250,000 of them, beyond the caches;
 //! `sim/into_sender`
 //! puts a tick into a [`Sender`] by copying it (`copy`: `positions` then
 //! `push_tick`) or by computing it in the sender's buffer (`in_place`:
@@ -18,6 +19,8 @@ use tickcast::core::sender::{Sender, SenderConfig};
 use tickcast::core::sim::{SimWorld, WorldKind};
 
 const ENTITIES: u32 = 20_000;
+/// The players world of the link benchmark's goal.
+const LARGE: u32 = 250_000;
 const RATE_HZ: f64 = 60.0;
 
 fn sim(c: &mut Criterion) {
@@ -40,6 +43,19 @@ fn sim(c: &mut Criterion) {
             black_box(players.positions(black_box(players_tick), RATE_HZ)).len()
         })
     });
+
+    // A world far beyond the caches, as the link benchmark runs it: an
+    // ending leg's state is then fetched from memory.
+    g.throughput(Throughput::Elements(u64::from(LARGE)));
+    let mut large = SimWorld::with_kind(WorldKind::Players, LARGE, 1);
+    let mut large_tick = 0u64;
+    g.bench_function("positions_players_250k", |b| {
+        b.iter(|| {
+            large_tick += 1;
+            black_box(large.positions(black_box(large_tick), RATE_HZ)).len()
+        })
+    });
+    g.throughput(Throughput::Elements(u64::from(ENTITIES)));
 
     // A sender that has taken one tick already, so its buffer has grown;
     // each iteration pushes into a clone of it (cloned outside the timing).
