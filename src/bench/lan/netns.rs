@@ -325,6 +325,20 @@ impl Lan {
     fn build(&mut self, config: &LanConfig, me: &Owner) -> Result<(), NetnsError> {
         let lan = self.lan_ns.clone();
         ip(&["-n", &lan, "link", "set", "lo", "up"])?;
+        // A switch forwards frames without a firewall. With the host's
+        // br_netfilter loaded, every bridged frame would also pass this
+        // namespace's IP hooks: work no switch does, which veth charges to
+        // the sending host's CPU. Off in this namespace only (the setting
+        // is per namespace); there is nothing to turn off without it.
+        ip(&[
+            "netns",
+            "exec",
+            &lan,
+            "sh",
+            "-c",
+            "for f in /proc/sys/net/bridge/bridge-nf-call-*; do \
+             if [ -e \"$f\" ]; then echo 0 > \"$f\"; fi; done",
+        ])?;
         // No IGMP snooping: the bridge floods multicast to every port, like
         // a plain switch, whatever the hosts' joins.
         ip(&[
