@@ -35,26 +35,22 @@ fn sim(c: &mut Criterion) {
         })
     });
 
-    let mut players = SimWorld::with_kind(WorldKind::Players, ENTITIES, 1);
-    let mut players_tick = 0u64;
-    g.bench_function("positions_players", |b| {
-        b.iter(|| {
-            players_tick += 1;
-            black_box(players.positions(black_box(players_tick), RATE_HZ)).len()
-        })
-    });
-
+    // Ticks in order, each entity counted, for a world of `kind`.
+    let mut positions = |name: &str, kind: WorldKind, entities: u32| {
+        g.throughput(Throughput::Elements(u64::from(entities)));
+        let mut world = SimWorld::with_kind(kind, entities, 1);
+        let mut tick = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                tick += 1;
+                black_box(world.positions(black_box(tick), RATE_HZ)).len()
+            })
+        });
+    };
+    positions("positions_players", WorldKind::Players, ENTITIES);
     // A world far beyond the caches, as the link benchmark runs it: an
     // ending leg's state is then fetched from memory.
-    g.throughput(Throughput::Elements(u64::from(LARGE)));
-    let mut large = SimWorld::with_kind(WorldKind::Players, LARGE, 1);
-    let mut large_tick = 0u64;
-    g.bench_function("positions_players_250k", |b| {
-        b.iter(|| {
-            large_tick += 1;
-            black_box(large.positions(black_box(large_tick), RATE_HZ)).len()
-        })
-    });
+    positions("positions_players_250k", WorldKind::Players, LARGE);
     g.throughput(Throughput::Elements(u64::from(ENTITIES)));
 
     // A sender that has taken one tick already, so its buffer has grown;

@@ -283,7 +283,8 @@ impl Linear {
 /// The world of one kind or the other.
 #[derive(Clone, Debug)]
 enum Model {
-    Linear(Linear),
+    /// Boxed: its nine lane vectors make it eight times the players' size.
+    Linear(Box<Linear>),
     Players(players::Players),
 }
 
@@ -310,7 +311,7 @@ impl SimWorld {
     pub fn with_kind(kind: WorldKind, entities: u32, seed: u64) -> SimWorld {
         SimWorld {
             model: match kind {
-                WorldKind::Linear => Model::Linear(Linear::new(entities, seed)),
+                WorldKind::Linear => Model::Linear(Box::new(Linear::new(entities, seed))),
                 WorldKind::Players => Model::Players(players::Players::new(entities, seed)),
             },
             out: Vec::with_capacity(entities as usize),
