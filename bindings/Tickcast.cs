@@ -190,6 +190,10 @@ namespace Tickcast
         public ReceiveMode Mode;
         public float TeleportDistance;
         public uint AdaptiveDelay;
+        /// <summary>Nonzero (the default): UDP GRO, a coalesced run queued
+        /// and copied once (a run dropped at a full socket counts once in
+        /// SocketDrops); 0: each datagram and each drop alone.</summary>
+        public uint Gro;
     }
 
     /// <summary>tc_broadcast_figures: what a broadcaster has done. 184 bytes.</summary>
@@ -277,7 +281,7 @@ namespace Tickcast
 
         /// <summary>TC_ABI_VERSION: the version of the header this binding
         /// follows. <see cref="CheckAbi"/> compares it with the library's.</summary>
-        public const uint AbiVersion = 1;
+        public const uint AbiVersion = 2;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern IntPtr tc_version();

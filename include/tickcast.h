@@ -31,9 +31,10 @@
  * `tc_abi_version()` returns its `TC_ABI_VERSION` before any other call:
  * a library built from another header would read and write its structs
  * at the wrong offsets. Raised with every change to a layout or a
- * signature; a change that only adds a function keeps it.
+ * signature; a change that only adds a function keeps it. 2:
+ * `tc_receiver_config` gained `gro`.
  */
-#define TC_ABI_VERSION 1
+#define TC_ABI_VERSION 2
 
 /**
  * Bytes of a pre-shared key (`key` in the configs).
@@ -227,6 +228,13 @@ typedef struct tc_receiver_config {
      * the measured arrival jitter when that is more. Default 0.
      */
     uint32_t adaptive_delay;
+    /**
+     * Nonzero (the default): take runs of datagrams the kernel coalesced
+     * (UDP GRO, Linux), queued and copied once each, which about halves
+     * the receiver's CPU; a run dropped at a full socket then counts once
+     * in `socket_drops`. 0: one datagram at a time, each drop counted.
+     */
+    uint32_t gro;
 } tc_receiver_config;
 
 /**

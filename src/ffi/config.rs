@@ -166,6 +166,7 @@ pub(crate) fn receiver_default() -> tc_receiver_config {
         mode: TC_RECEIVE_WAIT,
         teleport_distance: i.teleport_distance,
         adaptive_delay: u32::from(i.adaptive),
+        gro: u32::from(d.gro),
     }
 }
 
@@ -204,6 +205,7 @@ pub(crate) fn receiver(
         capacity: c.capacity,
         recv_buffer: (c.recv_buffer > 0).then_some(c.recv_buffer as usize),
         mode,
+        gro: c.gro != 0,
         client: Some(ClientConfig {
             event_capacity: c.event_capacity as usize,
             interpolation,
@@ -347,5 +349,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.interface, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+
+    /// GRO is on by default, as in the library, and `gro = 0` turns it off
+    /// (per-datagram drop counts for a C or C# receiver too).
+    #[test]
+    fn gro_is_on_by_default_and_zero_turns_it_off() {
+        let strings = Strings {
+            bind: Some("127.0.0.1:0"),
+            ..Strings::default()
+        };
+        let mut c = receiver_default();
+        assert_eq!(c.gro, 1);
+        assert!(receiver(&c, &strings).unwrap().gro);
+        c.gro = 0;
+        assert!(!receiver(&c, &strings).unwrap().gro);
     }
 }

@@ -401,6 +401,7 @@ static void arguments(void) {
           "stopping NULL is not TC_ERR_INVALID_ARGUMENT");
     tc_receiver_config rc;
     ok(tc_receiver_config_default(&rc), "tc_receiver_config_default");
+    CHECK(rc.gro == 1, "GRO is not on by default");
     tc_receiver *r = NULL;
     CHECK(tc_receiver_start(&rc, &r) == TC_ERR_CONFIG && r == NULL,
           "a receiver with nothing to listen to is not TC_ERR_CONFIG");

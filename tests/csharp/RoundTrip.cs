@@ -110,7 +110,7 @@ static class RoundTrip
         Check(Marshal.SizeOf(typeof(Event)) == 24, "Event is not 24 bytes");
         Check(Marshal.SizeOf(typeof(Sample)) == 20, "Sample is not 20 bytes");
         Check(Marshal.SizeOf(typeof(BroadcastConfig)) == 104, "BroadcastConfig is not 104 bytes");
-        Check(Marshal.SizeOf(typeof(ReceiverConfig)) == 88, "ReceiverConfig is not 88 bytes");
+        Check(Marshal.SizeOf(typeof(ReceiverConfig)) == 96, "ReceiverConfig is not 96 bytes");
         Check(Marshal.SizeOf(typeof(BroadcastFigures)) == 184, "BroadcastFigures is not 184 bytes");
         Check(Marshal.SizeOf(typeof(ReceiveFigures)) == 264, "ReceiveFigures is not 264 bytes");
     }
