@@ -379,9 +379,40 @@ pub(super) fn decode_compact(
     if let Some(v) = sink.as_deref_mut() {
         v.reserve(usize::from(head.count));
     }
-    let mut prev: Option<u32> = None;
     let deq = Dequantizer::new(head.quanta_per_unit);
-    let mut left = head.count;
+    // A part of short records (the linear world's, about 14 bits each)
+    // is read by table; one of longer ones (the players world's, about
+    // 31), which the table would only miss, code by code.
+    if body.len() * 8 <= usize::from(head.count) * TABLE_PART_BITS {
+        records_by_table(&mut r, head.count, &deq, sink)?;
+    } else {
+        records_by_code(&mut r, head.count, &deq, sink)?;
+    }
+    if !r.at_padding() {
+        // Bits left that are not padding: a whole byte more, or non-zero bits.
+        return Err(if r.remaining() >= 8 {
+            DecodeError::TrailingBytes(body.len() - r.bytes_used())
+        } else {
+            DecodeError::BadCompact
+        });
+    }
+    Ok((head, rest.len()))
+}
+
+/// Most bits a record of a part takes on average for the part to be read
+/// by [`records_by_table`].
+const TABLE_PART_BITS: usize = 20;
+
+/// Reads `count` records, by [`SHORT`] where it holds them.
+#[inline(never)]
+fn records_by_table(
+    r: &mut BitReader<'_>,
+    count: u16,
+    deq: &Dequantizer,
+    mut sink: Option<&mut Vec<Record>>,
+) -> Result<(), DecodeError> {
+    let mut prev: Option<u32> = None;
+    let mut left = count;
     while left > 0 {
         // The shortest records, as many as one word holds, by table.
         let (word, avail) = r.word();
@@ -417,27 +448,49 @@ pub(super) fn decode_compact(
         if !missed {
             continue; // the word ran out: the next one
         }
-        let rec = read_record(&mut r, prev)?;
-        if let Record::Key { q, .. } = rec {
-            if !q.iter().all(|&c| deq.ok(c)) {
-                return Err(DecodeError::BadCoordinate);
-            }
-        }
+        let rec = read_checked(r, prev, deq)?;
         prev = Some(rec.id());
         if let Some(v) = sink.as_deref_mut() {
             v.push(rec);
         }
         left -= 1;
     }
-    if !r.at_padding() {
-        // Bits left that are not padding: a whole byte more, or non-zero bits.
-        return Err(if r.remaining() >= 8 {
-            DecodeError::TrailingBytes(body.len() - r.bytes_used())
-        } else {
-            DecodeError::BadCompact
-        });
+    Ok(())
+}
+
+/// Reads `count` records code by code.
+#[inline(always)]
+fn records_by_code(
+    r: &mut BitReader<'_>,
+    count: u16,
+    deq: &Dequantizer,
+    mut sink: Option<&mut Vec<Record>>,
+) -> Result<(), DecodeError> {
+    let mut prev: Option<u32> = None;
+    for _ in 0..count {
+        let rec = read_checked(r, prev, deq)?;
+        prev = Some(rec.id());
+        if let Some(v) = sink.as_deref_mut() {
+            v.push(rec);
+        }
     }
-    Ok((head, rest.len()))
+    Ok(())
+}
+
+/// [`read_record`], and a keyframe's coordinates checked.
+#[inline(always)]
+fn read_checked(
+    r: &mut BitReader<'_>,
+    prev: Option<u32>,
+    deq: &Dequantizer,
+) -> Result<Record, DecodeError> {
+    let rec = read_record(r, prev)?;
+    if let Record::Key { q, .. } = rec {
+        if !q.iter().all(|&c| deq.ok(c)) {
+            return Err(DecodeError::BadCoordinate);
+        }
+    }
+    Ok(rec)
 }
 
 /// Bits of the word [`SHORT`] is indexed by.
@@ -499,7 +552,7 @@ const fn short_entry(w: u64) -> u32 {
 }
 
 /// Reads one record after the one with id `prev`.
-#[inline]
+#[inline(always)]
 fn read_record(r: &mut BitReader<'_>, prev: Option<u32>) -> Result<Record, DecodeError> {
     if let Some(rec) = read_short_delta(r, prev) {
         return Ok(rec);
@@ -882,6 +935,70 @@ mod tests {
         }
         // The ties are really there: the product alone would be wrong.
         assert!(product_wrong > 0);
+    }
+
+    /// Both record loops read the same bytes to the same records or the
+    /// same error: short deltas (the table's), the sample's long records,
+    /// an id past `u32::MAX` after a short record, and every cut of each.
+    #[test]
+    fn the_table_and_the_code_by_code_loops_agree() {
+        let short: Vec<Record> = (0..40)
+            .map(|i| Record::Delta {
+                id: 5 + i + i / 7,
+                age: None,
+                r: [(i % 3) as i32 - 1, 0, (i % 5) as i32 - 2],
+            })
+            .collect();
+        let mut mixed = short.clone();
+        mixed.extend(sample().into_iter().skip(3)); // ids 900 and u32::MAX
+        let mut bodies: Vec<(Vec<u8>, u16)> = vec![
+            (body(&short), short.len() as u16),
+            (body(&sample()), sample().len() as u16),
+            (body(&mixed), mixed.len() as u16),
+        ];
+        // u32::MAX, then a five-bit delta: the table's id check.
+        let mut out = Vec::new();
+        let mut w = BitWriter::new(&mut out);
+        write_record(
+            &mut w,
+            None,
+            &Record::Delta {
+                id: u32::MAX,
+                age: None,
+                r: [0; 3],
+            },
+        );
+        w.write(0b11111, 5);
+        w.finish();
+        bodies.push((out, 2));
+        let deq = Dequantizer::new(1000);
+        let mut compared = 0;
+        for (bytes, count) in &bodies {
+            for cut in 0..=bytes.len() {
+                let data = &bytes[..cut];
+                let run = |table: bool| {
+                    let mut r = BitReader::new(data);
+                    let mut recs = Vec::new();
+                    let res = if table {
+                        records_by_table(&mut r, *count, &deq, Some(&mut recs))
+                    } else {
+                        records_by_code(&mut r, *count, &deq, Some(&mut recs))
+                    };
+                    // Where the reader stopped matters only when it read
+                    // every record (the padding is checked from there).
+                    res.map(|()| (recs, r.remaining()))
+                };
+                let (by_table, by_code) = (run(true), run(false));
+                assert_eq!(by_table, by_code, "cut {cut} of {}", bytes.len());
+                compared += 1;
+            }
+        }
+        assert!(compared > 100);
+        // And the table reads the short deltas right, whole.
+        let (bytes, count) = &bodies[0];
+        let mut recs = Vec::new();
+        records_by_table(&mut BitReader::new(bytes), *count, &deq, Some(&mut recs)).unwrap();
+        assert_eq!(recs, short);
     }
 
     /// `ok_wide` is `ok` of an `i32` and false beyond the `i32`s, and
