@@ -852,9 +852,9 @@ mod tests {
         assert_eq!(dequantize(1_000_000_032, 1), 1.0e9);
     }
 
-    #[test]
-    fn an_id_past_u32_max_is_refused() {
-        // u32::MAX, then a gap of one more.
+    /// Two records: a delta of id `u32::MAX`, then one of a gap of one
+    /// more (five bits: the gap, the prefix, three zero residuals).
+    fn past_u32_max() -> Vec<u8> {
         let mut out = Vec::new();
         let mut w = BitWriter::new(&mut out);
         write_record(
@@ -872,6 +872,12 @@ mod tests {
             w.signed(0);
         }
         w.finish();
+        out
+    }
+
+    #[test]
+    fn an_id_past_u32_max_is_refused() {
+        let out = past_u32_max();
         let p = Packet {
             session: 1,
             seq: 1,
@@ -956,21 +962,8 @@ mod tests {
             (body(&sample()), sample().len() as u16),
             (body(&mixed), mixed.len() as u16),
         ];
-        // u32::MAX, then a five-bit delta: the table's id check.
-        let mut out = Vec::new();
-        let mut w = BitWriter::new(&mut out);
-        write_record(
-            &mut w,
-            None,
-            &Record::Delta {
-                id: u32::MAX,
-                age: None,
-                r: [0; 3],
-            },
-        );
-        w.write(0b11111, 5);
-        w.finish();
-        bodies.push((out, 2));
+        // The table's id check.
+        bodies.push((past_u32_max(), 2));
         let deq = Dequantizer::new(1000);
         let mut compared = 0;
         for (bytes, count) in &bodies {
