@@ -686,28 +686,23 @@ impl Decoder {
         // Records rise by id within a part.
         let mut phase = Phase::new(tick, head.keyframe_interval);
         let place = |id: u32, q: [i32; 3]| {
-            if q.iter().all(|&c| deq.multiplies_wide(i64::from(c))) {
-                Entity {
-                    id,
-                    x: deq.coord_multiplied(q[0]),
-                    y: deq.coord_multiplied(q[1]),
-                    z: deq.coord_multiplied(q[2]),
+            // One check a record: all three multiply, or each is asked.
+            let multiply = q.iter().all(|&c| deq.multiplies_wide(i64::from(c)));
+            let coord = |c| {
+                if multiply {
+                    deq.coord_multiplied(c)
+                } else {
+                    deq.coord(c)
                 }
-            } else {
-                Entity {
-                    id,
-                    x: deq.coord(q[0]),
-                    y: deq.coord(q[1]),
-                    z: deq.coord(q[2]),
-                }
+            };
+            Entity {
+                id,
+                x: coord(q[0]),
+                y: coord(q[1]),
+                z: coord(q[2]),
             }
         };
-        // Entities go into slots made up front, by index: a push would load
-        // and store the vector's length through memory at each one.
-        let start = out.len();
-        out.resize(start + records.len(), Entity::default());
-        let slots = &mut out[start..];
-        let mut placed = 0;
+        out.reserve(records.len());
         // The page of states the last record's id was in, and its index.
         let (limit, pages) = self.states.pages_mut();
         let (mut states, mut at): (&mut [DecState], usize) = (&mut [], usize::MAX);
@@ -727,8 +722,7 @@ impl Decoder {
                     if (st.epoch, st.tick) < (epoch, tick) {
                         *st = DecState { epoch, tick, q, v };
                     }
-                    slots[placed] = place(id, q);
-                    placed += 1;
+                    out.push(place(id, q));
                 }
                 Record::Delta { id, age, r } => {
                     let held = st.epoch == epoch
@@ -754,15 +748,13 @@ impl Decoder {
                         q[i] = p as i32;
                     }
                     if ok {
-                        slots[placed] = place(id, q);
-                        placed += 1;
+                        out.push(place(id, q));
                     } else {
                         outcome.undecodable += 1;
                     }
                 }
             }
         }
-        out.truncate(start + placed);
         outcome
     }
 }
