@@ -247,7 +247,7 @@ pub fn zigzag(v: i32) -> u32 {
 
 /// The inverse of [`zigzag`].
 #[inline]
-pub fn unzigzag(v: u32) -> i32 {
+pub const fn unzigzag(v: u32) -> i32 {
     ((v >> 1) as i32) ^ -((v & 1) as i32)
 }
 

@@ -384,9 +384,9 @@ pub(super) fn decode_compact(
     // is read by table; one of longer ones (the players world's, about
     // 31), which the table would only miss, code by code.
     if body.len() * 8 <= usize::from(head.count) * TABLE_PART_BITS {
-        records_by_table(&mut r, head.count, &deq, sink)?;
+        read_records::<true>(&mut r, head.count, &deq, sink)?;
     } else {
-        records_by_code(&mut r, head.count, &deq, sink)?;
+        read_records::<false>(&mut r, head.count, &deq, sink)?;
     }
     if !r.at_padding() {
         // Bits left that are not padding: a whole byte more, or non-zero bits.
@@ -400,12 +400,14 @@ pub(super) fn decode_compact(
 }
 
 /// Most bits a record of a part takes on average for the part to be read
-/// by [`records_by_table`].
+/// by table ([`read_records`]).
 const TABLE_PART_BITS: usize = 20;
 
-/// Reads `count` records, by [`SHORT`] where it holds them.
+/// Reads `count` records: with `BY_TABLE`, by [`SHORT`] where it holds
+/// them, else each code by code. One function, made twice: the loop that
+/// does not ask the table has nothing of it.
 #[inline(never)]
-fn records_by_table(
+fn read_records<const BY_TABLE: bool>(
     r: &mut BitReader<'_>,
     count: u16,
     deq: &Dequantizer,
@@ -414,39 +416,41 @@ fn records_by_table(
     let mut prev: Option<u32> = None;
     let mut left = count;
     while left > 0 {
-        // The shortest records, as many as one word holds, by table.
-        let (word, avail) = r.word();
-        let (mut used, mut missed) = (0, false);
-        while left > 0 && used + SHORT_BITS <= 57 {
-            let e = SHORT[((word >> used) & SHORT_MASK) as usize];
-            let len = e & 15;
-            if len == 0 || used + len > avail {
-                missed = true;
+        if BY_TABLE {
+            // The shortest records, as many as one word holds, by table.
+            let (word, avail) = r.word();
+            let (mut used, mut missed) = (0, false);
+            while left > 0 && used + SHORT_BITS <= 57 {
+                let e = SHORT[((word >> used) & SHORT_MASK) as usize];
+                let len = e & 15;
+                if len == 0 || used + len > avail {
+                    missed = true;
+                    break;
+                }
+                let gap = (e >> 4) & 15;
+                let id = match prev {
+                    Some(p) => p.checked_add(gap).ok_or(DecodeError::BadCompact)?,
+                    None => gap - 1,
+                };
+                let res = [(e >> 8) as i8, (e >> 16) as i8, (e >> 24) as i8].map(i32::from);
+                used += len;
+                if let Some(v) = sink.as_deref_mut() {
+                    v.push(Record::Delta {
+                        id,
+                        age: None,
+                        r: res,
+                    });
+                }
+                left -= 1;
+                prev = Some(id);
+            }
+            r.skip(used);
+            if left == 0 {
                 break;
             }
-            let gap = (e >> 4) & 15;
-            let id = match prev {
-                Some(p) => p.checked_add(gap).ok_or(DecodeError::BadCompact)?,
-                None => gap - 1,
-            };
-            let res = [(e >> 8) as i8, (e >> 16) as i8, (e >> 24) as i8].map(i32::from);
-            used += len;
-            if let Some(v) = sink.as_deref_mut() {
-                v.push(Record::Delta {
-                    id,
-                    age: None,
-                    r: res,
-                });
+            if !missed {
+                continue; // the word ran out: the next one
             }
-            left -= 1;
-            prev = Some(id);
-        }
-        r.skip(used);
-        if left == 0 {
-            break;
-        }
-        if !missed {
-            continue; // the word ran out: the next one
         }
         let rec = read_checked(r, prev, deq)?;
         prev = Some(rec.id());
@@ -454,25 +458,6 @@ fn records_by_table(
             v.push(rec);
         }
         left -= 1;
-    }
-    Ok(())
-}
-
-/// Reads `count` records code by code.
-#[inline(always)]
-fn records_by_code(
-    r: &mut BitReader<'_>,
-    count: u16,
-    deq: &Dequantizer,
-    mut sink: Option<&mut Vec<Record>>,
-) -> Result<(), DecodeError> {
-    let mut prev: Option<u32> = None;
-    for _ in 0..count {
-        let rec = read_checked(r, prev, deq)?;
-        prev = Some(rec.id());
-        if let Some(v) = sink.as_deref_mut() {
-            v.push(rec);
-        }
     }
     Ok(())
 }
@@ -514,22 +499,26 @@ const fn short_table() -> [u32; 1 << SHORT_BITS] {
     t
 }
 
+/// The gamma code at bit `at` of `word` (`at` < 64): its value and the
+/// bits it takes, if it has fewer than 28 zeros and ends within the first
+/// `avail` bits.
+#[inline(always)]
+const fn gamma_in(word: u64, at: u32, avail: u32) -> Option<(u64, u32)> {
+    let w = word >> at;
+    let zeros = w.trailing_zeros();
+    let len = 2 * zeros + 1;
+    if zeros >= 28 || at + len > avail {
+        return None;
+    }
+    Some((
+        (1 << zeros) | ((w >> (zeros + 1)) & ((1 << zeros) - 1)),
+        len,
+    ))
+}
+
 /// [`SHORT`]'s entry for the bits `w`.
 const fn short_entry(w: u64) -> u32 {
-    // One gamma code at `at`: its value and length, if within the bits.
-    const fn gamma(w: u64, at: u32) -> Option<(u64, u32)> {
-        let v = w >> at;
-        let zeros = v.trailing_zeros();
-        let len = 2 * zeros + 1;
-        if at + len > SHORT_BITS {
-            return None;
-        }
-        Some((
-            (1 << zeros) | ((v >> (zeros + 1)) & ((1 << zeros) - 1)),
-            len,
-        ))
-    }
-    let Some((gap, mut used)) = gamma(w, 0) else {
+    let Some((gap, mut used)) = gamma_in(w, 0, SHORT_BITS) else {
         return 0;
     };
     if used >= SHORT_BITS || (w >> used) & 1 == 0 || gap > 15 {
@@ -539,12 +528,11 @@ const fn short_entry(w: u64) -> u32 {
     let mut entry = 0u32;
     let mut axis = 0;
     while axis < 3 {
-        let Some((v, len)) = gamma(w, used) else {
+        let Some((v, len)) = gamma_in(w, used, SHORT_BITS) else {
             return 0;
         };
         used += len;
-        let z = (v - 1) as u32;
-        let s = ((z >> 1) as i32) ^ -((z & 1) as i32);
+        let s = super::bits::unzigzag((v - 1) as u32);
         entry |= ((s as i8 as u8) as u32) << (8 + 8 * axis);
         axis += 1;
     }
@@ -605,18 +593,7 @@ fn read_record(r: &mut BitReader<'_>, prev: Option<u32>) -> Result<Record, Decod
 fn read_short_delta(r: &mut BitReader<'_>, prev: Option<u32>) -> Option<Record> {
     let (word, avail) = r.word();
     let mut used = 0u32;
-    // One gamma code at `used`: its value and the bits it took, if whole.
-    let gamma = |used: u32| -> Option<(u64, u32)> {
-        let w = word >> used;
-        let zeros = w.trailing_zeros();
-        let len = 2 * zeros + 1;
-        (zeros < 28 && used + len <= avail).then(|| {
-            (
-                (1 << zeros) | ((w >> (zeros + 1)) & ((1 << zeros) - 1)),
-                len,
-            )
-        })
-    };
+    let gamma = |at| gamma_in(word, at, avail);
     let (gap, len) = gamma(used)?;
     used += len;
     let age = match (word >> used) & 0b11 {
@@ -973,9 +950,9 @@ mod tests {
                     let mut r = BitReader::new(data);
                     let mut recs = Vec::new();
                     let res = if table {
-                        records_by_table(&mut r, *count, &deq, Some(&mut recs))
+                        read_records::<true>(&mut r, *count, &deq, Some(&mut recs))
                     } else {
-                        records_by_code(&mut r, *count, &deq, Some(&mut recs))
+                        read_records::<false>(&mut r, *count, &deq, Some(&mut recs))
                     };
                     // Where the reader stopped matters only when it read
                     // every record (the padding is checked from there).
@@ -990,7 +967,7 @@ mod tests {
         // And the table reads the short deltas right, whole.
         let (bytes, count) = &bodies[0];
         let mut recs = Vec::new();
-        records_by_table(&mut BitReader::new(bytes), *count, &deq, Some(&mut recs)).unwrap();
+        read_records::<true>(&mut BitReader::new(bytes), *count, &deq, Some(&mut recs)).unwrap();
         assert_eq!(recs, short);
     }
 
