@@ -1682,61 +1682,31 @@ fn bench_compare_realtime_reports_both_runs() {
 /// is not 1/N of a unit.
 #[test]
 fn compact_flags_that_cannot_run_are_refused_at_start() {
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &[
-                "broadcast",
-                "--encoding",
-                "compact",
-                "--bound",
-                "10",
-                "--duration",
-                "1s",
-            ],
-            "smaller than the simulated world",
-        ),
-        (
-            &[
-                "demo",
-                "--encoding",
-                "compact",
-                "--bound",
-                "10",
-                "--duration",
-                "1s",
-            ],
-            "smaller than the simulated world",
-        ),
-        (
-            &[
-                "bench",
-                "--encoding",
-                "compact",
-                "--bound",
-                "10",
-                "--duration",
-                "1s",
-            ],
-            "smaller than the simulated world",
-        ),
-        (
-            &[
-                "broadcast",
-                "--encoding",
-                "compact",
-                "--bound",
-                "1e9",
-                "--duration",
-                "1s",
-            ],
-            "below 2^31",
-        ),
-        (
-            &["broadcast", "--encoding", "compact", "--precision", "0.003"],
-            "not 1/N of a world unit",
-        ),
-    ];
-    for (args, want) in cases {
+    let small: &[&str] = &["--encoding", "compact", "--bound", "10", "--duration", "1s"];
+    let mut cases: Vec<(Vec<&str>, &str)> = ["broadcast", "demo", "bench"]
+        .into_iter()
+        .map(|cmd| {
+            let args = std::iter::once(cmd).chain(small.iter().copied()).collect();
+            (args, "smaller than the simulated world")
+        })
+        .collect();
+    cases.push((
+        vec![
+            "broadcast",
+            "--encoding",
+            "compact",
+            "--bound",
+            "1e9",
+            "--duration",
+            "1s",
+        ],
+        "below 2^31",
+    ));
+    cases.push((
+        vec!["broadcast", "--encoding", "compact", "--precision", "0.003"],
+        "not 1/N of a world unit",
+    ));
+    for (args, want) in &cases {
         let done = run(args);
         assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
         assert!(done.stderr.contains(want), "{args:?}: {}", done.stderr);
