@@ -148,7 +148,8 @@ impl CompactConfig {
     /// Whether every coordinate of `e` is within the bound (NaN is not).
     #[inline]
     pub fn in_bound(&self, e: &Entity) -> bool {
-        e.x.abs() <= self.bound && e.y.abs() <= self.bound && e.z.abs() <= self.bound
+        // `&`, not `&&`: no branch, so a loop over entities vectorizes.
+        (e.x.abs() <= self.bound) & (e.y.abs() <= self.bound) & (e.z.abs() <= self.bound)
     }
 }
 
@@ -292,25 +293,42 @@ impl<T: Default + Clone> Table<T> {
     }
 }
 
-/// The encoder's memory of one id.
-#[derive(Clone, Copy, Debug, Default)]
+/// The encoder's memory of one id. Ticks that may be absent are kept as
+/// sentinels rather than beside a flag, so each question about them is
+/// one comparison.
+#[derive(Clone, Copy, Debug)]
 struct EncState {
-    /// The last tick it was in (0 with `seen` false: never).
-    last_tick: u64,
-    seen: bool,
+    /// One past the last tick it was in (0: never).
+    last_end: u64,
     last_pos: [f32; 3],
-    /// Its last keyframe sent: tick, position, velocity.
-    has_key: bool,
+    /// Its last keyframe's tick ([`NO_KEY`]: none sent yet).
     key_tick: u64,
+    /// One past the tick of the keyframe sent before the last one (0: none).
+    prev_key_end: u64,
     /// Whether a delta was sent since the last keyframe: it moved away
     /// from it, so the receiver may hold another position than the
     /// keyframe's, and change-only no longer leaves it out.
     moved: bool,
-    /// The keyframe sent before the last one, if any.
-    has_prev_key: bool,
-    prev_key_tick: u64,
     key_q: [i32; 3],
     key_v: [i32; 3],
+}
+
+/// [`EncState::key_tick`] before the first keyframe: never within a
+/// window (every window ends before it), and one past it wraps to "none".
+const NO_KEY: u64 = u64::MAX;
+
+impl Default for EncState {
+    fn default() -> EncState {
+        EncState {
+            last_end: 0,
+            last_pos: [0.0; 3],
+            key_tick: NO_KEY,
+            prev_key_end: 0,
+            moved: false,
+            key_q: [0; 3],
+            key_v: [0; 3],
+        }
+    }
 }
 
 /// Why a tick could not be encoded compactly. Nothing was changed.
@@ -432,19 +450,23 @@ impl Encoder {
         entities: &[Entity],
         body_budget: usize,
     ) -> Result<(), CompactError> {
-        // One pass: every entity in the bound, every id kept, and whether
-        // the ids already rise.
-        let (mut in_order, mut prev) = (true, None::<u32>);
-        for e in entities {
-            if !self.config.in_bound(e) {
-                return Err(CompactError::OutOfBound { id: e.id });
-            }
-            if e.id >= MAX_ENCODER_ID {
-                return Err(CompactError::IdTooLarge { id: e.id });
-            }
-            in_order &= prev.is_none_or(|p| p < e.id);
-            prev = Some(e.id);
+        // Every entity in the bound and every id kept, in a loop without
+        // a branch (it vectorizes); the first at fault is looked for only
+        // when there is one.
+        let config = self.config;
+        let valid = |e: &Entity| config.in_bound(e) & (e.id < MAX_ENCODER_ID);
+        let all_valid = entities.iter().fold(true, |ok, e| ok & valid(e));
+        let fault = (!all_valid).then(|| entities.iter().find(|e| !valid(e)));
+        if let Some(e) = fault.flatten() {
+            return Err(if config.in_bound(e) {
+                CompactError::IdTooLarge { id: e.id }
+            } else {
+                CompactError::OutOfBound { id: e.id }
+            });
         }
+        let in_order = entities
+            .windows(2)
+            .fold(true, |ok, w| ok & (w[0].id < w[1].id));
         let entities = if in_order {
             entities
         } else {
@@ -459,7 +481,6 @@ impl Encoder {
         self.bytes.clear();
         self.parts.clear();
         let budget_bits = body_budget.saturating_mul(8).max(wire::MAX_RECORD_BITS);
-        let config = self.config;
         let mut phase = Phase::new(tick, config.keyframe_interval);
         let mut part_start = 0;
         let mut count = 0usize;
@@ -481,7 +502,7 @@ impl Encoder {
                 states = Table::page(&mut pages[at]);
             }
             let st = &mut states[e.id as usize % PAGE];
-            let record = next_record(
+            let step = next_record(
                 st,
                 e,
                 tick,
@@ -490,28 +511,25 @@ impl Encoder {
                 &mut off_schedule,
                 &mut self.counts,
             );
-            let Some((record, codes)) = record else {
-                continue;
-            };
-            // Most records are a delta of one word that fits the part:
-            // written at once, from the residuals' codes already made.
-            let word = match (record, codes) {
-                (Record::Delta { age, .. }, Some(codes)) => {
-                    wire::delta_word(wire::id_gap(prev, e.id), age, codes)
+            // Most records are a delta that fits the part: its id gap and
+            // tail written at once.
+            match step {
+                Step::Skip => continue,
+                Step::Delta(tail) => {
+                    let gap = wire::id_gap(prev, e.id);
+                    let len = (wire::gap_bits(gap) + tail.1) as usize;
+                    if part_bits + len <= budget_bits && count < wire::MAX_RECORDS {
+                        wire::write_delta(&mut w, gap, tail);
+                        part_bits += len;
+                        prev = Some(e.id);
+                        count += 1;
+                        continue;
+                    }
                 }
-                _ => None,
-            };
-            if let Some((word, len)) = word {
-                if part_bits + len as usize <= budget_bits && count < wire::MAX_RECORDS {
-                    w.write(word, len);
-                    part_bits += len as usize;
-                    prev = Some(e.id);
-                    count += 1;
-                    continue;
-                }
+                Step::Record(_) => {}
             }
             let mark = w.mark();
-            wire::write_record(&mut w, prev, &record);
+            step.write(&mut w, prev, e.id);
             if w.bit_len(part_start) > budget_bits || count == wire::MAX_RECORDS {
                 // It does not fit: close this part, start the next with it.
                 w.rewind(mark);
@@ -523,11 +541,11 @@ impl Encoder {
                 });
                 part_start = end;
                 w = BitWriter::new(&mut self.bytes);
-                wire::write_record(&mut w, None, &record);
+                step.write(&mut w, None, e.id);
                 count = 0;
             }
             part_bits = w.bit_len(part_start);
-            prev = Some(record.id());
+            prev = Some(e.id);
             count += 1;
         }
         w.finish();
@@ -548,11 +566,35 @@ impl Encoder {
     }
 }
 
-/// Entity `e`'s record at `tick` (with a delta, its residuals' codes),
-/// updating its state; `None` when it is at rest and has not moved since
-/// its keyframe, or needs a keyframe off schedule when `off_schedule` (the
-/// tick's keyframes off schedule left) is 0.
-#[inline]
+/// What the encoder sends of one entity in a tick.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Nothing: at rest and unchanged since its keyframe, or waiting for a
+    /// keyframe off schedule.
+    Skip,
+    /// A delta of 64 bits or fewer after its id gap: its
+    /// [`wire::delta_tail`].
+    Delta((u64, u32)),
+    /// A keyframe, or a longer delta.
+    Record(Record),
+}
+
+impl Step {
+    /// Writes the record, entity `id`'s, after `prev` in its part.
+    fn write(&self, w: &mut BitWriter<'_>, prev: Option<u32>, id: u32) {
+        match self {
+            Step::Skip => {}
+            Step::Delta(tail) => wire::write_delta(w, wire::id_gap(prev, id), *tail),
+            Step::Record(record) => wire::write_record(w, prev, record),
+        }
+    }
+}
+
+/// Entity `e`'s record at `tick`, updating its state: [`Step::Skip`] when
+/// it is at rest and has not moved since its keyframe, or needs a
+/// keyframe off schedule when `off_schedule` (the tick's keyframes off
+/// schedule left) is 0.
+#[inline(always)]
 fn next_record(
     st: &mut EncState,
     e: &Entity,
@@ -561,19 +603,19 @@ fn next_record(
     phase: &mut Phase,
     off_schedule: &mut usize,
     counts: &mut CompactCounts,
-) -> Option<(Record, Option<wire::ResidualCodes>)> {
+) -> Step {
     let pos = [e.x, e.y, e.z];
     let q = pos.map(|c| config.quantize(c));
-    let consecutive = st.seen && tick == st.last_tick.wrapping_add(1);
-    let last_pos = st.last_pos;
-    st.seen = true;
-    st.last_tick = tick;
+    let (last_end, last_pos) = (st.last_end, st.last_pos);
+    st.last_end = tick.wrapping_add(1);
     st.last_pos = pos;
     // The window a delta's keyframe must be in: since the scheduled
     // keyframe (or the stream's start, before the first).
     let since = phase.of(e.id);
     let window = tick.saturating_sub(since);
-    let key_due = !st.has_key || st.key_tick < window || st.key_tick >= tick;
+    // Due unless the last keyframe is in the window, window ≤ key < tick
+    // (none sent yet: `NO_KEY`, after every tick).
+    let key_due = st.key_tick.wrapping_sub(window) >= tick - window;
     let mut fits = true;
     if !key_due {
         // Within the window: below the interval, a u16.
@@ -592,15 +634,18 @@ fn next_record(
         if fits && (bits <= REKEY_BITS || *off_schedule == 0) {
             if !st.moved && st.key_v == [0; 3] && q == st.key_q {
                 counts.unchanged += 1;
-                return None;
+                return Step::Skip;
             }
             st.moved = true;
             counts.deltas += 1;
             // The keyframe goes unnamed when it is the only one sent in the
             // window; after a second, deltas name theirs by age.
-            let only = !(st.has_prev_key && st.prev_key_tick >= window);
+            let only = st.prev_key_end <= window;
             let age = (!only).then(|| u32::try_from(age).unwrap_or(u32::MAX));
-            return Some((Record::Delta { id: e.id, age, r }, Some(codes)));
+            return match wire::delta_tail(age, codes) {
+                Some(tail) => Step::Delta(tail),
+                None => Step::Record(Record::Delta { id: e.id, age, r }),
+            };
         }
     }
     // A keyframe: at its scheduled tick always, else if the tick has one
@@ -608,11 +653,12 @@ fn next_record(
     if since != 0 && fits {
         if *off_schedule == 0 {
             counts.deferred += 1;
-            return None;
+            return Step::Skip;
         }
         *off_schedule -= 1;
     }
     // The velocity, from the last two ticks, only for a keyframe.
+    let consecutive = last_end != 0 && last_end == tick;
     let v = if consecutive {
         let scale = 16.0 * f64::from(config.quanta_per_unit);
         let mut v = [0i32; 3];
@@ -624,15 +670,14 @@ fn next_record(
     } else {
         [0; 3]
     };
-    st.has_prev_key = st.has_key;
-    st.prev_key_tick = st.key_tick;
+    // One past `NO_KEY` wraps to 0, "none".
+    st.prev_key_end = st.key_tick.wrapping_add(1);
     st.moved = false;
-    st.has_key = true;
     st.key_tick = tick;
     st.key_q = q;
     st.key_v = v;
     counts.keyframes += 1;
-    Some((Record::Key { id: e.id, q, v }, None))
+    Step::Record(Record::Key { id: e.id, q, v })
 }
 
 /// The decoder's memory of one id: its latest keyframe (epoch 0: none).

@@ -323,7 +323,18 @@ pub fn residual_codes(r: [i32; 3]) -> ResidualCodes {
 #[inline(always)]
 pub fn delta_word(gap: u64, age: Option<u32>, residuals: ResidualCodes) -> Option<(u64, u32)> {
     let (g, gl) = gamma_code(gap);
-    // The prefix: "1", or "00" then the age's code.
+    let (tail, tl) = delta_tail(age, residuals)?;
+    // A tail is at least 4 bits long, so within 64 bits in all `gl` is
+    // below 64 and nothing is shifted out.
+    (gl + tl <= 64).then(|| (g | tail << gl, gl + tl))
+}
+
+/// What follows a delta's id gap, as one word: its prefix (`1`, or `00`
+/// then the age's code) and its three [`residual_codes`], least
+/// significant first, and how many bits; `None` when they take more than
+/// 64. [`write_delta`] puts an id gap before it.
+#[inline(always)]
+pub fn delta_tail(age: Option<u32>, residuals: ResidualCodes) -> Option<(u64, u32)> {
     let (a, al) = match age {
         None => (1, 1),
         Some(age) => {
@@ -332,14 +343,33 @@ pub fn delta_word(gap: u64, age: Option<u32>, residuals: ResidualCodes) -> Optio
         }
     };
     let [(c0, l0), (c1, l1), (c2, l2)] = residuals;
-    let total = gl + al + l0 + l1 + l2;
+    let total = al + l0 + l1 + l2;
     if total > 64 {
         return None;
     }
     // Every code is at least a bit long, so each starts below bit 64, and
     // within 64 bits in all nothing is shifted out.
-    let (p0, p1, p2) = (gl + al, gl + al + l0, gl + al + l0 + l1);
-    Some((g | a << gl | c0 << p0 | c1 << p1 | c2 << p2, total))
+    let (p0, p1, p2) = (al, al + l0, al + l0 + l1);
+    Some((a | c0 << p0 | c1 << p1 | c2 << p2, total))
+}
+
+/// How many bits the gamma code of id gap `gap` (`1 ≤ gap ≤ 2^32`) takes.
+#[inline(always)]
+pub fn gap_bits(gap: u64) -> u32 {
+    gamma_code(gap).1
+}
+
+/// Writes a delta record: the gamma code of its id gap `gap`, then its
+/// [`delta_tail`], the bits [`write_record`] writes for it.
+#[inline(always)]
+pub fn write_delta(w: &mut BitWriter<'_>, gap: u64, (tail, tl): (u64, u32)) {
+    let (g, gl) = gamma_code(gap);
+    if gl + tl <= 64 {
+        w.write(g | tail << gl, gl + tl);
+    } else {
+        w.gamma(gap);
+        w.write(tail, tl);
+    }
 }
 
 /// The gamma code of `n` (`1 ≤ n ≤ 2^32`) as its bits, least significant
@@ -923,6 +953,61 @@ mod tests {
     /// Both record loops read the same bytes to the same records or the
     /// same error: short deltas (the table's), the sample's long records,
     /// an id past `u32::MAX` after a short record, and every cut of each.
+    /// A delta written as its id gap and [`delta_tail`] is the record
+    /// written field by field, as the spec orders them, for short and long
+    /// gaps, ages and residuals; a tail over 64 bits is refused.
+    #[test]
+    fn a_delta_from_its_tail_is_the_record_field_by_field() {
+        let gaps = [1, 2, 15, 1000, 1 << 31, 1 << 32];
+        let ages = [None, Some(1), Some(59), Some(u32::MAX)];
+        let residuals = [
+            [0, 0, 0],
+            [1, -1, 2],
+            [-40, 300, 0],
+            [1 << 20, -(1 << 20), 7],
+            [i32::MIN, i32::MAX, 0],
+        ];
+        let (mut one_word, mut two_writes, mut refused) = (0, 0, 0);
+        for gap in gaps {
+            for age in ages {
+                for r in residuals {
+                    let mut want = Vec::new();
+                    let mut w = BitWriter::new(&mut want);
+                    w.gamma(gap);
+                    match age {
+                        None => w.write(1, 1),
+                        Some(a) => {
+                            w.write(0, 2);
+                            w.gamma(u64::from(a));
+                        }
+                    }
+                    r.iter().for_each(|&c| w.signed(c));
+                    let want_bits = w.bit_len(0);
+                    w.finish();
+                    let tail_bits = want_bits - gamma_code(gap).1 as usize;
+                    let Some(tail) = delta_tail(age, residual_codes(r)) else {
+                        assert!(tail_bits > 64, "{gap} {age:?} {r:?}");
+                        refused += 1;
+                        continue;
+                    };
+                    assert_eq!(tail.1 as usize, tail_bits);
+                    let mut got = Vec::new();
+                    let mut w = BitWriter::new(&mut got);
+                    write_delta(&mut w, gap, tail);
+                    w.finish();
+                    assert_eq!(got, want, "{gap} {age:?} {r:?}");
+                    if want_bits <= 64 {
+                        one_word += 1;
+                    } else {
+                        two_writes += 1;
+                    }
+                }
+            }
+        }
+        // Each way of writing was met.
+        assert!(one_word > 0 && two_writes > 0 && refused > 0);
+    }
+
     #[test]
     fn the_table_and_the_code_by_code_loops_agree() {
         let short: Vec<Record> = (0..40)
