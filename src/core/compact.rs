@@ -237,6 +237,45 @@ impl Phase {
     }
 }
 
+/// Entities' keyframe schedule at one tick, for the encoder, which asks
+/// only when it sends a keyframe: whether one is scheduled now, and when
+/// the next is.
+#[derive(Clone, Copy, Debug)]
+struct Schedule {
+    tick: u64,
+    interval: u64,
+    /// `tick mod interval`.
+    phase: u64,
+}
+
+impl Schedule {
+    fn new(tick: u64, interval: u16) -> Schedule {
+        let interval = u64::from(interval.max(1));
+        Schedule {
+            tick,
+            interval,
+            phase: tick % interval,
+        }
+    }
+
+    /// `(tick + id) mod interval`, exactly, even where `tick + id` would
+    /// overflow.
+    fn phase_of(&self, id: u32) -> u64 {
+        (self.phase + u64::from(id) % self.interval) % self.interval
+    }
+
+    /// Whether `id`'s keyframe is scheduled at this tick.
+    fn due(&self, id: u32) -> bool {
+        self.phase_of(id) == 0
+    }
+
+    /// `id`'s first scheduled tick after this one (`u64::MAX` past the
+    /// last there is): where the window of a keyframe sent now ends.
+    fn next(&self, id: u32) -> u64 {
+        self.tick.saturating_add(self.interval - self.phase_of(id))
+    }
+}
+
 /// Where a keyframe at `q` moving at `v` sixteenths of a quantum per tick
 /// is `age` ticks later, in quanta (`i64`: it may leave the `i32` range).
 #[inline]
@@ -293,42 +332,27 @@ impl<T: Default + Clone> Table<T> {
     }
 }
 
-/// The encoder's memory of one id. Ticks that may be absent are kept as
-/// sentinels rather than beside a flag, so each question about them is
-/// one comparison.
-#[derive(Clone, Copy, Debug)]
+/// The encoder's memory of one id. Its keyframe's window is kept as the
+/// tick the window ends, so whether a tick is in it is two comparisons
+/// and no modulo.
+#[derive(Clone, Copy, Debug, Default)]
 struct EncState {
     /// One past the last tick it was in (0: never).
     last_end: u64,
     last_pos: [f32; 3],
-    /// Its last keyframe's tick ([`NO_KEY`]: none sent yet).
+    /// Its last keyframe's tick, and the entity's next scheduled tick
+    /// after it, where that keyframe's window ends (0: no keyframe sent).
     key_tick: u64,
-    /// One past the tick of the keyframe sent before the last one (0: none).
-    prev_key_end: u64,
+    key_until: u64,
     /// Whether a delta was sent since the last keyframe: it moved away
     /// from it, so the receiver may hold another position than the
     /// keyframe's, and change-only no longer leaves it out.
     moved: bool,
+    /// Whether the keyframe before the last one is in the last one's
+    /// window: then deltas name their keyframe by age.
+    named: bool,
     key_q: [i32; 3],
     key_v: [i32; 3],
-}
-
-/// [`EncState::key_tick`] before the first keyframe: never within a
-/// window (every window ends before it), and one past it wraps to "none".
-const NO_KEY: u64 = u64::MAX;
-
-impl Default for EncState {
-    fn default() -> EncState {
-        EncState {
-            last_end: 0,
-            last_pos: [0.0; 3],
-            key_tick: NO_KEY,
-            prev_key_end: 0,
-            moved: false,
-            key_q: [0; 3],
-            key_v: [0; 3],
-        }
-    }
 }
 
 /// Why a tick could not be encoded compactly. Nothing was changed.
@@ -481,7 +505,7 @@ impl Encoder {
         self.bytes.clear();
         self.parts.clear();
         let budget_bits = body_budget.saturating_mul(8).max(wire::MAX_RECORD_BITS);
-        let mut phase = Phase::new(tick, config.keyframe_interval);
+        let schedule = Schedule::new(tick, config.keyframe_interval);
         let mut part_start = 0;
         let mut count = 0usize;
         let mut prev: Option<u32> = None;
@@ -507,7 +531,7 @@ impl Encoder {
                 e,
                 tick,
                 &config,
-                &mut phase,
+                &schedule,
                 &mut off_schedule,
                 &mut self.counts,
             );
@@ -600,7 +624,7 @@ fn next_record(
     e: &Entity,
     tick: u64,
     config: &CompactConfig,
-    phase: &mut Phase,
+    schedule: &Schedule,
     off_schedule: &mut usize,
     counts: &mut CompactCounts,
 ) -> Step {
@@ -609,13 +633,9 @@ fn next_record(
     let (last_end, last_pos) = (st.last_end, st.last_pos);
     st.last_end = tick.wrapping_add(1);
     st.last_pos = pos;
-    // The window a delta's keyframe must be in: since the scheduled
-    // keyframe (or the stream's start, before the first).
-    let since = phase.of(e.id);
-    let window = tick.saturating_sub(since);
-    // Due unless the last keyframe is in the window, window ≤ key < tick
-    // (none sent yet: `NO_KEY`, after every tick).
-    let key_due = st.key_tick.wrapping_sub(window) >= tick - window;
+    // Due unless the last keyframe is in this tick's window: before this
+    // tick, and no scheduled tick since (none sent: `key_until` is 0).
+    let key_due = !(st.key_tick < tick && tick < st.key_until);
     let mut fits = true;
     if !key_due {
         // Within the window: below the interval, a u16.
@@ -640,8 +660,7 @@ fn next_record(
             counts.deltas += 1;
             // The keyframe goes unnamed when it is the only one sent in the
             // window; after a second, deltas name theirs by age.
-            let only = st.prev_key_end <= window;
-            let age = (!only).then(|| u32::try_from(age).unwrap_or(u32::MAX));
+            let age = st.named.then(|| u32::try_from(age).unwrap_or(u32::MAX));
             return match wire::delta_tail(age, codes) {
                 Some(tail) => Step::Delta(tail),
                 None => Step::Record(Record::Delta { id: e.id, age, r }),
@@ -650,7 +669,7 @@ fn next_record(
     }
     // A keyframe: at its scheduled tick always, else if the tick has one
     // left (or the residuals overflow: it must).
-    if since != 0 && fits {
+    if !schedule.due(e.id) && fits {
         if *off_schedule == 0 {
             counts.deferred += 1;
             return Step::Skip;
@@ -670,10 +689,12 @@ fn next_record(
     } else {
         [0; 3]
     };
-    // One past `NO_KEY` wraps to 0, "none".
-    st.prev_key_end = st.key_tick.wrapping_add(1);
+    // The last keyframe is in this one's window when its window has not
+    // ended (then this one is off schedule).
+    st.named = st.key_until > tick;
     st.moved = false;
     st.key_tick = tick;
+    st.key_until = schedule.next(e.id);
     st.key_q = q;
     st.key_v = v;
     counts.keyframes += 1;
@@ -1044,6 +1065,26 @@ mod tests {
                 for id in [0u32, 1, 2, 3, 10, 70, 71, 200_000, 200_001, u32::MAX] {
                     let want = scheduled_keyframe(tick, id, interval).unwrap_or(0);
                     assert_eq!(phase.window(tick, id), want, "{interval} {tick} {id}");
+                }
+            }
+        }
+    }
+
+    /// The encoder's schedule agrees with [`scheduled_keyframe`]: due
+    /// exactly at a scheduled tick, and the next is the first tick after
+    /// with a scheduled keyframe, near the end of the ticks too.
+    #[test]
+    fn the_schedule_says_what_scheduled_keyframe_says() {
+        for interval in [1u16, 7, 60, 65535] {
+            for tick in [0u64, 5, 59, 60, 1_000_003, u64::MAX - 70_000, u64::MAX - 3] {
+                let schedule = Schedule::new(tick, interval);
+                for id in [0u32, 1, 2, 3, 10, 70, 71, 200_000, 200_001, u32::MAX] {
+                    let due = scheduled_keyframe(tick, id, interval) == Some(tick);
+                    assert_eq!(schedule.due(id), due, "{interval} {tick} {id}");
+                    let next = (tick + 1..=tick.saturating_add(u64::from(interval)))
+                        .find(|&t| scheduled_keyframe(t, id, interval) == Some(t))
+                        .unwrap_or(u64::MAX);
+                    assert_eq!(schedule.next(id), next, "{interval} {tick} {id}");
                 }
             }
         }
