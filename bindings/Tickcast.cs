@@ -148,6 +148,9 @@ namespace Tickcast
     [StructLayout(LayoutKind.Sequential)]
     public struct BroadcastConfig
     {
+        /// <summary>sizeof this struct (the default function sets it): the
+        /// library reads this many bytes, no more.</summary>
+        public ulong Size;
         public IntPtr Destinations;
         public IntPtr Group;
         public IntPtr Interface;
@@ -176,6 +179,9 @@ namespace Tickcast
     [StructLayout(LayoutKind.Sequential)]
     public struct ReceiverConfig
     {
+        /// <summary>sizeof this struct (the default function sets it): the
+        /// library reads this many bytes, no more.</summary>
+        public ulong Size;
         public IntPtr Bind;
         public IntPtr Group;
         public IntPtr Interface;
@@ -194,12 +200,25 @@ namespace Tickcast
         /// and copied once (a run dropped at a full socket counts once in
         /// SocketDrops); 0: each datagram and each drop alone.</summary>
         public uint Gro;
+        /// <summary>Always 0: keeps the struct whole 8-byte words.</summary>
+        public uint Reserved;
     }
 
-    /// <summary>tc_broadcast_figures: what a broadcaster has done. 184 bytes.</summary>
+    /// <summary>tc_broadcast_figures: what a broadcaster has done. 192 bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct BroadcastFigures
     {
+        /// <summary>sizeof this struct, set before a call (<see cref="Sized"/>
+        /// does): the library writes this many bytes at most, and sets it to
+        /// the bytes it wrote.</summary>
+        public ulong Size;
+
+        /// <summary>An empty one whose Size is set, to pass to the library.</summary>
+        public static BroadcastFigures Sized()
+        {
+            return new BroadcastFigures { Size = (ulong)Marshal.SizeOf(typeof(BroadcastFigures)) };
+        }
+
         public ulong Session;
         public ulong TicksSent;
         public ulong TicksSkipped;
@@ -226,10 +245,21 @@ namespace Tickcast
         public uint Finished;
     }
 
-    /// <summary>tc_receive_figures: what a receiver got and drew. 264 bytes.</summary>
+    /// <summary>tc_receive_figures: what a receiver got and drew. 272 bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct ReceiveFigures
     {
+        /// <summary>sizeof this struct, set before a call (<see cref="Sized"/>
+        /// does): the library writes this many bytes at most, and sets it to
+        /// the bytes it wrote.</summary>
+        public ulong Size;
+
+        /// <summary>An empty one whose Size is set, to pass to the library.</summary>
+        public static ReceiveFigures Sized()
+        {
+            return new ReceiveFigures { Size = (ulong)Marshal.SizeOf(typeof(ReceiveFigures)) };
+        }
+
         public ulong Expected;
         public ulong Received;
         public ulong Lost;
@@ -281,7 +311,7 @@ namespace Tickcast
 
         /// <summary>TC_ABI_VERSION: the version of the header this binding
         /// follows. <see cref="CheckAbi"/> compares it with the library's.</summary>
-        public const uint AbiVersion = 2;
+        public const uint AbiVersion = 3;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern IntPtr tc_version();
@@ -311,7 +341,7 @@ namespace Tickcast
         public static extern Status tc_broadcaster_send(IntPtr b, ulong tick, [In] Entity[] entities, UIntPtr n);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_broadcaster_figures(IntPtr b, out BroadcastFigures figures);
+        public static extern Status tc_broadcaster_figures(IntPtr b, ref BroadcastFigures figures);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern Status tc_broadcaster_local_port(IntPtr b, out ushort port);
@@ -320,7 +350,7 @@ namespace Tickcast
         public static extern Status tc_broadcaster_session(IntPtr b, out ulong session);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_broadcaster_stop(IntPtr b, out BroadcastFigures figures);
+        public static extern Status tc_broadcaster_stop(IntPtr b, ref BroadcastFigures figures);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern Status tc_receiver_start(ref ReceiverConfig config, out IntPtr receiver);
@@ -341,10 +371,10 @@ namespace Tickcast
         public static extern Status tc_receiver_sample_at(IntPtr r, ulong nowNs, [Out] Sample[] buf, UIntPtr cap, out UIntPtr n);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_receiver_figures(IntPtr r, out ReceiveFigures figures);
+        public static extern Status tc_receiver_figures(IntPtr r, ref ReceiveFigures figures);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_receiver_stop(IntPtr r, out ReceiveFigures figures);
+        public static extern Status tc_receiver_stop(IntPtr r, ref ReceiveFigures figures);
 
         /// <summary>The library's version ("0.1.0").</summary>
         public static string Version()
@@ -561,8 +591,8 @@ namespace Tickcast
         /// <summary>The figures so far; from any thread.</summary>
         public BroadcastFigures Figures()
         {
-            BroadcastFigures f;
-            Native.Check(Native.tc_broadcaster_figures(Handle, out f), "tc_broadcaster_figures");
+            var f = BroadcastFigures.Sized();
+            Native.Check(Native.tc_broadcaster_figures(Handle, ref f), "tc_broadcaster_figures");
             return f;
         }
 
@@ -583,8 +613,8 @@ namespace Tickcast
             var h = Handle;
             handle = IntPtr.Zero;
             GC.SuppressFinalize(this);
-            BroadcastFigures f;
-            Native.Check(Native.tc_broadcaster_stop(h, out f), "tc_broadcaster_stop");
+            var f = BroadcastFigures.Sized();
+            Native.Check(Native.tc_broadcaster_stop(h, ref f), "tc_broadcaster_stop");
             return f;
         }
 
@@ -601,8 +631,8 @@ namespace Tickcast
             // Unreachable, so no other thread uses it: stopping is allowed.
             if (handle != IntPtr.Zero)
             {
-                BroadcastFigures f;
-                Native.tc_broadcaster_stop(handle, out f);
+                var f = BroadcastFigures.Sized();
+                Native.tc_broadcaster_stop(handle, ref f);
             }
         }
 
@@ -735,8 +765,8 @@ namespace Tickcast
         /// <summary>The figures so far; from any thread.</summary>
         public ReceiveFigures Figures()
         {
-            ReceiveFigures f;
-            Native.Check(Native.tc_receiver_figures(Handle, out f), "tc_receiver_figures");
+            var f = ReceiveFigures.Sized();
+            Native.Check(Native.tc_receiver_figures(Handle, ref f), "tc_receiver_figures");
             return f;
         }
 
@@ -746,8 +776,8 @@ namespace Tickcast
             var h = Handle;
             handle = IntPtr.Zero;
             GC.SuppressFinalize(this);
-            ReceiveFigures f;
-            Native.Check(Native.tc_receiver_stop(h, out f), "tc_receiver_stop");
+            var f = ReceiveFigures.Sized();
+            Native.Check(Native.tc_receiver_stop(h, ref f), "tc_receiver_stop");
             return f;
         }
 
@@ -763,8 +793,8 @@ namespace Tickcast
         {
             if (handle != IntPtr.Zero)
             {
-                ReceiveFigures f;
-                Native.tc_receiver_stop(handle, out f);
+                var f = ReceiveFigures.Sized();
+                Native.tc_receiver_stop(handle, ref f);
             }
         }
 

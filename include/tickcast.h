@@ -31,10 +31,13 @@
  * `tc_abi_version()` returns its `TC_ABI_VERSION` before any other call:
  * a library built from another header would read and write its structs
  * at the wrong offsets. Raised with every change to a layout or a
- * signature; a change that only adds a function keeps it. 2:
- * `tc_receiver_config` gained `gro`.
+ * signature; a change that only adds a function, or appends fields to a
+ * struct that begins with its `size`, keeps it. 2:
+ * `tc_receiver_config` gained `gro`. 3: the configs and figures begin
+ * with their `size`, so that from now on a struct can grow at its end
+ * without a new version (see `size`).
  */
-#define TC_ABI_VERSION 2
+#define TC_ABI_VERSION 3
 
 /**
  * Bytes of a pre-shared key (`key` in the configs).
@@ -65,6 +68,16 @@ typedef int32_t tc_status;
  * means "none" or the default named.
  */
 typedef struct tc_broadcast_config {
+    /**
+     * `sizeof` this struct in the caller's header, set by its `_default`
+     * function. The library reads this many bytes and no more: a struct
+     * from an older header (smaller, should a later one append fields)
+     * gets the defaults for what it lacks, one from a newer header has
+     * its extra fields ignored. Below the size of ABI 3's layout (0: the
+     * struct was not filled by its `_default`) is
+     * `TC_ERR_INVALID_ARGUMENT`.
+     */
+    uint64_t size;
     /**
      * Unicast destinations, comma-separated: `"127.0.0.1:47474"`,
      * `"[::1]:47474,10.0.0.2:47474"`, or host names (`"localhost:47474"`,
@@ -160,6 +173,16 @@ typedef uint32_t tc_receive_mode;
  */
 typedef struct tc_receiver_config {
     /**
+     * `sizeof` this struct in the caller's header, set by its `_default`
+     * function. The library reads this many bytes and no more: a struct
+     * from an older header (smaller, should a later one append fields)
+     * gets the defaults for what it lacks, one from a newer header has
+     * its extra fields ignored. Below the size of ABI 3's layout (0: the
+     * struct was not filled by its `_default`) is
+     * `TC_ERR_INVALID_ARGUMENT`.
+     */
+    uint64_t size;
+    /**
      * A unicast address to listen on (`"127.0.0.1:0"` picks a free port:
      * `tc_receiver_local_port` tells which). NULL: none, or with
      * `subscribe` a free port on every address.
@@ -235,6 +258,11 @@ typedef struct tc_receiver_config {
      * in `socket_drops`. 0: one datagram at a time, each drop counted.
      */
     uint32_t gro;
+    /**
+     * Always 0. It makes the struct a whole number of 8-byte words, so
+     * that a field appended later never lies in an older struct's padding.
+     */
+    uint32_t reserved;
 } tc_receiver_config;
 
 /**
@@ -268,6 +296,15 @@ typedef struct tc_entity {
  * What a broadcaster has done so far. Counters only go up.
  */
 typedef struct tc_broadcast_figures {
+    /**
+     * `sizeof` this struct in the caller's header, set by the caller
+     * before the call (`tc_broadcast_figures f = {.size = sizeof f};`). The
+     * library writes this many bytes at most (a header newer than the
+     * library keeps its extra fields as they were) and sets it to the
+     * bytes it wrote. Below the size of ABI 3's layout (0: not set) is
+     * `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+     */
+    uint64_t size;
     /**
      * The session id every packet carries.
      */
@@ -494,6 +531,15 @@ typedef struct tc_sample {
  * only go up; `received + lost == expected` in every copy.
  */
 typedef struct tc_receive_figures {
+    /**
+     * `sizeof` this struct in the caller's header, set by the caller
+     * before the call (`tc_receive_figures f = {.size = sizeof f};`). The
+     * library writes this many bytes at most (a header newer than the
+     * library keeps its extra fields as they were) and sets it to the
+     * bytes it wrote. Below the size of ABI 3's layout (0: not set) is
+     * `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+     */
+    uint64_t size;
     /**
      * Sequenced packets the broadcaster sent in the span this receiver saw.
      */
@@ -933,7 +979,8 @@ tc_status tc_broadcaster_send(const struct tc_broadcaster *b,
  * makes the broadcast thread or a publishing thread wait.
  *
  * # Safety
- * `b` is a live handle; `out` points to a `tc_broadcast_figures`.
+ * `b` is a live handle; `out` points to a `tc_broadcast_figures` whose
+ * `size` is set.
  */
 tc_status tc_broadcaster_figures(const struct tc_broadcaster *b, struct tc_broadcast_figures *out);
 
@@ -962,15 +1009,15 @@ tc_status tc_broadcaster_session(const struct tc_broadcaster *b, uint64_t *out);
  * Stops the broadcaster: its thread sends the goodbye and ends, and the
  * handle is freed. `out`, if not NULL, receives the final figures (on
  * `TC_OK`). Also for a broadcaster whose duration ran out, to free it.
- * `TC_ERR_INVALID_ARGUMENT` (`b` NULL, `out` misaligned) did nothing;
- * after any other status the handle is freed.
+ * `TC_ERR_INVALID_ARGUMENT` (`b` NULL, `out` misaligned or its `size`
+ * too small) did nothing; after any other status the handle is freed.
  *
  * Thread-safety: once per handle, when no other thread is using it or
  * will: afterwards `b` is dangling.
  *
  * # Safety
  * `b` is a live handle, not used again; `out` points to a
- * `tc_broadcast_figures`, or is NULL.
+ * `tc_broadcast_figures` whose `size` is set, or is NULL.
  */
 tc_status tc_broadcaster_stop(struct tc_broadcaster *b, struct tc_broadcast_figures *out);
 
@@ -1098,7 +1145,8 @@ tc_status tc_receiver_sample_at(const struct tc_receiver *r,
  * call (`tc_receiver_world`, `_events`, `_sample`) running on another thread.
  *
  * # Safety
- * `r` is a live handle; `out` points to a `tc_receive_figures`.
+ * `r` is a live handle; `out` points to a `tc_receive_figures` whose
+ * `size` is set.
  */
 tc_status tc_receiver_figures(const struct tc_receiver *r, struct tc_receive_figures *out);
 
@@ -1107,15 +1155,15 @@ tc_status tc_receiver_figures(const struct tc_receiver *r, struct tc_receive_fig
  * its thread and frees the handle. `out`, if not NULL, receives the
  * final figures, exact now (on `TC_OK`). `TC_ERR_IO`: the thread had
  * failed; the handle is freed all the same. `TC_ERR_INVALID_ARGUMENT`
- * (`r` NULL, `out` misaligned) did nothing; after any other status the
- * handle is freed.
+ * (`r` NULL, `out` misaligned or its `size` too small) did nothing;
+ * after any other status the handle is freed.
  *
  * Thread-safety: once per handle, when no other thread is using it or
  * will: afterwards `r` is dangling.
  *
  * # Safety
  * `r` is a live handle, not used again; `out` points to a
- * `tc_receive_figures`, or is NULL.
+ * `tc_receive_figures` whose `size` is set, or is NULL.
  */
 tc_status tc_receiver_stop(struct tc_receiver *r, struct tc_receive_figures *out);
 

@@ -192,3 +192,104 @@ fn compact_snapshots_through_the_abi_hold_the_world_to_the_quantum() {
         assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
     }
 }
+
+/// ABI 3's sized figures: `size` 0 (not set) or below ABI 3's layout is
+/// refused before anything is written, and stop then leaves the handle
+/// alive; a larger struct (a newer header's) gets this library's fields
+/// and keeps the rest as it was, and its `size` says what was written.
+#[test]
+fn figures_are_written_within_the_size_the_caller_declares() {
+    let r = receiver();
+    let ours = std::mem::size_of::<tc_receive_figures>();
+    const SENTINEL: u64 = 0x5a5a_5a5a_5a5a_5a5a;
+    for size in [0, 8, ours as u64 - 8] {
+        let mut room = [SENTINEL; 64];
+        room[0] = size;
+        // SAFETY: a live handle; room for any figures, aligned.
+        unsafe {
+            let out = room.as_mut_ptr().cast::<tc_receive_figures>();
+            assert_eq!(tc_receiver_figures(r, out), TC_ERR_INVALID_ARGUMENT);
+            assert!(
+                last_error().starts_with(&format!("out->size is {size}, below the {ours} bytes")),
+                "{}",
+                last_error()
+            );
+            assert_eq!(tc_receiver_stop(r, out), TC_ERR_INVALID_ARGUMENT);
+        }
+        assert_eq!(room[0], size);
+        assert!(
+            room[1..].iter().all(|&w| w == SENTINEL),
+            "nothing was written"
+        );
+    }
+    let mut room = [SENTINEL; 64];
+    room[0] = 64 * 8;
+    // SAFETY: a live handle; 512 bytes, as `size` says.
+    unsafe {
+        assert_eq!(tc_receiver_figures(r, room.as_mut_ptr().cast()), TC_OK);
+    }
+    assert_eq!(room[0], ours as u64, "size is what was written");
+    assert!(
+        room[1..ours / 8].iter().any(|&w| w != SENTINEL),
+        "the figures were written"
+    );
+    assert!(
+        room[ours / 8..].iter().all(|&w| w == SENTINEL),
+        "beyond them, nothing"
+    );
+    // SAFETY: a live handle, stopped once, with the larger struct.
+    unsafe {
+        room[0] = 64 * 8;
+        assert_eq!(tc_receiver_stop(r, room.as_mut_ptr().cast()), TC_OK);
+    }
+    assert_eq!(room[0], ours as u64);
+    assert!(room[ours / 8..].iter().all(|&w| w == SENTINEL));
+}
+
+/// ABI 3's sized configs: one not filled by its `_default` (`size` 0) is
+/// refused with a message that says so; one from a newer, larger header
+/// is read up to this library's fields, the rest ignored.
+#[test]
+fn configs_are_read_within_the_size_the_caller_declares() {
+    #[repr(C)]
+    struct Newer {
+        config: tc_receiver_config,
+        appended: [u64; 4],
+    }
+    let mut c = MaybeUninit::uninit();
+    let mut r = ptr::null_mut();
+    // SAFETY: room for a config; NUL-terminated strings; room for a handle.
+    unsafe {
+        assert_eq!(tc_receiver_config_default(c.as_mut_ptr()), TC_OK);
+        let mut c = c.assume_init();
+        assert_eq!(c.size as usize, std::mem::size_of::<tc_receiver_config>());
+        c.bind = c"127.0.0.1:0".as_ptr();
+        let mut zero = c;
+        zero.size = 0;
+        assert_eq!(tc_receiver_start(&zero, &mut r), TC_ERR_INVALID_ARGUMENT);
+        assert!(r.is_null());
+        assert!(
+            last_error().starts_with("config->size is 0, below the"),
+            "{}",
+            last_error()
+        );
+        assert!(last_error().contains("_default"), "{}", last_error());
+        let newer = Newer {
+            config: tc_receiver_config {
+                size: std::mem::size_of::<Newer>() as u64,
+                ..c
+            },
+            appended: [u64::MAX; 4],
+        };
+        assert_eq!(
+            tc_receiver_start(&newer.config, &mut r),
+            TC_OK,
+            "{}",
+            last_error()
+        );
+        let mut port = 0;
+        assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
+        assert_ne!(port, 0);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+    }
+}

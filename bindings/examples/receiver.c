@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
         h = fnv(h, bits(world[i].y));
         h = fnv(h, bits(world[i].z));
     }
-    tc_receive_figures f;
+    tc_receive_figures f = {.size = sizeof f};
     tc_receiver_stop(r, &f);
     printf("c receiver: received %llu of %llu, %llu lost; despawned %llu\n",
            (unsigned long long)f.received, (unsigned long long)f.expected,

@@ -130,6 +130,7 @@ fn figures(f: &BroadcastFigures, finished: bool) -> tc_broadcast_figures {
         false => f.lateness.value_at_quantile(q),
     };
     tc_broadcast_figures {
+        size: std::mem::size_of::<tc_broadcast_figures>() as u64,
         session: f.session,
         ticks_sent: f.ticks_sent,
         ticks_skipped: f.ticks_skipped,

@@ -5,6 +5,7 @@
 //! same messages as a Rust one.
 
 use crate::core::compact::CompactConfig;
+use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ptr;
 use std::time::Duration;
@@ -73,6 +74,7 @@ fn key(strings: &Strings<'_>) -> Result<Option<Key>, Failure> {
 pub(crate) fn broadcast_default() -> tc_broadcast_config {
     let d = BroadcastConfig::default();
     tc_broadcast_config {
+        size: size_of::<tc_broadcast_config>() as u64,
         destinations: ptr::null(),
         group: ptr::null(),
         interface: ptr::null(),
@@ -150,6 +152,7 @@ pub(crate) fn receiver_default() -> tc_receiver_config {
     let client = ClientConfig::default();
     let i = client.interpolation;
     tc_receiver_config {
+        size: size_of::<tc_receiver_config>() as u64,
         bind: ptr::null(),
         group: ptr::null(),
         interface: ptr::null(),
@@ -167,6 +170,7 @@ pub(crate) fn receiver_default() -> tc_receiver_config {
         teleport_distance: i.teleport_distance,
         adaptive_delay: u32::from(i.adaptive),
         gro: u32::from(d.gro),
+        reserved: 0,
     }
 }
 

@@ -186,6 +186,7 @@ fn figures_of(f: &Figures, client: &GameClient) -> tc_receive_figures {
         false => f.latency.value_at_quantile(q),
     };
     tc_receive_figures {
+        size: std::mem::size_of::<tc_receive_figures>() as u64,
         expected: c.expected,
         received: c.received,
         lost: c.lost,

@@ -23,9 +23,12 @@ pub type tc_status = i32;
 /// `tc_abi_version()` returns its `TC_ABI_VERSION` before any other call:
 /// a library built from another header would read and write its structs
 /// at the wrong offsets. Raised with every change to a layout or a
-/// signature; a change that only adds a function keeps it. 2:
-/// `tc_receiver_config` gained `gro`.
-pub const TC_ABI_VERSION: u32 = 2;
+/// signature; a change that only adds a function, or appends fields to a
+/// struct that begins with its `size`, keeps it. 2:
+/// `tc_receiver_config` gained `gro`. 3: the configs and figures begin
+/// with their `size`, so that from now on a struct can grow at its end
+/// without a new version (see `size`).
+pub const TC_ABI_VERSION: u32 = 3;
 
 /// Success.
 pub const TC_OK: tc_status = 0;
@@ -105,6 +108,18 @@ pub const TC_SAMPLE_EXTRAPOLATED: tc_sample_mode = 1;
 pub const TC_SAMPLE_HELD: tc_sample_mode = 2;
 /// Across a teleport: the earlier snapshot, then the later, never between.
 pub const TC_SAMPLE_SNAPPED: tc_sample_mode = 3;
+
+/// The bytes of each sized struct in ABI 3, the first layout with a
+/// `size`: the least a caller's `size` may say. A later header may append
+/// fields, a whole number of 8-byte words at a time; the library keeps
+/// these to read and write a struct of an older header.
+pub(crate) const BROADCAST_CONFIG_V3: usize = 112;
+/// As [`BROADCAST_CONFIG_V3`], for `tc_receiver_config`.
+pub(crate) const RECEIVER_CONFIG_V3: usize = 104;
+/// As [`BROADCAST_CONFIG_V3`], for `tc_broadcast_figures`.
+pub(crate) const BROADCAST_FIGURES_V3: usize = 192;
+/// As [`BROADCAST_CONFIG_V3`], for `tc_receive_figures`.
+pub(crate) const RECEIVE_FIGURES_V3: usize = 272;
 
 /// Bytes of a pre-shared key (`key` in the configs).
 pub const TC_KEY_LEN: usize = 32;
@@ -199,6 +214,14 @@ pub struct tc_sample {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct tc_broadcast_config {
+    /// `sizeof` this struct in the caller's header, set by its `_default`
+    /// function. The library reads this many bytes and no more: a struct
+    /// from an older header (smaller, should a later one append fields)
+    /// gets the defaults for what it lacks, one from a newer header has
+    /// its extra fields ignored. Below the size of ABI 3's layout (0: the
+    /// struct was not filled by its `_default`) is
+    /// `TC_ERR_INVALID_ARGUMENT`.
+    pub size: u64,
     /// Unicast destinations, comma-separated: `"127.0.0.1:47474"`,
     /// `"[::1]:47474,10.0.0.2:47474"`, or host names (`"localhost:47474"`,
     /// resolved at start by the system, on the calling thread). NULL or
@@ -256,6 +279,14 @@ pub struct tc_broadcast_config {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct tc_receiver_config {
+    /// `sizeof` this struct in the caller's header, set by its `_default`
+    /// function. The library reads this many bytes and no more: a struct
+    /// from an older header (smaller, should a later one append fields)
+    /// gets the defaults for what it lacks, one from a newer header has
+    /// its extra fields ignored. Below the size of ABI 3's layout (0: the
+    /// struct was not filled by its `_default`) is
+    /// `TC_ERR_INVALID_ARGUMENT`.
+    pub size: u64,
     /// A unicast address to listen on (`"127.0.0.1:0"` picks a free port:
     /// `tc_receiver_local_port` tells which). NULL: none, or with
     /// `subscribe` a free port on every address.
@@ -302,12 +333,22 @@ pub struct tc_receiver_config {
     /// the receiver's CPU; a run dropped at a full socket then counts once
     /// in `socket_drops`. 0: one datagram at a time, each drop counted.
     pub gro: u32,
+    /// Always 0. It makes the struct a whole number of 8-byte words, so
+    /// that a field appended later never lies in an older struct's padding.
+    pub reserved: u32,
 }
 
 /// What a broadcaster has done so far. Counters only go up.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct tc_broadcast_figures {
+    /// `sizeof` this struct in the caller's header, set by the caller
+    /// before the call (`tc_broadcast_figures f = {.size = sizeof f};`). The
+    /// library writes this many bytes at most (a header newer than the
+    /// library keeps its extra fields as they were) and sets it to the
+    /// bytes it wrote. Below the size of ABI 3's layout (0: not set) is
+    /// `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+    pub size: u64,
     /// The session id every packet carries.
     pub session: u64,
     /// Ticks whose snapshot was sent (all its parts).
@@ -365,6 +406,13 @@ pub struct tc_broadcast_figures {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct tc_receive_figures {
+    /// `sizeof` this struct in the caller's header, set by the caller
+    /// before the call (`tc_receive_figures f = {.size = sizeof f};`). The
+    /// library writes this many bytes at most (a header newer than the
+    /// library keeps its extra fields as they were) and sets it to the
+    /// bytes it wrote. Below the size of ABI 3's layout (0: not set) is
+    /// `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+    pub size: u64,
     /// Sequenced packets the broadcaster sent in the span this receiver saw.
     pub expected: u64,
     /// Distinct sequenced packets received.
@@ -453,13 +501,31 @@ mod tests {
         assert_eq!(size_of::<tc_frame_info>(), 32);
         assert_eq!(size_of::<tc_event>(), 24);
         assert_eq!(size_of::<tc_sample>(), 20);
-        assert_eq!(size_of::<tc_broadcast_figures>(), 184);
-        assert_eq!(size_of::<tc_receive_figures>(), 264);
+        assert_eq!(size_of::<tc_broadcast_figures>(), 192);
+        assert_eq!(size_of::<tc_receive_figures>(), 272);
         #[cfg(target_pointer_width = "64")]
         {
-            assert_eq!(size_of::<tc_broadcast_config>(), 104);
-            assert_eq!(size_of::<tc_receiver_config>(), 96);
+            assert_eq!(size_of::<tc_broadcast_config>(), 112);
+            assert_eq!(size_of::<tc_receiver_config>(), 104);
         }
+    }
+
+    /// The sized structs are ABI 3's still (a field appended later leaves
+    /// these constants, and the C# binding's sizes, where they are), and
+    /// begin with their size.
+    #[test]
+    fn the_sized_structs_are_abi_3s_and_begin_with_their_size() {
+        assert_eq!(size_of::<tc_broadcast_figures>(), BROADCAST_FIGURES_V3);
+        assert_eq!(size_of::<tc_receive_figures>(), RECEIVE_FIGURES_V3);
+        #[cfg(target_pointer_width = "64")]
+        {
+            assert_eq!(size_of::<tc_broadcast_config>(), BROADCAST_CONFIG_V3);
+            assert_eq!(size_of::<tc_receiver_config>(), RECEIVER_CONFIG_V3);
+        }
+        assert_eq!(std::mem::offset_of!(tc_broadcast_config, size), 0);
+        assert_eq!(std::mem::offset_of!(tc_receiver_config, size), 0);
+        assert_eq!(std::mem::offset_of!(tc_broadcast_figures, size), 0);
+        assert_eq!(std::mem::offset_of!(tc_receive_figures, size), 0);
     }
 
     #[test]

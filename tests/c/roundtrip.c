@@ -119,7 +119,7 @@ static int wait_world(tc_receiver *r, const tc_entity *want, size_t n, double se
 
 /* Waits up to `seconds` for the current session's goodbye. */
 static int wait_goodbye(tc_receiver *r, double seconds) {
-    tc_receive_figures f;
+    tc_receive_figures f = {.size = sizeof f};
     double end = now_s() + seconds;
     while (now_s() < end) {
         if (tc_receiver_figures(r, &f) == TC_OK && f.goodbye) {
@@ -279,8 +279,11 @@ static void tickcast_clock(void) {
           "%s: a world into no room is not TC_ERR_BUFFER_TOO_SMALL with %zu needed (%zu)", half,
           n, needed);
 
-    tc_broadcast_figures bf;
-    CHECK(tc_broadcaster_figures(b, &bf) == TC_OK && bf.frames_sent > 0,
+    tc_broadcast_figures unset = {0};
+    CHECK(tc_broadcaster_figures(b, &unset) == TC_ERR_INVALID_ARGUMENT,
+          "%s: figures with no size are not TC_ERR_INVALID_ARGUMENT", half);
+    tc_broadcast_figures bf = {.size = sizeof bf};
+    CHECK(tc_broadcaster_figures(b, &bf) == TC_OK && bf.frames_sent > 0 && bf.size == sizeof bf,
           "%s: live figures show no frame sent", half);
     if (ok(tc_broadcaster_stop(b, &bf), "tc_broadcaster_stop")) {
         CHECK(bf.frames_committed == 60, "%s: %llu frames committed, not 60", half,
@@ -302,7 +305,7 @@ static void tickcast_clock(void) {
           half);
     check_events(r, half);
     check_samples(r, frame, n, 1, half);
-    tc_receive_figures rf;
+    tc_receive_figures rf = {.size = sizeof rf};
     if (ok(tc_receiver_stop(r, &rf), "tc_receiver_stop")) {
         check_receive_figures(&rf, half);
     }
@@ -349,7 +352,7 @@ static void game_clock(void) {
     CHECK(tc_broadcaster_send(b, 120, frame, n) == TC_ERR_TICK_NOT_AFTER,
           "%s: tick 120 after 149 is not TC_ERR_TICK_NOT_AFTER", half);
     CHECK(wait_world(r, frame, n, 5.0), "%s: the receiver's world is not the last frame", half);
-    tc_broadcast_figures bf;
+    tc_broadcast_figures bf = {.size = sizeof bf};
     if (ok(tc_broadcaster_stop(b, &bf), "tc_broadcaster_stop")) {
         CHECK(bf.frames_sent == 50, "%s: %llu frames sent, not 50", half,
               (unsigned long long)bf.frames_sent);
@@ -363,7 +366,7 @@ static void game_clock(void) {
     CHECK(wait_goodbye(r, 5.0), "%s: no goodbye arrived", half);
     check_events(r, half);
     check_samples(r, frame, n, 0, half);
-    tc_receive_figures rf;
+    tc_receive_figures rf = {.size = sizeof rf};
     if (ok(tc_receiver_stop(r, &rf), "tc_receiver_stop")) {
         check_receive_figures(&rf, half);
         CHECK(rf.has_count && rf.count == 149, "%s: count %llu, not 149", half,
@@ -403,6 +406,12 @@ static void arguments(void) {
     ok(tc_receiver_config_default(&rc), "tc_receiver_config_default");
     CHECK(rc.gro == 1, "GRO is not on by default");
     tc_receiver *r = NULL;
+    tc_receiver_config unfilled = {0};
+    CHECK(tc_receiver_start(&unfilled, &r) == TC_ERR_INVALID_ARGUMENT && r == NULL,
+          "a config not filled by its _default is not TC_ERR_INVALID_ARGUMENT");
+    CHECK(strstr(last_error(), "config->size is 0") != NULL, "message: %s", last_error());
+    CHECK(rc.size == sizeof rc, "the default's size is %llu, not sizeof %zu",
+          (unsigned long long)rc.size, sizeof rc);
     CHECK(tc_receiver_start(&rc, &r) == TC_ERR_CONFIG && r == NULL,
           "a receiver with nothing to listen to is not TC_ERR_CONFIG");
     CHECK(strstr(last_error(), "nothing to listen to") != NULL, "message: %s", last_error());

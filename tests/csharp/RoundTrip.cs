@@ -109,10 +109,10 @@ static class RoundTrip
         Check(Marshal.SizeOf(typeof(FrameInfo)) == 32, "FrameInfo is not 32 bytes");
         Check(Marshal.SizeOf(typeof(Event)) == 24, "Event is not 24 bytes");
         Check(Marshal.SizeOf(typeof(Sample)) == 20, "Sample is not 20 bytes");
-        Check(Marshal.SizeOf(typeof(BroadcastConfig)) == 104, "BroadcastConfig is not 104 bytes");
-        Check(Marshal.SizeOf(typeof(ReceiverConfig)) == 96, "ReceiverConfig is not 96 bytes");
-        Check(Marshal.SizeOf(typeof(BroadcastFigures)) == 184, "BroadcastFigures is not 184 bytes");
-        Check(Marshal.SizeOf(typeof(ReceiveFigures)) == 264, "ReceiveFigures is not 264 bytes");
+        Check(Marshal.SizeOf(typeof(BroadcastConfig)) == 112, "BroadcastConfig is not 112 bytes");
+        Check(Marshal.SizeOf(typeof(ReceiverConfig)) == 104, "ReceiverConfig is not 104 bytes");
+        Check(Marshal.SizeOf(typeof(BroadcastFigures)) == 192, "BroadcastFigures is not 192 bytes");
+        Check(Marshal.SizeOf(typeof(ReceiveFigures)) == 272, "ReceiveFigures is not 272 bytes");
     }
 
     static void Arguments()
@@ -128,6 +128,18 @@ static class RoundTrip
         catch (TickcastException e)
         {
             Check(e.Status == Status.Config && e.Message.Contains("tick rate 0 Hz"), "a rate of 0: " + e.Message);
+        }
+        var rc = Native.DefaultReceiverConfig();
+        Check(rc.Size == (ulong)Marshal.SizeOf(typeof(ReceiverConfig)), "the default config's Size is not its size");
+        rc.Size = 0;
+        try
+        {
+            Receiver.Start(rc, "127.0.0.1:0").Stop();
+            Check(false, "a config of Size 0 started");
+        }
+        catch (TickcastException e)
+        {
+            Check(e.Status == Status.InvalidArgument && e.Message.Contains("config->size is 0"), "Size 0: " + e.Message);
         }
         try
         {

@@ -66,16 +66,6 @@ pub(super) fn into_handle<T>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))
 }
 
-/// A copy of the `T` at `p`.
-///
-/// # Safety
-/// `p` is NULL or points to a `T`, initialised.
-pub(super) unsafe fn read<T: Copy>(p: *const T, name: &str) -> Result<T, Failure> {
-    check(p, name)?;
-    // SAFETY: non-null and aligned; a T by the caller's promise.
-    Ok(unsafe { p.read() })
-}
-
 /// The place `p` points to, to write a `T` into.
 ///
 /// # Safety
@@ -99,6 +89,119 @@ pub(super) unsafe fn out_opt<'a, T>(
         true => Ok(None),
         // SAFETY: the caller's promise, passed on.
         false => unsafe { out(p, name) }.map(Some),
+    }
+}
+
+/// The `size` a sized struct at `p` declares: its first field, a `u64`.
+///
+/// # Safety
+/// `p` is non-null and aligned, and its first 8 bytes are initialised.
+unsafe fn declared_size<T>(p: *const T) -> u64 {
+    // SAFETY: the caller's promise; every sized struct begins with it.
+    unsafe { p.cast::<u64>().read() }
+}
+
+/// The bytes of a sized struct's `size` `n`, at least `min` (its ABI 3
+/// layout's).
+fn sized_len(n: u64, min: usize, name: &str) -> Result<usize, Failure> {
+    match usize::try_from(n) {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(Failure::invalid(format_args!(
+            "{name}->size is {n}, below the {min} bytes of the oldest layout this library \
+             takes: fill the struct with its _default function, or set size to its sizeof"
+        ))),
+    }
+}
+
+/// A copy of the sized struct at `p` (see `size` in the header): the
+/// first `size` bytes of it over `default`, so that what an older,
+/// smaller layout lacks takes the default, and what a newer one has
+/// beyond this library's is not read.
+///
+/// # Safety
+/// `p` is NULL or points to a struct of this kind of at least its `size`
+/// bytes, initialised.
+pub(super) unsafe fn read_sized<T: Copy>(
+    p: *const T,
+    default: T,
+    min: usize,
+    name: &str,
+) -> Result<T, Failure> {
+    check(p, name)?;
+    // SAFETY: non-null and aligned; a struct of this kind, whose first
+    // field is initialised, by the caller's promise.
+    let n = sized_len(unsafe { declared_size(p) }, min, name)?.min(size_of::<T>());
+    let mut value = default;
+    // SAFETY: the caller's struct has at least `n` bytes, `value` has
+    // `size_of::<T>() >= n`, and they do not overlap. Every field of a
+    // sized struct is an integer, a float or a raw pointer, so any bytes
+    // make a valid one.
+    unsafe {
+        std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&raw mut value).cast::<u8>(), n);
+    }
+    Ok(value)
+}
+
+/// Where to write a sized struct, checked before anything is done (see
+/// [`sized_out`]).
+pub(super) struct SizedOut<T> {
+    p: *mut T,
+    /// The bytes to write: the caller's `size`, or this library's layout
+    /// where that is smaller.
+    n: usize,
+}
+
+impl<T: Copy> SizedOut<T> {
+    /// Writes the first `n` bytes of `value`, then its `size`: the bytes
+    /// written.
+    pub(super) fn write(self, value: T) {
+        // SAFETY: `sized_out` checked the pointer; the caller's struct has
+        // at least `n` bytes (its `size`, by its promise), `value` has
+        // `size_of::<T>() >= n`, and `n >= 8` holds the size field.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&raw const value).cast::<u8>(),
+                self.p.cast::<u8>(),
+                self.n,
+            );
+            self.p.cast::<u64>().write(self.n as u64);
+        }
+    }
+}
+
+/// The place `p` points to, to write a sized struct into: its `size`
+/// bytes at most (see `size` in the header), where a newer, larger layout
+/// keeps what this library does not know as it was.
+///
+/// # Safety
+/// `p` is NULL or points to a struct of this kind of at least its `size`
+/// bytes, whose `size` is initialised, and which nothing else uses until
+/// the write.
+pub(super) unsafe fn sized_out<T: Copy>(
+    p: *mut T,
+    min: usize,
+    name: &str,
+) -> Result<SizedOut<T>, Failure> {
+    check(p, name)?;
+    // SAFETY: non-null and aligned; `size` initialised, by the caller's
+    // promise.
+    let n = sized_len(unsafe { declared_size(p) }, min, name)?.min(size_of::<T>());
+    Ok(SizedOut { p, n })
+}
+
+/// As [`sized_out`], where NULL means "not wanted".
+///
+/// # Safety
+/// As [`sized_out`].
+pub(super) unsafe fn sized_out_opt<T: Copy>(
+    p: *mut T,
+    min: usize,
+    name: &str,
+) -> Result<Option<SizedOut<T>>, Failure> {
+    match p.is_null() {
+        true => Ok(None),
+        // SAFETY: the caller's promise, passed on.
+        false => unsafe { sized_out(p, min, name) }.map(Some),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::ffi::error::guard;
 use crate::ffi::receiver::tc_receiver;
 use crate::ffi::types::{
     tc_entity_state, tc_event, tc_frame_info, tc_receive_figures, tc_receiver_config, tc_sample,
-    tc_status,
+    tc_status, RECEIVER_CONFIG_V3, RECEIVE_FIGURES_V3,
 };
 
 /// Starts a receiver with a game client: binds its socket(s), joins the
@@ -38,7 +38,14 @@ pub unsafe extern "C" fn tc_receiver_start(
         let out = unsafe { raw::out(out, "out") }?;
         out.write(ptr::null_mut());
         // SAFETY: as above.
-        let c = unsafe { raw::read(config, "config") }?;
+        let c = unsafe {
+            raw::read_sized(
+                config,
+                config::receiver_default(),
+                RECEIVER_CONFIG_V3,
+                "config",
+            )
+        }?;
         // SAFETY: as above, for each field.
         let strings = unsafe {
             Strings {
@@ -233,7 +240,8 @@ unsafe fn sample(
 /// call (`tc_receiver_world`, `_events`, `_sample`) running on another thread.
 ///
 /// # Safety
-/// `r` is a live handle; `out` points to a `tc_receive_figures`.
+/// `r` is a live handle; `out` points to a `tc_receive_figures` whose
+/// `size` is set.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_figures(
     r: *const tc_receiver,
@@ -241,7 +249,12 @@ pub unsafe extern "C" fn tc_receiver_figures(
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
-        let (r, out) = unsafe { (raw::handle(r, "r")?, raw::out(out, "out")?) };
+        let (r, out) = unsafe {
+            (
+                raw::handle(r, "r")?,
+                raw::sized_out(out, RECEIVE_FIGURES_V3, "out")?,
+            )
+        };
         out.write(r.figures());
         Ok(())
     })
@@ -251,15 +264,15 @@ pub unsafe extern "C" fn tc_receiver_figures(
 /// its thread and frees the handle. `out`, if not NULL, receives the
 /// final figures, exact now (on `TC_OK`). `TC_ERR_IO`: the thread had
 /// failed; the handle is freed all the same. `TC_ERR_INVALID_ARGUMENT`
-/// (`r` NULL, `out` misaligned) did nothing; after any other status the
-/// handle is freed.
+/// (`r` NULL, `out` misaligned or its `size` too small) did nothing;
+/// after any other status the handle is freed.
 ///
 /// Thread-safety: once per handle, when no other thread is using it or
 /// will: afterwards `r` is dangling.
 ///
 /// # Safety
 /// `r` is a live handle, not used again; `out` points to a
-/// `tc_receive_figures`, or is NULL.
+/// `tc_receive_figures` whose `size` is set, or is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_stop(
     r: *mut tc_receiver,
@@ -268,7 +281,7 @@ pub unsafe extern "C" fn tc_receiver_stop(
     guard(|| {
         // SAFETY: the caller's promise, passed on; `out` is checked first,
         // so a bad `out` leaves the handle alive.
-        let out = unsafe { raw::out_opt(out, "out") }?;
+        let out = unsafe { raw::sized_out_opt(out, RECEIVE_FIGURES_V3, "out") }?;
         // SAFETY: as above.
         let r = unsafe { raw::take_handle(r, "r") }?;
         let figures = (*r).stop()?;
