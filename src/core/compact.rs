@@ -207,11 +207,13 @@ struct Phase {
 
 impl Phase {
     fn new(tick: u64, interval: u16) -> Phase {
-        let interval = u64::from(interval.max(1));
+        let Schedule {
+            interval, phase, ..
+        } = Schedule::new(tick, interval);
         Phase {
             interval,
             id: 0,
-            phase: tick % interval,
+            phase,
         }
     }
 
