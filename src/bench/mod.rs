@@ -42,6 +42,8 @@
 pub mod fit;
 pub mod lan;
 pub mod progress;
+pub mod scaling;
+pub mod search;
 pub mod sweep;
 pub mod usage;
 

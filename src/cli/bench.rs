@@ -18,7 +18,9 @@ use super::flags::bench::BenchArgs;
 use super::output::Output;
 use crate::cli::render::{bench as render, plot, sweep as sweep_render};
 use crate::cli::render::{core_warning as render_core_warning, FIFO_BUSY_POLL_WARNING};
-use tickcast::bench::sweep::{self, Limit, Scaling, Search, SweepRow};
+use tickcast::bench::scaling::Scaling;
+use tickcast::bench::search::{self, Limit, Search};
+use tickcast::bench::sweep::{self, SweepRow};
 use tickcast::bench::{self as lib, BenchConfig, BenchReport, Progress};
 use tickcast::core::schema::Versioned;
 use tickcast::runtime::realtime::{self};
@@ -331,11 +333,11 @@ struct SearchOutput<'a> {
 }
 
 fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
-    let base = a.config(sweep::PROBE_DURATION)?;
-    let start = a.entities.unwrap_or(sweep::SEARCH_START);
+    let base = a.config(search::PROBE_DURATION)?;
+    let start = a.entities.unwrap_or(search::SEARCH_START);
     eprintln!("{}", sweep_render::search_start_line(&base, start));
     warn_of_cores(&base);
-    let found = sweep::find_max_entities(
+    let found = search::find_max_entities(
         &base,
         start,
         |_, _| stopped(stop),

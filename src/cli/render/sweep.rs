@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use super::bench::{link_words, rate};
 use super::us_or_dash;
-use tickcast::bench::sweep::{self, FitQuality, Limit, Probe, Scaling, Search, SweepRow};
+use tickcast::bench::scaling::{FitQuality, Scaling};
+use tickcast::bench::search::{self, Limit, Probe, Search};
+use tickcast::bench::sweep::SweepRow;
 use tickcast::bench::{BenchConfig, LanMode, GRACE};
 
 /// The first line of a sweep of `points` runs like `base`, with how long it takes.
@@ -49,8 +51,8 @@ pub fn search_start_line(base: &BenchConfig, start: u32) -> String {
         base.rate_hz,
         base.receivers,
         link_words(base),
-        sweep::RESOLUTION * 100.0,
-        sweep::MAX_PROBES,
+        search::RESOLUTION * 100.0,
+        search::MAX_PROBES,
         base.duration
     )
 }
@@ -304,7 +306,7 @@ pub fn search(s: &Search, base: &BenchConfig) -> String {
             let _ = write!(
                 out,
                 "max entities at {rate_hz} Hz to {each} with zero loss and zero socket drops (sender skipping at most {:.0}% of ticks): {n}",
-                sweep::MAX_SKIPPED_SHARE * 100.0
+                search::MAX_SKIPPED_SHARE * 100.0
             );
             if let Some(f) = s.failed_at {
                 let _ = write!(out, " (failed at {f})");
