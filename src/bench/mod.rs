@@ -34,9 +34,10 @@
 //! `child` runs receivers as processes; [`lan`] runs the broadcaster and
 //! receivers as processes in network namespaces on a bridge (`--lan`), and
 //! holds the namespace-LAN builder the tests use too ([`lan::netns`]);
-//! [`sweep`] runs many points and searches for the most entities without
-//! loss, and [`fit`] is the non-negative least squares of its cost model;
-//! [`progress`] reads child processes' per-second lines. The human tables and the SVG plot are the binary's
+//! [`sweep`] runs many points, [`scaling`] fits their cost model by
+//! [`fit`]'s non-negative least squares, and [`search`] searches for the
+//! most entities without loss; [`progress`] reads child processes'
+//! per-second lines. The human tables and the SVG plot are the binary's
 //! (`src/cli/render/`).
 
 pub mod fit;
