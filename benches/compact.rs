@@ -6,9 +6,10 @@
 //! datagrams through the whole receive pipeline ([`Ingest::handle`]:
 //! decode the header and the records, place each entity against its
 //! keyframe, apply it to the world), steady state; `full/...` are the same
-//! for full parts, for the ratio. Both worlds (`linear`, `players` once it
-//! exists) move every entity; throughput is in entities. Run with
-//! `cargo bench --bench compact`.
+//! for full parts, for the ratio. `compact_players/...` are the same two
+//! for the players world (steering avatars, some at rest: residuals
+//! several bits longer than the linear world's). Throughput is in
+//! entities. Run with `cargo bench --bench compact`.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::hint::black_box;
@@ -18,7 +19,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tickcast::core::compact::{CompactConfig, Encoder};
 use tickcast::core::ingest::Ingest;
 use tickcast::core::sender::{Sender, SenderConfig};
-use tickcast::core::sim::SimWorld;
+use tickcast::core::sim::{SimWorld, WorldKind};
 use tickcast::core::world::WorldWriter;
 use tickcast::wire::{self, Entity};
 
@@ -27,8 +28,8 @@ const RATE_HZ: f64 = 60.0;
 /// Ticks prepared for the receive benchmark: two keyframe cycles.
 const TICKS: u64 = 120;
 
-fn ticks() -> Vec<Vec<Entity>> {
-    let mut world = SimWorld::new(ENTITIES, 5);
+fn ticks(kind: WorldKind) -> Vec<Vec<Entity>> {
+    let mut world = SimWorld::with_kind(kind, ENTITIES, 5);
     (0..TICKS + 60)
         .map(|t| world.positions(t, RATE_HZ).to_vec())
         .collect()
@@ -57,9 +58,9 @@ fn datagrams(ticks: &[Vec<Entity>], compact: Option<CompactConfig>) -> Vec<Vec<V
         .collect()
 }
 
-fn encode(c: &mut Criterion) {
-    let ticks = ticks();
-    let mut g = c.benchmark_group("compact");
+fn encode(c: &mut Criterion, name: &str, kind: WorldKind) {
+    let ticks = ticks(kind);
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(u64::from(ENTITIES)));
     let mut enc = Encoder::new(CompactConfig::default()).unwrap();
     let budget = wire::DEFAULT_PAYLOAD_BUDGET - wire::COMPACT_FIXED_LEN;
@@ -83,8 +84,8 @@ fn encode(c: &mut Criterion) {
 /// the first 60 ticks (a keyframe cycle) are fed untimed, then ticks are
 /// timed one by one; at the end of the prepared ticks the pipeline starts
 /// over, untimed.
-fn receive(c: &mut Criterion, name: &str, compact: Option<CompactConfig>) {
-    let data = datagrams(&ticks(), compact);
+fn receive(c: &mut Criterion, name: &str, kind: WorldKind, compact: Option<CompactConfig>) {
+    let data = datagrams(&ticks(kind), compact);
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(u64::from(ENTITIES)));
     g.bench_function("decode_and_apply", |b| {
@@ -117,9 +118,12 @@ fn receive(c: &mut Criterion, name: &str, compact: Option<CompactConfig>) {
 }
 
 fn benches(c: &mut Criterion) {
-    encode(c);
-    receive(c, "compact", Some(CompactConfig::default()));
-    receive(c, "full", None);
+    let compact = Some(CompactConfig::default());
+    encode(c, "compact", WorldKind::Linear);
+    receive(c, "compact", WorldKind::Linear, compact);
+    receive(c, "full", WorldKind::Linear, None);
+    encode(c, "compact_players", WorldKind::Players);
+    receive(c, "compact_players", WorldKind::Players, compact);
 }
 
 criterion_group!(compact, benches);
