@@ -271,10 +271,12 @@ impl Schedule {
         self.phase_of(id) == 0
     }
 
-    /// `id`'s first scheduled tick after this one (`u64::MAX` past the
-    /// last there is): where the window of a keyframe sent now ends.
-    fn next(&self, id: u32) -> u64 {
-        self.tick.saturating_add(self.interval - self.phase_of(id))
+    /// The last tick of the window a keyframe of `id` sent now is in: the
+    /// tick before `id`'s next scheduled one, or `u64::MAX` when that
+    /// would be past the end of the ticks.
+    fn window_last(&self, id: u32) -> u64 {
+        self.tick
+            .saturating_add(self.interval - self.phase_of(id) - 1)
     }
 }
 
@@ -335,17 +337,20 @@ impl<T: Default + Clone> Table<T> {
 }
 
 /// The encoder's memory of one id. Its keyframe's window is kept as the
-/// tick the window ends, so whether a tick is in it is two comparisons
-/// and no modulo.
-#[derive(Clone, Copy, Debug, Default)]
+/// window's last tick, so whether a tick is in it is two comparisons and
+/// no modulo.
+#[derive(Clone, Copy, Debug)]
 struct EncState {
-    /// One past the last tick it was in (0: never).
-    last_end: u64,
+    /// The last tick it was in (0 with `seen` false: never).
+    last_tick: u64,
+    seen: bool,
     last_pos: [f32; 3],
-    /// Its last keyframe's tick, and the entity's next scheduled tick
-    /// after it, where that keyframe's window ends (0: no keyframe sent).
+    /// Its last keyframe sent: its tick, and the last tick of its window,
+    /// the tick before the entity's next scheduled one (`u64::MAX` when
+    /// none comes before the end of the ticks). Before the first, the tick
+    /// is [`NO_KEY`] and the window's last 0: no tick is in that window.
     key_tick: u64,
-    key_until: u64,
+    key_last: u64,
     /// Whether a delta was sent since the last keyframe: it moved away
     /// from it, so the receiver may hold another position than the
     /// keyframe's, and change-only no longer leaves it out.
@@ -355,6 +360,27 @@ struct EncState {
     named: bool,
     key_q: [i32; 3],
     key_v: [i32; 3],
+}
+
+/// [`EncState::key_tick`] before the first keyframe: after every tick, so
+/// no tick finds it before itself, and after its window's last (0), which
+/// no real keyframe is.
+const NO_KEY: u64 = u64::MAX;
+
+impl Default for EncState {
+    fn default() -> EncState {
+        EncState {
+            last_tick: 0,
+            seen: false,
+            last_pos: [0.0; 3],
+            key_tick: NO_KEY,
+            key_last: 0,
+            moved: false,
+            named: false,
+            key_q: [0; 3],
+            key_v: [0; 3],
+        }
+    }
 }
 
 /// Why a tick could not be encoded compactly. Nothing was changed.
@@ -632,12 +658,14 @@ fn next_record(
 ) -> Step {
     let pos = [e.x, e.y, e.z];
     let q = pos.map(|c| config.quantize(c));
-    let (last_end, last_pos) = (st.last_end, st.last_pos);
-    st.last_end = tick.wrapping_add(1);
+    let consecutive = st.seen && tick == st.last_tick.wrapping_add(1);
+    let last_pos = st.last_pos;
+    st.seen = true;
+    st.last_tick = tick;
     st.last_pos = pos;
     // Due unless the last keyframe is in this tick's window: before this
-    // tick, and no scheduled tick since (none sent: `key_until` is 0).
-    let key_due = !(st.key_tick < tick && tick < st.key_until);
+    // tick, and no scheduled tick since.
+    let key_due = !(st.key_tick < tick && tick <= st.key_last);
     let mut fits = true;
     if !key_due {
         // Within the window: below the interval, a u16.
@@ -679,7 +707,6 @@ fn next_record(
         *off_schedule -= 1;
     }
     // The velocity, from the last two ticks, only for a keyframe.
-    let consecutive = last_end != 0 && last_end == tick;
     let v = if consecutive {
         let scale = 16.0 * f64::from(config.quanta_per_unit);
         let mut v = [0i32; 3];
@@ -693,10 +720,11 @@ fn next_record(
     };
     // The last keyframe is in this one's window when its window has not
     // ended (then this one is off schedule).
-    st.named = st.key_until > tick;
+    // (There is one: a real keyframe's window ends at or after it.)
+    st.named = st.key_tick <= st.key_last && tick <= st.key_last;
     st.moved = false;
     st.key_tick = tick;
-    st.key_until = schedule.next(e.id);
+    st.key_last = schedule.window_last(e.id);
     st.key_q = q;
     st.key_v = v;
     counts.keyframes += 1;
@@ -1017,6 +1045,33 @@ mod tests {
         assert_eq!((c.keyframes, c.deltas, c.unchanged), (1, 4, 0), "{c:?}");
     }
 
+    /// At the very end of the ticks: a keyframe off schedule at
+    /// `u64::MAX − 1` is still in its window at `u64::MAX` (no scheduled
+    /// tick comes between), so an entity at rest is left out, not keyed
+    /// again; and `u64::MAX` then 0 are consecutive ticks, so the keyframe
+    /// at 0 carries the step between them as its velocity.
+    #[test]
+    fn the_window_and_the_velocity_hold_at_the_end_of_the_ticks() {
+        let mut enc = Encoder::new(CompactConfig::default()).unwrap();
+        // u64::MAX mod 60 = 15: id 0's last scheduled tick is MAX − 15.
+        enc.encode_tick(u64::MAX - 1, &[ent(0, 0.0, 0.0, 0.0)], 1200)
+            .unwrap();
+        enc.encode_tick(u64::MAX, &[ent(0, 0.0, 0.0, 0.0)], 1200)
+            .unwrap();
+        let c = enc.counts();
+        assert_eq!((c.keyframes, c.unchanged), (1, 1), "{c:?}");
+        enc.encode_tick(0, &[ent(0, 1.0, 0.0, 0.0)], 1200).unwrap();
+        let mut records = Records::default();
+        decode_records(&datagrams(&enc, 0)[0], &mut records).unwrap();
+        // One unit in one tick, in sixteenths of a quantum.
+        let key = Record::Key {
+            id: 0,
+            q: [1000, 0, 0],
+            v: [16_000, 0, 0],
+        };
+        assert_eq!(records.compact, [key]);
+    }
+
     #[test]
     fn a_spawned_entity_gets_a_keyframe_at_once_and_deltas_name_its_age() {
         let mut enc = Encoder::new(CompactConfig::default()).unwrap();
@@ -1073,8 +1128,8 @@ mod tests {
     }
 
     /// The encoder's schedule agrees with [`scheduled_keyframe`]: due
-    /// exactly at a scheduled tick, and the next is the first tick after
-    /// with a scheduled keyframe, near the end of the ticks too.
+    /// exactly at a scheduled tick, and a window ends just before the next
+    /// scheduled tick, or at the last tick there is.
     #[test]
     fn the_schedule_says_what_scheduled_keyframe_says() {
         for interval in [1u16, 7, 60, 65535] {
@@ -1083,10 +1138,10 @@ mod tests {
                 for id in [0u32, 1, 2, 3, 10, 70, 71, 200_000, 200_001, u32::MAX] {
                     let due = scheduled_keyframe(tick, id, interval) == Some(tick);
                     assert_eq!(schedule.due(id), due, "{interval} {tick} {id}");
-                    let next = (tick + 1..=tick.saturating_add(u64::from(interval)))
+                    let last = (tick + 1..=tick.saturating_add(u64::from(interval)))
                         .find(|&t| scheduled_keyframe(t, id, interval) == Some(t))
-                        .unwrap_or(u64::MAX);
-                    assert_eq!(schedule.next(id), next, "{interval} {tick} {id}");
+                        .map_or(u64::MAX, |next| next - 1);
+                    assert_eq!(schedule.window_last(id), last, "{interval} {tick} {id}");
                 }
             }
         }
