@@ -1,8 +1,9 @@
 //! The search for the most entities a receiver (and a shaped link) takes
-//! at a rate without loss and without a skipped tick ([`find_max`], run
-//! with real probes by [`find_max_entities`]), and what ran out where a
-//! probe failed ([`Limit`]). The search itself is pure; only
-//! [`find_max_entities`] runs benchmarks.
+//! at a rate without loss while the broadcaster keeps the rate (on a
+//! shaped link, without a skipped tick): [`find_max`], run with real
+//! probes by [`find_max_entities`], and what ran out where a probe failed
+//! ([`Limit`]). The search itself is pure; only [`find_max_entities`] runs
+//! benchmarks.
 
 use std::ops::ControlFlow;
 use std::time::Duration;
