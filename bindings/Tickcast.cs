@@ -148,7 +148,7 @@ namespace Tickcast
     [StructLayout(LayoutKind.Sequential)]
     public struct BroadcastConfig
     {
-        /// <summary>sizeof this struct (the default function sets it): the
+        /// <summary>sizeof this struct, set by the default function: the
         /// library reads this many bytes, no more.</summary>
         public ulong Size;
         public IntPtr Destinations;
@@ -179,7 +179,7 @@ namespace Tickcast
     [StructLayout(LayoutKind.Sequential)]
     public struct ReceiverConfig
     {
-        /// <summary>sizeof this struct (the default function sets it): the
+        /// <summary>sizeof this struct, set by the default function: the
         /// library reads this many bytes, no more.</summary>
         public ulong Size;
         public IntPtr Bind;
@@ -208,16 +208,9 @@ namespace Tickcast
     [StructLayout(LayoutKind.Sequential)]
     public struct BroadcastFigures
     {
-        /// <summary>sizeof this struct, set before a call (<see cref="Sized"/>
-        /// does): the library writes this many bytes at most, and sets it to
-        /// the bytes it wrote.</summary>
+        /// <summary>The bytes the library wrote: this struct's size, or
+        /// less from a library older than this binding.</summary>
         public ulong Size;
-
-        /// <summary>An empty one whose Size is set, to pass to the library.</summary>
-        public static BroadcastFigures Sized()
-        {
-            return new BroadcastFigures { Size = (ulong)Marshal.SizeOf(typeof(BroadcastFigures)) };
-        }
 
         public ulong Session;
         public ulong TicksSent;
@@ -249,16 +242,9 @@ namespace Tickcast
     [StructLayout(LayoutKind.Sequential)]
     public struct ReceiveFigures
     {
-        /// <summary>sizeof this struct, set before a call (<see cref="Sized"/>
-        /// does): the library writes this many bytes at most, and sets it to
-        /// the bytes it wrote.</summary>
+        /// <summary>The bytes the library wrote: this struct's size, or
+        /// less from a library older than this binding.</summary>
         public ulong Size;
-
-        /// <summary>An empty one whose Size is set, to pass to the library.</summary>
-        public static ReceiveFigures Sized()
-        {
-            return new ReceiveFigures { Size = (ulong)Marshal.SizeOf(typeof(ReceiveFigures)) };
-        }
 
         public ulong Expected;
         public ulong Received;
@@ -326,10 +312,10 @@ namespace Tickcast
         public static extern Status tc_now_ns(out ulong now);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_broadcast_config_default(out BroadcastConfig config);
+        public static extern Status tc_broadcast_config_default(out BroadcastConfig config, UIntPtr size);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_receiver_config_default(out ReceiverConfig config);
+        public static extern Status tc_receiver_config_default(out ReceiverConfig config, UIntPtr size);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern Status tc_broadcaster_start(ref BroadcastConfig config, Clock clock, out IntPtr broadcaster);
@@ -341,7 +327,7 @@ namespace Tickcast
         public static extern Status tc_broadcaster_send(IntPtr b, ulong tick, [In] Entity[] entities, UIntPtr n);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_broadcaster_figures(IntPtr b, ref BroadcastFigures figures);
+        public static extern Status tc_broadcaster_figures(IntPtr b, out BroadcastFigures figures, UIntPtr size);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern Status tc_broadcaster_local_port(IntPtr b, out ushort port);
@@ -350,7 +336,7 @@ namespace Tickcast
         public static extern Status tc_broadcaster_session(IntPtr b, out ulong session);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_broadcaster_stop(IntPtr b, ref BroadcastFigures figures);
+        public static extern Status tc_broadcaster_stop(IntPtr b, out BroadcastFigures figures, UIntPtr size);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern Status tc_receiver_start(ref ReceiverConfig config, out IntPtr receiver);
@@ -371,10 +357,10 @@ namespace Tickcast
         public static extern Status tc_receiver_sample_at(IntPtr r, ulong nowNs, [Out] Sample[] buf, UIntPtr cap, out UIntPtr n);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_receiver_figures(IntPtr r, ref ReceiveFigures figures);
+        public static extern Status tc_receiver_figures(IntPtr r, out ReceiveFigures figures, UIntPtr size);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern Status tc_receiver_stop(IntPtr r, ref ReceiveFigures figures);
+        public static extern Status tc_receiver_stop(IntPtr r, out ReceiveFigures figures, UIntPtr size);
 
         /// <summary>The library's version ("0.1.0").</summary>
         public static string Version()
@@ -417,14 +403,14 @@ namespace Tickcast
         public static BroadcastConfig DefaultBroadcastConfig()
         {
             BroadcastConfig c;
-            Check(tc_broadcast_config_default(out c), "tc_broadcast_config_default");
+            Check(tc_broadcast_config_default(out c, SizeOf<BroadcastConfig>()), "tc_broadcast_config_default");
             return c;
         }
 
         public static ReceiverConfig DefaultReceiverConfig()
         {
             ReceiverConfig c;
-            Check(tc_receiver_config_default(out c), "tc_receiver_config_default");
+            Check(tc_receiver_config_default(out c, SizeOf<ReceiverConfig>()), "tc_receiver_config_default");
             return c;
         }
 
@@ -432,6 +418,13 @@ namespace Tickcast
         public static UIntPtr Size(int n)
         {
             return new UIntPtr((uint)n);
+        }
+
+        /// <summary>The size of a struct, as the sized calls take it
+        /// (sizeof in C).</summary>
+        public static UIntPtr SizeOf<T>() where T : struct
+        {
+            return Size(Marshal.SizeOf(typeof(T)));
         }
 
         /// <summary>Throws a TickcastException with the message unless status is Ok.</summary>
@@ -591,8 +584,8 @@ namespace Tickcast
         /// <summary>The figures so far; from any thread.</summary>
         public BroadcastFigures Figures()
         {
-            var f = BroadcastFigures.Sized();
-            Native.Check(Native.tc_broadcaster_figures(Handle, ref f), "tc_broadcaster_figures");
+            BroadcastFigures f;
+            Native.Check(Native.tc_broadcaster_figures(Handle, out f, Native.SizeOf<BroadcastFigures>()), "tc_broadcaster_figures");
             return f;
         }
 
@@ -613,8 +606,8 @@ namespace Tickcast
             var h = Handle;
             handle = IntPtr.Zero;
             GC.SuppressFinalize(this);
-            var f = BroadcastFigures.Sized();
-            Native.Check(Native.tc_broadcaster_stop(h, ref f), "tc_broadcaster_stop");
+            BroadcastFigures f;
+            Native.Check(Native.tc_broadcaster_stop(h, out f, Native.SizeOf<BroadcastFigures>()), "tc_broadcaster_stop");
             return f;
         }
 
@@ -631,8 +624,8 @@ namespace Tickcast
             // Unreachable, so no other thread uses it: stopping is allowed.
             if (handle != IntPtr.Zero)
             {
-                var f = BroadcastFigures.Sized();
-                Native.tc_broadcaster_stop(handle, ref f);
+                BroadcastFigures f;
+                Native.tc_broadcaster_stop(handle, out f, Native.SizeOf<BroadcastFigures>());
             }
         }
 
@@ -765,8 +758,8 @@ namespace Tickcast
         /// <summary>The figures so far; from any thread.</summary>
         public ReceiveFigures Figures()
         {
-            var f = ReceiveFigures.Sized();
-            Native.Check(Native.tc_receiver_figures(Handle, ref f), "tc_receiver_figures");
+            ReceiveFigures f;
+            Native.Check(Native.tc_receiver_figures(Handle, out f, Native.SizeOf<ReceiveFigures>()), "tc_receiver_figures");
             return f;
         }
 
@@ -776,8 +769,8 @@ namespace Tickcast
             var h = Handle;
             handle = IntPtr.Zero;
             GC.SuppressFinalize(this);
-            var f = ReceiveFigures.Sized();
-            Native.Check(Native.tc_receiver_stop(h, ref f), "tc_receiver_stop");
+            ReceiveFigures f;
+            Native.Check(Native.tc_receiver_stop(h, out f, Native.SizeOf<ReceiveFigures>()), "tc_receiver_stop");
             return f;
         }
 
@@ -793,8 +786,8 @@ namespace Tickcast
         {
             if (handle != IntPtr.Zero)
             {
-                var f = ReceiveFigures.Sized();
-                Native.tc_receiver_stop(handle, ref f);
+                ReceiveFigures f;
+                Native.tc_receiver_stop(handle, out f, Native.SizeOf<ReceiveFigures>());
             }
         }
 

@@ -34,8 +34,9 @@
  * signature; a change that only adds a function, or appends fields to a
  * struct that begins with its `size`, keeps it. 2:
  * `tc_receiver_config` gained `gro`. 3: the configs and figures begin
- * with their `size`, so that from now on a struct can grow at its end
- * without a new version (see `size`).
+ * with their `size`, and the calls that write them take the caller's
+ * `sizeof`, so that from now on a struct can grow at its end without a
+ * new version (see `size`).
  */
 #define TC_ABI_VERSION 3
 
@@ -70,11 +71,11 @@ typedef int32_t tc_status;
 typedef struct tc_broadcast_config {
     /**
      * `sizeof` this struct in the caller's header, set by its `_default`
-     * function. The library reads this many bytes and no more: a struct
-     * from an older header (smaller, should a later one append fields)
-     * gets the defaults for what it lacks, one from a newer header has
-     * its extra fields ignored. Below the size of ABI 3's layout (0: the
-     * struct was not filled by its `_default`) is
+     * function from the size it is passed. The library reads this many
+     * bytes and no more: a struct from an older header (smaller, should a
+     * later one append fields) gets the defaults for what it lacks, one
+     * from a newer header has its extra fields ignored. Below the size of
+     * ABI 3's layout (0: the struct was not filled by its `_default`) is
      * `TC_ERR_INVALID_ARGUMENT`.
      */
     uint64_t size;
@@ -174,11 +175,11 @@ typedef uint32_t tc_receive_mode;
 typedef struct tc_receiver_config {
     /**
      * `sizeof` this struct in the caller's header, set by its `_default`
-     * function. The library reads this many bytes and no more: a struct
-     * from an older header (smaller, should a later one append fields)
-     * gets the defaults for what it lacks, one from a newer header has
-     * its extra fields ignored. Below the size of ABI 3's layout (0: the
-     * struct was not filled by its `_default`) is
+     * function from the size it is passed. The library reads this many
+     * bytes and no more: a struct from an older header (smaller, should a
+     * later one append fields) gets the defaults for what it lacks, one
+     * from a newer header has its extra fields ignored. Below the size of
+     * ABI 3's layout (0: the struct was not filled by its `_default`) is
      * `TC_ERR_INVALID_ARGUMENT`.
      */
     uint64_t size;
@@ -297,12 +298,11 @@ typedef struct tc_entity {
  */
 typedef struct tc_broadcast_figures {
     /**
-     * `sizeof` this struct in the caller's header, set by the caller
-     * before the call (`tc_broadcast_figures f = {.size = sizeof f};`). The
-     * library writes this many bytes at most (a header newer than the
-     * library keeps its extra fields as they were) and sets it to the
-     * bytes it wrote. Below the size of ABI 3's layout (0: not set) is
-     * `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+     * The bytes the library wrote: the size the caller passed (`sizeof`
+     * the struct in its header), or less when the library is older than
+     * the header and knows fewer fields (those beyond keep what they
+     * held). A size below ABI 3's layout is `TC_ERR_INVALID_ARGUMENT`, and
+     * nothing is written.
      */
     uint64_t size;
     /**
@@ -532,12 +532,11 @@ typedef struct tc_sample {
  */
 typedef struct tc_receive_figures {
     /**
-     * `sizeof` this struct in the caller's header, set by the caller
-     * before the call (`tc_receive_figures f = {.size = sizeof f};`). The
-     * library writes this many bytes at most (a header newer than the
-     * library keeps its extra fields as they were) and sets it to the
-     * bytes it wrote. Below the size of ABI 3's layout (0: not set) is
-     * `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+     * The bytes the library wrote: the size the caller passed (`sizeof`
+     * the struct in its header), or less when the library is older than
+     * the header and knows fewer fields (those beyond keep what they
+     * held). A size below ABI 3's layout is `TC_ERR_INVALID_ARGUMENT`, and
+     * nothing is written.
      */
     uint64_t size;
     /**
@@ -879,26 +878,32 @@ tc_status tc_now_ns(uint64_t *out);
  * no duration (runs until stopped), subscriptions on (64), 1200-byte
  * datagrams, roster every 60 ticks, multicast TTL 1 with loopback.
  * Start from this and set what differs: later versions may add fields.
+ * `size` is `sizeof *out` in the caller's header: the library writes
+ * that many bytes at most, and sets `out->size` to those it wrote (a
+ * `size` below ABI 3's layout is `TC_ERR_INVALID_ARGUMENT`).
  *
  * Thread-safety: any thread, any time.
  *
  * # Safety
- * `out` points to a `tc_broadcast_config`, or is NULL (then `TC_ERR_INVALID_ARGUMENT`).
+ * `out` points to `size` bytes of room for a `tc_broadcast_config`, or
+ * is NULL (then `TC_ERR_INVALID_ARGUMENT`).
  */
-tc_status tc_broadcast_config_default(struct tc_broadcast_config *out);
+tc_status tc_broadcast_config_default(struct tc_broadcast_config *out, size_t size);
 
 /**
  * Fills `*out` with the defaults: nothing to listen to yet (set `bind`,
  * `group` or `subscribe`), ids below 1048576, 65536 events queued, an
  * automatic render delay, extrapolation up to 250 ms, teleports beyond
- * 10 units, a 4 MiB socket buffer, `TC_RECEIVE_WAIT`.
+ * 10 units, a 4 MiB socket buffer, `TC_RECEIVE_WAIT`. `size` as in
+ * `tc_broadcast_config_default`.
  *
  * Thread-safety: any thread, any time.
  *
  * # Safety
- * `out` points to a `tc_receiver_config`, or is NULL (then `TC_ERR_INVALID_ARGUMENT`).
+ * `out` points to `size` bytes of room for a `tc_receiver_config`, or is
+ * NULL (then `TC_ERR_INVALID_ARGUMENT`).
  */
-tc_status tc_receiver_config_default(struct tc_receiver_config *out);
+tc_status tc_receiver_config_default(struct tc_receiver_config *out, size_t size);
 
 /**
  * Starts a broadcaster of the game's world: opens and binds its socket
@@ -972,17 +977,21 @@ tc_status tc_broadcaster_send(const struct tc_broadcaster *b,
                               size_t n);
 
 /**
- * Writes the figures so far into `*out`: published by the broadcast
- * thread after every tick, so at most a tick old.
+ * Writes the figures so far into `*out`, `size` bytes at most
+ * (`sizeof *out` in the caller's header; `out->size` is then the bytes
+ * written): published by the broadcast thread after every tick, so at
+ * most a tick old.
  *
  * Thread-safety: any thread, at the same time as the others; it never
  * makes the broadcast thread or a publishing thread wait.
  *
  * # Safety
- * `b` is a live handle; `out` points to a `tc_broadcast_figures` whose
- * `size` is set.
+ * `b` is a live handle; `out` points to `size` bytes of room for a
+ * `tc_broadcast_figures`.
  */
-tc_status tc_broadcaster_figures(const struct tc_broadcaster *b, struct tc_broadcast_figures *out);
+tc_status tc_broadcaster_figures(const struct tc_broadcaster *b,
+                                 struct tc_broadcast_figures *out,
+                                 size_t size);
 
 /**
  * Writes the local UDP port the broadcaster's socket is bound to (where
@@ -1008,7 +1017,7 @@ tc_status tc_broadcaster_session(const struct tc_broadcaster *b, uint64_t *out);
 /**
  * Stops the broadcaster: its thread sends the goodbye and ends, and the
  * handle is freed. `out`, if not NULL, receives the final figures (on
- * `TC_OK`). Also for a broadcaster whose duration ran out, to free it.
+ * `TC_OK`), `size` bytes at most as in `tc_broadcaster_figures`. Also for a broadcaster whose duration ran out, to free it.
  * `TC_ERR_INVALID_ARGUMENT` (`b` NULL, `out` misaligned or its `size`
  * too small) did nothing; after any other status the handle is freed.
  *
@@ -1016,10 +1025,12 @@ tc_status tc_broadcaster_session(const struct tc_broadcaster *b, uint64_t *out);
  * will: afterwards `b` is dangling.
  *
  * # Safety
- * `b` is a live handle, not used again; `out` points to a
- * `tc_broadcast_figures` whose `size` is set, or is NULL.
+ * `b` is a live handle, not used again; `out` points to `size` bytes of
+ * room for a `tc_broadcast_figures`, or is NULL.
  */
-tc_status tc_broadcaster_stop(struct tc_broadcaster *b, struct tc_broadcast_figures *out);
+tc_status tc_broadcaster_stop(struct tc_broadcaster *b,
+                              struct tc_broadcast_figures *out,
+                              size_t size);
 
 /**
  * Starts a receiver with a game client: binds its socket(s), joins the
@@ -1138,22 +1149,26 @@ tc_status tc_receiver_sample_at(const struct tc_receiver *r,
  * Writes the figures so far into `*out`: what the receiver thread last
  * published (at most a few milliseconds old while datagrams come; every
  * copy whole, `received + lost == expected`), with the game client's
- * event and interpolation counts.
+ * event and interpolation counts; `size` bytes at most (`sizeof *out` in
+ * the caller's header; `out->size` is then the bytes written).
  *
  * Thread-safety: any thread, at the same time as the others; it never
  * makes the receiver thread wait, and waits at most for a game-client
  * call (`tc_receiver_world`, `_events`, `_sample`) running on another thread.
  *
  * # Safety
- * `r` is a live handle; `out` points to a `tc_receive_figures` whose
- * `size` is set.
+ * `r` is a live handle; `out` points to `size` bytes of room for a
+ * `tc_receive_figures`.
  */
-tc_status tc_receiver_figures(const struct tc_receiver *r, struct tc_receive_figures *out);
+tc_status tc_receiver_figures(const struct tc_receiver *r,
+                              struct tc_receive_figures *out,
+                              size_t size);
 
 /**
  * Stops the receiver (after its unsubscribe, when subscribed), waits for
  * its thread and frees the handle. `out`, if not NULL, receives the
- * final figures, exact now (on `TC_OK`). `TC_ERR_IO`: the thread had
+ * final figures, exact now (on `TC_OK`), `size` bytes at most as in
+ * `tc_receiver_figures`. `TC_ERR_IO`: the thread had
  * failed; the handle is freed all the same. `TC_ERR_INVALID_ARGUMENT`
  * (`r` NULL, `out` misaligned or its `size` too small) did nothing;
  * after any other status the handle is freed.
@@ -1162,10 +1177,10 @@ tc_status tc_receiver_figures(const struct tc_receiver *r, struct tc_receive_fig
  * will: afterwards `r` is dangling.
  *
  * # Safety
- * `r` is a live handle, not used again; `out` points to a
- * `tc_receive_figures` whose `size` is set, or is NULL.
+ * `r` is a live handle, not used again; `out` points to `size` bytes of
+ * room for a `tc_receive_figures`, or is NULL.
  */
-tc_status tc_receiver_stop(struct tc_receiver *r, struct tc_receive_figures *out);
+tc_status tc_receiver_stop(struct tc_receiver *r, struct tc_receive_figures *out, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,10 +6,13 @@
 // the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::mem::MaybeUninit;
+use std::mem::{size_of, MaybeUninit};
 use std::ptr;
 
 use tickcast::ffi::*;
+
+/// `sizeof(tc_receive_figures)`.
+const FIGURES: usize = size_of::<tc_receive_figures>();
 
 fn last_error() -> String {
     let mut buf = [0u8; 512];
@@ -25,7 +28,10 @@ fn receiver() -> *mut tc_receiver {
     let mut r = ptr::null_mut();
     // SAFETY: room for a config; a NUL-terminated string; room for a handle.
     unsafe {
-        assert_eq!(tc_receiver_config_default(c.as_mut_ptr()), TC_OK);
+        assert_eq!(
+            tc_receiver_config_default(c.as_mut_ptr(), size_of::<tc_receiver_config>()),
+            TC_OK
+        );
         let mut c = c.assume_init();
         c.bind = c"127.0.0.1:0".as_ptr();
         assert_eq!(tc_receiver_start(&c, &mut r), TC_OK, "{}", last_error());
@@ -41,14 +47,20 @@ fn a_misaligned_out_pointer_is_an_invalid_argument_and_stop_then_frees_nothing()
     let bad = room.as_mut_ptr().cast::<u8>().wrapping_add(1);
     // SAFETY: a live handle; the pointer is rejected before any write.
     unsafe {
-        assert_eq!(tc_receiver_figures(r, bad.cast()), TC_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            tc_receiver_figures(r, bad.cast(), FIGURES),
+            TC_ERR_INVALID_ARGUMENT
+        );
         assert_eq!(last_error(), "out is not aligned to 8 bytes");
-        assert_eq!(tc_receiver_stop(r, bad.cast()), TC_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            tc_receiver_stop(r, bad.cast(), FIGURES),
+            TC_ERR_INVALID_ARGUMENT
+        );
         // The handle lives on: it still answers, and stops.
         let mut port = 0;
         assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
         assert_ne!(port, 0);
-        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);
     }
     assert!(room.iter().all(|&w| w == 0), "nothing was written");
 }
@@ -75,7 +87,7 @@ fn a_length_larger_than_memory_is_refused_before_anything_is_read() {
         // A NULL buffer with room for nothing is a size query.
         let s = tc_receiver_world(r, ptr::null_mut(), 0, &mut n, ptr::null_mut());
         assert_eq!((s, n), (TC_OK, 0), "no frame yet: nothing needed");
-        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);
     }
 }
 
@@ -85,7 +97,10 @@ fn last_error_cuts_a_message_at_a_character_boundary_and_says_its_length() {
     let mut b = ptr::null_mut();
     // SAFETY: room for a config, a NUL-terminated string, room for a handle.
     unsafe {
-        assert_eq!(tc_broadcast_config_default(c.as_mut_ptr()), TC_OK);
+        assert_eq!(
+            tc_broadcast_config_default(c.as_mut_ptr(), size_of::<tc_broadcast_config>()),
+            TC_OK
+        );
         let mut c = c.assume_init();
         c.destinations = c"127.0.0.1:9".as_ptr();
         c.rate_hz = 0.0;
@@ -128,7 +143,10 @@ fn compact_snapshots_through_the_abi_hold_the_world_to_the_quantum() {
         assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
         let dest = std::ffi::CString::new(format!("127.0.0.1:{port}")).unwrap();
         let mut c = MaybeUninit::uninit();
-        assert_eq!(tc_broadcast_config_default(c.as_mut_ptr()), TC_OK);
+        assert_eq!(
+            tc_broadcast_config_default(c.as_mut_ptr(), size_of::<tc_broadcast_config>()),
+            TC_OK
+        );
         let mut c = c.assume_init();
         c.destinations = dest.as_ptr();
         c.max_subscribers = 0;
@@ -188,62 +206,53 @@ fn compact_snapshots_through_the_abi_hold_the_world_to_the_quantum() {
                 );
             }
         }
-        assert_eq!(tc_broadcaster_stop(b, ptr::null_mut()), TC_OK);
-        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+        assert_eq!(tc_broadcaster_stop(b, ptr::null_mut(), 0), TC_OK);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);
     }
 }
 
-/// ABI 3's sized figures: `size` 0 (not set) or below ABI 3's layout is
-/// refused before anything is written, and stop then leaves the handle
-/// alive; a larger struct (a newer header's) gets this library's fields
-/// and keeps the rest as it was, and its `size` says what was written.
+/// ABI 3's sized figures: a size below ABI 3's layout (0, one word, one
+/// word short) is refused before anything is written, and stop then
+/// leaves the handle alive; a larger room (a newer header's struct) gets
+/// this library's fields and keeps the rest as it was, and `size` says
+/// what was written.
 #[test]
-fn figures_are_written_within_the_size_the_caller_declares() {
+fn figures_are_written_within_the_size_the_caller_passes() {
     let r = receiver();
-    let ours = std::mem::size_of::<tc_receive_figures>();
     const SENTINEL: u64 = 0x5a5a_5a5a_5a5a_5a5a;
-    for size in [0, 8, ours as u64 - 8] {
+    for size in [0, 8, FIGURES - 8] {
         let mut room = [SENTINEL; 64];
-        room[0] = size;
-        // SAFETY: a live handle; room for any figures, aligned.
+        // SAFETY: a live handle; 512 bytes of room, aligned.
         unsafe {
             let out = room.as_mut_ptr().cast::<tc_receive_figures>();
-            assert_eq!(tc_receiver_figures(r, out), TC_ERR_INVALID_ARGUMENT);
-            assert!(
-                last_error().starts_with(&format!("out->size is {size}, below the {ours} bytes")),
-                "{}",
-                last_error()
-            );
-            assert_eq!(tc_receiver_stop(r, out), TC_ERR_INVALID_ARGUMENT);
+            assert_eq!(tc_receiver_figures(r, out, size), TC_ERR_INVALID_ARGUMENT);
+            let want = format!("out's size is {size} bytes, below the {FIGURES} of the oldest");
+            assert!(last_error().starts_with(&want), "{}", last_error());
+            assert_eq!(tc_receiver_stop(r, out, size), TC_ERR_INVALID_ARGUMENT);
         }
-        assert_eq!(room[0], size);
-        assert!(
-            room[1..].iter().all(|&w| w == SENTINEL),
-            "nothing was written"
-        );
+        assert!(room.iter().all(|&w| w == SENTINEL), "nothing was written");
     }
     let mut room = [SENTINEL; 64];
-    room[0] = 64 * 8;
-    // SAFETY: a live handle; 512 bytes, as `size` says.
+    // SAFETY: a live handle; 512 bytes of room, as passed.
     unsafe {
-        assert_eq!(tc_receiver_figures(r, room.as_mut_ptr().cast()), TC_OK);
+        assert_eq!(tc_receiver_figures(r, room.as_mut_ptr().cast(), 512), TC_OK);
     }
-    assert_eq!(room[0], ours as u64, "size is what was written");
+    assert_eq!(room[0], FIGURES as u64, "size is what was written");
     assert!(
-        room[1..ours / 8].iter().any(|&w| w != SENTINEL),
+        room[1..FIGURES / 8].iter().any(|&w| w != SENTINEL),
         "the figures were written"
     );
     assert!(
-        room[ours / 8..].iter().all(|&w| w == SENTINEL),
+        room[FIGURES / 8..].iter().all(|&w| w == SENTINEL),
         "beyond them, nothing"
     );
-    // SAFETY: a live handle, stopped once, with the larger struct.
+    let mut room = [SENTINEL; 64];
+    // SAFETY: a live handle, stopped once, into the larger room.
     unsafe {
-        room[0] = 64 * 8;
-        assert_eq!(tc_receiver_stop(r, room.as_mut_ptr().cast()), TC_OK);
+        assert_eq!(tc_receiver_stop(r, room.as_mut_ptr().cast(), 512), TC_OK);
     }
-    assert_eq!(room[0], ours as u64);
-    assert!(room[ours / 8..].iter().all(|&w| w == SENTINEL));
+    assert_eq!(room[0], FIGURES as u64);
+    assert!(room[FIGURES / 8..].iter().all(|&w| w == SENTINEL));
 }
 
 /// ABI 3's sized configs: one not filled by its `_default` (`size` 0) is
@@ -260,23 +269,26 @@ fn configs_are_read_within_the_size_the_caller_declares() {
     let mut r = ptr::null_mut();
     // SAFETY: room for a config; NUL-terminated strings; room for a handle.
     unsafe {
-        assert_eq!(tc_receiver_config_default(c.as_mut_ptr()), TC_OK);
+        assert_eq!(
+            tc_receiver_config_default(c.as_mut_ptr(), size_of::<tc_receiver_config>()),
+            TC_OK
+        );
         let mut c = c.assume_init();
-        assert_eq!(c.size as usize, std::mem::size_of::<tc_receiver_config>());
+        assert_eq!(c.size as usize, size_of::<tc_receiver_config>());
         c.bind = c"127.0.0.1:0".as_ptr();
         let mut zero = c;
         zero.size = 0;
         assert_eq!(tc_receiver_start(&zero, &mut r), TC_ERR_INVALID_ARGUMENT);
         assert!(r.is_null());
         assert!(
-            last_error().starts_with("config->size is 0, below the"),
+            last_error().starts_with("config->size is 0 bytes, below the"),
             "{}",
             last_error()
         );
         assert!(last_error().contains("_default"), "{}", last_error());
         let newer = Newer {
             config: tc_receiver_config {
-                size: std::mem::size_of::<Newer>() as u64,
+                size: size_of::<Newer>() as u64,
                 ..c
             },
             appended: [u64::MAX; 4],
@@ -290,6 +302,33 @@ fn configs_are_read_within_the_size_the_caller_declares() {
         let mut port = 0;
         assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
         assert_ne!(port, 0);
-        assert_eq!(tc_receiver_stop(r, ptr::null_mut()), TC_OK);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);
     }
+}
+
+/// A config's `_default` writes within the size it is passed, as the
+/// figures are: below ABI 3's layout nothing is written; into a larger
+/// room (a newer header's struct) this library's fields, `size` saying
+/// how many bytes, and the rest left as it was.
+#[test]
+fn defaults_are_written_within_the_size_the_caller_passes() {
+    const SENTINEL: u64 = 0x5a5a_5a5a_5a5a_5a5a;
+    let ours = size_of::<tc_broadcast_config>();
+    let mut room = [SENTINEL; 64];
+    // SAFETY: 512 bytes of room, aligned.
+    unsafe {
+        let out = room.as_mut_ptr().cast::<tc_broadcast_config>();
+        assert_eq!(
+            tc_broadcast_config_default(out, ours - 8),
+            TC_ERR_INVALID_ARGUMENT
+        );
+        assert!(room.iter().all(|&w| w == SENTINEL), "nothing was written");
+        assert_eq!(tc_broadcast_config_default(out, 512), TC_OK);
+        assert_eq!((*out).size, ours as u64);
+        assert_eq!((*out).rate_hz, 60.0);
+    }
+    assert!(
+        room[ours / 8..].iter().all(|&w| w == SENTINEL),
+        "beyond it, nothing"
+    );
 }

@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     tc_receiver_config rc;
-    tc_receiver_config_default(&rc);
+    tc_receiver_config_default(&rc, sizeof rc);
     rc.bind = bind;
     tc_receiver *r;
     if (tc_receiver_start(&rc, &r) != TC_OK) {
@@ -77,8 +77,8 @@ int main(int argc, char **argv) {
         h = fnv(h, bits(world[i].y));
         h = fnv(h, bits(world[i].z));
     }
-    tc_receive_figures f = {.size = sizeof f};
-    tc_receiver_stop(r, &f);
+    tc_receive_figures f;
+    tc_receiver_stop(r, &f, sizeof f);
     printf("c receiver: received %llu of %llu, %llu lost; despawned %llu\n",
            (unsigned long long)f.received, (unsigned long long)f.expected,
            (unsigned long long)f.lost, (unsigned long long)despawned);

@@ -11,6 +11,7 @@
 //! pointer (no `bool`, no `size_t` in a struct), so each struct is
 //! blittable in C# as it is declared in `csharp/Tickcast.cs`.
 
+use std::mem::{offset_of, size_of};
 use std::os::raw::c_char;
 
 /// What a call did: `TC_OK`, or why it did nothing (each function says
@@ -26,8 +27,9 @@ pub type tc_status = i32;
 /// signature; a change that only adds a function, or appends fields to a
 /// struct that begins with its `size`, keeps it. 2:
 /// `tc_receiver_config` gained `gro`. 3: the configs and figures begin
-/// with their `size`, so that from now on a struct can grow at its end
-/// without a new version (see `size`).
+/// with their `size`, and the calls that write them take the caller's
+/// `sizeof`, so that from now on a struct can grow at its end without a
+/// new version (see `size`).
 pub const TC_ABI_VERSION: u32 = 3;
 
 /// Success.
@@ -110,16 +112,22 @@ pub const TC_SAMPLE_HELD: tc_sample_mode = 2;
 pub const TC_SAMPLE_SNAPPED: tc_sample_mode = 3;
 
 /// The bytes of each sized struct in ABI 3, the first layout with a
-/// `size`: the least a caller's `size` may say. A later header may append
-/// fields, a whole number of 8-byte words at a time; the library keeps
-/// these to read and write a struct of an older header.
-pub(crate) const BROADCAST_CONFIG_V3: usize = 112;
+/// `size`: the least a caller's size may say. Each is the end of the
+/// struct's last ABI 3 field, on this target, so it stays where it is
+/// when a later header appends fields (a whole number of 8-byte words at
+/// a time): the library keeps these to read and write an older header's
+/// struct.
+pub(crate) const BROADCAST_CONFIG_V3: usize =
+    offset_of!(tc_broadcast_config, bound) + size_of::<f64>();
 /// As [`BROADCAST_CONFIG_V3`], for `tc_receiver_config`.
-pub(crate) const RECEIVER_CONFIG_V3: usize = 104;
+pub(crate) const RECEIVER_CONFIG_V3: usize =
+    offset_of!(tc_receiver_config, reserved) + size_of::<u32>();
 /// As [`BROADCAST_CONFIG_V3`], for `tc_broadcast_figures`.
-pub(crate) const BROADCAST_FIGURES_V3: usize = 192;
+pub(crate) const BROADCAST_FIGURES_V3: usize =
+    offset_of!(tc_broadcast_figures, finished) + size_of::<u32>();
 /// As [`BROADCAST_CONFIG_V3`], for `tc_receive_figures`.
-pub(crate) const RECEIVE_FIGURES_V3: usize = 272;
+pub(crate) const RECEIVE_FIGURES_V3: usize =
+    offset_of!(tc_receive_figures, goodbye) + size_of::<u32>();
 
 /// Bytes of a pre-shared key (`key` in the configs).
 pub const TC_KEY_LEN: usize = 32;
@@ -215,11 +223,11 @@ pub struct tc_sample {
 #[derive(Clone, Copy, Debug)]
 pub struct tc_broadcast_config {
     /// `sizeof` this struct in the caller's header, set by its `_default`
-    /// function. The library reads this many bytes and no more: a struct
-    /// from an older header (smaller, should a later one append fields)
-    /// gets the defaults for what it lacks, one from a newer header has
-    /// its extra fields ignored. Below the size of ABI 3's layout (0: the
-    /// struct was not filled by its `_default`) is
+    /// function from the size it is passed. The library reads this many
+    /// bytes and no more: a struct from an older header (smaller, should a
+    /// later one append fields) gets the defaults for what it lacks, one
+    /// from a newer header has its extra fields ignored. Below the size of
+    /// ABI 3's layout (0: the struct was not filled by its `_default`) is
     /// `TC_ERR_INVALID_ARGUMENT`.
     pub size: u64,
     /// Unicast destinations, comma-separated: `"127.0.0.1:47474"`,
@@ -280,11 +288,11 @@ pub struct tc_broadcast_config {
 #[derive(Clone, Copy, Debug)]
 pub struct tc_receiver_config {
     /// `sizeof` this struct in the caller's header, set by its `_default`
-    /// function. The library reads this many bytes and no more: a struct
-    /// from an older header (smaller, should a later one append fields)
-    /// gets the defaults for what it lacks, one from a newer header has
-    /// its extra fields ignored. Below the size of ABI 3's layout (0: the
-    /// struct was not filled by its `_default`) is
+    /// function from the size it is passed. The library reads this many
+    /// bytes and no more: a struct from an older header (smaller, should a
+    /// later one append fields) gets the defaults for what it lacks, one
+    /// from a newer header has its extra fields ignored. Below the size of
+    /// ABI 3's layout (0: the struct was not filled by its `_default`) is
     /// `TC_ERR_INVALID_ARGUMENT`.
     pub size: u64,
     /// A unicast address to listen on (`"127.0.0.1:0"` picks a free port:
@@ -342,12 +350,11 @@ pub struct tc_receiver_config {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct tc_broadcast_figures {
-    /// `sizeof` this struct in the caller's header, set by the caller
-    /// before the call (`tc_broadcast_figures f = {.size = sizeof f};`). The
-    /// library writes this many bytes at most (a header newer than the
-    /// library keeps its extra fields as they were) and sets it to the
-    /// bytes it wrote. Below the size of ABI 3's layout (0: not set) is
-    /// `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+    /// The bytes the library wrote: the size the caller passed (`sizeof`
+    /// the struct in its header), or less when the library is older than
+    /// the header and knows fewer fields (those beyond keep what they
+    /// held). A size below ABI 3's layout is `TC_ERR_INVALID_ARGUMENT`, and
+    /// nothing is written.
     pub size: u64,
     /// The session id every packet carries.
     pub session: u64,
@@ -406,12 +413,11 @@ pub struct tc_broadcast_figures {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct tc_receive_figures {
-    /// `sizeof` this struct in the caller's header, set by the caller
-    /// before the call (`tc_receive_figures f = {.size = sizeof f};`). The
-    /// library writes this many bytes at most (a header newer than the
-    /// library keeps its extra fields as they were) and sets it to the
-    /// bytes it wrote. Below the size of ABI 3's layout (0: not set) is
-    /// `TC_ERR_INVALID_ARGUMENT`, and nothing is written.
+    /// The bytes the library wrote: the size the caller passed (`sizeof`
+    /// the struct in its header), or less when the library is older than
+    /// the header and knows fewer fields (those beyond keep what they
+    /// held). A size below ABI 3's layout is `TC_ERR_INVALID_ARGUMENT`, and
+    /// nothing is written.
     pub size: u64,
     /// Sequenced packets the broadcaster sent in the span this receiver saw.
     pub expected: u64,

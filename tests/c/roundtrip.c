@@ -119,10 +119,10 @@ static int wait_world(tc_receiver *r, const tc_entity *want, size_t n, double se
 
 /* Waits up to `seconds` for the current session's goodbye. */
 static int wait_goodbye(tc_receiver *r, double seconds) {
-    tc_receive_figures f = {.size = sizeof f};
+    tc_receive_figures f;
     double end = now_s() + seconds;
     while (now_s() < end) {
-        if (tc_receiver_figures(r, &f) == TC_OK && f.goodbye) {
+        if (tc_receiver_figures(r, &f, sizeof f) == TC_OK && f.goodbye) {
             return 1;
         }
         sleep_ms(2);
@@ -132,7 +132,7 @@ static int wait_goodbye(tc_receiver *r, double seconds) {
 
 static int start_receiver(tc_receiver **r, char *dest, size_t dest_len) {
     tc_receiver_config rc;
-    if (!ok(tc_receiver_config_default(&rc), "tc_receiver_config_default")) {
+    if (!ok(tc_receiver_config_default(&rc, sizeof rc), "tc_receiver_config_default")) {
         return 0;
     }
     rc.bind = "127.0.0.1:0";
@@ -148,7 +148,7 @@ static int start_receiver(tc_receiver **r, char *dest, size_t dest_len) {
 
 static int start_broadcaster(const char *dest, tc_clock clock, tc_broadcaster **b) {
     tc_broadcast_config bc;
-    if (!ok(tc_broadcast_config_default(&bc), "tc_broadcast_config_default")) {
+    if (!ok(tc_broadcast_config_default(&bc, sizeof bc), "tc_broadcast_config_default")) {
         return 0;
     }
     bc.destinations = dest;
@@ -251,7 +251,7 @@ static void tickcast_clock(void) {
         return;
     }
     if (!start_broadcaster(dest, TC_CLOCK_TICKCAST, &b)) {
-        ok(tc_receiver_stop(r, NULL), "tc_receiver_stop");
+        ok(tc_receiver_stop(r, NULL, 0), "tc_receiver_stop");
         return;
     }
     CHECK(tc_broadcaster_send(b, 1, NULL, 0) == TC_ERR_WRONG_CLOCK,
@@ -279,13 +279,14 @@ static void tickcast_clock(void) {
           "%s: a world into no room is not TC_ERR_BUFFER_TOO_SMALL with %zu needed (%zu)", half,
           n, needed);
 
-    tc_broadcast_figures unset = {0};
-    CHECK(tc_broadcaster_figures(b, &unset) == TC_ERR_INVALID_ARGUMENT,
-          "%s: figures with no size are not TC_ERR_INVALID_ARGUMENT", half);
-    tc_broadcast_figures bf = {.size = sizeof bf};
-    CHECK(tc_broadcaster_figures(b, &bf) == TC_OK && bf.frames_sent > 0 && bf.size == sizeof bf,
+    tc_broadcast_figures small;
+    CHECK(tc_broadcaster_figures(b, &small, 8) == TC_ERR_INVALID_ARGUMENT,
+          "%s: figures into 8 bytes are not TC_ERR_INVALID_ARGUMENT", half);
+    CHECK(strstr(last_error(), "out's size is 8 bytes") != NULL, "message: %s", last_error());
+    tc_broadcast_figures bf;
+    CHECK(tc_broadcaster_figures(b, &bf, sizeof bf) == TC_OK && bf.frames_sent > 0 && bf.size == sizeof bf,
           "%s: live figures show no frame sent", half);
-    if (ok(tc_broadcaster_stop(b, &bf), "tc_broadcaster_stop")) {
+    if (ok(tc_broadcaster_stop(b, &bf, sizeof bf), "tc_broadcaster_stop")) {
         CHECK(bf.frames_committed == 60, "%s: %llu frames committed, not 60", half,
               (unsigned long long)bf.frames_committed);
         CHECK(bf.frames_sent > 0, "%s: no frame sent", half);
@@ -305,8 +306,8 @@ static void tickcast_clock(void) {
           half);
     check_events(r, half);
     check_samples(r, frame, n, 1, half);
-    tc_receive_figures rf = {.size = sizeof rf};
-    if (ok(tc_receiver_stop(r, &rf), "tc_receiver_stop")) {
+    tc_receive_figures rf;
+    if (ok(tc_receiver_stop(r, &rf, sizeof rf), "tc_receiver_stop")) {
         check_receive_figures(&rf, half);
     }
 }
@@ -320,7 +321,7 @@ static void game_clock(void) {
         return;
     }
     if (!start_broadcaster(dest, TC_CLOCK_GAME, &b)) {
-        ok(tc_receiver_stop(r, NULL), "tc_receiver_stop");
+        ok(tc_receiver_stop(r, NULL, 0), "tc_receiver_stop");
         return;
     }
     CHECK(tc_broadcaster_publish(b, NULL, 0) == TC_ERR_WRONG_CLOCK,
@@ -352,8 +353,8 @@ static void game_clock(void) {
     CHECK(tc_broadcaster_send(b, 120, frame, n) == TC_ERR_TICK_NOT_AFTER,
           "%s: tick 120 after 149 is not TC_ERR_TICK_NOT_AFTER", half);
     CHECK(wait_world(r, frame, n, 5.0), "%s: the receiver's world is not the last frame", half);
-    tc_broadcast_figures bf = {.size = sizeof bf};
-    if (ok(tc_broadcaster_stop(b, &bf), "tc_broadcaster_stop")) {
+    tc_broadcast_figures bf;
+    if (ok(tc_broadcaster_stop(b, &bf, sizeof bf), "tc_broadcaster_stop")) {
         CHECK(bf.frames_sent == 50, "%s: %llu frames sent, not 50", half,
               (unsigned long long)bf.frames_sent);
         CHECK(bf.frames_committed == 50, "%s: %llu frames committed, not 50", half,
@@ -366,8 +367,8 @@ static void game_clock(void) {
     CHECK(wait_goodbye(r, 5.0), "%s: no goodbye arrived", half);
     check_events(r, half);
     check_samples(r, frame, n, 0, half);
-    tc_receive_figures rf = {.size = sizeof rf};
-    if (ok(tc_receiver_stop(r, &rf), "tc_receiver_stop")) {
+    tc_receive_figures rf;
+    if (ok(tc_receiver_stop(r, &rf, sizeof rf), "tc_receiver_stop")) {
         check_receive_figures(&rf, half);
         CHECK(rf.has_count && rf.count == 149, "%s: count %llu, not 149", half,
               (unsigned long long)rf.count);
@@ -380,7 +381,7 @@ static void arguments(void) {
     CHECK(v != NULL && v[0] >= '0' && v[0] <= '9', "tc_version is not a version");
     CHECK(tc_abi_version() == TC_ABI_VERSION, "the library was built from another header");
     tc_broadcast_config bc;
-    ok(tc_broadcast_config_default(&bc), "tc_broadcast_config_default");
+    ok(tc_broadcast_config_default(&bc, sizeof bc), "tc_broadcast_config_default");
     CHECK(bc.rate_hz == 60.0 && bc.max_subscribers == 64, "the defaults are not 60 Hz and 64");
     bc.destinations = "127.0.0.1:9";
     bc.rate_hz = 0.0;
@@ -396,14 +397,14 @@ static void arguments(void) {
           "clock 7 is not TC_ERR_INVALID_ARGUMENT");
     CHECK(tc_broadcaster_start(NULL, TC_CLOCK_TICKCAST, &b) == TC_ERR_INVALID_ARGUMENT,
           "a NULL config is not TC_ERR_INVALID_ARGUMENT");
-    CHECK(tc_broadcaster_figures(NULL, NULL) == TC_ERR_INVALID_ARGUMENT,
+    CHECK(tc_broadcaster_figures(NULL, NULL, 0) == TC_ERR_INVALID_ARGUMENT,
           "figures of NULL is not TC_ERR_INVALID_ARGUMENT");
-    CHECK(tc_broadcaster_stop(NULL, NULL) == TC_ERR_INVALID_ARGUMENT,
+    CHECK(tc_broadcaster_stop(NULL, NULL, 0) == TC_ERR_INVALID_ARGUMENT,
           "stopping NULL is not TC_ERR_INVALID_ARGUMENT");
-    CHECK(tc_receiver_stop(NULL, NULL) == TC_ERR_INVALID_ARGUMENT,
+    CHECK(tc_receiver_stop(NULL, NULL, 0) == TC_ERR_INVALID_ARGUMENT,
           "stopping NULL is not TC_ERR_INVALID_ARGUMENT");
     tc_receiver_config rc;
-    ok(tc_receiver_config_default(&rc), "tc_receiver_config_default");
+    ok(tc_receiver_config_default(&rc, sizeof rc), "tc_receiver_config_default");
     CHECK(rc.gro == 1, "GRO is not on by default");
     tc_receiver *r = NULL;
     tc_receiver_config unfilled = {0};

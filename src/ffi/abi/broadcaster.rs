@@ -139,26 +139,29 @@ pub unsafe extern "C" fn tc_broadcaster_send(
     })
 }
 
-/// Writes the figures so far into `*out`: published by the broadcast
-/// thread after every tick, so at most a tick old.
+/// Writes the figures so far into `*out`, `size` bytes at most
+/// (`sizeof *out` in the caller's header; `out->size` is then the bytes
+/// written): published by the broadcast thread after every tick, so at
+/// most a tick old.
 ///
 /// Thread-safety: any thread, at the same time as the others; it never
 /// makes the broadcast thread or a publishing thread wait.
 ///
 /// # Safety
-/// `b` is a live handle; `out` points to a `tc_broadcast_figures` whose
-/// `size` is set.
+/// `b` is a live handle; `out` points to `size` bytes of room for a
+/// `tc_broadcast_figures`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_broadcaster_figures(
     b: *const tc_broadcaster,
     out: *mut tc_broadcast_figures,
+    size: usize,
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
         let (b, out) = unsafe {
             (
                 raw::handle(b, "b")?,
-                raw::sized_out(out, BROADCAST_FIGURES_V3, "out")?,
+                raw::sized_out(out, size, BROADCAST_FIGURES_V3, "out")?,
             )
         };
         out.write(b.figures());
@@ -207,7 +210,7 @@ pub unsafe extern "C" fn tc_broadcaster_session(
 
 /// Stops the broadcaster: its thread sends the goodbye and ends, and the
 /// handle is freed. `out`, if not NULL, receives the final figures (on
-/// `TC_OK`). Also for a broadcaster whose duration ran out, to free it.
+/// `TC_OK`), `size` bytes at most as in `tc_broadcaster_figures`. Also for a broadcaster whose duration ran out, to free it.
 /// `TC_ERR_INVALID_ARGUMENT` (`b` NULL, `out` misaligned or its `size`
 /// too small) did nothing; after any other status the handle is freed.
 ///
@@ -215,17 +218,18 @@ pub unsafe extern "C" fn tc_broadcaster_session(
 /// will: afterwards `b` is dangling.
 ///
 /// # Safety
-/// `b` is a live handle, not used again; `out` points to a
-/// `tc_broadcast_figures` whose `size` is set, or is NULL.
+/// `b` is a live handle, not used again; `out` points to `size` bytes of
+/// room for a `tc_broadcast_figures`, or is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn tc_broadcaster_stop(
     b: *mut tc_broadcaster,
     out: *mut tc_broadcast_figures,
+    size: usize,
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on; `out` is checked first,
         // so a bad `out` leaves the handle alive.
-        let out = unsafe { raw::sized_out_opt(out, BROADCAST_FIGURES_V3, "out") }?;
+        let out = unsafe { raw::sized_out_opt(out, size, BROADCAST_FIGURES_V3, "out") }?;
         // SAFETY: as above.
         let b = unsafe { raw::take_handle(b, "b") }?;
         let figures = (*b).stop();

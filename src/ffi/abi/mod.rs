@@ -25,7 +25,8 @@ use crate::runtime::clock;
 use crate::ffi::config;
 use crate::ffi::error::{self, guard, guard_quiet, Failure};
 use crate::ffi::types::{
-    tc_broadcast_config, tc_receiver_config, tc_status, TC_ABI_VERSION, TC_ERR_BUFFER_TOO_SMALL,
+    tc_broadcast_config, tc_receiver_config, tc_status, BROADCAST_CONFIG_V3, RECEIVER_CONFIG_V3,
+    TC_ABI_VERSION, TC_ERR_BUFFER_TOO_SMALL,
 };
 
 /// The version of the library, as a NUL-terminated string ("0.1.0").
@@ -116,16 +117,24 @@ pub unsafe extern "C" fn tc_now_ns(out: *mut u64) -> tc_status {
 /// no duration (runs until stopped), subscriptions on (64), 1200-byte
 /// datagrams, roster every 60 ticks, multicast TTL 1 with loopback.
 /// Start from this and set what differs: later versions may add fields.
+/// `size` is `sizeof *out` in the caller's header: the library writes
+/// that many bytes at most, and sets `out->size` to those it wrote (a
+/// `size` below ABI 3's layout is `TC_ERR_INVALID_ARGUMENT`).
 ///
 /// Thread-safety: any thread, any time.
 ///
 /// # Safety
-/// `out` points to a `tc_broadcast_config`, or is NULL (then `TC_ERR_INVALID_ARGUMENT`).
+/// `out` points to `size` bytes of room for a `tc_broadcast_config`, or
+/// is NULL (then `TC_ERR_INVALID_ARGUMENT`).
 #[no_mangle]
-pub unsafe extern "C" fn tc_broadcast_config_default(out: *mut tc_broadcast_config) -> tc_status {
+pub unsafe extern "C" fn tc_broadcast_config_default(
+    out: *mut tc_broadcast_config,
+    size: usize,
+) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
-        unsafe { raw::out(out, "out") }?.write(config::broadcast_default());
+        unsafe { raw::sized_out(out, size, BROADCAST_CONFIG_V3, "out") }?
+            .write(config::broadcast_default());
         Ok(())
     })
 }
@@ -133,17 +142,23 @@ pub unsafe extern "C" fn tc_broadcast_config_default(out: *mut tc_broadcast_conf
 /// Fills `*out` with the defaults: nothing to listen to yet (set `bind`,
 /// `group` or `subscribe`), ids below 1048576, 65536 events queued, an
 /// automatic render delay, extrapolation up to 250 ms, teleports beyond
-/// 10 units, a 4 MiB socket buffer, `TC_RECEIVE_WAIT`.
+/// 10 units, a 4 MiB socket buffer, `TC_RECEIVE_WAIT`. `size` as in
+/// `tc_broadcast_config_default`.
 ///
 /// Thread-safety: any thread, any time.
 ///
 /// # Safety
-/// `out` points to a `tc_receiver_config`, or is NULL (then `TC_ERR_INVALID_ARGUMENT`).
+/// `out` points to `size` bytes of room for a `tc_receiver_config`, or is
+/// NULL (then `TC_ERR_INVALID_ARGUMENT`).
 #[no_mangle]
-pub unsafe extern "C" fn tc_receiver_config_default(out: *mut tc_receiver_config) -> tc_status {
+pub unsafe extern "C" fn tc_receiver_config_default(
+    out: *mut tc_receiver_config,
+    size: usize,
+) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
-        unsafe { raw::out(out, "out") }?.write(config::receiver_default());
+        unsafe { raw::sized_out(out, size, RECEIVER_CONFIG_V3, "out") }?
+            .write(config::receiver_default());
         Ok(())
     })
 }

@@ -6,8 +6,11 @@
 //! be, and is not freed or written by another thread meanwhile) is the C
 //! caller's promise, stated on each exported function.
 //!
-//! Out-parameters are handed out as `&mut MaybeUninit<T>`: the caller's
-//! memory may be uninitialised, and is only ever written, never read.
+//! Out-parameters are handed out as `&mut MaybeUninit<T>`, or for a sized
+//! struct (one that begins with its `size`) as a [`SizedOut`] of the size
+//! the caller passed: the caller's memory may be uninitialised, and is
+//! only ever written, never read. A sized config going in is read within
+//! the `size` it declares ([`read_sized`]).
 
 use std::ffi::CStr;
 use std::mem::{align_of, size_of, MaybeUninit};
@@ -92,25 +95,18 @@ pub(super) unsafe fn out_opt<'a, T>(
     }
 }
 
-/// The `size` a sized struct at `p` declares: its first field, a `u64`.
-///
-/// # Safety
-/// `p` is non-null and aligned, and its first 8 bytes are initialised.
-unsafe fn declared_size<T>(p: *const T) -> u64 {
-    // SAFETY: the caller's promise; every sized struct begins with it.
-    unsafe { p.cast::<u64>().read() }
-}
-
-/// The bytes of a sized struct's `size` `n`, at least `min` (its ABI 3
-/// layout's).
-fn sized_len(n: u64, min: usize, name: &str) -> Result<usize, Failure> {
-    match usize::try_from(n) {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(Failure::invalid(format_args!(
-            "{name}->size is {n}, below the {min} bytes of the oldest layout this library \
-             takes: fill the struct with its _default function, or set size to its sizeof"
-        ))),
+/// The bytes of a sized struct `name` of `size` bytes (a `size` field or
+/// parameter), at least `min` (its ABI 3 layout's).
+fn sized_len(size: u64, min: usize, name: &str) -> Result<usize, Failure> {
+    // Beyond the address space is as large as can be: only `min` bounds it.
+    let n = usize::try_from(size).unwrap_or(usize::MAX);
+    if n < min {
+        return Err(Failure::invalid(format_args!(
+            "{name} is {size} bytes, below the {min} of the oldest layout this library takes: \
+             pass sizeof the struct (a config's `size` is set by its _default function)"
+        )));
     }
+    Ok(n)
 }
 
 /// A copy of the sized struct at `p` (see `size` in the header): the
@@ -129,8 +125,10 @@ pub(super) unsafe fn read_sized<T: Copy>(
 ) -> Result<T, Failure> {
     check(p, name)?;
     // SAFETY: non-null and aligned; a struct of this kind, whose first
-    // field is initialised, by the caller's promise.
-    let n = sized_len(unsafe { declared_size(p) }, min, name)?.min(size_of::<T>());
+    // field (every sized struct begins with its `u64` size) is
+    // initialised, by the caller's promise.
+    let size = unsafe { p.cast::<u64>().read() };
+    let n = sized_len(size, min, &format!("{name}->size"))?.min(size_of::<T>());
     let mut value = default;
     // SAFETY: the caller's struct has at least `n` bytes, `value` has
     // `size_of::<T>() >= n`, and they do not overlap. Every field of a
@@ -146,17 +144,17 @@ pub(super) unsafe fn read_sized<T: Copy>(
 /// [`sized_out`]).
 pub(super) struct SizedOut<T> {
     p: *mut T,
-    /// The bytes to write: the caller's `size`, or this library's layout
+    /// The bytes to write: the caller's size, or this library's layout
     /// where that is smaller.
     n: usize,
 }
 
 impl<T: Copy> SizedOut<T> {
-    /// Writes the first `n` bytes of `value`, then its `size`: the bytes
-    /// written.
+    /// Writes the first `n` bytes of `value`, then its `size` field: the
+    /// bytes written.
     pub(super) fn write(self, value: T) {
-        // SAFETY: `sized_out` checked the pointer; the caller's struct has
-        // at least `n` bytes (its `size`, by its promise), `value` has
+        // SAFETY: `sized_out` checked the pointer; the caller's room has
+        // at least `n` bytes (its size, by its promise), `value` has
         // `size_of::<T>() >= n`, and `n >= 8` holds the size field.
         unsafe {
             std::ptr::copy_nonoverlapping(
@@ -169,39 +167,41 @@ impl<T: Copy> SizedOut<T> {
     }
 }
 
-/// The place `p` points to, to write a sized struct into: its `size`
-/// bytes at most (see `size` in the header), where a newer, larger layout
-/// keeps what this library does not know as it was.
+/// The room `p` points to, `size` bytes, to write a sized struct into:
+/// that many bytes at most (see `size` in the header), so that a caller
+/// whose header is older than this library is never written past, and
+/// one whose header is newer keeps what this library does not know as it
+/// was. Nothing is read from it.
 ///
 /// # Safety
-/// `p` is NULL or points to a struct of this kind of at least its `size`
-/// bytes, whose `size` is initialised, and which nothing else uses until
-/// the write.
+/// `p` is NULL or points to `size` bytes of room, which nothing else uses
+/// until the write.
 pub(super) unsafe fn sized_out<T: Copy>(
     p: *mut T,
+    size: usize,
     min: usize,
     name: &str,
 ) -> Result<SizedOut<T>, Failure> {
     check(p, name)?;
-    // SAFETY: non-null and aligned; `size` initialised, by the caller's
-    // promise.
-    let n = sized_len(unsafe { declared_size(p) }, min, name)?.min(size_of::<T>());
+    let n = sized_len(size as u64, min, &format!("{name}'s size"))?.min(size_of::<T>());
     Ok(SizedOut { p, n })
 }
 
-/// As [`sized_out`], where NULL means "not wanted".
+/// As [`sized_out`], where NULL means "not wanted" (and `size` is not
+/// looked at).
 ///
 /// # Safety
 /// As [`sized_out`].
 pub(super) unsafe fn sized_out_opt<T: Copy>(
     p: *mut T,
+    size: usize,
     min: usize,
     name: &str,
 ) -> Result<Option<SizedOut<T>>, Failure> {
     match p.is_null() {
         true => Ok(None),
         // SAFETY: the caller's promise, passed on.
-        false => unsafe { sized_out(p, min, name) }.map(Some),
+        false => unsafe { sized_out(p, size, min, name) }.map(Some),
     }
 }
 

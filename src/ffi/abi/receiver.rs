@@ -233,26 +233,28 @@ unsafe fn sample(
 /// Writes the figures so far into `*out`: what the receiver thread last
 /// published (at most a few milliseconds old while datagrams come; every
 /// copy whole, `received + lost == expected`), with the game client's
-/// event and interpolation counts.
+/// event and interpolation counts; `size` bytes at most (`sizeof *out` in
+/// the caller's header; `out->size` is then the bytes written).
 ///
 /// Thread-safety: any thread, at the same time as the others; it never
 /// makes the receiver thread wait, and waits at most for a game-client
 /// call (`tc_receiver_world`, `_events`, `_sample`) running on another thread.
 ///
 /// # Safety
-/// `r` is a live handle; `out` points to a `tc_receive_figures` whose
-/// `size` is set.
+/// `r` is a live handle; `out` points to `size` bytes of room for a
+/// `tc_receive_figures`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_figures(
     r: *const tc_receiver,
     out: *mut tc_receive_figures,
+    size: usize,
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
         let (r, out) = unsafe {
             (
                 raw::handle(r, "r")?,
-                raw::sized_out(out, RECEIVE_FIGURES_V3, "out")?,
+                raw::sized_out(out, size, RECEIVE_FIGURES_V3, "out")?,
             )
         };
         out.write(r.figures());
@@ -262,7 +264,8 @@ pub unsafe extern "C" fn tc_receiver_figures(
 
 /// Stops the receiver (after its unsubscribe, when subscribed), waits for
 /// its thread and frees the handle. `out`, if not NULL, receives the
-/// final figures, exact now (on `TC_OK`). `TC_ERR_IO`: the thread had
+/// final figures, exact now (on `TC_OK`), `size` bytes at most as in
+/// `tc_receiver_figures`. `TC_ERR_IO`: the thread had
 /// failed; the handle is freed all the same. `TC_ERR_INVALID_ARGUMENT`
 /// (`r` NULL, `out` misaligned or its `size` too small) did nothing;
 /// after any other status the handle is freed.
@@ -271,17 +274,18 @@ pub unsafe extern "C" fn tc_receiver_figures(
 /// will: afterwards `r` is dangling.
 ///
 /// # Safety
-/// `r` is a live handle, not used again; `out` points to a
-/// `tc_receive_figures` whose `size` is set, or is NULL.
+/// `r` is a live handle, not used again; `out` points to `size` bytes of
+/// room for a `tc_receive_figures`, or is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_stop(
     r: *mut tc_receiver,
     out: *mut tc_receive_figures,
+    size: usize,
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on; `out` is checked first,
         // so a bad `out` leaves the handle alive.
-        let out = unsafe { raw::sized_out_opt(out, RECEIVE_FIGURES_V3, "out") }?;
+        let out = unsafe { raw::sized_out_opt(out, size, RECEIVE_FIGURES_V3, "out") }?;
         // SAFETY: as above.
         let r = unsafe { raw::take_handle(r, "r") }?;
         let figures = (*r).stop()?;
