@@ -9,7 +9,9 @@
 use std::mem::{size_of, MaybeUninit};
 use std::ptr;
 
+use tickcast::core::compact::{quantized, CompactConfig};
 use tickcast::ffi::*;
+use tickcast::wire::Entity;
 
 /// `sizeof(tc_receive_figures)`.
 const FIGURES: usize = size_of::<tc_receive_figures>();
@@ -131,7 +133,7 @@ fn last_error_cuts_a_message_at_a_character_boundary_and_says_its_length() {
 
 /// Compact snapshots through the C ABI: a broadcaster with
 /// `quanta_per_unit` set sends compact parts, and the receiver's world is
-/// the published one to the quantum; a position beyond the bound is
+/// the published one quantized, exactly; a position beyond the bound is
 /// `TC_ERR_BAD_COORDINATE`.
 #[test]
 fn compact_snapshots_through_the_abi_hold_the_world_to_the_quantum() {
@@ -196,15 +198,25 @@ fn compact_snapshots_through_the_abi_hold_the_world_to_the_quantum() {
         }
         assert_eq!(n, 500);
         got.set_len(n);
+        // Exactly what quantizing to centimetres gives, which is not what
+        // was published (a full snapshot would carry that): compact parts
+        // came.
+        let config = CompactConfig {
+            quanta_per_unit: 100,
+            bound: 5000.0,
+            ..CompactConfig::default()
+        };
         for (g, e) in got.iter().zip(&world) {
             assert_eq!(g.id, e.id);
-            for (a, b) in [(g.x, e.x), (g.y, e.y), (g.z, e.z)] {
-                assert!(
-                    (a - b).abs() <= 0.005 + 1e-4,
-                    "entity {}: {a} for {b}",
-                    e.id
-                );
-            }
+            let published = Entity {
+                id: e.id,
+                x: e.x,
+                y: e.y,
+                z: e.z,
+            };
+            let q = quantized(&published, &config);
+            assert_eq!((g.x, g.y, g.z), (q.x, q.y, q.z), "entity {}", e.id);
+            assert_ne!(g.y, e.y, "-7.891 is no whole centimetre");
         }
         assert_eq!(tc_broadcaster_stop(b, ptr::null_mut(), 0), TC_OK);
         assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);

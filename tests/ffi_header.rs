@@ -31,6 +31,11 @@ fn the_committed_header_is_the_generated_one() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/tickcast.h");
     let generated = generate();
     if std::env::var_os("TICKCAST_BLESS").is_some_and(|v| v == "1") {
+        // In CI the committed header is checked, never rewritten.
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "TICKCAST_BLESS=1 under CI=true would pass without checking the header"
+        );
         std::fs::write(&path, &generated).expect("write include/tickcast.h");
         return;
     }

@@ -734,6 +734,11 @@ mod tests {
     fn the_search_says_what_ran_out_where_it_failed() {
         let mut s = search_with_limit(20_000, 10_000, 1_000_000);
         let at = s.failed_at.expect("something above 20000 failed");
+        // Another failed probe ran out of something else: only the probes
+        // where the search stopped say what limited it.
+        let other = s.probes.iter().position(|p| !p.ok && p.entities != at);
+        let other = other.expect("a second failed probe");
+        s.probes[other].limits = vec![Limit::Link];
         for p in s.probes.iter_mut().filter(|p| p.entities == at) {
             p.limits = vec![Limit::SenderCpu];
         }
