@@ -224,7 +224,10 @@ fn world_resyncs_to_a_restarted_broadcaster_on_its_first_tick() {
     });
     let world_count = r.world().count();
     let bf = b.stop();
-    r.stop().unwrap();
+    // Until B's goodbye is in (bounded): then every tick of B's is.
+    let goodbye = wait_until(PATIENCE, || r.figures().goodbye);
+    let end = r.stop().unwrap();
+    assert!(goodbye, "B's goodbye never arrived: {end:?}");
     let seen = seen.expect("the receiver saw B's session within 10 s");
     let count = seen.count.expect("B's first packet set the count");
     let b_last = (bf.ticks_sent + bf.ticks_skipped).saturating_sub(1);
@@ -238,6 +241,16 @@ fn world_resyncs_to_a_restarted_broadcaster_on_its_first_tick() {
     assert!(
         (count..=b_last).contains(&world_count),
         "world count {world_count} is not on B's ticks (first seen {count}, B ended at {b_last})"
+    );
+    // Every tick of both was applied: none of B's, from its first on, was
+    // taken for stale against A's higher count.
+    assert_eq!(end.counters.lost, 0, "{end:?}");
+    assert_eq!(
+        end.counters.ticks_applied,
+        a.ticks_sent + bf.ticks_sent,
+        "A sent {} ticks and B {}: {end:?}",
+        a.ticks_sent,
+        bf.ticks_sent
     );
 }
 
