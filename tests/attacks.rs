@@ -25,7 +25,7 @@ mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{free_udp_port, tap, wait_until};
@@ -373,14 +373,9 @@ fn receive_skewed(extra: &[&str]) -> (serde_json::Value, String) {
     let kfs = kf.to_str().unwrap().to_string();
     args.extend(["--key-file", &kfs]);
     args.extend(extra.iter().copied());
-    let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+    cmd.args(&args);
+    let rx = common::Ready::start(cmd, false, "receiving on", Duration::from_secs(10));
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let skewed = clock::now_ns() - 5_000_000_000;
     for i in 0..5u32 {
@@ -389,7 +384,7 @@ fn receive_skewed(extra: &[&str]) -> (serde_json::Value, String) {
         s.send_to(&d, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
             .unwrap();
     }
-    let out = rx.wait_with_output().unwrap();
+    let out = rx.wait();
     let _ = std::fs::remove_file(kf);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let v: serde_json::Value =

@@ -354,14 +354,9 @@ fn a_keyless_receive_warns_once_about_sealed_datagrams() {
     let k = key_file("warn", HEX, 0o600);
     let port = common::free_udp_port();
     let bind = format!("127.0.0.1:{port}");
-    let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
-        .args(["receive", "--bind", &bind, "--duration", "2s", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+    cmd.args(["receive", "--bind", &bind, "--duration", "2s", "--json"]);
+    let rx = common::Ready::start(cmd, false, "receiving on", Duration::from_secs(10));
     let bc = tickcast(&[
         "broadcast",
         "--to",
@@ -378,7 +373,7 @@ fn a_keyless_receive_warns_once_about_sealed_datagrams() {
         "{}",
         String::from_utf8_lossy(&bc.stderr)
     );
-    let out = rx.wait_with_output().unwrap();
+    let out = rx.wait();
     let _ = std::fs::remove_file(k);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let warnings = stderr
@@ -398,17 +393,12 @@ fn a_flood_of_bad_datagrams_prints_a_bounded_number_of_lines() {
     let port = common::free_udp_port();
     let bind = format!("127.0.0.1:{port}");
     let start = Instant::now();
-    let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
-        .args(["receive", "--bind", &bind, "--duration", "2s", "--json"])
-        // The reject lines are the library's log warnings: a RUST_LOG in
-        // the environment could hide them.
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+    // The reject lines are the library's log warnings: a RUST_LOG in
+    // the environment could hide them.
+    cmd.args(["receive", "--bind", &bind, "--duration", "2s", "--json"])
+        .env_remove("RUST_LOG");
+    let rx = common::Ready::start(cmd, false, "receiving on", Duration::from_secs(10));
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let to: SocketAddr = bind.parse().unwrap();
     const FLOOD: usize = 5_000;
@@ -418,7 +408,7 @@ fn a_flood_of_bad_datagrams_prints_a_bounded_number_of_lines() {
     // One more after a pause: its line reports what the flood had held back.
     std::thread::sleep(Duration::from_millis(500));
     s.send_to(b"one more", to).unwrap();
-    let out = rx.wait_with_output().unwrap();
+    let out = rx.wait();
     let elapsed = start.elapsed().as_secs_f64().ceil() as u64;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr
@@ -455,21 +445,16 @@ fn a_flood_of_bad_datagrams_prints_a_bounded_number_of_lines() {
 fn rust_log_off_silences_the_reject_lines_but_not_the_figures() {
     let port = common::free_udp_port();
     let bind = format!("127.0.0.1:{port}");
-    let rx = Command::new(env!("CARGO_BIN_EXE_tickcast"))
-        .args(["receive", "--bind", &bind, "--duration", "1s", "--json"])
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickcast"));
+    cmd.args(["receive", "--bind", &bind, "--duration", "1s", "--json"])
+        .env("RUST_LOG", "off");
+    let rx = common::Ready::start(cmd, false, "receiving on", Duration::from_secs(10));
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..20 {
         s.send_to(format!("garbage {i}").as_bytes(), bind.as_str())
             .unwrap();
     }
-    let out = rx.wait_with_output().unwrap();
+    let out = rx.wait();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("rejected datagram"), "{stderr}");
     assert!(stderr.starts_with("receiving on 127.0.0.1:"), "{stderr}");

@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Where cargo put the examples: beside the test binary's `deps` folder.
@@ -49,14 +49,10 @@ fn final_line(out: &str) -> &str {
 fn run_pair(clock: &str) {
     let port = common::free_udp_port();
     let addr = format!("127.0.0.1:{port}");
-    let client = Command::new(example("game_client"))
-        .args(["--listen", &addr, "--seconds", "30", "--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The client is listening once it says so; a short wait is enough on loopback.
-    std::thread::sleep(Duration::from_millis(300));
+    let mut cmd = Command::new(example("game_client"));
+    cmd.args(["--listen", &addr, "--seconds", "30", "--quiet"]);
+    // The client is listening once it says so.
+    let client = common::Ready::start(cmd, true, "listening on", Duration::from_secs(10));
     let started = Instant::now();
     let server = Command::new(example("game_server"))
         .args([
@@ -78,7 +74,7 @@ fn run_pair(clock: &str) {
         "server: {server_out}{}",
         String::from_utf8_lossy(&server.stderr)
     );
-    let client = client.wait_with_output().unwrap();
+    let client = client.wait();
     let client_out = String::from_utf8_lossy(&client.stdout).into_owned();
     assert!(
         client.status.success(),

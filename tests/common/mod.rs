@@ -210,3 +210,73 @@ pub fn settle(r: &tickcast::Receiver, n: u64) -> tickcast::Figures {
     assert_eq!(f.counters.datagrams, n, "{f:?}");
     f
 }
+
+/// A child process, started and waited for until a line of its output
+/// says it is ready (a receiver's "receiving on", a client's "listening
+/// on"), so that nothing is sent to it before it listens, however slowly
+/// it starts; bounded by `timeout`.
+pub struct Ready {
+    child: std::process::Child,
+    /// Reads the watched stream to its end, and returns it.
+    watched: std::thread::JoinHandle<String>,
+    on_stdout: bool,
+}
+
+impl Ready {
+    /// Starts `cmd` (stdin closed, both outputs piped) and returns once a
+    /// line of its stdout (`on_stdout`) or stderr holds `needle`; panics,
+    /// the child killed, if none does within `timeout`.
+    pub fn start(
+        mut cmd: std::process::Command,
+        on_stdout: bool,
+        needle: &str,
+        timeout: Duration,
+    ) -> Ready {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("the child starts");
+        let pipe: Box<dyn Read + Send> = match on_stdout {
+            true => Box::new(child.stdout.take().expect("piped")),
+            false => Box::new(child.stderr.take().expect("piped")),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let needle = needle.to_owned();
+        let watched = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if line.contains(&needle) {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        if rx.recv_timeout(timeout).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = watched.join().unwrap_or_default();
+            panic!("the child never said it was ready within {timeout:?}; it said:\n{said}");
+        }
+        Ready {
+            child,
+            watched,
+            on_stdout,
+        }
+    }
+
+    /// Waits for it to end: its status and whole output.
+    pub fn wait(self) -> std::process::Output {
+        let mut out = self.child.wait_with_output().expect("the child ends");
+        let watched = self.watched.join().expect("the reader ends").into_bytes();
+        match self.on_stdout {
+            true => out.stdout = watched,
+            false => out.stderr = watched,
+        }
+        out
+    }
+}
