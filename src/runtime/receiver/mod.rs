@@ -433,15 +433,21 @@ mod tests {
         f()
     }
 
-    /// Sends ticks `1..=n` to `to` from one socket, in order. Bounded: `n`
-    /// datagrams to loopback.
-    fn send_ticks(to: SocketAddr, n: u32) {
+    /// Sends ticks `1..=n` to `rx` from one socket, in order, 16 at a
+    /// time, each batch once the receiver's world has applied the one
+    /// before (within 5 s): however slowly the thread is scheduled, no
+    /// more than a batch waits in its socket, well within any receive
+    /// buffer. The world, not the figures, says so, as readers may hold
+    /// those. Bounded: `n` datagrams to loopback.
+    fn send_ticks(rx: &Receiver, n: u32) {
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let world = rx.world().clone();
         for seq in 1..=n {
-            tx.send_to(&snap(seq, u64::from(seq)), to).unwrap();
+            tx.send_to(&snap(seq, u64::from(seq)), rx.local_addr())
+                .unwrap();
             if seq % 16 == 0 {
-                // Stay well within the receive buffer.
-                std::thread::sleep(Duration::from_micros(200));
+                let applied = within_5s(|| world.count() >= Some(u64::from(seq)));
+                assert!(applied, "tick {seq} not applied: {:?}", world.count());
             }
         }
     }
@@ -462,7 +468,7 @@ mod tests {
         let world = rx.world().clone();
         {
             let _held = rx.shared.published.hold_both();
-            send_ticks(rx.local_addr(), n);
+            send_ticks(&rx, n);
             assert!(
                 within_5s(|| world.count() == Some(u64::from(n))),
                 "every datagram applied while readers held the figures: {:?}",
@@ -479,8 +485,10 @@ mod tests {
     }
 
     /// Readers calling `figures()` in a tight loop always get whole copies
-    /// (`received + lost == expected`) that never go back, at most
-    /// PUBLISH_INTERVAL old while the thread runs, and exact after stop.
+    /// (`received + lost == expected`) that never go back while the thread
+    /// runs, and exact ones after stop. (How fresh a copy is, is
+    /// PUBLISH_INTERVAL's doc, not checked here: a loaded machine delays
+    /// the thread.)
     #[test]
     fn readers_in_a_tight_loop_see_whole_figures_and_exact_ones_after_stop() {
         let rx = Arc::new(loopback());
@@ -504,7 +512,7 @@ mod tests {
             })
             .collect();
         let n = 2_000;
-        send_ticks(rx.local_addr(), n);
+        send_ticks(&rx, n);
         assert!(within_5s(|| rx.figures().counters.received == u64::from(n)));
         done.store(true, Ordering::Relaxed);
         for r in readers {
