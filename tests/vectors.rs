@@ -645,6 +645,86 @@ fn sizes_stated_in_the_spec_match_the_codec() {
     assert_eq!(wire::MAX_REPLY_LEN, 52);
 }
 
+/// The spec's "Lengths and limits" table, read from `proto/PROTOCOL.md`
+/// (not copied here): each row's bytes are the codec's length, and each
+/// row whose derivation is a plain sum (`20 + 3 × 8`) adds up to them.
+/// Its limits (the largest datagram, the most records a part holds) are
+/// the codec's too.
+#[test]
+fn the_spec_lengths_table_is_the_codecs() {
+    let spec = fs::read_to_string(vectors_dir().join("../PROTOCOL.md")).expect("PROTOCOL.md");
+    let start = spec
+        .find("## Lengths and limits")
+        .expect("a lengths section");
+    let section = &spec[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut rows = BTreeMap::new();
+    for line in section.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let Ok(bytes) = cells[1].parse::<usize>() else {
+            continue; // the heading, and rows of a formula (`56 + 16n`)
+        };
+        // A derivation of numbers, `+` and `×` only is summed and checked.
+        let terms: Option<Vec<usize>> = cells[2]
+            .split(" + ")
+            .map(|t| t.split(" × ").map(|f| f.parse::<usize>().ok()).product())
+            .collect();
+        if let Some(terms) = terms.filter(|_| !cells[2].is_empty()) {
+            assert_eq!(terms.iter().sum::<usize>(), bytes, "row {line:?}");
+        }
+        rows.insert(cells[0].to_owned(), bytes);
+    }
+    let codec = [
+        ("header", wire::HEADER_LEN),
+        ("snapshot, fixed part", wire::SNAPSHOT_FIXED_LEN),
+        ("entity record", wire::ENTITY_LEN),
+        ("sender report", wire::SENDER_REPORT_LEN),
+        ("goodbye", wire::GOODBYE_LEN),
+        ("despawn, fixed part", wire::DESPAWN_FIXED_LEN),
+        ("despawn record", wire::DESPAWN_RECORD_LEN),
+        ("roster part, fixed part", wire::ROSTER_FIXED_LEN),
+        ("id run", wire::ID_RUN_LEN),
+        ("compact part, fixed part", wire::COMPACT_FIXED_LEN),
+        ("cookie", wire::COOKIE_LEN),
+        ("challenge, unsubscribe", wire::CHALLENGE_LEN),
+        ("challenge, unsubscribe", wire::UNSUBSCRIBE_LEN),
+        ("accept", wire::ACCEPT_LEN),
+        ("refuse", wire::REFUSE_LEN),
+        ("pong", wire::PONG_LEN),
+        ("longest reply", wire::MAX_REPLY_LEN),
+        ("subscribe", wire::SUBSCRIBE_LEN),
+        ("confirm", wire::CONFIRM_LEN),
+        ("ping", wire::PING_LEN),
+    ];
+    for (name, len) in codec {
+        assert_eq!(rows.get(name), Some(&len), "the spec's {name:?} row");
+    }
+    assert_eq!(
+        rows.len(),
+        19,
+        "a row the codec is not checked against: {rows:?}"
+    );
+    let limits = [
+        (wire::MAX_DATAGRAM, "Largest datagram: 65507 bytes"),
+        (
+            wire::entities_per_part(wire::MAX_DATAGRAM).unwrap(),
+            "**4090**",
+        ),
+        (
+            wire::despawns_per_packet(wire::MAX_DATAGRAM).unwrap(),
+            "**5455**",
+        ),
+        (wire::runs_per_part(wire::MAX_DATAGRAM).unwrap(), "**8181**"),
+        (wire::MAX_RECORDS, "at\n  most **65535** records"),
+    ];
+    for (value, text) in limits {
+        assert!(
+            section.contains(text) && text.contains(&value.to_string()),
+            "the spec's {text:?} against the codec's {value}"
+        );
+    }
+}
+
 #[test]
 fn spec_walks_through_every_vector_byte_for_byte() {
     // proto/PROTOCOL.md, "Worked examples": one section per vector whose
