@@ -25,10 +25,10 @@ fn last_error() -> String {
     String::from_utf8(buf[..len].to_vec()).unwrap()
 }
 
-fn receiver() -> *mut tc_receiver {
+/// The default receiver config, listening on a free loopback port.
+fn loopback_config() -> tc_receiver_config {
     let mut c = MaybeUninit::uninit();
-    let mut r = ptr::null_mut();
-    // SAFETY: room for a config; a NUL-terminated string; room for a handle.
+    // SAFETY: room for a config, of its size; a static NUL-terminated string.
     unsafe {
         assert_eq!(
             tc_receiver_config_default(c.as_mut_ptr(), size_of::<tc_receiver_config>()),
@@ -36,6 +36,15 @@ fn receiver() -> *mut tc_receiver {
         );
         let mut c = c.assume_init();
         c.bind = c"127.0.0.1:0".as_ptr();
+        c
+    }
+}
+
+fn receiver() -> *mut tc_receiver {
+    let mut r = ptr::null_mut();
+    // SAFETY: a config whose strings are static; room for a handle.
+    unsafe {
+        let c = loopback_config();
         assert_eq!(tc_receiver_start(&c, &mut r), TC_OK, "{}", last_error());
     }
     r
@@ -277,17 +286,11 @@ fn configs_are_read_within_the_size_the_caller_declares() {
         config: tc_receiver_config,
         appended: [u64; 4],
     }
-    let mut c = MaybeUninit::uninit();
     let mut r = ptr::null_mut();
-    // SAFETY: room for a config; NUL-terminated strings; room for a handle.
+    let c = loopback_config();
+    assert_eq!(c.size as usize, size_of::<tc_receiver_config>());
+    // SAFETY: configs whose strings are static; room for a handle.
     unsafe {
-        assert_eq!(
-            tc_receiver_config_default(c.as_mut_ptr(), size_of::<tc_receiver_config>()),
-            TC_OK
-        );
-        let mut c = c.assume_init();
-        assert_eq!(c.size as usize, size_of::<tc_receiver_config>());
-        c.bind = c"127.0.0.1:0".as_ptr();
         let mut zero = c;
         zero.size = 0;
         assert_eq!(tc_receiver_start(&zero, &mut r), TC_ERR_INVALID_ARGUMENT);
