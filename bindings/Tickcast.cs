@@ -170,6 +170,12 @@ namespace Tickcast
         public uint KeyframeInterval;
         /// Compact: the largest absolute coordinate (0: 1e6).
         public double Bound;
+        /// <summary>SCHED_FIFO priority of the broadcast thread, 1 to 99,
+        /// with the memory locked; 0 (the default): an ordinary thread.</summary>
+        public uint RealtimePriority;
+        /// <summary>The CPU to pin the broadcast thread to; -1 (the default):
+        /// anywhere.</summary>
+        public int Cpu;
     }
 
     /// <summary>
@@ -202,6 +208,12 @@ namespace Tickcast
         public uint Gro;
         /// <summary>Always 0: keeps the struct whole 8-byte words.</summary>
         public uint Reserved;
+        /// <summary>SCHED_FIFO priority of the receiver thread, 1 to 99,
+        /// with the memory locked; 0 (the default): an ordinary thread.</summary>
+        public uint RealtimePriority;
+        /// <summary>The CPU to pin the receiver thread to; -1 (the default):
+        /// anywhere.</summary>
+        public int Cpu;
     }
 
     /// <summary>tc_broadcast_figures: what a broadcaster has done. 192 bytes.</summary>

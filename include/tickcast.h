@@ -160,6 +160,21 @@ typedef struct tc_broadcast_config {
      * `TC_ERR_BAD_COORDINATE`.
      */
     double bound;
+    /**
+     * Appended after ABI 3's first layout (a struct from a header
+     * without them gets these defaults). Run the broadcast thread under
+     * SCHED_FIFO at this priority, 1 to 99, with the process's memory
+     * locked; 0 (the default): an ordinary thread. It needs root, or
+     * CAP_SYS_NICE or an RLIMIT_RTPRIO this high: a refusal is `TC_ERR_IO`
+     * from start, with nothing left running.
+     */
+    uint32_t realtime_priority;
+    /**
+     * Pin the broadcast thread to this CPU; -1 (the default): wherever the
+     * system puts it. A CPU the process may not run on is `TC_ERR_IO`
+     * from start.
+     */
+    int32_t cpu;
 } tc_broadcast_config;
 
 /**
@@ -264,6 +279,21 @@ typedef struct tc_receiver_config {
      * that a field appended later never lies in an older struct's padding.
      */
     uint32_t reserved;
+    /**
+     * Appended after ABI 3's first layout (a struct from a header
+     * without them gets these defaults). Run the receiver thread under
+     * SCHED_FIFO at this priority, 1 to 99, with the process's memory
+     * locked; 0 (the default): an ordinary thread. It needs root, or
+     * CAP_SYS_NICE or an RLIMIT_RTPRIO this high: a refusal is `TC_ERR_IO`
+     * from start, with nothing left running.
+     */
+    uint32_t realtime_priority;
+    /**
+     * Pin the receiver thread to this CPU; -1 (the default): wherever the
+     * system puts it. A CPU the process may not run on is `TC_ERR_IO`
+     * from start.
+     */
+    int32_t cpu;
 } tc_receiver_config;
 
 /**

@@ -322,28 +322,65 @@ fn configs_are_read_within_the_size_the_caller_declares() {
 }
 
 /// A config's `_default` writes within the size it is passed, as the
-/// figures are: below ABI 3's layout nothing is written; into a larger
-/// room (a newer header's struct) this library's fields, `size` saying
-/// how many bytes, and the rest left as it was.
+/// figures are: below ABI 3's first layout nothing is written; into that
+/// layout's size (an older header's struct) only it, the fields appended
+/// since left alone; into a larger room (a newer header's) this library's
+/// fields, `size` saying how many bytes, and the rest left as it was.
 #[test]
 fn defaults_are_written_within_the_size_the_caller_passes() {
     const SENTINEL: u64 = 0x5a5a_5a5a_5a5a_5a5a;
     let ours = size_of::<tc_broadcast_config>();
+    let older = std::mem::offset_of!(tc_broadcast_config, realtime_priority);
     let mut room = [SENTINEL; 64];
     // SAFETY: 512 bytes of room, aligned.
     unsafe {
         let out = room.as_mut_ptr().cast::<tc_broadcast_config>();
         assert_eq!(
-            tc_broadcast_config_default(out, ours - 8),
+            tc_broadcast_config_default(out, older - 8),
             TC_ERR_INVALID_ARGUMENT
         );
         assert!(room.iter().all(|&w| w == SENTINEL), "nothing was written");
+        assert_eq!(tc_broadcast_config_default(out, older), TC_OK);
+        assert_eq!((*out).size, older as u64);
+        assert_eq!((*out).rate_hz, 60.0);
+    }
+    assert!(
+        room[older / 8..].iter().all(|&w| w == SENTINEL),
+        "past the older layout, nothing"
+    );
+    // SAFETY: as above.
+    unsafe {
+        let out = room.as_mut_ptr().cast::<tc_broadcast_config>();
         assert_eq!(tc_broadcast_config_default(out, 512), TC_OK);
         assert_eq!((*out).size, ours as u64);
-        assert_eq!((*out).rate_hz, 60.0);
+        assert_eq!(((*out).realtime_priority, (*out).cpu), (0, -1));
     }
     assert!(
         room[ours / 8..].iter().all(|&w| w == SENTINEL),
         "beyond it, nothing"
     );
+}
+
+/// The fields appended after ABI 3's first layout: a config of that
+/// older, smaller size is read only that far, so the library's defaults
+/// stand for what it lacks (here a CPU that does not exist, past its end,
+/// is never read: the receiver starts); the full struct's CPU is used (and
+/// that CPU refused by start, `TC_ERR_IO`, with nothing left running).
+#[test]
+fn a_config_from_an_older_header_gets_the_defaults_for_what_it_lacks() {
+    let older = std::mem::offset_of!(tc_receiver_config, realtime_priority);
+    let mut c = loopback_config();
+    c.cpu = 9999;
+    let mut r = ptr::null_mut();
+    // SAFETY: configs whose strings are static, each at least its `size`
+    // bytes long; room for a handle.
+    unsafe {
+        c.size = older as u64;
+        assert_eq!(tc_receiver_start(&c, &mut r), TC_OK, "{}", last_error());
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);
+        c.size = size_of::<tc_receiver_config>() as u64;
+        assert_eq!(tc_receiver_start(&c, &mut r), TC_ERR_IO);
+        assert!(r.is_null());
+        assert!(last_error().contains("CPU 9999"), "{}", last_error());
+    }
 }

@@ -11,6 +11,7 @@ use std::ptr;
 use std::time::Duration;
 
 use crate::core::interpolate::InterpolationConfig;
+use crate::runtime::realtime::RealtimeConfig;
 use crate::runtime::resolve;
 use crate::wire::auth::KEY_LEN;
 use crate::{BroadcastConfig, ClientConfig, Key, ReceiveMode, ReceiverConfig};
@@ -91,6 +92,8 @@ pub(crate) fn broadcast_default() -> tc_broadcast_config {
         quanta_per_unit: 0,
         keyframe_interval: 0,
         bound: 0.0,
+        realtime_priority: 0,
+        cpu: -1,
     }
 }
 
@@ -122,6 +125,8 @@ pub(crate) fn broadcast(
         payload_budget: c.payload_budget as usize,
         multicast_ttl: c.multicast_ttl,
         multicast_loop: c.multicast_loop != 0,
+        realtime: realtime(c.realtime_priority)?,
+        cpu: cpu(c.cpu)?,
         ..defaults
     };
     config.lifecycle.roster_interval = c.roster_interval;
@@ -171,6 +176,8 @@ pub(crate) fn receiver_default() -> tc_receiver_config {
         adaptive_delay: u32::from(i.adaptive),
         gro: u32::from(d.gro),
         reserved: 0,
+        realtime_priority: 0,
+        cpu: -1,
     }
 }
 
@@ -210,6 +217,8 @@ pub(crate) fn receiver(
         recv_buffer: (c.recv_buffer > 0).then_some(c.recv_buffer as usize),
         mode,
         gro: c.gro != 0,
+        realtime: realtime(c.realtime_priority)?,
+        cpu: cpu(c.cpu)?,
         client: Some(ClientConfig {
             event_capacity: c.event_capacity as usize,
             interpolation,
@@ -218,6 +227,37 @@ pub(crate) fn receiver(
     };
     config.validate().map_err(config_error)?;
     Ok(config)
+}
+
+/// A config's `realtime_priority`: 0 an ordinary thread, else SCHED_FIFO
+/// at it with the memory locked (its range is checked with the rest).
+fn realtime(priority: u32) -> Result<Option<RealtimeConfig>, Failure> {
+    match priority {
+        0 => Ok(None),
+        p => u8::try_from(p)
+            .map(|p| Some(RealtimeConfig::fifo(p)))
+            .map_err(|_| {
+                Failure::new(
+                    TC_ERR_CONFIG,
+                    format_args!(
+                        "realtime_priority {p} is not 0 or a SCHED_FIFO priority (1 to 99)"
+                    ),
+                )
+            }),
+    }
+}
+
+/// A config's `cpu`: -1 anywhere, else that CPU.
+fn cpu(cpu: i32) -> Result<Option<usize>, Failure> {
+    match cpu {
+        -1 => Ok(None),
+        c => usize::try_from(c).map(Some).map_err(|_| {
+            Failure::new(
+                TC_ERR_CONFIG,
+                format_args!("cpu {c} is not a CPU number, or -1 for anywhere"),
+            )
+        }),
+    }
 }
 
 fn saturate(n: usize) -> u32 {
@@ -368,5 +408,46 @@ mod tests {
         assert!(receiver(&c, &strings).unwrap().gro);
         c.gro = 0;
         assert!(!receiver(&c, &strings).unwrap().gro);
+    }
+
+    /// `realtime_priority` and `cpu` reach both configs: 0 and -1 (the
+    /// defaults) are an ordinary, unpinned thread; a priority is SCHED_FIFO
+    /// with the memory locked; a priority out of range and a negative CPU
+    /// are config errors that name the field.
+    #[test]
+    fn realtime_priority_and_cpu_reach_both_configs() {
+        let strings = Strings {
+            bind: Some("127.0.0.1:0"),
+            ..Strings::default()
+        };
+        let (mut b, mut r) = (broadcast_default(), receiver_default());
+        assert_eq!((b.realtime_priority, b.cpu), (0, -1));
+        assert_eq!((r.realtime_priority, r.cpu), (0, -1));
+        let bc = broadcast(&b, &to("127.0.0.1:9000")).unwrap();
+        let rc = receiver(&r, &strings).unwrap();
+        assert_eq!(
+            (bc.realtime, bc.cpu, rc.realtime, rc.cpu),
+            (None, None, None, None)
+        );
+        (b.realtime_priority, b.cpu, r.realtime_priority, r.cpu) = (20, 1, 10, 0);
+        let bc = broadcast(&b, &to("127.0.0.1:9000")).unwrap();
+        let rc = receiver(&r, &strings).unwrap();
+        assert_eq!(bc.realtime, Some(RealtimeConfig::fifo(20)));
+        assert_eq!(rc.realtime, Some(RealtimeConfig::fifo(10)));
+        assert_eq!((bc.cpu, rc.cpu), (Some(1), Some(0)));
+        for (priority, cpu, field) in [
+            (100, -1, "priority"),
+            (300, -1, "realtime_priority"),
+            (0, -2, "cpu -2"),
+        ] {
+            (b.realtime_priority, b.cpu, r.realtime_priority, r.cpu) =
+                (priority, cpu, priority, cpu);
+            let be = broadcast(&b, &to("127.0.0.1:9000")).unwrap_err();
+            let re = receiver(&r, &strings).unwrap_err();
+            for e in [be, re] {
+                assert_eq!(e.status, TC_ERR_CONFIG, "{}", e.message);
+                assert!(e.message.contains(field), "{}", e.message);
+            }
+        }
     }
 }

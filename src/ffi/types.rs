@@ -279,6 +279,17 @@ pub struct tc_broadcast_config {
     /// units (0: the default, 1e6); a publish beyond it is
     /// `TC_ERR_BAD_COORDINATE`.
     pub bound: f64,
+    /// Appended after ABI 3's first layout (a struct from a header
+    /// without them gets these defaults). Run the broadcast thread under
+    /// SCHED_FIFO at this priority, 1 to 99, with the process's memory
+    /// locked; 0 (the default): an ordinary thread. It needs root, or
+    /// CAP_SYS_NICE or an RLIMIT_RTPRIO this high: a refusal is `TC_ERR_IO`
+    /// from start, with nothing left running.
+    pub realtime_priority: u32,
+    /// Pin the broadcast thread to this CPU; -1 (the default): wherever the
+    /// system puts it. A CPU the process may not run on is `TC_ERR_IO`
+    /// from start.
+    pub cpu: i32,
 }
 
 /// What a receiver listens to, and how its game client draws positions.
@@ -344,6 +355,17 @@ pub struct tc_receiver_config {
     /// Always 0. It makes the struct a whole number of 8-byte words, so
     /// that a field appended later never lies in an older struct's padding.
     pub reserved: u32,
+    /// Appended after ABI 3's first layout (a struct from a header
+    /// without them gets these defaults). Run the receiver thread under
+    /// SCHED_FIFO at this priority, 1 to 99, with the process's memory
+    /// locked; 0 (the default): an ordinary thread. It needs root, or
+    /// CAP_SYS_NICE or an RLIMIT_RTPRIO this high: a refusal is `TC_ERR_IO`
+    /// from start, with nothing left running.
+    pub realtime_priority: u32,
+    /// Pin the receiver thread to this CPU; -1 (the default): wherever the
+    /// system puts it. A CPU the process may not run on is `TC_ERR_IO`
+    /// from start.
+    pub cpu: i32,
 }
 
 /// What a broadcaster has done so far. Counters only go up.
@@ -511,16 +533,16 @@ mod tests {
         assert_eq!(size_of::<tc_receive_figures>(), 272);
         #[cfg(target_pointer_width = "64")]
         {
-            assert_eq!(size_of::<tc_broadcast_config>(), 112);
-            assert_eq!(size_of::<tc_receiver_config>(), 104);
+            assert_eq!(size_of::<tc_broadcast_config>(), 120);
+            assert_eq!(size_of::<tc_receiver_config>(), 112);
         }
     }
 
-    /// The sized structs are ABI 3's still, and begin with their size. The
-    /// least sizes the library takes are ABI 3's layouts (written out, so
-    /// a field inserted before the last one, which would move the
-    /// computed constants with it, fails here); a field appended later
-    /// changes the structs' sizes, not these.
+    /// The sized structs begin with their size. The least sizes the
+    /// library takes are ABI 3's first layouts (written out, so a field
+    /// inserted before their last one, which would move the computed
+    /// constants with it, fails here); the fields appended since change
+    /// the structs' sizes, not these.
     #[test]
     fn the_sized_structs_are_abi_3s_and_begin_with_their_size() {
         assert_eq!(BROADCAST_FIGURES_V3, 192);
@@ -531,8 +553,10 @@ mod tests {
         {
             assert_eq!(BROADCAST_CONFIG_V3, 112);
             assert_eq!(RECEIVER_CONFIG_V3, 104);
-            assert_eq!(size_of::<tc_broadcast_config>(), BROADCAST_CONFIG_V3);
-            assert_eq!(size_of::<tc_receiver_config>(), RECEIVER_CONFIG_V3);
+            // Each has grown since by one 8-byte word: the real-time
+            // priority and the CPU.
+            assert_eq!(size_of::<tc_broadcast_config>(), BROADCAST_CONFIG_V3 + 8);
+            assert_eq!(size_of::<tc_receiver_config>(), RECEIVER_CONFIG_V3 + 8);
         }
         assert_eq!(std::mem::offset_of!(tc_broadcast_config, size), 0);
         assert_eq!(std::mem::offset_of!(tc_receiver_config, size), 0);

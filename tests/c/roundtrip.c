@@ -406,6 +406,15 @@ static void arguments(void) {
     tc_receiver_config rc;
     ok(tc_receiver_config_default(&rc, sizeof rc), "tc_receiver_config_default");
     CHECK(rc.gro == 1, "GRO is not on by default");
+    CHECK(rc.realtime_priority == 0 && rc.cpu == -1 && bc.realtime_priority == 0 && bc.cpu == -1,
+          "the default threads are not ordinary and unpinned");
+    rc.bind = "127.0.0.1:0";
+    rc.realtime_priority = 100;
+    tc_receiver *none = NULL;
+    CHECK(tc_receiver_start(&rc, &none) == TC_ERR_CONFIG && none == NULL,
+          "SCHED_FIFO priority 100 is not TC_ERR_CONFIG");
+    rc.bind = NULL;
+    rc.realtime_priority = 0;
     tc_receiver *r = NULL;
     tc_receiver_config unfilled = {0};
     CHECK(tc_receiver_start(&unfilled, &r) == TC_ERR_INVALID_ARGUMENT && r == NULL,

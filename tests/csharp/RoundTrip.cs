@@ -109,8 +109,8 @@ static class RoundTrip
         Check(Marshal.SizeOf(typeof(FrameInfo)) == 32, "FrameInfo is not 32 bytes");
         Check(Marshal.SizeOf(typeof(Event)) == 24, "Event is not 24 bytes");
         Check(Marshal.SizeOf(typeof(Sample)) == 20, "Sample is not 20 bytes");
-        Check(Marshal.SizeOf(typeof(BroadcastConfig)) == 112, "BroadcastConfig is not 112 bytes");
-        Check(Marshal.SizeOf(typeof(ReceiverConfig)) == 104, "ReceiverConfig is not 104 bytes");
+        Check(Marshal.SizeOf(typeof(BroadcastConfig)) == 120, "BroadcastConfig is not 120 bytes");
+        Check(Marshal.SizeOf(typeof(ReceiverConfig)) == 112, "ReceiverConfig is not 112 bytes");
         Check(Marshal.SizeOf(typeof(BroadcastFigures)) == 192, "BroadcastFigures is not 192 bytes");
         Check(Marshal.SizeOf(typeof(ReceiveFigures)) == 272, "ReceiveFigures is not 272 bytes");
     }
@@ -131,6 +131,7 @@ static class RoundTrip
         }
         var rc = Native.DefaultReceiverConfig();
         Check(rc.Size == (ulong)Marshal.SizeOf(typeof(ReceiverConfig)), "the default config's Size is not its size");
+        Check(rc.RealtimePriority == 0 && rc.Cpu == -1, "the default thread is not ordinary and unpinned");
         rc.Size = 0;
         try
         {
