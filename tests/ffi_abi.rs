@@ -6,6 +6,8 @@
 // the library core.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod common;
+
 use std::mem::{size_of, MaybeUninit};
 use std::ptr;
 
@@ -382,5 +384,42 @@ fn a_config_from_an_older_header_gets_the_defaults_for_what_it_lacks() {
         assert_eq!(tc_receiver_start(&c, &mut r), TC_ERR_IO);
         assert!(r.is_null());
         assert!(last_error().contains("CPU 9999"), "{}", last_error());
+    }
+}
+
+/// As root: a C config's `realtime_priority` and `cpu` reach the thread.
+/// The receiver thread reads back as SCHED_FIFO at the priority asked
+/// for, on the CPU asked for (its `stat` and `status` in `/proc`).
+#[test]
+fn realtime_priority_and_cpu_reach_the_receiver_thread() {
+    if !common::is_root() {
+        common::skip("SCHED_FIFO needs root here");
+        return;
+    }
+    let allowed = tickcast::runtime::realtime::allowed_cpus().unwrap();
+    let cpu = *allowed.0.last().unwrap();
+    let mut c = loopback_config();
+    (c.realtime_priority, c.cpu) = (11, i32::try_from(cpu).unwrap());
+    let mut r = ptr::null_mut();
+    // SAFETY: a config whose strings are static; room for a handle.
+    unsafe {
+        assert_eq!(tc_receiver_start(&c, &mut r), TC_OK, "{}", last_error());
+    }
+    let pid = std::process::id();
+    // Other tests of this file run receivers too, as ordinary threads:
+    // this one is the receiver thread at priority 11.
+    let ours: Vec<u32> = common::threads_named(pid, "tickcast-receive")
+        .into_iter()
+        .filter(|&tid| common::sched_of(pid, tid) == (1, 11))
+        .collect();
+    assert_eq!(ours.len(), 1, "SCHED_FIFO 11 receiver threads: {ours:?}");
+    let status = format!("/proc/{pid}/task/{}/status", ours[0]);
+    assert_eq!(
+        common::status_field(&status, "Cpus_allowed_list:"),
+        cpu.to_string()
+    );
+    // SAFETY: a live handle, stopped once.
+    unsafe {
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);
     }
 }

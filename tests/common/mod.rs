@@ -280,3 +280,57 @@ impl Ready {
         out
     }
 }
+
+/// Says why a test cannot run here, in one line; under `CI=true`, where
+/// CI runs as root with every tool, that is a failure instead.
+pub fn skip(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}, and CI=true: CI must run this test");
+    }
+    println!("skipped: {why}");
+}
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .is_some_and(|ids| ids.split_whitespace().next() == Some("0"))
+}
+
+/// The ids of `pid`'s threads whose name starts with `name` (Linux keeps
+/// 15 bytes of it).
+pub fn threads_named(pid: u32, name: &str) -> Vec<u32> {
+    let name = &name[..name.len().min(15)];
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|tid| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                .is_ok_and(|c| c.trim_end() == name)
+        })
+        .collect()
+}
+
+/// A thread's scheduling policy and real-time priority, from its `stat`
+/// (fields 41 and 40; 1 is SCHED_FIFO).
+pub fn sched_of(pid: u32, tid: u32) -> (u32, u32) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap();
+    // Fields after the command name, which ends at the last ')': field 3 first.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    (
+        fields[41 - 3].parse().unwrap(),
+        fields[40 - 3].parse().unwrap(),
+    )
+}
+
+/// A `key:` line of a `/proc` status file, trimmed.
+pub fn status_field(path: &str, key: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("no {key} in {path}"))
+}
