@@ -1380,7 +1380,6 @@ fn bench_with_processes_shows_the_receivers_counts_live() {
     assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
 }
 
-/// Whether this test runs as root (uid 0), as CI does.
 /// `--realtime` and `--cpu`, as root: the broadcast and receive threads
 /// read back as SCHED_FIFO at the priority asked for, on the CPU asked
 /// for, with the process's memory locked; and the stream flows.

@@ -119,13 +119,21 @@ fn a_receiver_holds_the_quantized_world_and_a_late_one_every_entity_within_a_cyc
     // Each entity's spawn event carries the tick it first arrived in: the
     // wait, counted in the stream's ticks, which a loaded machine does not
     // stretch as it does wall-clock time.
+    // The world counts an entity a moment before its spawn event is
+    // queued: drained until all N are in (bounded).
     let mut events = Vec::new();
-    client.drain_events(&mut events);
-    let spawns: Vec<u64> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Spawned)
-        .map(|e| e.tick)
-        .collect();
+    let mut spawns: Vec<u64> = Vec::new();
+    common::wait_until(Duration::from_secs(2), || {
+        events.clear();
+        client.drain_events(&mut events);
+        spawns.extend(
+            events
+                .iter()
+                .filter(|e| e.kind == EventKind::Spawned)
+                .map(|e| e.tick),
+        );
+        spawns.len() >= N as usize
+    });
     assert_eq!(spawns.len(), N as usize, "one spawn an entity");
     let (first, whole) = (spawns.iter().min(), spawns.iter().max());
     let ticks = whole.unwrap_or(&0) - first.unwrap_or(&0);

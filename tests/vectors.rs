@@ -704,24 +704,25 @@ fn the_spec_lengths_table_is_the_codecs() {
         19,
         "a row the codec is not checked against: {rows:?}"
     );
+    // Each limit as the spec writes it, made from the codec's value.
     let limits = [
-        (wire::MAX_DATAGRAM, "Largest datagram: 65507 bytes"),
-        (
-            wire::entities_per_part(wire::MAX_DATAGRAM).unwrap(),
-            "**4090**",
+        format!("**Largest datagram: {} bytes**", wire::MAX_DATAGRAM),
+        format!(
+            "= **{}**\n  entity records",
+            wire::entities_per_part(wire::MAX_DATAGRAM).unwrap()
         ),
-        (
-            wire::despawns_per_packet(wire::MAX_DATAGRAM).unwrap(),
-            "**5455**",
+        format!(
+            "= **{}** records",
+            wire::despawns_per_packet(wire::MAX_DATAGRAM).unwrap()
         ),
-        (wire::runs_per_part(wire::MAX_DATAGRAM).unwrap(), "**8181**"),
-        (wire::MAX_RECORDS, "at\n  most **65535** records"),
+        format!(
+            "= **{}** runs",
+            wire::runs_per_part(wire::MAX_DATAGRAM).unwrap()
+        ),
+        format!("**{}** records (its `count` is a u16)", wire::MAX_RECORDS),
     ];
-    for (value, text) in limits {
-        assert!(
-            section.contains(text) && text.contains(&value.to_string()),
-            "the spec's {text:?} against the codec's {value}"
-        );
+    for text in limits {
+        assert!(section.contains(&text), "the spec has no {text:?}");
     }
 }
 

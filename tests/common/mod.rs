@@ -214,11 +214,12 @@ pub fn settle(r: &tickcast::Receiver, n: u64) -> tickcast::Figures {
 /// A child process, started and waited for until a line of its output
 /// says it is ready (a receiver's "receiving on", a client's "listening
 /// on"), so that nothing is sent to it before it listens, however slowly
-/// it starts; bounded by `timeout`.
+/// it starts; bounded by `timeout`. Dropped without [`Ready::wait`] (a
+/// test that failed first), it kills and reaps the child.
 pub struct Ready {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     /// Reads the watched stream to its end, and returns it.
-    watched: std::thread::JoinHandle<String>,
+    watched: Option<std::thread::JoinHandle<String>>,
     on_stdout: bool,
 }
 
@@ -245,39 +246,64 @@ impl Ready {
         let (tx, rx) = std::sync::mpsc::channel();
         let needle = needle.to_owned();
         let watched = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if line.contains(&needle) {
+            // Read to the end whatever the bytes, so the child never blocks
+            // on a full pipe.
+            let (mut all, mut line) = (String::new(), Vec::new());
+            let mut pipe = BufReader::new(pipe);
+            while matches!(pipe.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                let text = String::from_utf8_lossy(&line);
+                if text.contains(&needle) {
                     let _ = tx.send(());
                 }
-                all.push_str(&line);
-                all.push('\n');
+                all.push_str(&text);
+                line.clear();
             }
             all
         });
+        let ready = Ready {
+            child: Some(child),
+            watched: Some(watched),
+            on_stdout,
+        };
         if rx.recv_timeout(timeout).is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-            let said = watched.join().unwrap_or_default();
+            let said = ready.kill();
             panic!("the child never said it was ready within {timeout:?}; it said:\n{said}");
         }
-        Ready {
-            child,
-            watched,
-            on_stdout,
-        }
+        ready
     }
 
     /// Waits for it to end: its status and whole output.
-    pub fn wait(self) -> std::process::Output {
-        let mut out = self.child.wait_with_output().expect("the child ends");
-        let watched = self.watched.join().expect("the reader ends").into_bytes();
+    pub fn wait(mut self) -> std::process::Output {
+        let child = self.child.take().expect("waited once");
+        let mut out = child.wait_with_output().expect("the child ends");
+        let watched = self.watched.take().expect("waited once");
+        let watched = watched.join().expect("the reader ends").into_bytes();
         match self.on_stdout {
             true => out.stdout = watched,
             false => out.stderr = watched,
         }
         out
+    }
+
+    /// Kills and reaps the child; what it said on the watched stream.
+    fn kill(mut self) -> String {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.watched
+            .take()
+            .and_then(|w| w.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -290,6 +316,7 @@ pub fn skip(why: &str) {
     println!("skipped: {why}");
 }
 
+/// Whether this test runs as root (uid 0), as CI does.
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .unwrap()
