@@ -416,6 +416,13 @@ namespace Tickcast
         {
             BroadcastConfig c;
             Check(tc_broadcast_config_default(out c, SizeOf<BroadcastConfig>()), "tc_broadcast_config_default");
+            if (c.Size < (ulong)Marshal.SizeOf(typeof(BroadcastConfig)))
+            {
+                // A library older than this binding: what it does not know
+                // keeps the binding's defaults, and Start refuses it changed.
+                c.RealtimePriority = 0;
+                c.Cpu = -1;
+            }
             return c;
         }
 
@@ -423,6 +430,11 @@ namespace Tickcast
         {
             ReceiverConfig c;
             Check(tc_receiver_config_default(out c, SizeOf<ReceiverConfig>()), "tc_receiver_config_default");
+            if (c.Size < (ulong)Marshal.SizeOf(typeof(ReceiverConfig)))
+            {
+                c.RealtimePriority = 0;
+                c.Cpu = -1;
+            }
             return c;
         }
 
@@ -544,6 +556,12 @@ namespace Tickcast
             string group = null, string iface = null, string bind = null, byte[] key = null,
             string keyFile = null)
         {
+            if (config.Size < (ulong)Marshal.SizeOf(typeof(BroadcastConfig))
+                && (config.RealtimePriority != 0 || config.Cpu != -1))
+            {
+                throw new InvalidOperationException(
+                    "the tickcast library is older than this binding: it knows no RealtimePriority or Cpu");
+            }
             config.Destinations = Utf8.Alloc(destinations);
             config.Group = Utf8.Alloc(group);
             config.Interface = Utf8.Alloc(iface);
@@ -670,6 +688,12 @@ namespace Tickcast
         public static Receiver Start(ReceiverConfig config, string bind, string group = null,
             string iface = null, string subscribe = null, byte[] key = null, string keyFile = null)
         {
+            if (config.Size < (ulong)Marshal.SizeOf(typeof(ReceiverConfig))
+                && (config.RealtimePriority != 0 || config.Cpu != -1))
+            {
+                throw new InvalidOperationException(
+                    "the tickcast library is older than this binding: it knows no RealtimePriority or Cpu");
+            }
             config.Bind = Utf8.Alloc(bind);
             config.Group = Utf8.Alloc(group);
             config.Interface = Utf8.Alloc(iface);

@@ -230,12 +230,18 @@ pub(crate) fn receiver(
 }
 
 /// A config's `realtime_priority`: 0 an ordinary thread, else SCHED_FIFO
-/// at it with the memory locked (its range is checked with the rest).
+/// at it (its range is checked with the rest). The memory is not locked:
+/// in a game's process that is the game's call, not the library's.
 fn realtime(priority: u32) -> Result<Option<RealtimeConfig>, Failure> {
     match priority {
         0 => Ok(None),
         p => u8::try_from(p)
-            .map(|p| Some(RealtimeConfig::fifo(p)))
+            .map(|priority| {
+                Some(RealtimeConfig {
+                    priority,
+                    lock_memory: false,
+                })
+            })
             .map_err(|_| {
                 Failure::new(
                     TC_ERR_CONFIG,
@@ -411,9 +417,9 @@ mod tests {
     }
 
     /// `realtime_priority` and `cpu` reach both configs: 0 and -1 (the
-    /// defaults) are an ordinary, unpinned thread; a priority is SCHED_FIFO
-    /// with the memory locked; a priority out of range and a negative CPU
-    /// are config errors that name the field.
+    /// defaults) are an ordinary, unpinned thread; a priority is SCHED_FIFO,
+    /// the memory left unlocked; a priority out of range and a negative
+    /// CPU are config errors that name the field.
     #[test]
     fn realtime_priority_and_cpu_reach_both_configs() {
         let strings = Strings {
@@ -432,8 +438,12 @@ mod tests {
         (b.realtime_priority, b.cpu, r.realtime_priority, r.cpu) = (20, 1, 10, 0);
         let bc = broadcast(&b, &to("127.0.0.1:9000")).unwrap();
         let rc = receiver(&r, &strings).unwrap();
-        assert_eq!(bc.realtime, Some(RealtimeConfig::fifo(20)));
-        assert_eq!(rc.realtime, Some(RealtimeConfig::fifo(10)));
+        let fifo = |priority| RealtimeConfig {
+            priority,
+            lock_memory: false,
+        };
+        assert_eq!(bc.realtime, Some(fifo(20)));
+        assert_eq!(rc.realtime, Some(fifo(10)));
         assert_eq!((bc.cpu, rc.cpu), (Some(1), Some(0)));
         for (priority, cpu, field) in [
             (100, -1, "priority"),

@@ -279,16 +279,21 @@ pub struct tc_broadcast_config {
     /// units (0: the default, 1e6); a publish beyond it is
     /// `TC_ERR_BAD_COORDINATE`.
     pub bound: f64,
-    /// Appended after ABI 3's first layout (a struct from a header
-    /// without them gets these defaults). Run the broadcast thread under
-    /// SCHED_FIFO at this priority, 1 to 99, with the process's memory
-    /// locked; 0 (the default): an ordinary thread. It needs root, or
-    /// CAP_SYS_NICE or an RLIMIT_RTPRIO this high: a refusal is `TC_ERR_IO`
-    /// from start, with nothing left running.
+    /// Appended after ABI 3's first layout: a struct from a header
+    /// without them gets the defaults, and a library older than this
+    /// header ignores them (its `_default` then sets `size` below
+    /// `offsetof(tc_broadcast_config, cpu) + 4`: check that before relying on
+    /// them). Run the broadcast thread under SCHED_FIFO at this priority, 1
+    /// to 99; 0 (the default): an ordinary thread. Above 99 is
+    /// `TC_ERR_CONFIG`. It needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO
+    /// this high: a refusal is `TC_ERR_IO` from start, with nothing left
+    /// running. The process's memory is not locked (`mlockall` is the
+    /// whole process's, for good): a game that wants its pages resident
+    /// locks them itself.
     pub realtime_priority: u32,
     /// Pin the broadcast thread to this CPU; -1 (the default): wherever the
-    /// system puts it. A CPU the process may not run on is `TC_ERR_IO`
-    /// from start.
+    /// system puts it. Below -1 is `TC_ERR_CONFIG`; a CPU the process may
+    /// not run on is `TC_ERR_IO` from start.
     pub cpu: i32,
 }
 
@@ -355,16 +360,21 @@ pub struct tc_receiver_config {
     /// Always 0. It makes the struct a whole number of 8-byte words, so
     /// that a field appended later never lies in an older struct's padding.
     pub reserved: u32,
-    /// Appended after ABI 3's first layout (a struct from a header
-    /// without them gets these defaults). Run the receiver thread under
-    /// SCHED_FIFO at this priority, 1 to 99, with the process's memory
-    /// locked; 0 (the default): an ordinary thread. It needs root, or
-    /// CAP_SYS_NICE or an RLIMIT_RTPRIO this high: a refusal is `TC_ERR_IO`
-    /// from start, with nothing left running.
+    /// Appended after ABI 3's first layout: a struct from a header
+    /// without them gets the defaults, and a library older than this
+    /// header ignores them (its `_default` then sets `size` below
+    /// `offsetof(tc_receiver_config, cpu) + 4`: check that before relying on
+    /// them). Run the receiver thread under SCHED_FIFO at this priority, 1
+    /// to 99; 0 (the default): an ordinary thread. Above 99 is
+    /// `TC_ERR_CONFIG`. It needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO
+    /// this high: a refusal is `TC_ERR_IO` from start, with nothing left
+    /// running. The process's memory is not locked (`mlockall` is the
+    /// whole process's, for good): a game that wants its pages resident
+    /// locks them itself.
     pub realtime_priority: u32,
     /// Pin the receiver thread to this CPU; -1 (the default): wherever the
-    /// system puts it. A CPU the process may not run on is `TC_ERR_IO`
-    /// from start.
+    /// system puts it. Below -1 is `TC_ERR_CONFIG`; a CPU the process may
+    /// not run on is `TC_ERR_IO` from start.
     pub cpu: i32,
 }
 

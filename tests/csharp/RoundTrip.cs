@@ -119,6 +119,8 @@ static class RoundTrip
     {
         var bc = Native.DefaultBroadcastConfig();
         Check(bc.RateHz == 60.0 && bc.MaxSubscribers == 64, "the defaults are not 60 Hz and 64");
+        Check(bc.Size == (ulong)Marshal.SizeOf(typeof(BroadcastConfig)) && bc.RealtimePriority == 0 && bc.Cpu == -1,
+            "the default broadcast thread is not ordinary and unpinned, or the size is not the struct's");
         bc.RateHz = 0.0;
         try
         {

@@ -98,8 +98,10 @@ pub(super) unsafe fn out_opt<'a, T>(
 /// The bytes of a sized struct `name` of `size` bytes (a `size` field or
 /// parameter), at least `min` (its ABI 3 layout's).
 fn sized_len(size: u64, min: usize, name: &str) -> Result<usize, Failure> {
-    // Beyond the address space is as large as can be: only `min` bounds it.
-    let n = usize::try_from(size).unwrap_or(usize::MAX);
+    // Beyond the address space is as large as can be: only `min` bounds
+    // it. Every layout is whole 8-byte words, so a size between two is
+    // taken down to the one below: no field is ever half the caller's.
+    let n = usize::try_from(size).unwrap_or(usize::MAX) & !7;
     if n < min {
         return Err(Failure::invalid(format_args!(
             "{name} is {size} bytes, below the {min} of the oldest layout this library takes: \
