@@ -255,10 +255,13 @@ impl Dequantizer {
 #[inline]
 pub fn write_record(w: &mut BitWriter<'_>, prev: Option<u32>, record: &Record) {
     let gap = id_gap(prev, record.id());
-    // A delta with small numbers (most records) is one word.
-    if let Some((word, len)) = record_word(gap, record) {
-        w.write(word, len);
-        return;
+    // A delta whose prefix and residuals fit a word (most records): the
+    // gap's code, then that word.
+    if let Record::Delta { age, r, .. } = *record {
+        if let Some(tail) = delta_tail(age, residual_codes(r)) {
+            write_delta(w, gap, tail);
+            return;
+        }
     }
     w.gamma(gap);
     match *record {
@@ -295,19 +298,8 @@ pub fn id_gap(prev: Option<u32>, id: u32) -> u64 {
     }
 }
 
-/// A delta record with id gap `gap` as one word: its bits (least
-/// significant first, as [`write_record`] writes them) and how many,
-/// when they are 64 or fewer; `None` for a keyframe or a longer delta.
-#[inline(always)]
-pub fn record_word(gap: u64, record: &Record) -> Option<(u64, u32)> {
-    let Record::Delta { age, r, .. } = *record else {
-        return None;
-    };
-    delta_word(gap, age, residual_codes(r))
-}
-
 /// The codes of a delta's three residuals (signed: zigzag, Exp-Golomb),
-/// each as its bits and length: what [`delta_word`] packs, and what the
+/// each as its bits and length: what [`delta_tail`] packs, and what the
 /// residuals cost (the sum of the lengths).
 pub type ResidualCodes = [(u64, u32); 3];
 
@@ -315,18 +307,6 @@ pub type ResidualCodes = [(u64, u32); 3];
 #[inline(always)]
 pub fn residual_codes(r: [i32; 3]) -> ResidualCodes {
     r.map(|c| gamma_code(u64::from(super::bits::zigzag(c)) + 1))
-}
-
-/// A delta record as one word, from its id gap, its age (`None`: the
-/// unnamed keyframe) and its [`residual_codes`]; `None` when it takes
-/// more than 64 bits.
-#[inline(always)]
-pub fn delta_word(gap: u64, age: Option<u32>, residuals: ResidualCodes) -> Option<(u64, u32)> {
-    let (g, gl) = gamma_code(gap);
-    let (tail, tl) = delta_tail(age, residuals)?;
-    // A tail is at least 4 bits long, so within 64 bits in all `gl` is
-    // below 64 and nothing is shifted out.
-    (gl + tl <= 64).then(|| (g | tail << gl, gl + tl))
 }
 
 /// What follows a delta's id gap, as one word: its prefix (`1`, or `00`
@@ -950,9 +930,6 @@ mod tests {
         assert!(product_wrong > 0);
     }
 
-    /// Both record loops read the same bytes to the same records or the
-    /// same error: short deltas (the table's), the sample's long records,
-    /// an id past `u32::MAX` after a short record, and every cut of each.
     /// A delta written as its id gap and [`delta_tail`] is the record
     /// written field by field, as the spec orders them, for short and long
     /// gaps, ages and residuals; a tail over 64 bits is refused.
@@ -1008,6 +985,9 @@ mod tests {
         assert!(one_word > 0 && two_writes > 0 && refused > 0);
     }
 
+    /// Both record loops read the same bytes to the same records or the
+    /// same error: short deltas (the table's), the sample's long records,
+    /// an id past `u32::MAX` after a short record, and every cut of each.
     #[test]
     fn the_table_and_the_code_by_code_loops_agree() {
         let short: Vec<Record> = (0..40)

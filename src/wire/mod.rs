@@ -67,9 +67,9 @@ mod stream;
 pub mod vectors;
 
 pub use self::compact::{
-    body_fits, delta_tail, delta_word, dequantize, gap_bits, head_ok, id_gap, quanta_ok,
-    record_word, residual_codes, write_delta, write_record, CompactHead, Dequantizer, Record,
-    ResidualCodes, COMPACT_FIXED_LEN, MAX_RECORDS, MAX_RECORD_BITS, MIN_COMPACT_BUDGET,
+    body_fits, delta_tail, dequantize, gap_bits, head_ok, id_gap, quanta_ok, residual_codes,
+    write_delta, write_record, CompactHead, Dequantizer, Record, ResidualCodes, COMPACT_FIXED_LEN,
+    MAX_RECORDS, MAX_RECORD_BITS, MIN_COMPACT_BUDGET,
 };
 pub use self::control::{
     Accept, Challenge, Confirm, Cookie, Ping, Pong, Refuse, Subscribe, Unsubscribe, ACCEPT_LEN,
