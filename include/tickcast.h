@@ -1057,7 +1057,8 @@ tc_status tc_broadcaster_session(const struct tc_broadcaster *b, uint64_t *out);
 /**
  * Stops the broadcaster: its thread sends the goodbye and ends, and the
  * handle is freed. `out`, if not NULL, receives the final figures (on
- * `TC_OK`), `size` bytes at most as in `tc_broadcaster_figures`. Also for a broadcaster whose duration ran out, to free it.
+ * `TC_OK`), `size` bytes at most as in `tc_broadcaster_figures`. Also
+ * for a broadcaster whose duration ran out, to free it.
  * `TC_ERR_INVALID_ARGUMENT` (`b` NULL, `out` misaligned or its `size`
  * too small) did nothing; after any other status the handle is freed.
  *

@@ -111,23 +111,32 @@ pub const TC_SAMPLE_HELD: tc_sample_mode = 2;
 /// Across a teleport: the earlier snapshot, then the later, never between.
 pub const TC_SAMPLE_SNAPPED: tc_sample_mode = 3;
 
-/// The bytes of each sized struct in ABI 3, the first layout with a
-/// `size`: the least a caller's size may say. Each is the end of the
-/// struct's last ABI 3 field, on this target, so it stays where it is
-/// when a later header appends fields (a whole number of 8-byte words at
-/// a time): the library keeps these to read and write an older header's
-/// struct.
-pub(crate) const BROADCAST_CONFIG_V3: usize =
-    offset_of!(tc_broadcast_config, bound) + size_of::<f64>();
-/// As [`BROADCAST_CONFIG_V3`], for `tc_receiver_config`.
-pub(crate) const RECEIVER_CONFIG_V3: usize =
-    offset_of!(tc_receiver_config, reserved) + size_of::<u32>();
-/// As [`BROADCAST_CONFIG_V3`], for `tc_broadcast_figures`.
-pub(crate) const BROADCAST_FIGURES_V3: usize =
-    offset_of!(tc_broadcast_figures, finished) + size_of::<u32>();
-/// As [`BROADCAST_CONFIG_V3`], for `tc_receive_figures`.
-pub(crate) const RECEIVE_FIGURES_V3: usize =
-    offset_of!(tc_receive_figures, goodbye) + size_of::<u32>();
+/// A struct that begins with its `size` (the configs and the figures),
+/// which the library reads and writes within the size a caller gives.
+pub(crate) trait SizedStruct: Copy {
+    /// The bytes of its layout in ABI 3, the first with a `size`: the
+    /// least a caller's size may say. It is the end of the struct's last
+    /// ABI 3 field, on this target, so it stays where it is when a later
+    /// header appends fields (a whole number of 8-byte words at a time):
+    /// the library keeps it to read and write an older header's struct.
+    const LEAST: usize;
+}
+
+impl SizedStruct for tc_broadcast_config {
+    const LEAST: usize = offset_of!(tc_broadcast_config, bound) + size_of::<f64>();
+}
+
+impl SizedStruct for tc_receiver_config {
+    const LEAST: usize = offset_of!(tc_receiver_config, reserved) + size_of::<u32>();
+}
+
+impl SizedStruct for tc_broadcast_figures {
+    const LEAST: usize = offset_of!(tc_broadcast_figures, finished) + size_of::<u32>();
+}
+
+impl SizedStruct for tc_receive_figures {
+    const LEAST: usize = offset_of!(tc_receive_figures, goodbye) + size_of::<u32>();
+}
 
 /// Bytes of a pre-shared key (`key` in the configs).
 pub const TC_KEY_LEN: usize = 32;
@@ -555,18 +564,27 @@ mod tests {
     /// the structs' sizes, not these.
     #[test]
     fn the_sized_structs_are_abi_3s_and_begin_with_their_size() {
-        assert_eq!(BROADCAST_FIGURES_V3, 192);
-        assert_eq!(RECEIVE_FIGURES_V3, 272);
-        assert_eq!(size_of::<tc_broadcast_figures>(), BROADCAST_FIGURES_V3);
-        assert_eq!(size_of::<tc_receive_figures>(), RECEIVE_FIGURES_V3);
+        assert_eq!(tc_broadcast_figures::LEAST, 192);
+        assert_eq!(tc_receive_figures::LEAST, 272);
+        assert_eq!(
+            size_of::<tc_broadcast_figures>(),
+            tc_broadcast_figures::LEAST
+        );
+        assert_eq!(size_of::<tc_receive_figures>(), tc_receive_figures::LEAST);
         #[cfg(target_pointer_width = "64")]
         {
-            assert_eq!(BROADCAST_CONFIG_V3, 112);
-            assert_eq!(RECEIVER_CONFIG_V3, 104);
+            assert_eq!(tc_broadcast_config::LEAST, 112);
+            assert_eq!(tc_receiver_config::LEAST, 104);
             // Each has grown since by one 8-byte word: the real-time
             // priority and the CPU.
-            assert_eq!(size_of::<tc_broadcast_config>(), BROADCAST_CONFIG_V3 + 8);
-            assert_eq!(size_of::<tc_receiver_config>(), RECEIVER_CONFIG_V3 + 8);
+            assert_eq!(
+                size_of::<tc_broadcast_config>(),
+                tc_broadcast_config::LEAST + 8
+            );
+            assert_eq!(
+                size_of::<tc_receiver_config>(),
+                tc_receiver_config::LEAST + 8
+            );
         }
         assert_eq!(std::mem::offset_of!(tc_broadcast_config, size), 0);
         assert_eq!(std::mem::offset_of!(tc_receiver_config, size), 0);

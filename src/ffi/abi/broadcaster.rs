@@ -9,8 +9,8 @@ use crate::ffi::broadcaster::tc_broadcaster;
 use crate::ffi::config::{self, Strings};
 use crate::ffi::error::{guard, Failure};
 use crate::ffi::types::{
-    tc_broadcast_config, tc_broadcast_figures, tc_clock, tc_entity, tc_status, BROADCAST_CONFIG_V3,
-    BROADCAST_FIGURES_V3, TC_CLOCK_GAME, TC_CLOCK_TICKCAST,
+    tc_broadcast_config, tc_broadcast_figures, tc_clock, tc_entity, tc_status, TC_CLOCK_GAME,
+    TC_CLOCK_TICKCAST,
 };
 
 /// Starts a broadcaster of the game's world: opens and binds its socket
@@ -43,14 +43,7 @@ pub unsafe extern "C" fn tc_broadcaster_start(
         let out = unsafe { raw::out(out, "out") }?;
         out.write(ptr::null_mut());
         // SAFETY: as above.
-        let c = unsafe {
-            raw::read_sized(
-                config,
-                config::broadcast_default(),
-                BROADCAST_CONFIG_V3,
-                "config",
-            )
-        }?;
+        let c = unsafe { raw::read_sized(config, config::broadcast_default(), "config") }?;
         // SAFETY: as above, for each field.
         let strings = unsafe {
             Strings {
@@ -158,12 +151,7 @@ pub unsafe extern "C" fn tc_broadcaster_figures(
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
-        let (b, out) = unsafe {
-            (
-                raw::handle(b, "b")?,
-                raw::sized_out(out, size, BROADCAST_FIGURES_V3, "out")?,
-            )
-        };
+        let (b, out) = unsafe { (raw::handle(b, "b")?, raw::sized_out(out, size, "out")?) };
         out.write(b.figures());
         Ok(())
     })
@@ -210,7 +198,8 @@ pub unsafe extern "C" fn tc_broadcaster_session(
 
 /// Stops the broadcaster: its thread sends the goodbye and ends, and the
 /// handle is freed. `out`, if not NULL, receives the final figures (on
-/// `TC_OK`), `size` bytes at most as in `tc_broadcaster_figures`. Also for a broadcaster whose duration ran out, to free it.
+/// `TC_OK`), `size` bytes at most as in `tc_broadcaster_figures`. Also
+/// for a broadcaster whose duration ran out, to free it.
 /// `TC_ERR_INVALID_ARGUMENT` (`b` NULL, `out` misaligned or its `size`
 /// too small) did nothing; after any other status the handle is freed.
 ///
@@ -229,7 +218,7 @@ pub unsafe extern "C" fn tc_broadcaster_stop(
     guard(|| {
         // SAFETY: the caller's promise, passed on; `out` is checked first,
         // so a bad `out` leaves the handle alive.
-        let out = unsafe { raw::sized_out_opt(out, size, BROADCAST_FIGURES_V3, "out") }?;
+        let out = unsafe { raw::sized_out_opt(out, size, "out") }?;
         // SAFETY: as above.
         let b = unsafe { raw::take_handle(b, "b") }?;
         let figures = (*b).stop();

@@ -25,8 +25,7 @@ use crate::runtime::clock;
 use crate::ffi::config;
 use crate::ffi::error::{self, guard, guard_quiet, Failure};
 use crate::ffi::types::{
-    tc_broadcast_config, tc_receiver_config, tc_status, BROADCAST_CONFIG_V3, RECEIVER_CONFIG_V3,
-    TC_ABI_VERSION, TC_ERR_BUFFER_TOO_SMALL,
+    tc_broadcast_config, tc_receiver_config, tc_status, TC_ABI_VERSION, TC_ERR_BUFFER_TOO_SMALL,
 };
 
 /// The version of the library, as a NUL-terminated string ("0.1.0").
@@ -133,8 +132,7 @@ pub unsafe extern "C" fn tc_broadcast_config_default(
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
-        unsafe { raw::sized_out(out, size, BROADCAST_CONFIG_V3, "out") }?
-            .write(config::broadcast_default());
+        unsafe { raw::sized_out(out, size, "out") }?.write(config::broadcast_default());
         Ok(())
     })
 }
@@ -157,8 +155,7 @@ pub unsafe extern "C" fn tc_receiver_config_default(
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
-        unsafe { raw::sized_out(out, size, RECEIVER_CONFIG_V3, "out") }?
-            .write(config::receiver_default());
+        unsafe { raw::sized_out(out, size, "out") }?.write(config::receiver_default());
         Ok(())
     })
 }

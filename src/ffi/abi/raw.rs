@@ -13,6 +13,7 @@
 //! the `size` it declares ([`read_sized`]).
 
 use std::ffi::CStr;
+use std::fmt;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::os::raw::c_char;
 use std::slice;
@@ -20,6 +21,7 @@ use std::slice;
 use crate::wire::auth::KEY_LEN;
 
 use crate::ffi::error::Failure;
+use crate::ffi::types::SizedStruct;
 
 fn check<T>(p: *const T, name: &str) -> Result<(), Failure> {
     if p.is_null() {
@@ -95,20 +97,22 @@ pub(super) unsafe fn out_opt<'a, T>(
     }
 }
 
-/// The bytes of a sized struct `name` of `size` bytes (a `size` field or
-/// parameter), at least `min` (its ABI 3 layout's).
-fn sized_len(size: u64, min: usize, name: &str) -> Result<usize, Failure> {
-    // Beyond the address space is as large as can be: only `min` bounds
-    // it. Every layout is whole 8-byte words, so a size between two is
-    // taken down to the one below: no field is ever half the caller's.
+/// The bytes of a sized struct of `size` bytes (`size` a field or a
+/// parameter), at least its ABI 3 layout's: `what` names that size in the
+/// message, only formatted when there is one.
+fn sized_len<T: SizedStruct>(size: u64, what: fmt::Arguments<'_>) -> Result<usize, Failure> {
+    // Beyond the address space is as large as can be: only the least size
+    // bounds it. Every layout is whole 8-byte words, so a size between two
+    // is taken down to the one below: no field is ever half the caller's.
     let n = usize::try_from(size).unwrap_or(usize::MAX) & !7;
-    if n < min {
+    if n < T::LEAST {
         return Err(Failure::invalid(format_args!(
-            "{name} is {size} bytes, below the {min} of the oldest layout this library takes: \
-             pass sizeof the struct (a config's `size` is set by its _default function)"
+            "{what} is {size} bytes, below the {} of the oldest layout this library takes: \
+             pass sizeof the struct (a config's `size` is set by its _default function)",
+            T::LEAST
         )));
     }
-    Ok(n)
+    Ok(n.min(size_of::<T>()))
 }
 
 /// A copy of the sized struct at `p` (see `size` in the header): the
@@ -119,10 +123,9 @@ fn sized_len(size: u64, min: usize, name: &str) -> Result<usize, Failure> {
 /// # Safety
 /// `p` is NULL or points to a struct of this kind of at least its `size`
 /// bytes, initialised.
-pub(super) unsafe fn read_sized<T: Copy>(
+pub(super) unsafe fn read_sized<T: SizedStruct>(
     p: *const T,
     default: T,
-    min: usize,
     name: &str,
 ) -> Result<T, Failure> {
     check(p, name)?;
@@ -130,7 +133,7 @@ pub(super) unsafe fn read_sized<T: Copy>(
     // field (every sized struct begins with its `u64` size) is
     // initialised, by the caller's promise.
     let size = unsafe { p.cast::<u64>().read() };
-    let n = sized_len(size, min, &format!("{name}->size"))?.min(size_of::<T>());
+    let n = sized_len::<T>(size, format_args!("{name}->size"))?;
     let mut value = default;
     // SAFETY: the caller's struct has at least `n` bytes, `value` has
     // `size_of::<T>() >= n`, and they do not overlap. Every field of a
@@ -178,14 +181,13 @@ impl<T: Copy> SizedOut<T> {
 /// # Safety
 /// `p` is NULL or points to `size` bytes of room, which nothing else uses
 /// until the write.
-pub(super) unsafe fn sized_out<T: Copy>(
+pub(super) unsafe fn sized_out<T: SizedStruct>(
     p: *mut T,
     size: usize,
-    min: usize,
     name: &str,
 ) -> Result<SizedOut<T>, Failure> {
     check(p, name)?;
-    let n = sized_len(size as u64, min, &format!("{name}'s size"))?.min(size_of::<T>());
+    let n = sized_len::<T>(size as u64, format_args!("{name}'s size"))?;
     Ok(SizedOut { p, n })
 }
 
@@ -194,16 +196,15 @@ pub(super) unsafe fn sized_out<T: Copy>(
 ///
 /// # Safety
 /// As [`sized_out`].
-pub(super) unsafe fn sized_out_opt<T: Copy>(
+pub(super) unsafe fn sized_out_opt<T: SizedStruct>(
     p: *mut T,
     size: usize,
-    min: usize,
     name: &str,
 ) -> Result<Option<SizedOut<T>>, Failure> {
     match p.is_null() {
         true => Ok(None),
         // SAFETY: the caller's promise, passed on.
-        false => unsafe { sized_out(p, size, min, name) }.map(Some),
+        false => unsafe { sized_out(p, size, name) }.map(Some),
     }
 }
 

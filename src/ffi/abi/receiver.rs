@@ -8,7 +8,7 @@ use crate::ffi::error::guard;
 use crate::ffi::receiver::tc_receiver;
 use crate::ffi::types::{
     tc_entity_state, tc_event, tc_frame_info, tc_receive_figures, tc_receiver_config, tc_sample,
-    tc_status, RECEIVER_CONFIG_V3, RECEIVE_FIGURES_V3,
+    tc_status,
 };
 
 /// Starts a receiver with a game client: binds its socket(s), joins the
@@ -38,14 +38,7 @@ pub unsafe extern "C" fn tc_receiver_start(
         let out = unsafe { raw::out(out, "out") }?;
         out.write(ptr::null_mut());
         // SAFETY: as above.
-        let c = unsafe {
-            raw::read_sized(
-                config,
-                config::receiver_default(),
-                RECEIVER_CONFIG_V3,
-                "config",
-            )
-        }?;
+        let c = unsafe { raw::read_sized(config, config::receiver_default(), "config") }?;
         // SAFETY: as above, for each field.
         let strings = unsafe {
             Strings {
@@ -251,12 +244,7 @@ pub unsafe extern "C" fn tc_receiver_figures(
 ) -> tc_status {
     guard(|| {
         // SAFETY: the caller's promise, passed on.
-        let (r, out) = unsafe {
-            (
-                raw::handle(r, "r")?,
-                raw::sized_out(out, size, RECEIVE_FIGURES_V3, "out")?,
-            )
-        };
+        let (r, out) = unsafe { (raw::handle(r, "r")?, raw::sized_out(out, size, "out")?) };
         out.write(r.figures());
         Ok(())
     })
@@ -285,7 +273,7 @@ pub unsafe extern "C" fn tc_receiver_stop(
     guard(|| {
         // SAFETY: the caller's promise, passed on; `out` is checked first,
         // so a bad `out` leaves the handle alive.
-        let out = unsafe { raw::sized_out_opt(out, size, RECEIVE_FIGURES_V3, "out") }?;
+        let out = unsafe { raw::sized_out_opt(out, size, "out") }?;
         // SAFETY: as above.
         let r = unsafe { raw::take_handle(r, "r") }?;
         let figures = (*r).stop()?;
