@@ -148,7 +148,7 @@ impl CompactConfig {
     /// Whether every coordinate of `e` is within the bound (NaN is not).
     #[inline]
     pub fn in_bound(&self, e: &Entity) -> bool {
-        // `&`, not `&&`: no branch, so a loop over entities vectorizes.
+        // `&`, not `&&`: no branch per coordinate.
         (e.x.abs() <= self.bound) & (e.y.abs() <= self.bound) & (e.z.abs() <= self.bound)
     }
 }
@@ -503,8 +503,8 @@ impl Encoder {
         body_budget: usize,
     ) -> Result<(), CompactError> {
         // Every entity in the bound and every id kept, in a loop without
-        // a branch (it vectorizes); the first at fault is looked for only
-        // when there is one.
+        // a branch; the first at fault is looked for only when there is
+        // one.
         let config = self.config;
         let valid = |e: &Entity| config.in_bound(e) & (e.id < MAX_ENCODER_ID);
         let all_valid = entities.iter().fold(true, |ok, e| ok & valid(e));
