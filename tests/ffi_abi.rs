@@ -17,6 +17,8 @@ use tickcast::wire::Entity;
 
 /// `sizeof(tc_receive_figures)`.
 const FIGURES: usize = size_of::<tc_receive_figures>();
+/// What a room holds before a call: any word of it that changes was written.
+const SENTINEL: u64 = 0x5a5a_5a5a_5a5a_5a5a;
 
 fn last_error() -> String {
     let mut buf = [0u8; 512];
@@ -242,7 +244,6 @@ fn compact_snapshots_through_the_abi_hold_the_world_to_the_quantum() {
 #[test]
 fn figures_are_written_within_the_size_the_caller_passes() {
     let r = receiver();
-    const SENTINEL: u64 = 0x5a5a_5a5a_5a5a_5a5a;
     // One byte short is taken down to the whole word below: refused too.
     for size in [0, 8, FIGURES - 8, FIGURES - 1] {
         let mut room = [SENTINEL; 64];
@@ -331,7 +332,6 @@ fn configs_are_read_within_the_size_the_caller_declares() {
 /// fields, `size` saying how many bytes, and the rest left as it was.
 #[test]
 fn defaults_are_written_within_the_size_the_caller_passes() {
-    const SENTINEL: u64 = 0x5a5a_5a5a_5a5a_5a5a;
     let ours = size_of::<tc_broadcast_config>();
     let older = std::mem::offset_of!(tc_broadcast_config, realtime_priority);
     let mut room = [SENTINEL; 64];
