@@ -1065,6 +1065,32 @@ fn invalid_flag_values_exit_2_in_one_line() {
             &["impair", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:0"],
             "non-zero port",
         ),
+        (
+            &[
+                "impair",
+                "--listen",
+                "127.0.0.1:47551",
+                "--to",
+                "127.0.0.1:47551",
+            ],
+            "it is the relay's own address",
+        ),
+        (
+            &["receive", "--capacity", "0"],
+            "capacity 0 takes no entity id",
+        ),
+        (
+            &["broadcast", "--precision", "0.01"],
+            "--precision applies only with --encoding compact",
+        ),
+        (
+            &["demo", "--keyframe-interval", "10"],
+            "--keyframe-interval applies only with --encoding compact",
+        ),
+        (
+            &["bench", "--sweep-receivers", "1,100"],
+            "receivers must be between 1 and 64, not 100",
+        ),
     ];
     for (args, want) in cases {
         let mut args = args.to_vec();
@@ -1073,6 +1099,174 @@ fn invalid_flag_values_exit_2_in_one_line() {
         let line = assert_one_line_error(&args, 2);
         assert!(line.contains(want), "{args:?}: {line}");
     }
+}
+
+/// A run of no time would achieve nothing: `--duration 0s` is refused by
+/// every command that takes it. A flag that only means something beside
+/// another is refused without it (it used to be ignored).
+#[test]
+fn zero_durations_and_flags_without_their_partner_exit_2() {
+    for cmd in ["broadcast", "receive", "demo", "bench"] {
+        let done = run(&[cmd, "--duration", "0s"]);
+        assert_eq!(done.status.code(), Some(2), "{cmd}: {}", done.stderr);
+        assert!(
+            done.stderr.contains("more than 0"),
+            "{cmd}: {}",
+            done.stderr
+        );
+    }
+    let done = run(&[
+        "impair",
+        "--listen",
+        "127.0.0.1:0",
+        "--to",
+        "127.0.0.1:9",
+        "--duration",
+        "0s",
+    ]);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    for (args, needs) in [
+        (&["broadcast", "--ttl", "300"][..], "--group"),
+        (&["broadcast", "--interface", "lo"], "--group"),
+        (&["receive", "--interface", "lo"], "--group"),
+        (&["receive", "--freshness", "5s"], "--key-file"),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--duration", "1s"]);
+        let done = run(&args);
+        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
+        assert!(
+            done.stderr.contains("required arguments were not provided")
+                && done.stderr.contains(needs),
+            "{args:?}: {}",
+            done.stderr
+        );
+        assert_eq!(done.stdout, "", "{args:?}");
+    }
+}
+
+/// A document that cannot be written to stdout (a reader that closed
+/// first, a full disk) is one error line and exit 1, not a panic (exit
+/// 101, as every command did).
+#[test]
+fn a_closed_or_full_stdout_is_one_error_line_not_a_panic() {
+    let sink = tap();
+    let to = sink.local_addr().unwrap().to_string();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let mut outs: Vec<(&str, Stdio)> = vec![("a closed pipe", writer.into())];
+    match full {
+        Ok(f) => outs.push(("/dev/full", f.into())),
+        Err(e) => skip(&format!("/dev/full cannot be opened here: {e}")),
+    }
+    for (what, out) in outs {
+        let done = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+            .args(["broadcast", "--to", &to, "--duration", "300ms", "--json"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(Stdio::piped())
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(1), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("tickcast: cannot write to standard output: "),
+            "{what}: {stderr}"
+        );
+    }
+}
+
+/// A broadcast that sent nothing exits 1 with one line saying why, however
+/// short the run (a run shorter than the second after which a broadcaster
+/// halts on failing sends used to exit 0): every send failed, or it only
+/// serves subscriptions and none came.
+#[test]
+fn a_broadcast_that_sent_nothing_says_why_and_exits_1() {
+    for (args, want) in [
+        (
+            &["broadcast", "--to", "127.0.0.1:0", "--duration", "300ms"][..],
+            "sends failed (last error: sending to 127.0.0.1:0: Invalid argument",
+        ),
+        (
+            &["broadcast", "--bind", "127.0.0.1:0", "--duration", "300ms"],
+            "no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe 127.0.0.1:0)",
+        ),
+    ] {
+        let done = run(args);
+        assert_eq!(done.status.code(), Some(1), "{args:?}: {}", done.stderr);
+        let last = done.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("tickcast: sent nothing in ") && last.contains(want),
+            "{args:?}: {}",
+            done.stderr
+        );
+    }
+}
+
+/// A key file that is a FIFO is refused at once: its open used to wait for
+/// a writer, deaf to Ctrl-C and SIGTERM. A `--json` FIFO that no process
+/// reads is refused before the run, and one path that is a directory is
+/// named once, not twice ("it is a directory: it is a directory").
+#[test]
+fn a_fifo_or_a_directory_is_refused_at_once_in_one_line() {
+    let dir = std::env::temp_dir().join(format!("tickcast-cli-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let fifo = fifo.to_str().unwrap();
+    let started = Instant::now();
+    let line = assert_one_line_error(&["broadcast", "--key-file", fifo, "--duration", "1s"], 1);
+    assert!(
+        line.ends_with("is not a regular file (a FIFO); give the file that holds the key"),
+        "{line}"
+    );
+    let line = assert_one_line_error(&["bench", "--json", fifo, "--duration", "1s"], 2);
+    assert!(
+        line.ends_with("cannot write: no process reads this FIFO"),
+        "{line}"
+    );
+    assert!(started.elapsed() < PATIENCE, "took {:?}", started.elapsed());
+    let dir_name = dir.to_str().unwrap();
+    let line = assert_one_line_error(
+        &["broadcast", "--key-file", dir_name, "--duration", "1s"],
+        1,
+    );
+    assert!(
+        line.ends_with("is not a regular file (a directory); give the file that holds the key"),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `bench --json` to a pipe or a device (here a process's stdout, a
+/// pipe, by /dev/stdout) writes the report into it: it used to fail after
+/// the whole run, as the file could not be truncated.
+#[test]
+fn bench_json_into_a_pipe_is_written() {
+    let done = run(&[
+        "bench",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--receivers",
+        "1",
+        "--json",
+        "/dev/stdout",
+    ]);
+    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    let first = serde_json::Deserializer::from_str(&done.stdout)
+        .into_iter::<Value>()
+        .next()
+        .expect("a JSON document first")
+        .unwrap_or_else(|e| panic!("{e}: {}", done.stdout));
+    assert_eq!(first["schema"], 1, "{first}");
+    assert!(first["setup"].is_object(), "{first}");
 }
 
 /// `--link-rate` is read by the library, not clap, so a rate that is not
@@ -1315,7 +1509,9 @@ fn bench_json_dash_is_the_report_alone_on_stdout() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Every JSON document carries its schema: `impair --json` too.
+/// Every JSON document carries its schema: `impair --json` too. Nothing
+/// is sent to this relay, so it also says it relayed nothing and exits 1,
+/// with its JSON written all the same.
 #[test]
 fn impair_json_carries_the_schema_and_the_spec() {
     let rx = tap();
@@ -1332,7 +1528,22 @@ fn impair_json_carries_the_schema_and_the_spec() {
         "300ms",
         "--json",
     ]);
-    assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    let listening = done
+        .stderr
+        .split_once("impair: relaying ")
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .map(|(addr, _)| addr.to_string())
+        .expect("the start line names the relay's address");
+    let last = done.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("tickcast: relayed nothing in ")
+            && last.ends_with(&format!(
+                " s: no datagram arrived on {listening} (is the broadcaster sending --to {listening}?)"
+            )),
+        "{}",
+        done.stderr
+    );
     let v = json(&done.stdout);
     assert_eq!(v["schema"], 1, "{v}");
     assert!(

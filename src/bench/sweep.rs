@@ -178,11 +178,7 @@ pub fn run(
     mut progress: impl FnMut(usize, &Progress) -> ControlFlow<()>,
     mut done: impl FnMut(usize, &BenchReport) -> ControlFlow<()>,
 ) -> Result<Vec<BenchReport>, BenchError> {
-    let configs: Vec<BenchConfig> = points.iter().map(|p| point_config(base, p)).collect();
-    // Check every point before the first runs, so a bad one fails at once.
-    for c in &configs {
-        c.validate()?;
-    }
+    let configs = validate(base, points)?;
     let mut reports = Vec::with_capacity(points.len());
     for (i, config) in configs.iter().enumerate() {
         let report = super::run(config, |p| progress(i, p))?;
@@ -194,6 +190,16 @@ pub fn run(
         }
     }
     Ok(reports)
+}
+
+/// Each point's config on top of `base`, every one checked: what [`run`]
+/// runs, so a bad point is found before the first runs.
+pub fn validate(base: &BenchConfig, points: &[SweepPoint]) -> Result<Vec<BenchConfig>, BenchError> {
+    let configs: Vec<BenchConfig> = points.iter().map(|p| point_config(base, p)).collect();
+    for c in &configs {
+        c.validate()?;
+    }
+    Ok(configs)
 }
 
 fn point_config(base: &BenchConfig, p: &SweepPoint) -> BenchConfig {

@@ -65,12 +65,15 @@ impl Files {
             .any(Output::is_stdout)
     }
 
-    /// Prints a table: on stdout, or on stderr when stdout carries a document.
-    fn table(&self, text: &str) {
+    /// Prints a table: on stdout, or on stderr when stdout carries a
+    /// document. Called after the documents are written, so a closed
+    /// stdout (`| head`) costs the table, not the files.
+    fn table(&self, text: &str) -> Result<()> {
         if self.stdout_taken() {
-            eprint!("{text}");
+            say_text!("{text}");
+            Ok(())
         } else {
-            print!("{text}");
+            super::output::stdout_text(text)
         }
     }
 
@@ -82,7 +85,7 @@ impl Files {
         let text = serde_json::to_string_pretty(&Versioned::new(value))?;
         out.write(&(text + "\n"))?;
         if let Some(path) = out.path() {
-            eprintln!("{}", render::wrote(path));
+            say!("{}", render::wrote(path));
         }
         Ok(())
     }
@@ -94,7 +97,7 @@ impl Files {
         };
         out.write(&plot::svg(report)?)?;
         if let Some(path) = out.path() {
-            eprintln!("{}", render::wrote(path));
+            say!("{}", render::wrote(path));
         }
         Ok(())
     }
@@ -116,16 +119,16 @@ pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let mut files = match Files::open(&a) {
         Ok(f) => f,
         Err(line) => {
-            eprintln!("tickcast: {line}");
+            say!("tickcast: {line}");
             return Ok(ExitCode::from(2));
         }
     };
     if a.lan.is_some() && !lib::lan::available() {
-        eprintln!("{}", render::LAN_UNAVAILABLE);
+        say!("{}", render::LAN_UNAVAILABLE);
         return Ok(ExitCode::FAILURE);
     }
     if config.link_rate.is_some() && !lib::lan::shaper::tc_available() {
-        eprintln!("{}", render::TC_UNAVAILABLE);
+        say!("{}", render::TC_UNAVAILABLE);
         return Ok(ExitCode::FAILURE);
     }
     if a.find_max_entities {
@@ -153,27 +156,27 @@ fn stopped(stop: &mpsc::Receiver<()>) -> ControlFlow<()> {
 /// busy-polling receiver under SCHED_FIFO.
 fn warn_of_cores(config: &BenchConfig) {
     if let Some(w) = config.core_warning(realtime::cores_available()) {
-        eprintln!("{}", render_core_warning(&w));
+        say!("{}", render_core_warning(&w));
     }
     if config.realtime.is_some() && config.receive_mode == ReceiveMode::BusyPoll {
-        eprintln!("{}", FIFO_BUSY_POLL_WARNING);
+        say!("{}", FIFO_BUSY_POLL_WARNING);
     }
 }
 
 fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
     let config = a.config(DEFAULT_DURATION)?;
     config.validate()?;
-    eprintln!("{}", render::start_line(&config));
+    say!("{}", render::start_line(&config));
     warn_of_cores(&config);
     let report = lib::run(&config, |p: &Progress| {
-        eprintln!("{}", render::live_line("", p));
+        say!("{}", render::live_line("", p));
         stopped(stop)
     })?;
-    files.table(&format!("\n{}", render::table(&report)));
     files.json(&report)?;
     files.plot(&report)?;
+    files.table(&format!("\n{}", render::table(&report)))?;
     if report.conditioner_equal == Some(false) {
-        eprintln!("{}", render::CONDITIONER_DIFFERS);
+        say!("{}", render::CONDITIONER_DIFFERS);
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -186,7 +189,7 @@ fn run_labelled(
     stop: &mpsc::Receiver<()>,
 ) -> Result<BenchReport> {
     Ok(lib::run(config, |p: &Progress| {
-        eprintln!("{}", render::live_line(&format!("{label:<9} "), p));
+        say!("{}", render::live_line(&format!("{label:<9} "), p));
         stopped(stop)
     })?)
 }
@@ -206,7 +209,7 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) ->
             ..a.config(DEFAULT_DURATION)?
         };
         config.validate()?;
-        eprintln!("{}", render::mode_start_line(mode, config.duration));
+        say!("{}", render::mode_start_line(mode, config.duration));
         warn_of_cores(&config);
         let report = run_labelled(&config, mode.name(), stop)?;
         let interrupted = report.interrupted;
@@ -215,8 +218,8 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) ->
             break;
         }
     }
-    files.table(&render::modes_table(&reports));
     files.json(&ModesOutput { modes: &reports })?;
+    files.table(&render::modes_table(&reports))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -253,7 +256,7 @@ fn compare_realtime(
     warn_of_cores(&realtime);
     let mut reports = Vec::new();
     for config in [ordinary, realtime] {
-        eprintln!("{}", render::realtime_start_line(&config));
+        say!("{}", render::realtime_start_line(&config));
         let report = run_labelled(&config, &render::realtime_label(&config), stop)?;
         let interrupted = report.interrupted;
         reports.push(report);
@@ -261,8 +264,8 @@ fn compare_realtime(
             break;
         }
     }
-    files.table(&render::realtime_table(&reports));
     files.json(&RealtimeOutput { runs: &reports })?;
+    files.table(&render::realtime_table(&reports))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -288,7 +291,10 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<
         .as_ref()
         .map_or(vec![base.rate_hz], |r| r.0.clone());
     let points = sweep::product(&entities, &receivers, &rates);
-    eprintln!("{}", sweep_render::start_line(&base, points.len()));
+    // A point the library refuses is a bad flag value (exit 2), found
+    // before the first point runs.
+    sweep::validate(&base, &points).map_err(super::flags::bad_flag)?;
+    say!("{}", sweep_render::start_line(&base, points.len()));
     warn_of_cores(&BenchConfig {
         receivers: receivers.iter().copied().max().unwrap_or(base.receivers),
         ..base.clone()
@@ -299,22 +305,22 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<
         &points,
         |_, _| stopped(stop),
         |i, r| {
-            eprintln!("{}", sweep_render::point_line(i, n, &SweepRow::of(r)));
+            say!("{}", sweep_render::point_line(i, n, &SweepRow::of(r)));
             stopped(stop)
         },
     )?;
     let rows: Vec<SweepRow> = reports.iter().map(SweepRow::of).collect();
     let scaling = Scaling::fit(&rows);
-    files.table(&format!(
-        "\n{}\n{}",
-        sweep_render::sweep_table(&rows),
-        sweep_render::scaling(&scaling)
-    ));
     files.json(&SweepOutput {
         rows: &rows,
         scaling: &scaling,
         runs: &reports,
     })?;
+    files.table(&format!(
+        "\n{}\n{}",
+        sweep_render::sweep_table(&rows),
+        sweep_render::scaling(&scaling)
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -335,18 +341,17 @@ struct SearchOutput<'a> {
 fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<ExitCode> {
     let base = a.config(search::PROBE_DURATION)?;
     let start = a.entities.unwrap_or(search::SEARCH_START);
-    eprintln!("{}", sweep_render::search_start_line(&base, start));
+    say!("{}", sweep_render::search_start_line(&base, start));
     warn_of_cores(&base);
     let found = search::find_max_entities(
         &base,
         start,
         |_, _| stopped(stop),
         |p| {
-            eprintln!("{}", sweep_render::probe(p));
+            say!("{}", sweep_render::probe(p));
             stopped(stop)
         },
     )?;
-    files.table(&format!("\n{}", sweep_render::search(&found, &base)));
     files.json(&SearchOutput {
         receivers: base.receivers,
         rate_hz: base.rate_hz,
@@ -358,5 +363,6 @@ fn search(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result
         search: &found,
         limited_by: found.limited_by(),
     })?;
+    files.table(&format!("\n{}", sweep_render::search(&found, &base)))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -37,12 +37,14 @@ pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let config = ImpairConfig::new(a.listen.resolve()?, to.clone(), conditioner.clone());
     config.validate().map_err(super::flags::bad_flag)?;
     let relay = Impair::start(config)?;
-    eprintln!(
+    let listen = relay.local_addr();
+    let started = std::time::Instant::now();
+    say!(
         "{}",
         render::start_line(relay.local_addr(), &to, &conditioner)
     );
     super::every_second(stop, a.duration, |t| {
-        eprintln!("{}", render::live_line(t, &relay.figures()));
+        say!("{}", render::live_line(t, &relay.figures()));
         relay.is_running()
     });
     let f = relay.stop().context("relay thread failed")?;
@@ -51,9 +53,12 @@ pub fn run(a: ImpairArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             figures: &f,
             spec: conditioner.to_string(),
         });
-        println!("{}", serde_json::to_string(&out)?);
+        super::output::stdout(&serde_json::to_string(&out)?)?;
     } else {
-        eprint!("{}", render::summary(&f, to.len()));
+        say_text!("{}", render::summary(&f, to.len()));
     }
-    Ok(ExitCode::SUCCESS)
+    match render::relayed_nothing(&f, listen, started.elapsed()) {
+        Some(why) => anyhow::bail!(why),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -3,6 +3,29 @@
 //! reads, and this file runs the commands: `broadcast`, `receive` and
 //! `demo` here, `bench` and `impair` beside it. Everything that does work
 //! lives in the library.
+//!
+//! Nothing here prints with `println!` or `eprintln!`, which panic when
+//! their stream cannot be written (a closed pipe, a full disk): lines for
+//! a person go through [`say!`], documents through [`output::stdout`].
+
+/// A line for a person on stderr, as `eprintln!` writes it, but never a
+/// panic: when stderr cannot be written (closed, on a full disk) there is
+/// nowhere left to say so, and the run goes on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Text that holds its own line ends on stderr, as `eprint!` writes it,
+/// but never a panic (see [`say!`]).
+macro_rules! say_text {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod bench;
 mod flags;
@@ -52,7 +75,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tickcast: {e:#}");
+            say!("tickcast: {}", one_line(&e));
             if e.chain().any(|c| c.is::<flags::FlagError>()) {
                 ExitCode::from(2)
             } else {
@@ -60,6 +83,25 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `e` and its causes in one line, `error: cause: cause`, leaving out a
+/// cause whose words the line already ends with: a library error that
+/// names its cause in its own message (`"cannot read {path}: {source}"`)
+/// is not followed by that cause a second time.
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Prints the library's log records on stderr as `tickcast: MESSAGE`, one
@@ -159,7 +201,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let config = a.config(key)?;
     let b = Broadcaster::start(config.clone())?;
     let started = Instant::now();
-    eprintln!(
+    say!(
         "{}",
         broadcast_render::start_line(&config, b.local_addr(), b.session())
     );
@@ -168,20 +210,37 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         if b.is_finished() {
             return false;
         }
-        eprintln!("{}", broadcast_render::status_line(t, &b.figures()));
+        say!("{}", broadcast_render::status_line(t, &b.figures()));
         !b.is_finished()
     });
     let f = b.stop();
+    let ran = started.elapsed();
     if a.json {
-        println!("{}", serde_json::to_string(&Versioned::new(f.summary()))?);
+        output::stdout(&serde_json::to_string(&Versioned::new(f.summary()))?)?;
     } else if f.halted.is_none() {
-        eprintln!("{}", broadcast_render::final_line(started.elapsed(), &f));
+        say!("{}", broadcast_render::final_line(ran, &f));
     }
-    match f.halted {
+    broadcast_outcome(&f, &config, ran)
+}
+
+/// How a broadcaster's run ends: an error line and exit 1 when it
+/// halted or sent nothing at all, a warning when it skipped many ticks.
+fn broadcast_outcome(
+    f: &tickcast::runtime::broadcaster::BroadcastFigures,
+    config: &tickcast::runtime::broadcaster::BroadcastConfig,
+    ran: Duration,
+) -> Result<ExitCode> {
+    if let Some(halt) = &f.halted {
         // Nothing got out: one line naming the error, exit 1.
-        Some(halt) => Err(halt.into()),
-        None => Ok(ExitCode::SUCCESS),
+        return Err(halt.clone().into());
     }
+    if let Some(why) = broadcast_render::sent_nothing(f, config, ran) {
+        bail!(why);
+    }
+    if let Some(w) = broadcast_render::skipped_warning(f, config) {
+        say!("tickcast: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// How long a receiver that has taken nothing waits before it says why.
@@ -195,27 +254,27 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let busy_poll = config.mode == ReceiveMode::BusyPoll;
     let cores = tickcast::runtime::realtime::cores_available();
     if let Some(w) = cores::core_warning(usize::from(busy_poll), 0, cores, false) {
-        eprintln!("{}", render::core_warning(&w));
+        say!("{}", render::core_warning(&w));
     }
     if busy_poll && config.realtime.is_some() {
-        eprintln!("{}", render::FIFO_BUSY_POLL_WARNING);
+        say!("{}", render::FIFO_BUSY_POLL_WARNING);
     }
     let r = Receiver::start(config)?;
     let started = Instant::now();
-    eprintln!("{}", receive_render::listening(r.local_addrs()));
+    say!("{}", receive_render::listening(r.local_addrs()));
     if let Some(server) = subscribe {
-        eprintln!("{}", receive_render::subscribing(server, r.local_addr()));
+        say!("{}", receive_render::subscribing(server, r.local_addr()));
     }
     let mut prev = Figures::default();
     let (mut warned, mut warned_stale) = (false, false);
     let mut warn_once = |f: &Figures| {
         if keyless && f.counters.auth_unexpected > 0 && !warned {
             warned = true;
-            eprintln!("{}", receive_render::AUTH_UNEXPECTED_WARNING);
+            say!("{}", receive_render::AUTH_UNEXPECTED_WARNING);
         }
         if f.counters.stale_sealed > 0 && !warned_stale {
             warned_stale = true;
-            eprintln!("{}", receive_render::STALE_SEALED_WARNING);
+            say!("{}", receive_render::STALE_SEALED_WARNING);
         }
     };
     let mut silence_said = false;
@@ -223,11 +282,11 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         let now = r.figures();
         warn_once(&now);
         let line = receive_render::receive_line(t, &now, &prev, a.subscribe.is_some());
-        eprintln!("{line}");
+        say!("{line}");
         if t >= SILENCE_WARNING && !silence_said && !now.received_any() {
             silence_said = true;
             let causes = likely_causes(r.listening(), &now);
-            eprint!("{}", receive_render::silence_warning(t, &causes));
+            say_text!("{}", receive_render::silence_warning(t, &causes));
         }
         // A subscription that gave up ends the run: nothing more will come.
         let gave_up = matches!(now.subscription, SubscriptionState::Failed(_));
@@ -241,10 +300,10 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     warn_once(&f);
     let s = f.summary();
     if a.json {
-        println!("{}", serde_json::to_string(&Versioned::new(&s))?);
+        output::stdout(&serde_json::to_string(&Versioned::new(&s))?)?;
     } else {
-        eprint!("{}", receive_render::summary(&s));
-        eprint!("{}", receive_render::subscription_summary(&s));
+        say_text!("{}", receive_render::summary(&s));
+        say_text!("{}", receive_render::subscription_summary(&s));
     }
     if let (SubscriptionState::Failed(why), Some(server)) = (f.subscription, subscribe) {
         bail!(receive_render::subscription_failed(server, why, counts));
@@ -254,7 +313,7 @@ fn receive(a: ReceiveArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
             bail!(receive_render::received_nothing(elapsed));
         }
         let causes = likely_causes(&listening, &f);
-        eprint!("{}", receive_render::silence_warning(elapsed, &causes));
+        say_text!("{}", receive_render::silence_warning(elapsed, &causes));
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -266,17 +325,17 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     let receivers = (0..a.receivers)
         .map(|_| Receiver::start(a.receiver_config(key.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let config = a.broadcast_config(receivers.iter().map(|r| r.local_addr()).collect(), key);
+    let config = a.broadcast_config(receivers.iter().map(|r| r.local_addr()).collect(), key)?;
     let start_line = demo_render::start_line(&config, receivers.len(), a.duration);
-    let b = Broadcaster::start(config)?;
+    let b = Broadcaster::start(config.clone())?;
     let started = Instant::now();
-    eprintln!("{start_line}");
+    say!("{start_line}");
     let mut prev: Vec<Figures> = vec![Figures::default(); receivers.len()];
     every_second(stop, Some(a.duration), |t| {
-        eprintln!("{}", broadcast_render::status_line(t, &b.figures()));
+        say!("{}", broadcast_render::status_line(t, &b.figures()));
         for (i, r) in receivers.iter().enumerate() {
             let now = r.figures();
-            eprintln!("{}", demo_render::receiver_line(i, t, &now, &prev[i]));
+            say!("{}", demo_render::receiver_line(i, t, &now, &prev[i]));
             prev[i] = now;
         }
         !b.is_finished()
@@ -290,10 +349,11 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         let name = demo_render::receiver_name(i, r.local_addr());
         rows.push((name, r.stop().context("receiver thread failed")?.summary()));
     }
-    println!("{}", demo_render::broadcaster_line(ran, &bf));
-    println!("{}", demo_render::table(&rows));
-    match bf.halted {
-        Some(halt) => Err(halt.into()),
-        None => Ok(ExitCode::SUCCESS),
+    output::stdout(&demo_render::broadcaster_line(ran, &bf))?;
+    output::stdout(&demo_render::table(&rows))?;
+    let code = broadcast_outcome(&bf, &config, ran)?;
+    if rows.iter().all(|(_, s)| !s.received_any) {
+        bail!(demo_render::received_nothing(rows.len(), ran));
     }
+    Ok(code)
 }

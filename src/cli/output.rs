@@ -5,7 +5,10 @@
 //! document later cannot then fail for the path's sake.
 //!
 //! A file this opened and never wrote (the run failed or was refused) is
-//! removed again if it did not exist before.
+//! removed again if it did not exist before. A path that is no regular
+//! file (a FIFO, `/dev/stdout`, a process substitution's `/dev/fd/63`)
+//! is written as a stream: never truncated or rewound, and a FIFO that no
+//! process reads is refused at once instead of waiting for one.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -43,6 +46,9 @@ enum Sink {
         file: File,
         /// It did not exist before it was opened here.
         created: bool,
+        /// A regular file, emptied before it is written; anything else (a
+        /// pipe, a device) is a stream, written as it is.
+        regular: bool,
         written: bool,
     },
 }
@@ -77,18 +83,18 @@ impl Output {
             return Err(refuse("is a directory; give a file name".into()));
         }
         let created = !path.exists();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| refuse(format!("cannot write: {e}")))?;
+        let file = open_now(path).map_err(|e| refuse(format!("cannot write: {e}")))?;
+        let regular = file
+            .metadata()
+            .map_err(|e| refuse(format!("cannot write: {e}")))?
+            .is_file();
         Ok(Output {
             flag,
             sink: Sink::File {
                 path: path.to_path_buf(),
                 file,
                 created,
+                regular,
                 written: false,
             },
         })
@@ -125,12 +131,16 @@ impl Output {
             Sink::File {
                 path,
                 file,
+                regular,
                 written,
                 ..
             } => {
-                let done = file
-                    .set_len(0)
-                    .and_then(|()| file.rewind())
+                let emptied = if *regular {
+                    file.set_len(0).and_then(|()| file.rewind())
+                } else {
+                    Ok(())
+                };
+                let done = emptied
                     .and_then(|()| file.write_all(text.as_bytes()))
                     .and_then(|()| file.flush());
                 *written = true;
@@ -142,6 +152,47 @@ impl Output {
             }
         }
     }
+}
+
+/// Opens `path` for writing (created if missing, not truncated) without
+/// waiting: a FIFO no process reads is an error at once ("no process reads
+/// this FIFO") where a plain open would block until one does, deaf to
+/// Ctrl-C. The handle then blocks on writes again, as any file's does.
+fn open_now(path: &Path) -> std::io::Result<File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == nix::errno::Errno::ENXIO as i32 => {
+                std::io::Error::other("no process reads this FIFO")
+            }
+            _ => e,
+        })?;
+    let flags = OFlag::from_bits_retain(fcntl(&file, FcntlArg::F_GETFL)?);
+    fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(file)
+}
+
+/// Writes `line` and a line end on stdout: the document of a `--json`
+/// flag without a FILE, or a table. A stdout that cannot be written (a
+/// reader that closed early, a full disk) is an error naming it, exit 1,
+/// never a panic.
+pub fn stdout(line: &str) -> anyhow::Result<()> {
+    stdout_text(&format!("{line}\n"))
+}
+
+/// Writes `text`, which holds its own line ends, on stdout (see [`stdout`]).
+pub fn stdout_text(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")
 }
 
 impl Drop for Output {

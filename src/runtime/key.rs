@@ -26,6 +26,14 @@ pub enum KeyError {
         /// What the OS said.
         source: io::Error,
     },
+    /// The path is a directory, a FIFO, a device or a socket.
+    #[error("key file {} is not a regular file ({what}); give the file that holds the key", .path.display())]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead: "a directory", "a FIFO", ….
+        what: &'static str,
+    },
     /// Group or others may read the file.
     #[error("key file {} is readable by group or others (mode {mode:03o}): run chmod 600 {}", .path.display(), .path.display())]
     TooOpen {
@@ -72,8 +80,10 @@ impl Key {
             source,
         };
         // One open, then checks on that handle: nothing can swap the file
-        // between the permission check and the read.
-        let file = match File::open(path) {
+        // between the permission check and the read. The open does not
+        // wait (O_NONBLOCK), so a FIFO is refused below instead of
+        // blocking until some process writes to it.
+        let file = match open_now(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(KeyError::Missing(path.to_path_buf()))
@@ -81,8 +91,11 @@ impl Key {
             Err(e) => return Err(unreadable(e)),
         };
         let meta = file.metadata().map_err(unreadable)?;
-        if meta.is_dir() {
-            return Err(unreadable(io::Error::other("it is a directory")));
+        if !meta.is_file() {
+            return Err(KeyError::NotAFile {
+                path: path.to_path_buf(),
+                what: kind_of(&meta.file_type()),
+            });
         }
         #[cfg(unix)]
         {
@@ -121,6 +134,41 @@ impl Key {
             *k = (hex_digit(pair[0]) << 4) | hex_digit(pair[1]);
         }
         Ok(Key::from_bytes(key))
+    }
+}
+
+/// `path` opened for reading without waiting for a writer (a FIFO's
+/// open would block until one came; a regular file's is unchanged).
+fn open_now(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    }
+    options.open(path)
+}
+
+/// What a path that is not a regular file is, for [`KeyError::NotAFile`].
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
     }
 }
 
@@ -233,7 +281,31 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let err = Key::from_file(&dir).unwrap_err();
         std::fs::remove_dir(&dir).unwrap();
-        assert!(matches!(err, KeyError::Unreadable { .. }), "{err}");
-        assert!(err.to_string().starts_with("cannot read key file"), "{err}");
+        assert!(
+            matches!(
+                err,
+                KeyError::NotAFile {
+                    what: "a directory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("is not a regular file (a directory); give the file that holds the key"),
+            "{err}"
+        );
+
+        // A FIFO is refused at once, not waited on for a writer.
+        let fifo = temp_path("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = Key::from_file(&fifo).unwrap_err();
+        std::fs::remove_file(&fifo).unwrap();
+        assert!(
+            matches!(err, KeyError::NotAFile { what: "a FIFO", .. }),
+            "{err}"
+        );
     }
 }

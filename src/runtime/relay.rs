@@ -127,6 +127,11 @@ impl ImpairConfig {
         {
             return Err(ImpairError::BadDestination(d));
         }
+        // The listening address itself, when it names its port (with port
+        // 0 the relay's own address is known only once it is bound).
+        if let Some(&d) = self.forward_to.iter().find(|&&d| d == self.listen) {
+            return Err(ImpairError::ToItself(d));
+        }
         Ok(self.conditioner.validate()?)
     }
 }

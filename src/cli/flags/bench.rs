@@ -20,7 +20,8 @@ pub(crate) struct BenchArgs {
     /// Receivers on 127.0.0.1, each a unicast destination.
     #[arg(long, default_value_t = 2)]
     pub(crate) receivers: usize,
-    /// Entities in the simulated world (the search starts here; default 10000 there).
+    /// Entities in the simulated world: default 1000, and 10000 where
+    /// --find-max-entities starts its search.
     #[arg(long)]
     pub(crate) entities: Option<u32>,
     /// Ticks per second.
@@ -195,7 +196,7 @@ impl BenchArgs {
             duration: self.duration.unwrap_or(default_duration),
             payload_budget: self.payload_budget,
             seed: self.seed,
-            compact: self.encoding.compact(),
+            compact: self.encoding.compact()?,
             world: self.world.into(),
             warmup: self.warmup,
             processes: self.processes,

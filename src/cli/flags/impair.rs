@@ -29,7 +29,7 @@ pub(crate) struct ImpairArgs {
     #[arg(long)]
     pub(crate) seed: Option<u64>,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
-    #[arg(long, value_parser = super::parse_duration)]
+    #[arg(long, value_parser = super::parse_run_duration)]
     pub(crate) duration: Option<Duration>,
     /// Print the final figures as one JSON object on stdout.
     #[arg(long)]

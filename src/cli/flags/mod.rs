@@ -83,9 +83,16 @@ pub(super) enum Command {
 /// checks refuse in a config built from flags. `main` prints it in one
 /// line and exits with 2, as for clap's own errors; errors at run time
 /// (a port in use, a bad key file) exit with 1.
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
+#[derive(Debug)]
 pub(super) struct FlagError(anyhow::Error);
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&super::one_line(&self.0))
+    }
+}
+
+impl std::error::Error for FlagError {}
 
 /// `e` as a [`FlagError`]: a bad flag value, exit code 2.
 pub(super) fn bad_flag(e: impl Into<anyhow::Error>) -> anyhow::Error {
@@ -95,6 +102,15 @@ pub(super) fn bad_flag(e: impl Into<anyhow::Error>) -> anyhow::Error {
 /// A `--duration`-style value: `10s`, `500ms`, `2m`.
 pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 10s, 500ms, 2m)"))
+}
+
+/// A run's `--duration`: a [`parse_duration`] value above zero (a run of
+/// no time would achieve nothing).
+pub(super) fn parse_run_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        Duration::ZERO => Err("a run must last more than 0 (e.g. 10s, 500ms)".into()),
+        d => Ok(d),
+    }
 }
 
 /// `--freshness`: a window, or `off` (no clock check).
@@ -175,17 +191,20 @@ pub(crate) struct EncodingArgs {
     /// or compact (quantized and delta-coded, a few bytes an entity).
     #[arg(long, value_enum, default_value_t = EncodingArg::Full)]
     pub(crate) encoding: EncodingArg,
-    /// Compact: world units per quantum, the precision receivers hold
-    /// positions to (0.001: 1 mm; its inverse must be a whole number).
-    #[arg(long, value_name = "UNITS", default_value_t = 0.001, value_parser = precision)]
-    pub(crate) precision: f64,
-    /// Compact: the largest absolute coordinate, in world units.
-    #[arg(long, value_name = "UNITS", default_value_t = f64::from(tickcast::core::compact::DEFAULT_BOUND))]
-    pub(crate) bound: f64,
-    /// Compact: ticks between an entity's keyframes (what a lost keyframe
-    /// costs at most, and how long a late joiner waits for every entity).
-    #[arg(long, value_name = "TICKS", default_value_t = tickcast::core::compact::DEFAULT_KEYFRAME_INTERVAL)]
-    pub(crate) keyframe_interval: u16,
+    /// With --encoding compact: world units per quantum, the precision
+    /// receivers hold positions to (default 0.001: 1 mm; its inverse must
+    /// be a whole number).
+    #[arg(long, value_name = "UNITS", value_parser = precision)]
+    pub(crate) precision: Option<f64>,
+    /// With --encoding compact: the largest absolute coordinate, in world
+    /// units (default 1000000).
+    #[arg(long, value_name = "UNITS")]
+    pub(crate) bound: Option<f64>,
+    /// With --encoding compact: ticks between an entity's keyframes (what
+    /// a lost keyframe costs at most, and how long a late joiner waits for
+    /// every entity; default 60).
+    #[arg(long, value_name = "TICKS")]
+    pub(crate) keyframe_interval: Option<u16>,
 }
 
 /// A precision whose inverse is a whole number of quanta per unit.
@@ -205,13 +224,32 @@ fn precision(s: &str) -> Result<f64, String> {
 }
 
 impl EncodingArgs {
-    /// The compact config these flags ask for, if any.
-    pub(crate) fn compact(&self) -> Option<tickcast::core::compact::CompactConfig> {
-        (self.encoding == EncodingArg::Compact).then(|| tickcast::core::compact::CompactConfig {
-            quanta_per_unit: (1.0 / self.precision).round() as u32,
-            bound: self.bound as f32,
-            keyframe_interval: self.keyframe_interval,
-        })
+    /// The compact config these flags ask for, if any: a compact flag
+    /// without `--encoding compact` is a [`FlagError`] (it would change
+    /// nothing).
+    pub(crate) fn compact(&self) -> Result<Option<tickcast::core::compact::CompactConfig>> {
+        use tickcast::core::compact::CompactConfig;
+        if self.encoding != EncodingArg::Compact {
+            let given = [
+                ("--precision", self.precision.is_some()),
+                ("--bound", self.bound.is_some()),
+                ("--keyframe-interval", self.keyframe_interval.is_some()),
+            ];
+            return match given.iter().find(|(_, set)| *set) {
+                Some((flag, _)) => Err(bad_flag(anyhow::anyhow!(
+                    "{flag} applies only with --encoding compact"
+                ))),
+                None => Ok(None),
+            };
+        }
+        let defaults = CompactConfig::default();
+        Ok(Some(CompactConfig {
+            quanta_per_unit: self
+                .precision
+                .map_or(defaults.quanta_per_unit, |p| (1.0 / p).round() as u32),
+            bound: self.bound.map_or(defaults.bound, |b| b as f32),
+            keyframe_interval: self.keyframe_interval.unwrap_or(defaults.keyframe_interval),
+        }))
     }
 }
 
@@ -239,17 +277,18 @@ pub(super) struct WorldArgs {
 }
 
 impl WorldArgs {
-    /// `config` with the world these flags describe.
-    fn apply(&self, config: BroadcastConfig) -> BroadcastConfig {
-        BroadcastConfig {
+    /// `config` with the world these flags describe (a [`FlagError`] for a
+    /// compact flag without compact encoding).
+    fn apply(&self, config: BroadcastConfig) -> Result<BroadcastConfig> {
+        Ok(BroadcastConfig {
             entities: self.entities,
             rate_hz: self.rate,
             seed: self.seed,
             world: self.world.into(),
             payload_budget: self.payload_budget,
-            compact: self.encoding.compact(),
+            compact: self.encoding.compact()?,
             ..config
-        }
+        })
     }
 }
 
@@ -286,10 +325,10 @@ pub(super) struct BroadcastArgs {
     /// Interface multicast leaves through: its name (eth0, lo), one of its
     /// addresses (of the group's family), or an IPv6 address with its
     /// scope (fe80::1%eth0). Default 127.0.0.1, or ::1 for an IPv6 group.
-    #[arg(long, value_name = "IP|NAME")]
+    #[arg(long, value_name = "IP|NAME", requires = "group")]
     pub(super) interface: Option<String>,
-    /// Multicast TTL (hops); 1 stays on the local network.
-    #[arg(long, default_value_t = 1)]
+    /// Multicast TTL (hops, 0 to 255); 1 stays on the local network.
+    #[arg(long, default_value_t = 1, requires = "group")]
     pub(super) ttl: u32,
     /// Local address to send from, where receivers subscribe (--subscribe).
     /// Default 0.0.0.0:0 (a free port, printed on stderr).
@@ -310,7 +349,7 @@ pub(super) struct BroadcastArgs {
     #[command(flatten)]
     pub(super) world: WorldArgs,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_run_duration)]
     pub(super) duration: Option<Duration>,
     /// How datagrams are handed to the kernel: gso (sendmmsg, with UDP GSO
     /// where the kernel takes it), sendmmsg, or sendto (one call per
@@ -354,7 +393,7 @@ impl BroadcastArgs {
             realtime: self.thread.realtime(),
             cpu: self.thread.cpu()?,
             ..defaults
-        });
+        })?;
         config.validate_simulated().map_err(bad_flag)?;
         Ok(config)
     }
@@ -372,7 +411,7 @@ pub(super) struct ReceiveArgs {
     /// Interface to join the group on: its name (eth0, lo), one of its
     /// addresses (of the group's family), or an IPv6 address with its
     /// scope (fe80::1%eth0). Default 127.0.0.1, or ::1 for an IPv6 group.
-    #[arg(long, value_name = "IP|NAME")]
+    #[arg(long, value_name = "IP|NAME", requires = "group")]
     pub(super) interface: Option<String>,
     /// Subscribe to the broadcaster at this address or host name (its
     /// --bind): it then sends the stream here by unicast while this
@@ -380,7 +419,7 @@ pub(super) struct ReceiveArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub(super) subscribe: Option<HostPort>,
     /// Stop after this long (e.g. 10s). Default: until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_run_duration)]
     pub(super) duration: Option<Duration>,
     /// Print the final figures as one JSON object on stdout instead of the summary.
     #[arg(long)]
@@ -406,7 +445,7 @@ pub(super) struct ReceiveArgs {
     /// With --key-file: refuse sealed datagrams sent further than this from
     /// their arrival on this host's clock (counted as stale_sealed). Widen it
     /// for a sender whose clock is further off; `off` checks no clock.
-    #[arg(long, value_name = "DURATION|off", value_parser = parse_freshness, default_value = "2s")]
+    #[arg(long, value_name = "DURATION|off", value_parser = parse_freshness, default_value = "2s", requires = "key_file")]
     pub(super) freshness: Freshness,
     /// Take the stream only from this source, an address or address:port
     /// (e.g. the broadcaster's 192.168.1.10); datagrams from anywhere else
@@ -473,7 +512,7 @@ impl From<ModeArg> for ReceiveMode {
 #[derive(Args, Debug)]
 pub(super) struct DemoArgs {
     /// How long the broadcaster runs.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = parse_run_duration, default_value = "10s")]
     pub(super) duration: Duration,
     /// Number of receivers.
     #[arg(long, default_value_t = 3)]
@@ -495,7 +534,7 @@ impl DemoArgs {
             return Err(bad_flag(anyhow::anyhow!("--receivers must be at least 1")));
         }
         let placeholder = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT);
-        self.broadcast_config(vec![placeholder], None)
+        self.broadcast_config(vec![placeholder], None)?
             .validate_simulated()
             .map_err(bad_flag)
     }
@@ -508,12 +547,13 @@ impl DemoArgs {
         }
     }
 
-    /// The broadcaster, sending to `receivers` for `--duration`.
+    /// The broadcaster, sending to `receivers` for `--duration` (a
+    /// [`FlagError`] for a compact flag without compact encoding).
     pub(super) fn broadcast_config(
         &self,
         receivers: Vec<SocketAddr>,
         key: Option<Key>,
-    ) -> BroadcastConfig {
+    ) -> Result<BroadcastConfig> {
         self.world.apply(BroadcastConfig {
             destinations: receivers,
             duration: Some(self.duration),
@@ -645,7 +685,10 @@ mod tests {
         else {
             panic!("parsed as another command");
         };
-        assert_eq!(d.broadcast_config(vec![], None).world, WorldKind::Players);
+        assert_eq!(
+            d.broadcast_config(vec![], None).unwrap().world,
+            WorldKind::Players
+        );
         assert!(Cli::try_parse_from(["tickcast", "demo", "--world", "nope"]).is_err());
     }
 

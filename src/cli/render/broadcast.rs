@@ -70,6 +70,55 @@ pub fn final_line(t: Duration, f: &BroadcastFigures) -> String {
     status_line(t, f).trim_start().to_string()
 }
 
+/// Why a run of `ran` sent no datagram, in one line, or `None` when it
+/// sent one: every send failed, or there was no one to send to (a
+/// broadcaster that only serves subscriptions, and none came).
+pub fn sent_nothing(
+    f: &BroadcastFigures,
+    config: &BroadcastConfig,
+    ran: Duration,
+) -> Option<String> {
+    if f.datagrams_sent > 0 {
+        return None;
+    }
+    let ran = ran.as_secs_f64();
+    let subscriptions_only =
+        config.destinations.is_empty() && config.group.is_none() && config.broadcast.is_empty();
+    Some(if f.send_errors > 0 {
+        format!(
+            "sent nothing in {ran:.1} s: all {} sends failed (last error: {})",
+            f.send_errors,
+            f.last_error.as_deref().unwrap_or("unknown")
+        )
+    } else if subscriptions_only {
+        format!(
+            "sent nothing in {ran:.1} s: no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe {})",
+            config.bind
+        )
+    } else {
+        format!("sent nothing in {ran:.1} s: no tick was sent")
+    })
+}
+
+/// Share of ticks skipped from which the end of a run warns of it.
+const SKIPPED_WARNING_SHARE: f64 = 0.1;
+
+/// A warning when the broadcaster skipped a tenth of its ticks or more:
+/// it could not keep up with the rate.
+pub fn skipped_warning(f: &BroadcastFigures, config: &BroadcastConfig) -> Option<String> {
+    let due = f.ticks_sent + f.ticks_skipped;
+    let share = f.ticks_skipped as f64 / due.max(1) as f64;
+    (share >= SKIPPED_WARNING_SHARE).then(|| {
+        format!(
+            "warning: {} of {due} ticks ({:.0} %) were skipped: the broadcaster cannot keep up with {} entities at {} Hz on this host (lower --rate or --entities; tickcast bench --find-max-entities measures what it sustains)",
+            f.ticks_skipped,
+            share * 100.0,
+            config.entities,
+            config.rate_hz
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +143,43 @@ mod tests {
         };
         assert!(start_line(&quiet, "0.0.0.0:5000".parse().unwrap(), 1)
             .contains("broadcast 192.168.1.255:47474 (session"));
+    }
+
+    #[test]
+    fn a_run_that_sent_nothing_says_why() {
+        let config = BroadcastConfig::default();
+        let mut f = BroadcastFigures::default();
+        let ran = Duration::from_millis(1_000);
+        f.datagrams_sent = 1;
+        assert_eq!(sent_nothing(&f, &config, ran), None);
+        f.datagrams_sent = 0;
+        (f.send_errors, f.last_error) = (63, Some("Connection refused".into()));
+        assert_eq!(
+            sent_nothing(&f, &config, ran).unwrap(),
+            "sent nothing in 1.0 s: all 63 sends failed (last error: Connection refused)"
+        );
+        let subscriptions = BroadcastConfig {
+            destinations: Vec::new(),
+            bind: "127.0.0.1:47510".parse().unwrap(),
+            ..BroadcastConfig::default()
+        };
+        (f.send_errors, f.last_error) = (0, None);
+        assert!(sent_nothing(&f, &subscriptions, ran)
+            .unwrap()
+            .ends_with("no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe 127.0.0.1:47510)"));
+    }
+
+    #[test]
+    fn skipping_a_tenth_of_the_ticks_is_warned_of() {
+        let config = BroadcastConfig::default();
+        let mut f = BroadcastFigures::default();
+        (f.ticks_sent, f.ticks_skipped) = (91, 9);
+        assert_eq!(skipped_warning(&f, &config), None);
+        (f.ticks_sent, f.ticks_skipped) = (90, 10);
+        assert!(skipped_warning(&f, &config)
+            .unwrap()
+            .starts_with("warning: 10 of 100 ticks (10 %) were skipped"));
+        assert_eq!(skipped_warning(&BroadcastFigures::default(), &config), None);
     }
 
     /// `bench --lan` reads the broadcaster child's status line back

@@ -32,6 +32,14 @@ pub fn broadcaster_line(duration: Duration, f: &BroadcastFigures) -> String {
     format!("\nbroadcaster: {}", broadcast::final_line(duration, f))
 }
 
+/// The error of a demo whose `receivers` all received nothing in `ran`.
+pub fn received_nothing(receivers: usize, ran: Duration) -> String {
+    format!(
+        "none of the {receivers} receivers received anything in {:.1} s",
+        ran.as_secs_f64()
+    )
+}
+
 /// One row per receiver: the figures side by side.
 pub fn table(rows: &[(String, Summary)]) -> String {
     let mut out = String::new();

@@ -48,6 +48,26 @@ pub fn live_line(t: Duration, f: &ImpairFigures) -> String {
     )
 }
 
+/// Why a relay run of `ran` on `listen` achieved nothing, in one line,
+/// or `None` when it did: nothing arrived, or every forward failed.
+/// (Every datagram dropped by the impairments asked for is not nothing:
+/// that is what was asked.)
+pub fn relayed_nothing(f: &ImpairFigures, listen: SocketAddr, ran: Duration) -> Option<String> {
+    let ran = ran.as_secs_f64();
+    if f.conditioner.datagrams_in == 0 {
+        return Some(format!(
+            "relayed nothing in {ran:.1} s: no datagram arrived on {listen} (is the broadcaster sending --to {listen}?)"
+        ));
+    }
+    (f.datagrams_sent == 0 && f.send_errors > 0).then(|| {
+        format!(
+            "relayed nothing in {ran:.1} s: all {} forwards failed (last error: {})",
+            f.send_errors,
+            f.last_error.as_deref().unwrap_or("unknown")
+        )
+    })
+}
+
 /// The end: what the conditioner did, what the relay sent to its
 /// `destinations`, and the figures each receiver must report.
 pub fn summary(f: &ImpairFigures, destinations: usize) -> String {

@@ -202,15 +202,6 @@ pub fn summary(s: &Summary) -> String {
     if s.rtt_us.is_some() {
         out.push_str(&latency_row("round trip (ping/pong)", s.rtt_us.as_ref()));
     }
-    if s.subscription != "none" {
-        let _ = writeln!(out, "  subscription {}", s.subscription);
-    }
-    if s.latency_us.is_some() && !s.one_way_meaningful {
-        let _ = writeln!(
-            out,
-            "  note: one-way latency is meaningful only with clocks shared or synced; compare the round trip"
-        );
-    }
     if s.counters.latency_negative > 0 {
         let _ = writeln!(
             out,
@@ -221,20 +212,12 @@ pub fn summary(s: &Summary) -> String {
     out
 }
 
-/// The summary's lines about the subscription, round trip and what the
-/// one-way figures are worth.
+/// The summary's lines about the subscription (its round trip is the
+/// summary's "round trip" row) and what the one-way figures are worth.
 pub fn subscription_summary(s: &Summary) -> String {
     let mut out = String::new();
     if s.subscription != "none" {
-        let r = s.rtt_us;
-        out.push_str(&format!(
-            "  subscription {}  rtt p50 {} p99 {} max {} ({} samples)\n",
-            s.subscription,
-            us_or_dash(r.map(|r| r.p50)),
-            us_or_dash(r.map(|r| r.p99)),
-            us_or_dash(r.map(|r| r.max)),
-            r.map_or(0, |r| r.samples)
-        ));
+        out.push_str(&format!("  subscription {}\n", s.subscription));
     }
     let verdict = if s.one_way_meaningful {
         "meaningful (same host, or within the round trip and never negative)"

@@ -301,9 +301,9 @@ impl BroadcastConfig {
                     group,
                 });
             }
-            if self.multicast_ttl > 255 {
-                return Err(ConfigError::BadTtl(self.multicast_ttl));
-            }
+        }
+        if self.multicast_ttl > 255 {
+            return Err(ConfigError::BadTtl(self.multicast_ttl));
         }
         let parts = sender::parts_for(self.entities as usize, per_part);
         if parts > u64::from(u16::MAX) {

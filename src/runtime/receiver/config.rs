@@ -214,6 +214,9 @@ impl ReceiverConfig {
                 });
             }
         }
+        if self.capacity == 0 {
+            return Err(ReceiverConfigError::ZeroCapacity);
+        }
         if let Some(rt) = &self.realtime {
             rt.validate()?;
         }
@@ -225,6 +228,9 @@ impl ReceiverConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReceiverConfigError {
+    /// A world of capacity 0 takes no id: every entity would be rejected.
+    #[error("capacity 0 takes no entity id (ids taken are 0..capacity): give at least 1")]
+    ZeroCapacity,
     /// Neither a bind address, a group nor a broadcaster to subscribe to was given.
     #[error("nothing to listen to: give a bind address, a multicast group, a broadcaster to subscribe to, or several")]
     NothingToListen,
