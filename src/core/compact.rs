@@ -833,18 +833,25 @@ impl Decoder {
                     // Held, its age is below the interval or is the
                     // record's own: a u32.
                     let age = tick.wrapping_sub(st.tick) as u32;
-                    let mut q = [0i32; 3];
-                    let mut ok = held;
-                    for i in 0..3 {
-                        // In i64 nothing overflows: |p| < 2^60, |r| ≤ 2^31.
-                        let p = predict_within(st.q[i], st.v[i], age) + i64::from(r[i]);
-                        // A position no sender can have sent (beyond the
-                        // i32 quanta or the coordinate limit) is not placed.
-                        ok &= deq.ok_wide(p);
-                        q[i] = p as i32;
-                    }
-                    if ok {
-                        out.push(place(id, q));
+                    // In i64 nothing overflows: |p| < 2^60, |r| ≤ 2^31.
+                    let p: [i64; 3] = std::array::from_fn(|i| {
+                        predict_within(st.q[i], st.v[i], age) + i64::from(r[i])
+                    });
+                    // One check an axis where every position the sender's
+                    // bound allows lies: within it the coordinate is the
+                    // product, and the position is an i32 within the
+                    // limit. Otherwise each axis is asked: a position no
+                    // sender can have sent (beyond the i32 quanta or the
+                    // coordinate limit) is not placed.
+                    if held && p.iter().all(|&p| deq.multiplies_wide(p)) {
+                        out.push(Entity {
+                            id,
+                            x: deq.coord_multiplied(p[0] as i32),
+                            y: deq.coord_multiplied(p[1] as i32),
+                            z: deq.coord_multiplied(p[2] as i32),
+                        });
+                    } else if held && p.iter().all(|&p| deq.ok_wide(p)) {
+                        out.push(place(id, p.map(|p| p as i32)));
                     } else {
                         outcome.undecodable += 1;
                     }

@@ -1038,7 +1038,8 @@ mod tests {
 
     /// `ok_wide` is `ok` of an `i32` and false beyond the `i32`s, and
     /// `multiplies_wide` holds exactly up to the smaller of the limit and
-    /// the multiplied range, at both ends.
+    /// the multiplied range, at both ends, and only where `ok_wide` holds
+    /// and the product is the coordinate.
     #[test]
     fn the_wide_checks_are_the_narrow_ones_and_the_i32_range() {
         for qpu in [1, 49, 1000, 1024, 3 << 25, u32::MAX] {
@@ -1052,6 +1053,16 @@ mod tests {
                 let narrow = i32::try_from(p).is_ok_and(|q| deq.ok(q));
                 assert_eq!(deq.ok_wide(p), narrow, "p {p} qpu {qpu}");
                 assert_eq!(deq.multiplies_wide(p), p.abs() <= fast, "p {p} qpu {qpu}");
+                // The decoder's one check: what multiplies is an i32 within
+                // the limit, whose coordinate is the product.
+                if deq.multiplies_wide(p) {
+                    assert!(deq.ok_wide(p), "p {p} qpu {qpu}");
+                    assert_eq!(
+                        deq.coord_multiplied(p as i32).to_bits(),
+                        dequantize(p as i32, qpu).to_bits(),
+                        "p {p} qpu {qpu}"
+                    );
+                }
             }
         }
         // The reference sender's whole bound multiplies at 1000 a unit.
