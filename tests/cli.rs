@@ -1193,7 +1193,7 @@ fn a_broadcast_that_sent_nothing_says_why_and_exits_1() {
         ),
         (
             &["broadcast", "--bind", "127.0.0.1:0", "--duration", "300ms"],
-            "no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe 127.0.0.1:0)",
+            "no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe 127.0.0.1:",
         ),
     ] {
         let done = run(args);
@@ -1204,15 +1204,18 @@ fn a_broadcast_that_sent_nothing_says_why_and_exits_1() {
             "{args:?}: {}",
             done.stderr
         );
+        // The address a receiver can subscribe to: the bound port, not 0.
+        assert!(!last.contains("--subscribe 127.0.0.1:0)"), "{last}");
     }
 }
 
-/// A key file that is a FIFO is refused at once: its open used to wait for
-/// a writer, deaf to Ctrl-C and SIGTERM. A `--json` FIFO that no process
-/// reads is refused before the run, and one path that is a directory is
+/// A key file that is a FIFO with no writer is read at once as empty (its
+/// open used to wait for a writer, deaf to Ctrl-C and SIGTERM); a key in
+/// a pipe (`<(…)`, kept off disk) is read as any file. A `--json` FIFO
+/// that no process reads is refused before the run, and a directory is
 /// named once, not twice ("it is a directory: it is a directory").
 #[test]
-fn a_fifo_or_a_directory_is_refused_at_once_in_one_line() {
+fn fifos_pipes_and_directories_as_paths_are_answered_at_once() {
     let dir = std::env::temp_dir().join(format!("tickcast-cli-fifo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let fifo = dir.join("fifo");
@@ -1222,12 +1225,12 @@ fn a_fifo_or_a_directory_is_refused_at_once_in_one_line() {
     let started = Instant::now();
     let line = assert_one_line_error(&["broadcast", "--key-file", fifo, "--duration", "1s"], 1);
     assert!(
-        line.ends_with("is not a regular file (a FIFO); give the file that holds the key"),
+        line.ends_with("holds 0 hex digits; a key is 64 (32 bytes, e.g. openssl rand -hex 32)"),
         "{line}"
     );
     let line = assert_one_line_error(&["bench", "--json", fifo, "--duration", "1s"], 2);
     assert!(
-        line.ends_with("cannot write: no process reads this FIFO"),
+        line.ends_with("cannot write: no process reads this FIFO yet: start its reader first"),
         "{line}"
     );
     assert!(started.elapsed() < PATIENCE, "took {:?}", started.elapsed());
@@ -1237,18 +1240,37 @@ fn a_fifo_or_a_directory_is_refused_at_once_in_one_line() {
         1,
     );
     assert!(
-        line.ends_with("is not a regular file (a directory); give the file that holds the key"),
+        line.ends_with("is a directory; give the file that holds the key"),
         "{line}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+
+    let sink = tap();
+    let to = sink.local_addr().unwrap().to_string();
+    let script = format!(
+        "exec {} broadcast --to {to} --duration 300ms --key-file <(printf %s {})",
+        env!("CARGO_BIN_EXE_tickcast"),
+        "00".repeat(32)
+    );
+    match Command::new("bash").args(["-c", &script]).output() {
+        Ok(done) => assert!(
+            done.status.success(),
+            "{:?}: {}",
+            done.status,
+            String::from_utf8_lossy(&done.stderr)
+        ),
+        Err(e) => skip(&format!("no bash to make a pipe with <(…): {e}")),
+    }
 }
 
-/// `bench --json` to a pipe or a device (here a process's stdout, a
-/// pipe, by /dev/stdout) writes the report into it: it used to fail after
-/// the whole run, as the file could not be truncated.
+/// `bench --json` to a pipe or a device writes the report into it (it
+/// used to fail after the whole run, as the file could not be
+/// truncated); to the very file stdout is (`/dev/stdout`, here a file),
+/// it is stdout's one document, the tables on stderr (the tables
+/// used to overwrite it).
 #[test]
-fn bench_json_into_a_pipe_is_written() {
-    let done = run(&[
+fn bench_json_into_a_pipe_or_stdout_itself_is_the_document_alone() {
+    let args = [
         "bench",
         "--duration",
         "300ms",
@@ -1258,15 +1280,34 @@ fn bench_json_into_a_pipe_is_written() {
         "1",
         "--json",
         "/dev/stdout",
-    ]);
+    ];
+    let done = run(&args);
     assert!(done.status.success(), "{:?}: {}", done.status, done.stderr);
-    let first = serde_json::Deserializer::from_str(&done.stdout)
-        .into_iter::<Value>()
-        .next()
-        .expect("a JSON document first")
-        .unwrap_or_else(|e| panic!("{e}: {}", done.stdout));
-    assert_eq!(first["schema"], 1, "{first}");
-    assert!(first["setup"].is_object(), "{first}");
+    let v = json(&done.stdout);
+    assert_eq!(v["schema"], 1, "{v}");
+    assert!(
+        done.stderr.contains("loss%"),
+        "the table, on stderr: {}",
+        done.stderr
+    );
+    let path =
+        std::env::temp_dir().join(format!("tickcast-cli-stdout-{}.json", std::process::id()));
+    let out = std::fs::File::create(&path).unwrap();
+    let done = Command::new(env!("CARGO_BIN_EXE_tickcast"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(json(&text)["schema"], 1, "{text}");
 }
 
 /// `--link-rate` is read by the library, not clap, so a rate that is not

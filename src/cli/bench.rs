@@ -144,6 +144,17 @@ pub fn bench(a: BenchArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     }
 }
 
+/// How a bench of `reports` ends: exit 1 with one line when no receiver
+/// of any run received anything (a firewall, a LAN that does not carry
+/// the stream), unless `--impair` was asked to drop it.
+fn received_anything(a: &BenchArgs, reports: &[BenchReport]) -> Result<ExitCode> {
+    let nothing = |r: &BenchReport| r.receivers.iter().all(|x| !x.figures.received_any);
+    if a.impair.is_none() && !reports.is_empty() && reports.iter().all(nothing) {
+        anyhow::bail!(render::RECEIVED_NOTHING);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn stopped(stop: &mpsc::Receiver<()>) -> ControlFlow<()> {
     match stop.try_recv() {
         Ok(()) => ControlFlow::Break(()),
@@ -179,7 +190,7 @@ fn single(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result
         say!("{}", render::CONDITIONER_DIFFERS);
         return Ok(ExitCode::FAILURE);
     }
-    Ok(ExitCode::SUCCESS)
+    received_anything(a, std::slice::from_ref(&report))
 }
 
 /// One run of a side-by-side comparison, its live lines prefixed by `label`.
@@ -220,7 +231,7 @@ fn compare_modes(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) ->
     }
     files.json(&ModesOutput { modes: &reports })?;
     files.table(&render::modes_table(&reports))?;
-    Ok(ExitCode::SUCCESS)
+    received_anything(a, &reports)
 }
 
 /// `--compare-realtime --json`: the ordinary run, then the real-time one.
@@ -266,7 +277,7 @@ fn compare_realtime(
     }
     files.json(&RealtimeOutput { runs: &reports })?;
     files.table(&render::realtime_table(&reports))?;
-    Ok(ExitCode::SUCCESS)
+    received_anything(a, &reports)
 }
 
 #[derive(Serialize)]
@@ -321,7 +332,7 @@ fn sweep(a: &BenchArgs, stop: &mpsc::Receiver<()>, files: &mut Files) -> Result<
         sweep_render::sweep_table(&rows),
         sweep_render::scaling(&scaling)
     ))?;
-    Ok(ExitCode::SUCCESS)
+    received_anything(a, &reports)
 }
 
 #[derive(Serialize)]

@@ -66,8 +66,15 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version print on stdout and exit 0; errors
-            // (and the usage of a bare `tickcast`) on stderr with 2.
-            let _ = e.print();
+            // (and the usage of a bare `tickcast`) on stderr with 2. A
+            // help that cannot be written (a full disk) is exit 1; a
+            // reader that closed early (`| head`) is not an error.
+            if let Err(w) = e.print() {
+                if w.kind() != std::io::ErrorKind::BrokenPipe && e.exit_code() == 0 {
+                    say!("tickcast: cannot write to standard output: {w}");
+                    return ExitCode::FAILURE;
+                }
+            }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
@@ -93,7 +100,7 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        if line.ends_with(&text) {
+        if line == text || line.ends_with(&format!(": {text}")) {
             continue;
         }
         if !line.is_empty() {
@@ -213,6 +220,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         say!("{}", broadcast_render::status_line(t, &b.figures()));
         !b.is_finished()
     });
+    let from = b.local_addr();
     let f = b.stop();
     let ran = started.elapsed();
     if a.json {
@@ -220,7 +228,7 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     } else if f.halted.is_none() {
         say!("{}", broadcast_render::final_line(ran, &f));
     }
-    broadcast_outcome(&f, &config, ran)
+    broadcast_outcome(&f, &config, from, ran)
 }
 
 /// How a broadcaster's run ends: an error line and exit 1 when it
@@ -228,13 +236,14 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
 fn broadcast_outcome(
     f: &tickcast::runtime::broadcaster::BroadcastFigures,
     config: &tickcast::runtime::broadcaster::BroadcastConfig,
+    from: std::net::SocketAddr,
     ran: Duration,
 ) -> Result<ExitCode> {
     if let Some(halt) = &f.halted {
         // Nothing got out: one line naming the error, exit 1.
         return Err(halt.clone().into());
     }
-    if let Some(why) = broadcast_render::sent_nothing(f, config, ran) {
+    if let Some(why) = broadcast_render::sent_nothing(f, config, from, ran) {
         bail!(why);
     }
     if let Some(w) = broadcast_render::skipped_warning(f, config) {
@@ -340,6 +349,7 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
         }
         !b.is_finished()
     });
+    let from = b.local_addr();
     let bf = b.stop();
     // How long it ran: the duration, or less after Ctrl-C.
     let ran = started.elapsed();
@@ -351,7 +361,7 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     }
     output::stdout(&demo_render::broadcaster_line(ran, &bf))?;
     output::stdout(&demo_render::table(&rows))?;
-    let code = broadcast_outcome(&bf, &config, ran)?;
+    let code = broadcast_outcome(&bf, &config, from, ran)?;
     if rows.iter().all(|(_, s)| !s.received_any) {
         bail!(demo_render::received_nothing(rows.len(), ran));
     }

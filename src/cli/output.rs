@@ -84,10 +84,18 @@ impl Output {
         }
         let created = !path.exists();
         let file = open_now(path).map_err(|e| refuse(format!("cannot write: {e}")))?;
-        let regular = file
+        let meta = file
             .metadata()
-            .map_err(|e| refuse(format!("cannot write: {e}")))?
-            .is_file();
+            .map_err(|e| refuse(format!("cannot write: {e}")))?;
+        if is_stdout(&meta) {
+            // `--json /dev/stdout` (or the file stdout is redirected to):
+            // one stream, or the tables would overwrite the document.
+            return Ok(Output {
+                flag,
+                sink: Sink::Stdout,
+            });
+        }
+        let regular = meta.is_file();
         Ok(Output {
             flag,
             sink: Sink::File {
@@ -154,24 +162,37 @@ impl Output {
     }
 }
 
+/// Whether `meta` is the file stdout writes to (the same device and
+/// inode): `/dev/stdout`, `/dev/fd/1`, or the file stdout is redirected to.
+// `st_dev` and `st_ino` are u64 on Linux, narrower on some other Unixes.
+#[allow(clippy::unnecessary_cast)]
+fn is_stdout(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    nix::sys::stat::fstat(std::io::stdout())
+        .is_ok_and(|out| out.st_dev as u64 == meta.dev() && out.st_ino as u64 == meta.ino())
+}
+
 /// Opens `path` for writing (created if missing, not truncated) without
-/// waiting: a FIFO no process reads is an error at once ("no process reads
-/// this FIFO") where a plain open would block until one does, deaf to
-/// Ctrl-C. The handle then blocks on writes again, as any file's does.
+/// waiting: a FIFO no process reads yet is an error at once ("no process
+/// reads this FIFO yet: start its reader first") where a plain open would
+/// block until one does, deaf to Ctrl-C. The handle then blocks on writes
+/// again, as any file's does.
 fn open_now(path: &Path) -> std::io::Result<File> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .custom_flags(OFlag::O_NONBLOCK.bits())
         .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(code) if code == nix::errno::Errno::ENXIO as i32 => {
-                std::io::Error::other("no process reads this FIFO")
+        .map_err(|e| {
+            let fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+            if fifo && e.raw_os_error() == Some(nix::errno::Errno::ENXIO as i32) {
+                std::io::Error::other("no process reads this FIFO yet: start its reader first")
+            } else {
+                e
             }
-            _ => e,
         })?;
     let flags = OFlag::from_bits_retain(fcntl(&file, FcntlArg::F_GETFL)?);
     fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;

@@ -14,6 +14,7 @@ const MAX_KEY_FILE: u64 = 4096;
 
 /// Why a key file could not be used. Each message is one line naming the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// No file at that path.
     #[error("key file {} does not exist (make one with: openssl rand -hex 32 > FILE; chmod 600 FILE)", .0.display())]
@@ -26,14 +27,9 @@ pub enum KeyError {
         /// What the OS said.
         source: io::Error,
     },
-    /// The path is a directory, a FIFO, a device or a socket.
-    #[error("key file {} is not a regular file ({what}); give the file that holds the key", .path.display())]
-    NotAFile {
-        /// The path given.
-        path: PathBuf,
-        /// What it is instead: "a directory", "a FIFO", ….
-        what: &'static str,
-    },
+    /// The path is a directory.
+    #[error("key file {} is a directory; give the file that holds the key", .0.display())]
+    Directory(PathBuf),
     /// Group or others may read the file.
     #[error("key file {} is readable by group or others (mode {mode:03o}): run chmod 600 {}", .path.display(), .path.display())]
     TooOpen {
@@ -80,9 +76,9 @@ impl Key {
             source,
         };
         // One open, then checks on that handle: nothing can swap the file
-        // between the permission check and the read. The open does not
-        // wait (O_NONBLOCK), so a FIFO is refused below instead of
-        // blocking until some process writes to it.
+        // between the permission check and the read. A pipe or FIFO (a
+        // key kept off disk: `--key-file <(pass show key)`) is read too;
+        // its open does not wait for a writer (see `open_now`).
         let file = match open_now(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -91,11 +87,8 @@ impl Key {
             Err(e) => return Err(unreadable(e)),
         };
         let meta = file.metadata().map_err(unreadable)?;
-        if !meta.is_file() {
-            return Err(KeyError::NotAFile {
-                path: path.to_path_buf(),
-                what: kind_of(&meta.file_type()),
-            });
+        if meta.is_dir() {
+            return Err(KeyError::Directory(path.to_path_buf()));
         }
         #[cfg(unix)]
         {
@@ -137,39 +130,26 @@ impl Key {
     }
 }
 
-/// `path` opened for reading without waiting for a writer (a FIFO's
-/// open would block until one came; a regular file's is unchanged).
+/// `path` opened for reading without waiting for a writer: a FIFO's
+/// plain open blocks until some process opens it for writing, deaf to
+/// Ctrl-C. Once open, reads block again, and a FIFO with no writer reads
+/// as empty at once (then the key is refused as too short). A regular
+/// file's open and reads are unchanged.
 fn open_now(path: &Path) -> io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
     {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+        options.custom_flags(OFlag::O_NONBLOCK.bits());
+        let file = options.open(path)?;
+        let flags = OFlag::from_bits_retain(fcntl(&file, FcntlArg::F_GETFL)?);
+        fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+        Ok(file)
     }
+    #[cfg(not(unix))]
     options.open(path)
-}
-
-/// What a path that is not a regular file is, for [`KeyError::NotAFile`].
-fn kind_of(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else {
-        "not a file"
-    }
 }
 
 enum HexProblem {
@@ -281,31 +261,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let err = Key::from_file(&dir).unwrap_err();
         std::fs::remove_dir(&dir).unwrap();
-        assert!(
-            matches!(
-                err,
-                KeyError::NotAFile {
-                    what: "a directory",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, KeyError::Directory(_)), "{err}");
         assert!(
             err.to_string()
-                .ends_with("is not a regular file (a directory); give the file that holds the key"),
+                .ends_with("is a directory; give the file that holds the key"),
             "{err}"
         );
 
-        // A FIFO is refused at once, not waited on for a writer.
+        // A FIFO with no writer reads as empty at once: it is not waited
+        // on (a pipe with its writer is read as any file: tests/cli.rs).
         let fifo = temp_path("fifo");
         let _ = std::fs::remove_file(&fifo);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let err = Key::from_file(&fifo).unwrap_err();
         std::fs::remove_file(&fifo).unwrap();
-        assert!(
-            matches!(err, KeyError::NotAFile { what: "a FIFO", .. }),
-            "{err}"
-        );
+        assert!(matches!(err, KeyError::TooShort { digits: 0, .. }), "{err}");
     }
 }

@@ -15,6 +15,9 @@ use tickcast::bench::{
 use tickcast::core::histogram::LatencySummary;
 use tickcast::runtime::receiver::ReceiveMode;
 
+/// The error of a bench whose receivers received nothing in any run.
+pub const RECEIVED_NOTHING: &str = "no receiver received anything in any run: nothing was measured (is something between the broadcaster and the receivers dropping UDP?)";
+
 /// Said when `--lan` cannot run here.
 pub const LAN_UNAVAILABLE: &str = "tickcast: --lan needs root and ip netns (iproute2)";
 

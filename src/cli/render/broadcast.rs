@@ -72,10 +72,11 @@ pub fn final_line(t: Duration, f: &BroadcastFigures) -> String {
 
 /// Why a run of `ran` sent no datagram, in one line, or `None` when it
 /// sent one: every send failed, or there was no one to send to (a
-/// broadcaster that only serves subscriptions, and none came).
+/// broadcaster that only serves subscriptions on `from`, and none came).
 pub fn sent_nothing(
     f: &BroadcastFigures,
     config: &BroadcastConfig,
+    from: SocketAddr,
     ran: Duration,
 ) -> Option<String> {
     if f.datagrams_sent > 0 {
@@ -91,9 +92,14 @@ pub fn sent_nothing(
             f.last_error.as_deref().unwrap_or("unknown")
         )
     } else if subscriptions_only {
+        // A socket bound to every address is reached at any of this host's.
+        let at = if from.ip().is_unspecified() {
+            format!("HOST:{}", from.port())
+        } else {
+            from.to_string()
+        };
         format!(
-            "sent nothing in {ran:.1} s: no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe {})",
-            config.bind
+            "sent nothing in {ran:.1} s: no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe {at})"
         )
     } else {
         format!("sent nothing in {ran:.1} s: no tick was sent")
@@ -102,13 +108,15 @@ pub fn sent_nothing(
 
 /// Share of ticks skipped from which the end of a run warns of it.
 const SKIPPED_WARNING_SHARE: f64 = 0.1;
+/// Ticks due before a share skipped means anything (a second at 60 Hz).
+const SKIPPED_WARNING_TICKS: u64 = 60;
 
 /// A warning when the broadcaster skipped a tenth of its ticks or more:
 /// it could not keep up with the rate.
 pub fn skipped_warning(f: &BroadcastFigures, config: &BroadcastConfig) -> Option<String> {
     let due = f.ticks_sent + f.ticks_skipped;
     let share = f.ticks_skipped as f64 / due.max(1) as f64;
-    (share >= SKIPPED_WARNING_SHARE).then(|| {
+    (due >= SKIPPED_WARNING_TICKS && share >= SKIPPED_WARNING_SHARE).then(|| {
         format!(
             "warning: {} of {due} ticks ({:.0} %) were skipped: the broadcaster cannot keep up with {} entities at {} Hz on this host (lower --rate or --entities; tickcast bench --find-max-entities measures what it sustains)",
             f.ticks_skipped,
@@ -150,23 +158,27 @@ mod tests {
         let config = BroadcastConfig::default();
         let mut f = BroadcastFigures::default();
         let ran = Duration::from_millis(1_000);
+        let from: SocketAddr = "127.0.0.1:47510".parse().unwrap();
         f.datagrams_sent = 1;
-        assert_eq!(sent_nothing(&f, &config, ran), None);
+        assert_eq!(sent_nothing(&f, &config, from, ran), None);
         f.datagrams_sent = 0;
         (f.send_errors, f.last_error) = (63, Some("Connection refused".into()));
         assert_eq!(
-            sent_nothing(&f, &config, ran).unwrap(),
+            sent_nothing(&f, &config, from, ran).unwrap(),
             "sent nothing in 1.0 s: all 63 sends failed (last error: Connection refused)"
         );
         let subscriptions = BroadcastConfig {
             destinations: Vec::new(),
-            bind: "127.0.0.1:47510".parse().unwrap(),
             ..BroadcastConfig::default()
         };
         (f.send_errors, f.last_error) = (0, None);
-        assert!(sent_nothing(&f, &subscriptions, ran)
+        assert!(sent_nothing(&f, &subscriptions, from, ran)
             .unwrap()
             .ends_with("no receiver subscribed (a receiver subscribes with: tickcast receive --subscribe 127.0.0.1:47510)"));
+        let anywhere = "0.0.0.0:47510".parse().unwrap();
+        assert!(sent_nothing(&f, &subscriptions, anywhere, ran)
+            .unwrap()
+            .ends_with("--subscribe HOST:47510)"));
     }
 
     #[test]
@@ -175,6 +187,8 @@ mod tests {
         let mut f = BroadcastFigures::default();
         (f.ticks_sent, f.ticks_skipped) = (91, 9);
         assert_eq!(skipped_warning(&f, &config), None);
+        (f.ticks_sent, f.ticks_skipped) = (4, 1);
+        assert_eq!(skipped_warning(&f, &config), None, "too few ticks to tell");
         (f.ticks_sent, f.ticks_skipped) = (90, 10);
         assert!(skipped_warning(&f, &config)
             .unwrap()
