@@ -706,7 +706,11 @@ fn a_spoofed_subscribe_sends_the_victim_no_stream_and_nothing_larger() {
     let bind = format!("{bc_ip}:{SUBSCRIBE_PORT}");
     let bc = broadcaster(&lan, &bc_host, &["--bind", &bind, "--duration", "4s"]);
     let forging = receiver(&lan, &forger, &["--subscribe", &bind]);
-    let bc = bc.json(PATIENCE);
+    // No subscription was ever accepted, so it sent nothing: exit 1, its
+    // figures printed all the same.
+    let (status, bc) = bc.json_and_status(PATIENCE);
+    assert_eq!(status.code(), Some(1), "{bc}");
+    assert_eq!(figure(&bc, "datagrams_sent"), 0, "{bc}");
     std::thread::sleep(GRACE);
     let mut forging = forging;
     forging.signal(Signal::SIGINT);
