@@ -38,6 +38,7 @@ namespace Tickcast
         WrongClock = 7,
         BadCoordinate = 8,
         TickNotAfter = 9,
+        BadFrame = 10,
     }
 
     /// <summary>Who decides when a frame goes out (tc_clock).</summary>
@@ -171,7 +172,8 @@ namespace Tickcast
         /// Compact: the largest absolute coordinate (0: 1e6).
         public double Bound;
         /// <summary>SCHED_FIFO priority of the broadcast thread, 1 to 99,
-        /// with the memory locked; 0 (the default): an ordinary thread.</summary>
+        /// (the process's memory is not locked: that is the game's call); 0
+        /// (the default): an ordinary thread.</summary>
         public uint RealtimePriority;
         /// <summary>The CPU to pin the broadcast thread to; -1 (the default):
         /// anywhere.</summary>
@@ -209,7 +211,8 @@ namespace Tickcast
         /// <summary>Always 0: keeps the struct whole 8-byte words.</summary>
         public uint Reserved;
         /// <summary>SCHED_FIFO priority of the receiver thread, 1 to 99,
-        /// with the memory locked; 0 (the default): an ordinary thread.</summary>
+        /// (the process's memory is not locked: that is the game's call); 0
+        /// (the default): an ordinary thread.</summary>
         public uint RealtimePriority;
         /// <summary>The CPU to pin the receiver thread to; -1 (the default):
         /// anywhere.</summary>
@@ -556,6 +559,13 @@ namespace Tickcast
             string group = null, string iface = null, string bind = null, byte[] key = null,
             string keyFile = null)
         {
+            if (config.Size == 0)
+            {
+                // new BroadcastConfig(): every field 0, Size too. The library would
+                // refuse it; say what to do instead.
+                throw new ArgumentException(
+                    "this config was not made by Native.DefaultBroadcastConfig(): start from its defaults", nameof(config));
+            }
             if (config.Size < (ulong)Marshal.SizeOf(typeof(BroadcastConfig))
                 && (config.RealtimePriority != 0 || config.Cpu != -1))
             {
@@ -688,6 +698,13 @@ namespace Tickcast
         public static Receiver Start(ReceiverConfig config, string bind, string group = null,
             string iface = null, string subscribe = null, byte[] key = null, string keyFile = null)
         {
+            if (config.Size == 0)
+            {
+                // new ReceiverConfig(): every field 0, Size too. The library would
+                // refuse it; say what to do instead.
+                throw new ArgumentException(
+                    "this config was not made by Native.DefaultReceiverConfig(): start from its defaults", nameof(config));
+            }
             if (config.Size < (ulong)Marshal.SizeOf(typeof(ReceiverConfig))
                 && (config.RealtimePriority != 0 || config.Cpu != -1))
             {

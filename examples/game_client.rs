@@ -85,7 +85,8 @@ fn run() -> Result<ExitCode, String> {
         // One clock reading for the frame: where everything is drawn.
         let now = tickcast::runtime::clock::now_ns();
         client.sample_at(now, &mut samples);
-        if let Some(before) = sampled_at {
+        // The wall clock may step back between two frames: no speed then.
+        if let Some(before) = sampled_at.filter(|&b| now > b) {
             let dt = (now - before) as f64 / 1e9;
             let v = f64::from(largest_step(&previous, &samples)) / dt;
             let settled = usize::from(frames_with_data > 60);

@@ -87,14 +87,29 @@ fn parse() -> Result<Args, String> {
 struct Game {
     entities: Vec<(u32, [f32; 2], f32)>,
     next_id: u32,
+    /// Ids that left, and the tick they left at: reused once they have
+    /// been gone a second, so ids stay below the receivers' capacity
+    /// (2^20 by default) however long the game runs, and every receiver
+    /// has seen a frame without an id before it comes back (an id back at
+    /// once would look like the old entity moved, not a new one).
+    free: std::collections::VecDeque<(u32, u64)>,
     /// A small seeded generator: which entity leaves.
     seed: u64,
 }
 
 impl Game {
-    fn spawn(&mut self) {
-        let id = self.next_id;
-        self.next_id += 1;
+    /// A new entity at `tick`: an id gone a second or more, else a new one.
+    fn spawn(&mut self, tick: u64) {
+        let id = match self.free.front() {
+            Some(&(id, left)) if tick >= left + RATE_HZ => {
+                self.free.pop_front();
+                id
+            }
+            _ => {
+                self.next_id += 1;
+                self.next_id - 1
+            }
+        };
         let centre = [(id % 100) as f32 * 10.0, (id / 100 % 100) as f32 * 10.0];
         self.entities.push((id, centre, (id % 17) as f32));
     }
@@ -135,10 +150,11 @@ fn run() -> Result<(), String> {
     let mut game = Game {
         entities: Vec::new(),
         next_id: 0,
+        free: std::collections::VecDeque::new(),
         seed: 0x9e37_79b9_7f4a_7c15,
     };
     for _ in 0..args.entities {
-        game.spawn();
+        game.spawn(0);
     }
     let churn = args.churn.unwrap_or((args.entities / 100).max(1));
     let step = Duration::from_nanos(1_000_000_000 / RATE_HZ);
@@ -151,8 +167,9 @@ fn run() -> Result<(), String> {
         if tick.is_multiple_of(RATE_HZ) && tick > 0 && tick + RATE_HZ < ticks {
             for _ in 0..churn.min(game.entities.len() as u32) {
                 let i = (game.random() % game.entities.len() as u64) as usize;
-                game.entities.swap_remove(i);
-                game.spawn();
+                let (gone, ..) = game.entities.swap_remove(i);
+                game.free.push_back((gone, tick));
+                game.spawn(tick);
             }
         }
         game.positions(tick, &mut frame);

@@ -3,8 +3,8 @@
  * loss figures, draw interpolated positions.
  *
  * Conventions, for every function:
- * - It returns a tc_status: TC_OK, or why it did nothing (tc_version alone
- *   returns a string). tc_last_error() copies the message of the latest
+ * - It returns a tc_status: TC_OK, or why it did nothing (tc_version and
+ *   tc_abi_version alone return their value). tc_last_error() copies the message of the latest
  *   failure on the calling thread.
  * - It never unwinds into the caller: a panic inside is TC_ERR_PANIC.
  * - A NULL or misaligned pointer is TC_ERR_INVALID_ARGUMENT, never a crash.
@@ -243,13 +243,16 @@ typedef struct tc_receiver_config {
      */
     uint64_t max_extrapolation_ns;
     /**
-     * Entity ids accepted are `0..capacity`; memory is bounded by it.
-     * Default 1048576.
+     * Entity ids accepted are `0..capacity`, at least 1; memory is
+     * bounded by it (about 48 bytes an id, allocated a page of 1024 ids
+     * at a time). Default 1048576.
      */
     uint32_t capacity;
     /**
      * Events held before the newest are dropped (and counted in
-     * `events_dropped`) because the game did not read them. Default 65536.
+     * `events_dropped`) because the game did not read them: 1 to 1048576
+     * (32 bytes each, allocated at start; beyond is `TC_ERR_CONFIG`).
+     * Default 65536.
      */
     uint32_t event_capacity;
     /**
@@ -264,7 +267,8 @@ typedef struct tc_receiver_config {
     tc_receive_mode mode;
     /**
      * Two snapshots of one entity farther apart than this (world units)
-     * are a teleport: snapped, never slid between. Default 10.
+     * are a teleport: snapped, never slid between. Positive (INFINITY:
+     * never snap; NaN, 0 or below is `TC_ERR_CONFIG`). Default 10.
      */
     float teleport_distance;
     /**
@@ -280,8 +284,9 @@ typedef struct tc_receiver_config {
      */
     uint32_t gro;
     /**
-     * Always 0. It makes the struct a whole number of 8-byte words, so
-     * that a field appended later never lies in an older struct's padding.
+     * Always 0 (another value is `TC_ERR_CONFIG`). It makes the struct a
+     * whole number of 8-byte words, so that a field appended later never
+     * lies in an older struct's padding.
      */
     uint32_t reserved;
     /**
@@ -780,6 +785,13 @@ typedef struct tc_receive_figures {
 #define TC_ERR_TICK_NOT_AFTER 9
 
 /**
+ * A frame the broadcaster cannot send: an entity id listed twice, with
+ * compact snapshots an id of 2^24 or more, or more entities than 65535
+ * datagrams hold; the message says which. Nothing was published.
+ */
+#define TC_ERR_BAD_FRAME 10
+
+/**
  * tickcast ticks at `rate_hz` and sends the latest frame the game
  * published (`tc_broadcaster_publish`), under its own tick numbers.
  */
@@ -978,9 +990,10 @@ tc_status tc_broadcaster_start(const struct tc_broadcast_config *config,
  *
  * Fails, publishing nothing, with `TC_ERR_BAD_COORDINATE` (a coordinate
  * NaN, infinite or out of range), `TC_ERR_WRONG_CLOCK` (the broadcaster
- * runs on `TC_CLOCK_GAME`), `TC_ERR_STOPPED` (its duration ran out) or
- * `TC_ERR_INVALID_ARGUMENT`. An id listed twice is refused later, by the
- * broadcast thread, and counted in `frames_refused`.
+ * runs on `TC_CLOCK_GAME`), `TC_ERR_BAD_FRAME` (an id listed twice, with
+ * compact snapshots one of 2^24 or more, or more entities than 65535
+ * datagrams hold), `TC_ERR_STOPPED` (its duration ran out) or
+ * `TC_ERR_INVALID_ARGUMENT`.
  *
  * Thread-safety: one thread at a time per broadcaster (the game's);
  * calls from several threads are serialized, not undefined, but their
@@ -1002,7 +1015,7 @@ tc_status tc_broadcaster_publish(const struct tc_broadcaster *b,
  * is counted in `frames_replaced`.
  *
  * Fails, sending nothing, with `TC_ERR_TICK_NOT_AFTER` (`tick` is not
- * after the last tick sent), `TC_ERR_BAD_COORDINATE`,
+ * after the last tick sent), `TC_ERR_BAD_COORDINATE`, `TC_ERR_BAD_FRAME`,
  * `TC_ERR_WRONG_CLOCK` (the broadcaster runs on `TC_CLOCK_TICKCAST`),
  * `TC_ERR_STOPPED` or `TC_ERR_INVALID_ARGUMENT`.
  *

@@ -12,8 +12,8 @@ use crate::{PublishError, Publisher};
 
 use crate::ffi::error::Failure;
 use crate::ffi::types::{
-    tc_broadcast_figures, tc_entity, TC_ERR_BAD_COORDINATE, TC_ERR_CONFIG, TC_ERR_IO,
-    TC_ERR_STOPPED, TC_ERR_TICK_NOT_AFTER, TC_ERR_WRONG_CLOCK,
+    tc_broadcast_figures, tc_entity, TC_ERR_BAD_COORDINATE, TC_ERR_BAD_FRAME, TC_ERR_CONFIG,
+    TC_ERR_IO, TC_ERR_STOPPED, TC_ERR_TICK_NOT_AFTER, TC_ERR_WRONG_CLOCK,
 };
 
 /// A running broadcaster of the game's world (opaque to C).
@@ -47,10 +47,37 @@ fn entity(e: &tc_entity) -> Entity {
 }
 
 fn publish_failure(e: PublishError) -> Failure {
+    // The messages that name Rust's API name the C one here.
+    match e {
+        PublishError::WrongClock(PublishClock::Game) => {
+            return Failure::new(
+                TC_ERR_WRONG_CLOCK,
+                "this broadcaster runs on TC_CLOCK_GAME: use tc_broadcaster_send",
+            )
+        }
+        PublishError::WrongClock(PublishClock::Tickcast) => {
+            return Failure::new(
+                TC_ERR_WRONG_CLOCK,
+                "this broadcaster runs on TC_CLOCK_TICKCAST: use tc_broadcaster_publish",
+            )
+        }
+        PublishError::OutOfBound { id } => {
+            return Failure::new(
+                TC_ERR_BAD_COORDINATE,
+                format_args!(
+                "entity {id} has a coordinate beyond the world's bound (tc_broadcast_config.bound)"
+            ),
+            )
+        }
+        _ => {}
+    }
     let status = match e {
         PublishError::BadCoordinate { .. } | PublishError::OutOfBound { .. } => {
             TC_ERR_BAD_COORDINATE
         }
+        PublishError::DuplicateId(_)
+        | PublishError::IdTooLarge { .. }
+        | PublishError::TooManyEntities { .. } => TC_ERR_BAD_FRAME,
         PublishError::TickNotAfter { .. } => TC_ERR_TICK_NOT_AFTER,
         PublishError::WrongClock(_) => TC_ERR_WRONG_CLOCK,
         PublishError::Stopped => TC_ERR_STOPPED,

@@ -187,6 +187,9 @@ pub(crate) fn receiver(
     c: &tc_receiver_config,
     strings: &Strings<'_>,
 ) -> Result<ReceiverConfig, Failure> {
+    if c.reserved != 0 {
+        return Err(Failure::new(TC_ERR_CONFIG, "reserved must be 0"));
+    }
     let group = optional_address("group", strings.group)?;
     let mode = match c.mode {
         TC_RECEIVE_WAIT => ReceiveMode::Wait,
@@ -386,6 +389,66 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.status, crate::ffi::types::TC_ERR_INVALID_ARGUMENT);
+    }
+
+    /// What a game could set by mistake and that would abort, misdraw or
+    /// be ignored is refused, naming the field: an event queue of no room
+    /// or of more than is allocated at start without harm (a large one
+    /// aborted the process), a teleport distance that is NaN or not
+    /// positive, a reserved field not 0, a capacity of 0.
+    #[test]
+    fn receiver_values_that_cannot_work_are_config_errors() {
+        let bind = Strings {
+            bind: Some("127.0.0.1:0"),
+            ..Strings::default()
+        };
+        let d = receiver_default();
+        let cases = [
+            (
+                tc_receiver_config {
+                    event_capacity: 0,
+                    ..d
+                },
+                "event capacity 0",
+            ),
+            (
+                tc_receiver_config {
+                    event_capacity: u32::MAX,
+                    ..d
+                },
+                "event capacity 4294967295 is not in 1..=1048576",
+            ),
+            (
+                tc_receiver_config {
+                    teleport_distance: f32::NAN,
+                    ..d
+                },
+                "teleport distance",
+            ),
+            (
+                tc_receiver_config {
+                    teleport_distance: -1.0,
+                    ..d
+                },
+                "teleport distance",
+            ),
+            (
+                tc_receiver_config { reserved: 5, ..d },
+                "reserved must be 0",
+            ),
+            (tc_receiver_config { capacity: 0, ..d }, "capacity 0"),
+        ];
+        for (c, want) in cases {
+            let err = receiver(&c, &bind).unwrap_err();
+            assert_eq!(err.status, TC_ERR_CONFIG, "{want}: {}", err.message);
+            assert!(err.message.contains(want), "{want}: {}", err.message);
+        }
+        let never_snap = tc_receiver_config {
+            teleport_distance: f32::INFINITY,
+            event_capacity: 1 << 20,
+            ..d
+        };
+        assert!(receiver(&never_snap, &bind).is_ok());
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub const TC_ERR_WRONG_CLOCK: tc_status = 7;
 pub const TC_ERR_BAD_COORDINATE: tc_status = 8;
 /// Under `TC_CLOCK_GAME`, a tick number not after the last one sent.
 pub const TC_ERR_TICK_NOT_AFTER: tc_status = 9;
+/// A frame the broadcaster cannot send: an entity id listed twice, with
+/// compact snapshots an id of 2^24 or more, or more entities than 65535
+/// datagrams hold; the message says which. Nothing was published.
+pub const TC_ERR_BAD_FRAME: tc_status = 10;
 
 /// Who decides when a published frame goes out.
 pub type tc_clock = u32;
@@ -343,11 +347,14 @@ pub struct tc_receiver_config {
     /// How long past the newest snapshot an entity is extrapolated before
     /// it is held, ns; 0 never extrapolates. Default 250 ms.
     pub max_extrapolation_ns: u64,
-    /// Entity ids accepted are `0..capacity`; memory is bounded by it.
-    /// Default 1048576.
+    /// Entity ids accepted are `0..capacity`, at least 1; memory is
+    /// bounded by it (about 48 bytes an id, allocated a page of 1024 ids
+    /// at a time). Default 1048576.
     pub capacity: u32,
     /// Events held before the newest are dropped (and counted in
-    /// `events_dropped`) because the game did not read them. Default 65536.
+    /// `events_dropped`) because the game did not read them: 1 to 1048576
+    /// (32 bytes each, allocated at start; beyond is `TC_ERR_CONFIG`).
+    /// Default 65536.
     pub event_capacity: u32,
     /// Socket receive buffer to ask for, in bytes; 0 leaves the system's.
     /// Default 4 MiB.
@@ -356,7 +363,8 @@ pub struct tc_receiver_config {
     /// `TC_RECEIVE_WAIT`.
     pub mode: tc_receive_mode,
     /// Two snapshots of one entity farther apart than this (world units)
-    /// are a teleport: snapped, never slid between. Default 10.
+    /// are a teleport: snapped, never slid between. Positive (INFINITY:
+    /// never snap; NaN, 0 or below is `TC_ERR_CONFIG`). Default 10.
     pub teleport_distance: f32,
     /// Nonzero: with an automatic delay, widen the margin to three times
     /// the measured arrival jitter when that is more. Default 0.
@@ -366,8 +374,9 @@ pub struct tc_receiver_config {
     /// the receiver's CPU; a run dropped at a full socket then counts once
     /// in `socket_drops`. 0: one datagram at a time, each drop counted.
     pub gro: u32,
-    /// Always 0. It makes the struct a whole number of 8-byte words, so
-    /// that a field appended later never lies in an older struct's padding.
+    /// Always 0 (another value is `TC_ERR_CONFIG`). It makes the struct a
+    /// whole number of 8-byte words, so that a field appended later never
+    /// lies in an older struct's padding.
     pub reserved: u32,
     /// Appended after ABI 3's first layout: a struct from a header
     /// without them gets the defaults, and a library older than this

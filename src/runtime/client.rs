@@ -99,9 +99,11 @@ impl GameClient {
         if self.fed_frame == Some(key) {
             return;
         }
+        // A new session starts the interpolator over; the empty frame of
+        // before the first datagram is no session to restart from.
         if self
             .fed_frame
-            .is_some_and(|(session, _)| session != frame.session)
+            .is_some_and(|(session, _)| session.is_some() && session != frame.session)
         {
             self.interpolator.reset();
             self.fed.clear();

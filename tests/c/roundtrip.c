@@ -352,6 +352,12 @@ static void game_clock(void) {
     CHECK(late == 0, "%s: %d of 50 ticks never arrived within 2 s", half, late);
     CHECK(tc_broadcaster_send(b, 120, frame, n) == TC_ERR_TICK_NOT_AFTER,
           "%s: tick 120 after 149 is not TC_ERR_TICK_NOT_AFTER", half);
+    /* An id listed twice is refused at once, nothing sent. */
+    tc_entity twice[2] = {{0}};
+    CHECK(tc_broadcaster_send(b, 150, twice, 2) == TC_ERR_BAD_FRAME,
+          "%s: an id twice is not TC_ERR_BAD_FRAME", half);
+    CHECK(strstr(last_error(), "appears twice") != NULL,
+          "%s: the message of an id twice: %s", half, last_error());
     CHECK(wait_world(r, frame, n, 5.0), "%s: the receiver's world is not the last frame", half);
     tc_broadcast_figures bf;
     if (ok(tc_broadcaster_stop(b, &bf, sizeof bf), "tc_broadcaster_stop")) {

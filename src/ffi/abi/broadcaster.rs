@@ -79,9 +79,10 @@ pub unsafe extern "C" fn tc_broadcaster_start(
 ///
 /// Fails, publishing nothing, with `TC_ERR_BAD_COORDINATE` (a coordinate
 /// NaN, infinite or out of range), `TC_ERR_WRONG_CLOCK` (the broadcaster
-/// runs on `TC_CLOCK_GAME`), `TC_ERR_STOPPED` (its duration ran out) or
-/// `TC_ERR_INVALID_ARGUMENT`. An id listed twice is refused later, by the
-/// broadcast thread, and counted in `frames_refused`.
+/// runs on `TC_CLOCK_GAME`), `TC_ERR_BAD_FRAME` (an id listed twice, with
+/// compact snapshots one of 2^24 or more, or more entities than 65535
+/// datagrams hold), `TC_ERR_STOPPED` (its duration ran out) or
+/// `TC_ERR_INVALID_ARGUMENT`.
 ///
 /// Thread-safety: one thread at a time per broadcaster (the game's);
 /// calls from several threads are serialized, not undefined, but their
@@ -110,7 +111,7 @@ pub unsafe extern "C" fn tc_broadcaster_publish(
 /// is counted in `frames_replaced`.
 ///
 /// Fails, sending nothing, with `TC_ERR_TICK_NOT_AFTER` (`tick` is not
-/// after the last tick sent), `TC_ERR_BAD_COORDINATE`,
+/// after the last tick sent), `TC_ERR_BAD_COORDINATE`, `TC_ERR_BAD_FRAME`,
 /// `TC_ERR_WRONG_CLOCK` (the broadcaster runs on `TC_CLOCK_TICKCAST`),
 /// `TC_ERR_STOPPED` or `TC_ERR_INVALID_ARGUMENT`.
 ///

@@ -227,9 +227,19 @@ impl Broadcaster {
         clock: PublishClock,
     ) -> Result<(Broadcaster, Publisher), BroadcastError> {
         let running = Arc::new(AtomicBool::new(true));
-        let (publisher, feed) =
-            Publisher::new(clock, config.rate_hz, config.compact, Arc::clone(&running))
-                .map_err(BroadcastError::Spawn)?;
+        // A tick's datagrams number at most 65535 (a u16 part count).
+        let max_entities = crate::wire::entities_per_part(config.packet_budget())
+            .map_or(usize::MAX, |per_part| {
+                per_part.saturating_mul(usize::from(u16::MAX))
+            });
+        let (publisher, feed) = Publisher::new(
+            clock,
+            config.rate_hz,
+            config.compact,
+            max_entities,
+            Arc::clone(&running),
+        )
+        .map_err(BroadcastError::Spawn)?;
         let broadcaster = Broadcaster::start_with(config, Some((feed, clock)))?;
         Ok((broadcaster, publisher))
     }

@@ -55,9 +55,16 @@
 //! A frame is the whole world: every entity that exists, once each. An id
 //! in the previous frame sent and not in this one is despawned, and the
 //! receivers remove it (protocol version 2's despawn and roster packets).
-//! A frame that lists an id twice is refused by the broadcast thread and
-//! counted (`frames_refused`); coordinates are checked at once, on the
-//! game's thread ([`PublishError::BadCoordinate`]).
+//! Everything that would make the broadcast thread refuse a frame is
+//! checked at once, on the game's thread, and the commit refused with
+//! nothing published: a coordinate out of range
+//! ([`PublishError::BadCoordinate`], [`PublishError::OutOfBound`]), an id
+//! listed twice ([`PublishError::DuplicateId`]: one pass for a frame in
+//! id order, a sort of a copy of its ids for another), more entities than
+//! a tick's datagrams hold ([`PublishError::TooManyEntities`]) and, with
+//! compact snapshots, an id the encoder keeps no state for
+//! ([`PublishError::IdTooLarge`]). (The broadcast thread still checks, and
+//! counts in `frames_refused` what it refuses.)
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -102,6 +109,29 @@ pub enum PublishError {
     OutOfBound {
         /// The first entity at fault.
         id: u32,
+    },
+    /// An id listed twice in one frame.
+    #[error("entity id {0} appears twice in the frame")]
+    DuplicateId(u32),
+    /// With compact snapshots, an id at or past
+    /// [`MAX_ENCODER_ID`](crate::core::compact::MAX_ENCODER_ID), which the
+    /// encoder keeps no state for.
+    #[error(
+        "entity id {id} is beyond the {} ids compact snapshots carry",
+        crate::core::compact::MAX_ENCODER_ID
+    )]
+    IdTooLarge {
+        /// The first id at fault.
+        id: u32,
+    },
+    /// More entities than the 65535 datagrams of a tick hold at the
+    /// broadcaster's payload budget.
+    #[error("{entities} entities are more than a tick's 65535 datagrams hold ({max} at this payload budget)")]
+    TooManyEntities {
+        /// The frame's entities.
+        entities: usize,
+        /// The most a frame may hold.
+        max: usize,
     },
     /// Under [`PublishClock::Game`], a tick number not after the last one sent.
     #[error("tick {tick} is not after the last tick sent, {last}")]
@@ -155,9 +185,19 @@ pub struct Publisher {
     last_tick: Option<u64>,
     /// Under the game's clock: the tick period and the step's anchor.
     step: GameStep,
+    /// The clock the step reads: the protocol's (ns since the Unix
+    /// epoch), paired once and then advancing with the monotonic clock,
+    /// so a wall clock stepped back (NTP, an operator) moves no stamp
+    /// back, which every client would take for time standing still.
+    clock_anchor: clock::Anchor,
     /// With compact snapshots: their config, whose bound every coordinate
     /// must be within.
     compact: Option<CompactConfig>,
+    /// The ids of a frame not in id order, sorted to find a duplicate
+    /// (reused).
+    ids: Vec<u32>,
+    /// The most entities a frame may hold: 65535 full datagrams' worth.
+    max_entities: usize,
     running: Arc<AtomicBool>,
     counts: Arc<PublishCounts>,
 }
@@ -236,6 +276,7 @@ impl Publisher {
         clock: PublishClock,
         rate_hz: f64,
         compact: Option<CompactConfig>,
+        max_entities: usize,
         running: Arc<AtomicBool>,
     ) -> std::io::Result<(Publisher, Feed)> {
         let (input, output) = triple_buffer::triple_buffer(&Frame::default());
@@ -258,7 +299,10 @@ impl Publisher {
                 period_ns: 1e9 / rate_hz,
                 anchor: None,
             },
+            clock_anchor: clock::Anchor::paired(),
             compact,
+            ids: Vec::new(),
+            max_entities,
             running: Arc::clone(&running),
             counts: Arc::clone(&counts),
         };
@@ -317,6 +361,12 @@ impl Publisher {
             return Err(PublishError::Stopped);
         }
         let buf = self.input.input_buffer_mut();
+        if buf.entities.len() > self.max_entities {
+            return Err(PublishError::TooManyEntities {
+                entities: buf.entities.len(),
+                max: self.max_entities,
+            });
+        }
         if let Some(bad) = buf
             .entities
             .iter()
@@ -328,10 +378,17 @@ impl Publisher {
             if let Some(bad) = buf.entities.iter().find(|e| !c.in_bound(e)) {
                 return Err(PublishError::OutOfBound { id: bad.id });
             }
+            let limit = crate::core::compact::MAX_ENCODER_ID;
+            if let Some(bad) = buf.entities.iter().find(|e| e.id >= limit) {
+                return Err(PublishError::IdTooLarge { id: bad.id });
+            }
+        }
+        if let Some(id) = duplicate_id(&buf.entities, &mut self.ids) {
+            return Err(PublishError::DuplicateId(id));
         }
         if let Some(tick) = tick {
             buf.tick = tick;
-            buf.stamp_ns = self.step.due(tick, clock::now_ns());
+            buf.stamp_ns = self.step.due(tick, self.clock_anchor.now_ns());
             self.last_tick = Some(tick);
         }
         let replaced = self.input.publish();
@@ -345,6 +402,22 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// An id `entities` lists twice, if any (the smallest such): one pass when
+/// they are in id order, as a game that keeps its entities by id has them;
+/// otherwise their ids are copied into `scratch` and sorted.
+fn duplicate_id(entities: &[Entity], scratch: &mut Vec<u32>) -> Option<u32> {
+    let ascending = entities
+        .windows(2)
+        .fold(true, |ok, w| ok & (w[0].id < w[1].id));
+    if ascending {
+        return None;
+    }
+    scratch.clear();
+    scratch.extend(entities.iter().map(|e| e.id));
+    scratch.sort_unstable();
+    scratch.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 /// The broadcast thread's end: the latest frame, and (under
@@ -389,6 +462,64 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the broadcast thread would refuse is refused at the commit,
+    /// with nothing published: too many entities, an id the compact
+    /// encoder keeps no state for, an id twice.
+    #[test]
+    fn a_frame_the_thread_would_refuse_is_refused_at_the_commit() {
+        let running = Arc::new(AtomicBool::new(true));
+        let compact = Some(CompactConfig::default());
+        let (mut p, mut feed) =
+            Publisher::new(PublishClock::Tickcast, 60.0, compact, 3, running).unwrap();
+        let e = |id| Entity {
+            id,
+            x: 1.0,
+            y: 2.0,
+            z: 3.0,
+        };
+        assert_eq!(
+            p.publish(&[e(0), e(1), e(2), e(3)]),
+            Err(PublishError::TooManyEntities {
+                entities: 4,
+                max: 3
+            })
+        );
+        let limit = crate::core::compact::MAX_ENCODER_ID;
+        assert_eq!(
+            p.publish(&[e(0), e(limit)]),
+            Err(PublishError::IdTooLarge { id: limit })
+        );
+        assert_eq!(
+            p.publish(&[e(5), e(2), e(5)]),
+            Err(PublishError::DuplicateId(5))
+        );
+        assert!(feed.take_new().is_none(), "nothing was published");
+        p.publish(&[e(2), e(0), e(5)]).unwrap();
+        assert_eq!(feed.take_new().unwrap().entities.len(), 3);
+        assert_eq!(p.counts.committed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_duplicate_id_is_found_in_order_or_not() {
+        let e = |id| Entity {
+            id,
+            x: 0.0,
+            y: 0.0,
+            z: 0.0,
+        };
+        let mut scratch = Vec::new();
+        let mut check = |ids: &[u32]| {
+            let frame: Vec<Entity> = ids.iter().map(|&i| e(i)).collect();
+            duplicate_id(&frame, &mut scratch)
+        };
+        assert_eq!(check(&[]), None);
+        assert_eq!(check(&[7]), None);
+        assert_eq!(check(&[1, 2, 5, 9]), None);
+        assert_eq!(check(&[9, 1, 5, 2]), None);
+        assert_eq!(check(&[1, 2, 2, 3]), Some(2));
+        assert_eq!(check(&[9, 4, 1, 4, 9]), Some(4));
+    }
 
     #[test]
     fn stamps_follow_the_fixed_step_not_the_calls() {

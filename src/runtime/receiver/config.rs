@@ -217,6 +217,16 @@ impl ReceiverConfig {
         if self.capacity == 0 {
             return Err(ReceiverConfigError::ZeroCapacity);
         }
+        if let Some(client) = &self.client {
+            if !(1..=MAX_EVENT_CAPACITY).contains(&client.event_capacity) {
+                return Err(ReceiverConfigError::EventCapacity(client.event_capacity));
+            }
+            // Positive or infinite; NaN is neither.
+            let distance = client.interpolation.teleport_distance;
+            if distance.is_nan() || distance <= 0.0 {
+                return Err(ReceiverConfigError::TeleportDistance);
+            }
+        }
         if let Some(rt) = &self.realtime {
             rt.validate()?;
         }
@@ -224,10 +234,22 @@ impl ReceiverConfig {
     }
 }
 
+/// The most events a game client's queue may hold: 2^20, 32 MiB, allocated
+/// whole when the receiver starts.
+pub const MAX_EVENT_CAPACITY: usize = 1 << 20;
+
 /// Why a [`ReceiverConfig`] cannot run ([`ReceiverConfig::validate`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReceiverConfigError {
+    /// A game client's event queue of no room, or of more than
+    /// [`MAX_EVENT_CAPACITY`] (it is allocated whole at start).
+    #[error("event capacity {0} is not in 1..={MAX_EVENT_CAPACITY}")]
+    EventCapacity(usize),
+    /// A teleport distance that is not a positive number of world units
+    /// (NaN, 0 or below; infinity, never snapping, is one).
+    #[error("teleport distance must be a positive number of world units (infinity: never snap)")]
+    TeleportDistance,
     /// A world of capacity 0 takes no id: every entity would be rejected.
     #[error("capacity 0 takes no entity id (ids taken are 0..capacity): give at least 1")]
     ZeroCapacity,

@@ -68,7 +68,7 @@ use crate::runtime::worker::PollThread;
 
 pub use self::config::{
     ReceiveMode, ReceiverConfig, ReceiverConfigError, DEFAULT_RECV_BUFFER, LOG_BURST,
-    LOG_PER_SECOND,
+    LOG_PER_SECOND, MAX_EVENT_CAPACITY,
 };
 use self::thread::{run, RunOptions, WAKER};
 
@@ -243,9 +243,12 @@ impl Receiver {
         let mut ingest =
             Ingest::with_key(writer, config.key.clone()).with_freshness(config.freshness);
         let client = match config.client {
-            Some(client) => {
+            Some(mut client) => {
                 let (w, r) = feed::feed(client.event_capacity);
                 ingest = ingest.with_feed(w);
+                // The interpolator takes every id the world does: one the
+                // world holds is never missing from a sample.
+                client.interpolation.capacity = config.capacity;
                 Some(GameClient::new(r, client))
             }
             None => None,
