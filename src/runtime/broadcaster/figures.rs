@@ -66,8 +66,11 @@ pub struct BroadcastFigures {
     pub frames_replaced: u64,
     /// Ticks sent from the game's frames.
     pub frames_sent: u64,
-    /// Frames the thread refused (an id twice, too many parts); the tick
-    /// is skipped.
+    /// Frames the thread refused; the tick is skipped. What a game's
+    /// commit can check (an id twice, too many entities, a coordinate) is
+    /// refused there instead ([`PublishError`](super::PublishError)), so
+    /// this counts the rest: with compact snapshots, a tick the encoder
+    /// could not split into 65535 parts.
     pub frames_refused: u64,
     /// Why the last frame was refused.
     pub last_refusal: Option<String>,
@@ -185,28 +188,42 @@ impl BroadcastFigures {
     }
 }
 
-/// [`BroadcastFigures`] flattened for JSON and tables; field meanings as there.
+/// [`BroadcastFigures`] flattened for JSON and tables (the schema is
+/// `proto/broadcaster.schema.json`); each field means what the field of
+/// that name there does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct BroadcastSummary {
+    /// [`BroadcastFigures::session`].
     pub session: u64,
+    /// [`BroadcastFigures::ticks_sent`].
     pub ticks_sent: u64,
+    /// [`BroadcastFigures::ticks_skipped`].
     pub ticks_skipped: u64,
+    /// [`BroadcastFigures::packets_sent`].
     pub packets_sent: u64,
+    /// [`BroadcastFigures::datagrams_sent`].
     pub datagrams_sent: u64,
+    /// [`BroadcastFigures::bytes_sent`].
     pub bytes_sent: u64,
+    /// [`BroadcastFigures::send_errors`].
     pub send_errors: u64,
+    /// [`BroadcastFigures::last_error`].
     pub last_error: Option<String>,
     // Missing in the JSON of an older tickcast: zero, as it did not count them.
+    /// [`BroadcastFigures::send_syscalls`].
     #[serde(default)]
     pub send_syscalls: u64,
+    /// [`BroadcastFigures::gso_datagrams`].
     #[serde(default)]
     pub gso_datagrams: u64,
-    /// An older tickcast's JSON has none: it sent with `sendto`.
+    /// [`BroadcastFigures::send_path`]. An older tickcast's JSON has none:
+    /// it sent with `sendto`.
     #[serde(default = "send_path_before_batching")]
     pub send_path: SendPath,
+    /// [`BroadcastFigures::gso_fallbacks`].
     #[serde(default)]
     pub gso_fallbacks: u64,
+    /// [`BroadcastFigures::gso_error`].
     #[serde(default)]
     pub gso_error: Option<String>,
     /// Tick lateness percentiles, in µs; `None` (JSON `null`) before the
@@ -216,11 +233,13 @@ pub struct BroadcastSummary {
     pub subscribers: usize,
     /// Valid subscribes received (each answered with a challenge).
     pub subscribe_requests: u64,
+    /// [`SubscriptionCounts::challenges_sent`].
     pub challenges_sent: u64,
     /// Subscriptions added.
     pub accepted: u64,
     /// Heartbeats that renewed a subscription.
     pub renewed: u64,
+    /// [`SubscriptionCounts::refused_full`].
     pub refused_full: u64,
     /// Confirms and unsubscribes with a wrong cookie (never answered).
     pub bad_cookie: u64,
@@ -228,32 +247,43 @@ pub struct BroadcastSummary {
     pub auth_failed: u64,
     /// Subscriptions whose lease ran out.
     pub expired: u64,
+    /// [`SubscriptionCounts::unsubscribed`].
     pub unsubscribed: u64,
+    /// [`SubscriptionCounts::pongs`].
     pub pongs: u64,
     /// Why the broadcast stopped itself ([`BroadcastFigures::halted`]), as text.
     pub halted: Option<String>,
     // The published world's figures: zero (and null) for the simulated
     // world, and in the JSON of an older tickcast.
+    /// [`BroadcastFigures::frames_committed`].
     #[serde(default)]
     pub frames_committed: u64,
+    /// [`BroadcastFigures::frames_replaced`].
     #[serde(default)]
     pub frames_replaced: u64,
+    /// [`BroadcastFigures::frames_sent`].
     #[serde(default)]
     pub frames_sent: u64,
+    /// [`BroadcastFigures::frames_refused`].
     #[serde(default)]
     pub frames_refused: u64,
+    /// [`BroadcastFigures::last_refusal`].
     #[serde(default)]
     pub last_refusal: Option<String>,
+    /// [`BroadcastFigures::spawned`].
     #[serde(default)]
     pub spawned: u64,
+    /// [`BroadcastFigures::despawned`].
     #[serde(default)]
     pub despawned: u64,
+    /// [`BroadcastFigures::rosters`].
     #[serde(default)]
     pub rosters: u64,
+    /// [`BroadcastFigures::live_entities`].
     #[serde(default)]
     pub live_entities: u64,
-    /// Absent (and `null`) for full snapshots, and in the JSON of an older
-    /// tickcast.
+    /// [`BroadcastFigures::compact`]. Absent (and `null`) for full
+    /// snapshots, and in the JSON of an older tickcast.
     #[serde(default)]
     pub compact: Option<CompactCounts>,
 }
