@@ -91,11 +91,14 @@
 //!
 //! # Bounds
 //!
-//! History lives in a `Vec` indexed by id, grown on demand to the highest
-//! id seen: ids at or above [`InterpolationConfig::capacity`] (by default
-//! the world's, [`DEFAULT_CAPACITY`]) are counted and ignored, so memory is
-//! bounded whatever arrives. Each entity keeps a fixed ring of [`HISTORY`]
-//! snapshots, so no push allocates once the `Vec` has grown, and
+//! History lives in pages of [`TRACK_PAGE`] ids, each made the first time
+//! one of its ids is pushed and dropped when its last entity leaves: ids at
+//! or above [`InterpolationConfig::capacity`] (by default the world's,
+//! [`DEFAULT_CAPACITY`]) are counted and ignored, so memory is bounded
+//! whatever arrives, and follows the ids in use, not the highest one seen
+//! (one id near 2²⁰ costs a page, not a megabyte of tracks). A frame walks
+//! only the pages that hold an entity. Each entity keeps a fixed ring of
+//! [`HISTORY`] snapshots, so no push allocates but the first in a page, and
 //! [`Interpolator::sample`] reuses the caller's buffer. The history reaches
 //! back `HISTORY − 1` periods, so a fixed delay longer than that (about
 //! 117 ms at 60 Hz) leaves the render time before the oldest snapshot.
@@ -115,6 +118,8 @@ use crate::core::world::DEFAULT_CAPACITY;
 
 /// Snapshots kept per entity.
 pub const HISTORY: usize = 8;
+/// Ids a page of the interpolator's history holds (about 60 KiB).
+pub const TRACK_PAGE: usize = 256;
 /// The tick period assumed until two ticks have taught it, ns (60 Hz).
 pub const DEFAULT_PERIOD_NS: u64 = 16_666_667;
 /// Default [`InterpolationConfig::jitter_margin_ns`], ns: 4 ms. The two
@@ -283,6 +288,9 @@ struct Track {
     correcting: bool,
     /// What the last frame showed (kept while guessing).
     shown: [f32; 3],
+    /// Gone as of this time (the sender's clock): drawn until the render
+    /// time reaches it, then forgotten ([`Interpolator::remove_at`]).
+    gone_ns: Option<u64>,
     /// The correction added to the path.
     err: [f32; 3],
 }
@@ -526,8 +534,9 @@ impl StreamClock {
 #[derive(Clone)]
 pub struct Interpolator {
     config: InterpolationConfig,
-    /// Indexed by id; `len == 0` is an unknown entity.
-    tracks: Vec<Track>,
+    /// Page `p` holds ids `p × TRACK_PAGE ..`, made on first use; a
+    /// track of `len == 0` is an unknown entity.
+    pages: Vec<Option<TrackPage>>,
     known: usize,
     clock: StreamClock,
     /// The lag (offset + delay) in use, ns, once a frame was drawn.
@@ -535,6 +544,13 @@ pub struct Interpolator {
     /// The last frame's `now_ns` and render time.
     last_frame: Option<(u64, u64)>,
     figures: InterpolationFigures,
+}
+
+/// [`TRACK_PAGE`] tracks and how many of them hold an entity.
+#[derive(Clone)]
+struct TrackPage {
+    tracks: Box<[Track]>,
+    known: usize,
 }
 
 impl std::fmt::Debug for Interpolator {
@@ -555,7 +571,7 @@ impl Interpolator {
         Interpolator {
             clock: StreamClock::new(&config),
             config,
-            tracks: Vec::new(),
+            pages: Vec::new(),
             known: 0,
             lag: None,
             last_frame: None,
@@ -574,8 +590,8 @@ impl Interpolator {
     /// epoch on the receiver's clock) and its position. Ignored (and counted
     /// in [`InterpolationFigures::ignored`]) unless both `tick` and `tick_ns`
     /// are later than the entity's newest; ids at or above the capacity are
-    /// counted in [`InterpolationFigures::rejected`]. Allocates only to grow
-    /// the table to a higher id than seen before.
+    /// counted in [`InterpolationFigures::rejected`]. Allocates only for
+    /// the first entity of a page of ids.
     pub fn push(&mut self, id: u32, tick: u64, tick_ns: u64, arrival_ns: u64, pos: [f32; 3]) {
         if id >= self.config.capacity {
             self.figures.rejected += 1;
@@ -585,13 +601,25 @@ impl Interpolator {
             self.forget();
             self.clock.on_push(&self.config, tick, tick_ns, arrival_ns);
         }
-        let i = id as usize;
-        if i >= self.tracks.len() {
-            self.tracks.resize(i + 1, Track::default());
+        let (p, i) = (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE);
+        if p >= self.pages.len() {
+            self.pages.resize_with(p + 1, || None);
         }
-        let track = &mut self.tracks[i];
+        let page = self.pages[p].get_or_insert_with(|| TrackPage {
+            tracks: vec![Track::default(); TRACK_PAGE].into(),
+            known: 0,
+        });
+        let track = &mut page.tracks[i];
+        if track.len > 0 && track.gone_ns.is_some() {
+            // Back after it left: a new entity under an old id, started
+            // afresh, never slid to from where the old one was.
+            *track = Track::default();
+            page.known -= 1;
+            self.known -= 1;
+        }
         let jump = if track.len == 0 {
             self.known += 1;
+            page.known += 1;
             false
         } else {
             let newest = track.newest();
@@ -605,13 +633,39 @@ impl Interpolator {
         track.append(tick, Snap { tick_ns, pos }, jump);
     }
 
-    /// Entity `id` is gone (despawned): forgets it. Its next push, of any
-    /// tick, starts it afresh.
+    /// Entity `id` is gone (despawned) as of the sender's time `gone_ns`
+    /// (the stamp of the first tick without it): it is drawn until the
+    /// render time reaches `gone_ns`, which is a render delay after it left
+    /// the sender's world, so its last snapshots are shown as every other
+    /// entity's are; then it is forgotten. A push before then starts it
+    /// afresh, as a new entity. (An earlier `gone_ns` given twice wins.)
+    pub fn remove_at(&mut self, id: u32, gone_ns: u64) {
+        let (p, i) = (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE);
+        let Some(Some(page)) = self.pages.get_mut(p) else {
+            return;
+        };
+        let track = &mut page.tracks[i];
+        if track.len > 0 {
+            track.gone_ns = Some(track.gone_ns.map_or(gone_ns, |g| g.min(gone_ns)));
+        }
+    }
+
+    /// Entity `id` is gone: forgets it at once, whatever the render time.
+    /// Its next push, of any tick, starts it afresh.
     pub fn remove(&mut self, id: u32) {
-        if let Some(track) = self.tracks.get_mut(id as usize) {
-            if track.len > 0 {
-                *track = Track::default();
-                self.known -= 1;
+        let (p, i) = (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE);
+        let Some(slot) = self.pages.get_mut(p) else {
+            return;
+        };
+        let Some(page) = slot else {
+            return;
+        };
+        if page.tracks[i].len > 0 {
+            page.tracks[i] = Track::default();
+            page.known -= 1;
+            self.known -= 1;
+            if page.known == 0 {
+                *slot = None; // its last entity left: the page goes too
             }
         }
     }
@@ -624,9 +678,7 @@ impl Interpolator {
     }
 
     fn forget(&mut self) {
-        for track in &mut self.tracks {
-            *track = Track::default();
-        }
+        self.pages.clear();
         self.known = 0;
         self.clock = StreamClock::new(&self.config);
         self.lag = None;
@@ -662,53 +714,71 @@ impl Interpolator {
         let mut modes = [0u64; 4];
         let mut corrections = 0;
         out.reserve(self.known);
-        for (id, track) in self.tracks.iter_mut().enumerate() {
-            if track.len == 0 {
+        let mut left = 0;
+        for (p, slot) in self.pages.iter_mut().enumerate() {
+            let Some(page) = slot else {
                 continue;
-            }
-            let (mut pos, mode, beyond) = track.at(t, max_ex);
-            if mode == SampleMode::Snapped {
-                track.correcting = false;
-            } else {
-                if let Some(prev_t) = prev_t.filter(|_| track.fresh && track.guessing) {
-                    // Where the last frame should have been, knowing what we know now.
-                    let (then, then_mode, _) = track.at(prev_t, max_ex);
-                    let err = sub(track.shown, then);
-                    let size = length(err);
-                    if then_mode != SampleMode::Snapped
-                        && size > CORRECTION_FLOOR
-                        && size <= teleport
-                    {
-                        track.err = err;
-                        track.correcting = true;
-                        corrections += 1;
-                    } else {
-                        track.correcting = false;
+            };
+            for (i, track) in page.tracks.iter_mut().enumerate() {
+                if track.len == 0 {
+                    continue;
+                }
+                if track.gone_ns.is_some_and(|gone| t >= gone) {
+                    // The render time reached its departure.
+                    *track = Track::default();
+                    page.known -= 1;
+                    left += 1;
+                    continue;
+                }
+                let id = p * TRACK_PAGE + i;
+                let (mut pos, mode, beyond) = track.at(t, max_ex);
+                if mode == SampleMode::Snapped {
+                    track.correcting = false;
+                } else {
+                    if let Some(prev_t) = prev_t.filter(|_| track.fresh && track.guessing) {
+                        // Where the last frame should have been, knowing what we know now.
+                        let (then, then_mode, _) = track.at(prev_t, max_ex);
+                        let err = sub(track.shown, then);
+                        let size = length(err);
+                        if then_mode != SampleMode::Snapped
+                            && size > CORRECTION_FLOOR
+                            && size <= teleport
+                        {
+                            track.err = err;
+                            track.correcting = true;
+                            corrections += 1;
+                        } else {
+                            track.correcting = false;
+                        }
+                    }
+                    if track.correcting {
+                        track.err = track.err.map(|e| e * keep);
+                        if length(track.err) <= CORRECTION_FLOOR {
+                            track.correcting = false;
+                        } else {
+                            pos = along(pos, track.err, 1.0);
+                        }
                     }
                 }
-                if track.correcting {
-                    track.err = track.err.map(|e| e * keep);
-                    if length(track.err) <= CORRECTION_FLOOR {
-                        track.correcting = false;
-                    } else {
-                        pos = along(pos, track.err, 1.0);
-                    }
+                track.fresh = false;
+                track.guessing = beyond;
+                if beyond {
+                    track.shown = pos;
                 }
+                modes[mode as usize] += 1;
+                out.push(Sample {
+                    id: id as u32,
+                    x: pos[0],
+                    y: pos[1],
+                    z: pos[2],
+                    mode,
+                });
             }
-            track.fresh = false;
-            track.guessing = beyond;
-            if beyond {
-                track.shown = pos;
+            if page.known == 0 {
+                *slot = None;
             }
-            modes[mode as usize] += 1;
-            out.push(Sample {
-                id: id as u32,
-                x: pos[0],
-                y: pos[1],
-                z: pos[2],
-                mode,
-            });
         }
+        self.known -= left;
         self.last_frame = Some((now_ns, t));
         let f = &mut self.figures;
         f.interpolated += modes[SampleMode::Interpolated as usize];
@@ -768,7 +838,9 @@ impl Interpolator {
         self.figures
     }
 
-    /// Entities known: pushed and not removed since.
+    /// Entities known: pushed and not removed since (one removed with
+    /// [`Interpolator::remove_at`] until the render time reaches its
+    /// departure).
     pub fn len(&self) -> usize {
         self.known
     }
@@ -776,6 +848,15 @@ impl Interpolator {
     /// True when no entity is known.
     pub fn is_empty(&self) -> bool {
         self.known == 0
+    }
+}
+
+#[cfg(test)]
+impl Interpolator {
+    /// Entity `id`'s track, if its page exists.
+    fn track(&self, id: u32) -> Option<&Track> {
+        let page = self.pages.get(id as usize / TRACK_PAGE)?.as_ref()?;
+        Some(&page.tracks[id as usize % TRACK_PAGE])
     }
 }
 
@@ -1261,7 +1342,7 @@ mod tests {
             "{:?}, want {want:?}",
             last.samples[0]
         );
-        assert!(!interp.tracks[0].correcting);
+        assert!(!interp.track(0).unwrap().correcting);
     }
 
     #[test]
@@ -1358,7 +1439,76 @@ mod tests {
         interp.push(u32::MAX, 1, T0, T0, [0.0; 3]);
         interp.push(9, 1, T0, T0, [0.0; 3]);
         assert_eq!(interp.figures().rejected, 2);
-        assert_eq!((interp.len(), interp.tracks.len()), (1, 10));
+        assert_eq!((interp.len(), interp.pages.len()), (1, 1));
+    }
+
+    /// A despawned entity is drawn until the render time reaches the tick
+    /// it left at, a render delay after it left, so its last moves are
+    /// shown; then it is forgotten. Back before then, it is a new entity:
+    /// drawn where it came back, never slid to from where it was.
+    #[test]
+    fn a_despawned_entity_is_drawn_until_the_render_time_reaches_its_departure() {
+        // Offset 0 (arrival = tick time), delay two periods.
+        let mut interp = Interpolator::new(fixed(2 * P));
+        let at = |tick: u64| T0 + tick * P;
+        for tick in 0..=5 {
+            if tick < 5 {
+                interp.push(1, tick, at(tick), at(tick), [tick as f32, 0.0, 0.0]);
+            }
+            interp.push(2, tick, at(tick), at(tick), [0.0, tick as f32, 0.0]);
+        }
+        // Tick 5 no longer holds entity 1.
+        interp.remove_at(1, at(5));
+        let mut out = Vec::new();
+        let ids = |out: &[Sample]| out.iter().map(|s| s.id).collect::<Vec<_>>();
+        // Render time tick 3: entity 1 is still drawn, on its path.
+        interp.sample(at(5), &mut out);
+        assert_eq!(ids(&out), [1, 2]);
+        assert!((out[0].x - 3.0).abs() < 1e-4, "{:?}", out[0]);
+        assert_eq!(out[0].mode, SampleMode::Interpolated);
+        // Render time tick 4.5: its last snapshot passed, still drawn.
+        interp.sample(at(6) + P / 2, &mut out);
+        assert_eq!(ids(&out), [1, 2]);
+        // Render time tick 5, the tick it left at: gone.
+        interp.sample(at(7), &mut out);
+        assert_eq!(ids(&out), [2]);
+        assert_eq!(interp.len(), 1);
+        // Entity 2 leaves and is back, far away, before the render time
+        // got there: a new entity, held where it came back.
+        interp.remove_at(2, at(8));
+        interp.push(2, 6, at(6) + 1, at(6) + 1, [50.0, 50.0, 0.0]);
+        interp.sample(at(7), &mut out);
+        assert_eq!(ids(&out), [2]);
+        assert_eq!((out[0].x, out[0].y), (50.0, 50.0));
+        assert_eq!(out[0].mode, SampleMode::Held);
+        assert_eq!(
+            interp.figures().teleports,
+            0,
+            "not a teleport: a new entity"
+        );
+    }
+
+    /// Memory follows the ids in use: one entity of a high id costs one
+    /// page, not a track for every id below it, and its page goes when it
+    /// leaves; samples come out in id order across pages.
+    #[test]
+    fn history_is_paged_by_the_ids_in_use() {
+        let mut interp = Interpolator::new(fixed(0));
+        let high = DEFAULT_CAPACITY - 1;
+        interp.push(high, 1, T0, T0, [1.0; 3]);
+        interp.push(3, 1, T0, T0, [2.0; 3]);
+        let pages = interp.pages.iter().filter(|p| p.is_some()).count();
+        assert_eq!((interp.len(), pages), (2, 2));
+        let mut out = Vec::new();
+        interp.sample(T0, &mut out);
+        let ids: Vec<u32> = out.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [3, high]);
+        interp.remove(high);
+        assert!(interp.pages[high as usize / TRACK_PAGE].is_none());
+        interp.remove(high); // gone already: nothing
+        assert_eq!(interp.len(), 1);
+        interp.sample(T0, &mut out);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
@@ -1367,7 +1517,7 @@ mod tests {
         for tick in 0..3 * HISTORY as u64 {
             interp.push(4, tick, T0 + tick * P, T0 + tick * P, [tick as f32; 3]);
         }
-        let track = &interp.tracks[4];
+        let track = interp.track(4).unwrap();
         let ticks: Vec<u64> = (0..usize::from(track.len))
             .map(|i| (track.get(i).tick_ns - T0) / P)
             .collect();
@@ -1375,11 +1525,11 @@ mod tests {
             ticks,
             (2 * HISTORY as u64..3 * HISTORY as u64).collect::<Vec<_>>()
         );
-        let capacity = interp.tracks.capacity();
+        let page = interp.pages[0].as_ref().unwrap().tracks.as_ptr();
         for tick in 3 * HISTORY as u64..100 {
             interp.push(4, tick, T0 + tick * P, T0 + tick * P, [0.0; 3]);
         }
-        assert_eq!(interp.tracks.capacity(), capacity);
+        assert_eq!(interp.pages[0].as_ref().unwrap().tracks.as_ptr(), page);
     }
 
     #[test]

@@ -67,7 +67,9 @@ impl GameClient {
     /// ascending by id, each with how it was found ([`Sample::mode`]):
     /// between the two snapshots that bracket `now − delay`, extrapolated
     /// (at most 250 ms by default) or held. The latest frame is fed to the
-    /// interpolator first; despawned entities leave it.
+    /// interpolator first; a despawned entity leaves the samples when the
+    /// render time reaches the first tick without it, so its last moves
+    /// are drawn, a render delay late, as everything is.
     pub fn sample_at(&mut self, now_ns: u64, out: &mut Vec<Sample>) {
         self.feed_interpolator();
         self.interpolator.sample(now_ns, out);
@@ -115,12 +117,14 @@ impl GameClient {
                 .push(e.id, e.tick, e.tick_ns, e.arrival_ns, [e.x, e.y, e.z]);
             self.ids.push(e.id);
         }
-        // Both ascending: what was fed and is not in this frame is gone.
+        // Both ascending: what was fed and is not in this frame is gone as
+        // of this frame's tick, and is drawn until the render time gets
+        // there (a render delay later), as its last moves are.
         let mut now = self.ids.iter().peekable();
         for &id in &self.fed {
             while now.next_if(|&&n| n < id).is_some() {}
             if now.peek() != Some(&&id) {
-                self.interpolator.remove(id);
+                self.interpolator.remove_at(id, frame.tick_ns);
             }
         }
         std::mem::swap(&mut self.fed, &mut self.ids);
