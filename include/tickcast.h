@@ -4,8 +4,8 @@
  *
  * Conventions, for every function:
  * - It returns a tc_status: TC_OK, or why it did nothing (tc_version and
- *   tc_abi_version alone return their value). tc_last_error() copies the message of the latest
- *   failure on the calling thread.
+ *   tc_abi_version alone return their value). tc_last_error() copies the
+ *   message of the latest failure on the calling thread.
  * - It never unwinds into the caller: a panic inside is TC_ERR_PANIC.
  * - A NULL or misaligned pointer is TC_ERR_INVALID_ARGUMENT, never a crash.
  * - Bulk reads copy into the caller's buffer; a short one is
@@ -13,7 +13,15 @@
  * - Its comment says from which threads it may be called.
  * - Nothing calls back into the caller: poll.
  * Handles (tc_broadcaster*, tc_receiver*) come from *_start and are freed
- * by *_stop, once, when no other thread uses them.
+ * by *_stop, once, when no other thread uses them: a handle used after its
+ * stop, or stopped twice, is freed memory (not detected; the C# binding
+ * guards its own).
+ *
+ * Limits worth knowing: a full snapshot's coordinates are within +-1e9; a
+ * frame is at most 65535 datagrams (TC_ERR_BAD_FRAME beyond); a receiver
+ * allocates its event queue whole at start (event_capacity x 32 bytes) and
+ * its world a page of 1024 ids at a time as ids arrive; a broadcaster whose
+ * every send fails for about a second stops itself (then TC_ERR_STOPPED).
  */
 
 #ifndef TICKCAST_H

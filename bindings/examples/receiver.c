@@ -1,7 +1,7 @@
 /*
  * A game client in C over include/tickcast.h: listens on an address, reads
- * its world every 16 ms until the server says goodbye (or a time limit),
- * then prints the digest of the world it holds, the same FNV-1a over every
+ * its events every 16 ms until the server says goodbye (or a time limit),
+ * then reads the world it holds and prints its digest, the same FNV-1a over every
  * id and coordinate bit that examples/game_server.rs and game_client.rs
  * print, so the three can be compared.
  *
@@ -68,6 +68,8 @@ int main(int argc, char **argv) {
     tc_frame_info info;
     if (tc_receiver_world(r, world, cap, &n, &info) != TC_OK) {
         fprintf(stderr, "receiver: world too large\n");
+        tc_receiver_stop(r, NULL, 0);
+        free(world);
         return 1;
     }
     uint64_t h = 0xcbf29ce484222325ULL;
