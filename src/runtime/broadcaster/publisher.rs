@@ -24,10 +24,14 @@
 //! and slow down. So a tick is stamped with when it was due: `anchor +
 //! (tick − first_tick) / rate_hz`, with [`BroadcastConfig::rate_hz`] the
 //! game's fixed-step rate and `anchor` the earliest start that agrees
-//! with every call so far (the smallest `now − (tick − first_tick) /
-//! rate_hz`), so a late call moves no stamp and no stamp is after its
-//! call. A game that stalls (a call more than [`STALL_NS`] later than due)
-//! is re-anchored at that call: one step in the stamps, then regular ones.
+//! with every call of the last 64 ticks (the smallest `now − (tick −
+//! first_tick) / rate_hz` among them), so a late call moves no stamp and
+//! no stamp is after its call, and a game whose step is steadily slower
+//! than its rate is followed within a second instead of falling behind.
+//! A game that stalls (a call more than [`STALL_NS`] later than due) is
+//! re-anchored at that call: one step in the stamps, then regular ones.
+//! The calls' times are read from a monotonic clock (paired once with
+//! the wall clock), so a wall clock stepped back moves no stamp back.
 //!
 //! [`BroadcastConfig::rate_hz`]: super::BroadcastConfig::rate_hz
 //!
@@ -202,27 +206,59 @@ pub struct Publisher {
     counts: Arc<PublishCounts>,
 }
 
+/// Ticks whose calls the anchor is the earliest start of: a game whose
+/// step is steadily slower than its declared rate is followed within
+/// this many ticks (about a second at 60 Hz), not re-anchored with a
+/// jump each time it falls [`STALL_NS`] behind.
+const STEP_WINDOW: u64 = 64;
+
 /// The game's fixed step: when each tick was due (see the module docs).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct GameStep {
     period_ns: f64,
-    /// The first tick sent and the anchor: when tick `first` was due.
-    anchor: Option<(u64, f64)>,
+    /// The first tick sent: ticks are counted from it.
+    first: Option<u64>,
+    /// The starts the calls of the last [`STEP_WINDOW`] ticks agree with
+    /// (`now − (tick − first) × period`), as (tick, start), rising in both:
+    /// the first is the smallest of the window, the anchor (a sliding
+    /// minimum; a start no smaller than a later one's is never the
+    /// minimum again, and is dropped).
+    starts: std::collections::VecDeque<(u64, f64)>,
 }
 
 impl GameStep {
+    fn new(period_ns: f64) -> GameStep {
+        GameStep {
+            period_ns,
+            first: None,
+            starts: std::collections::VecDeque::new(),
+        }
+    }
+
     /// When `tick` (after every tick before) was due, for a call at
     /// `now_ns`; updates the anchor.
     fn due(&mut self, tick: u64, now_ns: u64) -> u64 {
         let now = now_ns as f64;
-        let (first, anchor) = *self.anchor.get_or_insert((tick, now));
+        let first = *self.first.get_or_insert(tick);
         let offset = (tick - first) as f64 * self.period_ns;
-        let anchor = if now - (anchor + offset) > STALL_NS as f64 {
-            now - offset // a stall: start the step again here
-        } else {
-            anchor.min(now - offset)
-        };
-        self.anchor = Some((first, anchor));
+        let start = now - offset;
+        if let Some(&(_, anchor)) = self.starts.front() {
+            if start - anchor > STALL_NS as f64 {
+                self.starts.clear(); // a stall: start the step again here
+            }
+        }
+        while self.starts.back().is_some_and(|&(_, s)| s >= start) {
+            self.starts.pop_back();
+        }
+        self.starts.push_back((tick, start));
+        while self
+            .starts
+            .front()
+            .is_some_and(|&(t, _)| t + STEP_WINDOW <= tick)
+        {
+            self.starts.pop_front();
+        }
+        let anchor = self.starts.front().map_or(start, |&(_, s)| s);
         (anchor + offset) as u64
     }
 }
@@ -295,10 +331,7 @@ impl Publisher {
             input,
             wake,
             last_tick: None,
-            step: GameStep {
-                period_ns: 1e9 / rate_hz,
-                anchor: None,
-            },
+            step: GameStep::new(1e9 / rate_hz),
             clock_anchor: clock::Anchor::paired(),
             compact,
             ids: Vec::new(),
@@ -521,12 +554,43 @@ mod tests {
         assert_eq!(check(&[9, 4, 1, 4, 9]), Some(4));
     }
 
+    /// A game whose step is steadily slower than it declared (1 % here) is
+    /// followed: its stamps keep a step near its real one and stay at
+    /// most a window's drift behind its calls, never after them; they
+    /// used to fall behind until the stall rule re-anchored them with a
+    /// jump of STALL_NS.
+    #[test]
+    fn a_steadily_slow_step_is_followed_without_jumps() {
+        let mut step = GameStep::new(1e6); // declared: 1 ms
+        let real = 1.01e6;
+        let mut last = None;
+        for tick in 0..20_000u64 {
+            // Late by 0 to 30 µs now and then, on top of the slow step.
+            let call = (tick as f64 * real) as u64 + (tick * 7919 % 31) * 1_000;
+            let stamp = step.due(tick, call);
+            assert!(
+                stamp <= call,
+                "tick {tick}: stamp {stamp} after call {call}"
+            );
+            let behind = call - stamp;
+            assert!(
+                behind <= 31_000 + STEP_WINDOW * 10_000,
+                "tick {tick}: {behind} ns behind"
+            );
+            if let Some(prev) = last {
+                let gap = stamp - prev;
+                assert!(
+                    (900_000..=1_200_000).contains(&gap),
+                    "tick {tick}: gap {gap}"
+                );
+            }
+            last = Some(stamp);
+        }
+    }
+
     #[test]
     fn stamps_follow_the_fixed_step_not_the_calls() {
-        let mut step = GameStep {
-            period_ns: 10.0,
-            anchor: None,
-        };
+        let mut step = GameStep::new(10.0);
         // Calls late by 0..4 ns: the stamps stay on the step.
         let calls = [(5, 1000), (6, 1013), (7, 1020), (8, 1034), (9, 1040)];
         let stamps: Vec<u64> = calls.iter().map(|&(t, now)| step.due(t, now)).collect();
