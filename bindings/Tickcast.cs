@@ -198,10 +198,14 @@ namespace Tickcast
         public IntPtr KeyFile;
         public long InterpolationDelayNs;
         public ulong MaxExtrapolationNs;
+        /// <summary>Ids taken are 0..Capacity, at least 1.</summary>
         public uint Capacity;
+        /// <summary>Events queued for the game, 1 to 1048576 (allocated at start).</summary>
         public uint EventCapacity;
         public uint RecvBuffer;
         public ReceiveMode Mode;
+        /// <summary>Snapshots farther apart than this are snapped: positive, or
+        /// float.PositiveInfinity to never snap (NaN or 0 is refused).</summary>
         public float TeleportDistance;
         public uint AdaptiveDelay;
         /// <summary>Nonzero (the default): UDP GRO, a coalesced run queued

@@ -19,8 +19,9 @@
  *
  * Limits worth knowing: a full snapshot's coordinates are within +-1e9; a
  * frame is at most 65535 datagrams (TC_ERR_BAD_FRAME beyond); a receiver
- * allocates its event queue whole at start (event_capacity x 32 bytes) and
- * its world a page of 1024 ids at a time as ids arrive; a broadcaster whose
+ * allocates its event queue whole at start (event_capacity x 32 bytes), and
+ * its world (48 bytes an id) and interpolator (about 250) a page of ids at
+ * a time as ids arrive; a broadcaster whose
  * every send fails for about a second stops itself (then TC_ERR_STOPPED).
  */
 
@@ -252,8 +253,10 @@ typedef struct tc_receiver_config {
     uint64_t max_extrapolation_ns;
     /**
      * Entity ids accepted are `0..capacity`, at least 1; memory is
-     * bounded by it (about 48 bytes an id, allocated a page of 1024 ids
-     * at a time). Default 1048576.
+     * bounded by it: the world about 48 bytes an id, allocated a page of
+     * 1024 ids at a time, and the interpolator about 250 bytes an id, a
+     * page of 256 ids at a time, each page made when one of its ids
+     * arrives. Default 1048576.
      */
     uint32_t capacity;
     /**
@@ -413,7 +416,11 @@ typedef struct tc_broadcast_figures {
      */
     uint64_t frames_sent;
     /**
-     * Frames refused by the broadcast thread (an id twice, too many parts).
+     * Frames refused by the broadcast thread; the tick is skipped. What a
+     * publish or send can check is refused there instead
+     * (`TC_ERR_BAD_COORDINATE`, `TC_ERR_BAD_FRAME`), so this counts the
+     * rest: with compact snapshots, a tick the encoder could not split
+     * into 65535 parts.
      */
     uint64_t frames_refused;
     /**
@@ -1175,8 +1182,13 @@ tc_status tc_receiver_events(const struct tc_receiver *r,
  * Draws every entity's position at render time, now, into `buf`,
  * ascending by id: interpolated between the two snapshots around now
  * minus the render delay, extrapolated for a while past the newest, or
- * held. The latest frame is taken first, so despawned entities are
- * gone. `*n_out` is set to the entity count; if that is more than `cap`,
+ * held. The latest frame is taken first. A despawned entity is still
+ * drawn until the render time reaches the tick it left at (at most a
+ * tick after its last snapshot), so its last moves show: a sample may
+ * hold an id whose `TC_EVENT_DESPAWNED` was already read and that
+ * `tc_receiver_world` no longer lists (size `buf` by a previous count or
+ * ask with `cap` 0, not by the world). `*n_out` is set to the entity
+ * count; if that is more than `cap`,
  * nothing is copied and the status is `TC_ERR_BUFFER_TOO_SMALL` (the
  * draw still counts in the interpolation figures).
  *

@@ -1209,8 +1209,8 @@ fn a_broadcast_that_sent_nothing_says_why_and_exits_1() {
     }
 }
 
-/// A key file that is a FIFO with no writer is read at once as empty (its
-/// open used to wait for a writer, deaf to Ctrl-C and SIGTERM); a key in
+/// A key file that is a FIFO with no writer is refused at once, saying so
+/// (its open used to wait for a writer, deaf to Ctrl-C and SIGTERM); a key in
 /// a pipe (`<(…)`, kept off disk) is read as any file. A `--json` FIFO
 /// that no process reads is refused before the run, and a directory is
 /// named once, not twice ("it is a directory: it is a directory").
@@ -1225,7 +1225,7 @@ fn fifos_pipes_and_directories_as_paths_are_answered_at_once() {
     let started = Instant::now();
     let line = assert_one_line_error(&["broadcast", "--key-file", fifo, "--duration", "1s"], 1);
     assert!(
-        line.ends_with("holds 0 hex digits; a key is 64 (32 bytes, e.g. openssl rand -hex 32)"),
+        line.ends_with("is a FIFO no process writes to: start its writer first"),
         "{line}"
     );
     let line = assert_one_line_error(&["bench", "--json", fifo, "--duration", "1s"], 2);

@@ -49,9 +49,8 @@ impl Files {
             json: open("--json", &a.json)?,
             plot: open("--plot", &a.plot)?,
         };
-        if files.json.as_ref().is_some_and(Output::is_stdout)
-            && files.plot.as_ref().is_some_and(Output::is_stdout)
-        {
+        let dash = |p: &Option<PathBuf>| p.as_deref() == Some(std::path::Path::new("-"));
+        if dash(&a.json) && dash(&a.plot) {
             return Err("--json - and --plot - cannot both write to stdout".into());
         }
         Ok(files)

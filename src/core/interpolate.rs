@@ -634,19 +634,25 @@ impl Interpolator {
     }
 
     /// Entity `id` is gone (despawned) as of the sender's time `gone_ns`
-    /// (the stamp of the first tick without it): it is drawn until the
-    /// render time reaches `gone_ns`, which is a render delay after it left
-    /// the sender's world, so its last snapshots are shown as every other
-    /// entity's are; then it is forgotten. A push before then starts it
-    /// afresh, as a new entity. (An earlier `gone_ns` given twice wins.)
+    /// (the stamp of a tick without it): it is drawn until the render time
+    /// reaches the earlier of `gone_ns` and one tick period after its
+    /// newest snapshot, a render delay after it left the sender's world,
+    /// so its last snapshots are shown as every other entity's are; then it
+    /// is forgotten. (So a despawn seen late, a frame or a lost part after
+    /// the tick it left at, does not keep it on screen extrapolated.) A
+    /// push before then starts it afresh, as a new entity. An earlier time
+    /// given twice wins.
     pub fn remove_at(&mut self, id: u32, gone_ns: u64) {
+        let period = self.clock.period_ns();
         let (p, i) = (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE);
         let Some(Some(page)) = self.pages.get_mut(p) else {
             return;
         };
         let track = &mut page.tracks[i];
         if track.len > 0 {
-            track.gone_ns = Some(track.gone_ns.map_or(gone_ns, |g| g.min(gone_ns)));
+            let after_newest = track.newest().tick_ns.saturating_add(period);
+            let gone = gone_ns.min(after_newest);
+            track.gone_ns = Some(track.gone_ns.map_or(gone, |g| g.min(gone)));
         }
     }
 
@@ -1457,8 +1463,9 @@ mod tests {
             }
             interp.push(2, tick, at(tick), at(tick), [0.0, tick as f32, 0.0]);
         }
-        // Tick 5 no longer holds entity 1.
-        interp.remove_at(1, at(5));
+        // A frame of tick 9, late, is the first seen without entity 1: it
+        // goes a period after its newest snapshot (tick 4), at tick 5.
+        interp.remove_at(1, at(9));
         let mut out = Vec::new();
         let ids = |out: &[Sample]| out.iter().map(|s| s.id).collect::<Vec<_>>();
         // Render time tick 3: entity 1 is still drawn, on its path.

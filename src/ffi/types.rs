@@ -348,8 +348,10 @@ pub struct tc_receiver_config {
     /// it is held, ns; 0 never extrapolates. Default 250 ms.
     pub max_extrapolation_ns: u64,
     /// Entity ids accepted are `0..capacity`, at least 1; memory is
-    /// bounded by it (about 48 bytes an id, allocated a page of 1024 ids
-    /// at a time). Default 1048576.
+    /// bounded by it: the world about 48 bytes an id, allocated a page of
+    /// 1024 ids at a time, and the interpolator about 250 bytes an id, a
+    /// page of 256 ids at a time, each page made when one of its ids
+    /// arrives. Default 1048576.
     pub capacity: u32,
     /// Events held before the newest are dropped (and counted in
     /// `events_dropped`) because the game did not read them: 1 to 1048576
@@ -434,7 +436,11 @@ pub struct tc_broadcast_figures {
     pub frames_replaced: u64,
     /// Ticks sent from the game's frames.
     pub frames_sent: u64,
-    /// Frames refused by the broadcast thread (an id twice, too many parts).
+    /// Frames refused by the broadcast thread; the tick is skipped. What a
+    /// publish or send can check is refused there instead
+    /// (`TC_ERR_BAD_COORDINATE`, `TC_ERR_BAD_FRAME`), so this counts the
+    /// rest: with compact snapshots, a tick the encoder could not split
+    /// into 65535 parts.
     pub frames_refused: u64,
     /// Entities that appeared: new ids, and ids back after a despawn.
     pub spawned: u64,

@@ -24,7 +24,10 @@ pub struct ClientConfig {
     /// (default [`DEFAULT_EVENT_CAPACITY`]).
     pub event_capacity: usize,
     /// How [`GameClient::sample`] interpolates (default: 2 ticks plus a
-    /// 4 ms margin of delay, extrapolation up to 250 ms, then hold).
+    /// 4 ms margin of delay, extrapolation up to 250 ms, then hold). Its
+    /// `capacity` is set to the receiver's
+    /// ([`ReceiverConfig::capacity`](crate::ReceiverConfig::capacity))
+    /// when the receiver starts, so every id the world holds is drawn.
     pub interpolation: InterpolationConfig,
 }
 

@@ -27,6 +27,9 @@ pub enum KeyError {
         /// What the OS said.
         source: io::Error,
     },
+    /// A FIFO (or pipe) that gave nothing: no process wrote to it.
+    #[error("key file {} is a FIFO no process writes to: start its writer first", .0.display())]
+    NoWriter(PathBuf),
     /// The path is a directory.
     #[error("key file {} is a directory; give the file that holds the key", .0.display())]
     Directory(PathBuf),
@@ -105,6 +108,13 @@ impl Key {
         file.take(MAX_KEY_FILE)
             .read_to_end(&mut text)
             .map_err(unreadable)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if text.is_empty() && meta.file_type().is_fifo() {
+                return Err(KeyError::NoWriter(path.to_path_buf()));
+            }
+        }
         Key::parse_hex(&text).map_err(|e| e.at(path))
     }
 
@@ -133,7 +143,7 @@ impl Key {
 /// `path` opened for reading without waiting for a writer: a FIFO's
 /// plain open blocks until some process opens it for writing, deaf to
 /// Ctrl-C. Once open, reads block again, and a FIFO with no writer reads
-/// as empty at once (then the key is refused as too short). A regular
+/// as empty at once (then [`KeyError::NoWriter`]). A regular
 /// file's open and reads are unchanged.
 fn open_now(path: &Path) -> io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
@@ -268,13 +278,19 @@ mod tests {
             "{err}"
         );
 
-        // A FIFO with no writer reads as empty at once: it is not waited
-        // on (a pipe with its writer is read as any file: tests/cli.rs).
+        // A FIFO with no writer reads as empty at once, and says so: it is
+        // not waited on (a pipe with its writer is read as any file:
+        // tests/cli.rs).
         let fifo = temp_path("fifo");
         let _ = std::fs::remove_file(&fifo);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let err = Key::from_file(&fifo).unwrap_err();
         std::fs::remove_file(&fifo).unwrap();
-        assert!(matches!(err, KeyError::TooShort { digits: 0, .. }), "{err}");
+        assert!(matches!(err, KeyError::NoWriter(_)), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("is a FIFO no process writes to: start its writer first"),
+            "{err}"
+        );
     }
 }

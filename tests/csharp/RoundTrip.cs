@@ -35,6 +35,20 @@ static class RoundTrip
         }
     }
 
+    /// A receiver of config `c` is refused as TC_ERR_CONFIG naming `field`.
+    static void RefusedNaming(ReceiverConfig c, string field)
+    {
+        try
+        {
+            Receiver.Start(c, "127.0.0.1:0").Stop();
+            Check(false, field + " accepted");
+        }
+        catch (TickcastException e)
+        {
+            Check(e.Status == Status.Config && e.Message.Contains(field), field + ": " + e.Message);
+        }
+    }
+
     static void Expect(Status want, Action call, string what)
     {
         try
@@ -150,6 +164,13 @@ static class RoundTrip
                 Check(e.Message.Contains("Native.DefaultReceiverConfig()"), "Size 0: " + e.Message);
             }
         }
+        // Values that cannot work are refused, naming the field.
+        var noRoom = Native.DefaultReceiverConfig();
+        noRoom.EventCapacity = 0;
+        var nan = Native.DefaultReceiverConfig();
+        nan.TeleportDistance = float.NaN;
+        RefusedNaming(noRoom, "event capacity");
+        RefusedNaming(nan, "teleport distance");
         try
         {
             Receiver.Start(Native.DefaultReceiverConfig(), "not an address").Stop();
@@ -182,6 +203,8 @@ static class RoundTrip
             }
             var bad = new Entity[] { new Entity(1, float.NaN, 0, 0) };
             Expect(Status.BadCoordinate, () => b.Publish(bad, 1), half + ": a NaN");
+            var twice = new Entity[] { new Entity(4, 0, 0, 0), new Entity(4, 1, 1, 1) };
+            Expect(Status.BadFrame, () => b.Publish(twice, 2), half + ": an id twice");
             Check(WaitUntil(() => WorldIs(r, frame, n), 5.0), half + ": the receiver's world never became the last frame");
 
             var bf = b.Stop();

@@ -124,7 +124,8 @@ fn broadcast_args(
         "--send-path".into(),
         config.send_path.name().into(),
         "--duration".into(),
-        format!("{}ms", config.duration.as_millis()),
+        // Rounded up: a child's run must last more than 0.
+        format!("{}ms", config.duration.as_nanos().div_ceil(1_000_000)),
         "--json".into(),
         "--max-subscribers".into(),
         "0".into(),

@@ -157,8 +157,13 @@ pub unsafe extern "C" fn tc_receiver_events(
 /// Draws every entity's position at render time, now, into `buf`,
 /// ascending by id: interpolated between the two snapshots around now
 /// minus the render delay, extrapolated for a while past the newest, or
-/// held. The latest frame is taken first, so despawned entities are
-/// gone. `*n_out` is set to the entity count; if that is more than `cap`,
+/// held. The latest frame is taken first. A despawned entity is still
+/// drawn until the render time reaches the tick it left at (at most a
+/// tick after its last snapshot), so its last moves show: a sample may
+/// hold an id whose `TC_EVENT_DESPAWNED` was already read and that
+/// `tc_receiver_world` no longer lists (size `buf` by a previous count or
+/// ask with `cap` 0, not by the world). `*n_out` is set to the entity
+/// count; if that is more than `cap`,
 /// nothing is copied and the status is `TC_ERR_BUFFER_TOO_SMALL` (the
 /// draw still counts in the interpolation figures).
 ///

@@ -219,11 +219,12 @@ struct GameStep {
     /// The first tick sent: ticks are counted from it.
     first: Option<u64>,
     /// The starts the calls of the last [`STEP_WINDOW`] ticks agree with
-    /// (`now − (tick − first) × period`), as (tick, start), rising in both:
-    /// the first is the smallest of the window, the anchor (a sliding
-    /// minimum; a start no smaller than a later one's is never the
-    /// minimum again, and is dropped).
-    starts: std::collections::VecDeque<(u64, f64)>,
+    /// (`now − (tick − first) × period`, whole ns: an f64 near 1.7e18 ns is
+    /// 256 ns coarse), as (tick, start), rising in both: the first is the
+    /// smallest of the window, the anchor (a sliding minimum; a start no
+    /// smaller than a later one's is never the minimum again, and is
+    /// dropped).
+    starts: std::collections::VecDeque<(u64, i128)>,
 }
 
 impl GameStep {
@@ -238,12 +239,13 @@ impl GameStep {
     /// When `tick` (after every tick before) was due, for a call at
     /// `now_ns`; updates the anchor.
     fn due(&mut self, tick: u64, now_ns: u64) -> u64 {
-        let now = now_ns as f64;
         let first = *self.first.get_or_insert(tick);
-        let offset = (tick - first) as f64 * self.period_ns;
-        let start = now - offset;
+        // Within an f64's exact integers for 2^53 ns (104 days) of ticks,
+        // and rounded, not truncated, past that.
+        let offset = ((tick - first) as f64 * self.period_ns).round() as i128;
+        let start = i128::from(now_ns) - offset;
         if let Some(&(_, anchor)) = self.starts.front() {
-            if start - anchor > STALL_NS as f64 {
+            if start - anchor > i128::from(STALL_NS) {
                 self.starts.clear(); // a stall: start the step again here
             }
         }
@@ -259,7 +261,8 @@ impl GameStep {
             self.starts.pop_front();
         }
         let anchor = self.starts.front().map_or(start, |&(_, s)| s);
-        (anchor + offset) as u64
+        // At most `now_ns`: the anchor is at most this call's start.
+        u64::try_from(anchor + offset).unwrap_or(0)
     }
 }
 

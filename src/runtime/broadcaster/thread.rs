@@ -485,7 +485,9 @@ impl Runner {
                 let pushed = self.sender.push_tick(tick, stamp, &frame.entities);
                 if self.on_pushed(tick, pushed) {
                     self.send_queued();
-                    let late = clock::now_ns().saturating_sub(stamp);
+                    // The stamp is on the publisher's monotonic anchor:
+                    // read this side's, not the wall clock.
+                    let late = anchor.now_ns().saturating_sub(stamp);
                     self.out.pending_late.push(late.min(LATENCY_MAX_NS));
                 }
                 if !self.after_tick(anchor) {
