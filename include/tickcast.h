@@ -13,9 +13,11 @@
  * - Its comment says from which threads it may be called.
  * - Nothing calls back into the caller: poll.
  * Handles (tc_broadcaster*, tc_receiver*) come from *_start and are freed
- * by *_stop, once, when no other thread uses them: a handle used after its
- * stop, or stopped twice, is freed memory (not detected; the C# binding
- * guards its own).
+ * by *_stop, once, when no other thread uses them. The library keeps a
+ * table of the handles alive: one used after its stop, stopped twice, or
+ * passed as the other type is TC_ERR_INVALID_ARGUMENT, never freed memory
+ * (a stop racing another thread's call on the same handle is still the
+ * caller's to prevent).
  *
  * Limits worth knowing: a full snapshot's coordinates are within +-1e9; a
  * frame is at most 65535 datagrams (TC_ERR_BAD_FRAME beyond); a receiver
@@ -1015,7 +1017,8 @@ tc_status tc_broadcaster_start(const struct tc_broadcast_config *config,
  * frames then replace each other in no set order.
  *
  * # Safety
- * `b` is a live handle; `entities` points to `n` `tc_entity`s, or is NULL
+ * `b` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `entities` points to `n` `tc_entity`s, or is NULL
  * with `n` 0 (an empty world).
  */
 tc_status tc_broadcaster_publish(const struct tc_broadcaster *b,
@@ -1054,7 +1057,8 @@ tc_status tc_broadcaster_send(const struct tc_broadcaster *b,
  * makes the broadcast thread or a publishing thread wait.
  *
  * # Safety
- * `b` is a live handle; `out` points to `size` bytes of room for a
+ * `b` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `out` points to `size` bytes of room for a
  * `tc_broadcast_figures`.
  */
 tc_status tc_broadcaster_figures(const struct tc_broadcaster *b,
@@ -1068,7 +1072,8 @@ tc_status tc_broadcaster_figures(const struct tc_broadcaster *b,
  * Thread-safety: any thread, at the same time as the others.
  *
  * # Safety
- * `b` is a live handle; `out` points to a `uint16_t`.
+ * `b` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `out` points to a `uint16_t`.
  */
 tc_status tc_broadcaster_local_port(const struct tc_broadcaster *b, uint16_t *out);
 
@@ -1078,7 +1083,8 @@ tc_status tc_broadcaster_local_port(const struct tc_broadcaster *b, uint16_t *ou
  * Thread-safety: any thread, at the same time as the others.
  *
  * # Safety
- * `b` is a live handle; `out` points to a `uint64_t`.
+ * `b` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `out` points to a `uint64_t`.
  */
 tc_status tc_broadcaster_session(const struct tc_broadcaster *b, uint64_t *out);
 
@@ -1094,7 +1100,8 @@ tc_status tc_broadcaster_session(const struct tc_broadcaster *b, uint64_t *out);
  * will: afterwards `b` is dangling.
  *
  * # Safety
- * `b` is a live handle, not used again; `out` points to `size` bytes of
+ * `b` is a handle no other thread uses during or after the call (a
+ * stopped or unknown one is refused); `out` points to `size` bytes of
  * room for a `tc_broadcast_figures`, or is NULL.
  */
 tc_status tc_broadcaster_stop(struct tc_broadcaster *b,
@@ -1129,7 +1136,8 @@ tc_status tc_receiver_start(const struct tc_receiver_config *config, struct tc_r
  * Thread-safety: any thread, at the same time as the others.
  *
  * # Safety
- * `r` is a live handle; `out` points to a `uint16_t`.
+ * `r` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `out` points to a `uint16_t`.
  */
 tc_status tc_receiver_local_port(const struct tc_receiver *r, uint16_t *out);
 
@@ -1149,7 +1157,8 @@ tc_status tc_receiver_local_port(const struct tc_receiver *r, uint16_t *out);
  * threads are serialized, not undefined.
  *
  * # Safety
- * `r` is a live handle; `buf` points to room for `cap` `tc_entity_state`s
+ * `r` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `buf` points to room for `cap` `tc_entity_state`s
  * (or is NULL with `cap` 0); `n_out` points to a `size_t`; `info_out`
  * points to a `tc_frame_info`, or is NULL.
  */
@@ -1170,7 +1179,8 @@ tc_status tc_receiver_world(const struct tc_receiver *r,
  * Thread-safety: as `tc_receiver_world`.
  *
  * # Safety
- * `r` is a live handle; `buf` points to room for `cap` `tc_event`s (or is
+ * `r` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `buf` points to room for `cap` `tc_event`s (or is
  * NULL with `cap` 0); `n_out` points to a `size_t`.
  */
 tc_status tc_receiver_events(const struct tc_receiver *r,
@@ -1195,7 +1205,8 @@ tc_status tc_receiver_events(const struct tc_receiver *r,
  * Thread-safety: as `tc_receiver_world`.
  *
  * # Safety
- * `r` is a live handle; `buf` points to room for `cap` `tc_sample`s (or
+ * `r` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `buf` points to room for `cap` `tc_sample`s (or
  * is NULL with `cap` 0); `n_out` points to a `size_t`.
  */
 tc_status tc_receiver_sample(const struct tc_receiver *r,
@@ -1231,7 +1242,8 @@ tc_status tc_receiver_sample_at(const struct tc_receiver *r,
  * call (`tc_receiver_world`, `_events`, `_sample`) running on another thread.
  *
  * # Safety
- * `r` is a live handle; `out` points to `size` bytes of room for a
+ * `r` is a handle no other thread stops during the call (a stopped or
+ * unknown one is refused); `out` points to `size` bytes of room for a
  * `tc_receive_figures`.
  */
 tc_status tc_receiver_figures(const struct tc_receiver *r,
@@ -1251,7 +1263,8 @@ tc_status tc_receiver_figures(const struct tc_receiver *r,
  * will: afterwards `r` is dangling.
  *
  * # Safety
- * `r` is a live handle, not used again; `out` points to `size` bytes of
+ * `r` is a handle no other thread uses during or after the call (a
+ * stopped or unknown one is refused); `out` points to `size` bytes of
  * room for a `tc_receive_figures`, or is NULL.
  */
 tc_status tc_receiver_stop(struct tc_receiver *r, struct tc_receive_figures *out, size_t size);

@@ -80,6 +80,66 @@ fn a_misaligned_out_pointer_is_an_invalid_argument_and_stop_then_frees_nothing()
     assert!(room.iter().all(|&w| w == 0), "nothing was written");
 }
 
+/// A handle used after its stop, stopped twice, never started, or passed
+/// as the other type is refused by the table of live handles, with
+/// nothing read or freed (a stop twice used to abort the process, and a
+/// call after the stop read freed memory).
+#[test]
+fn a_stopped_unknown_or_mistyped_handle_is_refused_not_dereferenced() {
+    let r = receiver();
+    // SAFETY: each pointer is either a handle from this library or one the
+    // table refuses before it is dereferenced.
+    unsafe {
+        let mut port = 0;
+        assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
+        // A receiver passed for a broadcaster.
+        let b = r.cast::<tc_broadcaster>();
+        assert_eq!(
+            tc_broadcaster_publish(b, ptr::null(), 0),
+            TC_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            last_error(),
+            "b is not a live handle: it was stopped already, or did not come from its *_start"
+        );
+        assert_eq!(
+            tc_broadcaster_stop(b, ptr::null_mut(), 0),
+            TC_ERR_INVALID_ARGUMENT
+        );
+        // Still alive as what it is.
+        assert_eq!(tc_receiver_local_port(r, &mut port), TC_OK);
+        assert_eq!(tc_receiver_stop(r, ptr::null_mut(), 0), TC_OK);
+        // Stopped: every call with it is refused, a second stop too.
+        assert_eq!(
+            tc_receiver_local_port(r, &mut port),
+            TC_ERR_INVALID_ARGUMENT
+        );
+        let mut samples = [MaybeUninit::<tc_sample>::uninit(); 4];
+        let mut n = 0;
+        assert_eq!(
+            tc_receiver_sample(r, samples.as_mut_ptr().cast(), 4, &mut n),
+            TC_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            tc_receiver_stop(r, ptr::null_mut(), 0),
+            TC_ERR_INVALID_ARGUMENT
+        );
+        assert!(
+            last_error().starts_with("r is not a live handle"),
+            "{}",
+            last_error()
+        );
+        // An aligned address no start gave.
+        let mut fake = [0u64; 32];
+        let never = fake.as_mut_ptr().cast::<tc_receiver>();
+        assert_eq!(
+            tc_receiver_stop(never, ptr::null_mut(), 0),
+            TC_ERR_INVALID_ARGUMENT
+        );
+        assert!(fake.iter().all(|&w| w == 0), "nothing was written");
+    }
+}
+
 #[test]
 fn a_length_larger_than_memory_is_refused_before_anything_is_read() {
     let r = receiver();

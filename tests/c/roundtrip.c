@@ -309,6 +309,11 @@ static void tickcast_clock(void) {
     tc_receive_figures rf;
     if (ok(tc_receiver_stop(r, &rf, sizeof rf), "tc_receiver_stop")) {
         check_receive_figures(&rf, half);
+        /* A stopped handle is refused, not freed memory read or freed again. */
+        CHECK(tc_receiver_stop(r, NULL, 0) == TC_ERR_INVALID_ARGUMENT,
+              "%s: a second stop is not TC_ERR_INVALID_ARGUMENT", half);
+        CHECK(strstr(last_error(), "not a live handle") != NULL, "%s: a second stop: %s", half,
+              last_error());
     }
 }
 

@@ -89,7 +89,8 @@ pub unsafe extern "C" fn tc_broadcaster_start(
 /// frames then replace each other in no set order.
 ///
 /// # Safety
-/// `b` is a live handle; `entities` points to `n` `tc_entity`s, or is NULL
+/// `b` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `entities` points to `n` `tc_entity`s, or is NULL
 /// with `n` 0 (an empty world).
 #[no_mangle]
 pub unsafe extern "C" fn tc_broadcaster_publish(
@@ -142,7 +143,8 @@ pub unsafe extern "C" fn tc_broadcaster_send(
 /// makes the broadcast thread or a publishing thread wait.
 ///
 /// # Safety
-/// `b` is a live handle; `out` points to `size` bytes of room for a
+/// `b` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `out` points to `size` bytes of room for a
 /// `tc_broadcast_figures`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_broadcaster_figures(
@@ -164,7 +166,8 @@ pub unsafe extern "C" fn tc_broadcaster_figures(
 /// Thread-safety: any thread, at the same time as the others.
 ///
 /// # Safety
-/// `b` is a live handle; `out` points to a `uint16_t`.
+/// `b` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `out` points to a `uint16_t`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_broadcaster_local_port(
     b: *const tc_broadcaster,
@@ -183,7 +186,8 @@ pub unsafe extern "C" fn tc_broadcaster_local_port(
 /// Thread-safety: any thread, at the same time as the others.
 ///
 /// # Safety
-/// `b` is a live handle; `out` points to a `uint64_t`.
+/// `b` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `out` points to a `uint64_t`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_broadcaster_session(
     b: *const tc_broadcaster,
@@ -208,7 +212,8 @@ pub unsafe extern "C" fn tc_broadcaster_session(
 /// will: afterwards `b` is dangling.
 ///
 /// # Safety
-/// `b` is a live handle, not used again; `out` points to `size` bytes of
+/// `b` is a handle no other thread uses during or after the call (a
+/// stopped or unknown one is refused); `out` points to `size` bytes of
 /// room for a `tc_broadcast_figures`, or is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn tc_broadcaster_stop(

@@ -4,7 +4,10 @@
 //! memory) and fails with `TC_ERR_INVALID_ARGUMENT` naming the argument;
 //! what cannot be checked (that the memory is there, is the type it should
 //! be, and is not freed or written by another thread meanwhile) is the C
-//! caller's promise, stated on each exported function.
+//! caller's promise, stated on each exported function. Handles are
+//! checked against the table of those alive ([`handle`]): one stopped
+//! already, stopped twice, or of the other type is refused, not
+//! dereferenced.
 //!
 //! Out-parameters are handed out as `&mut MaybeUninit<T>`, or for a sized
 //! struct (one that begins with its `size`) as a [`SizedOut`] of the size
@@ -12,11 +15,14 @@
 //! only ever written, never read. A sized config going in is read within
 //! the `size` it declares ([`read_sized`]).
 
+use std::any::TypeId;
+use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::fmt;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::os::raw::c_char;
 use std::slice;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::wire::auth::KEY_LEN;
 
@@ -45,30 +51,66 @@ fn check_len<T>(n: usize, name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The handle `p` points to.
+/// The handles alive: each one [`into_handle`] made and [`take_handle`]
+/// did not take back, by address, with its type. A game that calls with a
+/// handle it stopped already (or stops one twice, or passes a broadcaster
+/// for a receiver) gets `TC_ERR_INVALID_ARGUMENT` instead of freed
+/// memory. (A stale handle whose address a later start reused is that
+/// later handle: the table cannot tell them apart, but no memory is freed
+/// under it.)
+static LIVE: Mutex<BTreeMap<usize, TypeId>> = Mutex::new(BTreeMap::new());
+
+fn live() -> MutexGuard<'static, BTreeMap<usize, TypeId>> {
+    // The table is whole at every unlock: a panic elsewhere leaves it so.
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn not_live(name: &str) -> Failure {
+    Failure::invalid(format_args!(
+        "{name} is not a live handle: it was stopped already, or did not come from its *_start"
+    ))
+}
+
+/// The handle `p` points to, if it is one alive of type `T`.
 ///
 /// # Safety
-/// `p` is NULL or a live handle of type `T` from this library.
-pub(super) unsafe fn handle<'a, T>(p: *const T, name: &str) -> Result<&'a T, Failure> {
+/// `p` is not stopped by another thread during the call (a handle stopped
+/// before it is refused).
+pub(super) unsafe fn handle<'a, T: 'static>(p: *const T, name: &str) -> Result<&'a T, Failure> {
     check(p, name)?;
-    // SAFETY: non-null and aligned; live by the caller's promise.
+    if live().get(&(p as usize)) != Some(&TypeId::of::<T>()) {
+        return Err(not_live(name));
+    }
+    // SAFETY: non-null, aligned, and a live handle of this type: made by
+    // into_handle and not taken back, so the Box it came from is alive.
     Ok(unsafe { &*p })
 }
 
-/// Takes back the handle `p` points to, to drop it.
+/// Takes back the handle `p` points to, to drop it, if it is one alive of
+/// type `T`; from then on it is not.
 ///
 /// # Safety
-/// `p` is NULL or a live handle of type `T` from [`into_handle`], not used
-/// again after this.
-pub(super) unsafe fn take_handle<T>(p: *mut T, name: &str) -> Result<Box<T>, Failure> {
+/// `p` is not used by another thread during or after the call.
+pub(super) unsafe fn take_handle<T: 'static>(p: *mut T, name: &str) -> Result<Box<T>, Failure> {
     check(p, name)?;
-    // SAFETY: it came from Box::into_raw, by the caller's promise.
+    {
+        let mut live = live();
+        if live.get(&(p as usize)) != Some(&TypeId::of::<T>()) {
+            return Err(not_live(name));
+        }
+        live.remove(&(p as usize));
+    }
+    // SAFETY: it came from Box::into_raw in into_handle (the table says
+    // so), and no one takes it back again (it left the table).
     Ok(unsafe { Box::from_raw(p) })
 }
 
-/// A handle for C: the value, boxed, and its address.
-pub(super) fn into_handle<T>(value: T) -> *mut T {
-    Box::into_raw(Box::new(value))
+/// A handle for C: the value, boxed, and its address, entered in the
+/// table of the handles alive.
+pub(super) fn into_handle<T: 'static>(value: T) -> *mut T {
+    let p = Box::into_raw(Box::new(value));
+    live().insert(p as usize, TypeId::of::<T>());
+    p
 }
 
 /// The place `p` points to, to write a `T` into.

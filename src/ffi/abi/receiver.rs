@@ -64,7 +64,8 @@ pub unsafe extern "C" fn tc_receiver_start(
 /// Thread-safety: any thread, at the same time as the others.
 ///
 /// # Safety
-/// `r` is a live handle; `out` points to a `uint16_t`.
+/// `r` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `out` points to a `uint16_t`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_local_port(r: *const tc_receiver, out: *mut u16) -> tc_status {
     guard(|| {
@@ -90,7 +91,8 @@ pub unsafe extern "C" fn tc_receiver_local_port(r: *const tc_receiver, out: *mut
 /// threads are serialized, not undefined.
 ///
 /// # Safety
-/// `r` is a live handle; `buf` points to room for `cap` `tc_entity_state`s
+/// `r` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `buf` points to room for `cap` `tc_entity_state`s
 /// (or is NULL with `cap` 0); `n_out` points to a `size_t`; `info_out`
 /// points to a `tc_frame_info`, or is NULL.
 #[no_mangle]
@@ -131,7 +133,8 @@ pub unsafe extern "C" fn tc_receiver_world(
 /// Thread-safety: as `tc_receiver_world`.
 ///
 /// # Safety
-/// `r` is a live handle; `buf` points to room for `cap` `tc_event`s (or is
+/// `r` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `buf` points to room for `cap` `tc_event`s (or is
 /// NULL with `cap` 0); `n_out` points to a `size_t`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_events(
@@ -170,7 +173,8 @@ pub unsafe extern "C" fn tc_receiver_events(
 /// Thread-safety: as `tc_receiver_world`.
 ///
 /// # Safety
-/// `r` is a live handle; `buf` points to room for `cap` `tc_sample`s (or
+/// `r` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `buf` points to room for `cap` `tc_sample`s (or
 /// is NULL with `cap` 0); `n_out` points to a `size_t`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_sample(
@@ -239,7 +243,8 @@ unsafe fn sample(
 /// call (`tc_receiver_world`, `_events`, `_sample`) running on another thread.
 ///
 /// # Safety
-/// `r` is a live handle; `out` points to `size` bytes of room for a
+/// `r` is a handle no other thread stops during the call (a stopped or
+/// unknown one is refused); `out` points to `size` bytes of room for a
 /// `tc_receive_figures`.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_figures(
@@ -267,7 +272,8 @@ pub unsafe extern "C" fn tc_receiver_figures(
 /// will: afterwards `r` is dangling.
 ///
 /// # Safety
-/// `r` is a live handle, not used again; `out` points to `size` bytes of
+/// `r` is a handle no other thread uses during or after the call (a
+/// stopped or unknown one is refused); `out` points to `size` bytes of
 /// room for a `tc_receive_figures`, or is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn tc_receiver_stop(
