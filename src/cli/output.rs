@@ -15,6 +15,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
+use tickcast::runtime::open::{no_reader, open_now};
+
 /// Why an output path was refused: one line naming the flag and the path.
 #[derive(Debug)]
 pub struct OutputError {
@@ -83,7 +85,7 @@ impl Output {
             return Err(refuse("is a directory; give a file name".into()));
         }
         let created = !path.exists();
-        let file = open_now(path).map_err(|e| refuse(format!("cannot write: {e}")))?;
+        let file = open_for_writing(path).map_err(|e| refuse(format!("cannot write: {e}")))?;
         let meta = file
             .metadata()
             .map_err(|e| refuse(format!("cannot write: {e}")))?;
@@ -173,30 +175,19 @@ fn is_stdout(meta: &std::fs::Metadata) -> bool {
 }
 
 /// Opens `path` for writing (created if missing, not truncated) without
-/// waiting: a FIFO no process reads yet is an error at once ("no process
-/// reads this FIFO yet: start its reader first") where a plain open would
-/// block until one does, deaf to Ctrl-C. The handle then blocks on writes
-/// again, as any file's does.
-fn open_now(path: &Path) -> std::io::Result<File> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(|e| {
-            let fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
-            if fifo && e.raw_os_error() == Some(nix::errno::Errno::ENXIO as i32) {
-                std::io::Error::other("no process reads this FIFO yet: start its reader first")
-            } else {
-                e
-            }
-        })?;
-    let flags = OFlag::from_bits_retain(fcntl(&file, FcntlArg::F_GETFL)?);
-    fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
-    Ok(file)
+/// waiting ([`open_now`]): a FIFO no process reads yet is an error at once
+/// ("no process reads this FIFO yet: start its reader first") where a
+/// plain open would block until one does, deaf to Ctrl-C.
+fn open_for_writing(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    open_now(&options, path).map_err(|e| {
+        if no_reader(&e, path) {
+            std::io::Error::other("no process reads this FIFO yet: start its reader first")
+        } else {
+            e
+        }
+    })
 }
 
 /// Writes `line` and a line end on stdout: the document of a `--json`

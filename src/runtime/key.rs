@@ -2,10 +2,10 @@
 //! keep a key secret (owner-only permissions) and one-line errors that say
 //! what to do. The key itself and what it seals are [`crate::wire::auth`].
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::runtime::open::open_now;
 use crate::wire::auth::{Key, KEY_LEN};
 
 /// Longest key file read: a key and a line ending, with room to tell the
@@ -81,8 +81,9 @@ impl Key {
         // One open, then checks on that handle: nothing can swap the file
         // between the permission check and the read. A pipe or FIFO (a
         // key kept off disk: `--key-file <(pass show key)`) is read too;
-        // its open does not wait for a writer (see `open_now`).
-        let file = match open_now(path) {
+        // its open does not wait for a writer, and one with no writer reads
+        // as empty at once ([`open_now`]).
+        let file = match open_now(std::fs::OpenOptions::new().read(true), path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(KeyError::Missing(path.to_path_buf()))
@@ -138,28 +139,6 @@ impl Key {
         }
         Ok(Key::from_bytes(key))
     }
-}
-
-/// `path` opened for reading without waiting for a writer: a FIFO's
-/// plain open blocks until some process opens it for writing, deaf to
-/// Ctrl-C. Once open, reads block again, and a FIFO with no writer reads
-/// as empty at once (then [`KeyError::NoWriter`]). A regular
-/// file's open and reads are unchanged.
-fn open_now(path: &Path) -> io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use nix::fcntl::{fcntl, FcntlArg, OFlag};
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(OFlag::O_NONBLOCK.bits());
-        let file = options.open(path)?;
-        let flags = OFlag::from_bits_retain(fcntl(&file, FcntlArg::F_GETFL)?);
-        fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    options.open(path)
 }
 
 enum HexProblem {

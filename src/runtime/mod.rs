@@ -9,7 +9,8 @@
 //! system calls (`sendmmsg`, UDP GSO, with fallbacks); [`mmsg`] receives
 //! datagrams in batches (the one module with `unsafe`). [`net`] sets
 //! sockets up and holds the few other syscalls std lacks, [`clock`] is the
-//! protocol's clock, [`key`] reads key files, [`resolve`] turns host and
+//! protocol's clock, [`key`] reads key files, [`open`] opens a path
+//! without waiting on a FIFO, [`resolve`] turns host and
 //! interface names into addresses, [`mtu`] tells whether a datagram leaves
 //! unfragmented, [`realtime`] gives the broadcast and receive threads
 //! SCHED_FIFO, locked memory and a CPU of their own.
@@ -22,6 +23,7 @@ pub mod key;
 pub mod mmsg;
 pub mod mtu;
 pub mod net;
+pub mod open;
 mod publish;
 pub mod realtime;
 pub mod receiver;
