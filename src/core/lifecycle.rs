@@ -51,6 +51,21 @@ impl Default for LifecycleConfig {
 #[error("entity id {0} appears twice in one tick")]
 pub struct DuplicateId(pub u32);
 
+/// `entities`' ids, ascending, into `ids` (cleared first; sorted only when
+/// they do not come in id order, as a game that keeps its entities by id
+/// has them), or the smallest id listed twice.
+pub fn ascending_ids(entities: &[Entity], ids: &mut Vec<u32>) -> Result<(), DuplicateId> {
+    ids.clear();
+    ids.extend(entities.iter().map(|e| e.id));
+    if !ids.is_sorted() {
+        ids.sort_unstable();
+    }
+    match ids.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(DuplicateId(w[0])),
+        None => Ok(()),
+    }
+}
+
 /// What the lifecycle has seen, as plain data. Counters only go up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -111,14 +126,7 @@ impl Lifecycle {
     /// roster is due ([`Lifecycle::roster`]). Ticks must go forward. On a
     /// duplicate id nothing changes and the error names it.
     pub fn on_tick(&mut self, tick: u64, entities: &[Entity]) -> Result<(), DuplicateId> {
-        self.next.clear();
-        self.next.extend(entities.iter().map(|e| e.id));
-        if !self.next.is_sorted() {
-            self.next.sort_unstable();
-        }
-        if let Some(w) = self.next.windows(2).find(|w| w[0] == w[1]) {
-            return Err(DuplicateId(w[0]));
-        }
+        ascending_ids(entities, &mut self.next)?;
         // Merge the previous tick's ids with this tick's.
         let (old, new) = (&self.live, &self.next);
         let (mut i, mut j) = (0, 0);

@@ -63,8 +63,8 @@
 //! checked at once, on the game's thread, and the commit refused with
 //! nothing published: a coordinate out of range
 //! ([`PublishError::BadCoordinate`], [`PublishError::OutOfBound`]), an id
-//! listed twice ([`PublishError::DuplicateId`]: one pass for a frame in
-//! id order, a sort of a copy of its ids for another), more entities than
+//! listed twice ([`PublishError::DuplicateId`], found as the lifecycle
+//! finds it: a copy of the ids, sorted only when not in id order), more entities than
 //! a tick's datagrams hold ([`PublishError::TooManyEntities`]) and, with
 //! compact snapshots, an id the encoder keeps no state for
 //! ([`PublishError::IdTooLarge`]). (The broadcast thread still checks, and
@@ -75,6 +75,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::core::compact::CompactConfig;
+use crate::core::lifecycle::{ascending_ids, DuplicateId};
 use crate::runtime::clock;
 use crate::wire::{self, Entity};
 
@@ -197,8 +198,7 @@ pub struct Publisher {
     /// With compact snapshots: their config, whose bound every coordinate
     /// must be within.
     compact: Option<CompactConfig>,
-    /// The ids of a frame not in id order, sorted to find a duplicate
-    /// (reused).
+    /// The frame's ids, sorted to find a duplicate (reused).
     ids: Vec<u32>,
     /// The most entities a frame may hold: 65535 full datagrams' worth.
     max_entities: usize,
@@ -419,7 +419,7 @@ impl Publisher {
                 return Err(PublishError::IdTooLarge { id: bad.id });
             }
         }
-        if let Some(id) = duplicate_id(&buf.entities, &mut self.ids) {
+        if let Err(DuplicateId(id)) = ascending_ids(&buf.entities, &mut self.ids) {
             return Err(PublishError::DuplicateId(id));
         }
         if let Some(tick) = tick {
@@ -438,22 +438,6 @@ impl Publisher {
         }
         Ok(())
     }
-}
-
-/// An id `entities` lists twice, if any (the smallest such): one pass when
-/// they are in id order, as a game that keeps its entities by id has them;
-/// otherwise their ids are copied into `scratch` and sorted.
-fn duplicate_id(entities: &[Entity], scratch: &mut Vec<u32>) -> Option<u32> {
-    let ascending = entities
-        .windows(2)
-        .fold(true, |ok, w| ok & (w[0].id < w[1].id));
-    if ascending {
-        return None;
-    }
-    scratch.clear();
-    scratch.extend(entities.iter().map(|e| e.id));
-    scratch.sort_unstable();
-    scratch.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 /// The broadcast thread's end: the latest frame, and (under
@@ -547,7 +531,9 @@ mod tests {
         let mut scratch = Vec::new();
         let mut check = |ids: &[u32]| {
             let frame: Vec<Entity> = ids.iter().map(|&i| e(i)).collect();
-            duplicate_id(&frame, &mut scratch)
+            ascending_ids(&frame, &mut scratch)
+                .err()
+                .map(|DuplicateId(id)| id)
         };
         assert_eq!(check(&[]), None);
         assert_eq!(check(&[7]), None);
