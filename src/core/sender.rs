@@ -730,6 +730,13 @@ pub fn parts_for(entities: usize, per_part: usize) -> u64 {
     entities.div_ceil(per_part).max(1)
 }
 
+/// The most entities a tick holds at `per_part` a part: 65535 parts (the
+/// part count is a `u16`), so `parts_for(n, per_part)` fits exactly when
+/// `n` is at most this.
+pub fn max_entities(per_part: usize) -> usize {
+    per_part.max(1).saturating_mul(usize::from(u16::MAX))
+}
+
 /// The first multiple of `interval` after `now` (`interval` not zero).
 fn next_multiple(now: Duration, interval: Duration) -> Duration {
     let step = interval.as_nanos().max(1);
@@ -740,6 +747,15 @@ fn next_multiple(now: Duration, interval: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_entities_is_where_parts_stop_fitting_the_part_count() {
+        for per_part in [1, 7, 70] {
+            let max = max_entities(per_part);
+            assert_eq!(parts_for(max, per_part), u64::from(u16::MAX));
+            assert_eq!(parts_for(max + 1, per_part), u64::from(u16::MAX) + 1);
+        }
+    }
     use crate::wire::{ENTITY_LEN, SNAPSHOT_FIXED_LEN};
 
     const MS: Duration = Duration::from_millis(1);

@@ -47,30 +47,19 @@ fn entity(e: &tc_entity) -> Entity {
 }
 
 fn publish_failure(e: PublishError) -> Failure {
-    // The messages that name Rust's API name the C one here.
-    match e {
+    // Messages that would name Rust's API name the C one here.
+    let c_message = match e {
         PublishError::WrongClock(PublishClock::Game) => {
-            return Failure::new(
-                TC_ERR_WRONG_CLOCK,
-                "this broadcaster runs on TC_CLOCK_GAME: use tc_broadcaster_send",
-            )
+            Some("this broadcaster runs on TC_CLOCK_GAME: use tc_broadcaster_send".to_string())
         }
-        PublishError::WrongClock(PublishClock::Tickcast) => {
-            return Failure::new(
-                TC_ERR_WRONG_CLOCK,
-                "this broadcaster runs on TC_CLOCK_TICKCAST: use tc_broadcaster_publish",
-            )
-        }
-        PublishError::OutOfBound { id } => {
-            return Failure::new(
-                TC_ERR_BAD_COORDINATE,
-                format_args!(
-                "entity {id} has a coordinate beyond the world's bound (tc_broadcast_config.bound)"
-            ),
-            )
-        }
-        _ => {}
-    }
+        PublishError::WrongClock(PublishClock::Tickcast) => Some(
+            "this broadcaster runs on TC_CLOCK_TICKCAST: use tc_broadcaster_publish".to_string(),
+        ),
+        PublishError::OutOfBound { id } => Some(format!(
+            "entity {id} has a coordinate beyond the world's bound (tc_broadcast_config.bound)"
+        )),
+        _ => None,
+    };
     let status = match e {
         PublishError::BadCoordinate { .. } | PublishError::OutOfBound { .. } => {
             TC_ERR_BAD_COORDINATE
@@ -82,7 +71,10 @@ fn publish_failure(e: PublishError) -> Failure {
         PublishError::WrongClock(_) => TC_ERR_WRONG_CLOCK,
         PublishError::Stopped => TC_ERR_STOPPED,
     };
-    Failure::new(status, e)
+    match c_message {
+        Some(message) => Failure::new(status, message),
+        None => Failure::new(status, e),
+    }
 }
 
 fn start_failure(e: BroadcastError) -> Failure {

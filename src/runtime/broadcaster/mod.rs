@@ -227,11 +227,9 @@ impl Broadcaster {
         clock: PublishClock,
     ) -> Result<(Broadcaster, Publisher), BroadcastError> {
         let running = Arc::new(AtomicBool::new(true));
-        // A tick's datagrams number at most 65535 (a u16 part count).
+        // The sender's own limit (an invalid budget fails the start below).
         let max_entities = crate::wire::entities_per_part(config.packet_budget())
-            .map_or(usize::MAX, |per_part| {
-                per_part.saturating_mul(usize::from(u16::MAX))
-            });
+            .map_or(usize::MAX, crate::core::sender::max_entities);
         let (publisher, feed) = Publisher::new(
             clock,
             config.rate_hz,
