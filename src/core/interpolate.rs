@@ -553,6 +553,23 @@ struct TrackPage {
     known: usize,
 }
 
+/// The page of id `id` and its slot there.
+fn place(id: u32) -> (usize, usize) {
+    (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE)
+}
+
+impl TrackPage {
+    /// Forgets the entity in slot `i`, if one is there; whether it was.
+    fn forget(&mut self, i: usize) -> bool {
+        let held = self.tracks[i].len > 0;
+        if held {
+            self.tracks[i] = Track::default();
+            self.known -= 1;
+        }
+        held
+    }
+}
+
 impl std::fmt::Debug for Interpolator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Interpolator")
@@ -601,7 +618,7 @@ impl Interpolator {
             self.forget();
             self.clock.on_push(&self.config, tick, tick_ns, arrival_ns);
         }
-        let (p, i) = (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE);
+        let (p, i) = place(id);
         if p >= self.pages.len() {
             self.pages.resize_with(p + 1, || None);
         }
@@ -609,14 +626,12 @@ impl Interpolator {
             tracks: vec![Track::default(); TRACK_PAGE].into(),
             known: 0,
         });
-        let track = &mut page.tracks[i];
-        if track.len > 0 && track.gone_ns.is_some() {
+        if page.tracks[i].gone_ns.is_some() && page.forget(i) {
             // Back after it left: a new entity under an old id, started
             // afresh, never slid to from where the old one was.
-            *track = Track::default();
-            page.known -= 1;
             self.known -= 1;
         }
+        let track = &mut page.tracks[i];
         let jump = if track.len == 0 {
             self.known += 1;
             page.known += 1;
@@ -644,7 +659,7 @@ impl Interpolator {
     /// given twice wins.
     pub fn remove_at(&mut self, id: u32, gone_ns: u64) {
         let period = self.clock.period_ns();
-        let (p, i) = (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE);
+        let (p, i) = place(id);
         let Some(Some(page)) = self.pages.get_mut(p) else {
             return;
         };
@@ -659,18 +674,13 @@ impl Interpolator {
     /// Entity `id` is gone: forgets it at once, whatever the render time.
     /// Its next push, of any tick, starts it afresh.
     pub fn remove(&mut self, id: u32) {
-        let (p, i) = (id as usize / TRACK_PAGE, id as usize % TRACK_PAGE);
+        let (p, i) = place(id);
         let Some(slot) = self.pages.get_mut(p) else {
             return;
         };
-        let Some(page) = slot else {
-            return;
-        };
-        if page.tracks[i].len > 0 {
-            page.tracks[i] = Track::default();
-            page.known -= 1;
+        if slot.as_mut().is_some_and(|page| page.forget(i)) {
             self.known -= 1;
-            if page.known == 0 {
+            if slot.as_ref().is_some_and(|page| page.known == 0) {
                 *slot = None; // its last entity left: the page goes too
             }
         }
@@ -861,8 +871,8 @@ impl Interpolator {
 impl Interpolator {
     /// Entity `id`'s track, if its page exists.
     fn track(&self, id: u32) -> Option<&Track> {
-        let page = self.pages.get(id as usize / TRACK_PAGE)?.as_ref()?;
-        Some(&page.tracks[id as usize % TRACK_PAGE])
+        let (p, i) = place(id);
+        Some(&self.pages.get(p)?.as_ref()?.tracks[i])
     }
 }
 
