@@ -34,6 +34,7 @@ mod output;
 mod render;
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -49,7 +50,7 @@ use tickcast::core::figures::Figures;
 use tickcast::core::schema::Versioned;
 use tickcast::core::silence::likely_causes;
 use tickcast::core::subscriber::SubscriptionState;
-use tickcast::runtime::broadcaster::Broadcaster;
+use tickcast::runtime::broadcaster::{BroadcastConfig, BroadcastFigures, Broadcaster};
 use tickcast::runtime::receiver::{ReceiveMode, Receiver};
 use tickcast::wire::auth::Key;
 
@@ -228,17 +229,18 @@ fn broadcast(a: BroadcastArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     } else if f.halted.is_none() {
         say!("{}", broadcast_render::final_line(ran, &f));
     }
-    broadcast_outcome(&f, &config, from, ran)
+    broadcast_outcome(&f, &config, from, ran)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-/// How a broadcaster's run ends: an error line and exit 1 when it
+/// How a broadcaster's run ends: an error (one line, exit 1) when it
 /// halted or sent nothing at all, a warning when it skipped many ticks.
 fn broadcast_outcome(
-    f: &tickcast::runtime::broadcaster::BroadcastFigures,
-    config: &tickcast::runtime::broadcaster::BroadcastConfig,
-    from: std::net::SocketAddr,
+    f: &BroadcastFigures,
+    config: &BroadcastConfig,
+    from: SocketAddr,
     ran: Duration,
-) -> Result<ExitCode> {
+) -> Result<()> {
     if let Some(halt) = &f.halted {
         // Nothing got out: one line naming the error, exit 1.
         return Err(halt.clone().into());
@@ -249,7 +251,7 @@ fn broadcast_outcome(
     if let Some(w) = broadcast_render::skipped_warning(f, config) {
         say!("tickcast: {w}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// How long a receiver that has taken nothing waits before it says why.
@@ -361,9 +363,9 @@ fn demo(a: DemoArgs, stop: &mpsc::Receiver<()>) -> Result<ExitCode> {
     }
     output::stdout(&demo_render::broadcaster_line(ran, &bf))?;
     output::stdout(&demo_render::table(&rows))?;
-    let code = broadcast_outcome(&bf, &config, from, ran)?;
+    broadcast_outcome(&bf, &config, from, ran)?;
     if rows.iter().all(|(_, s)| !s.received_any) {
         bail!(demo_render::received_nothing(rows.len(), ran));
     }
-    Ok(code)
+    Ok(ExitCode::SUCCESS)
 }
