@@ -51,6 +51,21 @@ impl Default for LifecycleConfig {
 #[error("entity id {0} appears twice in one tick")]
 pub struct DuplicateId(pub u32);
 
+/// The smallest id `entities` lists twice, if any: one pass and no copy
+/// when their ids rise (a frame kept in id order), else as
+/// [`ascending_ids`] finds it, with `scratch` for the ids.
+pub fn first_duplicate(entities: &[Entity], scratch: &mut Vec<u32>) -> Option<u32> {
+    let rising = entities
+        .windows(2)
+        .fold(true, |ok, w| ok & (w[0].id < w[1].id));
+    if rising {
+        return None;
+    }
+    ascending_ids(entities, scratch)
+        .err()
+        .map(|DuplicateId(id)| id)
+}
+
 /// `entities`' ids, ascending, into `ids` (cleared first; sorted only when
 /// they do not come in id order, as a game that keeps its entities by id
 /// has them), or the smallest id listed twice.

@@ -63,8 +63,8 @@
 //! checked at once, on the game's thread, and the commit refused with
 //! nothing published: a coordinate out of range
 //! ([`PublishError::BadCoordinate`], [`PublishError::OutOfBound`]), an id
-//! listed twice ([`PublishError::DuplicateId`], found as the lifecycle
-//! finds it: a copy of the ids, sorted only when not in id order), more entities than
+//! listed twice ([`PublishError::DuplicateId`]: one pass for a frame in
+//! id order, else found as the lifecycle finds it), more entities than
 //! a tick's datagrams hold ([`PublishError::TooManyEntities`]) and, with
 //! compact snapshots, an id the encoder keeps no state for
 //! ([`PublishError::IdTooLarge`]). (The broadcast thread still checks, and
@@ -75,7 +75,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::core::compact::CompactConfig;
-use crate::core::lifecycle::{ascending_ids, DuplicateId};
+use crate::core::lifecycle::first_duplicate;
 use crate::runtime::clock;
 use crate::wire::{self, Entity};
 
@@ -198,7 +198,8 @@ pub struct Publisher {
     /// With compact snapshots: their config, whose bound every coordinate
     /// must be within.
     compact: Option<CompactConfig>,
-    /// The frame's ids, sorted to find a duplicate (reused).
+    /// The ids of a frame not in id order, sorted to find a duplicate
+    /// (reused).
     ids: Vec<u32>,
     /// The most entities a frame may hold: 65535 full datagrams' worth.
     max_entities: usize,
@@ -419,7 +420,8 @@ impl Publisher {
                 return Err(PublishError::IdTooLarge { id: bad.id });
             }
         }
-        if let Err(DuplicateId(id)) = ascending_ids(&buf.entities, &mut self.ids) {
+        // On the game's thread, every frame: no copy for one in id order.
+        if let Some(id) = first_duplicate(&buf.entities, &mut self.ids) {
             return Err(PublishError::DuplicateId(id));
         }
         if let Some(tick) = tick {
@@ -531,9 +533,7 @@ mod tests {
         let mut scratch = Vec::new();
         let mut check = |ids: &[u32]| {
             let frame: Vec<Entity> = ids.iter().map(|&i| e(i)).collect();
-            ascending_ids(&frame, &mut scratch)
-                .err()
-                .map(|DuplicateId(id)| id)
+            first_duplicate(&frame, &mut scratch)
         };
         assert_eq!(check(&[]), None);
         assert_eq!(check(&[7]), None);
